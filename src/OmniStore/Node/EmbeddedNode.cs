@@ -1,0 +1,226 @@
+using System.Buffers;
+using OmniStore.Content;
+using OmniStore.Internal;
+using OmniStore.Storage;
+
+namespace OmniStore.Node;
+
+/// <summary>
+/// The embedded default: objects kept in a <see cref="ContentStore"/> in this process, no network.
+/// </summary>
+internal sealed class EmbeddedNode(ContentStore store) : IObjectService
+{
+    public ContentStore Store { get; } = store;
+
+    public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        ArgumentNullException.ThrowIfNull(source);
+        var writer = new ObjectWriter(Store, chunkSize);
+        var buffer = ArrayPool<byte>.Shared.Rent(chunkSize);
+        try
+        {
+            while (true)
+            {
+                int read = await source.ReadAtLeastAsync(buffer.AsMemory(0, chunkSize), chunkSize, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                if (read > 0)
+                {
+                    writer.Add(buffer.AsSpan(0, read));
+                }
+
+                if (read < chunkSize)
+                {
+                    break;
+                }
+            }
+
+            return await CommitAsync(name, writer, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            writer.Dispose();
+        }
+    }
+
+    public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        using var writer = new ObjectWriter(Store, chunkSize);
+        for (int offset = 0; offset < data.Length; offset += chunkSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            writer.Add(data.Span.Slice(offset, Math.Min(chunkSize, data.Length - offset)));
+        }
+
+        return await CommitAsync(name, writer, cancellationToken).ConfigureAwait(false);
+    }
+
+    public ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize)
+    {
+        ObjectName.Validate(name);
+        using var writer = new ObjectWriter(Store, chunkSize);
+        for (int offset = 0; offset < data.Length; offset += chunkSize)
+        {
+            writer.Add(data.Slice(offset, Math.Min(chunkSize, data.Length - offset)));
+        }
+
+        return CommitAsync(name, writer, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+    }
+
+    private async ValueTask<ObjectInfo> CommitAsync(string name, ObjectWriter writer, CancellationToken cancellationToken)
+    {
+        var manifest = writer.Complete();
+        var binding = await Store.BindAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
+        await Store.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return ToInfo(name, manifest, binding);
+    }
+
+    public async ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var (manifest, _) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        using var pin = Store.Pin(manifest);
+        var layout = manifest.Layout;
+        if (layout.ChunkCount == 0)
+        {
+            return 0;
+        }
+
+        // Two buffers: the next chunk is read from the store while the previous one is written out.
+        var buffers = new[] { ArrayPool<byte>.Shared.Rent(layout.ChunkSize), ArrayPool<byte>.Shared.Rent(layout.ChunkSize) };
+        try
+        {
+            var pending = ReadChunkAsync(name, manifest, 0, buffers[0], cancellationToken);
+            for (int i = 0; i < layout.ChunkCount; i++)
+            {
+                int length = await pending.ConfigureAwait(false);
+                if (i + 1 < layout.ChunkCount)
+                {
+                    pending = ReadChunkAsync(name, manifest, i + 1, buffers[(i + 1) % 2], cancellationToken);
+                }
+
+                await destination.WriteAsync(buffers[i % 2].AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            }
+
+            return layout.Length;
+        }
+        finally
+        {
+            foreach (var buffer in buffers)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    public async ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken)
+    {
+        var (manifest, _) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        if (manifest.Length > Array.MaxLength)
+        {
+            throw new OmniStoreException(OmniStoreError.TooSmall, $"'{name}' has {manifest.Length} bytes, more than one array holds; use the Stream overload.");
+        }
+
+        using var pin = Store.Pin(manifest);
+        var result = GC.AllocateUninitializedArray<byte>((int)manifest.Length);
+        var layout = manifest.Layout;
+        for (int i = 0; i < layout.ChunkCount; i++)
+        {
+            await ReadChunkAsync(name, manifest, i, result.AsMemory((int)layout.OffsetOf(i), layout.LengthOf(i)), cancellationToken).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    public unsafe int Get(string name, Span<byte> destination)
+    {
+        var (manifest, _) = ResolveAsync(name, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        if (manifest.Length > destination.Length)
+        {
+            throw ThrowHelper.TooSmall(manifest.Length, destination.Length);
+        }
+
+        using var pin = Store.Pin(manifest);
+        var layout = manifest.Layout;
+        fixed (byte* start = destination)
+        {
+            for (int i = 0; i < layout.ChunkCount; i++)
+            {
+                using var window = new PointerMemoryManager(start + layout.OffsetOf(i), layout.LengthOf(i));
+                var result = Store.ReadChunk(manifest.Chunks[i], window.Memory);
+                CheckChunk(name, manifest, i, result);
+            }
+        }
+
+        return (int)manifest.Length;
+    }
+
+    public async ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        var binding = await Store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        if (binding is not { IsBound: true } bound)
+        {
+            return null;
+        }
+
+        var manifest = await Store.ReadManifestAsync(bound.ManifestId, cancellationToken).ConfigureAwait(false)
+            ?? throw ThrowHelper.Corrupt($"'{name}' is bound to manifest {bound.ManifestId}, which the store does not hold.");
+        return ToInfo(name, manifest, bound);
+    }
+
+    public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        bool removed = await Store.UnbindAsync(name, cancellationToken).ConfigureAwait(false);
+        if (removed)
+        {
+            await Store.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return removed;
+    }
+
+    public ValueTask DisposeAsync() => Store.DisposeAsync();
+
+    private async ValueTask<(Manifest Manifest, Binding Binding)> ResolveAsync(string name, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        var binding = await Store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        if (binding is not { IsBound: true } bound)
+        {
+            throw ThrowHelper.NotFound(name);
+        }
+
+        var manifest = await Store.ReadManifestAsync(bound.ManifestId, cancellationToken).ConfigureAwait(false)
+            ?? throw ThrowHelper.Corrupt($"'{name}' is bound to manifest {bound.ManifestId}, which the store does not hold.");
+        return (manifest, bound);
+    }
+
+    private async ValueTask<int> ReadChunkAsync(string name, Manifest manifest, int index, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var result = await Store.ReadChunkAsync(manifest.Chunks[index], destination, cancellationToken).ConfigureAwait(false);
+        CheckChunk(name, manifest, index, result);
+        return result.Length;
+    }
+
+    private static void CheckChunk(string name, Manifest manifest, int index, ChunkReadResult result)
+    {
+        switch (result.Status)
+        {
+            case ChunkReadStatus.Missing:
+                throw new OmniStoreException(OmniStoreError.NotFound, $"Chunk {index} ({manifest.Chunks[index]}) of '{name}' is not in the store: it was evicted from the cache.");
+            case ChunkReadStatus.Corrupt:
+                throw ThrowHelper.Corrupt($"Chunk {index} ({manifest.Chunks[index]}) of '{name}' is corrupt on disk; it was dropped.");
+        }
+
+        if (result.Length != manifest.Layout.LengthOf(index))
+        {
+            throw ThrowHelper.Corrupt($"Chunk {index} of '{name}' has {result.Length} bytes where the manifest says {manifest.Layout.LengthOf(index)}.");
+        }
+    }
+
+    private static ObjectInfo ToInfo(string name, Manifest manifest, Binding binding) =>
+        new(name, manifest.Length, manifest.Layout.ChunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id);
+}

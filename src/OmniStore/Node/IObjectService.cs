@@ -1,0 +1,24 @@
+namespace OmniStore.Node;
+
+/// <summary>
+/// What a client can ask of a node, wherever the node is: in process (the embedded default) or
+/// across a connection. <see cref="OmniStoreClient"/> is a thin face over one of these.
+/// </summary>
+internal interface IObjectService : IAsyncDisposable
+{
+    ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, CancellationToken cancellationToken);
+
+    ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, CancellationToken cancellationToken);
+
+    ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize);
+
+    ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken);
+
+    ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken);
+
+    int Get(string name, Span<byte> destination);
+
+    ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken);
+
+    ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken);
+}

@@ -1,0 +1,12 @@
+using OmniStore.Content;
+
+namespace OmniStore;
+
+/// <summary>What a store knows of a named object, as returned by <see cref="OmniStoreClient.StatAsync"/>.</summary>
+/// <param name="Name">The object's name.</param>
+/// <param name="Length">The object's length in bytes.</param>
+/// <param name="ChunkSize">The chunk size the object was split with.</param>
+/// <param name="ChunkCount">How many chunks the object has (0 for an empty object).</param>
+/// <param name="Version">The binding's version: it grows by one with every rebinding of the name.</param>
+/// <param name="ManifestId">The content id of the object's manifest.</param>
+public sealed record ObjectInfo(string Name, long Length, int ChunkSize, int ChunkCount, long Version, ManifestId ManifestId);

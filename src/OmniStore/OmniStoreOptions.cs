@@ -1,0 +1,59 @@
+using OmniStore.Content;
+using OmniStore.Storage;
+
+namespace OmniStore;
+
+/// <summary>Settings of an <see cref="OmniStoreClient"/>. Validated once, when the client is created.</summary>
+public sealed record OmniStoreOptions
+{
+    /// <summary>
+    /// The directory of the embedded store. Defaults to <c>$OMNISTORE_DATA</c> if set, else
+    /// <c>omnistore</c> under the user's local application data folder.
+    /// </summary>
+    public string DataDirectory { get; init; } = DefaultDataDirectory;
+
+    /// <summary>The size objects are split into chunks of, 64 KiB..16 MiB. Defaults to 1 MiB.</summary>
+    public int ChunkSize { get; init; } = ChunkLayout.DefaultChunkSize;
+
+    /// <summary>
+    /// What the embedded store does when full: <see cref="StoreMode.Pinned"/> refuses new data,
+    /// <see cref="StoreMode.Cache"/> evicts cold chunks (and so may lose objects). Defaults to
+    /// <see cref="StoreMode.Pinned"/>.
+    /// </summary>
+    public StoreMode StoreMode { get; init; } = StoreMode.Pinned;
+
+    /// <summary>
+    /// Bytes the embedded store may hold on disk; 0 means no limit (a pinned store then grows until
+    /// the disk is full). Required for <see cref="StoreMode.Cache"/>. Defaults to 0.
+    /// </summary>
+    public long Capacity { get; init; }
+
+    /// <summary>The default for <see cref="DataDirectory"/>.</summary>
+    public static string DefaultDataDirectory =>
+        Environment.GetEnvironmentVariable("OMNISTORE_DATA") is { Length: > 0 } fromEnvironment
+            ? fromEnvironment
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "omnistore");
+
+    /// <summary>Throws if a setting is out of range, naming it.</summary>
+    public void Validate(string argumentName = "options")
+    {
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            throw new ArgumentException($"{nameof(DataDirectory)} is required.", argumentName);
+        }
+
+        if (ChunkSize is < ChunkLayout.MinChunkSize or > ChunkLayout.MaxChunkSize)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, ChunkSize, $"{nameof(ChunkSize)} must be between {ChunkLayout.MinChunkSize} and {ChunkLayout.MaxChunkSize} bytes.");
+        }
+
+        ToStoreOptions().Validate(argumentName);
+    }
+
+    internal ContentStoreOptions ToStoreOptions() => new()
+    {
+        Directory = DataDirectory,
+        Mode = StoreMode,
+        Capacity = Capacity,
+    };
+}

@@ -1,0 +1,161 @@
+using System.Collections.Concurrent;
+using FASTER.core;
+using OmniStore.Content;
+using OmniStore.Storage.Internal;
+
+namespace OmniStore.Storage;
+
+internal sealed partial class ContentStore
+{
+    private readonly Lock _roomLock = new();
+
+    /// <summary>
+    /// Makes room for <paramref name="bytes"/> more bytes of log, or throws
+    /// <see cref="OmniStoreError.StoreFull"/>. A cache evicts; a pinned store only reclaims the
+    /// space of content no binding reaches any more.
+    /// </summary>
+    private void EnsureRoom(int bytes)
+    {
+        if (Capacity == 0 || UsedBytes + bytes <= Capacity)
+        {
+            return;
+        }
+
+        lock (_roomLock)
+        {
+            if (UsedBytes + bytes <= Capacity)
+            {
+                return;
+            }
+
+            // A cache evicts down to a low-water mark so that the next writes do not each pay a pass.
+            long target = Mode == StoreMode.Cache ? Capacity - (Capacity / 8) - bytes : Capacity - bytes;
+            Reclaim(target);
+            if (UsedBytes + bytes > Capacity)
+            {
+                throw new OmniStoreException(
+                    OmniStoreError.StoreFull,
+                    Mode == StoreMode.Pinned
+                        ? $"The pinned store in '{Directory}' is full ({UsedBytes} of {Capacity} bytes used); it never evicts. Delete objects or give it a larger capacity."
+                        : $"The cache in '{Directory}' is full of chunks that are being read ({UsedBytes} of {Capacity} bytes); try again later.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// One eviction or reclamation pass: compacts the oldest part of the chunk log, moving the chunks
+    /// the policy keeps to the tail and dropping the rest. Runs under <see cref="_roomLock"/>.
+    /// </summary>
+    internal void Reclaim(long targetBytes)
+    {
+        HashSet<ChunkId>? live = null;
+        HashSet<ManifestId> liveManifests;
+        if (Mode == StoreMode.Pinned)
+        {
+            if (Interlocked.Exchange(ref _unboundSinceReclaim, 0) == 0)
+            {
+                return; // every chunk is reachable: a pass would copy without freeing anything
+            }
+
+            (liveManifests, live) = CollectLive(includeChunks: true);
+        }
+        else
+        {
+            (liveManifests, _) = CollectLive(includeChunks: false);
+        }
+
+        // Second chance: chunks read since the previous pass survive this one, and start over.
+        var recent = Interlocked.Exchange(ref _recentReads, new ConcurrentDictionary<ChunkId, byte>());
+        var policy = new ChunkPolicy(this, recent, live);
+        long before = UsedBytes;
+        var log = _data.Kv.Log;
+        for (int attempt = 0; attempt < 4 && UsedBytes > targetBytes; attempt++)
+        {
+            long until = Math.Min(log.BeginAddress + (UsedBytes - targetBytes), log.TailAddress);
+            if (until > log.SafeReadOnlyAddress)
+            {
+                log.ShiftReadOnlyAddress(until, wait: true);
+            }
+
+            long reached = _data.Compact(until, policy);
+            if (reached <= log.BeginAddress && reached < until)
+            {
+                break;
+            }
+        }
+
+        CompactCatalog(liveManifests);
+        long freed = Math.Max(0, before - UsedBytes);
+        Interlocked.Add(ref _evictedBytes, freed);
+        StoreLog.PassCompleted(_logger, Mode, Directory, freed, UsedBytes, Capacity);
+    }
+
+    private void CompactCatalog(HashSet<ManifestId> liveManifests)
+    {
+        var log = _catalog.Kv.Log;
+        long tail = log.TailAddress;
+        if (tail <= log.BeginAddress)
+        {
+            return;
+        }
+
+        log.ShiftReadOnlyAddress(tail, wait: true);
+        _catalog.Compact(tail, new CatalogPolicy(this, liveManifests));
+    }
+
+    private (HashSet<ManifestId> Manifests, HashSet<ChunkId>? Chunks) CollectLive(bool includeChunks)
+    {
+        var manifests = new HashSet<ManifestId>();
+        var chunks = includeChunks ? new HashSet<ChunkId>() : null;
+        foreach (var (_, binding) in ListBindings())
+        {
+            if (!binding.IsBound || !manifests.Add(binding.ManifestId) || chunks is null)
+            {
+                continue;
+            }
+
+            var manifest = ReadManifestAsync(binding.ManifestId).AsTask().GetAwaiter().GetResult();
+            if (manifest is not null)
+            {
+                chunks.UnionWith(manifest.Chunks);
+            }
+        }
+
+        return (manifests, chunks);
+    }
+
+    /// <summary>Decides, during a compaction of the chunk log, which chunks are dropped.</summary>
+    private readonly struct ChunkPolicy(ContentStore store, ConcurrentDictionary<ChunkId, byte> recent, HashSet<ChunkId>? live)
+        : ICompactionFunctions<SpanByte, SpanByte>
+    {
+        public bool IsDeleted(ref SpanByte key, ref SpanByte value)
+        {
+            var id = ChunkId.Read(key.AsReadOnlySpan());
+            if (store._inUse.ContainsKey(id))
+            {
+                return false;
+            }
+
+            return live is not null
+                ? !live.Contains(id) // pinned: drop only what no binding reaches
+                : !recent.ContainsKey(id) && !store._recentReads.ContainsKey(id); // cache: drop the unread
+        }
+    }
+
+    /// <summary>Keeps every binding (tombstones keep versions monotonic) and the manifests they reach.</summary>
+    private readonly struct CatalogPolicy(ContentStore store, HashSet<ManifestId> liveManifests)
+        : ICompactionFunctions<SpanByte, SpanByte>
+    {
+        public bool IsDeleted(ref SpanByte key, ref SpanByte value)
+        {
+            var k = key.AsReadOnlySpan();
+            if (k[0] != ManifestTag)
+            {
+                return false;
+            }
+
+            var id = ManifestId.Read(k[1..]);
+            return !liveManifests.Contains(id) && !store._inUseManifests.ContainsKey(id);
+        }
+    }
+}

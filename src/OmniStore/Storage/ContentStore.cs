@@ -1,0 +1,437 @@
+using System.Collections.Concurrent;
+using System.Text;
+using FASTER.core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OmniStore.Content;
+using OmniStore.Storage.Internal;
+
+namespace OmniStore.Storage;
+
+/// <summary>
+/// The one store of a node: chunks, manifests and name bindings, on Microsoft.FASTER.Core.
+/// Chunks live in one FASTER table (<c>data/</c>), manifests and bindings in another
+/// (<c>catalog/</c>) so that eviction and reclamation scan chunks without touching the catalog,
+/// and rebuilding the set of live chunks reads only the small catalog. See docs/storage.md.
+/// </summary>
+/// <remarks>
+/// Thread safety: every member may be called concurrently. Durability: writes become durable at
+/// the next completed <see cref="CommitAsync"/>, which checkpoints the data table before the
+/// catalog, so a recovered binding always points at a manifest whose chunks were recovered too.
+/// </remarks>
+internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
+{
+    private const byte ManifestTag = (byte)'M';
+    private const byte NameTag = (byte)'N';
+    private const int ManifestPartSize = 1 << 20;
+    private const int CatalogPageSizeBits = 22; // 4 MiB: a manifest part (1 MiB) plus headers always fits
+    private const int FullCheckpointEvery = 32;
+
+    private readonly ContentStoreOptions _options;
+    private readonly ILogger _logger;
+    private readonly FileStream _lock;
+    private readonly FasterTable _data;
+    private readonly FasterTable _catalog;
+    private readonly SemaphoreSlim[] _nameLocks = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+    private readonly ConcurrentDictionary<ChunkId, int> _inUse = new();
+    private readonly ConcurrentDictionary<ManifestId, int> _inUseManifests = new();
+    private ConcurrentDictionary<ChunkId, byte> _recentReads = new();
+    private long _hits;
+    private long _unboundSinceReclaim;
+    private long _misses;
+    private long _evictedBytes;
+    private int _disposed;
+
+    private ContentStore(ContentStoreOptions options, ILogger logger, FileStream lockFile, FasterTable data, FasterTable catalog)
+    {
+        _options = options;
+        _logger = logger;
+        _lock = lockFile;
+        _data = data;
+        _catalog = catalog;
+    }
+
+    /// <summary>The directory that holds the store.</summary>
+    public string Directory => _options.Directory;
+
+    /// <summary>The store's mode.</summary>
+    public StoreMode Mode => _options.Mode;
+
+    /// <summary>Bytes of log held (chunk and catalog logs, live or awaiting reclamation).</summary>
+    public long UsedBytes => _data.LogBytes + _catalog.LogBytes;
+
+    /// <summary>The configured capacity, or 0 for none.</summary>
+    public long Capacity => _options.Capacity;
+
+    /// <summary>Chunk reads that found the chunk.</summary>
+    public long Hits => Interlocked.Read(ref _hits);
+
+    /// <summary>Chunk reads that did not find the chunk.</summary>
+    public long Misses => Interlocked.Read(ref _misses);
+
+    /// <summary>Bytes of log dropped by eviction or reclamation since the store was opened.</summary>
+    public long EvictedBytes => Interlocked.Read(ref _evictedBytes);
+
+    /// <summary>Opens (or creates) the store in <see cref="ContentStoreOptions.Directory"/>, recovering its last checkpoint.</summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Unavailable"/> if another process has it open; <see cref="OmniStoreError.Corrupt"/> if it cannot be recovered.</exception>
+    public static ContentStore Open(ContentStoreOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        System.IO.Directory.CreateDirectory(options.Directory);
+        FileStream lockFile;
+        try
+        {
+            lockFile = new FileStream(Path.Combine(options.Directory, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"The store in '{options.Directory}' is in use by another process.", ex);
+        }
+
+        FasterTable? data = null;
+        try
+        {
+            int pageBits = options.DataPageSizeBits;
+            long memory = Math.Max(options.LogMemory, 4L << pageBits);
+            long segment = Math.Max(1L << pageBits, options.Capacity == 0 ? 1L << 30 : Math.Min(1L << 30, RoundDownToPowerOfTwo(options.Capacity / 8)));
+            data = new FasterTable(Path.Combine(options.Directory, "data"), new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22));
+            var catalog = new FasterTable(Path.Combine(options.Directory, "catalog"), new FasterTableSizing(CatalogPageSizeBits, 4L << CatalogPageSizeBits, 1L << 24, IndexSize: 1L << 20));
+            var store = new ContentStore(options, logger ?? NullLogger.Instance, lockFile, data, catalog);
+
+            // A first full checkpoint gives recovery its base: without one, nothing written before the
+            // first commit's checkpoint could be recovered.
+            store.CommitAsync(CancellationToken.None).GetAwaiter().GetResult();
+            return store;
+        }
+        catch
+        {
+            data?.Dispose();
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    // ---- chunks ----
+
+    /// <summary>Whether the store holds chunk <paramref name="id"/>.</summary>
+    public async ValueTask<bool> ContainsChunkAsync(ChunkId id, CancellationToken cancellationToken = default)
+    {
+        var key = ChunkKey(id);
+        var (found, _) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.LengthOnly }, cancellationToken).ConfigureAwait(false);
+        return found;
+    }
+
+    /// <summary>
+    /// Stores a chunk unless it is already present (dedup); returns whether it was written. The
+    /// caller has checked that <paramref name="data"/> hashes to <paramref name="id"/>.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.StoreFull"/> in a pinned store with no room.</exception>
+    public bool WriteChunk(ChunkId id, ReadOnlySpan<byte> data)
+    {
+        ThrowIfDisposed();
+        if (data.Length > _options.MaxChunkSize)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A chunk of {data.Length} bytes exceeds this store's maximum of {_options.MaxChunkSize}.");
+        }
+
+        Span<byte> key = stackalloc byte[ChunkId.Size];
+        id.Write(key);
+        if (_data.Read(key, new ReadInput { Mode = ReadMode.LengthOnly }).Found)
+        {
+            return false;
+        }
+
+        EnsureRoom(data.Length);
+        _data.Upsert(key, data);
+        return true;
+    }
+
+    /// <summary>
+    /// Reads chunk <paramref name="id"/> into <paramref name="destination"/> and verifies it. A chunk
+    /// that fails verification is dropped and reported as <see cref="ChunkReadStatus.Corrupt"/>.
+    /// </summary>
+    public async ValueTask<ChunkReadResult> ReadChunkAsync(ChunkId id, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        var key = ChunkKey(id);
+        var (found, output) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = destination }, cancellationToken).ConfigureAwait(false);
+        return Verify(id, key, found, output, destination);
+    }
+
+    /// <summary>Synchronous <see cref="ReadChunkAsync"/>, for the span-based API.</summary>
+    public ChunkReadResult ReadChunk(ChunkId id, Memory<byte> destination)
+    {
+        var key = ChunkKey(id);
+        var (found, output) = _data.Read(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = destination });
+        return Verify(id, key, found, output, destination);
+    }
+
+    private ChunkReadResult Verify(ChunkId id, byte[] key, bool found, ReadOutput output, Memory<byte> destination)
+    {
+        if (!found)
+        {
+            Interlocked.Increment(ref _misses);
+            return new ChunkReadResult(ChunkReadStatus.Missing, 0);
+        }
+
+        if (!output.Copied)
+        {
+            throw new ArgumentException($"Chunk {id} has {output.Length} bytes; the destination holds {destination.Length}.", nameof(destination));
+        }
+
+        if (!id.Matches(destination.Span[..output.Length]))
+        {
+            StoreLog.ChunkCorrupt(_logger, id.ToString(), Directory);
+            _data.Delete(key);
+            Interlocked.Increment(ref _misses);
+            return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
+        }
+
+        _recentReads.TryAdd(id, 0);
+        Interlocked.Increment(ref _hits);
+        return new ChunkReadResult(ChunkReadStatus.Found, output.Length);
+    }
+
+    /// <summary>
+    /// Marks a manifest and its chunks as in use until the returned handle is disposed: eviction and
+    /// reclamation keep them. Readers pin what they read; writers pin what they rely on (including
+    /// chunks that were already present) until their binding is committed.
+    /// </summary>
+    public ContentPin Pin(Manifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        _inUseManifests.AddOrUpdate(manifest.Id, 1, static (_, count) => count + 1);
+        return new ContentPin(this, PinChunks(manifest.Chunks), manifest.Id);
+    }
+
+    /// <summary>Marks chunks as in use until the returned handle is disposed.</summary>
+    public ContentPin Pin(IEnumerable<ChunkId> chunks) => new(this, PinChunks(chunks), null);
+
+    private ChunkId[] PinChunks(IEnumerable<ChunkId> chunks)
+    {
+        var pinned = chunks.Distinct().ToArray();
+        foreach (var id in pinned)
+        {
+            _inUse.AddOrUpdate(id, 1, static (_, count) => count + 1);
+        }
+
+        return pinned;
+    }
+
+    internal void Unpin(ChunkId[] chunks, ManifestId? manifest)
+    {
+        foreach (var id in chunks)
+        {
+            Release(_inUse, id);
+        }
+
+        if (manifest is { } m)
+        {
+            Release(_inUseManifests, m);
+        }
+
+        static void Release<T>(ConcurrentDictionary<T, int> counts, T key)
+            where T : notnull
+        {
+            while (true)
+            {
+                int count = counts[key];
+                if (count == 1 ? counts.TryRemove(new KeyValuePair<T, int>(key, 1)) : counts.TryUpdate(key, count - 1, count))
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private static byte[] ChunkKey(ChunkId id)
+    {
+        var key = new byte[ChunkId.Size];
+        id.Write(key);
+        return key;
+    }
+
+    // ---- manifests ----
+
+    /// <summary>Stores a manifest, split into parts of at most 1 MiB so that catalog pages stay small.</summary>
+    public void WriteManifest(Manifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        ThrowIfDisposed();
+        var encoded = manifest.ToBytes();
+        EnsureRoom(encoded.Length);
+        Span<byte> key = stackalloc byte[1 + ManifestId.Size + 4];
+        for (int part = 0, offset = 0; offset < encoded.Length || part == 0; part++, offset += ManifestPartSize)
+        {
+            WriteManifestKey(key, manifest.Id, part);
+            _catalog.Upsert(key, encoded.AsSpan(offset, Math.Min(ManifestPartSize, encoded.Length - offset)));
+        }
+    }
+
+    /// <summary>Reads and verifies a manifest; null if the store does not hold it.</summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Corrupt"/> if it does not verify.</exception>
+    public async ValueTask<Manifest?> ReadManifestAsync(ManifestId id, CancellationToken cancellationToken = default)
+    {
+        var key = new byte[1 + ManifestId.Size + 4];
+        WriteManifestKey(key, id, 0);
+        var (found, first) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
+        if (!found)
+        {
+            return null;
+        }
+
+        if (!Manifest.TryReadEncodedLength(first.Allocated, out int total))
+        {
+            throw new OmniStoreException(OmniStoreError.Corrupt, $"Manifest {id} in {Directory} has a malformed header.");
+        }
+
+        var encoded = new byte[total];
+        int filled = Math.Min(total, first.Allocated!.Length);
+        first.Allocated.AsSpan(0, filled).CopyTo(encoded);
+        for (int part = 1; filled < total; part++)
+        {
+            WriteManifestKey(key, id, part);
+            var (partFound, output) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = encoded.AsMemory(filled) }, cancellationToken).ConfigureAwait(false);
+            if (!partFound || !output.Copied || output.Length == 0)
+            {
+                return null; // a part was reclaimed: the manifest is gone, not corrupt
+            }
+
+            filled += output.Length;
+        }
+
+        return Manifest.Parse(encoded, id);
+    }
+
+    private static void WriteManifestKey(Span<byte> key, ManifestId id, int part)
+    {
+        key[0] = ManifestTag;
+        id.Write(key[1..]);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(key[(1 + ManifestId.Size)..], part);
+    }
+
+    // ---- bindings ----
+
+    /// <summary>The current binding of <paramref name="name"/>, or null if it was never bound. Tombstones are returned (check <see cref="Binding.IsBound"/>).</summary>
+    public async ValueTask<Binding?> ResolveAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (found, output) = await _catalog.ReadAsync(NameKey(name), new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
+        return found ? Binding.Read(output.Allocated) : null;
+    }
+
+    /// <summary>Binds <paramref name="name"/> to <paramref name="manifestId"/> with the next version.</summary>
+    public ValueTask<Binding> BindAsync(string name, ManifestId manifestId, CancellationToken cancellationToken = default) =>
+        RebindAsync(name, previous => new Binding(manifestId, (previous?.Version ?? 0) + 1, IsBound: true), cancellationToken);
+
+    /// <summary>Binds <paramref name="name"/> to the given binding if its version is newer than the current one (a relay caching its parent's bindings).</summary>
+    public ValueTask<Binding> BindIfNewerAsync(string name, Binding binding, CancellationToken cancellationToken = default) =>
+        RebindAsync(name, previous => previous is { } p && p.Version >= binding.Version ? p : binding, cancellationToken);
+
+    /// <summary>Unbinds <paramref name="name"/>, leaving a tombstone; returns whether it was bound.</summary>
+    public async ValueTask<bool> UnbindAsync(string name, CancellationToken cancellationToken = default)
+    {
+        bool wasBound = false;
+        await RebindAsync(
+            name,
+            previous =>
+            {
+                wasBound = previous is { IsBound: true };
+                return wasBound ? new Binding(default, previous!.Value.Version + 1, IsBound: false) : previous ?? default;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return wasBound;
+    }
+
+    /// <summary>All current bindings (tombstones included), read from the catalog.</summary>
+    public List<(string Name, Binding Binding)> ListBindings()
+    {
+        var result = new List<(string, Binding)>();
+        using var iterator = _catalog.IterateLive();
+        while (iterator.GetNext(out _))
+        {
+            var key = iterator.GetKey().AsReadOnlySpan();
+            if (key.Length > 0 && key[0] == NameTag)
+            {
+                result.Add((Encoding.UTF8.GetString(key[1..]), Binding.Read(iterator.GetValue().AsReadOnlySpan())));
+            }
+        }
+
+        return result;
+    }
+
+    private async ValueTask<Binding> RebindAsync(string name, Func<Binding?, Binding> next, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        var gate = _nameLocks[(int)((uint)StringComparer.Ordinal.GetHashCode(name) % (uint)_nameLocks.Length)];
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var previous = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+            var binding = next(previous);
+            if (binding != previous && binding.Version > 0)
+            {
+                if (previous is { IsBound: true } p && (!binding.IsBound || p.ManifestId != binding.ManifestId))
+                {
+                    Interlocked.Increment(ref _unboundSinceReclaim);
+                }
+
+                var value = new byte[Binding.EncodedSize];
+                binding.Write(value);
+                _catalog.Upsert(NameKey(name), value);
+            }
+
+            return binding;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private static byte[] NameKey(string name)
+    {
+        var key = new byte[1 + Encoding.UTF8.GetByteCount(name)];
+        key[0] = NameTag;
+        Encoding.UTF8.GetBytes(name, key.AsSpan(1));
+        return key;
+    }
+
+    private static long RoundDownToPowerOfTwo(long value) => value <= 1 ? 1 : 1L << (63 - (int)ulong.LeadingZeroCount((ulong)value));
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    /// <inheritdoc/>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await CommitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (OmniStoreException ex)
+        {
+            StoreLog.FinalCheckpointFailed(_logger, ex, Directory);
+        }
+
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _data.Dispose();
+        _catalog.Dispose();
+        foreach (var gate in _nameLocks)
+        {
+            gate.Dispose();
+        }
+
+        await _lock.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,50 @@
+using OmniStore.Content;
+
+namespace OmniStore.Storage;
+
+/// <summary>Settings of a <see cref="ContentStore"/>; validated once by <see cref="Validate"/>.</summary>
+internal sealed record ContentStoreOptions
+{
+    /// <summary>The directory that holds the store. Required.</summary>
+    public required string Directory { get; init; }
+
+    /// <summary>What happens when the store is full. Defaults to <see cref="StoreMode.Pinned"/>.</summary>
+    public StoreMode Mode { get; init; } = StoreMode.Pinned;
+
+    /// <summary>Bytes of log the store may hold on disk; 0 means no limit. Defaults to 0.</summary>
+    public long Capacity { get; init; }
+
+    /// <summary>The largest chunk the store must accept. Defaults to 16 MiB.</summary>
+    public int MaxChunkSize { get; init; } = ChunkLayout.MaxChunkSize;
+
+    /// <summary>Memory for the in-memory part of the chunk log. Defaults to four log pages.</summary>
+    public long LogMemory { get; init; }
+
+    internal int DataPageSizeBits => Math.Max(20, BitLength((2L * MaxChunkSize) - 1));
+
+    public void Validate(string argumentName = "options")
+    {
+        if (string.IsNullOrWhiteSpace(Directory))
+        {
+            throw new ArgumentException("A store directory is required.", argumentName);
+        }
+
+        if (MaxChunkSize is < ChunkLayout.MinChunkSize or > ChunkLayout.MaxChunkSize)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, MaxChunkSize, $"{nameof(MaxChunkSize)} must be between {ChunkLayout.MinChunkSize} and {ChunkLayout.MaxChunkSize}.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(Capacity, argumentName);
+        if (Mode == StoreMode.Cache && Capacity == 0)
+        {
+            throw new ArgumentException($"A {StoreMode.Cache} store needs a {nameof(Capacity)}.", argumentName);
+        }
+
+        if (Capacity != 0 && Capacity < 4L << DataPageSizeBits)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, Capacity, $"{nameof(Capacity)} must be at least {4L << DataPageSizeBits} bytes (four log pages) for chunks of up to {MaxChunkSize} bytes.");
+        }
+    }
+
+    private static int BitLength(long value) => 64 - (int)ulong.LeadingZeroCount((ulong)value);
+}

@@ -1,0 +1,233 @@
+using System.Collections.Concurrent;
+using FASTER.core;
+
+namespace OmniStore.Storage.Internal;
+
+/// <summary>Sizing of one <see cref="FasterTable"/>'s hybrid log.</summary>
+internal readonly record struct FasterTableSizing(int PageSizeBits, long MemorySize, long SegmentSize, long IndexSize);
+
+/// <summary>
+/// One FASTER key-value store with byte keys and byte values, its log and checkpoints in one
+/// directory. FASTER sessions are single-threaded, so operations rent one from a capped pool for
+/// their whole duration (including an awaited disk read).
+/// </summary>
+internal sealed class FasterTable : IDisposable
+{
+    private const int MaxPooledSessions = 64;
+
+    private readonly IDevice _device;
+    private readonly FasterKV<SpanByte, SpanByte> _kv;
+    private readonly StoreFunctions _functions = new();
+    private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, ReadInput, ReadOutput, Empty, StoreFunctions>> _sessions = [];
+    private int _disposed;
+
+    public FasterTable(string directory, FasterTableSizing sizing)
+    {
+        Directory.CreateDirectory(directory);
+        string checkpointDirectory = Path.Combine(directory, "checkpoints");
+        bool hasCheckpoint = Directory.Exists(checkpointDirectory)
+            && Directory.EnumerateFiles(checkpointDirectory, "*", SearchOption.AllDirectories).Any();
+        _device = Devices.CreateLogDevice(Path.Combine(directory, "log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        var settings = new FasterKVSettings<SpanByte, SpanByte>
+        {
+            LogDevice = _device,
+            IndexSize = sizing.IndexSize,
+            PageSize = 1L << sizing.PageSizeBits,
+            MemorySize = sizing.MemorySize,
+            SegmentSize = sizing.SegmentSize,
+            CheckpointDir = checkpointDirectory,
+            RemoveOutdatedCheckpoints = true,
+        };
+        _kv = new FasterKV<SpanByte, SpanByte>(settings);
+        if (hasCheckpoint)
+        {
+            try
+            {
+                _kv.Recover();
+            }
+            catch (Exception ex) when (ex is FasterException or IOException or InvalidDataException)
+            {
+                _kv.Dispose();
+                _device.Dispose();
+                throw new OmniStoreException(OmniStoreError.Corrupt, $"The store in '{directory}' cannot be recovered: {ex.Message}", ex);
+            }
+        }
+
+        DirectoryPath = directory;
+    }
+
+    public string DirectoryPath { get; }
+
+    public FasterKV<SpanByte, SpanByte> Kv => _kv;
+
+    /// <summary>Bytes of log between the begin and the tail: what the table holds, live or not.</summary>
+    public long LogBytes => _kv.Log.TailAddress - _kv.Log.BeginAddress;
+
+    public unsafe void Upsert(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        var session = Rent();
+        try
+        {
+            fixed (byte* k = key)
+            fixed (byte* v = value)
+            {
+                var sk = SpanByte.FromPointer(k, key.Length);
+                var sv = SpanByte.FromPointer(v, value.Length);
+                session.Upsert(ref sk, ref sv);
+            }
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    public unsafe void Delete(ReadOnlySpan<byte> key)
+    {
+        var session = Rent();
+        try
+        {
+            fixed (byte* k = key)
+            {
+                var sk = SpanByte.FromPointer(k, key.Length);
+                session.Delete(ref sk);
+            }
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    /// <summary>Reads the value of <paramref name="key"/>; <c>Found</c> is false if there is none.</summary>
+    public async ValueTask<(bool Found, ReadOutput Output)> ReadAsync(ReadOnlyMemory<byte> key, ReadInput input, CancellationToken cancellationToken)
+    {
+        var session = Rent();
+        try
+        {
+            var result = await StartRead(session, key.Span, input, cancellationToken).ConfigureAwait(false);
+            var (status, output) = result.Complete();
+            return (status.Found, output);
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    /// <summary>Reads the value of <paramref name="key"/> synchronously, blocking on a disk read if need be.</summary>
+    public unsafe (bool Found, ReadOutput Output) Read(ReadOnlySpan<byte> key, ReadInput input)
+    {
+        var session = Rent();
+        try
+        {
+            ReadOutput output = default;
+            Status status;
+            fixed (byte* k = key)
+            {
+                var sk = SpanByte.FromPointer(k, key.Length);
+                status = session.Read(ref sk, ref input, ref output);
+            }
+
+            if (status.IsPending)
+            {
+                session.CompletePendingWithOutputs(out var outputs, wait: true);
+                using (outputs)
+                {
+                    while (outputs.Next())
+                    {
+                        status = outputs.Current.Status;
+                        output = outputs.Current.Output;
+                    }
+                }
+            }
+
+            return (status.Found, output);
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    /// <summary>
+    /// Moves the records of [begin, <paramref name="untilAddress"/>) that <paramref name="policy"/>
+    /// keeps to the tail and shifts the begin address past the rest; the disk space is released at
+    /// the next checkpoint.
+    /// </summary>
+    public long Compact<TPolicy>(long untilAddress, TPolicy policy)
+        where TPolicy : ICompactionFunctions<SpanByte, SpanByte>
+    {
+        var session = Rent();
+        try
+        {
+            return session.Compact(untilAddress, CompactionType.Lookup, policy);
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    /// <summary>Iterates the live (latest, undeleted) records.</summary>
+    public IFasterScanIterator<SpanByte, SpanByte> IterateLive() => _kv.Iterate<ReadInput, ReadOutput, Empty, StoreFunctions>(_functions);
+
+    public async ValueTask CheckpointAsync(bool withIndex, CancellationToken cancellationToken)
+    {
+        var (success, _) = withIndex
+            ? await _kv.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).ConfigureAwait(false)
+            : await _kv.TakeHybridLogCheckpointAsync(CheckpointType.FoldOver, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!success)
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"The checkpoint of '{DirectoryPath}' did not complete.");
+        }
+    }
+
+    private static unsafe ValueTask<FasterKV<SpanByte, SpanByte>.ReadAsyncResult<ReadInput, ReadOutput, Empty>> StartRead(
+        ClientSession<SpanByte, SpanByte, ReadInput, ReadOutput, Empty, StoreFunctions> session,
+        ReadOnlySpan<byte> key,
+        ReadInput input,
+        CancellationToken cancellationToken)
+    {
+        // FASTER copies the key into its pending context before the read goes to disk, so pinning
+        // it only for the duration of this call is enough.
+        fixed (byte* k = key)
+        {
+            var sk = SpanByte.FromPointer(k, key.Length);
+            return session.ReadAsync(ref sk, ref input, Empty.Default, 0, cancellationToken);
+        }
+    }
+
+    private ClientSession<SpanByte, SpanByte, ReadInput, ReadOutput, Empty, StoreFunctions> Rent()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _sessions.TryTake(out var session) ? session : _kv.For(_functions).NewSession<StoreFunctions>();
+    }
+
+    private void Return(ClientSession<SpanByte, SpanByte, ReadInput, ReadOutput, Empty, StoreFunctions> session)
+    {
+        if (Volatile.Read(ref _disposed) != 0 || _sessions.Count >= MaxPooledSessions)
+        {
+            session.Dispose();
+            return;
+        }
+
+        _sessions.Add(session);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        while (_sessions.TryTake(out var session))
+        {
+            session.Dispose();
+        }
+
+        _kv.Dispose();
+        _device.Dispose();
+    }
+}
