@@ -24,6 +24,9 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
         _options = options;
     }
 
+    /// <summary>The node behind this client (tests and the CLI reach the embedded store through it).</summary>
+    internal IObjectService Service => _service;
+
     /// <summary>The options the client was created with.</summary>
     public OmniStoreOptions Options => _options;
 

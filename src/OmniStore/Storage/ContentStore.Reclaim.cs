@@ -71,14 +71,19 @@ internal sealed partial class ContentStore
         var log = _data.Kv.Log;
         for (int attempt = 0; attempt < 4 && UsedBytes > targetBytes; attempt++)
         {
-            long until = Math.Min(log.BeginAddress + (UsedBytes - targetBytes), log.TailAddress);
+            // A cache evicts only what it must, oldest first. A pinned store reclaims the whole log in
+            // one pass: it runs only when the store is full and some content became unreachable, and
+            // its cost (copying live chunks forward) is paid once for all the garbage.
+            long until = Mode == StoreMode.Cache
+                ? Math.Min(log.BeginAddress + (UsedBytes - targetBytes), log.TailAddress)
+                : log.TailAddress;
             if (until > log.SafeReadOnlyAddress)
             {
                 log.ShiftReadOnlyAddress(until, wait: true);
             }
 
             long reached = _data.Compact(until, policy);
-            if (reached <= log.BeginAddress && reached < until)
+            if (Mode == StoreMode.Pinned || (reached <= log.BeginAddress && reached < until))
             {
                 break;
             }

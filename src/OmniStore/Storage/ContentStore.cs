@@ -92,7 +92,15 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         FasterTable? data = null;
         try
         {
-            int pageBits = options.DataPageSizeBits;
+            // FASTER cannot recover a log with another page size, so the size chosen at creation is
+            // kept in the store's descriptor and wins over the options on every later open.
+            var descriptor = StoreDescriptor.LoadOrCreate(options.Directory, options.DataPageSizeBits);
+            int pageBits = descriptor.DataPageSizeBits;
+            if (options.MaxChunkSize > descriptor.MaxChunkSize)
+            {
+                options = options with { MaxChunkSize = descriptor.MaxChunkSize };
+            }
+
             long memory = Math.Max(options.LogMemory, 4L << pageBits);
             long segment = Math.Max(1L << pageBits, options.Capacity == 0 ? 1L << 30 : Math.Min(1L << 30, RoundDownToPowerOfTwo(options.Capacity / 8)));
             data = new FasterTable(Path.Combine(options.Directory, "data"), new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22));
@@ -386,6 +394,35 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             gate.Release();
         }
+    }
+
+    /// <summary>Reads every chunk in the store and checks it against its id; corrupt chunks are dropped.</summary>
+    public (long Verified, long Dropped) VerifyAllChunks()
+    {
+        long verified = 0;
+        var bad = new List<byte[]>();
+        using (var iterator = _data.IterateLive())
+        {
+            while (iterator.GetNext(out _))
+            {
+                var key = iterator.GetKey().AsReadOnlySpan();
+                if (key.Length == ChunkId.Size && ChunkId.Read(key).Matches(iterator.GetValue().AsReadOnlySpan()))
+                {
+                    verified++;
+                }
+                else
+                {
+                    bad.Add(key.ToArray());
+                }
+            }
+        }
+
+        foreach (var key in bad)
+        {
+            _data.Delete(key);
+        }
+
+        return (verified, bad.Count);
     }
 
     private static byte[] NameKey(string name)
