@@ -43,6 +43,42 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
         return new OmniStoreClient(new EmbeddedNode(store), options);
     }
 
+    /// <summary>
+    /// Connects to a relay or root at <paramref name="uri"/> (<c>tcp://host:port</c>), falling back
+    /// to <see cref="OmniStoreOptions.FallbackUris"/> in order when it is unreachable.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Unavailable"/> if no address answers; <see cref="OmniStoreError.Unauthorized"/> if the secret is refused.</exception>
+    /// <exception cref="FormatException"><paramref name="uri"/> is not a node address.</exception>
+    public static async Task<OmniStoreClient> ConnectAsync(string uri, OmniStoreOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new OmniStoreOptions();
+        options.Validate(nameof(options));
+        var addresses = new[] { uri }.Concat(options.FallbackUris).Select(Transport.NodeAddress.Parse).ToList();
+        var service = await RemoteObjectService.ConnectAsync(addresses, options.SharedSecret, options.TransferWindow, cancellationToken).ConfigureAwait(false);
+        return new OmniStoreClient(service, options);
+    }
+
+    /// <summary>
+    /// The client the environment asks for: connected to <c>$OMNISTORE_RELAY</c> if it is set
+    /// (with <c>$OMNISTORE_FALLBACK</c>, comma-separated, as fallbacks), else the embedded default.
+    /// </summary>
+    public static OmniStoreClient FromEnvironment(OmniStoreOptions? options = null)
+    {
+        options ??= new OmniStoreOptions();
+        string? relay = Environment.GetEnvironmentVariable("OMNISTORE_RELAY");
+        if (string.IsNullOrWhiteSpace(relay))
+        {
+            return OpenEmbedded(options);
+        }
+
+        if (options.FallbackUris.Count == 0 && Environment.GetEnvironmentVariable("OMNISTORE_FALLBACK") is { Length: > 0 } fallback)
+        {
+            options = options with { FallbackUris = fallback.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
+        }
+
+        return ConnectAsync(relay.Trim(), options).GetAwaiter().GetResult();
+    }
+
     /// <summary>Stores <paramref name="data"/> under <paramref name="name"/>, replacing what the name was bound to.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
     public void Put(string name, ReadOnlySpan<byte> data)
@@ -56,7 +92,35 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     public async ValueTask PutAsync(string name, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        await _service.PutAsync(name, data, _options.ChunkSize, cancellationToken).ConfigureAwait(false);
+        await _service.PutAsync(name, data, _options.ChunkSize, broadcast: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stores <paramref name="data"/> under <paramref name="name"/> as <paramref name="putOptions"/> asks (for example with broadcast).</summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
+    public async ValueTask PutAsync(string name, ReadOnlyMemory<byte> data, PutOptions putOptions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(putOptions);
+        ThrowIfDisposed();
+        await _service.PutAsync(name, data, _options.ChunkSize, putOptions.Broadcast, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stores everything <paramref name="source"/> yields under <paramref name="name"/> as <paramref name="putOptions"/> asks.</summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
+    public async ValueTask PutAsync(string name, Stream source, PutOptions putOptions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(putOptions);
+        ThrowIfDisposed();
+        await _service.PutAsync(name, source, _options.ChunkSize, putOptions.Broadcast, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Asks the node this client talks to to hold every chunk of <paramref name="name"/> (a relay
+    /// fetches what it lacks from its parent), so that later Gets at that site are local.
+    /// </summary>
+    public Task PrefetchAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return _service.PrefetchAsync(name, cancellationToken);
     }
 
     /// <summary>
@@ -67,7 +131,7 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     public async ValueTask PutAsync(string name, Stream source, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        await _service.PutAsync(name, source, _options.ChunkSize, cancellationToken).ConfigureAwait(false);
+        await _service.PutAsync(name, source, _options.ChunkSize, broadcast: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Reads the whole object bound to <paramref name="name"/> into a new array.</summary>

@@ -28,6 +28,25 @@ public sealed record OmniStoreOptions
     /// </summary>
     public long Capacity { get; init; }
 
+    /// <summary>
+    /// Addresses to move to, in order, when the node a connected client talks to becomes
+    /// unavailable (for example the root after the site relay). Defaults to none.
+    /// </summary>
+    public IReadOnlyList<string> FallbackUris { get; init; } = [];
+
+    /// <summary>
+    /// The secret shared by the nodes of a tree; the handshake proves both sides know it without
+    /// sending it. Null when the tree uses none. Defaults to null.
+    /// </summary>
+    public byte[]? SharedSecret { get; init; }
+
+    /// <summary>
+    /// Chunk requests a connected client keeps in flight per Get or Put: enough to fill a long fat
+    /// link (16 MiB at the default chunk size). Higher values use more memory per transfer.
+    /// Defaults to 16.
+    /// </summary>
+    public int TransferWindow { get; init; } = 16;
+
     /// <summary>The default for <see cref="DataDirectory"/>.</summary>
     public static string DefaultDataDirectory =>
         Environment.GetEnvironmentVariable("OMNISTORE_DATA") is { Length: > 0 } fromEnvironment
@@ -45,6 +64,17 @@ public sealed record OmniStoreOptions
         if (ChunkSize is < ChunkLayout.MinChunkSize or > ChunkLayout.MaxChunkSize)
         {
             throw new ArgumentOutOfRangeException(argumentName, ChunkSize, $"{nameof(ChunkSize)} must be between {ChunkLayout.MinChunkSize} and {ChunkLayout.MaxChunkSize} bytes.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(TransferWindow, 1, argumentName);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(TransferWindow, 128, argumentName);
+        ArgumentNullException.ThrowIfNull(FallbackUris, argumentName);
+        foreach (var uri in FallbackUris)
+        {
+            if (!Transport.NodeAddress.TryParse(uri, out _, out string? problem))
+            {
+                throw new ArgumentException($"{nameof(FallbackUris)} holds '{uri}': {problem}.", argumentName);
+            }
         }
 
         ToStoreOptions().Validate(argumentName);

@@ -12,7 +12,7 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
 {
     public ContentStore Store { get; } = store;
 
-    public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, CancellationToken cancellationToken)
+    public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, bool broadcast, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
         ArgumentNullException.ThrowIfNull(source);
@@ -43,7 +43,7 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
         }
     }
 
-    public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, CancellationToken cancellationToken)
+    public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
         using var writer = new ObjectWriter(Store, chunkSize);
@@ -181,6 +181,10 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
 
         return removed;
     }
+
+    /// <summary>Everything is local: prefetching only checks that the object is there.</summary>
+    public async Task PrefetchAsync(string name, CancellationToken cancellationToken) =>
+        _ = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
 
     public ValueTask DisposeAsync() => Store.DisposeAsync();
 

@@ -6,9 +6,9 @@ namespace OmniStore.Node;
 /// </summary>
 internal interface IObjectService : IAsyncDisposable
 {
-    ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, CancellationToken cancellationToken);
+    ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, bool broadcast, CancellationToken cancellationToken);
 
-    ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, CancellationToken cancellationToken);
+    ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken);
 
     ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize);
 
@@ -21,4 +21,7 @@ internal interface IObjectService : IAsyncDisposable
     ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken);
 
     ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Asks the node to hold every chunk of the object (a relay fetches what it lacks).</summary>
+    Task PrefetchAsync(string name, CancellationToken cancellationToken);
 }

@@ -184,7 +184,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
         if (!output.Copied)
         {
-            throw new ArgumentException($"Chunk {id} has {output.Length} bytes; the destination holds {destination.Length}.", nameof(destination));
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Chunk {id} has {output.Length} bytes; {destination.Length} were expected.");
         }
 
         if (!id.Matches(destination.Span[..output.Length]))

@@ -27,7 +27,7 @@ internal sealed class FasterTable : IDisposable
         string checkpointDirectory = Path.Combine(directory, "checkpoints");
         bool hasCheckpoint = Directory.Exists(checkpointDirectory)
             && Directory.EnumerateFiles(checkpointDirectory, "*", SearchOption.AllDirectories).Any();
-        _device = Devices.CreateLogDevice(Path.Combine(directory, "log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        _device = Devices.CreateLogDevice(Path.Combine(directory, "log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true, disableFileBuffering: true);
         var settings = new FasterKVSettings<SpanByte, SpanByte>
         {
             LogDevice = _device,

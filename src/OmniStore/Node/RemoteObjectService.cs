@@ -1,0 +1,409 @@
+using System.Buffers;
+using OmniStore.Content;
+using OmniStore.Internal;
+using OmniStore.Protocol;
+using OmniStore.Transport;
+using OmniStore.Transport.Tcp;
+
+namespace OmniStore.Node;
+
+/// <summary>
+/// A client of a relay or root over the protocol. Chunks move with a window of requests in flight
+/// so one Get or Put runs at link speed; every chunk is verified on arrival. When the node it talks
+/// to becomes unavailable, it moves to the next address in its list and carries on from the chunk
+/// it was at.
+/// </summary>
+internal sealed class RemoteObjectService : IObjectService
+{
+    private readonly IReadOnlyList<NodeAddress> _addresses;
+    private readonly ConnectionIdentity _identity;
+    private readonly int _window;
+    private readonly SemaphoreSlim _connectLock = new(1, 1);
+    private PeerConnection? _connection;
+    private int _index;
+    private int _disposed;
+
+    private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, ConnectionIdentity identity, int window)
+    {
+        _addresses = addresses;
+        _identity = identity;
+        _window = window;
+    }
+
+    public LinkCounters Counters { get; } = new();
+
+    /// <summary>The address of the node currently in use.</summary>
+    public NodeAddress CurrentAddress => _addresses[Volatile.Read(ref _index)];
+
+    /// <summary>How many times the client moved to another address.</summary>
+    public int Failovers { get; private set; }
+
+    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, byte[]? secret, int window, CancellationToken cancellationToken)
+    {
+        var service = new RemoteObjectService(addresses, ConnectionIdentity.NewClient(secret), window);
+        await service.ReconnectAsync(failed: null, cancellationToken).ConfigureAwait(false);
+        return service;
+    }
+
+    private async Task<PeerConnection> ConnectionAsync(CancellationToken cancellationToken) =>
+        _connection is { IsOpen: true } open ? open : await ReconnectAsync(_connection, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Replaces <paramref name="failed"/> with a connection to the next reachable address, trying
+    /// each once, starting with the current one when there is no failed connection yet.
+    /// </summary>
+    private async Task<PeerConnection> ReconnectAsync(PeerConnection? failed, CancellationToken cancellationToken)
+    {
+        await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_connection is { IsOpen: true } current && current != failed)
+            {
+                return current; // another request already moved on
+            }
+
+            OmniStoreException? last = null;
+            int start = failed is null && _connection is null ? 0 : _index + 1;
+            for (int attempt = 0; attempt < _addresses.Count; attempt++)
+            {
+                int index = (start + attempt) % _addresses.Count;
+                try
+                {
+                    var transport = await TcpConnection.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
+                    var connection = await PeerConnection.StartAsync(transport, transport, isOpener: true, _identity, handler: null, Counters, logger: null, cancellationToken).ConfigureAwait(false);
+                    if (_connection is not null)
+                    {
+                        Failovers++;
+                        await _connection.DisposeAsync().ConfigureAwait(false);
+                    }
+
+                    _connection = connection;
+                    Volatile.Write(ref _index, index);
+                    return connection;
+                }
+                catch (OmniStoreException ex) when (ex.Error is OmniStoreError.Unavailable)
+                {
+                    last = ex;
+                }
+            }
+
+            throw new OmniStoreException(
+                OmniStoreError.Unavailable,
+                $"No node is reachable at {string.Join(", ", _addresses)}: {last?.Message}",
+                last);
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+    }
+
+    /// <summary>Runs one request, moving to the next address and retrying when the node is unavailable.</summary>
+    private async Task<T> WithFailoverAsync<T>(Func<PeerConnection, Task<T>> step, CancellationToken cancellationToken)
+    {
+        int attemptsLeft = _addresses.Count + 1;
+        while (true)
+        {
+            var connection = await ConnectionAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await step(connection).ConfigureAwait(false);
+            }
+            catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable && --attemptsLeft > 0)
+            {
+                await ReconnectAsync(connection, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private Task<Message> RequestAsync(FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
+        WithFailoverAsync(c => c.RequestAsync(type, head, body, cancellationToken), cancellationToken);
+
+    // ---- reads ----
+
+    private async Task<(BindingMessage Binding, Manifest Manifest)> ResolveAsync(string name, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        BindingMessage binding;
+        using (var response = await RequestAsync(FrameType.Resolve, Names.Encode(name), default, cancellationToken).ConfigureAwait(false))
+        {
+            binding = BindingMessage.Decode(response.Payload);
+        }
+
+        var id = new byte[ManifestId.Size];
+        binding.ManifestId.Write(id);
+        using var manifest = await RequestAsync(FrameType.GetManifest, id, default, cancellationToken).ConfigureAwait(false);
+        return (binding, Manifest.Parse(manifest.Payload, binding.ManifestId));
+    }
+
+    /// <summary>Fetches the chunks of <paramref name="manifest"/> in order, keeping a window of requests in flight.</summary>
+    private async Task FetchChunksAsync(Manifest manifest, Func<int, ReadOnlyMemory<byte>, ValueTask> sink, CancellationToken cancellationToken)
+    {
+        var layout = manifest.Layout;
+        var inFlight = new Queue<Task<Message>>();
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            for (int next = 0, written = 0; written < layout.ChunkCount;)
+            {
+                while (next < layout.ChunkCount && inFlight.Count < _window)
+                {
+                    var request = TreeNode.EncodeChunkRequest(manifest.Chunks[next], layout.LengthOf(next));
+                    inFlight.Enqueue(RequestAsync(FrameType.GetChunk, request, default, abandon.Token));
+                    next++;
+                }
+
+                using var message = await inFlight.Dequeue().ConfigureAwait(false);
+                var (id, data) = ChunkMessage.Read(message);
+                if (id != manifest.Chunks[written] || data.Length != layout.LengthOf(written))
+                {
+                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked for chunk {written} ({manifest.Chunks[written]}), received {id}.");
+                }
+
+                await sink(written, data).ConfigureAwait(false);
+                written++;
+            }
+        }
+        finally
+        {
+            await abandon.CancelAsync().ConfigureAwait(false);
+            while (inFlight.TryDequeue(out var pending))
+            {
+                try
+                {
+                    (await pending.ConfigureAwait(false)).Dispose();
+                }
+                catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
+                {
+                }
+            }
+        }
+    }
+
+    public async ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var (_, manifest) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        await FetchChunksAsync(manifest, (_, data) => destination.WriteAsync(data, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return manifest.Length;
+    }
+
+    public async ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken)
+    {
+        var (_, manifest) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        if (manifest.Length > Array.MaxLength)
+        {
+            throw new OmniStoreException(OmniStoreError.TooSmall, $"'{name}' has {manifest.Length} bytes, more than one array holds; use the Stream overload.");
+        }
+
+        var result = GC.AllocateUninitializedArray<byte>((int)manifest.Length);
+        await FetchChunksAsync(
+            manifest,
+            (index, data) =>
+            {
+                data.Span.CopyTo(result.AsSpan((int)manifest.Layout.OffsetOf(index)));
+                return ValueTask.CompletedTask;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    public unsafe int Get(string name, Span<byte> destination)
+    {
+        var (_, manifest) = ResolveAsync(name, CancellationToken.None).GetAwaiter().GetResult();
+        if (manifest.Length > destination.Length)
+        {
+            throw ThrowHelper.TooSmall(manifest.Length, destination.Length);
+        }
+
+        fixed (byte* start = destination)
+        {
+            using var target = new PointerMemoryManager(start, (int)manifest.Length);
+            var memory = target.Memory;
+            FetchChunksAsync(
+                manifest,
+                (index, data) =>
+                {
+                    data.Span.CopyTo(memory.Span[(int)manifest.Layout.OffsetOf(index)..]);
+                    return ValueTask.CompletedTask;
+                },
+                CancellationToken.None).GetAwaiter().GetResult();
+        }
+
+        return (int)manifest.Length;
+    }
+
+    public async ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var (binding, manifest) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+            return new ObjectInfo(name, manifest.Length, manifest.Layout.ChunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id);
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        try
+        {
+            (await RequestAsync(FrameType.Delete, Names.Encode(name), default, cancellationToken).ConfigureAwait(false)).Dispose();
+            return true;
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.NotFound)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Asks the node to fetch every chunk of <paramref name="name"/> into its cache.</summary>
+    public async Task PrefetchAsync(string name, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        (await RequestAsync(FrameType.Prefetch, Names.Encode(name), default, cancellationToken).ConfigureAwait(false)).Dispose();
+    }
+
+    // ---- writes ----
+
+    public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, bool broadcast, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        ArgumentNullException.ThrowIfNull(source);
+        var upload = new Upload(this, chunkSize, cancellationToken);
+        try
+        {
+            while (true)
+            {
+                var buffer = ArrayPool<byte>.Shared.Rent(chunkSize);
+                int read = await source.ReadAtLeastAsync(buffer.AsMemory(0, chunkSize), chunkSize, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    break;
+                }
+
+                await upload.AddAsync(buffer, read).ConfigureAwait(false);
+                if (read < chunkSize)
+                {
+                    break;
+                }
+            }
+
+            return await upload.CompleteAsync(name, broadcast).ConfigureAwait(false);
+        }
+        finally
+        {
+            await upload.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        var upload = new Upload(this, chunkSize, cancellationToken);
+        try
+        {
+            for (int offset = 0; offset < data.Length; offset += chunkSize)
+            {
+                int length = Math.Min(chunkSize, data.Length - offset);
+                var buffer = ArrayPool<byte>.Shared.Rent(length);
+                data.Span.Slice(offset, length).CopyTo(buffer);
+                await upload.AddAsync(buffer, length).ConfigureAwait(false);
+            }
+
+            return await upload.CompleteAsync(name, broadcast).ConfigureAwait(false);
+        }
+        finally
+        {
+            await upload.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public unsafe ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize)
+    {
+        fixed (byte* start = data)
+        {
+            using var source = new PointerMemoryManager(start, data.Length);
+            return PutAsync(name, source.Memory, chunkSize, broadcast: false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>One Put in progress: chunk uploads in flight (at most the window), then manifest and binding.</summary>
+    private sealed class Upload(RemoteObjectService owner, int chunkSize, CancellationToken cancellationToken) : IAsyncDisposable
+    {
+        private readonly List<ChunkId> _chunks = [];
+        private readonly Queue<Task> _inFlight = new();
+        private long _length;
+
+        public async Task AddAsync(byte[] rented, int length)
+        {
+            if (_chunks.Count >= ChunkLayout.MaxChunkCount)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+                throw new OmniStoreException(OmniStoreError.InvalidArgument, $"The object exceeds {ChunkLayout.MaxLength(chunkSize)} bytes, the most a chunk size of {chunkSize} allows.");
+            }
+
+            var id = ChunkId.Compute(rented.AsSpan(0, length));
+            _chunks.Add(id);
+            _length += length;
+            if (_inFlight.Count >= owner._window)
+            {
+                await _inFlight.Dequeue().ConfigureAwait(false);
+            }
+
+            _inFlight.Enqueue(SendAsync(id, rented, length));
+        }
+
+        private async Task SendAsync(ChunkId id, byte[] rented, int length)
+        {
+            try
+            {
+                (await owner.RequestAsync(FrameType.PutChunk, ChunkMessage.Head(id, length), rented.AsMemory(0, length), cancellationToken).ConfigureAwait(false)).Dispose();
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
+        public async Task<ObjectInfo> CompleteAsync(string name, bool broadcast)
+        {
+            while (_inFlight.TryDequeue(out var pending))
+            {
+                await pending.ConfigureAwait(false);
+            }
+
+            var manifest = new Manifest(new ChunkLayout(_length, chunkSize), _chunks);
+            (await owner.RequestAsync(FrameType.PutManifest, manifest.ToBytes(), default, cancellationToken).ConfigureAwait(false)).Dispose();
+            using var response = await owner.RequestAsync(FrameType.Bind, new BindMessage(name, manifest.Id, broadcast).Encode(), default, cancellationToken).ConfigureAwait(false);
+            var binding = BindingMessage.Decode(response.Payload);
+            return new ObjectInfo(name, manifest.Length, chunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            while (_inFlight.TryDequeue(out var pending))
+            {
+                try
+                {
+                    await pending.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
+                {
+                }
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0 && _connection is not null)
+        {
+            await _connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

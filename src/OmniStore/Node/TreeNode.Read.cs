@@ -1,0 +1,204 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using OmniStore.Content;
+using OmniStore.Protocol;
+using OmniStore.Storage;
+
+namespace OmniStore.Node;
+
+internal sealed partial class TreeNode
+{
+    private async Task ServeResolveAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var binding = await ResolveAsync(Names.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+    }
+
+    /// <summary>The current binding of a bound name; <see cref="OmniStoreError.NotFound"/> otherwise.</summary>
+    internal async Task<BindingMessage> ResolveAsync(string name, CancellationToken cancellationToken)
+    {
+        BindingMessage binding;
+        if (IsRoot)
+        {
+            var stored = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+            binding = stored is { } b ? new BindingMessage(name, b.Version, b.ManifestId, b.IsBound) : default;
+        }
+        else if (!_bindingCache.TryGetValue(name, out binding))
+        {
+            binding = await _resolves.RunAsync(name, async n =>
+            {
+                using var response = await _parent!.Get().RequestAsync(FrameType.Resolve, Names.Encode(n), cancellationToken).ConfigureAwait(false);
+                return CacheBinding(BindingMessage.Decode(response.Payload));
+            }).ConfigureAwait(false);
+        }
+
+        if (!binding.IsBound)
+        {
+            throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+        }
+
+        return binding;
+    }
+
+    /// <summary>Keeps the newest of what is cached and <paramref name="binding"/>; returns the one kept.</summary>
+    private BindingMessage CacheBinding(BindingMessage binding) =>
+        _bindingCache.AddOrUpdate(binding.Name, binding, (_, cached) => cached.Version >= binding.Version ? cached : binding);
+
+    private async Task ServeManifestAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        if (request.Length != ManifestId.Size)
+        {
+            throw HelloMessage.Malformed("GET_MANIFEST carries a 16-byte id");
+        }
+
+        var manifest = await GetManifestAsync(ManifestId.Read(request.Payload), cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Manifest, manifest.ToBytes()).ConfigureAwait(false);
+    }
+
+    internal async Task<Manifest> GetManifestAsync(ManifestId id, CancellationToken cancellationToken)
+    {
+        var manifest = await _store.ReadManifestAsync(id, cancellationToken).ConfigureAwait(false);
+        if (manifest is not null)
+        {
+            return manifest;
+        }
+
+        if (IsRoot)
+        {
+            throw new OmniStoreException(OmniStoreError.NotFound, $"Manifest {id} is not in the store.");
+        }
+
+        return await _manifestFetches.RunAsync(id, async key =>
+        {
+            var request = new byte[ManifestId.Size];
+            key.Write(request);
+            using var response = await _parent!.Get().RequestAsync(FrameType.GetManifest, request, cancellationToken).ConfigureAwait(false);
+            var fetched = Manifest.Parse(response.Payload, key);
+            TryCache(() => _store.WriteManifest(fetched));
+            return fetched;
+        }).ConfigureAwait(false);
+    }
+
+    private async Task ServeChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var (id, length) = ReadChunkRequest(request.Payload);
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            if (result.Status == ChunkReadStatus.Found)
+            {
+                await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), buffer.AsMemory(0, length)).ConfigureAwait(false);
+                return;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        var data = await FetchChunkAsync(id, length, cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), data).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Gets a chunk this node lacks from its parent: one upstream request however many children
+    /// ask at once; verified (by <see cref="ChunkMessage.Read"/>) before it is cached or served.
+    /// </summary>
+    private Task<byte[]> FetchChunkAsync(ChunkId id, int length, CancellationToken cancellationToken)
+    {
+        if (IsRoot)
+        {
+            throw new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the store.");
+        }
+
+        return _chunkFetches.RunAsync(id, async key =>
+        {
+            using var response = await _parent!.Get().RequestAsync(FrameType.GetChunk, EncodeChunkRequest(key, length), cancellationToken).ConfigureAwait(false);
+            var (received, data) = ChunkMessage.Read(response);
+            if (received != key)
+            {
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked the parent for chunk {key}, got {received}.");
+            }
+
+            var copy = data.ToArray();
+            TryCache(() => _store.WriteChunk(key, copy));
+            return copy;
+        });
+    }
+
+    private async Task ServePrefetchAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var binding = await ResolveAsync(Names.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        var manifest = await GetManifestAsync(binding.ManifestId, cancellationToken).ConfigureAwait(false);
+        if (!IsRoot)
+        {
+            using var window = new SemaphoreSlim(_options.PrefetchWindow);
+            var fetches = new List<Task>();
+            for (int i = 0; i < manifest.Layout.ChunkCount; i++)
+            {
+                var id = manifest.Chunks[i];
+                int length = manifest.Layout.LengthOf(i);
+                if (await _store.ContainsChunkAsync(id, cancellationToken).ConfigureAwait(false))
+                {
+                    continue;
+                }
+
+                await window.WaitAsync(cancellationToken).ConfigureAwait(false);
+                fetches.Add(FetchAndRelease(id, length));
+            }
+
+            await Task.WhenAll(fetches).ConfigureAwait(false);
+
+            async Task FetchAndRelease(ChunkId id, int length)
+            {
+                try
+                {
+                    await FetchChunkAsync(id, length, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    window.Release();
+                }
+            }
+        }
+
+        await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
+    }
+
+    internal static byte[] EncodeChunkRequest(ChunkId id, int length)
+    {
+        var payload = new byte[ChunkId.Size + 4];
+        id.Write(payload);
+        BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(ChunkId.Size), length);
+        return payload;
+    }
+
+    private static (ChunkId Id, int Length) ReadChunkRequest(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length != ChunkId.Size + 4)
+        {
+            throw HelloMessage.Malformed("GET_CHUNK carries a 16-byte id and a length");
+        }
+
+        int length = BinaryPrimitives.ReadInt32LittleEndian(payload[ChunkId.Size..]);
+        if (length is < 0 or > ChunkLayout.MaxChunkSize)
+        {
+            throw HelloMessage.Malformed($"chunk length {length} is out of range");
+        }
+
+        return (ChunkId.Read(payload), length);
+    }
+
+    /// <summary>A relay's cache is best effort: when it is full of chunks being read, it serves without caching.</summary>
+    private void TryCache(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull && !IsRoot)
+        {
+        }
+    }
+}

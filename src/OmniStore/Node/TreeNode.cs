@@ -1,0 +1,233 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using OmniStore.Content;
+using OmniStore.Node.Internal;
+using OmniStore.Protocol;
+using OmniStore.Storage;
+using OmniStore.Transport;
+using OmniStore.Transport.Tcp;
+
+namespace OmniStore.Node;
+
+/// <summary>
+/// A root or relay: serves its children over the protocol from its <see cref="ContentStore"/>,
+/// and (a relay) fills misses from its parent, coalescing concurrent misses for one item into one
+/// upstream request. See docs/architecture.md, "The tree".
+/// </summary>
+internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
+{
+    private readonly TreeNodeOptions _options;
+    private readonly ILogger _logger;
+    private readonly ContentStore _store;
+    private readonly TcpConnectionListener _listener;
+    private readonly ParentLink? _parent;
+    private readonly ConnectionIdentity _identity;
+    private readonly ConcurrentDictionary<PeerConnection, byte> _children = new();
+    private readonly ConcurrentDictionary<string, BindingMessage> _bindingCache = new(StringComparer.Ordinal);
+    private readonly SingleFlight<ChunkId, byte[]> _chunkFetches = new();
+    private readonly SingleFlight<ManifestId, Manifest> _manifestFetches = new();
+    private readonly SingleFlight<string, BindingMessage> _resolves = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly LinkCounters _retiredChildCounters = new();
+    private Task? _acceptLoop;
+    private int _inFlight;
+    private int _disposed;
+
+    private TreeNode(TreeNodeOptions options, ContentStore store, TcpConnectionListener listener)
+    {
+        _options = options;
+        _logger = options.LoggerFactory.CreateLogger<TreeNode>();
+        _store = store;
+        _listener = listener;
+        _identity = new ConnectionIdentity(Guid.NewGuid(), options.IsRoot ? NodeRole.Root : NodeRole.Relay, options.Site, options.Secret);
+        Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
+        if (options.Parent is { } parent)
+        {
+            _parent = new ParentLink(parent, _identity, this, _logger);
+            _parent.Connected += _ => _bindingCache.Clear(); // bindings cached before an outage may be stale
+        }
+    }
+
+    /// <summary>Where the node listens (with the actual port if 0 was asked for).</summary>
+    public NodeAddress Address { get; }
+
+    public bool IsRoot => _options.IsRoot;
+
+    public ContentStore Store => _store;
+
+    public ParentLink? Parent => _parent;
+
+    public string Site => _options.Site;
+
+    public Guid NodeId => _identity.NodeId;
+
+    /// <summary>Requests being served now.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Upstream chunk fetches that actually ran, and requests that joined one already running.</summary>
+    public (long Executions, long Joined) ChunkFetches => (_chunkFetches.Executions, _chunkFetches.Joined);
+
+    public IReadOnlyCollection<PeerConnection> Children => (IReadOnlyCollection<PeerConnection>)_children.Keys;
+
+    /// <summary>Opens the store, binds the listener and, for a relay, starts connecting to the parent.</summary>
+    public static async Task<TreeNode> StartAsync(TreeNodeOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate(nameof(options));
+        var store = ContentStore.Open(options.StoreOptions, options.LoggerFactory.CreateLogger<ContentStore>());
+        TcpConnectionListener listener;
+        try
+        {
+            listener = TcpConnectionListener.Bind(options.Listen);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        var node = new TreeNode(options, store, listener);
+        node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
+        NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.Address.ToString(), options.Site, options.DataDirectory);
+        if (node._parent is not null)
+        {
+            await node._parent.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return node;
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            var accepted = await _listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+            if (accepted is not { } next)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => AcceptAsync(next.Connection, next.Counters));
+        }
+    }
+
+    private async Task AcceptAsync(TcpConnection transport, LinkCounters counters)
+    {
+        PeerConnection connection;
+        try
+        {
+            connection = await PeerConnection.StartAsync(transport, transport, isOpener: false, _identity, this, counters, _logger, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
+        {
+            NodeLog.ChildRefused(_logger, transport.RemoteEndPoint?.ToString(), ex.Message);
+            return;
+        }
+
+        _children[connection] = 0;
+        NodeLog.ChildConnected(_logger, connection.Describe(), transport.RemoteEndPoint?.ToString());
+        await connection.Completion.ConfigureAwait(false);
+        _children.TryRemove(connection, out _);
+        _retiredChildCounters.AddPayloadIn(counters.PayloadIn);
+        _retiredChildCounters.AddPayloadOut(counters.PayloadOut);
+        _retiredChildCounters.AddWireIn(counters.WireIn);
+        _retiredChildCounters.AddWireOut(counters.WireOut);
+        NodeLog.ChildDisconnected(_logger, connection.Describe());
+    }
+
+    /// <inheritdoc/>
+    public async Task HandleAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            using (request)
+            {
+                switch (request.Type)
+                {
+                    case FrameType.Resolve:
+                        await ServeResolveAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case FrameType.GetManifest:
+                        await ServeManifestAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case FrameType.GetChunk:
+                        await ServeChunkAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case FrameType.Prefetch:
+                        await ServePrefetchAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case FrameType.PutChunk:
+                    case FrameType.PushChunk:
+                        await AcceptChunkAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case FrameType.PutManifest:
+                        await AcceptManifestAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case FrameType.Bind:
+                        await ServeBindAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case FrameType.Delete:
+                        await ServeDeleteAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case FrameType.Update:
+                        await ApplyUpdateAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                        break;
+                    default:
+                        throw new OmniStoreException(OmniStoreError.ProtocolError, $"{request.Type} is not a request.");
+                }
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    /// <summary>
+    /// Stops accepting, tells children to go away, lets in-flight requests finish for up to
+    /// <paramref name="grace"/>, then closes every connection and checkpoints the store.
+    /// </summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _listener.DisposeAsync().ConfigureAwait(false);
+        var deadline = DateTime.UtcNow + grace;
+        while (InFlight > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        foreach (var child in _children.Keys)
+        {
+            await child.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_parent is not null)
+        {
+            await _parent.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        await _store.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+}

@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OmniStore.Storage;
+using OmniStore.Transport;
+
+namespace OmniStore.Node;
+
+/// <summary>Settings of a root or relay node. Without <see cref="Parent"/> the node is the root.</summary>
+internal sealed record TreeNodeOptions
+{
+    /// <summary>Where to listen. Required; port 0 picks a free port (see <see cref="TreeNode.Address"/>).</summary>
+    public required NodeAddress Listen { get; init; }
+
+    /// <summary>The parent's address; null for the root.</summary>
+    public NodeAddress? Parent { get; init; }
+
+    /// <summary>The node's site name, reported in handshakes and status. Defaults to the host name.</summary>
+    public string Site { get; init; } = Environment.MachineName;
+
+    /// <summary>The store directory. Required.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>
+    /// A relay's cache size in bytes (required for a relay); a root's capacity (0 = unlimited).
+    /// Defaults to 0.
+    /// </summary>
+    public long CacheSize { get; init; }
+
+    /// <summary>The shared secret peers must prove they know; null for none. Defaults to null.</summary>
+    public byte[]? Secret { get; init; }
+
+    /// <summary>Chunk requests a relay keeps in flight toward its parent for one prefetch. Defaults to 16.</summary>
+    public int PrefetchWindow { get; init; } = 16;
+
+    /// <summary>How long the root waits for a subtree to apply a binding update before disconnecting it. Defaults to 10 s.</summary>
+    public TimeSpan UpdateTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Logging. Defaults to none.</summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    internal bool IsRoot => Parent is null;
+
+    internal ContentStoreOptions StoreOptions => new()
+    {
+        Directory = DataDirectory,
+        Mode = IsRoot ? StoreMode.Pinned : StoreMode.Cache,
+        Capacity = CacheSize,
+    };
+
+    public void Validate(string argumentName = "options")
+    {
+        ArgumentNullException.ThrowIfNull(Listen, argumentName);
+        if (!IsRoot && CacheSize <= 0)
+        {
+            throw new ArgumentException($"A relay needs a {nameof(CacheSize)}.", argumentName);
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchWindow, 1, argumentName);
+        StoreOptions.Validate(argumentName);
+    }
+}

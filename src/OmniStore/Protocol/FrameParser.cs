@@ -1,0 +1,70 @@
+using System.Buffers;
+using System.Buffers.Binary;
+
+namespace OmniStore.Protocol;
+
+/// <summary>What <see cref="FrameParser.TryRead"/> found.</summary>
+internal enum FrameParseStatus
+{
+    /// <summary>A whole frame was read.</summary>
+    Frame,
+
+    /// <summary>The buffer ends inside a frame: read more and call again.</summary>
+    NeedMoreData,
+
+    /// <summary>The bytes cannot be a valid frame; the connection must be closed.</summary>
+    Malformed,
+}
+
+/// <summary>
+/// Splits a byte stream into frames. It never throws on peer input and never consumes a partial
+/// frame: on <see cref="FrameParseStatus.NeedMoreData"/> the caller advances its pipe with
+/// (consumed = start, examined = end) and waits for more bytes.
+/// </summary>
+internal static class FrameParser
+{
+    public static FrameParseStatus TryRead(ref ReadOnlySequence<byte> buffer, out FrameHeader header, out ReadOnlySequence<byte> payload, out string? problem)
+    {
+        header = default;
+        payload = default;
+        problem = null;
+        if (buffer.Length < ProtocolLimits.HeaderSize)
+        {
+            return FrameParseStatus.NeedMoreData;
+        }
+
+        Span<byte> head = stackalloc byte[ProtocolLimits.HeaderSize];
+        buffer.Slice(0, ProtocolLimits.HeaderSize).CopyTo(head);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(head);
+        var type = (FrameType)head[4];
+        var flags = (FrameFlags)head[5];
+        if (length < 8 || length - 8 > ProtocolLimits.MaxFramePayload)
+        {
+            problem = $"frame length {length} is outside 8..{ProtocolLimits.MaxFramePayload + 8}";
+            return FrameParseStatus.Malformed;
+        }
+
+        if (!Enum.IsDefined(type))
+        {
+            problem = $"unknown frame type {(byte)type}";
+            return FrameParseStatus.Malformed;
+        }
+
+        if ((flags & ~FrameFlags.End) != 0 || BinaryPrimitives.ReadUInt16LittleEndian(head[6..]) != 0)
+        {
+            problem = "reserved header bits are set";
+            return FrameParseStatus.Malformed;
+        }
+
+        long total = 4L + length;
+        if (buffer.Length < total)
+        {
+            return FrameParseStatus.NeedMoreData;
+        }
+
+        header = new FrameHeader(type, flags, BinaryPrimitives.ReadUInt32LittleEndian(head[8..]), length - 8);
+        payload = buffer.Slice(ProtocolLimits.HeaderSize, length - 8);
+        buffer = buffer.Slice(total);
+        return FrameParseStatus.Frame;
+    }
+}

@@ -1,0 +1,28 @@
+namespace OmniStore.Protocol;
+
+/// <summary>Frame types of protocol version 1 (docs/protocol.md, "Messages").</summary>
+internal enum FrameType : byte
+{
+    Hello = 1,
+    Auth = 2,
+    Ready = 3,
+    Error = 4,
+    Ping = 5,
+    Pong = 6,
+    Cancel = 7,
+    GoAway = 8,
+    Resolve = 16,
+    Binding = 17,
+    GetManifest = 18,
+    Manifest = 19,
+    GetChunk = 20,
+    Chunk = 21,
+    PutChunk = 22,
+    PutManifest = 23,
+    Bind = 24,
+    Delete = 25,
+    Ok = 26,
+    Prefetch = 27,
+    Update = 28,
+    PushChunk = 29,
+}

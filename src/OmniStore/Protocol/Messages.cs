@@ -1,0 +1,275 @@
+using System.Buffers.Binary;
+using System.Text;
+using OmniStore.Content;
+
+namespace OmniStore.Protocol;
+
+/// <summary>Node roles announced in the handshake.</summary>
+internal enum NodeRole : byte
+{
+    Client = 1,
+    Relay = 2,
+    Root = 3,
+}
+
+/// <summary>A HELLO payload (docs/protocol.md, "Handshake").</summary>
+internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, Guid NodeId, NodeRole Role, string Site, byte[] Nonce, bool SecretRequired, byte[] Proof)
+{
+    public const int NonceSize = 32;
+
+    public byte[] Encode()
+    {
+        var site = Encoding.UTF8.GetBytes(Site);
+        var bytes = new byte[2 + 2 + 16 + 1 + 1 + NonceSize + 1 + Proof.Length + 2 + site.Length];
+        var span = bytes.AsSpan();
+        BinaryPrimitives.WriteUInt16LittleEndian(span, MinVersion);
+        BinaryPrimitives.WriteUInt16LittleEndian(span[2..], MaxVersion);
+        NodeId.TryWriteBytes(span[4..]);
+        span[20] = (byte)Role;
+        span[21] = SecretRequired ? (byte)1 : (byte)0;
+        Nonce.CopyTo(span[22..]);
+        span[22 + NonceSize] = (byte)Proof.Length;
+        Proof.CopyTo(span[(23 + NonceSize)..]);
+        int at = 23 + NonceSize + Proof.Length;
+        BinaryPrimitives.WriteUInt16LittleEndian(span[at..], (ushort)site.Length);
+        site.CopyTo(span[(at + 2)..]);
+        return bytes;
+    }
+
+    public static HelloMessage Decode(ReadOnlySpan<byte> payload)
+    {
+        var reader = new PayloadReader(payload);
+        ushort min = reader.UInt16();
+        ushort max = reader.UInt16();
+        var id = new Guid(reader.Bytes(16));
+        var role = (NodeRole)reader.Byte();
+        if (!Enum.IsDefined(role))
+        {
+            throw Malformed($"unknown role {(byte)role}");
+        }
+
+        bool required = reader.Byte() switch { 0 => false, 1 => true, var b => throw Malformed($"bad flag {b}") };
+        var nonce = reader.Bytes(NonceSize).ToArray();
+        int proofLength = reader.Byte();
+        if (proofLength is not (0 or 32))
+        {
+            throw Malformed($"proof of {proofLength} bytes");
+        }
+
+        var proof = reader.Bytes(proofLength).ToArray();
+        int siteLength = reader.UInt16();
+        var site = reader.Utf8(siteLength);
+        reader.End();
+        return new HelloMessage(min, max, id, role, site, nonce, required, proof);
+    }
+
+    internal static OmniStoreException Malformed(string what) => new(OmniStoreError.ProtocolError, $"Malformed message: {what}.");
+}
+
+/// <summary>A name's binding as it travels (BINDING, UPDATE).</summary>
+internal readonly record struct BindingMessage(string Name, long Version, ManifestId ManifestId, bool IsBound)
+{
+    public byte[] Encode()
+    {
+        var bytes = new byte[8 + ManifestId.Size + 1 + Encoding.UTF8.GetByteCount(Name)];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, Version);
+        ManifestId.Write(bytes.AsSpan(8));
+        bytes[8 + ManifestId.Size] = IsBound ? (byte)1 : (byte)0;
+        Encoding.UTF8.GetBytes(Name, bytes.AsSpan(9 + ManifestId.Size));
+        return bytes;
+    }
+
+    public static BindingMessage Decode(ReadOnlySpan<byte> payload)
+    {
+        var reader = new PayloadReader(payload);
+        long version = reader.Int64();
+        var id = ManifestId.Read(reader.Bytes(ManifestId.Size));
+        bool bound = reader.Byte() switch { 0 => false, 1 => true, var b => throw HelloMessage.Malformed($"bad bound flag {b}") };
+        var name = Names.Decode(reader.Rest());
+        if (version < 0)
+        {
+            throw HelloMessage.Malformed("negative version");
+        }
+
+        return new BindingMessage(name, version, id, bound);
+    }
+}
+
+/// <summary>BIND: bind a name to a manifest the receiver already holds.</summary>
+internal readonly record struct BindMessage(string Name, ManifestId ManifestId, bool Broadcast)
+{
+    public byte[] Encode()
+    {
+        var bytes = new byte[ManifestId.Size + 1 + Encoding.UTF8.GetByteCount(Name)];
+        ManifestId.Write(bytes);
+        bytes[ManifestId.Size] = Broadcast ? (byte)1 : (byte)0;
+        Encoding.UTF8.GetBytes(Name, bytes.AsSpan(ManifestId.Size + 1));
+        return bytes;
+    }
+
+    public static BindMessage Decode(ReadOnlySpan<byte> payload)
+    {
+        var reader = new PayloadReader(payload);
+        var id = ManifestId.Read(reader.Bytes(ManifestId.Size));
+        byte flags = reader.Byte();
+        if ((flags & ~1) != 0)
+        {
+            throw HelloMessage.Malformed($"unknown bind flags {flags}");
+        }
+
+        return new BindMessage(Names.Decode(reader.Rest()), id, (flags & 1) != 0);
+    }
+}
+
+/// <summary>ERROR: an <see cref="OmniStoreError"/> code and a message.</summary>
+internal static class ErrorMessage
+{
+    public static byte[] Encode(OmniStoreError error, string message)
+    {
+        // Messages are for people; a long one is cut rather than risk a large frame.
+        if (message.Length > 2000)
+        {
+            message = message[..2000];
+        }
+
+        var bytes = new byte[2 + Encoding.UTF8.GetByteCount(message)];
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes, (ushort)error);
+        Encoding.UTF8.GetBytes(message, bytes.AsSpan(2));
+        return bytes;
+    }
+
+    public static OmniStoreException Decode(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length < 2)
+        {
+            return new OmniStoreException(OmniStoreError.ProtocolError, "The peer sent an ERROR without a code.");
+        }
+
+        var code = (OmniStoreError)BinaryPrimitives.ReadUInt16LittleEndian(payload);
+        if (!Enum.IsDefined(code))
+        {
+            code = OmniStoreError.Unknown;
+        }
+
+        return new OmniStoreException(code, Encoding.UTF8.GetString(payload[2..]));
+    }
+}
+
+/// <summary>Names on the wire: validated on the way in like any other input.</summary>
+internal static class Names
+{
+    private static readonly UTF8Encoding Strict = new(false, throwOnInvalidBytes: true);
+
+    public static string Decode(ReadOnlySpan<byte> utf8)
+    {
+        string name;
+        try
+        {
+            name = Strict.GetString(utf8);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidName, "Invalid object name: not valid UTF-8.");
+        }
+
+        ObjectName.Validate(name);
+        return name;
+    }
+
+    public static byte[] Encode(string name) => Encoding.UTF8.GetBytes(name);
+}
+
+/// <summary>Reads fields from a message payload; any overrun is a protocol error, never an index exception.</summary>
+internal ref struct PayloadReader(ReadOnlySpan<byte> payload)
+{
+    private ReadOnlySpan<byte> _rest = payload;
+
+    public byte Byte() => Bytes(1)[0];
+
+    public ushort UInt16() => BinaryPrimitives.ReadUInt16LittleEndian(Bytes(2));
+
+    public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Bytes(4));
+
+    public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Bytes(8));
+
+    public ReadOnlySpan<byte> Bytes(int count)
+    {
+        if (count > _rest.Length)
+        {
+            throw HelloMessage.Malformed($"needs {count} more bytes, has {_rest.Length}");
+        }
+
+        var taken = _rest[..count];
+        _rest = _rest[count..];
+        return taken;
+    }
+
+    public string Utf8(int count)
+    {
+        try
+        {
+            return new UTF8Encoding(false, true).GetString(Bytes(count));
+        }
+        catch (DecoderFallbackException)
+        {
+            throw HelloMessage.Malformed("text is not valid UTF-8");
+        }
+    }
+
+    public ReadOnlySpan<byte> Rest()
+    {
+        var rest = _rest;
+        _rest = default;
+        return rest;
+    }
+
+    public readonly void End()
+    {
+        if (!_rest.IsEmpty)
+        {
+            throw HelloMessage.Malformed($"{_rest.Length} unexpected trailing bytes");
+        }
+    }
+}
+
+/// <summary>
+/// The head of CHUNK, PUT_CHUNK and PUSH_CHUNK: the chunk id and its length, then the bytes. The
+/// length comes first so a receiver can size its buffer from the first frame.
+/// </summary>
+internal static class ChunkMessage
+{
+    public const int HeaderSize = ChunkId.Size + 4;
+
+    public static byte[] Head(ChunkId id, int length)
+    {
+        var head = new byte[HeaderSize];
+        id.Write(head);
+        BinaryPrimitives.WriteInt32LittleEndian(head.AsSpan(ChunkId.Size), length);
+        return head;
+    }
+
+    /// <summary>Splits a received chunk message and checks the bytes against the id.</summary>
+    public static (ChunkId Id, ReadOnlyMemory<byte> Data) Read(Message message)
+    {
+        var payload = message.Payload;
+        if (payload.Length < HeaderSize)
+        {
+            throw HelloMessage.Malformed("chunk message shorter than its header");
+        }
+
+        var id = ChunkId.Read(payload);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(payload[ChunkId.Size..]);
+        if (length != payload.Length - HeaderSize)
+        {
+            throw HelloMessage.Malformed($"chunk message announces {length} bytes and carries {payload.Length - HeaderSize}");
+        }
+
+        var data = message.PayloadMemory[HeaderSize..];
+        if (!id.Matches(data.Span))
+        {
+            throw new OmniStoreException(OmniStoreError.Corrupt, $"Chunk {id} arrived with bytes that do not match its id.");
+        }
+
+        return (id, data);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using OmniStore.Transport;
+
+namespace OmniStore.Protocol;
+
+internal sealed partial class PeerConnection
+{
+    private static async Task<(HelloMessage Remote, ushort Version)> OpenerHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, LinkCounters counters, CancellationToken cancellationToken)
+    {
+        var nonce = Handshake.NewNonce();
+        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, local.NodeId, local.Role, local.Site, nonce, local.Secret is not null, []);
+        await WriteFrameAsync(pipe.Output, FrameType.Hello, hello.Encode(), cancellationToken).ConfigureAwait(false);
+
+        var answer = HelloMessage.Decode(await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false));
+        if (answer.MinVersion != answer.MaxVersion || answer.MinVersion is < ProtocolLimits.MinVersion or > ProtocolLimits.MaxVersion)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The peer chose protocol version {answer.MinVersion}..{answer.MaxVersion}; this build speaks {ProtocolLimits.MinVersion}..{ProtocolLimits.MaxVersion}.");
+        }
+
+        byte[] proof = [];
+        if (local.Secret is { } secret)
+        {
+            string? refusal = answer.Proof.Length == 0
+                ? "the peer has no shared secret, but this node requires one"
+                : Handshake.Verify(Handshake.AcceptorProof(secret, nonce, answer.Nonce), answer.Proof) ? null : "the peer's shared secret does not match this node's";
+            if (refusal is not null)
+            {
+                await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Unauthorized, $"Refused: {refusal}."), cancellationToken).ConfigureAwait(false);
+                throw new OmniStoreException(OmniStoreError.Unauthorized, $"Refused the connection: {refusal}.");
+            }
+
+            proof = Handshake.OpenerProof(secret, nonce, answer.Nonce);
+        }
+
+        await WriteFrameAsync(pipe.Output, FrameType.Auth, proof, cancellationToken).ConfigureAwait(false);
+        await ExpectFrameAsync(pipe.Input, FrameType.Ready, cancellationToken).ConfigureAwait(false);
+        return (answer, answer.MinVersion);
+    }
+
+    private static async Task<(HelloMessage Remote, ushort Version)> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, LinkCounters counters, CancellationToken cancellationToken)
+    {
+        var hello = HelloMessage.Decode(await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false));
+        ushort low = Math.Max(hello.MinVersion, ProtocolLimits.MinVersion);
+        ushort high = Math.Min(hello.MaxVersion, ProtocolLimits.MaxVersion);
+        if (low > high)
+        {
+            string problem = $"no common protocol version: the peer speaks {hello.MinVersion}..{hello.MaxVersion}, this node {ProtocolLimits.MinVersion}..{ProtocolLimits.MaxVersion}";
+            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, problem), cancellationToken).ConfigureAwait(false);
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"Refused the connection: {problem}.");
+        }
+
+        var nonce = Handshake.NewNonce();
+        var proof = local.Secret is { } secret ? Handshake.AcceptorProof(secret, hello.Nonce, nonce) : [];
+        var answer = new HelloMessage(high, high, local.NodeId, local.Role, local.Site, nonce, local.Secret is not null, proof);
+        await WriteFrameAsync(pipe.Output, FrameType.Hello, answer.Encode(), cancellationToken).ConfigureAwait(false);
+
+        var auth = await ExpectFrameAsync(pipe.Input, FrameType.Auth, cancellationToken).ConfigureAwait(false);
+        if (local.Secret is { } expected && !Handshake.Verify(Handshake.OpenerProof(expected, hello.Nonce, nonce), auth))
+        {
+            string refusal = auth.Length == 0 ? "the peer sent no shared secret, and this node requires one" : "the peer's shared secret does not match this node's";
+            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Unauthorized, $"Refused: {refusal}."), cancellationToken).ConfigureAwait(false);
+            throw new OmniStoreException(OmniStoreError.Unauthorized, $"Refused the connection: {refusal}.");
+        }
+
+        await WriteFrameAsync(pipe.Output, FrameType.Ready, [], cancellationToken).ConfigureAwait(false);
+        return (hello, high);
+    }
+
+    private static async Task WriteFrameAsync(PipeWriter output, FrameType type, byte[] payload, CancellationToken cancellationToken)
+    {
+        var span = output.GetSpan(ProtocolLimits.HeaderSize + payload.Length);
+        new FrameHeader(type, FrameFlags.End, 0, payload.Length).Write(span);
+        payload.CopyTo(span[ProtocolLimits.HeaderSize..]);
+        output.Advance(ProtocolLimits.HeaderSize + payload.Length);
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads one handshake frame; an ERROR from the peer is thrown as what it says.</summary>
+    private static async Task<byte[]> ExpectFrameAsync(PipeReader input, FrameType expected, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var status = FrameParser.TryRead(ref buffer, out var header, out var payload, out string? problem);
+            if (status == FrameParseStatus.Frame)
+            {
+                var bytes = payload.ToArray();
+                input.AdvanceTo(buffer.Start);
+                if (header.Stream != 0 || (header.Flags & FrameFlags.End) == 0)
+                {
+                    throw new OmniStoreException(OmniStoreError.ProtocolError, "The peer sent a multi-frame or non-zero-stream message during the handshake.");
+                }
+
+                if (header.Type == FrameType.Error)
+                {
+                    throw ErrorMessage.Decode(bytes);
+                }
+
+                if (header.Type != expected)
+                {
+                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"Expected {expected} during the handshake, got {header.Type}.");
+                }
+
+                return bytes;
+            }
+
+            if (status == FrameParseStatus.Malformed)
+            {
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"Malformed frame during the handshake: {problem}.");
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                throw new OmniStoreException(OmniStoreError.Unavailable, "The peer closed the connection during the handshake.");
+            }
+        }
+    }
+}

@@ -1,0 +1,509 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OmniStore.Transport;
+
+namespace OmniStore.Protocol;
+
+/// <summary>
+/// One protocol connection over a duplex byte pipe: the handshake, then requests multiplexed in
+/// both directions, each message split into frames of at most 256 KiB that interleave with other
+/// streams. It knows frames, not sockets: the transport hands it an <see cref="IDuplexPipe"/>.
+/// </summary>
+/// <remarks>
+/// Backpressure: a frame is written under the write lock and flushed before the next, so a slow
+/// peer (a full socket) stalls the senders instead of growing buffers. A requester limits itself
+/// to <see cref="ProtocolLimits.MaxConcurrentRequests"/> requests in flight.
+/// </remarks>
+internal sealed partial class PeerConnection : IAsyncDisposable
+{
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly IDuplexPipe _pipe;
+    private readonly IAsyncDisposable _transport;
+    private readonly bool _isOpener;
+    private readonly IRequestHandler? _handler;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly SemaphoreSlim _requestSlots = new(ProtocolLimits.MaxConcurrentRequests, ProtocolLimits.MaxConcurrentRequests);
+    private readonly ConcurrentDictionary<uint, TaskCompletionSource<Message>> _pending = new();
+    private readonly Dictionary<uint, Message> _assembling = [];
+    private readonly CancellationTokenSource _closed = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _incomingRequests;
+    private uint _nextStream;
+    private int _disposed;
+    private OmniStoreException? _closeReason;
+
+    private PeerConnection(IDuplexPipe pipe, IAsyncDisposable transport, bool isOpener, HelloMessage remote, ushort version, IRequestHandler? handler, LinkCounters counters, ILogger logger)
+    {
+        _pipe = pipe;
+        _transport = transport;
+        _isOpener = isOpener;
+        _handler = handler;
+        _logger = logger;
+        Remote = remote;
+        Version = version;
+        Counters = counters;
+        _nextStream = isOpener ? 1u : 2u;
+    }
+
+    /// <summary>What the peer said about itself.</summary>
+    public HelloMessage Remote { get; }
+
+    /// <summary>The negotiated protocol version.</summary>
+    public ushort Version { get; }
+
+    /// <summary>Byte counters of this link.</summary>
+    public LinkCounters Counters { get; }
+
+    /// <summary>Completes when the connection has closed, for whatever reason.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Whether the connection is still open.</summary>
+    public bool IsOpen => !_closed.IsCancellationRequested;
+
+    /// <summary>Cancelled when the connection closes.</summary>
+    public CancellationToken Closed => _closed.Token;
+
+    /// <summary>
+    /// Runs the handshake over <paramref name="pipe"/> and starts the connection. The opener is the
+    /// side that connected. Throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.Unauthorized"/>,
+    /// <see cref="OmniStoreError.ProtocolError"/>, <see cref="OmniStoreError.Unavailable"/>) and disposes the transport on failure.
+    /// </summary>
+    public static async Task<PeerConnection> StartAsync(
+        IDuplexPipe pipe,
+        IAsyncDisposable transport,
+        bool isOpener,
+        ConnectionIdentity local,
+        IRequestHandler? handler,
+        LinkCounters counters,
+        ILogger? logger,
+        CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(HandshakeTimeout);
+        try
+        {
+            var (remote, version) = isOpener
+                ? await OpenerHandshakeAsync(pipe, local, counters, timeout.Token).ConfigureAwait(false)
+                : await AcceptorHandshakeAsync(pipe, local, counters, timeout.Token).ConfigureAwait(false);
+            var connection = new PeerConnection(pipe, transport, isOpener, remote, version, handler, counters, logger ?? NullLogger.Instance);
+            _ = connection.ReadLoopAsync();
+            return connection;
+        }
+        catch (Exception ex)
+        {
+            await transport.DisposeAsync().ConfigureAwait(false);
+            throw ex switch
+            {
+                OmniStoreException known => known,
+                OperationCanceledException when !cancellationToken.IsCancellationRequested =>
+                    new OmniStoreException(OmniStoreError.Unavailable, "The peer did not complete the handshake in time."),
+                OperationCanceledException => ex,
+                _ => new OmniStoreException(OmniStoreError.Unavailable, $"The handshake failed: {ex.Message}", ex),
+            };
+        }
+    }
+
+    /// <summary>
+    /// Sends a request and waits for its response. An ERROR response is thrown as
+    /// <see cref="OmniStoreException"/>; the caller owns (and disposes) the returned message.
+    /// </summary>
+    public async Task<Message> RequestAsync(FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        await _requestSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        uint stream = Interlocked.Add(ref _nextStream, 2) - 2;
+        var response = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[stream] = response;
+        bool consumed = false;
+        try
+        {
+            if (_closed.IsCancellationRequested)
+            {
+                ThrowIfClosed();
+            }
+
+            await SendAsync(stream, type, head, body).ConfigureAwait(false);
+            Message message;
+            try
+            {
+                message = await response.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Tell the peer to stop; a response that still arrives is dropped below or by the reader.
+                _ = SendAsync(stream, FrameType.Cancel, default, default).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                throw;
+            }
+
+            consumed = true;
+            if (message.Type == FrameType.Error)
+            {
+                using (message)
+                {
+                    throw ErrorMessage.Decode(message.Payload);
+                }
+            }
+
+            return message;
+        }
+        finally
+        {
+            _pending.TryRemove(stream, out _);
+            if (!consumed && response.Task.IsCompletedSuccessfully)
+            {
+                response.Task.Result.Dispose();
+            }
+
+            _requestSlots.Release();
+        }
+    }
+
+    /// <summary>Sends a request with a single-part payload.</summary>
+    public Task<Message> RequestAsync(FrameType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
+        RequestAsync(type, payload, default, cancellationToken);
+
+    /// <summary>Answers request <paramref name="stream"/>.</summary>
+    public ValueTask RespondAsync(uint stream, FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body = default) =>
+        SendAsync(stream, type, head, body);
+
+    /// <summary>Answers request <paramref name="stream"/> with an ERROR.</summary>
+    public ValueTask RespondErrorAsync(uint stream, OmniStoreError error, string message) =>
+        SendAsync(stream, FrameType.Error, ErrorMessage.Encode(error, message), default);
+
+    /// <summary>
+    /// Writes one message as frames of at most <see cref="ProtocolLimits.MaxFramePayload"/> bytes,
+    /// taking the write lock per frame so that other streams' frames interleave. Once the first frame
+    /// is out the message is always finished (the peer would otherwise hold a half message).
+    /// </summary>
+    private async ValueTask SendAsync(uint stream, FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body)
+    {
+        int total = head.Length + body.Length;
+        if (total > ProtocolLimits.MaxMessage)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A message of {total} bytes exceeds the protocol's {ProtocolLimits.MaxMessage}.");
+        }
+
+        int offset = 0;
+        do
+        {
+            int length = Math.Min(ProtocolLimits.MaxFramePayload, total - offset);
+            bool last = offset + length == total;
+            try
+            {
+                await _writeLock.WaitAsync(_closed.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                ThrowIfClosed();
+                throw;
+            }
+
+            try
+            {
+                ThrowIfClosed();
+                var span = _pipe.Output.GetSpan(ProtocolLimits.HeaderSize + length);
+                new FrameHeader(type, last ? FrameFlags.End : FrameFlags.None, stream, length).Write(span);
+                CopyRange(head.Span, body.Span, offset, span.Slice(ProtocolLimits.HeaderSize, length));
+                _pipe.Output.Advance(ProtocolLimits.HeaderSize + length);
+                var flush = await _pipe.Output.FlushAsync(_closed.Token).ConfigureAwait(false);
+                if (flush.IsCompleted)
+                {
+                    Close(new OmniStoreException(OmniStoreError.Unavailable, "The connection was closed by the peer."));
+                }
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+            {
+                Close(new OmniStoreException(OmniStoreError.Unavailable, $"Sending to {Describe()} failed: {ex.Message}", ex));
+                ThrowIfClosed();
+                throw;
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+
+            offset += length;
+        }
+        while (offset < total);
+        Counters.AddPayloadOut(total);
+    }
+
+    private static void CopyRange(ReadOnlySpan<byte> head, ReadOnlySpan<byte> body, int offset, Span<byte> destination)
+    {
+        if (offset < head.Length)
+        {
+            int fromHead = Math.Min(head.Length - offset, destination.Length);
+            head.Slice(offset, fromHead).CopyTo(destination);
+            destination = destination[fromHead..];
+            offset = head.Length;
+        }
+
+        body.Slice(offset - head.Length, destination.Length).CopyTo(destination);
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var input = _pipe.Input;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(_closed.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                while (true)
+                {
+                    var status = FrameParser.TryRead(ref buffer, out var header, out var payload, out string? problem);
+                    if (status == FrameParseStatus.NeedMoreData)
+                    {
+                        break;
+                    }
+
+                    if (status == FrameParseStatus.Malformed)
+                    {
+                        throw new OmniStoreException(OmniStoreError.ProtocolError, $"Malformed frame from {Describe()}: {problem}.");
+                    }
+
+                    OnFrame(header, payload);
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    if (!buffer.IsEmpty || _assembling.Count > 0)
+                    {
+                        throw new OmniStoreException(OmniStoreError.ProtocolError, $"{Describe()} closed the connection in the middle of a frame.");
+                    }
+
+                    Close(new OmniStoreException(OmniStoreError.Unavailable, $"{Describe()} closed the connection."));
+                    return;
+                }
+            }
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.ProtocolError)
+        {
+            ConnectionLog.ProtocolViolation(_logger, Describe(), ex.Message);
+            await TrySendConnectionErrorAsync(ex).ConfigureAwait(false);
+            Close(ex);
+        }
+        catch (Exception ex)
+        {
+            Close(ex as OmniStoreException ?? new OmniStoreException(OmniStoreError.Unavailable, $"The connection to {Describe()} failed: {ex.Message}", ex));
+        }
+        finally
+        {
+            foreach (var message in _assembling.Values)
+            {
+                message.Dispose();
+            }
+
+            _assembling.Clear();
+            await DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void OnFrame(FrameHeader header, ReadOnlySequence<byte> payload)
+    {
+        if (header.Stream == 0)
+        {
+            OnConnectionFrame(header, payload);
+            return;
+        }
+
+        bool remoteInitiated = (header.Stream & 1) == (_isOpener ? 0u : 1u);
+        if (header.Type == FrameType.Cancel)
+        {
+            // A request still arriving is dropped; one being served finishes and its answer is
+            // discarded by the peer, which stopped waiting.
+            if (remoteInitiated && _assembling.Remove(header.Stream, out var abandoned))
+            {
+                abandoned.Dispose();
+                Interlocked.Decrement(ref _incomingRequests);
+            }
+
+            return;
+        }
+
+        if (!_assembling.TryGetValue(header.Stream, out var message))
+        {
+
+            if (remoteInitiated && Interlocked.Increment(ref _incomingRequests) > ProtocolLimits.MaxConcurrentRequests)
+            {
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"more than {ProtocolLimits.MaxConcurrentRequests} concurrent requests");
+            }
+
+            int expected = ExpectedLength(header, payload);
+            message = new Message(header.Type, header.Stream, ArrayPool<byte>.Shared.Rent(expected), 0);
+            _assembling[header.Stream] = message;
+        }
+        else if (message.Type != header.Type)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"frame type {header.Type} inside a {message.Type} message");
+        }
+
+        if (message.Length + payload.Length > ProtocolLimits.MaxMessage)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"a message longer than {ProtocolLimits.MaxMessage} bytes");
+        }
+
+        message.Append(payload);
+        if ((header.Flags & FrameFlags.End) == 0)
+        {
+            return;
+        }
+
+        _assembling.Remove(header.Stream);
+        Counters.AddPayloadIn(message.Length);
+        if (!remoteInitiated)
+        {
+            if (_pending.TryGetValue(header.Stream, out var waiter) && waiter.TrySetResult(message))
+            {
+                return;
+            }
+
+            message.Dispose(); // a response to a request that was cancelled
+            return;
+        }
+
+        _ = Task.Run(() => HandleRequestAsync(message));
+    }
+
+    /// <summary>Chunk-bearing messages announce their length in their first 20 bytes, so the buffer is rented once.</summary>
+    private static int ExpectedLength(FrameHeader header, ReadOnlySequence<byte> payload)
+    {
+        if (header.Type is FrameType.Chunk or FrameType.PutChunk or FrameType.PushChunk && payload.Length >= ChunkMessage.HeaderSize)
+        {
+            Span<byte> head = stackalloc byte[ChunkMessage.HeaderSize];
+            payload.Slice(0, ChunkMessage.HeaderSize).CopyTo(head);
+            int declared = BinaryPrimitives.ReadInt32LittleEndian(head[16..]);
+            if (declared is >= 0 and <= Content.ChunkLayout.MaxChunkSize)
+            {
+                return ChunkMessage.HeaderSize + declared;
+            }
+        }
+
+        return (int)Math.Max(payload.Length, 256);
+    }
+
+    private void OnConnectionFrame(FrameHeader header, ReadOnlySequence<byte> payload)
+    {
+        switch (header.Type)
+        {
+            case FrameType.Ping:
+                var echo = payload.ToArray();
+                _ = SendAsync(0, FrameType.Pong, echo, default).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                break;
+            case FrameType.Pong:
+                break;
+            case FrameType.GoAway:
+                ConnectionLog.GoAway(_logger, Describe());
+                break;
+            case FrameType.Error:
+                var error = ErrorMessage.Decode(payload.ToArray());
+                throw new OmniStoreException(error.Error == OmniStoreError.ProtocolError ? OmniStoreError.Unavailable : error.Error, $"{Describe()} closed the connection: {error.Message}");
+            default:
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"frame type {header.Type} on stream 0");
+        }
+    }
+
+    private async Task HandleRequestAsync(Message request)
+    {
+        uint stream = request.Stream;
+        try
+        {
+            if (_handler is null)
+            {
+                request.Dispose();
+                await RespondErrorAsync(stream, OmniStoreError.ProtocolError, "This end serves no requests.").ConfigureAwait(false);
+                return;
+            }
+
+            await _handler.HandleAsync(this, request, _closed.Token).ConfigureAwait(false);
+        }
+        catch (OmniStoreException ex) when (IsOpen)
+        {
+            await TryRespondErrorAsync(stream, ex.Error, ex.Message).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsOpen && ex is not OperationCanceledException)
+        {
+            ConnectionLog.HandlerFailed(_logger, ex, request.Type.ToString(), Describe());
+            await TryRespondErrorAsync(stream, OmniStoreError.Unknown, ex.Message).ConfigureAwait(false);
+        }
+        catch (Exception) when (!IsOpen)
+        {
+            // The connection closed under the handler: nobody is left to answer.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _incomingRequests);
+        }
+    }
+
+    private async Task TryRespondErrorAsync(uint stream, OmniStoreError error, string message)
+    {
+        try
+        {
+            await RespondErrorAsync(stream, error, message).ConfigureAwait(false);
+        }
+        catch (OmniStoreException)
+        {
+        }
+    }
+
+    private async Task TrySendConnectionErrorAsync(OmniStoreException ex)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await SendAsync(0, FrameType.Error, ErrorMessage.Encode(ex.Error, ex.Message), default).AsTask().WaitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OmniStoreException or OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Closes the connection: pending requests fail with <paramref name="reason"/>.</summary>
+    public void Close(OmniStoreException reason)
+    {
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null)
+        {
+            return;
+        }
+
+        _closed.Cancel();
+        foreach (var (_, waiter) in _pending)
+        {
+            waiter.TrySetException(reason);
+        }
+
+        _pipe.Input.CancelPendingRead();
+        _completion.TrySetResult();
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closeReason is { } reason)
+        {
+            throw new OmniStoreException(reason.Error == OmniStoreError.ProtocolError ? OmniStoreError.Unavailable : reason.Error, reason.Message, reason);
+        }
+    }
+
+    internal string Describe() => $"{Remote.Role.ToString().ToLowerInvariant()} {(Remote.Site.Length > 0 ? Remote.Site + "/" : string.Empty)}{Remote.NodeId.ToString()[..8]}";
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        Close(new OmniStoreException(OmniStoreError.Unavailable, "The connection was closed."));
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _transport.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,25 @@
+using OmniStore.Content;
+
+namespace OmniStore.Protocol;
+
+/// <summary>The limits every peer enforces (docs/protocol.md, "Frames").</summary>
+internal static class ProtocolLimits
+{
+    /// <summary>The protocol versions this build speaks.</summary>
+    public const ushort MinVersion = 1;
+
+    /// <summary>The protocol versions this build speaks.</summary>
+    public const ushort MaxVersion = 1;
+
+    /// <summary>Header bytes before the payload.</summary>
+    public const int HeaderSize = 12;
+
+    /// <summary>The largest frame payload: big messages are split so small ones interleave.</summary>
+    public const int MaxFramePayload = 256 * 1024;
+
+    /// <summary>The largest message (a 16 MiB chunk or manifest part plus its small header).</summary>
+    public const int MaxMessage = ChunkLayout.MaxChunkSize + 64;
+
+    /// <summary>Requests one side may have in flight on one connection.</summary>
+    public const int MaxConcurrentRequests = 256;
+}

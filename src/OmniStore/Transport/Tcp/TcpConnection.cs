@@ -1,0 +1,139 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+
+namespace OmniStore.Transport.Tcp;
+
+/// <summary>
+/// A TCP connection as a duplex pipe. Every byte read or written is counted in the link's wire
+/// counters, so a node can report what crossed each link independently of the protocol.
+/// </summary>
+internal sealed class TcpConnection : IDuplexPipe, IAsyncDisposable
+{
+    private const int BufferSize = 256 * 1024;
+    private readonly Socket _socket;
+    private readonly CountingStream _stream;
+    private int _disposed;
+
+    internal TcpConnection(Socket socket, LinkCounters counters)
+    {
+        _socket = socket;
+        _socket.NoDelay = true;
+        _stream = new CountingStream(new NetworkStream(socket, ownsSocket: true), counters);
+        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: BufferSize / 4, leaveOpen: true));
+        Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: true));
+        RemoteEndPoint = socket.RemoteEndPoint;
+        LocalEndPoint = socket.LocalEndPoint;
+    }
+
+    public PipeReader Input { get; }
+
+    public PipeWriter Output { get; }
+
+    public EndPoint? RemoteEndPoint { get; }
+
+    public EndPoint? LocalEndPoint { get; }
+
+    /// <summary>Connects to <paramref name="address"/>; failures become <see cref="OmniStoreError.Unavailable"/>.</summary>
+    public static async Task<TcpConnection> ConnectAsync(NodeAddress address, LinkCounters counters, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(address.Host, address.Port, cancellationToken).ConfigureAwait(false);
+            return new TcpConnection(socket, counters);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"Cannot connect to {address}: {ex.Message}", ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        await Input.CompleteAsync().ConfigureAwait(false);
+        await Output.CompleteAsync().ConfigureAwait(false);
+        await _stream.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Counts bytes as they pass; everything else is the inner stream's.</summary>
+    private sealed class CountingStream(Stream inner, LinkCounters counters) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Counted(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            counters.AddWireOut(buffer.Length);
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            inner.Write(buffer, offset, count);
+            counters.AddWireOut(count);
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override void Flush() => inner.Flush();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private int Counted(int read)
+        {
+            counters.AddWireIn(read);
+            return read;
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using OmniStore.Node;
+using OmniStore.Tests.Infrastructure;
+using OmniStore.Transport;
+
+namespace OmniStore.Tests.Tree;
+
+/// <summary>A root and relays on loopback, each with its own store, torn down on dispose.</summary>
+public sealed class TreeCluster : IAsyncDisposable
+{
+    private readonly TempDirectory _dir = new("omnistore-tree");
+    private readonly List<TreeNode> _nodes = [];
+
+    internal TreeNode Root { get; private set; } = null!;
+
+    internal List<TreeNode> Relays { get; } = [];
+
+    public byte[]? Secret { get; init; }
+
+    public long RelayCacheSize { get; init; } = 512L << 20;
+
+    internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20)
+    {
+        var cluster = new TreeCluster { Secret = secret, RelayCacheSize = relayCache };
+        cluster.Root = await cluster.StartNodeAsync("root", parent: null);
+        for (int i = 0; i < relays; i++)
+        {
+            cluster.Relays.Add(await cluster.StartNodeAsync($"site{i}", cluster.Root.Address));
+        }
+
+        return cluster;
+    }
+
+    internal async Task<TreeNode> StartNodeAsync(string site, NodeAddress? parent, string? directory = null, int port = 0)
+    {
+        var node = await TreeNode.StartAsync(new TreeNodeOptions
+        {
+            Listen = new NodeAddress("tcp", "127.0.0.1", port),
+            Parent = parent,
+            Site = site,
+            DataDirectory = directory ?? _dir.Sub($"{site}-{Guid.NewGuid():N}"),
+            CacheSize = parent is null ? 0 : RelayCacheSize,
+            Secret = Secret,
+        });
+        _nodes.Add(node);
+        return node;
+    }
+
+    internal string DirectoryOf(string name) => _dir.Sub(name);
+
+    internal async Task StopAsync(TreeNode node)
+    {
+        _nodes.Remove(node);
+        await node.DisposeAsync();
+    }
+
+    internal static Task<OmniStoreClient> ConnectAsync(TreeNode node, OmniStoreOptions? options = null) =>
+        OmniStoreClient.ConnectAsync(node.Address.ToString(), options ?? new OmniStoreOptions());
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in Enumerable.Reverse(_nodes).ToList())
+        {
+            await node.DisposeAsync();
+        }
+
+        _dir.Dispose();
+    }
+}
