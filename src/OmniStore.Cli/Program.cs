@@ -1,1 +1,3 @@
-public static class Program { public static int Main() => 0; }
+using OmniStore.Cli;
+
+return await OmniStoreCommandLine.RunAsync(args);

@@ -70,6 +70,11 @@ internal sealed partial class TreeNode
 
         return await _manifestFetches.RunAsync(id, async key =>
         {
+            if (await _store.ReadManifestAsync(key, cancellationToken).ConfigureAwait(false) is { } cached)
+            {
+                return cached;
+            }
+
             var request = new byte[ManifestId.Size];
             key.Write(request);
             using var response = await _parent!.Get().RequestAsync(FrameType.GetManifest, request, cancellationToken).ConfigureAwait(false);
@@ -114,6 +119,14 @@ internal sealed partial class TreeNode
 
         return _chunkFetches.RunAsync(id, async key =>
         {
+            // A fetch that finished between this request's miss and now has already cached the
+            // chunk: look again before going upstream, or the burst would cross the link twice.
+            var cached = new byte[length];
+            if ((await _store.ReadChunkAsync(key, cached, cancellationToken).ConfigureAwait(false)).Status == ChunkReadStatus.Found)
+            {
+                return cached;
+            }
+
             using var response = await _parent!.Get().RequestAsync(FrameType.GetChunk, EncodeChunkRequest(key, length), cancellationToken).ConfigureAwait(false);
             var (received, data) = ChunkMessage.Read(response);
             if (received != key)

@@ -1,0 +1,52 @@
+namespace OmniStore.Cli;
+
+/// <summary>
+/// Writes a file through a temporary file in the same directory, renamed over the target only when
+/// everything was written and flushed: a failed or interrupted write never leaves a partial file.
+/// </summary>
+internal static class AtomicFile
+{
+    public static async Task WriteAsync(string path, Func<Stream, Task> write)
+    {
+        string fullPath = Path.GetFullPath(path);
+        if (Directory.Exists(fullPath))
+        {
+            throw new IOException($"'{path}' is a directory.");
+        }
+
+        string directory = Path.GetDirectoryName(fullPath) ?? ".";
+        string temporary = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            var stream = new FileStream(temporary, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 });
+            await using (stream)
+            {
+                await write(stream);
+
+                // Durable before the rename, so that after a crash the name holds old or new content, not a hole.
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, fullPath, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temporary);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,43 @@
+using System.CommandLine;
+
+namespace OmniStore.Cli;
+
+/// <summary>
+/// Turns every failure of a command into one line on stderr, <c>omnistore: error: message</c>, and
+/// an exit code from <see cref="ExitCodes"/>. Expected failures never print a stack trace.
+/// </summary>
+internal static class CommandFailure
+{
+    /// <summary>Sets <paramref name="action"/> as the command's action, with failures reported as above.</summary>
+    public static void SetGuardedAction(this Command command, Func<ParseResult, CancellationToken, Task<int>> action) =>
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            try
+            {
+                return await action(parseResult, cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                var (exitCode, message) = Describe(ex);
+                Report(message);
+                return exitCode;
+            }
+        });
+
+    /// <summary>Writes one error line to stderr.</summary>
+    public static void Report(string message) =>
+        Console.Error.WriteLine($"{OmniStoreCommandLine.ExecutableName}: error: {OneLine(message)}");
+
+    private static (int ExitCode, string Message) Describe(Exception ex) => ex switch
+    {
+        OmniStoreException store => (ExitCodes.For(store.Error), store.Message),
+        OperationCanceledException => (ExitCodes.For(OmniStoreError.Cancelled), "cancelled"),
+        IOException or UnauthorizedAccessException => (ExitCodes.IoFailure, ex.Message),
+
+        // Not expected: still one line, but say what kind of failure it was.
+        _ => (ExitCodes.IoFailure, $"unexpected {ex.GetType().Name}: {ex.Message}"),
+    };
+
+    private static string OneLine(string message) =>
+        message.ReplaceLineEndings(" ").Trim();
+}

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.Globalization;
+
+namespace OmniStore.Cli.Commands;
+
+/// <summary><c>omnistore put NAME FILE|-</c>: stores a file, or stdin, under a name.</summary>
+internal static class PutCommand
+{
+    public static Command Create()
+    {
+        var name = new Argument<string>("NAME") { Description = "The object's name" };
+        var source = new Argument<string>("FILE") { Description = "The file to store, or - for standard input", Validators = { CommandLineValidators.NonEmpty } };
+        var chunkSize = SizeOptions.ChunkSize();
+        var store = new StoreConnectionOptions();
+
+        var command = new Command("put", "Store a file (or standard input) under a name, replacing what the name was bound to")
+        {
+            name,
+            source,
+            chunkSize,
+        };
+        store.AddTo(command);
+
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            string objectName = parseResult.GetRequiredValue(name);
+            string path = parseResult.GetRequiredValue(source);
+            ObjectName.Validate(objectName);
+
+            // Opened before the store, so that a missing file fails without touching the store.
+            // PutAsync reads one chunk at a time: a file of any size is streamed, never loaded whole.
+            await using Stream input = path == "-"
+                ? Console.OpenStandardInput()
+                : new FileStream(path, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, Options = FileOptions.SequentialScan, BufferSize = 0 });
+
+            await using var client = store.Open(parseResult, parseResult.GetValue(chunkSize));
+            await client.PutAsync(objectName, input, cancellationToken);
+            var info = await client.StatAsync(objectName, cancellationToken);
+            if (info is not null)
+            {
+                Console.Out.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"stored '{info.Name}': {ByteSize.Format(info.Length)} ({info.Length} bytes) in {info.ChunkCount} chunk{(info.ChunkCount == 1 ? "" : "s")}, version {info.Version}"));
+            }
+
+            return ExitCodes.Success;
+        });
+
+        return command;
+    }
+}

@@ -1,0 +1,35 @@
+using System.CommandLine;
+
+namespace OmniStore.Cli.Commands;
+
+/// <summary><c>omnistore rm NAME</c>: unbinds a name; a name that is not bound is an error.</summary>
+internal static class RemoveCommand
+{
+    public static Command Create()
+    {
+        var name = new Argument<string>("NAME") { Description = "The object's name" };
+        var store = new StoreConnectionOptions();
+
+        var command = new Command("rm", "Remove a name (the space it used is reclaimed later)")
+        {
+            name,
+        };
+        store.AddTo(command);
+
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            string objectName = parseResult.GetRequiredValue(name);
+            ObjectName.Validate(objectName);
+
+            await using var client = store.Open(parseResult);
+            if (!await client.DeleteAsync(objectName, cancellationToken))
+            {
+                throw new OmniStoreException(OmniStoreError.NotFound, $"'{objectName}' not found.");
+            }
+
+            return ExitCodes.Success;
+        });
+
+        return command;
+    }
+}

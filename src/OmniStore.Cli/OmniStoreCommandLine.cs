@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using OmniStore.Cli.Commands;
+
+namespace OmniStore.Cli;
+
+/// <summary>The <c>omnistore</c> command tree. A new command is a file under Commands/ plus one line here.</summary>
+internal static class OmniStoreCommandLine
+{
+    public const string ExecutableName = "omnistore";
+
+    public static Command Create()
+    {
+        // Not a RootCommand: that one names itself after the entry assembly (OmniStore.Cli), while
+        // the command people type is "omnistore". Help and version are what RootCommand would add.
+        var root = new Command(ExecutableName, "OmniStore: put named data once, get it anywhere. Content-addressed, deduplicated, verified.")
+        {
+            PutCommand.Create(),
+            GetCommand.Create(),
+            StatCommand.Create(),
+            RemoveCommand.Create(),
+            DemoCommand.Create(),
+        };
+
+        var help = new HelpOption();
+        help.Action = new HelpWithEpilogue((HelpAction)help.Action!, root, Epilogue);
+        root.Options.Add(help);
+        root.Options.Add(new VersionOption());
+        return root;
+    }
+
+    /// <summary>
+    /// Parses and runs a command line. A usage error is reported like any other failure, in one
+    /// <c>omnistore: error:</c> line, exit code 1; only a bare <c>omnistore</c> shows the help.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var parseResult = Create().Parse(args);
+        if (parseResult.Action is ParseErrorAction && parseResult.Tokens.Count > 0)
+        {
+            CommandFailure.Report(string.Join(" ", parseResult.Errors.Select(e => e.Message)));
+            return ExitCodes.Usage;
+        }
+
+        return await parseResult.InvokeAsync();
+    }
+
+    private static string Epilogue =>
+        $"""
+        Sizes (SIZE): {ByteSize.Syntax}.
+        Store: --store DIR, else $OMNISTORE_DATA, else "omnistore" in the user's local data folder; here: {OmniStoreOptions.DefaultDataDirectory}
+        Errors: one line on stderr, "{ExecutableName}: error: <message>".
+
+        {ExitCodes.Describe()}
+        """;
+
+    /// <summary>The standard help, followed on the top-level help by notes that hold for every command.</summary>
+    private sealed class HelpWithEpilogue(HelpAction help, Command root, string epilogue) : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            int result = help.Invoke(parseResult);
+            if (parseResult.CommandResult.Command == root)
+            {
+                parseResult.InvocationConfiguration.Output.WriteLine(epilogue);
+            }
+
+            return result;
+        }
+    }
+}

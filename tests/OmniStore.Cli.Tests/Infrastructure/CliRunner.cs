@@ -1,0 +1,92 @@
+using System.Diagnostics;
+
+namespace OmniStore.Cli.Tests.Infrastructure;
+
+/// <summary>
+/// Runs the built CLI (OmniStore.Cli.dll, copied next to the tests by the project reference) as a
+/// child process, the way a user does. Every run has a timeout; a run that exceeds it is killed with
+/// its process tree and fails the test.
+/// </summary>
+public static class CliRunner
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
+
+    private static readonly string CliPath = Path.Combine(AppContext.BaseDirectory, "OmniStore.Cli.dll");
+
+    /// <summary>Runs <c>omnistore</c> with <paramref name="args"/>, feeding <paramref name="stdin"/> (empty if null) to it.</summary>
+    /// <param name="dataDirectory">Value of OMNISTORE_DATA for the child, so that no test ever touches the user's default store.</param>
+    public static async Task<CliResult> RunAsync(
+        IEnumerable<string> args,
+        string dataDirectory,
+        byte[]? stdin = null,
+        TimeSpan? timeout = null)
+    {
+        Assert.True(File.Exists(CliPath), $"{CliPath} is missing: the CLI was not built next to the tests.");
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(CliPath);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["OMNISTORE_DATA"] = dataDirectory;
+        start.Environment["NO_COLOR"] = "1";
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("The CLI did not start.");
+        var stdout = new MemoryStream();
+        var readOut = process.StandardOutput.BaseStream.CopyToAsync(stdout);
+        var readErr = process.StandardError.ReadToEndAsync();
+
+        using var deadline = new CancellationTokenSource(timeout ?? DefaultTimeout);
+        try
+        {
+            var input = process.StandardInput.BaseStream;
+            if (stdin is not null)
+            {
+                await input.WriteAsync(stdin, deadline.Token);
+            }
+
+            await input.FlushAsync(deadline.Token);
+            process.StandardInput.Close(); // end of input: "put NAME -" stops reading here
+            await process.WaitForExitAsync(deadline.Token);
+            await Task.WhenAll(readOut, readErr).WaitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"omnistore {string.Join(' ', args)} did not finish within {timeout ?? DefaultTimeout}; killed it.");
+        }
+        catch (IOException)
+        {
+            // The child exited without reading all of stdin (it failed early); its exit code tells why.
+            await process.WaitForExitAsync(deadline.Token);
+            await Task.WhenAll(readOut, readErr).WaitAsync(deadline.Token);
+        }
+
+        return new CliResult(process.ExitCode, stdout.ToArray(), await readErr);
+    }
+
+    public static Task<CliResult> RunAsync(string dataDirectory, params string[] args) => RunAsync(args, dataDirectory);
+
+    /// <summary>The dotnet host running the tests, so the CLI runs on the same runtime.</summary>
+    private static string DotnetHost()
+    {
+        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } fromEnvironment && File.Exists(fromEnvironment))
+        {
+            return fromEnvironment;
+        }
+
+        if (Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            return self;
+        }
+
+        return "dotnet";
+    }
+}
