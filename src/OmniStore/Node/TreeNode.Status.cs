@@ -1,0 +1,17 @@
+namespace OmniStore.Node;
+
+internal sealed partial class TreeNode
+{
+    /// <summary>A snapshot of the node's state and counters.</summary>
+    public NodeStatus GetStatus() => new(
+        IsRoot ? "root" : "relay",
+        NodeId,
+        Site,
+        Address.ToString(),
+        _parent is null ? null : new ParentStatus(_parent.Address.ToString(), _parent.Current is not null, _parent.Connections, LinkTraffic.From(_parent.Counters)),
+        _children.Keys.Select(c => new LinkStatus(c.Remote.Role.ToString().ToLowerInvariant(), c.Remote.NodeId, c.Remote.Site, LinkTraffic.From(c.Counters))).ToList(),
+        new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes),
+        InFlight,
+        _chunkFetches.Executions,
+        _chunkFetches.Joined);
+}
