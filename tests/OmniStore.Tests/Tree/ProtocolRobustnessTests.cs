@@ -1,0 +1,193 @@
+using System.Net.Sockets;
+using OmniStore.Protocol;
+using OmniStore.Tests.Infrastructure;
+using OmniStore.Transport;
+using OmniStore.Transport.Tcp;
+
+namespace OmniStore.Tests.Tree;
+
+/// <summary>Wrong secrets, malformed and oversize frames, invalid names: the peer gets a clear error, everyone else carries on.</summary>
+public sealed class ProtocolRobustnessTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly byte[] Secret = "correct horse battery staple"u8.ToArray();
+
+    [Fact]
+    public async Task WrongOrMissingSecret_IsRefusedWithUnauthorized_AndTheRightOneWorks()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1, secret: Secret);
+        string uri = cluster.Relays[0].Address.ToString();
+
+        var wrong = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync(uri, new OmniStoreOptions { SharedSecret = "wrong"u8.ToArray() }, ct));
+        Assert.Equal(OmniStoreError.Unauthorized, wrong.Error);
+        Assert.Contains("secret", wrong.Message, StringComparison.OrdinalIgnoreCase);
+
+        var missing = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync(uri, new OmniStoreOptions(), ct));
+        Assert.Equal(OmniStoreError.Unauthorized, missing.Error);
+
+        await using var good = await OmniStoreClient.ConnectAsync(uri, new OmniStoreOptions { SharedSecret = Secret }, ct);
+        await good.PutAsync("x", new byte[] { 1, 2, 3 }, ct);
+        Assert.Equal([1, 2, 3], await good.GetAsync("x", ct));
+    }
+
+    [Fact]
+    public async Task ClientWithASecret_RefusesANodeWithout()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync(cluster.Root.Address.ToString(), new OmniStoreOptions { SharedSecret = Secret }, ct));
+        Assert.Equal(OmniStoreError.Unauthorized, error.Error);
+    }
+
+    [Fact]
+    public async Task RelayWithAWrongSecret_CannotReachItsParent_SoItsClientsGetUnavailable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, secret: Secret);
+        await using (var master = await OmniStoreClient.ConnectAsync(cluster.Root.Address.ToString(), new OmniStoreOptions { SharedSecret = Secret }, ct))
+        {
+            await master.PutAsync("x", new byte[] { 1 }, ct);
+        }
+
+        await using var rogue = new TreeCluster { Secret = "other"u8.ToArray() };
+        var relay = await rogue.StartNodeAsync("rogue", cluster.Root.Address);
+        Assert.Null(relay.Parent!.Current);
+        await using var worker = await OmniStoreClient.ConnectAsync(relay.Address.ToString(), new OmniStoreOptions { SharedSecret = "other"u8.ToArray() }, ct);
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => worker.GetAsync("x", ct).AsTask());
+        Assert.Equal(OmniStoreError.Unavailable, error.Error);
+    }
+
+    public static TheoryData<string> BadFrames => new() { "unknown-type", "oversize", "garbage-before-hello", "truncated-then-close", "response-to-nothing-then-bad-type" };
+
+    [Theory]
+    [MemberData(nameof(BadFrames))]
+    public async Task MalformedInput_ClosesOnlyThatConnection(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var bystander = await TreeCluster.ConnectAsync(cluster.Root);
+        var data = TestData.Random(3L << 20, 3);
+        await bystander.PutAsync("before", data, ct);
+
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync("127.0.0.1", cluster.Root.Address.Port, ct);
+        using var stream = new NetworkStream(socket);
+        if (kind != "garbage-before-hello")
+        {
+            await HandshakeByHandAsync(stream, ct);
+        }
+
+        byte[] bad = kind switch
+        {
+            "unknown-type" => Frame(99, 1, 1, [1, 2, 3]),
+            "oversize" => Header(FrameType.PutChunk, 0, 1, ProtocolLimits.MaxFramePayload + 1),
+            "garbage-before-hello" => "GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(),
+            "truncated-then-close" => Frame((byte)FrameType.Resolve, 1, 1, "name"u8.ToArray())[..7],
+            _ => [.. Frame((byte)FrameType.Ok, 1, 2, []), .. Frame(200, 1, 3, [])],
+        };
+        await stream.WriteAsync(bad, ct);
+        if (kind == "truncated-then-close")
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+
+        // The node answers with an ERROR frame (where it can) and closes this connection.
+        var rest = await ReadToEndAsync(stream, ct).WaitAsync(Timeout, ct);
+        if (kind is "unknown-type" or "oversize")
+        {
+            Assert.True(rest.Length >= ProtocolLimits.HeaderSize, "no ERROR frame before closing");
+            Assert.Equal((byte)FrameType.Error, rest[4]);
+        }
+
+        // Everyone else is unaffected.
+        Assert.Equal(data, await bystander.GetAsync("before", ct).AsTask().WaitAsync(Timeout, ct));
+        await bystander.PutAsync("after", data, ct);
+        Assert.Equal(data, await bystander.GetAsync("after", ct));
+    }
+
+    [Fact]
+    public async Task InvalidNamesOnTheWire_GetInvalidName_AndTheConnectionStaysUsable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        var counters = new LinkCounters();
+        var transport = await TcpConnection.ConnectAsync(cluster.Relays[0].Address, counters, ct);
+        await using var connection = await PeerConnection.StartAsync(transport, transport, true, ConnectionIdentity.NewClient(), null, counters, null, ct);
+        foreach (var name in new[] { Array.Empty<byte>(), "a\nb"u8.ToArray(), new byte[] { 0xff, 0xfe }, new byte[1025].Select(_ => (byte)'x').ToArray() })
+        {
+            var error = await Assert.ThrowsAsync<OmniStoreException>(() => connection.RequestAsync(FrameType.Resolve, name, ct));
+            Assert.Equal(OmniStoreError.InvalidName, error.Error);
+        }
+
+        var missing = await Assert.ThrowsAsync<OmniStoreException>(() => connection.RequestAsync(FrameType.Resolve, "fine/but/missing"u8.ToArray(), ct));
+        Assert.Equal(OmniStoreError.NotFound, missing.Error);
+        Assert.True(connection.IsOpen);
+    }
+
+    [Fact]
+    public async Task AChunkWhoseBytesDoNotMatchItsId_IsRefusedAsCorrupt_AndNotStored()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        var counters = new LinkCounters();
+        var transport = await TcpConnection.ConnectAsync(cluster.Root.Address, counters, ct);
+        await using var connection = await PeerConnection.StartAsync(transport, transport, true, ConnectionIdentity.NewClient(), null, counters, null, ct);
+        var data = TestData.Random(1000, 1);
+        var id = OmniStore.Content.ChunkId.Compute(data);
+        data[0] ^= 1;
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => connection.RequestAsync(FrameType.PutChunk, ChunkMessage.Head(id, data.Length), data, ct));
+        Assert.Equal(OmniStoreError.Corrupt, error.Error);
+        Assert.False(await cluster.Root.Store.ContainsChunkAsync(id, ct));
+    }
+
+    private static async Task HandshakeByHandAsync(NetworkStream stream, CancellationToken ct)
+    {
+        var hello = new HelloMessage(1, 1, Guid.NewGuid(), NodeRole.Client, "test", Handshake.NewNonce(), false, []);
+        await stream.WriteAsync(Frame((byte)FrameType.Hello, 1, 0, hello.Encode()), ct);
+        Assert.Equal((byte)FrameType.Hello, (await ReadFrameAsync(stream, ct))[4]);
+        await stream.WriteAsync(Frame((byte)FrameType.Auth, 1, 0, []), ct);
+        Assert.Equal((byte)FrameType.Ready, (await ReadFrameAsync(stream, ct))[4]);
+    }
+
+    private static async Task<byte[]> ReadFrameAsync(NetworkStream stream, CancellationToken ct)
+    {
+        var header = new byte[ProtocolLimits.HeaderSize];
+        await stream.ReadExactlyAsync(header, ct);
+        int length = BitConverter.ToInt32(header, 0);
+        var rest = new byte[length - 8];
+        await stream.ReadExactlyAsync(rest, ct);
+        return [.. header, .. rest];
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(NetworkStream stream, CancellationToken ct)
+    {
+        var sink = new MemoryStream();
+        try
+        {
+            await stream.CopyToAsync(sink, ct);
+        }
+        catch (IOException)
+        {
+            // A reset is as good as a close here.
+        }
+
+        return sink.ToArray();
+    }
+
+    private static byte[] Header(FrameType type, byte flags, uint stream, int payloadLength)
+    {
+        var bytes = new byte[ProtocolLimits.HeaderSize];
+        new FrameHeader(type, (FrameFlags)flags, stream, payloadLength).Write(bytes);
+        return bytes;
+    }
+
+    private static byte[] Frame(byte type, byte flags, uint stream, byte[] payload)
+    {
+        var bytes = new byte[ProtocolLimits.HeaderSize + payload.Length];
+        new FrameHeader(FrameType.Resolve, (FrameFlags)flags, stream, payload.Length).Write(bytes);
+        bytes[4] = type;
+        payload.CopyTo(bytes, ProtocolLimits.HeaderSize);
+        return bytes;
+    }
+}
