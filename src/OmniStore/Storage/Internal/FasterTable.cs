@@ -20,6 +20,7 @@ internal sealed class FasterTable : IDisposable
     private readonly StoreFunctions _functions = new();
     private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, ReadInput, ReadOutput, Empty, StoreFunctions>> _sessions = [];
     private int _disposed;
+    private DateTime _lastSync = DateTime.MinValue;
 
     public FasterTable(string directory, FasterTableSizing sizing)
     {
@@ -27,7 +28,8 @@ internal sealed class FasterTable : IDisposable
         string checkpointDirectory = Path.Combine(directory, "checkpoints");
         bool hasCheckpoint = Directory.Exists(checkpointDirectory)
             && Directory.EnumerateFiles(checkpointDirectory, "*", SearchOption.AllDirectories).Any();
-        _device = Devices.CreateLogDevice(Path.Combine(directory, "log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true, disableFileBuffering: true);
+        // Buffered: see SyncToDisk for how commits stay durable.
+        _device = Devices.CreateLogDevice(Path.Combine(directory, "log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true, disableFileBuffering: false);
         var settings = new FasterKVSettings<SpanByte, SpanByte>
         {
             LogDevice = _device,
@@ -181,6 +183,38 @@ internal sealed class FasterTable : IDisposable
         {
             throw new OmniStoreException(OmniStoreError.Unavailable, $"The checkpoint of '{DirectoryPath}' did not complete.");
         }
+
+        SyncToDisk();
+    }
+
+    /// <summary>
+    /// The log device writes through the page cache (reads of hot chunks are then memory copies, and
+    /// writes do not wait for the disk), so a checkpoint is made durable here: every log and
+    /// checkpoint file written since the previous sync is fsynced before the commit is acknowledged.
+    /// </summary>
+    private void SyncToDisk()
+    {
+        var now = DateTime.UtcNow;
+        foreach (var path in System.IO.Directory.EnumerateFiles(DirectoryPath, "*", SearchOption.AllDirectories))
+        {
+            try
+            {
+                if (File.GetLastWriteTimeUtc(path) < _lastSync)
+                {
+                    continue;
+                }
+
+                using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+                RandomAccess.FlushToDisk(handle);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // Removed by FASTER (an outdated checkpoint or a truncated segment) while we looked.
+            }
+        }
+
+        // Timestamps have coarse granularity: keep a margin so a file written just before "now" is seen next time too.
+        _lastSync = now - TimeSpan.FromSeconds(2);
     }
 
     private static unsafe ValueTask<FasterKV<SpanByte, SpanByte>.ReadAsyncResult<ReadInput, ReadOutput, Empty>> StartRead(
