@@ -29,6 +29,11 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly SemaphoreSlim _requestSlots = new(ProtocolLimits.MaxConcurrentRequests, ProtocolLimits.MaxConcurrentRequests);
+
+    // Requests a peer may have served at once. The rest wait holding only their request message, so
+    // a peer that asks for many chunks and reads slowly costs this node at most this many chunk
+    // buffers; the socket's backpressure does the rest.
+    private readonly SemaphoreSlim _handlerSlots = new(ProtocolLimits.MaxConcurrentHandlers, ProtocolLimits.MaxConcurrentHandlers);
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Message>> _pending = new();
     private readonly Dictionary<uint, Message> _assembling = [];
     private readonly CancellationTokenSource _closed = new();
@@ -414,8 +419,11 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private async Task HandleRequestAsync(Message request)
     {
         uint stream = request.Stream;
+        bool slot = false;
         try
         {
+            await _handlerSlots.WaitAsync(_closed.Token).ConfigureAwait(false);
+            slot = true;
             if (_handler is null)
             {
                 request.Dispose();
@@ -440,6 +448,15 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         }
         finally
         {
+            if (slot)
+            {
+                _handlerSlots.Release();
+            }
+            else
+            {
+                request.Dispose();
+            }
+
             Interlocked.Decrement(ref _incomingRequests);
         }
     }

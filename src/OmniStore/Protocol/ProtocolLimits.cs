@@ -20,6 +20,9 @@ internal static class ProtocolLimits
     /// <summary>The largest message (a 16 MiB chunk or manifest part plus its small header).</summary>
     public const int MaxMessage = ChunkLayout.MaxChunkSize + 64;
 
+    /// <summary>Requests of one connection a node serves at once; more wait their turn.</summary>
+    public const int MaxConcurrentHandlers = 8;
+
     /// <summary>Requests one side may have in flight on one connection.</summary>
     public const int MaxConcurrentRequests = 256;
 }

@@ -141,6 +141,51 @@ public sealed class ProtocolRobustnessTests
         Assert.False(await cluster.Root.Store.ContainsChunkAsync(id, ct));
     }
 
+    [Fact]
+    public async Task ASlowReader_CannotMakeTheNodeBufferWithoutBound()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        var data = TestData.Random(64L << 20, 9);
+        await using var bystander = await TreeCluster.ConnectAsync(cluster.Root);
+        await bystander.PutAsync("big", data, ct);
+        var info = await bystander.StatAsync("big", ct);
+
+        // A peer asks for every chunk twice over and reads nothing.
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        socket.ReceiveBufferSize = 64 * 1024;
+        await socket.ConnectAsync("127.0.0.1", cluster.Root.Address.Port, ct);
+        using var stream = new NetworkStream(socket);
+        await HandshakeByHandAsync(stream, ct);
+        var manifest = await cluster.Root.GetManifestAsync(info!.ManifestId, ct);
+        for (int i = 0; i < 128; i++)
+        {
+            var request = OmniStore.Node.TreeNode.EncodeChunkRequest(manifest.Chunks[i % 64], manifest.Layout.LengthOf(i % 64));
+            await stream.WriteAsync(Frame((byte)FrameType.GetChunk, 1, (uint)(2 * i) + 1, request), ct);
+        }
+
+        await Task.Delay(1000, ct);
+        Assert.InRange(cluster.Root.InFlight, 0, ProtocolLimits.MaxConcurrentHandlers);
+
+        // Meanwhile everyone else is served.
+        Assert.Equal(data, await bystander.GetAsync("big", ct).AsTask().WaitAsync(Timeout, ct));
+
+        // And the slow reader still gets every answer, whole.
+        long message = ChunkMessage.HeaderSize + (1L << 20);
+        long frames = (message + ProtocolLimits.MaxFramePayload - 1) / ProtocolLimits.MaxFramePayload;
+        long expected = 128L * ((frames * ProtocolLimits.HeaderSize) + message);
+        long received = 0;
+        var buffer = new byte[1 << 20];
+        while (received < expected)
+        {
+            int read = await stream.ReadAsync(buffer, ct).AsTask().WaitAsync(Timeout, ct);
+            Assert.True(read > 0, "the node closed the slow reader's connection");
+            received += read;
+        }
+
+        Assert.Equal(expected, received);
+    }
+
     private static async Task HandshakeByHandAsync(NetworkStream stream, CancellationToken ct)
     {
         var hello = new HelloMessage(1, 1, Guid.NewGuid(), NodeRole.Client, "test", Handshake.NewNonce(), false, []);
