@@ -15,7 +15,7 @@ internal sealed class FasterTable : IDisposable
 {
     private const int MaxPooledSessions = 64;
 
-    private readonly IDevice _device;
+    private readonly PreallocatingFileDevice _device;
     private readonly FasterKV<SpanByte, SpanByte> _kv;
     private readonly StoreFunctions _functions = new();
     private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, ReadInput, ReadOutput, Empty, StoreFunctions>> _sessions = [];
@@ -28,8 +28,8 @@ internal sealed class FasterTable : IDisposable
         string checkpointDirectory = Path.Combine(directory, "checkpoints");
         bool hasCheckpoint = Directory.Exists(checkpointDirectory)
             && Directory.EnumerateFiles(checkpointDirectory, "*", SearchOption.AllDirectories).Any();
-        // Buffered: see SyncToDisk for how commits stay durable.
-        _device = Devices.CreateLogDevice(Path.Combine(directory, "log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true, disableFileBuffering: false);
+        // Buffered, with space reserved ahead of the writes; see SyncToDisk for how commits stay durable.
+        _device = new PreallocatingFileDevice(Path.Combine(directory, "log"));
         var settings = new FasterKVSettings<SpanByte, SpanByte>
         {
             LogDevice = _device,
