@@ -28,8 +28,14 @@ internal static class CommandFailure
     public static void Report(string message) =>
         Console.Error.WriteLine($"{OmniStoreCommandLine.ExecutableName}: error: {OneLine(message)}");
 
+    /// <summary>Writes one warning line to stderr.</summary>
+    public static void Warn(string message) =>
+        Console.Error.WriteLine($"{OmniStoreCommandLine.ExecutableName}: warning: {OneLine(message)}");
+
     private static (int ExitCode, string Message) Describe(Exception ex) => ex switch
     {
+        UsageException => (ExitCodes.Usage, ex.Message),
+        OmniStoreException { Error: OmniStoreError.Unauthorized } store => (ExitCodes.For(store.Error), $"{store.Message} (Unauthorized: every node and client of a tree needs the same --secret-file)"),
         OmniStoreException store => (ExitCodes.For(store.Error), store.Message),
         OperationCanceledException => (ExitCodes.For(OmniStoreError.Cancelled), "cancelled"),
         IOException or UnauthorizedAccessException => (ExitCodes.IoFailure, ex.Message),

@@ -20,6 +20,9 @@ internal static class OmniStoreCommandLine
             GetCommand.Create(),
             StatCommand.Create(),
             RemoveCommand.Create(),
+            PrefetchCommand.Create(),
+            StatusCommand.Create(),
+            RelayCommand.Create(),
             DemoCommand.Create(),
         };
 
@@ -43,13 +46,23 @@ internal static class OmniStoreCommandLine
             return ExitCodes.Usage;
         }
 
-        return await parseResult.InvokeAsync();
+        // System.CommandLine answers SIGINT and SIGTERM by cancelling the action and, 2 s later,
+        // exiting with 130 or 143. The daemon drains for longer and exits 0, so it takes the
+        // signals itself (Daemon/ShutdownSignal).
+        var configuration = new InvocationConfiguration();
+        if (parseResult.CommandResult.Command.Name == RelayCommand.Name)
+        {
+            configuration.ProcessTerminationTimeout = null;
+        }
+
+        return await parseResult.InvokeAsync(configuration);
     }
 
     private static string Epilogue =>
         $"""
         Sizes (SIZE): {ByteSize.Syntax}.
-        Store: --store DIR, else $OMNISTORE_DATA, else "omnistore" in the user's local data folder; here: {OmniStoreOptions.DefaultDataDirectory}
+        Store: --relay tcp://HOST:PORT, else $OMNISTORE_RELAY, else the embedded store in --store DIR,
+               else $OMNISTORE_DATA, else "omnistore" in the user's local data folder; here: {OmniStoreOptions.DefaultDataDirectory}
         Errors: one line on stderr, "{ExecutableName}: error: <message>".
 
         {ExitCodes.Describe()}

@@ -21,7 +21,7 @@ internal static class RemoveCommand
             string objectName = parseResult.GetRequiredValue(name);
             ObjectName.Validate(objectName);
 
-            await using var client = store.Open(parseResult);
+            await using var client = await store.OpenAsync(parseResult, cancellationToken);
             if (!await client.DeleteAsync(objectName, cancellationToken))
             {
                 throw new OmniStoreException(OmniStoreError.NotFound, $"'{objectName}' not found.");

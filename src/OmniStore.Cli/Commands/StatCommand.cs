@@ -25,7 +25,7 @@ internal static class StatCommand
             string objectName = parseResult.GetRequiredValue(name);
             ObjectName.Validate(objectName);
 
-            await using var client = store.Open(parseResult);
+            await using var client = await store.OpenAsync(parseResult, cancellationToken);
             var info = await client.StatAsync(objectName, cancellationToken)
                 ?? throw new OmniStoreException(OmniStoreError.NotFound, $"'{objectName}' not found.");
 

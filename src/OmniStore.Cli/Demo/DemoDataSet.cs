@@ -81,7 +81,7 @@ internal static class DemoDataSet
     }
 
     /// <summary>SplitMix64: fast, deterministic, and incompressible enough that no chunk repeats by chance.</summary>
-    private static void FillPseudoRandom(Span<byte> destination, ulong seed)
+    internal static void FillPseudoRandom(Span<byte> destination, ulong seed)
     {
         ulong state = seed;
         var words = MemoryMarshal.Cast<byte, ulong>(destination);

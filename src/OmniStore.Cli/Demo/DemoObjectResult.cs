@@ -6,6 +6,6 @@ namespace OmniStore.Cli.Demo;
 /// <param name="Chunks">Its chunk count, as the store reports it.</param>
 /// <param name="NewChunks">Chunks whose content (XXH3-128) appears in no earlier chunk of the data set: what content addressing must store.</param>
 /// <param name="NewBytes">Bytes of those chunks.</param>
-/// <param name="StoreGrowth">How much the store's directory grew while the object was put (measured on disk).</param>
+/// <param name="StoreGrowth">How much the store's logs grew while the object was put (see <see cref="StoreFootprint"/>).</param>
 /// <param name="Version">The version its name was bound with.</param>
 internal sealed record DemoObjectResult(string Name, long Length, int Chunks, int NewChunks, long NewBytes, long StoreGrowth, long Version);

@@ -35,9 +35,9 @@ internal static class DemoReport
         }
 
         table.AddRow(Cells("total", ByteSize.Format(totalBytes), Int(totalChunks), Int(newChunks), Int(duplicates), ByteSize.Format(growth)));
-        AnsiConsole.Write(table);
+        Terminal.StandardOutput().Write(table.Border(Terminal.Plain ? TableBorder.Ascii : TableBorder.Rounded));
         output.WriteLine("  new content: chunks whose XXH3-128 no earlier chunk of the data set has; duplicates: the others.");
-        output.WriteLine("  store grew by: the store directory's size on disk after the Put minus before it.");
+        output.WriteLine("  store grew by: the bytes the store's logs held after the Put minus before it (as the store counts them).");
         output.WriteLine();
 
         double share = totalChunks == 0 ? 0 : 100.0 * duplicates / totalChunks;

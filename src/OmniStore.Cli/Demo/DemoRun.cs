@@ -22,11 +22,11 @@ internal static class DemoRun
         foreach (var o in objects)
         {
             // Put returns once the object is durable, so its chunks are on disk when the size is taken.
-            long before = StoreFootprint.Measure(options.DataDirectory);
+            long before = StoreFootprint.Measure(client);
             long start = Stopwatch.GetTimestamp();
             await client.PutAsync(o.Name, new MemoryStream(o.Data, writable: false), cancellationToken);
             putTime += Stopwatch.GetElapsedTime(start);
-            long growth = StoreFootprint.Measure(options.DataDirectory) - before;
+            long growth = StoreFootprint.Measure(client) - before;
 
             var info = await client.StatAsync(o.Name, cancellationToken)
                 ?? throw new OmniStoreException(OmniStoreError.NotFound, $"'{o.Name}' is not bound right after it was put.");

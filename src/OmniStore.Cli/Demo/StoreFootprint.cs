@@ -1,19 +1,17 @@
+using OmniStore.Node;
+
 namespace OmniStore.Cli.Demo;
 
 /// <summary>
-/// Bytes a store occupies in its directory (the sum of its files' lengths). The demo reads it
-/// around each Put to show what the store really wrote, without relying on the store's internals.
+/// Bytes an embedded store holds in its logs (chunks, manifests, bindings), as the store counts
+/// them. The demo reads it around each Put to show what the store really added. Not the
+/// directory's size on disk: the store may reserve disk space ahead of its writes, so the files'
+/// lengths say how much room it took, not what it wrote.
 /// </summary>
 internal static class StoreFootprint
 {
-    public static long Measure(string directory)
-    {
-        long total = 0;
-        foreach (var file in new DirectoryInfo(directory).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 }))
-        {
-            total += file.Length;
-        }
-
-        return total;
-    }
+    public static long Measure(OmniStoreClient client) =>
+        client.Service is EmbeddedNode embedded
+            ? embedded.Store.UsedBytes
+            : throw new InvalidOperationException("The store footprint is known only for an embedded store.");
 }

@@ -36,7 +36,7 @@ public sealed class ErrorTests : IDisposable
     [MemberData(nameof(InvalidNames))]
     public async Task AnInvalidName_IsRefusedWithAClearMessage(string name, string expected)
     {
-        foreach (var args in new[] { new[] { "get", name }, ["stat", name], ["rm", name], ["put", name, "-"] })
+        foreach (var args in new[] { new[] { "get", name }, ["stat", name], ["rm", name], ["put", name, "-"], ["prefetch", name] })
         {
             var result = await CliRunner.RunAsync([.. args, "--store", Store], Store, stdin: [1]);
 
@@ -91,7 +91,7 @@ public sealed class ErrorTests : IDisposable
         var help = await CliRunner.RunAsync(Store, "--help");
 
         Assert.Equal(0, help.ExitCode);
-        foreach (var command in new[] { "put", "get", "stat", "rm", "demo" })
+        foreach (var command in new[] { "put", "get", "stat", "rm", "prefetch", "status", "relay", "demo" })
         {
             Assert.Contains($"  {command} ", help.Output, StringComparison.Ordinal);
         }

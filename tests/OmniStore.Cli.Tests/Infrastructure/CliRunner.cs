@@ -15,28 +15,16 @@ public static class CliRunner
 
     /// <summary>Runs <c>omnistore</c> with <paramref name="args"/>, feeding <paramref name="stdin"/> (empty if null) to it.</summary>
     /// <param name="dataDirectory">Value of OMNISTORE_DATA for the child, so that no test ever touches the user's default store.</param>
+    /// <param name="environment">Variables to set (or, with a null value, remove) for the child.</param>
     public static async Task<CliResult> RunAsync(
         IEnumerable<string> args,
         string dataDirectory,
         byte[]? stdin = null,
-        TimeSpan? timeout = null)
+        TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        Assert.True(File.Exists(CliPath), $"{CliPath} is missing: the CLI was not built next to the tests.");
-        var start = new ProcessStartInfo(DotnetHost())
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(CliPath);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["OMNISTORE_DATA"] = dataDirectory;
-        start.Environment["NO_COLOR"] = "1";
+        var start = StartInfo(args, dataDirectory, environment);
+        start.RedirectStandardInput = true;
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException("The CLI did not start.");
         var stdout = new MemoryStream();
@@ -73,6 +61,45 @@ public static class CliRunner
     }
 
     public static Task<CliResult> RunAsync(string dataDirectory, params string[] args) => RunAsync(args, dataDirectory);
+
+    /// <summary>
+    /// How to start <c>omnistore</c> with <paramref name="args"/>: stdout and stderr redirected,
+    /// OMNISTORE_DATA set to <paramref name="dataDirectory"/>, NO_COLOR set, and the variables that
+    /// would point the child at someone else's relay removed.
+    /// </summary>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        Assert.True(File.Exists(CliPath), $"{CliPath} is missing: the CLI was not built next to the tests.");
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(CliPath);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["OMNISTORE_DATA"] = dataDirectory;
+        start.Environment["NO_COLOR"] = "1";
+        start.Environment.Remove("OMNISTORE_RELAY");
+        start.Environment.Remove("OMNISTORE_FALLBACK");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
+        }
+
+        return start;
+    }
 
     /// <summary>The dotnet host running the tests, so the CLI runs on the same runtime.</summary>
     private static string DotnetHost()

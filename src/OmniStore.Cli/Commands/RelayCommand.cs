@@ -1,0 +1,176 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Microsoft.Extensions.Logging;
+using OmniStore.Cli.Daemon;
+using OmniStore.Storage;
+using OmniStore.Transport;
+
+namespace OmniStore.Cli.Commands;
+
+/// <summary>
+/// <c>omnistore relay --listen tcp://HOST:PORT [--parent URI] [--site NAME] [--data-dir DIR]
+/// [--cache-size SIZE] [--secret-file FILE] [--status-listen http://HOST:PORT]</c>: runs a relay
+/// (with a parent) or the root (without) until SIGINT or SIGTERM. See docs/operations.md.
+/// </summary>
+internal static class RelayCommand
+{
+    /// <summary>How long in-flight requests may take to finish after a shutdown signal.</summary>
+    public static readonly TimeSpan DefaultShutdownGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>The command's name.</summary>
+    public const string Name = "relay";
+
+    /// <summary>The smallest store capacity: the store keeps at least four log pages of the largest chunk.</summary>
+    private static readonly long MinStoreSize = 4L << new ContentStoreOptions { Directory = "." }.DataPageSizeBits;
+
+    public static Command Create()
+    {
+        var listen = new Option<NodeAddress>("--listen")
+        {
+            Description = "Where to listen for children (relays and clients), tcp://HOST:PORT; port 0 picks a free port, printed at startup",
+            HelpName = "URI",
+            Required = true,
+            CustomParser = ParseListenAddress,
+        };
+        var parent = new Option<NodeAddress?>("--parent")
+        {
+            Description = "The parent (a relay or the root), tcp://HOST:PORT; without it this node is the root",
+            HelpName = "URI",
+            CustomParser = ParseAddress,
+        };
+        var site = new Option<string>("--site")
+        {
+            Description = "The site name the node reports to peers and in its status",
+            HelpName = "NAME",
+            DefaultValueFactory = _ => Environment.MachineName,
+            Validators = { CommandLineValidators.NonEmpty },
+        };
+        var dataDirectory = new Option<string>("--data-dir")
+        {
+            Description = "The node's store directory (one node per directory)",
+            HelpName = "DIR",
+            DefaultValueFactory = _ => Path.Combine(OmniStoreOptions.DefaultDataDirectory, "node"),
+            Validators = { CommandLineValidators.NonEmpty },
+        };
+        var cacheSize = new Option<long?>("--cache-size")
+        {
+            Description = $"A relay's cache size (required with --parent); the root's capacity, beyond which it refuses new data (default, or 0: no limit). At least {ByteSize.Format(MinStoreSize)}",
+            HelpName = "SIZE",
+            CustomParser = ParseStoreSize,
+        };
+        var secretFile = new Option<string?>("--secret-file")
+        {
+            Description = "A file holding the tree's shared secret (trailing whitespace ignored); peers must prove they know it",
+            HelpName = "FILE",
+            Validators = { CommandLineValidators.NonEmpty },
+        };
+        var statusListen = new Option<Uri?>("--status-listen")
+        {
+            Description = "Serve GET /status (JSON) and GET /metrics (Prometheus) at http://HOST:PORT; port 0 picks a free port. No authentication: bind to loopback or a management network",
+            HelpName = "URL",
+            CustomParser = ParseStatusListen,
+        };
+        var logLevel = new Option<LogLevel>("--log-level")
+        {
+            Description = "The least severe log messages written to stderr",
+            HelpName = "LEVEL",
+            DefaultValueFactory = _ => LogLevel.Information,
+        };
+
+        var command = new Command(Name, "Run a relay (with --parent) or the root (without) until SIGINT or SIGTERM, then drain and checkpoint")
+        {
+            listen,
+            parent,
+            site,
+            dataDirectory,
+            cacheSize,
+            secretFile,
+            statusListen,
+            logLevel,
+        };
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(parent) is { Implicit: false } && result.GetValue(cacheSize) is null or 0)
+            {
+                result.AddError($"a relay (--parent) needs --cache-size SIZE: how much disk its cache may use, at least {ByteSize.Format(MinStoreSize)} (for example --cache-size 10G).");
+            }
+        });
+
+        command.SetGuardedAction((parseResult, cancellationToken) => RelayDaemon.RunAsync(
+            new RelaySettings(
+                parseResult.GetRequiredValue(listen),
+                parseResult.GetValue(parent),
+                parseResult.GetRequiredValue(site),
+                Path.GetFullPath(parseResult.GetRequiredValue(dataDirectory)),
+                parseResult.GetValue(cacheSize) ?? 0,
+                parseResult.GetValue(secretFile),
+                parseResult.GetValue(statusListen),
+                parseResult.GetValue(logLevel),
+                DefaultShutdownGrace),
+            cancellationToken));
+
+        return command;
+    }
+
+    private static NodeAddress? ParseAddress(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (NodeAddress.TryParse(text, out var address, out string? problem))
+        {
+            return address;
+        }
+
+        result.AddError($"{OptionName(result)}: '{text}' is not a node address: {problem}.");
+        return null;
+    }
+
+    /// <summary>
+    /// Like <see cref="ParseAddress"/>, and port 0 is allowed. NodeAddress.TryParse refuses port 0
+    /// (right for an address to connect to, wrong for one to listen on), so it parses the address
+    /// with port 1 in its place.
+    /// </summary>
+    private static NodeAddress? ParseListenAddress(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        string trimmed = text.TrimEnd('/');
+        if (trimmed.EndsWith(":0", StringComparison.Ordinal)
+            && NodeAddress.TryParse(string.Concat(trimmed.AsSpan(0, trimmed.Length - 1), "1"), out var anyPort, out _))
+        {
+            return anyPort with { Port = 0 };
+        }
+
+        return ParseAddress(result);
+    }
+
+    private static long? ParseStoreSize(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (!ByteSize.TryParse(text, out long bytes, out string? problem))
+        {
+            result.AddError($"--cache-size: {problem}.");
+            return null;
+        }
+
+        if (bytes != 0 && bytes < MinStoreSize)
+        {
+            result.AddError($"--cache-size: {text} is too small; a store needs at least {ByteSize.Format(MinStoreSize)}.");
+            return null;
+        }
+
+        return bytes;
+    }
+
+    private static Uri? ParseStatusListen(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (NodeAddressOptions.TryParseHttp(text, forClient: false, out var uri, out string? problem))
+        {
+            return uri;
+        }
+
+        result.AddError($"--status-listen: '{text}' {problem}.");
+        return null;
+    }
+
+    private static string OptionName(ArgumentResult result) => result.Parent is OptionResult option ? option.Option.Name : "address";
+}

@@ -1,0 +1,141 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Text.Json;
+using OmniStore.Cli.Status;
+using OmniStore.Node;
+
+namespace OmniStore.Cli.Commands;
+
+/// <summary>
+/// <c>omnistore status --relay http://HOST:PORT [--json]</c>: a node's status, read from its status
+/// listener (<c>omnistore relay --status-listen</c>). The node protocol has no status request, so
+/// the address is the http:// one of the listener, not the node's tcp:// one.
+/// </summary>
+internal static class StatusCommand
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    public static Command Create()
+    {
+        var relay = new Option<Uri>("--relay")
+        {
+            Description = "The node's status listener, http://HOST:PORT (what it was started with as --status-listen)",
+            HelpName = "URL",
+            Required = true,
+            CustomParser = ParseUrl,
+        };
+        var json = new Option<bool>("--json") { Description = "Print the status as the node serves it: one JSON object (role, parent, children, per-link traffic, store, requests)" };
+
+        var command = new Command("status", "Show a node's role, parent link, children, traffic, cache and requests in flight")
+        {
+            relay,
+            json,
+        };
+
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            var url = new Uri(parseResult.GetRequiredValue(relay), "/status");
+            string text = await FetchAsync(url, cancellationToken);
+            NodeStatus status;
+            try
+            {
+                status = StatusJson.Deserialize(text);
+            }
+            catch (JsonException ex)
+            {
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"{url} did not answer with a node status: {ex.Message}", ex);
+            }
+
+            if (parseResult.GetValue(json))
+            {
+                Console.Out.WriteLine(text.TrimEnd());
+            }
+            else
+            {
+                Write(status);
+            }
+
+            return ExitCodes.Success;
+        });
+
+        return command;
+    }
+
+    private static Uri? ParseUrl(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (NodeAddressOptions.TryParseHttp(text, forClient: true, out var uri, out string? problem))
+        {
+            return uri;
+        }
+
+        string hint = text.StartsWith("tcp://", StringComparison.OrdinalIgnoreCase)
+            ? " The node protocol has no status request: give the node's status listener, http://HOST:PORT, as started with --status-listen."
+            : "";
+        result.AddError($"--relay: '{text}' {problem}.{hint}");
+        return null;
+    }
+
+    private static async Task<string> FetchAsync(Uri url, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = Timeout };
+        try
+        {
+            using var response = await http.GetAsync(url, cancellationToken);
+            string body = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new OmniStoreException(OmniStoreError.Unavailable, $"{url} answered {(int)response.StatusCode} {response.ReasonPhrase}.");
+            }
+
+            return body;
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"No status at {url}: {ex.Message}", ex);
+        }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"No status at {url}: no answer within {Timeout.TotalSeconds} s.", ex);
+        }
+    }
+
+    private static void Write(NodeStatus status)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var output = Console.Out;
+        output.WriteLine(string.Create(c, $"{status.Role} {status.NodeId} at site {status.Site}, listening on {status.Listen}"));
+        if (status.Parent is { } parent)
+        {
+            output.WriteLine(string.Create(c, $"parent:   {parent.Address}, {(parent.Connected ? "connected" : "DISCONNECTED")} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")})"));
+        }
+
+        var store = status.Store;
+        string capacity = store.CapacityBytes == 0 ? "no limit" : ByteSize.Format(store.CapacityBytes);
+        output.WriteLine(string.Create(c, $"store:    {store.Mode}, {ByteSize.Format(store.UsedBytes)} used of {capacity}; {store.Hits} hits, {store.Misses} misses; {ByteSize.Format(store.EvictedBytes)} evicted"));
+        output.WriteLine(string.Create(c, $"requests: {status.InFlightRequests} in flight; {status.UpstreamChunkFetches} chunk fetches from the parent, {status.CoalescedChunkRequests} requests joined one already running"));
+        output.WriteLine(string.Create(c, $"children: {status.Children.Count}"));
+        output.WriteLine();
+
+        List<string[]> rows = [["link", "peer", "payload in", "payload out", "wire in", "wire out"]];
+        if (status.Parent is { } link)
+        {
+            rows.Add(Row("parent", link.Address, link.Traffic));
+        }
+
+        foreach (var child in status.Children)
+        {
+            rows.Add(Row($"child ({child.Role})", $"{child.Site} {child.NodeId.ToString()[..8]}", child.Traffic));
+        }
+
+        int[] widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
+        foreach (var row in rows)
+        {
+            output.WriteLine(string.Join("  ", row.Select((cell, i) => i < 2 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).TrimEnd());
+        }
+    }
+
+    private static string[] Row(string link, string peer, LinkTraffic traffic) =>
+        [link, peer, ByteSize.Format(traffic.PayloadIn), ByteSize.Format(traffic.PayloadOut), ByteSize.Format(traffic.WireIn), ByteSize.Format(traffic.WireOut)];
+}

@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace OmniStore.Cli.Daemon;
+
+/// <summary>Log messages of the <c>omnistore relay</c> daemon; event ids 4000-4099.</summary>
+internal static partial class DaemonLog
+{
+    [LoggerMessage(4000, LogLevel.Information, "Status listener on {Address} (/status, /metrics)")]
+    public static partial void StatusListening(ILogger logger, string address);
+
+    [LoggerMessage(4001, LogLevel.Information, "{Signal} received: shutting down; in-flight requests get up to {GraceSeconds} s to finish (signal again to stop at once)")]
+    public static partial void ShuttingDown(ILogger logger, string signal, double graceSeconds);
+
+    [LoggerMessage(4002, LogLevel.Information, "Stopped; the store is checkpointed")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(4003, LogLevel.Information, "Starting a {Role}: parent {Parent}, store {Store}, shared secret {Secret}")]
+    public static partial void Starting(ILogger logger, string role, string parent, string store, string secret);
+}

@@ -1,0 +1,83 @@
+using Microsoft.Extensions.Logging;
+using OmniStore.Cli.Status;
+using OmniStore.Node;
+
+namespace OmniStore.Cli.Daemon;
+
+/// <summary>
+/// Runs a root or relay node until SIGINT or SIGTERM, then shuts it down gracefully: the listener
+/// closes, in-flight requests get <see cref="RelaySettings.ShutdownGrace"/> to finish, connections
+/// close, and the store is checkpointed. Prints the lines scripts wait for on stdout:
+/// <c>listening on tcp://HOST:PORT</c> and, with a status listener, <c>status on http://HOST:PORT</c>.
+/// </summary>
+internal static class RelayDaemon
+{
+    public const string ListeningPrefix = "listening on ";
+    public const string StatusPrefix = "status on ";
+
+    public static async Task<int> RunAsync(RelaySettings settings, CancellationToken cancellationToken)
+    {
+        // First of all, so that a signal during startup still ends in an orderly shutdown.
+        using var signal = new ShutdownSignal();
+        byte[]? secret = settings.SecretFile is null ? null : SecretFile.Read(settings.SecretFile);
+
+        void ConfigureLogging(ILoggingBuilder logging) => ConsoleLogging.Configure(logging, settings.LogLevel);
+        using var loggerFactory = LoggerFactory.Create(ConfigureLogging);
+        var logger = loggerFactory.CreateLogger("OmniStore.Cli.Relay");
+        DaemonLog.Starting(
+            logger,
+            settings.Parent is null ? "root" : "relay",
+            settings.Parent?.ToString() ?? "none",
+            settings.Parent is null
+                ? $"pinned in {settings.DataDirectory}, capacity {(settings.CacheSize == 0 ? "unlimited" : ByteSize.Format(settings.CacheSize))}"
+                : $"cache of {ByteSize.Format(settings.CacheSize)} in {settings.DataDirectory}",
+            secret is null ? "none" : $"from {settings.SecretFile}");
+
+        var node = await TreeNode.StartAsync(
+            new TreeNodeOptions
+            {
+                Listen = settings.Listen,
+                Parent = settings.Parent,
+                Site = settings.Site,
+                DataDirectory = settings.DataDirectory,
+                CacheSize = settings.CacheSize,
+                Secret = secret,
+                LoggerFactory = loggerFactory,
+            },
+            cancellationToken);
+
+        StatusListener? status = null;
+        try
+        {
+            if (settings.StatusListen is { } statusListen)
+            {
+                status = await StatusListener.StartAsync(statusListen, node.GetStatus, ConfigureLogging, cancellationToken);
+                DaemonLog.StatusListening(logger, status.Address.GetLeftPart(UriPartial.Authority));
+            }
+
+            Console.Out.WriteLine($"{ListeningPrefix}{node.Address}");
+            if (status is not null)
+            {
+                Console.Out.WriteLine($"{StatusPrefix}{status.Address.GetLeftPart(UriPartial.Authority)}");
+            }
+
+            await Console.Out.FlushAsync(cancellationToken);
+
+            var received = await signal.Received;
+            DaemonLog.ShuttingDown(logger, received.ToString(), settings.ShutdownGrace.TotalSeconds);
+            await node.StopAsync(settings.ShutdownGrace);
+        }
+        finally
+        {
+            if (status is not null)
+            {
+                await status.DisposeAsync();
+            }
+
+            await node.DisposeAsync();
+        }
+
+        DaemonLog.Stopped(logger);
+        return ExitCodes.Success;
+    }
+}

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+using OmniStore.Transport;
+
+namespace OmniStore.Cli.Daemon;
+
+/// <summary>What <c>omnistore relay</c> was asked to run, checked by the command line parser.</summary>
+/// <param name="Listen">Where the node listens for children.</param>
+/// <param name="Parent">The parent; null for the root.</param>
+/// <param name="Site">The site name it reports.</param>
+/// <param name="DataDirectory">Its store's directory.</param>
+/// <param name="CacheSize">A relay's cache size; the root's capacity (0: no limit).</param>
+/// <param name="SecretFile">The file holding the tree's shared secret, if any.</param>
+/// <param name="StatusListen">Where to serve /status and /metrics, if anywhere.</param>
+/// <param name="LogLevel">The least severe log level written.</param>
+/// <param name="ShutdownGrace">How long in-flight requests may take to finish after SIGINT or SIGTERM.</param>
+internal sealed record RelaySettings(
+    NodeAddress Listen,
+    NodeAddress? Parent,
+    string Site,
+    string DataDirectory,
+    long CacheSize,
+    string? SecretFile,
+    Uri? StatusListen,
+    LogLevel LogLevel,
+    TimeSpan ShutdownGrace);

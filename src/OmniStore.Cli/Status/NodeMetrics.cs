@@ -1,0 +1,52 @@
+using OmniStore.Node;
+
+namespace OmniStore.Cli.Status;
+
+/// <summary>A <see cref="NodeStatus"/> as Prometheus metrics, served at <c>/metrics</c>. Names and labels are documented in docs/operations.md.</summary>
+internal static class NodeMetrics
+{
+    private const string LinkBytes = "omnistore_link_bytes_total";
+
+    public static string Format(NodeStatus status)
+    {
+        var text = new PrometheusText();
+        text.Family("omnistore_node_info", "gauge", "The node: role (root or relay), site, id and store mode; always 1.")
+            .Sample("omnistore_node_info", 1, ("role", status.Role), ("site", status.Site), ("node_id", status.NodeId.ToString()), ("store_mode", status.Store.Mode), ("listen", status.Listen));
+
+        text.Family(LinkBytes, "counter", "Bytes that crossed a link of this node: payload (message bytes) or wire (everything the transport carried), in (received) or out (sent). Child links are counted while the child is connected.");
+        if (status.Parent is { } parent)
+        {
+            AddLink(text, parent.Traffic, ("link", "parent"), ("peer", parent.Address));
+        }
+
+        foreach (var child in status.Children)
+        {
+            AddLink(text, child.Traffic, ("link", "child"), ("peer_role", child.Role), ("peer_site", child.Site), ("peer_id", child.NodeId.ToString()));
+        }
+
+        if (status.Parent is { } link)
+        {
+            text.Single("omnistore_parent_connected", "gauge", "1 while the connection to the parent is up, else 0.", link.Connected ? 1 : 0);
+            text.Single("omnistore_parent_connections_total", "counter", "How many times the connection to the parent came up.", link.Connections);
+        }
+
+        text.Single("omnistore_children", "gauge", "Children (relays and clients) connected now.", status.Children.Count);
+        text.Single("omnistore_store_used_bytes", "gauge", "Bytes the store uses.", status.Store.UsedBytes);
+        text.Single("omnistore_store_capacity_bytes", "gauge", "Bytes the store may use (0: no limit).", status.Store.CapacityBytes);
+        text.Single("omnistore_cache_hits_total", "counter", "Chunk reads the store answered.", status.Store.Hits);
+        text.Single("omnistore_cache_misses_total", "counter", "Chunk reads the store could not answer.", status.Store.Misses);
+        text.Single("omnistore_evicted_bytes_total", "counter", "Bytes the cache evicted to make room.", status.Store.EvictedBytes);
+        text.Single("omnistore_inflight_requests", "gauge", "Requests the node is serving now.", status.InFlightRequests);
+        text.Single("omnistore_upstream_chunk_fetches_total", "counter", "Chunk fetches sent to the parent.", status.UpstreamChunkFetches);
+        text.Single("omnistore_coalesced_chunk_requests_total", "counter", "Chunk requests that joined a fetch already running instead of going to the parent again.", status.CoalescedChunkRequests);
+        return text.ToString();
+    }
+
+    private static void AddLink(PrometheusText text, LinkTraffic traffic, params (string Name, string Value)[] link)
+    {
+        text.Sample(LinkBytes, traffic.PayloadIn, [.. link, ("direction", "in"), ("kind", "payload")]);
+        text.Sample(LinkBytes, traffic.PayloadOut, [.. link, ("direction", "out"), ("kind", "payload")]);
+        text.Sample(LinkBytes, traffic.WireIn, [.. link, ("direction", "in"), ("kind", "wire")]);
+        text.Sample(LinkBytes, traffic.WireOut, [.. link, ("direction", "out"), ("kind", "wire")]);
+    }
+}

@@ -1,0 +1,103 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OmniStore.Node;
+
+namespace OmniStore.Cli.Status;
+
+/// <summary>
+/// The daemon's HTTP status listener (Kestrel, from the ASP.NET Core shared framework):
+/// <c>GET /status</c> is the node's <see cref="NodeStatus"/> as JSON, <c>GET /metrics</c> the same in
+/// the Prometheus text format. It listens only where <c>--status-listen</c> says, and has no
+/// authentication: bind it to loopback or a management network.
+/// </summary>
+internal sealed class StatusListener : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private int _stopped;
+
+    private StatusListener(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+    }
+
+    /// <summary>The address it listens on, with the actual port when 0 was asked for.</summary>
+    public Uri Address { get; }
+
+    public static async Task<StatusListener> StartAsync(Uri listen, Func<NodeStatus> status, Action<ILoggingBuilder> configureLogging, CancellationToken cancellationToken)
+    {
+        // The slim builder: Kestrel and routing, none of the rest of the web stack.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ApplicationName = "omnistore",
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Logging.ClearProviders();
+        configureLogging(builder.Logging);
+
+        // The daemon handles SIGINT and SIGTERM itself (it drains the node first); the host's
+        // console lifetime would race it for the same signals.
+        builder.Services.AddSingleton<IHostLifetime, NoSignalLifetime>();
+        builder.WebHost.UseUrls(listen.GetLeftPart(UriPartial.Authority));
+
+        var app = builder.Build();
+        app.MapGet("/status", context =>
+        {
+            context.Response.ContentType = "application/json; charset=utf-8";
+            return context.Response.WriteAsync(StatusJson.Serialize(status()) + "\n", context.RequestAborted);
+        });
+        app.MapGet("/metrics", context =>
+        {
+            context.Response.ContentType = PrometheusText.ContentType;
+            return context.Response.WriteAsync(NodeMetrics.Format(status()), context.RequestAborted);
+        });
+        app.MapGet("/", context =>
+        {
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            return context.Response.WriteAsync("omnistore node: GET /status (JSON), GET /metrics (Prometheus)\n", context.RequestAborted);
+        });
+
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        return new StatusListener(app, new Uri(app.Urls.First()));
+    }
+
+    /// <summary>Stops listening; requests in progress get <paramref name="grace"/> to finish.</summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        using var timeout = new CancellationTokenSource(grace);
+        await _app.StopAsync(timeout.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.FromSeconds(2));
+        await _app.DisposeAsync();
+    }
+
+    /// <summary>A host lifetime that leaves process signals alone.</summary>
+    private sealed class NoSignalLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
