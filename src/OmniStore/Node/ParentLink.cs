@@ -81,11 +81,12 @@ internal sealed class ParentLink : IAsyncDisposable
             catch (OmniStoreException ex)
             {
                 _firstAttempt.TrySetResult();
-                NodeLog.ParentUnreachable(_logger, _address.ToString(), ex.Message, backoff.TotalMilliseconds);
                 if (ex.Error == OmniStoreError.Unauthorized)
                 {
                     backoff = MaxBackoff; // a wrong secret will not fix itself quickly
                 }
+
+                NodeLog.ParentUnreachable(_logger, _address.ToString(), ex.Message, backoff.TotalMilliseconds);
             }
 
             try

@@ -46,7 +46,7 @@ internal sealed class RemoteObjectService : IObjectService
     }
 
     private async Task<PeerConnection> ConnectionAsync(CancellationToken cancellationToken) =>
-        _connection is { IsOpen: true } open ? open : await ReconnectAsync(_connection, cancellationToken).ConfigureAwait(false);
+        _connection is { IsOpen: true, GoingAway: false } open ? open : await ReconnectAsync(_connection, cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// Replaces <paramref name="failed"/> with a connection to the next reachable address, trying
@@ -57,7 +57,7 @@ internal sealed class RemoteObjectService : IObjectService
         await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_connection is { IsOpen: true } current && current != failed)
+            if (_connection is { IsOpen: true, GoingAway: false } current && current != failed)
             {
                 return current; // another request already moved on
             }
@@ -71,10 +71,10 @@ internal sealed class RemoteObjectService : IObjectService
                 {
                     var transport = await TcpConnection.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
                     var connection = await PeerConnection.StartAsync(transport, transport, isOpener: true, _identity, handler: null, Counters, logger: null, cancellationToken).ConfigureAwait(false);
-                    if (_connection is not null)
+                    if (_connection is { } previous)
                     {
                         Failovers++;
-                        await _connection.DisposeAsync().ConfigureAwait(false);
+                        _ = RetireAsync(previous);
                     }
 
                     _connection = connection;
@@ -96,6 +96,21 @@ internal sealed class RemoteObjectService : IObjectService
         {
             _connectLock.Release();
         }
+    }
+
+    /// <summary>
+    /// Closes a replaced connection once the requests still in flight on it are answered (a node
+    /// that said GOAWAY finishes them), or after 30 s.
+    /// </summary>
+    private static async Task RetireAsync(PeerConnection connection)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (connection.IsOpen && connection.PendingRequests > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        await connection.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>Runs one request, moving to the next address and retrying when the node is unavailable.</summary>

@@ -197,9 +197,20 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _listener.DisposeAsync().ConfigureAwait(false);
+
+        // GOAWAY: children send no new requests here (clients move to their next address), and
+        // what is in flight finishes. Stop once nothing has been in flight for a moment, or at the
+        // end of the grace period.
+        await Task.WhenAll(_children.Keys.Select(c => c.SendGoAwayAsync())).ConfigureAwait(false);
         var deadline = DateTime.UtcNow + grace;
-        while (InFlight > 0 && DateTime.UtcNow < deadline)
+        var quietSince = DateTime.UtcNow;
+        while (DateTime.UtcNow < deadline && DateTime.UtcNow - quietSince < TimeSpan.FromMilliseconds(200))
         {
+            if (InFlight > 0)
+            {
+                quietSince = DateTime.UtcNow;
+            }
+
             await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
         }
 

@@ -68,6 +68,25 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     /// <summary>Completes when the connection has closed, for whatever reason.</summary>
     public Task Completion => _completion.Task;
 
+    /// <summary>Whether the peer said it is going away: finish what is in flight, start nothing new here.</summary>
+    public bool GoingAway { get; private set; }
+
+    /// <summary>Requests this end sent that await their response.</summary>
+    public int PendingRequests => _pending.Count;
+
+    /// <summary>Tells the peer this end is going away (GOAWAY): it should move its new requests elsewhere.</summary>
+    public async Task SendGoAwayAsync()
+    {
+        try
+        {
+            await SendAsync(0, FrameType.GoAway, default, default).ConfigureAwait(false);
+        }
+        catch (OmniStoreException)
+        {
+            // Already closed: nothing to tell.
+        }
+    }
+
     /// <summary>Whether the connection is still open.</summary>
     public bool IsOpen => !_closed.IsCancellationRequested;
 
@@ -406,6 +425,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             case FrameType.Pong:
                 break;
             case FrameType.GoAway:
+                GoingAway = true;
                 ConnectionLog.GoAway(_logger, Describe());
                 break;
             case FrameType.Error:

@@ -33,9 +33,9 @@ public sealed record NodeAddress(string Scheme, string Host, int Port)
             return false;
         }
 
-        if (uri.IsDefaultPort || uri.Port is <= 0 or > 65535)
+        if (uri.IsDefaultPort || uri.Port is < 0 or > 65535)
         {
-            problem = "a port is required";
+            problem = "a port is required (0 lets a listener pick one)";
             return false;
         }
 
