@@ -14,6 +14,19 @@ internal static class AtomicFile
             throw new IOException($"'{path}' is a directory.");
         }
 
+        // A device, a FIFO or a socket (/dev/null, a named pipe) is written in place: renaming a
+        // temporary file over it would replace the device node itself.
+        if (File.Exists(fullPath) && !UnixFileType.IsRegular(fullPath))
+        {
+            var direct = new FileStream(fullPath, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Write, Share = FileShare.ReadWrite, BufferSize = 0 });
+            await using (direct)
+            {
+                await write(direct);
+            }
+
+            return;
+        }
+
         string directory = Path.GetDirectoryName(fullPath) ?? ".";
         string temporary = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
         try

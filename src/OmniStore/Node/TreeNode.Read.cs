@@ -90,41 +90,56 @@ internal sealed partial class TreeNode
         var buffer = ArrayPool<byte>.Shared.Rent(length);
         try
         {
-            var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-            if (result.Status == ChunkReadStatus.Found)
+            for (int attempt = 0; ; attempt++)
             {
-                await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), buffer.AsMemory(0, length)).ConfigureAwait(false);
-                return;
+                var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                if (result.Status == ChunkReadStatus.Found)
+                {
+                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), buffer.AsMemory(0, length)).ConfigureAwait(false);
+                    return;
+                }
+
+                if (IsRoot)
+                {
+                    throw result.Status == ChunkReadStatus.Corrupt
+                        ? new OmniStoreException(OmniStoreError.Corrupt, $"Chunk {id} is corrupt in the root's store; it was dropped.")
+                        : new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the store.");
+                }
+
+                // One upstream fetch for every request that missed: it leaves the chunk in the cache
+                // (read it from there like a hit) or, when the cache cannot take it, hands it over.
+                var uncached = await FetchChunkAsync(id, length, cancellationToken).ConfigureAwait(false);
+                if (uncached is not null)
+                {
+                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), uncached).ConfigureAwait(false);
+                    return;
+                }
+
+                if (attempt == 2)
+                {
+                    throw new OmniStoreException(OmniStoreError.Unavailable, $"Chunk {id} keeps being evicted from this relay's cache before it can be served; the cache is too small for the load.");
+                }
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-
-        var data = await FetchChunkAsync(id, length, cancellationToken).ConfigureAwait(false);
-        await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), data).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Gets a chunk this node lacks from its parent: one upstream request however many children
-    /// ask at once; verified (by <see cref="ChunkMessage.Read"/>) before it is cached or served.
+    /// ask at once; verified (by <see cref="ChunkMessage.Read"/>) before it is cached. Returns null
+    /// once the chunk is in the cache, or its bytes when the cache could not take it.
     /// </summary>
-    private Task<byte[]> FetchChunkAsync(ChunkId id, int length, CancellationToken cancellationToken)
-    {
-        if (IsRoot)
-        {
-            throw new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the store.");
-        }
-
-        return _chunkFetches.RunAsync(id, async key =>
+    private Task<byte[]?> FetchChunkAsync(ChunkId id, int length, CancellationToken cancellationToken) =>
+        _chunkFetches.RunAsync(id, async key =>
         {
             // A fetch that finished between this request's miss and now has already cached the
             // chunk: look again before going upstream, or the burst would cross the link twice.
-            var cached = new byte[length];
-            if ((await _store.ReadChunkAsync(key, cached, cancellationToken).ConfigureAwait(false)).Status == ChunkReadStatus.Found)
+            if (await _store.ContainsChunkAsync(key, cancellationToken).ConfigureAwait(false))
             {
-                return cached;
+                return null;
             }
 
             using var response = await _parent!.Get().RequestAsync(FrameType.GetChunk, EncodeChunkRequest(key, length), cancellationToken).ConfigureAwait(false);
@@ -134,11 +149,16 @@ internal sealed partial class TreeNode
                 throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked the parent for chunk {key}, got {received}.");
             }
 
-            var copy = data.ToArray();
-            TryCache(() => _store.WriteChunk(key, copy));
-            return copy;
+            try
+            {
+                _store.WriteChunk(key, data.Span);
+                return null;
+            }
+            catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull)
+            {
+                return data.ToArray();
+            }
         });
-    }
 
     private async Task ServePrefetchAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {

@@ -45,6 +45,10 @@ internal sealed record TreeNodeOptions
         Directory = DataDirectory,
         Mode = IsRoot ? StoreMode.Pinned : StoreMode.Cache,
         Capacity = CacheSize,
+
+        // A relay's memory goes to serving its children; two log pages (64 MiB) are enough for a
+        // cache whose reads mostly come from the OS page cache anyway.
+        LogMemory = IsRoot ? 0 : 1,
     };
 
     public void Validate(string argumentName = "options")

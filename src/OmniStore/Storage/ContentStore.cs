@@ -101,7 +101,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
                 options = options with { MaxChunkSize = descriptor.MaxChunkSize };
             }
 
-            long memory = Math.Max(options.LogMemory, 4L << pageBits);
+            long memory = Math.Max(options.LogMemory == 0 ? 4L << pageBits : options.LogMemory, 2L << pageBits);
             long segment = Math.Max(1L << pageBits, options.Capacity == 0 ? 1L << 30 : Math.Min(1L << 30, RoundDownToPowerOfTwo(options.Capacity / 8)));
             data = new FasterTable(Path.Combine(options.Directory, "data"), new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22));
             var catalog = new FasterTable(Path.Combine(options.Directory, "catalog"), new FasterTableSizing(CatalogPageSizeBits, 4L << CatalogPageSizeBits, 1L << 24, IndexSize: 1L << 20));

@@ -17,7 +17,7 @@ internal sealed record ContentStoreOptions
     /// <summary>The largest chunk the store must accept. Defaults to 16 MiB.</summary>
     public int MaxChunkSize { get; init; } = ChunkLayout.MaxChunkSize;
 
-    /// <summary>Memory for the in-memory part of the chunk log. Defaults to four log pages.</summary>
+    /// <summary>Memory for the in-memory part of the chunk log, at least two log pages. Defaults to four log pages.</summary>
     public long LogMemory { get; init; }
 
     internal int DataPageSizeBits => Math.Max(20, BitLength((2L * MaxChunkSize) - 1));

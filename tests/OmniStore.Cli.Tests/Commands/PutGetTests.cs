@@ -38,6 +38,31 @@ public sealed class PutGetTests : IDisposable
     }
 
     [Fact]
+    public async Task GetToANamedPipe_WritesIntoThePipe_AndLeavesItAPipe()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "named pipes are made with mkfifo on Linux");
+        var ct = TestContext.Current.CancellationToken;
+        var data = RandomBytes((2 << 20) + 5, 3);
+        string input = _dir.Sub("in.bin");
+        await File.WriteAllBytesAsync(input, data, ct);
+        Assert.Equal(0, (await CliRunner.RunAsync(Store, "put", "p", input, "--store", Store)).ExitCode);
+
+        // A device or FIFO target is written in place, never replaced by a renamed temporary file
+        // (which, run as root against /dev/null, would replace the device node).
+        string fifo = _dir.Sub("pipe");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo))
+        {
+            await mkfifo.WaitForExitAsync(ct);
+        }
+
+        var reader = Task.Run(() => File.ReadAllBytes(fifo), ct);
+        var get = await CliRunner.RunAsync(Store, "get", "p", "-o", fifo, "--store", Store);
+        Assert.True(get.ExitCode == 0, get.ToString());
+        Assert.Equal(data, await reader.WaitAsync(TimeSpan.FromSeconds(30), ct));
+        Assert.Equal(0, new FileInfo(fifo).Length); // still a pipe: a renamed temporary file would hold the data
+    }
+
+    [Fact]
     public async Task PutFromStdin_ThenGetToStdout_RoundTripsEveryByteValue()
     {
         var data = RandomBytes((2 << 20) + 77, 2);
