@@ -13,10 +13,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 dotnet build src/OmniStore.Cli -c Release -v quiet -nologo >/dev/null
 CLI=(dotnet "$PWD/src/OmniStore.Cli/bin/Release/net10.0/OmniStore.Cli.dll")
 WORK=$(mktemp -d /tmp/omnistore-relay-memory-XXXXXX)
-PIDS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # start_node runs in a command substitution (a subshell), so the daemons' ids are in files.
+  for pidfile in "$WORK"/*.pid; do
+    [[ -e $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  for pidfile in "$WORK"/*.pid; do
+    [[ -e $pidfile ]] || continue
+    for _ in $(seq 1 300); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -25,7 +31,6 @@ start_node() { # name, extra args...; echoes the listen address
   local name=$1
   shift
   "${CLI[@]}" relay --listen tcp://127.0.0.1:0 --data-dir "$WORK/$name" --site "$name" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PIDS+=($!)
   echo $! >"$WORK/$name.pid"
   for _ in $(seq 1 200); do
     if grep -q '^listening on ' "$WORK/$name.out"; then

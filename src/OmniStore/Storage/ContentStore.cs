@@ -103,8 +103,11 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
             long memory = Math.Max(options.LogMemory == 0 ? 4L << pageBits : options.LogMemory, 2L << pageBits);
             long segment = Math.Max(1L << pageBits, options.Capacity == 0 ? 1L << 30 : Math.Min(1L << 30, RoundDownToPowerOfTwo(options.Capacity / 8)));
-            data = new FasterTable(Path.Combine(options.Directory, "data"), new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22));
-            var catalog = new FasterTable(Path.Combine(options.Directory, "catalog"), new FasterTableSizing(CatalogPageSizeBits, 4L << CatalogPageSizeBits, 1L << 24, IndexSize: 1L << 20));
+            // A pinned store's commits must survive a machine crash; a cache's need only survive its
+            // process, since every chunk is verified when read and anything lost is fetched again.
+            var durability = options.Mode == StoreMode.Pinned ? CommitDurability.Fsync : CommitDurability.OperatingSystem;
+            data = new FasterTable(Path.Combine(options.Directory, "data"), new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22), durability);
+            var catalog = new FasterTable(Path.Combine(options.Directory, "catalog"), new FasterTableSizing(CatalogPageSizeBits, 4L << CatalogPageSizeBits, 1L << 24, IndexSize: 1L << 20), durability);
             var store = new ContentStore(options, logger ?? NullLogger.Instance, lockFile, data, catalog);
 
             // A first full checkpoint gives recovery its base: without one, nothing written before the

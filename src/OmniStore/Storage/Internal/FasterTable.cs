@@ -6,6 +6,16 @@ namespace OmniStore.Storage.Internal;
 /// <summary>Sizing of one <see cref="FasterTable"/>'s hybrid log.</summary>
 internal readonly record struct FasterTableSizing(int PageSizeBits, long MemorySize, long SegmentSize, long IndexSize);
 
+/// <summary>How hard a commit works to survive a machine crash (a process crash is always survived).</summary>
+internal enum CommitDurability
+{
+    /// <summary>Fsync every file written since the last commit: the commit survives power loss.</summary>
+    Fsync,
+
+    /// <summary>Leave written pages to the OS: enough for a cache, whose every chunk is verified on read.</summary>
+    OperatingSystem,
+}
+
 /// <summary>
 /// One FASTER key-value store with byte keys and byte values, its log and checkpoints in one
 /// directory. FASTER sessions are single-threaded, so operations rent one from a capped pool for
@@ -21,9 +31,11 @@ internal sealed class FasterTable : IDisposable
     private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, ReadInput, ReadOutput, Empty, StoreFunctions>> _sessions = [];
     private int _disposed;
     private DateTime _lastSync = DateTime.MinValue;
+    private readonly CommitDurability _durability;
 
-    public FasterTable(string directory, FasterTableSizing sizing)
+    public FasterTable(string directory, FasterTableSizing sizing, CommitDurability durability)
     {
+        _durability = durability;
         Directory.CreateDirectory(directory);
         string checkpointDirectory = Path.Combine(directory, "checkpoints");
         bool hasCheckpoint = Directory.Exists(checkpointDirectory)
@@ -184,7 +196,10 @@ internal sealed class FasterTable : IDisposable
             throw new OmniStoreException(OmniStoreError.Unavailable, $"The checkpoint of '{DirectoryPath}' did not complete.");
         }
 
-        SyncToDisk();
+        if (_durability == CommitDurability.Fsync)
+        {
+            SyncToDisk();
+        }
     }
 
     /// <summary>
