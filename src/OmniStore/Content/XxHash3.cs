@@ -14,7 +14,7 @@ namespace OmniStore.Content;
 /// checks against accidental corruption, never against an adversary.
 /// </para>
 /// <para>
-/// Inputs longer than 240 bytes are processed with 256-bit or 128-bit SIMD when the CPU supports it,
+/// Inputs longer than 240 bytes are processed with 512-, 256- or 128-bit SIMD when the CPU supports it,
 /// and with a scalar loop otherwise; every path produces identical results.
 /// For incremental input use <see cref="XxHash3Hasher"/>.
 /// </para>
@@ -74,15 +74,19 @@ public static class XxHash3
         XxHash3Path.Scalar => true,
         XxHash3Path.Vector128 => Xxh3Vector128Kernel.IsSupported,
         XxHash3Path.Vector256 => Xxh3Vector256Kernel.IsSupported,
+        XxHash3Path.Vector512 => Xxh3Vector512Kernel.IsSupported,
         _ => false,
     };
 
-    /// <summary>Folds all input into the accumulators with the kernel for <paramref name="path"/>.</summary>
+    /// <summary>Folds consecutive stripes of one block into the accumulators with the kernel for <paramref name="path"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Accumulate(XxHash3Path path, ref ulong acc, ref byte input, ref byte secret, nuint stripes)
     {
         switch (path)
         {
+            case XxHash3Path.Vector512:
+                Xxh3Vector512Kernel.Accumulate(ref acc, ref input, ref secret, stripes);
+                break;
             case XxHash3Path.Vector256:
                 Xxh3Vector256Kernel.Accumulate(ref acc, ref input, ref secret, stripes);
                 break;
@@ -95,12 +99,36 @@ public static class XxHash3
         }
     }
 
+    /// <summary>Folds whole blocks (each followed by its scramble) into the accumulators with the kernel for <paramref name="path"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void AccumulateBlocks(XxHash3Path path, ref ulong acc, ref byte input, nuint blocks, ref byte secret)
+    {
+        switch (path)
+        {
+            case XxHash3Path.Vector512:
+                Xxh3Vector512Kernel.AccumulateBlocks(ref acc, ref input, blocks, ref secret);
+                break;
+            case XxHash3Path.Vector256:
+                Xxh3Vector256Kernel.AccumulateBlocks(ref acc, ref input, blocks, ref secret);
+                break;
+            case XxHash3Path.Vector128:
+                Xxh3Vector128Kernel.AccumulateBlocks(ref acc, ref input, blocks, ref secret);
+                break;
+            default:
+                Xxh3ScalarKernel.AccumulateBlocks(ref acc, ref input, blocks, ref secret);
+                break;
+        }
+    }
+
     /// <summary>Scrambles the accumulators at the end of a block with the kernel for <paramref name="path"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Scramble(XxHash3Path path, ref ulong acc, ref byte secret)
     {
         switch (path)
         {
+            case XxHash3Path.Vector512:
+                Xxh3Vector512Kernel.Scramble(ref acc, ref secret);
+                break;
             case XxHash3Path.Vector256:
                 Xxh3Vector256Kernel.Scramble(ref acc, ref secret);
                 break;
@@ -159,6 +187,9 @@ public static class XxHash3
         Xxh3Core.InitAccumulators(ref acc);
         switch (path)
         {
+            case XxHash3Path.Vector512:
+                Xxh3Vector512Kernel.HashLong(ref acc, ref input, length, ref secret);
+                break;
             case XxHash3Path.Vector256:
                 Xxh3Vector256Kernel.HashLong(ref acc, ref input, length, ref secret);
                 break;
@@ -173,6 +204,11 @@ public static class XxHash3
 
     private static XxHash3Path SelectDefaultPath()
     {
+        if (Xxh3Vector512Kernel.IsSupported)
+        {
+            return XxHash3Path.Vector512;
+        }
+
         if (Xxh3Vector256Kernel.IsSupported)
         {
             return XxHash3Path.Vector256;
@@ -188,9 +224,12 @@ internal enum XxHash3Path
     /// <summary>Portable 64-bit arithmetic.</summary>
     Scalar = 0,
 
-    /// <summary>128-bit SIMD (SSE2 on x86, AdvSimd-accelerated Vector128 elsewhere).</summary>
+    /// <summary>128-bit SIMD (SSE2 on x86; the portable Vector128 operators elsewhere, e.g. Arm64 AdvSimd).</summary>
     Vector128 = 1,
 
     /// <summary>256-bit SIMD (AVX2).</summary>
     Vector256 = 2,
+
+    /// <summary>512-bit SIMD (AVX-512F), where the runtime considers Vector512 profitable.</summary>
+    Vector512 = 3,
 }

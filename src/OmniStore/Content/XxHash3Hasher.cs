@@ -158,6 +158,16 @@ public sealed class XxHash3Hasher
     {
         while (stripes > 0)
         {
+            if (stripesInBlock == 0 && stripes >= StripesPerBlock)
+            {
+                // Block-aligned bulk input: the kernels keep the accumulators in registers across blocks.
+                nuint blocks = stripes / StripesPerBlock;
+                XxHash3.AccumulateBlocks(path, ref acc, ref input, blocks, ref secret);
+                input = ref Unsafe.Add(ref input, blocks * BlockLength);
+                stripes -= blocks * StripesPerBlock;
+                continue;
+            }
+
             nuint take = Math.Min(StripesPerBlock - stripesInBlock, stripes);
             XxHash3.Accumulate(path, ref acc, ref input, ref Unsafe.Add(ref secret, stripesInBlock * SecretConsumeRate), take);
             input = ref Unsafe.Add(ref input, take * StripeLength);

@@ -10,7 +10,7 @@ namespace OmniStore.Tests.Content;
 /// <summary>
 /// Checks the managed XXH3 against the reference implementation in two independent forms: the
 /// <c>xxhsum</c> command line tool and the <c>libxxhash.so.0</c> shared library. Every kernel the
-/// machine can run (scalar, Vector128, Vector256) is checked, one-shot and streaming.
+/// machine can run (scalar, Vector128, Vector256, Vector512) is checked, one-shot and streaming.
 /// </summary>
 public sealed partial class XxHash3Tests : IClassFixture<XxHash3Tests.XxhsumCorpus>
 {
@@ -31,7 +31,7 @@ public sealed partial class XxHash3Tests : IClassFixture<XxHash3Tests.XxhsumCorp
 
     public XxHash3Tests(XxhsumCorpus corpus) => _corpus = corpus;
 
-    public static TheoryData<string> Paths => new("Scalar", "Vector128", "Vector256");
+    public static TheoryData<string> Paths => new("Scalar", "Vector128", "Vector256", "Vector512");
 
     // ------------------------------------------------------------------ reference-free checks
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace OmniStore.Content.Internal;
 
@@ -12,8 +13,15 @@ namespace OmniStore.Content.Internal;
 /// because inputs of at most 240 bytes are latency-bound, not throughput-bound.
 /// </summary>
 /// <remarks>
+/// <para>
 /// All functions take <c>ref byte</c> plus an explicit length instead of spans: the length checks
 /// that choose a path already prove every read is in range, so span bounds checks would be pure cost.
+/// </para>
+/// <para>
+/// The short paths always use the default secret (a seed is mixed in arithmetically), and they read
+/// it through <see cref="DefaultSecretRef"/> rather than a parameter: the JIT then sees reads at
+/// constant offsets of constant data and folds them into immediates.
+/// </para>
 /// </remarks>
 internal static class Xxh3Core
 {
@@ -111,9 +119,21 @@ internal static class Xxh3Core
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong Mul128Fold64(ulong left, ulong right)
     {
-        ulong high = Math.BigMul(left, right, out ulong low);
-        return low ^ high;
+        return (left * right) ^ MultiplyHigh(left, right);
     }
+
+    /// <summary>Full 64x64->128 multiply.</summary>
+    /// <remarks>
+    /// Math.BigMul passes the low half through a stack slot (an out parameter, even behind the
+    /// UInt128 overload); a separate low multiply plus mulx for the high half stays in registers
+    /// and is shorter on the critical path of the short-input hashes.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static UInt128 Multiply(ulong left, ulong right) => new(MultiplyHigh(left, right), left * right);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong MultiplyHigh(ulong left, ulong right) =>
+        Bmi2.X64.IsSupported ? Bmi2.X64.MultiplyNoFlags(left, right) : Math.BigMul(left, right, out _);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong XorShift(ulong value, int shift) => value ^ (value >> shift);
@@ -217,19 +237,19 @@ internal static class Xxh3Core
 
     internal static ulong Hash64Short(ref byte input, nuint length, ulong seed)
     {
-        ref byte secret = ref DefaultSecretRef;
         if (length <= 16)
         {
-            return Hash64Upto16(ref input, length, ref secret, seed);
+            return Hash64Upto16(ref input, length, seed);
         }
 
         return length <= 128
-            ? Hash64Upto128(ref input, length, ref secret, seed)
-            : Hash64Upto240(ref input, length, ref secret, seed);
+            ? Hash64Upto128(ref input, length, seed)
+            : Hash64Upto240(ref input, length, seed);
     }
 
-    private static ulong Hash64Upto16(ref byte input, nuint length, ref byte secret, ulong seed)
+    private static ulong Hash64Upto16(ref byte input, nuint length, ulong seed)
     {
+        ref byte secret = ref DefaultSecretRef;
         if (length > 8)
         {
             ulong bitflip1 = (Read64(ref secret, 24) ^ Read64(ref secret, 32)) + seed;
@@ -270,8 +290,9 @@ internal static class Xxh3Core
         return (c1 << 16) | (c2 << 24) | c3 | ((uint)length << 8);
     }
 
-    private static ulong Hash64Upto128(ref byte input, nuint length, ref byte secret, ulong seed)
+    private static ulong Hash64Upto128(ref byte input, nuint length, ulong seed)
     {
+        ref byte secret = ref DefaultSecretRef;
         ulong acc = length * Prime64_1;
         if (length > 32)
         {
@@ -296,8 +317,9 @@ internal static class Xxh3Core
         return Avalanche(acc);
     }
 
-    private static ulong Hash64Upto240(ref byte input, nuint length, ref byte secret, ulong seed)
+    private static ulong Hash64Upto240(ref byte input, nuint length, ulong seed)
     {
+        ref byte secret = ref DefaultSecretRef;
         ulong acc = length * Prime64_1;
         nuint rounds = length / 16;
         for (nuint i = 0; i < 8; i++)
@@ -321,27 +343,27 @@ internal static class Xxh3Core
 
     internal static UInt128 Hash128Short(ref byte input, nuint length, ulong seed)
     {
-        ref byte secret = ref DefaultSecretRef;
         if (length <= 16)
         {
-            return Hash128Upto16(ref input, length, ref secret, seed);
+            return Hash128Upto16(ref input, length, seed);
         }
 
         return length <= 128
-            ? Hash128Upto128(ref input, length, ref secret, seed)
-            : Hash128Upto240(ref input, length, ref secret, seed);
+            ? Hash128Upto128(ref input, length, seed)
+            : Hash128Upto240(ref input, length, seed);
     }
 
-    private static UInt128 Hash128Upto16(ref byte input, nuint length, ref byte secret, ulong seed)
+    private static UInt128 Hash128Upto16(ref byte input, nuint length, ulong seed)
     {
+        ref byte secret = ref DefaultSecretRef;
         if (length > 8)
         {
-            return Hash128Len9To16(ref input, length, ref secret, seed);
+            return Hash128Len9To16(ref input, length, seed);
         }
 
         if (length >= 4)
         {
-            return Hash128Len4To8(ref input, length, ref secret, seed);
+            return Hash128Len4To8(ref input, length, seed);
         }
 
         if (length > 0)
@@ -360,8 +382,9 @@ internal static class Xxh3Core
             Xxh64Avalanche(seed ^ Read64(ref secret, 64) ^ Read64(ref secret, 72)));
     }
 
-    private static UInt128 Hash128Len4To8(ref byte input, nuint length, ref byte secret, ulong seed)
+    private static UInt128 Hash128Len4To8(ref byte input, nuint length, ulong seed)
     {
+        ref byte secret = ref DefaultSecretRef;
         seed ^= (ulong)BinaryPrimitives.ReverseEndianness((uint)seed) << 32;
         ulong first = Read32(ref input, 0);
         ulong last = Read32(ref input, length - 4);
@@ -369,8 +392,9 @@ internal static class Xxh3Core
         ulong keyed = (first + (last << 32)) ^ bitflip;
 
         // The length enters through the multiplier; adding a multiple of four keeps the multiplier odd.
-        ulong high = Math.BigMul(keyed, Prime64_1 + (length << 2), out ulong low);
-        high += low << 1;
+        UInt128 product = Multiply(keyed, Prime64_1 + (length << 2));
+        ulong low = (ulong)product;
+        ulong high = (ulong)(product >> 64) + (low << 1);
         low ^= high >> 3;
         low = XorShift(low, 35);
         low *= PrimeMx2;
@@ -378,15 +402,17 @@ internal static class Xxh3Core
         return new UInt128(Avalanche(high), low);
     }
 
-    private static UInt128 Hash128Len9To16(ref byte input, nuint length, ref byte secret, ulong seed)
+    private static UInt128 Hash128Len9To16(ref byte input, nuint length, ulong seed)
     {
+        ref byte secret = ref DefaultSecretRef;
         ulong bitflipLow = (Read64(ref secret, 32) ^ Read64(ref secret, 40)) - seed;
         ulong bitflipHigh = (Read64(ref secret, 48) ^ Read64(ref secret, 56)) + seed;
         ulong inputLow = Read64(ref input, 0);
         ulong inputHigh = Read64(ref input, length - 8);
 
-        ulong mHigh = Math.BigMul(inputLow ^ inputHigh ^ bitflipLow, Prime64_1, out ulong mLow);
-        mLow += (ulong)(length - 1) << 54;
+        UInt128 m = Multiply(inputLow ^ inputHigh ^ bitflipLow, Prime64_1);
+        ulong mLow = (ulong)m + ((ulong)(length - 1) << 54);
+        ulong mHigh = (ulong)(m >> 64);
         inputHigh ^= bitflipHigh;
 
         // Multiplying the low half by (PRIME32_2 - 1) and adding the input is a 32-bit-friendly
@@ -394,9 +420,9 @@ internal static class Xxh3Core
         mHigh += inputHigh + ((ulong)(uint)inputHigh * (Prime32_2 - 1));
         mLow ^= BinaryPrimitives.ReverseEndianness(mHigh);
 
-        ulong hHigh = Math.BigMul(mLow, Prime64_2, out ulong hLow);
-        hHigh += mHigh * Prime64_2;
-        return new UInt128(Avalanche(hHigh), Avalanche(hLow));
+        UInt128 h = Multiply(mLow, Prime64_2);
+        ulong hHigh = (ulong)(h >> 64) + (mHigh * Prime64_2);
+        return new UInt128(Avalanche(hHigh), Avalanche((ulong)h));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -424,8 +450,9 @@ internal static class Xxh3Core
         return new UInt128(0UL - Avalanche(high), Avalanche(low));
     }
 
-    private static UInt128 Hash128Upto128(ref byte input, nuint length, ref byte secret, ulong seed)
+    private static UInt128 Hash128Upto128(ref byte input, nuint length, ulong seed)
     {
+        ref byte secret = ref DefaultSecretRef;
         ulong accLow = length * Prime64_1;
         ulong accHigh = 0;
         if (length > 32)
@@ -447,8 +474,9 @@ internal static class Xxh3Core
         return Finish128Mid(accLow, accHigh, length, seed);
     }
 
-    private static UInt128 Hash128Upto240(ref byte input, nuint length, ref byte secret, ulong seed)
+    private static UInt128 Hash128Upto240(ref byte input, nuint length, ulong seed)
     {
+        ref byte secret = ref DefaultSecretRef;
         ulong accLow = length * Prime64_1;
         ulong accHigh = 0;
         nuint rounds = length / 32;

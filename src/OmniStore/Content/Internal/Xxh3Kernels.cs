@@ -5,14 +5,15 @@ using static OmniStore.Content.Internal.Xxh3Core;
 
 namespace OmniStore.Content.Internal;
 
-// The three kernels below implement the same operations on the 8 x 64-bit accumulators of the
+// The kernels below implement the same operations on the 8 x 64-bit accumulators of the
 // long-input path (more than 240 bytes):
 //   Accumulate  - fold N consecutive 64-byte stripes into the accumulators, the key for stripe n
 //                 starting 8 * n bytes into the secret;
 //   Scramble    - the per-block (1024-byte) accumulator mix;
+//   AccumulateBlocks - whole 1024-byte blocks, each followed by Scramble (the streaming hot loop);
 //   HashLong    - the whole one-shot loop: full blocks, the partial block and the final stripe.
-// HashLong exists per kernel (instead of being composed from Accumulate/Scramble) so the vector
-// kernels can keep the accumulators in registers from the first byte to the last.
+// HashLong and AccumulateBlocks exist per kernel (instead of being composed from Accumulate and
+// Scramble) so the vector kernels keep the accumulators in registers across blocks.
 
 /// <summary>Portable 64-bit scalar kernel; the reference behaviour every vector kernel must match.</summary>
 internal static class Xxh3ScalarKernel
@@ -51,14 +52,19 @@ internal static class Xxh3ScalarKernel
         }
     }
 
-    internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
+    internal static void AccumulateBlocks(ref ulong acc, ref byte input, nuint blocks, ref byte secret)
     {
-        nuint blocks = (length - 1) / BlockLength;
         for (nuint b = 0; b < blocks; b++)
         {
             Accumulate(ref acc, ref Unsafe.Add(ref input, b * BlockLength), ref secret, StripesPerBlock);
             Scramble(ref acc, ref Unsafe.Add(ref secret, ScrambleSecretOffset));
         }
+    }
+
+    internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
+    {
+        nuint blocks = (length - 1) / BlockLength;
+        AccumulateBlocks(ref acc, ref input, blocks, ref secret);
 
         nuint stripes = (length - 1 - (blocks * BlockLength)) / StripeLength;
         Accumulate(ref acc, ref Unsafe.Add(ref input, blocks * BlockLength), ref secret, stripes);
@@ -95,7 +101,8 @@ internal static class Xxh3Vector128Kernel
             swapped = Vector128.Shuffle(data, Vector128.Create(1UL, 0UL));
         }
 
-        return acc + swapped + product;
+        // Summing the two terms first leaves one add, not two, on the loop-carried accumulator chain.
+        return acc + (swapped + product);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -156,6 +163,46 @@ internal static class Xxh3Vector128Kernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Block(
+        ref Vector128<ulong> a0,
+        ref Vector128<ulong> a1,
+        ref Vector128<ulong> a2,
+        ref Vector128<ulong> a3,
+        ref byte block,
+        ref byte secret)
+    {
+        // Two stripes per iteration: halves the loop overhead and lets the two independent
+        // load/multiply chains overlap.
+        for (nuint n = 0; n < StripesPerBlock; n += 2)
+        {
+            Stripe(ref a0, ref a1, ref a2, ref a3, ref Unsafe.Add(ref block, n * StripeLength), ref Unsafe.Add(ref secret, n * SecretConsumeRate));
+            Stripe(ref a0, ref a1, ref a2, ref a3, ref Unsafe.Add(ref block, (n + 1) * StripeLength), ref Unsafe.Add(ref secret, (n + 1) * SecretConsumeRate));
+        }
+
+        a0 = Scramble(a0, Load(ref secret, ScrambleSecretOffset));
+        a1 = Scramble(a1, Load(ref secret, ScrambleSecretOffset + 16));
+        a2 = Scramble(a2, Load(ref secret, ScrambleSecretOffset + 32));
+        a3 = Scramble(a3, Load(ref secret, ScrambleSecretOffset + 48));
+    }
+
+    internal static void AccumulateBlocks(ref ulong acc, ref byte input, nuint blocks, ref byte secret)
+    {
+        Vector128<ulong> a0 = Vector128.LoadUnsafe(ref acc, 0);
+        Vector128<ulong> a1 = Vector128.LoadUnsafe(ref acc, 2);
+        Vector128<ulong> a2 = Vector128.LoadUnsafe(ref acc, 4);
+        Vector128<ulong> a3 = Vector128.LoadUnsafe(ref acc, 6);
+        for (nuint b = 0; b < blocks; b++)
+        {
+            Block(ref a0, ref a1, ref a2, ref a3, ref Unsafe.Add(ref input, b * BlockLength), ref secret);
+        }
+
+        a0.StoreUnsafe(ref acc, 0);
+        a1.StoreUnsafe(ref acc, 2);
+        a2.StoreUnsafe(ref acc, 4);
+        a3.StoreUnsafe(ref acc, 6);
+    }
+
     internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
     {
         Vector128<ulong> a0 = Vector128.LoadUnsafe(ref acc, 0);
@@ -166,20 +213,7 @@ internal static class Xxh3Vector128Kernel
         nuint blocks = (length - 1) / BlockLength;
         for (nuint b = 0; b < blocks; b++)
         {
-            ref byte block = ref Unsafe.Add(ref input, b * BlockLength);
-
-            // Two stripes per iteration: halves the loop overhead and lets the two independent
-            // load/multiply chains overlap.
-            for (nuint n = 0; n < StripesPerBlock; n += 2)
-            {
-                Stripe(ref a0, ref a1, ref a2, ref a3, ref Unsafe.Add(ref block, n * StripeLength), ref Unsafe.Add(ref secret, n * SecretConsumeRate));
-                Stripe(ref a0, ref a1, ref a2, ref a3, ref Unsafe.Add(ref block, (n + 1) * StripeLength), ref Unsafe.Add(ref secret, (n + 1) * SecretConsumeRate));
-            }
-
-            a0 = Scramble(a0, Load(ref secret, ScrambleSecretOffset));
-            a1 = Scramble(a1, Load(ref secret, ScrambleSecretOffset + 16));
-            a2 = Scramble(a2, Load(ref secret, ScrambleSecretOffset + 32));
-            a3 = Scramble(a3, Load(ref secret, ScrambleSecretOffset + 48));
+            Block(ref a0, ref a1, ref a2, ref a3, ref Unsafe.Add(ref input, b * BlockLength), ref secret);
         }
 
         ref byte tail = ref Unsafe.Add(ref input, blocks * BlockLength);
@@ -229,7 +263,8 @@ internal static class Xxh3Vector256Kernel
             swapped = Vector256.Shuffle(data, Vector256.Create(1UL, 0UL, 3UL, 2UL));
         }
 
-        return acc + swapped + product;
+        // Summing the two terms first leaves one add, not two, on the loop-carried accumulator chain.
+        return acc + (swapped + product);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -275,6 +310,38 @@ internal static class Xxh3Vector256Kernel
         Scramble(Vector256.LoadUnsafe(ref acc, 4), Load(ref secret, 32)).StoreUnsafe(ref acc, 4);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Block(ref Vector256<ulong> a0, ref Vector256<ulong> a1, ref byte block, ref byte secret)
+    {
+        // Four stripes per iteration: the JIT does not unroll, and the per-stripe work is short
+        // enough that loop overhead would otherwise be a large share of it.
+        for (nuint n = 0; n < StripesPerBlock; n += 4)
+        {
+            ref byte stripe = ref Unsafe.Add(ref block, n * StripeLength);
+            ref byte key = ref Unsafe.Add(ref secret, n * SecretConsumeRate);
+            Stripe(ref a0, ref a1, ref stripe, ref key);
+            Stripe(ref a0, ref a1, ref Unsafe.Add(ref stripe, StripeLength), ref Unsafe.Add(ref key, SecretConsumeRate));
+            Stripe(ref a0, ref a1, ref Unsafe.Add(ref stripe, 2 * StripeLength), ref Unsafe.Add(ref key, 2 * SecretConsumeRate));
+            Stripe(ref a0, ref a1, ref Unsafe.Add(ref stripe, 3 * StripeLength), ref Unsafe.Add(ref key, 3 * SecretConsumeRate));
+        }
+
+        a0 = Scramble(a0, Load(ref secret, ScrambleSecretOffset));
+        a1 = Scramble(a1, Load(ref secret, ScrambleSecretOffset + 32));
+    }
+
+    internal static void AccumulateBlocks(ref ulong acc, ref byte input, nuint blocks, ref byte secret)
+    {
+        Vector256<ulong> a0 = Vector256.LoadUnsafe(ref acc, 0);
+        Vector256<ulong> a1 = Vector256.LoadUnsafe(ref acc, 4);
+        for (nuint b = 0; b < blocks; b++)
+        {
+            Block(ref a0, ref a1, ref Unsafe.Add(ref input, b * BlockLength), ref secret);
+        }
+
+        a0.StoreUnsafe(ref acc, 0);
+        a1.StoreUnsafe(ref acc, 4);
+    }
+
     internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
     {
         Vector256<ulong> a0 = Vector256.LoadUnsafe(ref acc, 0);
@@ -283,22 +350,7 @@ internal static class Xxh3Vector256Kernel
         nuint blocks = (length - 1) / BlockLength;
         for (nuint b = 0; b < blocks; b++)
         {
-            ref byte block = ref Unsafe.Add(ref input, b * BlockLength);
-
-            // Four stripes per iteration: the JIT does not unroll, and the per-stripe work is short
-            // enough that loop overhead and the serial acc dependency otherwise dominate.
-            for (nuint n = 0; n < StripesPerBlock; n += 4)
-            {
-                ref byte stripe = ref Unsafe.Add(ref block, n * StripeLength);
-                ref byte key = ref Unsafe.Add(ref secret, n * SecretConsumeRate);
-                Stripe(ref a0, ref a1, ref stripe, ref key);
-                Stripe(ref a0, ref a1, ref Unsafe.Add(ref stripe, StripeLength), ref Unsafe.Add(ref key, SecretConsumeRate));
-                Stripe(ref a0, ref a1, ref Unsafe.Add(ref stripe, 2 * StripeLength), ref Unsafe.Add(ref key, 2 * SecretConsumeRate));
-                Stripe(ref a0, ref a1, ref Unsafe.Add(ref stripe, 3 * StripeLength), ref Unsafe.Add(ref key, 3 * SecretConsumeRate));
-            }
-
-            a0 = Scramble(a0, Load(ref secret, ScrambleSecretOffset));
-            a1 = Scramble(a1, Load(ref secret, ScrambleSecretOffset + 32));
+            Block(ref a0, ref a1, ref Unsafe.Add(ref input, b * BlockLength), ref secret);
         }
 
         ref byte tail = ref Unsafe.Add(ref input, blocks * BlockLength);
@@ -312,5 +364,123 @@ internal static class Xxh3Vector256Kernel
 
         a0.StoreUnsafe(ref acc, 0);
         a1.StoreUnsafe(ref acc, 4);
+    }
+}
+
+/// <summary>
+/// 512-bit SIMD kernel: all eight accumulators in one vector. Uses AVX-512F <c>vpmuludq</c>; only
+/// selected where the runtime reports Vector512 as accelerated (it does not on CPUs that
+/// down-clock for 512-bit work).
+/// </summary>
+internal static class Xxh3Vector512Kernel
+{
+    internal static bool IsSupported => Vector512.IsHardwareAccelerated && BitConverter.IsLittleEndian;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Load(ref byte source, nuint offset) =>
+        Vector512.LoadUnsafe(ref source, offset).AsUInt64();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Round(Vector512<ulong> acc, Vector512<ulong> data, Vector512<ulong> key)
+    {
+        Vector512<ulong> dataKey = data ^ key;
+        Vector512<ulong> product;
+        Vector512<ulong> swapped;
+        if (Avx512F.IsSupported)
+        {
+            product = Avx512F.Multiply(dataKey.AsUInt32(), Avx512F.ShiftRightLogical(dataKey, 32).AsUInt32());
+            swapped = Avx512F.Shuffle(data.AsUInt32(), 0b01_00_11_10).AsUInt64();
+        }
+        else
+        {
+            product = (dataKey & Vector512.Create(0xFFFF_FFFFUL)) * Vector512.ShiftRightLogical(dataKey, 32);
+            swapped = Vector512.Shuffle(data, Vector512.Create(1UL, 0UL, 3UL, 2UL, 5UL, 4UL, 7UL, 6UL));
+        }
+
+        return acc + (swapped + product);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Scramble(Vector512<ulong> acc, Vector512<ulong> key)
+    {
+        acc ^= Vector512.ShiftRightLogical(acc, 47);
+        acc ^= key;
+        if (Avx512F.IsSupported)
+        {
+            // See the Vector128 kernel: a 64x32 multiply built from two 32x32 products.
+            Vector512<uint> prime = Vector512.Create(Prime32_1);
+            Vector512<ulong> low = Avx512F.Multiply(acc.AsUInt32(), prime);
+            Vector512<ulong> high = Avx512F.Multiply(Avx512F.ShiftRightLogical(acc, 32).AsUInt32(), prime);
+            return low + Avx512F.ShiftLeftLogical(high, 32);
+        }
+
+        return acc * Vector512.Create((ulong)Prime32_1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Stripe(Vector512<ulong> acc, ref byte input, nuint inputOffset, ref byte secret, nuint secretOffset) =>
+        Round(acc, Load(ref input, inputOffset), Load(ref secret, secretOffset));
+
+    internal static void Accumulate(ref ulong acc, ref byte input, ref byte secret, nuint stripes)
+    {
+        Vector512<ulong> a = Vector512.LoadUnsafe(ref acc);
+        for (nuint n = 0; n < stripes; n++)
+        {
+            a = Stripe(a, ref input, n * StripeLength, ref secret, n * SecretConsumeRate);
+        }
+
+        a.StoreUnsafe(ref acc);
+    }
+
+    internal static void Scramble(ref ulong acc, ref byte secret) =>
+        Scramble(Vector512.LoadUnsafe(ref acc), Load(ref secret, 0)).StoreUnsafe(ref acc);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Block(Vector512<ulong> a, ref byte block, ref byte secret, Vector512<ulong> scrambleKey)
+    {
+        // Four stripes per iteration, as in the Vector256 kernel.
+        for (nuint n = 0; n < StripesPerBlock; n += 4)
+        {
+            a = Stripe(a, ref block, n * StripeLength, ref secret, n * SecretConsumeRate);
+            a = Stripe(a, ref block, (n + 1) * StripeLength, ref secret, (n + 1) * SecretConsumeRate);
+            a = Stripe(a, ref block, (n + 2) * StripeLength, ref secret, (n + 2) * SecretConsumeRate);
+            a = Stripe(a, ref block, (n + 3) * StripeLength, ref secret, (n + 3) * SecretConsumeRate);
+        }
+
+        return Scramble(a, scrambleKey);
+    }
+
+    internal static void AccumulateBlocks(ref ulong acc, ref byte input, nuint blocks, ref byte secret)
+    {
+        Vector512<ulong> a = Vector512.LoadUnsafe(ref acc);
+        Vector512<ulong> scrambleKey = Load(ref secret, ScrambleSecretOffset);
+        for (nuint b = 0; b < blocks; b++)
+        {
+            a = Block(a, ref Unsafe.Add(ref input, b * BlockLength), ref secret, scrambleKey);
+        }
+
+        a.StoreUnsafe(ref acc);
+    }
+
+    internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
+    {
+        Vector512<ulong> a = Vector512.LoadUnsafe(ref acc);
+        Vector512<ulong> scrambleKey = Load(ref secret, ScrambleSecretOffset);
+
+        nuint blocks = (length - 1) / BlockLength;
+        for (nuint b = 0; b < blocks; b++)
+        {
+            a = Block(a, ref Unsafe.Add(ref input, b * BlockLength), ref secret, scrambleKey);
+        }
+
+        ref byte tail = ref Unsafe.Add(ref input, blocks * BlockLength);
+        nuint stripes = (length - 1 - (blocks * BlockLength)) / StripeLength;
+        for (nuint n = 0; n < stripes; n++)
+        {
+            a = Stripe(a, ref tail, n * StripeLength, ref secret, n * SecretConsumeRate);
+        }
+
+        a = Stripe(a, ref input, length - StripeLength, ref secret, LastStripeSecretOffset);
+        a.StoreUnsafe(ref acc);
     }
 }
