@@ -5,6 +5,7 @@ using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
+using OmniStore.Benchmarks.Infrastructure;
 using OmniStore.Content;
 
 namespace OmniStore.Benchmarks;
@@ -18,7 +19,7 @@ namespace OmniStore.Benchmarks;
 [MemoryDiagnoser]
 [CategoriesColumn]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
-[Config(typeof(Config))]
+[Config(typeof(ThroughputConfig))]
 public unsafe class HashBenchmarks
 {
     private byte[] _data = [];
@@ -97,52 +98,4 @@ public unsafe class HashBenchmarks
     [Benchmark]
     [BenchmarkCategory("XXH3-128")]
     public UInt128 NativeDispatch128() => NativeXxHash.XXH3_128bits_withSeed_dispatch(_pointer, (nuint)Size, 0).ToUInt128();
-
-    private sealed class Config : ManualConfig
-    {
-        public Config()
-        {
-            AddColumn(new ThroughputColumn());
-        }
-    }
-
-    /// <summary>Input bytes per second: the Size parameter over the mean time of one call.</summary>
-    private sealed class ThroughputColumn : IColumn
-    {
-        public string Id => nameof(ThroughputColumn);
-
-        public string ColumnName => "Throughput";
-
-        public bool AlwaysShow => true;
-
-        public ColumnCategory Category => ColumnCategory.Custom;
-
-        public int PriorityInCategory => 0;
-
-        public bool IsNumeric => true;
-
-        public UnitType UnitType => UnitType.Dimensionless;
-
-        public string Legend => "Input bytes hashed per second, Size / Mean (1 GB/s = 10^9 B/s)";
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) =>
-            GetValue(summary, benchmarkCase, summary.Style);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            double? meanNanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
-            object? size = benchmarkCase.Parameters[nameof(Size)];
-            if (meanNanoseconds is not > 0 || size is null)
-            {
-                return "NA";
-            }
-
-            double bytesPerSecond = Convert.ToDouble(size, CultureInfo.InvariantCulture) / (meanNanoseconds.Value * 1e-9);
-            return string.Create(CultureInfo.InvariantCulture, $"{bytesPerSecond / 1e9:F2} GB/s");
-        }
-
-        public bool IsAvailable(Summary summary) => true;
-
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-    }
 }
