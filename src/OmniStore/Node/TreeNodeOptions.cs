@@ -48,7 +48,7 @@ internal sealed record TreeNodeOptions
 
         // A relay's memory goes to serving its children; two log pages (64 MiB) are enough for a
         // cache whose reads mostly come from the OS page cache anyway.
-        LogMemory = IsRoot ? 0 : 1,
+        LogMemory = IsRoot ? 0 : ContentStoreOptions.MinimalLogMemory,
     };
 
     public void Validate(string argumentName = "options")

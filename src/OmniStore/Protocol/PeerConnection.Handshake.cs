@@ -1,12 +1,11 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using OmniStore.Transport;
 
 namespace OmniStore.Protocol;
 
 internal sealed partial class PeerConnection
 {
-    private static async Task<(HelloMessage Remote, ushort Version)> OpenerHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, LinkCounters counters, CancellationToken cancellationToken)
+    private static async Task<(HelloMessage Remote, ushort Version)> OpenerHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
         var nonce = Handshake.NewNonce();
         var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, local.NodeId, local.Role, local.Site, nonce, local.Secret is not null, []);
@@ -38,7 +37,7 @@ internal sealed partial class PeerConnection
         return (answer, answer.MinVersion);
     }
 
-    private static async Task<(HelloMessage Remote, ushort Version)> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, LinkCounters counters, CancellationToken cancellationToken)
+    private static async Task<(HelloMessage Remote, ushort Version)> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
         var hello = HelloMessage.Decode(await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false));
         ushort low = Math.Max(hello.MinVersion, ProtocolLimits.MinVersion);

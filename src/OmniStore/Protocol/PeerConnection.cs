@@ -113,8 +113,8 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         try
         {
             var (remote, version) = isOpener
-                ? await OpenerHandshakeAsync(pipe, local, counters, timeout.Token).ConfigureAwait(false)
-                : await AcceptorHandshakeAsync(pipe, local, counters, timeout.Token).ConfigureAwait(false);
+                ? await OpenerHandshakeAsync(pipe, local, timeout.Token).ConfigureAwait(false)
+                : await AcceptorHandshakeAsync(pipe, local, timeout.Token).ConfigureAwait(false);
             var connection = new PeerConnection(pipe, transport, isOpener, remote, version, handler, counters, logger ?? NullLogger.Instance);
             _ = connection.ReadLoopAsync();
             return connection;

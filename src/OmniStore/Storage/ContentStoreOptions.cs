@@ -17,8 +17,14 @@ internal sealed record ContentStoreOptions
     /// <summary>The largest chunk the store must accept. Defaults to 16 MiB.</summary>
     public int MaxChunkSize { get; init; } = ChunkLayout.MaxChunkSize;
 
-    /// <summary>Memory for the in-memory part of the chunk log, at least two log pages. Defaults to four log pages.</summary>
+    /// <summary>
+    /// Memory for the in-memory part of the chunk log: 0 for the default of four log pages, or a
+    /// size, raised to the minimum of two pages (<see cref="MinimalLogMemory"/> asks for exactly that).
+    /// </summary>
     public long LogMemory { get; init; }
+
+    /// <summary>A <see cref="LogMemory"/> that asks for the smallest log memory FASTER accepts: two pages.</summary>
+    public const long MinimalLogMemory = 1;
 
     internal int DataPageSizeBits => Math.Max(20, BitLength((2L * MaxChunkSize) - 1));
 
