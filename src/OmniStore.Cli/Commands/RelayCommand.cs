@@ -30,7 +30,7 @@ internal static class RelayCommand
             Description = "Where to listen for children (relays and clients), tcp://HOST:PORT; port 0 picks a free port, printed at startup",
             HelpName = "URI",
             Required = true,
-            CustomParser = ParseListenAddress,
+            CustomParser = ParseAddress,
         };
         var parent = new Option<NodeAddress?>("--parent")
         {
@@ -122,24 +122,6 @@ internal static class RelayCommand
 
         result.AddError($"{OptionName(result)}: '{text}' is not a node address: {problem}.");
         return null;
-    }
-
-    /// <summary>
-    /// Like <see cref="ParseAddress"/>, and port 0 is allowed. NodeAddress.TryParse refuses port 0
-    /// (right for an address to connect to, wrong for one to listen on), so it parses the address
-    /// with port 1 in its place.
-    /// </summary>
-    private static NodeAddress? ParseListenAddress(ArgumentResult result)
-    {
-        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-        string trimmed = text.TrimEnd('/');
-        if (trimmed.EndsWith(":0", StringComparison.Ordinal)
-            && NodeAddress.TryParse(string.Concat(trimmed.AsSpan(0, trimmed.Length - 1), "1"), out var anyPort, out _))
-        {
-            return anyPort with { Port = 0 };
-        }
-
-        return ParseAddress(result);
     }
 
     private static long? ParseStoreSize(ArgumentResult result)

@@ -142,6 +142,7 @@ internal sealed partial class TreeNode
                 return null;
             }
 
+            Interlocked.Increment(ref _upstreamChunkFetches);
             using var response = await _parent!.Get().RequestAsync(FrameType.GetChunk, EncodeChunkRequest(key, length), cancellationToken).ConfigureAwait(false);
             var (received, data) = ChunkMessage.Read(response);
             if (received != key)

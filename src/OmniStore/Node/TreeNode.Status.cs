@@ -12,6 +12,6 @@ internal sealed partial class TreeNode
         _children.Keys.Select(c => new LinkStatus(c.Remote.Role.ToString().ToLowerInvariant(), c.Remote.NodeId, c.Remote.Site, LinkTraffic.From(c.Counters))).ToList(),
         new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes),
         InFlight,
-        _chunkFetches.Executions,
+        ChunkFetches.Executions,
         _chunkFetches.Joined);
 }

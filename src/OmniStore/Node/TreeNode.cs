@@ -31,6 +31,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly LinkCounters _retiredChildCounters = new();
     private Task? _acceptLoop;
     private int _inFlight;
+    private long _upstreamChunkFetches;
     private int _disposed;
 
     private TreeNode(TreeNodeOptions options, ContentStore store, TcpConnectionListener listener)
@@ -64,8 +65,12 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     /// <summary>Requests being served now.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
 
-    /// <summary>Upstream chunk fetches that actually ran, and requests that joined one already running.</summary>
-    public (long Executions, long Joined) ChunkFetches => (_chunkFetches.Executions, _chunkFetches.Joined);
+    /// <summary>
+    /// Chunks requested from the parent, and requests that joined a fetch already running. A fetch
+    /// that finds the chunk cached by an earlier one (the re-check in FetchChunkAsync) is not counted:
+    /// nothing crossed the link.
+    /// </summary>
+    public (long Executions, long Joined) ChunkFetches => (Interlocked.Read(ref _upstreamChunkFetches), _chunkFetches.Joined);
 
     public IReadOnlyCollection<PeerConnection> Children => (IReadOnlyCollection<PeerConnection>)_children.Keys;
 

@@ -1,6 +1,6 @@
-namespace OmniStore.Tests.Infrastructure;
+namespace OmniStore.Testing;
 
-/// <summary>A fresh directory under the system temp folder, deleted on dispose.</summary>
+/// <summary>A fresh directory under the system temp folder, deleted on dispose. Shared by the test projects.</summary>
 public sealed class TempDirectory : IDisposable
 {
     public TempDirectory(string prefix = "omnistore-test")
