@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using OmniStore.Content;
+using OmniStore.Node.Internal;
 using OmniStore.Protocol;
 using OmniStore.Storage;
 
@@ -106,10 +107,21 @@ internal sealed partial class TreeNode
                         : new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the store.");
                 }
 
-                // One upstream fetch for every request that missed: it leaves the chunk in the cache
-                // (read it from there like a hit) or, when the cache cannot take it, hands it over.
-                var uncached = await FetchChunkAsync(id, length, cancellationToken).ConfigureAwait(false);
-                if (uncached is not null)
+                // One upstream fetch for every request that missed. The request that started it
+                // answers from the received bytes; the others read the cache like a hit (or, when
+                // the cache could not take the chunk, answer from the copy the fetch kept).
+                var fetched = await FetchChunkAsync(id, length, out bool started, cancellationToken).ConfigureAwait(false);
+                if (started && fetched.TakeMessage() is { } received)
+                {
+                    using (received)
+                    {
+                        await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), fetched.Data).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+                if (fetched.Uncached is { } uncached)
                 {
                     await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), uncached).ConfigureAwait(false);
                     return;
@@ -129,37 +141,50 @@ internal sealed partial class TreeNode
 
     /// <summary>
     /// Gets a chunk this node lacks from its parent: one upstream request however many children
-    /// ask at once; verified (by <see cref="ChunkMessage.Read"/>) before it is cached. Returns null
-    /// once the chunk is in the cache, or its bytes when the cache could not take it.
+    /// ask at once; verified (by <see cref="ChunkMessage.Read"/>) before it is cached. See
+    /// <see cref="FetchedChunk"/> for what the waiting requests get.
     /// </summary>
-    private Task<byte[]?> FetchChunkAsync(ChunkId id, int length, CancellationToken cancellationToken) =>
+    private Task<FetchedChunk> FetchChunkAsync(ChunkId id, int length, out bool started, CancellationToken cancellationToken) =>
         _chunkFetches.RunAsync(id, async key =>
         {
             // A fetch that finished between this request's miss and now has already cached the
             // chunk: look again before going upstream, or the burst would cross the link twice.
             if (await _store.ContainsChunkAsync(key, cancellationToken).ConfigureAwait(false))
             {
-                return null;
+                return FetchedChunk.AlreadyCached;
             }
 
             Interlocked.Increment(ref _upstreamChunkFetches);
-            using var response = await _parent!.Get().RequestAsync(FrameType.GetChunk, EncodeChunkRequest(key, length), cancellationToken).ConfigureAwait(false);
-            var (received, data) = ChunkMessage.Read(response);
-            if (received != key)
-            {
-                throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked the parent for chunk {key}, got {received}.");
-            }
-
+            var response = await _parent!.Get().RequestAsync(FrameType.GetChunk, EncodeChunkRequest(key, length), cancellationToken).ConfigureAwait(false);
+            bool handedOver = false;
             try
             {
-                _store.WriteChunk(key, data.Span);
-                return null;
+                var (received, data) = ChunkMessage.Read(response);
+                if (received != key)
+                {
+                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked the parent for chunk {key}, got {received}.");
+                }
+
+                try
+                {
+                    _store.WriteChunk(key, data.Span);
+                }
+                catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull)
+                {
+                    return FetchedChunk.NotCached(data.ToArray());
+                }
+
+                handedOver = true;
+                return FetchedChunk.Cached(response, data);
             }
-            catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull)
+            finally
             {
-                return data.ToArray();
+                if (!handedOver)
+                {
+                    response.Dispose();
+                }
             }
-        });
+        }, out started);
 
     private async Task ServePrefetchAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
@@ -188,7 +213,11 @@ internal sealed partial class TreeNode
             {
                 try
                 {
-                    await FetchChunkAsync(id, length, cancellationToken).ConfigureAwait(false);
+                    var fetched = await FetchChunkAsync(id, length, out bool started, cancellationToken).ConfigureAwait(false);
+                    if (started)
+                    {
+                        fetched.TakeMessage()?.Dispose();
+                    }
                 }
                 finally
                 {

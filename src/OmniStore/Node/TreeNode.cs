@@ -24,7 +24,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly ConnectionIdentity _identity;
     private readonly ConcurrentDictionary<PeerConnection, byte> _children = new();
     private readonly ConcurrentDictionary<string, BindingMessage> _bindingCache = new(StringComparer.Ordinal);
-    private readonly SingleFlight<ChunkId, byte[]?> _chunkFetches = new();
+    private readonly SingleFlight<ChunkId, FetchedChunk> _chunkFetches = new();
     private readonly SingleFlight<ManifestId, Manifest> _manifestFetches = new();
     private readonly SingleFlight<string, BindingMessage> _resolves = new();
     private readonly CancellationTokenSource _stopping = new();

@@ -23,6 +23,14 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
     private readonly IDuplexPipe _pipe;
+
+    /// <summary>Frames smaller than this are copied through the pipe: pinning and a buffer list cost more than the copy.</summary>
+    private const int MinGatheredFrame = 16 * 1024;
+    private readonly IGatheringSender? _gatheringSender;
+
+    // Used only under the write lock, by one frame at a time.
+    private readonly byte[] _gatherHeader = new byte[ProtocolLimits.HeaderSize];
+    private readonly List<ReadOnlyMemory<byte>> _gatherBuffers = new(3);
     private readonly IAsyncDisposable _transport;
     private readonly bool _isOpener;
     private readonly IRequestHandler? _handler;
@@ -46,6 +54,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private PeerConnection(IDuplexPipe pipe, IAsyncDisposable transport, bool isOpener, HelloMessage remote, ushort version, IRequestHandler? handler, LinkCounters counters, ILogger logger)
     {
         _pipe = pipe;
+        _gatheringSender = pipe as IGatheringSender;
         _transport = transport;
         _isOpener = isOpener;
         _handler = handler;
@@ -231,14 +240,18 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             try
             {
                 ThrowIfClosed();
-                var span = _pipe.Output.GetSpan(ProtocolLimits.HeaderSize + length);
-                new FrameHeader(type, last ? FrameFlags.End : FrameFlags.None, stream, length).Write(span);
-                CopyRange(head.Span, body.Span, offset, span.Slice(ProtocolLimits.HeaderSize, length));
-                _pipe.Output.Advance(ProtocolLimits.HeaderSize + length);
-                var flush = await _pipe.Output.FlushAsync(_closed.Token).ConfigureAwait(false);
-                if (flush.IsCompleted)
+                var header = new FrameHeader(type, last ? FrameFlags.End : FrameFlags.None, stream, length);
+                if (length < MinGatheredFrame || _gatheringSender is null || !await TrySendGatheredAsync(header, head, body, offset, length).ConfigureAwait(false))
                 {
-                    Close(new OmniStoreException(OmniStoreError.Unavailable, "The connection was closed by the peer."));
+                    var span = _pipe.Output.GetSpan(ProtocolLimits.HeaderSize + length);
+                    header.Write(span);
+                    CopyRange(head.Span, body.Span, offset, span.Slice(ProtocolLimits.HeaderSize, length));
+                    _pipe.Output.Advance(ProtocolLimits.HeaderSize + length);
+                    var flush = await _pipe.Output.FlushAsync(_closed.Token).ConfigureAwait(false);
+                    if (flush.IsCompleted)
+                    {
+                        Close(new OmniStoreException(OmniStoreError.Unavailable, "The connection was closed by the peer."));
+                    }
                 }
             }
             catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
@@ -256,6 +269,32 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         }
         while (offset < total);
         Counters.AddPayloadOut(total);
+    }
+
+    /// <summary>
+    /// Sends one frame's header and its slice of <paramref name="head"/> and <paramref name="body"/>
+    /// straight from those buffers (see <see cref="IGatheringSender"/>). Called under the write lock,
+    /// with the pipe flushed: every frame written through the pipe is flushed before the lock is released.
+    /// </summary>
+    private async ValueTask<bool> TrySendGatheredAsync(FrameHeader header, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, int offset, int length)
+    {
+        header.Write(_gatherHeader);
+        _gatherBuffers.Clear();
+        _gatherBuffers.Add(_gatherHeader);
+        if (offset < head.Length)
+        {
+            int fromHead = Math.Min(head.Length - offset, length);
+            _gatherBuffers.Add(head.Slice(offset, fromHead));
+            length -= fromHead;
+            offset = head.Length;
+        }
+
+        if (length > 0)
+        {
+            _gatherBuffers.Add(body.Slice(offset - head.Length, length));
+        }
+
+        return await _gatheringSender!.TrySendAsync(_gatherBuffers).ConfigureAwait(false);
     }
 
     private static void CopyRange(ReadOnlySpan<byte> head, ReadOnlySpan<byte> body, int offset, Span<byte> destination)

@@ -60,6 +60,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>Bytes of log held (chunk and catalog logs, live or awaiting reclamation).</summary>
     public long UsedBytes => _data.LogBytes + _catalog.LogBytes;
 
+    /// <summary>The chunk log's writes: straight to the disk, and through the page cache.</summary>
+    internal (long Direct, long Buffered) DataLogWrites => _data.DeviceWrites;
+
+    /// <summary>Whether the chunk log's file system takes direct writes.</summary>
+    internal bool DataLogWritesDirectly => _data.WritesDirectly;
+
     /// <summary>The configured capacity, or 0 for none.</summary>
     public long Capacity => _options.Capacity;
 

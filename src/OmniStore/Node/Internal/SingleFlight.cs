@@ -23,13 +23,17 @@ internal sealed class SingleFlight<TKey, TValue>
     /// <summary>How many executions are running now.</summary>
     public int InFlight => _running.Count;
 
-    public Task<TValue> RunAsync(TKey key, Func<TKey, Task<TValue>> work)
+    public Task<TValue> RunAsync(TKey key, Func<TKey, Task<TValue>> work) => RunAsync(key, work, out _);
+
+    /// <summary>As <see cref="RunAsync(TKey, Func{TKey, Task{TValue}})"/>; <paramref name="started"/> tells whether this call started the execution.</summary>
+    public Task<TValue> RunAsync(TKey key, Func<TKey, Task<TValue>> work, out bool started)
     {
         while (true)
         {
             if (_running.TryGetValue(key, out var existing))
             {
                 Interlocked.Increment(ref _joined);
+                started = false;
                 return existing;
             }
 
@@ -40,6 +44,7 @@ internal sealed class SingleFlight<TKey, TValue>
             }
 
             Interlocked.Increment(ref _executions);
+            started = true;
             _ = ExecuteAsync(key, work, start);
             return start.Task;
         }

@@ -72,6 +72,10 @@ internal sealed class FasterTable : IDisposable
 
     public string DirectoryPath { get; }
 
+    public (long Direct, long Buffered) DeviceWrites => _device.WriteCounts;
+
+    public bool WritesDirectly => _device.WritesDirectly(0);
+
     public FasterKV<SpanByte, SpanByte> Kv => _kv;
 
     /// <summary>Bytes of log between the begin and the tail: what the table holds, live or not.</summary>

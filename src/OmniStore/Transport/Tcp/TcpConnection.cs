@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace OmniStore.Transport.Tcp;
 
@@ -8,16 +9,18 @@ namespace OmniStore.Transport.Tcp;
 /// A TCP connection as a duplex pipe. Every byte read or written is counted in the link's wire
 /// counters, so a node can report what crossed each link independently of the protocol.
 /// </summary>
-internal sealed class TcpConnection : IDuplexPipe, IAsyncDisposable
+internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IAsyncDisposable
 {
     private const int BufferSize = 256 * 1024;
     private readonly Socket _socket;
     private readonly CountingStream _stream;
+    private readonly LinkCounters _counters;
     private int _disposed;
 
     internal TcpConnection(Socket socket, LinkCounters counters)
     {
         _socket = socket;
+        _counters = counters;
         _socket.NoDelay = true;
         _stream = new CountingStream(new NetworkStream(socket, ownsSocket: true), counters);
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: BufferSize / 4, leaveOpen: true));
@@ -53,6 +56,35 @@ internal sealed class TcpConnection : IDuplexPipe, IAsyncDisposable
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>One <c>sendmsg</c> over the buffers (arrays only: the socket pins them for the call).</summary>
+    public async ValueTask<bool> TrySendAsync(IReadOnlyList<ReadOnlyMemory<byte>> buffers)
+    {
+        var segments = new ArraySegment<byte>[buffers.Count];
+        int total = 0;
+        for (int i = 0; i < segments.Length; i++)
+        {
+            if (!MemoryMarshal.TryGetArray(buffers[i], out segments[i]))
+            {
+                return false;
+            }
+
+            total += segments[i].Count;
+        }
+
+        try
+        {
+            // A stream socket's send completes only once every byte of the list is out.
+            await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            throw new IOException($"Sending failed: {ex.Message}", ex);
+        }
+
+        _counters.AddWireOut(total);
+        return true;
     }
 
     public async ValueTask DisposeAsync()
