@@ -20,7 +20,15 @@ internal sealed partial class TreeNode
         if (IsRoot)
         {
             PinUpload(connection, id);
-            _store.WriteChunk(id, data.Span);
+            try
+            {
+                _store.WriteChunk(id, data.Span);
+            }
+            catch
+            {
+                ReleaseUploads(connection, [id]); // an upload pin means "stored": see ServeBindAsync
+                throw;
+            }
         }
         else
         {
@@ -70,9 +78,12 @@ internal sealed partial class TreeNode
                 ?? throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot bind '{bind.Name}': manifest {bind.ManifestId} was not uploaded.");
             using (_store.Pin(manifest))
             {
+                // Chunks uploaded on this connection are stored and pinned; only the others are
+                // looked up, since a lookup of a chunk no longer in memory reads it whole from disk.
+                _uploads.TryGetValue(connection, out var uploaded);
                 foreach (var id in manifest.Chunks.Distinct())
                 {
-                    if (!await _store.ContainsChunkAsync(id, cancellationToken).ConfigureAwait(false))
+                    if (uploaded?.ContainsKey(id) != true && !await _store.ContainsChunkAsync(id, cancellationToken).ConfigureAwait(false))
                     {
                         throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot bind '{bind.Name}': chunk {id} was not uploaded.");
                     }

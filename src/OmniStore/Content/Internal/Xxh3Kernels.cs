@@ -14,6 +14,9 @@ namespace OmniStore.Content.Internal;
 //   HashLong    - the whole one-shot loop: full blocks, the partial block and the final stripe.
 // HashLong and AccumulateBlocks exist per kernel (instead of being composed from Accumulate and
 // Scramble) so the vector kernels keep the accumulators in registers across blocks.
+// The entry points are AggressiveOptimization: a short-lived process (a CLI put, a C program
+// through libomnistore) would otherwise hash its first hundreds of MiB in unoptimized tier-0 code,
+// several times slower, before tiering replaces it.
 
 /// <summary>Portable 64-bit scalar kernel; the reference behaviour every vector kernel must match.</summary>
 internal static class Xxh3ScalarKernel
@@ -33,6 +36,7 @@ internal static class Xxh3ScalarKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Accumulate(ref ulong acc, ref byte input, ref byte secret, nuint stripes)
     {
         for (nuint n = 0; n < stripes; n++)
@@ -41,6 +45,7 @@ internal static class Xxh3ScalarKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Scramble(ref ulong acc, ref byte secret)
     {
         for (nuint i = 0; i < AccumulatorCount; i++)
@@ -52,6 +57,7 @@ internal static class Xxh3ScalarKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void AccumulateBlocks(ref ulong acc, ref byte input, nuint blocks, ref byte secret)
     {
         for (nuint b = 0; b < blocks; b++)
@@ -61,6 +67,7 @@ internal static class Xxh3ScalarKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
     {
         nuint blocks = (length - 1) / BlockLength;
@@ -138,6 +145,7 @@ internal static class Xxh3Vector128Kernel
         a3 = Round(a3, Load(ref input, 48), Load(ref secret, 48));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Accumulate(ref ulong acc, ref byte input, ref byte secret, nuint stripes)
     {
         Vector128<ulong> a0 = Vector128.LoadUnsafe(ref acc, 0);
@@ -155,6 +163,7 @@ internal static class Xxh3Vector128Kernel
         a3.StoreUnsafe(ref acc, 6);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Scramble(ref ulong acc, ref byte secret)
     {
         for (nuint i = 0; i < AccumulatorCount; i += 2)
@@ -186,6 +195,7 @@ internal static class Xxh3Vector128Kernel
         a3 = Scramble(a3, Load(ref secret, ScrambleSecretOffset + 48));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void AccumulateBlocks(ref ulong acc, ref byte input, nuint blocks, ref byte secret)
     {
         Vector128<ulong> a0 = Vector128.LoadUnsafe(ref acc, 0);
@@ -203,6 +213,7 @@ internal static class Xxh3Vector128Kernel
         a3.StoreUnsafe(ref acc, 6);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
     {
         Vector128<ulong> a0 = Vector128.LoadUnsafe(ref acc, 0);
@@ -291,6 +302,7 @@ internal static class Xxh3Vector256Kernel
         a1 = Round(a1, Load(ref input, 32), Load(ref secret, 32));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Accumulate(ref ulong acc, ref byte input, ref byte secret, nuint stripes)
     {
         Vector256<ulong> a0 = Vector256.LoadUnsafe(ref acc, 0);
@@ -304,6 +316,7 @@ internal static class Xxh3Vector256Kernel
         a1.StoreUnsafe(ref acc, 4);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Scramble(ref ulong acc, ref byte secret)
     {
         Scramble(Vector256.LoadUnsafe(ref acc, 0), Load(ref secret, 0)).StoreUnsafe(ref acc, 0);
@@ -329,6 +342,7 @@ internal static class Xxh3Vector256Kernel
         a1 = Scramble(a1, Load(ref secret, ScrambleSecretOffset + 32));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void AccumulateBlocks(ref ulong acc, ref byte input, nuint blocks, ref byte secret)
     {
         Vector256<ulong> a0 = Vector256.LoadUnsafe(ref acc, 0);
@@ -342,6 +356,7 @@ internal static class Xxh3Vector256Kernel
         a1.StoreUnsafe(ref acc, 4);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
     {
         Vector256<ulong> a0 = Vector256.LoadUnsafe(ref acc, 0);
@@ -421,6 +436,7 @@ internal static class Xxh3Vector512Kernel
     private static Vector512<ulong> Stripe(Vector512<ulong> acc, ref byte input, nuint inputOffset, ref byte secret, nuint secretOffset) =>
         Round(acc, Load(ref input, inputOffset), Load(ref secret, secretOffset));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Accumulate(ref ulong acc, ref byte input, ref byte secret, nuint stripes)
     {
         Vector512<ulong> a = Vector512.LoadUnsafe(ref acc);
@@ -432,6 +448,7 @@ internal static class Xxh3Vector512Kernel
         a.StoreUnsafe(ref acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Scramble(ref ulong acc, ref byte secret) =>
         Scramble(Vector512.LoadUnsafe(ref acc), Load(ref secret, 0)).StoreUnsafe(ref acc);
 
@@ -450,6 +467,7 @@ internal static class Xxh3Vector512Kernel
         return Scramble(a, scrambleKey);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void AccumulateBlocks(ref ulong acc, ref byte input, nuint blocks, ref byte secret)
     {
         Vector512<ulong> a = Vector512.LoadUnsafe(ref acc);
@@ -462,6 +480,7 @@ internal static class Xxh3Vector512Kernel
         a.StoreUnsafe(ref acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void HashLong(ref ulong acc, ref byte input, nuint length, ref byte secret)
     {
         Vector512<ulong> a = Vector512.LoadUnsafe(ref acc);

@@ -40,7 +40,7 @@ internal sealed class FasterTable : IDisposable
         string checkpointDirectory = Path.Combine(directory, "checkpoints");
         bool hasCheckpoint = Directory.Exists(checkpointDirectory)
             && Directory.EnumerateFiles(checkpointDirectory, "*", SearchOption.AllDirectories).Any();
-        // Buffered, with space reserved ahead of the writes; see SyncToDisk for how commits stay durable.
+        // Direct writes, buffered reads, space reserved ahead; see SyncToDisk for how commits stay durable.
         _device = new PreallocatingFileDevice(Path.Combine(directory, "log"));
         var settings = new FasterKVSettings<SpanByte, SpanByte>
         {
