@@ -24,6 +24,7 @@ internal static class OmniStoreCommandLine
             StatusCommand.Create(),
             RelayCommand.Create(),
             DemoCommand.Create(),
+            BenchCommand.Create(),
         };
 
         var help = new HelpOption();

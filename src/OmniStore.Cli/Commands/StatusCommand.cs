@@ -129,6 +129,8 @@ internal static class StatusCommand
             rows.Add(Row($"child ({child.Role})", $"{child.Site} {child.NodeId.ToString()[..8]}", child.Traffic));
         }
 
+        rows.Add(Row("children", "all, since start", status.ChildrenTotal));
+
         int[] widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
         foreach (var row in rows)
         {

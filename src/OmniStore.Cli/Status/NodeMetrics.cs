@@ -24,6 +24,9 @@ internal static class NodeMetrics
             AddLink(text, child.Traffic, ("link", "child"), ("peer_role", child.Role), ("peer_site", child.Site), ("peer_id", child.NodeId.ToString()));
         }
 
+        text.Family("omnistore_children_bytes_total", "counter", "Bytes that crossed the links to all children since the node started, including children that have left.");
+        AddLink(text, status.ChildrenTotal, "omnistore_children_bytes_total");
+
         if (status.Parent is { } link)
         {
             text.Single("omnistore_parent_connected", "gauge", "1 while the connection to the parent is up, else 0.", link.Connected ? 1 : 0);
@@ -42,11 +45,14 @@ internal static class NodeMetrics
         return text.ToString();
     }
 
-    private static void AddLink(PrometheusText text, LinkTraffic traffic, params (string Name, string Value)[] link)
+    private static void AddLink(PrometheusText text, LinkTraffic traffic, params (string Name, string Value)[] link) =>
+        AddLink(text, traffic, LinkBytes, link);
+
+    private static void AddLink(PrometheusText text, LinkTraffic traffic, string family, params (string Name, string Value)[] link)
     {
-        text.Sample(LinkBytes, traffic.PayloadIn, [.. link, ("direction", "in"), ("kind", "payload")]);
-        text.Sample(LinkBytes, traffic.PayloadOut, [.. link, ("direction", "out"), ("kind", "payload")]);
-        text.Sample(LinkBytes, traffic.WireIn, [.. link, ("direction", "in"), ("kind", "wire")]);
-        text.Sample(LinkBytes, traffic.WireOut, [.. link, ("direction", "out"), ("kind", "wire")]);
+        text.Sample(family, traffic.PayloadIn, [.. link, ("direction", "in"), ("kind", "payload")]);
+        text.Sample(family, traffic.PayloadOut, [.. link, ("direction", "out"), ("kind", "payload")]);
+        text.Sample(family, traffic.WireIn, [.. link, ("direction", "in"), ("kind", "wire")]);
+        text.Sample(family, traffic.WireOut, [.. link, ("direction", "out"), ("kind", "wire")]);
     }
 }

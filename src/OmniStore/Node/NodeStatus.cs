@@ -3,7 +3,7 @@ using OmniStore.Transport;
 
 namespace OmniStore.Node;
 
-/// <summary>A point-in-time view of a node for its status page and metrics.</summary>
+/// <summary>A point-in-time view of a node for its status page and metrics. <c>ChildrenTotal</c> counts every child since the node started, gone ones too.</summary>
 internal sealed record NodeStatus(
     string Role,
     Guid NodeId,
@@ -11,6 +11,7 @@ internal sealed record NodeStatus(
     string Listen,
     ParentStatus? Parent,
     IReadOnlyList<LinkStatus> Children,
+    LinkTraffic ChildrenTotal,
     StoreStatus Store,
     long InFlightRequests,
     long UpstreamChunkFetches,
@@ -26,6 +27,9 @@ internal sealed record LinkStatus(string Role, Guid NodeId, string Site, LinkTra
 internal sealed record LinkTraffic(long PayloadIn, long PayloadOut, long WireIn, long WireOut)
 {
     public static LinkTraffic From(LinkCounters counters) => new(counters.PayloadIn, counters.PayloadOut, counters.WireIn, counters.WireOut);
+
+    public static LinkTraffic operator +(LinkTraffic a, LinkTraffic b) =>
+        new(a.PayloadIn + b.PayloadIn, a.PayloadOut + b.PayloadOut, a.WireIn + b.WireIn, a.WireOut + b.WireOut);
 }
 
 /// <summary>The store: mode, bytes used of capacity, chunk read hits and misses, bytes evicted.</summary>

@@ -10,6 +10,7 @@ internal sealed partial class TreeNode
         Address.ToString(),
         _parent is null ? null : new ParentStatus(_parent.Address.ToString(), _parent.Current is not null, _parent.Connections, LinkTraffic.From(_parent.Counters)),
         _children.Keys.Select(c => new LinkStatus(c.Remote.Role.ToString().ToLowerInvariant(), c.Remote.NodeId, c.Remote.Site, LinkTraffic.From(c.Counters))).ToList(),
+        ChildrenTotal,
         new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes),
         InFlight,
         ChunkFetches.Executions,

@@ -72,6 +72,24 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     /// </summary>
     public (long Executions, long Joined) ChunkFetches => (Interlocked.Read(ref _upstreamChunkFetches), _chunkFetches.Joined);
 
+    /// <summary>Traffic with every child since the node started, connected now or gone.</summary>
+    public LinkTraffic ChildrenTotal
+    {
+        get
+        {
+            lock (_retiredChildCounters)
+            {
+                var total = LinkTraffic.From(_retiredChildCounters);
+                foreach (var child in _children.Keys)
+                {
+                    total += LinkTraffic.From(child.Counters);
+                }
+
+                return total;
+            }
+        }
+    }
+
     public IReadOnlyCollection<PeerConnection> Children => (IReadOnlyCollection<PeerConnection>)_children.Keys;
 
     /// <summary>Opens the store, binds the listener and, for a relay, starts connecting to the parent.</summary>
@@ -132,11 +150,15 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _children[connection] = 0;
         NodeLog.ChildConnected(_logger, connection.Describe(), transport.RemoteEndPoint?.ToString());
         await connection.Completion.ConfigureAwait(false);
-        _children.TryRemove(connection, out _);
-        _retiredChildCounters.AddPayloadIn(counters.PayloadIn);
-        _retiredChildCounters.AddPayloadOut(counters.PayloadOut);
-        _retiredChildCounters.AddWireIn(counters.WireIn);
-        _retiredChildCounters.AddWireOut(counters.WireOut);
+        lock (_retiredChildCounters) // with ChildrenTotal: a child is counted once, connected or retired
+        {
+            _children.TryRemove(connection, out _);
+            _retiredChildCounters.AddPayloadIn(counters.PayloadIn);
+            _retiredChildCounters.AddPayloadOut(counters.PayloadOut);
+            _retiredChildCounters.AddWireIn(counters.WireIn);
+            _retiredChildCounters.AddWireOut(counters.WireOut);
+        }
+
         NodeLog.ChildDisconnected(_logger, connection.Describe());
     }
 

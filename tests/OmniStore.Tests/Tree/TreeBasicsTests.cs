@@ -23,4 +23,35 @@ public sealed class TreeBasicsTests
         Assert.Equal(data.Length, info!.Length);
         Assert.Null(await worker.StatAsync("missing", ct));
     }
+
+    [Fact]
+    public async Task ChildrenTotal_KeepsTheTrafficOfChildrenThatLeft()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        var data = TestData.Random(3 << 20, 7);
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
+        {
+            await master.PutAsync("dataset", data, ct).AsTask().WaitAsync(Timeout, ct);
+        }
+
+        for (int i = 0; i < 2; i++)
+        {
+            await using var worker = await TreeCluster.ConnectAsync(cluster.Root);
+            Assert.Equal(data.Length, (await worker.GetAsync("dataset", ct).AsTask().WaitAsync(Timeout, ct)).Length);
+        }
+
+        // Both workers (and the master) are gone; what they moved is still counted, once.
+        var deadline = DateTime.UtcNow + Timeout;
+        while (cluster.Root.Children.Count > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, ct);
+        }
+
+        var status = cluster.Root.GetStatus();
+        Assert.Empty(status.Children);
+        Assert.InRange(status.ChildrenTotal.PayloadOut, 2L * data.Length, (2L * data.Length) + (64 << 10));
+        Assert.InRange(status.ChildrenTotal.PayloadIn, data.Length, data.Length + (64 << 10));
+        Assert.True(status.ChildrenTotal.WireOut >= status.ChildrenTotal.PayloadOut);
+    }
 }

@@ -1,0 +1,206 @@
+using System.Globalization;
+using OmniStore.Cli.Daemon;
+using OmniStore.Cli.Status;
+
+namespace OmniStore.Cli.Bench;
+
+/// <summary>
+/// One (mode, workers) point of a staging sweep: fresh daemons and stores, one new object, the
+/// participants started and connected before the clock starts (docs/benchmarks.md, "What one run is").
+/// </summary>
+internal sealed class StagingRun(IStagingTopology topology, StagingSettings settings, StagingMode mode, int workers, int index)
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly List<StagedProcess> _processes = [];
+
+    public async Task<StagingRunResult> ExecuteAsync(string scratch, CancellationToken cancellationToken)
+    {
+        var perSite = settings.Spread(workers);
+        string name = $"staging/run-{index}";
+        ulong seed = (ulong)Environment.TickCount64 ^ ((ulong)index << 40);
+        var inv = CultureInfo.InvariantCulture;
+        try
+        {
+            // Daemons: the root, and (relay modes) one relay per site, each connected before the clock starts.
+            var (root, rootAddress, rootStatus) = await StartDaemonAsync(-1, Path.Combine(scratch, "root"), parent: null, cancellationToken);
+            var relays = new List<(StagedProcess Process, string Address, string? Status)>();
+            if (mode != StagingMode.Direct)
+            {
+                for (int site = 0; site < topology.SiteCount; site++)
+                {
+                    var relay = await StartDaemonAsync(site, Path.Combine(scratch, $"relay-{site}"), rootAddress, cancellationToken);
+                    relays.Add(relay);
+                }
+            }
+
+            var master = Track(topology.Start(-1, "master", ["bench", "master", "--root", rootAddress, "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv), .. (mode == StagingMode.RelayBroadcast ? ["--broadcast"] : Array.Empty<string>())]));
+            var workerProcesses = new List<(StagedProcess Process, int Count)>();
+            for (int site = 0; site < perSite.Count; site++)
+            {
+                if (perSite[site] == 0)
+                {
+                    continue;
+                }
+
+                string source = mode == StagingMode.Direct ? rootAddress : relays[site].Address;
+                var process = Track(topology.Start(site, $"workers of site {site}", ["bench", "worker", "--relay", source, "--count", perSite[site].ToString(inv), "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv)]));
+                workerProcesses.Add((process, perSite[site]));
+            }
+
+            await WaitReadyAsync(master, cancellationToken);
+            foreach (var (process, _) in workerProcesses)
+            {
+                await WaitReadyAsync(process, cancellationToken);
+            }
+
+            var daemons = new List<StagedProcess> { root };
+            daemons.AddRange(relays.Select(r => r.Process));
+            var countersBefore = topology.ReadWanCounters();
+            var daemonCpuBefore = daemons.Sum(d => d.CpuTime().TotalSeconds);
+
+            // The clock: the Put's start, as the master saw it, to the last worker's verified copy.
+            await master.SendLineAsync(ParticipantEvent.GoLine);
+            var runTimeout = RunTimeout();
+            var put = await WaitEventAsync(master, e => e.Event == ParticipantEvent.Put, runTimeout, cancellationToken);
+            var masterDone = await WaitEventAsync(master, e => e.Event == ParticipantEvent.Done, StartTimeout, cancellationToken);
+            foreach (var (process, _) in workerProcesses)
+            {
+                await process.SendLineAsync(ParticipantEvent.GoLine);
+            }
+
+            long lastEnd = put.End!.Value;
+            int failed = 0;
+            double cpu = masterDone.CpuSeconds ?? 0;
+            foreach (var (process, count) in workerProcesses)
+            {
+                int reported = 0;
+                while (reported < count)
+                {
+                    var e = await WaitEventAsync(process, e => e.Event is ParticipantEvent.Verified or ParticipantEvent.Failed, runTimeout, cancellationToken);
+                    reported++;
+                    lastEnd = Math.Max(lastEnd, e.End ?? lastEnd);
+                    if (e.Event == ParticipantEvent.Failed)
+                    {
+                        failed++;
+                        Console.Error.WriteLine($"omnistore: warning: {process.Label}, worker {e.Worker}: {e.Error}");
+                    }
+                }
+
+                cpu += (await WaitEventAsync(process, e => e.Event == ParticipantEvent.Done, StartTimeout, cancellationToken)).CpuSeconds ?? 0;
+            }
+
+            cpu += daemons.Sum(d => d.CpuTime().TotalSeconds) - daemonCpuBefore;
+            var countersAfter = topology.ReadWanCounters();
+            var rootNode = rootStatus is null ? null : await ReadStatusAsync(rootStatus, cancellationToken);
+            var relayIn = new List<long>();
+            foreach (var relay in relays)
+            {
+                var status = relay.Status is null ? null : await ReadStatusAsync(relay.Status, cancellationToken);
+                relayIn.Add(status?.Parent?.Traffic.WireIn ?? 0);
+            }
+
+            return new StagingRunResult
+            {
+                Mode = mode,
+                Workers = workers,
+                WorkersPerSite = perSite,
+                Size = settings.Size,
+                Seconds = (lastEnd - put.Start!.Value) / 1e9,
+                PutSeconds = (put.End.Value - put.Start.Value) / 1e9,
+                FloorSeconds = Floor(perSite),
+                WanBytes = countersBefore is null || countersAfter is null ? null : countersAfter.Zip(countersBefore, (a, b) => a - b).ToArray(),
+                RootBytesOut = rootNode?.ChildrenTotal.WireOut ?? 0,
+                RelayBytesIn = relayIn,
+                CpuSeconds = cpu,
+                FailedWorkers = failed,
+            };
+        }
+        finally
+        {
+            foreach (var process in _processes)
+            {
+                await process.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The bottleneck link's time for the bytes the mode must move: every worker's copy leaves the
+    /// master site in direct mode; one copy per site with workers (per site, with broadcast) in the others.
+    /// </summary>
+    private double? Floor(IReadOnlyList<int> perSite)
+    {
+        if (topology.RateOf(-1) is not { } masterRate)
+        {
+            return null;
+        }
+
+        double bits = settings.Size * 8.0;
+        var sites = Enumerable.Range(0, perSite.Count);
+        return mode switch
+        {
+            StagingMode.Direct => Math.Max(perSite.Sum() * bits / masterRate, sites.Max(s => perSite[s] * bits / topology.RateOf(s)!.Value)),
+            StagingMode.Relay => Math.Max(perSite.Count(n => n > 0) * bits / masterRate, sites.Where(s => perSite[s] > 0).Max(s => bits / topology.RateOf(s)!.Value)),
+            _ => Math.Max(perSite.Count * bits / masterRate, sites.Max(s => bits / topology.RateOf(s)!.Value)),
+        };
+    }
+
+    /// <summary>Generous: ten times the floor (or two minutes without one), plus start-up slack.</summary>
+    private TimeSpan RunTimeout() =>
+        TimeSpan.FromSeconds(120 + (10 * (Floor(settings.Spread(workers)) ?? 12)));
+
+    private async Task<(StagedProcess Process, string Address, string? Status)> StartDaemonAsync(int site, string dataDirectory, string? parent, CancellationToken cancellationToken)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var arguments = new List<string>
+        {
+            "relay", "--listen", $"tcp://{topology.HostOf(site)}:0", "--data-dir", dataDirectory,
+            "--site", site < 0 ? "master" : $"site-{site}",
+        };
+        if (parent is not null)
+        {
+            arguments.AddRange(["--parent", parent, "--cache-size", Math.Max(4 * settings.Size, 256L << 20).ToString(inv)]);
+        }
+
+        if (!topology.ShapesWan)
+        {
+            arguments.AddRange(["--status-listen", $"http://{topology.HostOf(site)}:0"]);
+        }
+
+        var process = Track(topology.Start(site, site < 0 ? "root" : $"relay of site {site}", arguments));
+        string listening = await process.WaitForLineAsync(line => line.StartsWith(RelayDaemon.ListeningPrefix, StringComparison.Ordinal), StartTimeout, cancellationToken);
+        string? status = null;
+        if (!topology.ShapesWan)
+        {
+            status = (await process.WaitForLineAsync(line => line.StartsWith(RelayDaemon.StatusPrefix, StringComparison.Ordinal), StartTimeout, cancellationToken))[RelayDaemon.StatusPrefix.Length..].Trim();
+        }
+
+        if (parent is not null)
+        {
+            await process.WaitForStderrAsync("Connected to parent", StartTimeout, cancellationToken);
+        }
+
+        return (process, listening[RelayDaemon.ListeningPrefix.Length..].Trim(), status);
+    }
+
+    private StagedProcess Track(StagedProcess process)
+    {
+        _processes.Add(process);
+        return process;
+    }
+
+    private static async Task WaitReadyAsync(StagedProcess process, CancellationToken cancellationToken) =>
+        await WaitEventAsync(process, e => e.Event == ParticipantEvent.Ready, StartTimeout, cancellationToken);
+
+    private static async Task<ParticipantEvent> WaitEventAsync(StagedProcess process, Func<ParticipantEvent, bool> match, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        string line = await process.WaitForLineAsync(l => ParticipantEvent.TryParse(l) is { } e && match(e), timeout, cancellationToken);
+        return ParticipantEvent.TryParse(line)!;
+    }
+
+    private static async Task<Node.NodeStatus> ReadStatusAsync(string statusUrl, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        return StatusJson.Deserialize(await http.GetStringAsync(new Uri(new Uri(statusUrl), "/status"), cancellationToken));
+    }
+}

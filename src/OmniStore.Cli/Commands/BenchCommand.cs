@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.Globalization;
+using OmniStore.Cli.Bench;
+
+namespace OmniStore.Cli.Commands;
+
+/// <summary>
+/// <c>omnistore bench staging</c>: the staging benchmark (docs/benchmarks.md). <c>bench master</c>
+/// and <c>bench worker</c> are the processes it starts; they are hidden from help.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create() => new("bench", "Benchmarks that compare OmniStore with direct transfer")
+    {
+        Staging(),
+        Master(),
+        Worker(),
+    };
+
+    private static Command Staging()
+    {
+        var loopback = new Option<bool>("--loopback") { Description = "Run on 127.0.0.1 without namespaces (no root needed); the WAN is NOT shaped" };
+        var size = SizeOptions.Size("--size", StagingSettings.DefaultSize, 1, StagingData.MaxSize, "Bytes every worker gets (default 50000000, the seed's 50 MB)");
+        var sites = new Option<int>("--sites") { Description = "Worker sites, each with a relay", DefaultValueFactory = _ => 2 };
+        var workers = new Option<string>("--workers") { Description = "Worker counts to sweep, comma-separated", DefaultValueFactory = _ => string.Join(',', StagingSettings.DefaultWorkers), HelpName = "LIST" };
+        var modes = new Option<string>("--modes") { Description = "Modes to run: direct, relay, relay+broadcast (comma-separated)", DefaultValueFactory = _ => "direct,relay,relay+broadcast", HelpName = "LIST" };
+        var rate = new Option<string>("--rate") { Description = "Rate of every WAN link (the lab)", DefaultValueFactory = _ => "100mbit", HelpName = "RATE" };
+        var rtt = new Option<string>("--rtt") { Description = "Round trip between two sites (the lab)", DefaultValueFactory = _ => "40ms", HelpName = "TIME" };
+        var jitter = new Option<string>("--jitter") { Description = "Delay jitter of each WAN link, each way (the lab)", DefaultValueFactory = _ => "0ms", HelpName = "TIME" };
+        var loss = new Option<double>("--loss") { Description = "Packet loss of each WAN link, each way, 0..1 (the lab)", DefaultValueFactory = _ => 0 };
+        var results = new Option<string>("--results") { Description = "Where the table (.md) and chart (.svg) go", DefaultValueFactory = _ => Path.Combine("bench", "results"), HelpName = "DIR" };
+
+        var command = new Command("staging", "The master puts an object; workers over several sites get it: direct from the root, through their site's relay, or pre-staged by broadcast. Reports time, WAN bytes, CPU and the physical floor.")
+        {
+            loopback, size, sites, workers, modes, rate, rtt, jitter, loss, results,
+        };
+
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            var settings = new StagingSettings
+            {
+                Loopback = parseResult.GetValue(loopback),
+                Size = parseResult.GetValue(size),
+                Sites = Positive(parseResult.GetValue(sites), "--sites", 16),
+                Workers = ParseList<int>(parseResult.GetValue(workers)!, "--workers", text => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n is > 0 and <= 256 ? n : null),
+                Modes = ParseList<StagingMode>(parseResult.GetValue(modes)!, "--modes", text => StagingModes.TryParse(text, out var m) ? m : (StagingMode?)null),
+                RateBitsPerSecond = LinkUnits.TryParseRate(parseResult.GetValue(rate)!, out long bits) ? bits : throw new UsageException($"--rate: '{parseResult.GetValue(rate)}' is not a rate such as 100mbit."),
+                RoundTrip = Duration(parseResult.GetValue(rtt)!, "--rtt"),
+                Jitter = Duration(parseResult.GetValue(jitter)!, "--jitter"),
+                Loss = parseResult.GetValue(loss) is >= 0 and < 1 and var l ? l : throw new UsageException("--loss must be at least 0 and below 1."),
+                ResultsDirectory = parseResult.GetValue(results)!,
+                CommandLine = "omnistore " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).SkipWhile(a => a.EndsWith(".dll", StringComparison.Ordinal))),
+            };
+
+            await using var topology = settings.Loopback
+                ? new LoopbackTopology(settings.Sites)
+                : await LabStagingTopology.CreateAsync(settings, cancellationToken);
+            return await StagingBenchmark.RunAsync(settings, topology, Console.Out, cancellationToken);
+        });
+
+        return command;
+    }
+
+    private static Command Master()
+    {
+        var (root, name, size, seed, secret) = ParticipantOptions("--root", "The root to put at, tcp://HOST:PORT");
+        var broadcast = new Option<bool>("--broadcast") { Description = "Push the object to every relay during the Put" };
+        var command = new Command("master", "A staging run's master: puts the object when told \"go\" on stdin") { Hidden = true };
+        foreach (var option in new Option[] { root, name, size, seed, secret, broadcast })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetGuardedAction((parseResult, cancellationToken) => StagingParticipants.RunMasterAsync(
+            parseResult.GetRequiredValue(root), parseResult.GetRequiredValue(name), parseResult.GetValue(size), parseResult.GetValue(seed),
+            parseResult.GetValue(broadcast), ReadSecret(parseResult.GetValue(secret)), cancellationToken));
+        return command;
+    }
+
+    private static Command Worker()
+    {
+        var (relay, name, size, seed, secret) = ParticipantOptions("--relay", "The node to get from, tcp://HOST:PORT");
+        var count = new Option<int>("--count") { Description = "Workers in this process, one connection each", DefaultValueFactory = _ => 1 };
+        var command = new Command("worker", "A staging run's workers: get and verify the object when told \"go\" on stdin") { Hidden = true };
+        foreach (var option in new Option[] { relay, name, size, seed, secret, count })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetGuardedAction((parseResult, cancellationToken) => StagingParticipants.RunWorkersAsync(
+            parseResult.GetRequiredValue(relay), parseResult.GetRequiredValue(name), parseResult.GetValue(size), parseResult.GetValue(seed),
+            Positive(parseResult.GetValue(count), "--count", 256), ReadSecret(parseResult.GetValue(secret)), cancellationToken));
+        return command;
+    }
+
+    private static (Option<string> Node, Option<string> Name, Option<long> Size, Option<ulong> Seed, Option<string?> Secret) ParticipantOptions(string nodeOption, string nodeDescription) => (
+        new Option<string>(nodeOption) { Description = nodeDescription, Required = true, Validators = { NodeAddressOptions.Validate } },
+        new Option<string>("--name") { Description = "The object's name", Required = true },
+        SizeOptions.Size("--size", StagingSettings.DefaultSize, 1, StagingData.MaxSize, "The object's size"),
+        new Option<ulong>("--seed") { Description = "The seed the object's bytes derive from", Required = true },
+        new Option<string?>("--secret-file") { Description = "A file holding the tree's shared secret", HelpName = "FILE" });
+
+    private static byte[]? ReadSecret(string? path) => path is null ? null : SecretFile.Read(path);
+
+    private static int Positive(int value, string option, int max) =>
+        value >= 1 && value <= max ? value : throw new UsageException($"{option} must be between 1 and {max}.");
+
+    private static TimeSpan Duration(string text, string option) =>
+        LinkUnits.TryParseDuration(text, out var duration) ? duration : throw new UsageException($"{option}: '{text}' is not a duration such as 40ms.");
+
+    private static T[] ParseList<T>(string text, string option, Func<string, T?> parse)
+        where T : struct
+    {
+        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(item => parse(item) ?? throw new UsageException($"{option}: '{item}' is not valid."))
+            .ToArray();
+        return items.Length > 0 ? items : throw new UsageException($"{option} is empty.");
+    }
+}
