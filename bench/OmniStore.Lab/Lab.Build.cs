@@ -1,0 +1,168 @@
+using System.Globalization;
+using OmniStore.Lab.Internal;
+
+namespace OmniStore.Lab;
+
+public sealed partial class Lab
+{
+    private const int Mtu = 1500;
+
+    /// <summary>Long enough for the wire to keep up with short bursts at a gigabit; the TUN default (500) drops sooner.</summary>
+    private const int TunQueuePackets = 1000;
+
+    private async Task BuildAsync(CancellationToken cancellationToken)
+    {
+        RunMarker.Write(Prefix);
+
+        await AddNamespaceAsync(CoreNamespace, forwards: true, cancellationToken).ConfigureAwait(false);
+        foreach (var site in AllSites)
+        {
+            await AddNamespaceAsync(site.Namespace, forwards: false, cancellationToken).ConfigureAwait(false);
+            if (site.NatNamespace is { } nat)
+            {
+                await AddNamespaceAsync(nat, forwards: true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var wire = await WireProcess.StartAsync(
+            Prefix,
+            [.. AllSites.Select(s => (s.WanNamespace, LabNames.WanDevice, CoreNamespace, s.CoreDevice))],
+            cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            _wire = wire;
+        }
+
+        foreach (var site in AllSites)
+        {
+            await ConnectSiteAsync(site, cancellationToken).ConfigureAwait(false);
+            await ApplyLinkAsync(site, site.Spec.Link, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task AddNamespaceAsync(string name, bool forwards, CancellationToken cancellationToken)
+    {
+        await CommandRunner.IpAsync(cancellationToken, "netns", "add", name).ConfigureAwait(false);
+        lock (_lock)
+        {
+            _namespaces.Add(name);
+        }
+
+        await CommandRunner.IpAsync(cancellationToken, "-n", name, "link", "set", "lo", "up").ConfigureAwait(false);
+        // No IPv6: its neighbour and router discovery would add chatter to the WAN byte counters.
+        List<string> settings = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
+        if (forwards)
+        {
+            settings.Add("net.ipv4.ip_forward=1");
+        }
+
+        await CommandRunner.InNamespaceAsync(name, "sysctl", ["-q", "-w", .. settings], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Addresses and routes of a site's link, and its NAT router if it has one. See <see cref="AddressPlan"/>.</summary>
+    private async Task ConnectSiteAsync(LabSite site, CancellationToken cancellationToken)
+    {
+        var i = site.Index;
+        var wan = LabNames.WanDevice;
+        var siteEnd = AddressPlan.SiteEnd(i).ToString();
+        var coreEnd = AddressPlan.CoreEnd(i).ToString();
+        var mtu = Mtu.ToString(CultureInfo.InvariantCulture);
+        var queue = TunQueuePackets.ToString(CultureInfo.InvariantCulture);
+
+        await Ip("-n", site.WanNamespace, "addr", "add", siteEnd, "peer", coreEnd, "dev", wan).ConfigureAwait(false);
+        await Ip("-n", site.WanNamespace, "link", "set", wan, "mtu", mtu, "txqueuelen", queue, "up").ConfigureAwait(false);
+        await Ip("-n", CoreNamespace, "addr", "add", coreEnd, "peer", siteEnd, "dev", site.CoreDevice).ConfigureAwait(false);
+        await Ip("-n", CoreNamespace, "link", "set", site.CoreDevice, "mtu", mtu, "txqueuelen", queue, "up").ConfigureAwait(false);
+
+        var host = site.Address.ToString();
+        if (site.NatNamespace is not { } nat)
+        {
+            // The host is the site end: its own address sits on the link too, and the core routes the site's /24 to it.
+            await Ip("-n", site.Namespace, "addr", "add", $"{host}/32", "dev", wan).ConfigureAwait(false);
+            await Ip("-n", site.Namespace, "route", "add", "default", "dev", wan, "src", host).ConfigureAwait(false);
+            await Ip("-n", CoreNamespace, "route", "add", AddressPlan.SiteNetwork(i), "dev", site.CoreDevice).ConfigureAwait(false);
+            return;
+        }
+
+        // Behind NAT the core has no route to the site's /24: only the router's public address is reachable.
+        var lan = LabNames.LanDevice;
+        await Ip("link", "add", lan, "netns", nat, "type", "veth", "peer", "name", lan, "netns", site.Namespace).ConfigureAwait(false);
+        await Ip("-n", nat, "addr", "add", $"{AddressPlan.SiteGateway(i)}/24", "dev", lan).ConfigureAwait(false);
+        await Ip("-n", nat, "link", "set", lan, "up").ConfigureAwait(false);
+        await Ip("-n", site.Namespace, "addr", "add", $"{host}/24", "dev", lan).ConfigureAwait(false);
+        await Ip("-n", site.Namespace, "link", "set", lan, "up").ConfigureAwait(false);
+        await Ip("-n", site.Namespace, "route", "add", "default", "via", AddressPlan.SiteGateway(i).ToString()).ConfigureAwait(false);
+        await Ip("-n", nat, "route", "add", "default", "dev", wan).ConfigureAwait(false);
+        await CommandRunner.RunCheckedAsync("ip", ["netns", "exec", nat, "nft", "-f", "-"], NatRules(site.Spec.Nat), cancellationToken).ConfigureAwait(false);
+
+        Task<string> Ip(params string[] arguments) => CommandRunner.IpAsync(cancellationToken, arguments);
+    }
+
+    /// <summary>
+    /// The NAT router's rules: masquerade out of the WAN device (with random ports per connection for
+    /// a symmetric NAT), and a forward filter that lets in only what belongs to connections the site
+    /// opened, as a home or enterprise NAT does. Unsolicited packets to the router's public address
+    /// are dropped, not refused, so a connection attempt from outside times out.
+    /// </summary>
+    internal static string NatRules(NatKind kind) =>
+        $$"""
+        table ip omnistore_lab {
+            chain postrouting {
+                type nat hook postrouting priority srcnat; policy accept;
+                oifname "{{LabNames.WanDevice}}" masquerade{{(kind == NatKind.Symmetric ? " fully-random" : "")}}
+            }
+            chain forward {
+                type filter hook forward priority filter; policy drop;
+                ct state established,related accept
+                iifname "{{LabNames.LanDevice}}" oifname "{{LabNames.WanDevice}}" accept
+            }
+            chain input {
+                type filter hook input priority filter; policy accept;
+                iifname "{{LabNames.WanDevice}}" ct state new drop
+            }
+        }
+
+        """;
+
+    /// <summary>Rate limits on both ends of the link (each limits what its end sends), then the wire's conditions for both directions.</summary>
+    private async Task ApplyLinkAsync(LabSite site, WanLinkSpec link, CancellationToken cancellationToken)
+    {
+        await SetRateAsync(site.WanNamespace, LabNames.WanDevice, link.UploadRate, link.QueueBytes, cancellationToken).ConfigureAwait(false);
+        await SetRateAsync(CoreNamespace, site.CoreDevice, link.DownloadRate, link.QueueBytes, cancellationToken).ConfigureAwait(false);
+        var wire = _wire ?? throw new ObjectDisposedException(nameof(Lab));
+        await wire.SetAsync(site.Index, up: true, link.Delay, link.Jitter, link.Loss, Seed(site.Index, up: true), cancellationToken).ConfigureAwait(false);
+        await wire.SetAsync(site.Index, up: false, link.Delay, link.Jitter, link.Loss, Seed(site.Index, up: false), cancellationToken).ConfigureAwait(false);
+    }
+
+    private ulong Seed(int site, bool up) => _seed ^ (((ulong)site << 1) | (up ? 1UL : 0UL)) * 0x9E3779B97F4A7C15UL;
+
+    /// <summary>
+    /// tc tbf at the given rate, or no qdisc at all when unlimited. Burst is 1 ms at the rate (at least
+    /// two packets): enough that the timer does not throttle high rates, small enough not to matter to
+    /// a measurement over seconds.
+    /// </summary>
+    private static async Task SetRateAsync(string ns, string device, long? bitsPerSecond, int? queueBytes, CancellationToken cancellationToken)
+    {
+        if (bitsPerSecond is not { } rate)
+        {
+            var shown = await CommandRunner.RunCheckedAsync("tc", ["-n", ns, "qdisc", "show", "dev", device, "root"], cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (shown.Contains("tbf", StringComparison.Ordinal))
+            {
+                await CommandRunner.RunCheckedAsync("tc", ["-n", ns, "qdisc", "del", "dev", device, "root"], cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        var bytesPerSecond = rate / 8;
+        var burst = Math.Max(2 * Mtu, bytesPerSecond / 1000);
+        var limit = queueBytes ?? Math.Max(64 * 1024, bytesPerSecond / 10);
+        await CommandRunner.RunCheckedAsync(
+            "tc",
+            ["-n", ns, "qdisc", "replace", "dev", device, "root", "tbf",
+                "rate", Invariant($"{rate}bit"), "burst", Invariant($"{burst}"), "limit", Invariant($"{limit}")],
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
