@@ -18,15 +18,12 @@ public sealed partial class Lab
         foreach (var site in AllSites)
         {
             await AddNamespaceAsync(site.Namespace, forwards: false, cancellationToken).ConfigureAwait(false);
-            if (site.NatNamespace is { } nat)
-            {
-                await AddNamespaceAsync(nat, forwards: true, cancellationToken).ConfigureAwait(false);
-            }
+            await AddNamespaceAsync(site.GatewayNamespace, forwards: true, cancellationToken).ConfigureAwait(false);
         }
 
         var wire = await WireProcess.StartAsync(
             Prefix,
-            [.. AllSites.Select(s => (s.WanNamespace, LabNames.WanDevice, CoreNamespace, s.CoreDevice))],
+            [.. AllSites.Select(s => (s.GatewayNamespace, LabNames.WanDevice, CoreNamespace, s.CoreDevice))],
             cancellationToken).ConfigureAwait(false);
         lock (_lock)
         {
@@ -59,49 +56,50 @@ public sealed partial class Lab
         await CommandRunner.InNamespaceAsync(name, "sysctl", ["-q", "-w", .. settings], cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Addresses and routes of a site's link, and its NAT router if it has one. See <see cref="AddressPlan"/>.</summary>
+    /// <summary>
+    /// A site's LAN (host and gateway on a veth), its link's addresses and the routes; a NAT on the
+    /// gateway if the site has one. See <see cref="AddressPlan"/>.
+    /// </summary>
     private async Task ConnectSiteAsync(LabSite site, CancellationToken cancellationToken)
     {
         var i = site.Index;
-        var wan = LabNames.WanDevice;
+        var (wan, lan) = (LabNames.WanDevice, LabNames.LanDevice);
+        var (host, gateway) = (site.Namespace, site.GatewayNamespace);
         var siteEnd = AddressPlan.SiteEnd(i).ToString();
         var coreEnd = AddressPlan.CoreEnd(i).ToString();
         var mtu = Mtu.ToString(CultureInfo.InvariantCulture);
         var queue = TunQueuePackets.ToString(CultureInfo.InvariantCulture);
 
-        await Ip("-n", site.WanNamespace, "addr", "add", siteEnd, "peer", coreEnd, "dev", wan).ConfigureAwait(false);
-        await Ip("-n", site.WanNamespace, "link", "set", wan, "mtu", mtu, "txqueuelen", queue, "up").ConfigureAwait(false);
+        await Ip("-n", gateway, "addr", "add", siteEnd, "peer", coreEnd, "dev", wan).ConfigureAwait(false);
+        await Ip("-n", gateway, "link", "set", wan, "mtu", mtu, "txqueuelen", queue, "up").ConfigureAwait(false);
         await Ip("-n", CoreNamespace, "addr", "add", coreEnd, "peer", siteEnd, "dev", site.CoreDevice).ConfigureAwait(false);
         await Ip("-n", CoreNamespace, "link", "set", site.CoreDevice, "mtu", mtu, "txqueuelen", queue, "up").ConfigureAwait(false);
 
-        var host = site.Address.ToString();
-        if (site.NatNamespace is not { } nat)
-        {
-            // The host is the site end: its own address sits on the link too, and the core routes the site's /24 to it.
-            await Ip("-n", site.Namespace, "addr", "add", $"{host}/32", "dev", wan).ConfigureAwait(false);
-            await Ip("-n", site.Namespace, "route", "add", "default", "dev", wan, "src", host).ConfigureAwait(false);
-            await Ip("-n", CoreNamespace, "route", "add", AddressPlan.SiteNetwork(i), "dev", site.CoreDevice).ConfigureAwait(false);
-            return;
-        }
+        await Ip("link", "add", lan, "netns", gateway, "type", "veth", "peer", "name", lan, "netns", host).ConfigureAwait(false);
+        await Ip("-n", gateway, "addr", "add", $"{AddressPlan.SiteGateway(i)}/24", "dev", lan).ConfigureAwait(false);
+        await Ip("-n", gateway, "link", "set", lan, "mtu", mtu, "up").ConfigureAwait(false);
+        await Ip("-n", host, "addr", "add", $"{site.Address}/24", "dev", lan).ConfigureAwait(false);
+        await Ip("-n", host, "link", "set", lan, "mtu", mtu, "up").ConfigureAwait(false);
+        await Ip("-n", host, "route", "add", "default", "via", AddressPlan.SiteGateway(i).ToString()).ConfigureAwait(false);
+        await Ip("-n", gateway, "route", "add", "default", "dev", wan).ConfigureAwait(false);
 
-        // Behind NAT the core has no route to the site's /24: only the router's public address is reachable.
-        var lan = LabNames.LanDevice;
-        await Ip("link", "add", lan, "netns", nat, "type", "veth", "peer", "name", lan, "netns", site.Namespace).ConfigureAwait(false);
-        await Ip("-n", nat, "addr", "add", $"{AddressPlan.SiteGateway(i)}/24", "dev", lan).ConfigureAwait(false);
-        await Ip("-n", nat, "link", "set", lan, "up").ConfigureAwait(false);
-        await Ip("-n", site.Namespace, "addr", "add", $"{host}/24", "dev", lan).ConfigureAwait(false);
-        await Ip("-n", site.Namespace, "link", "set", lan, "up").ConfigureAwait(false);
-        await Ip("-n", site.Namespace, "route", "add", "default", "via", AddressPlan.SiteGateway(i).ToString()).ConfigureAwait(false);
-        await Ip("-n", nat, "route", "add", "default", "dev", wan).ConfigureAwait(false);
-        await CommandRunner.RunCheckedAsync("ip", ["netns", "exec", nat, "nft", "-f", "-"], NatRules(site.Spec.Nat), cancellationToken).ConfigureAwait(false);
+        if (site.Spec.Nat == NatKind.None)
+        {
+            await Ip("-n", CoreNamespace, "route", "add", AddressPlan.SiteNetwork(i), "dev", site.CoreDevice).ConfigureAwait(false);
+        }
+        else
+        {
+            // The core has no route to a NATed site's /24: only the gateway's public address is reachable.
+            await CommandRunner.RunCheckedAsync("ip", ["netns", "exec", gateway, "nft", "-f", "-"], NatRules(site.Spec.Nat), cancellationToken).ConfigureAwait(false);
+        }
 
         Task<string> Ip(params string[] arguments) => CommandRunner.IpAsync(cancellationToken, arguments);
     }
 
     /// <summary>
-    /// The NAT router's rules: masquerade out of the WAN device (with random ports per connection for
+    /// A NAT gateway's rules: masquerade out of the WAN device (with random ports per connection for
     /// a symmetric NAT), and a forward filter that lets in only what belongs to connections the site
-    /// opened, as a home or enterprise NAT does. Unsolicited packets to the router's public address
+    /// opened, as a home or enterprise NAT does. Unsolicited packets to the gateway's public address
     /// are dropped, not refused, so a connection attempt from outside times out.
     /// </summary>
     internal static string NatRules(NatKind kind) =>
@@ -127,7 +125,7 @@ public sealed partial class Lab
     /// <summary>Rate limits on both ends of the link (each limits what its end sends), then the wire's conditions for both directions.</summary>
     private async Task ApplyLinkAsync(LabSite site, WanLinkSpec link, CancellationToken cancellationToken)
     {
-        await SetRateAsync(site.WanNamespace, LabNames.WanDevice, link.UploadRate, link.QueueBytes, cancellationToken).ConfigureAwait(false);
+        await SetRateAsync(site.GatewayNamespace, LabNames.WanDevice, link.UploadRate, link.QueueBytes, cancellationToken).ConfigureAwait(false);
         await SetRateAsync(CoreNamespace, site.CoreDevice, link.DownloadRate, link.QueueBytes, cancellationToken).ConfigureAwait(false);
         var wire = _wire ?? throw new ObjectDisposedException(nameof(Lab));
         await wire.SetAsync(site.Index, up: true, link.Delay, link.Jitter, link.Loss, Seed(site.Index, up: true), cancellationToken).ConfigureAwait(false);
@@ -137,9 +135,10 @@ public sealed partial class Lab
     private ulong Seed(int site, bool up) => _seed ^ (((ulong)site << 1) | (up ? 1UL : 0UL)) * 0x9E3779B97F4A7C15UL;
 
     /// <summary>
-    /// tc tbf at the given rate, or no qdisc at all when unlimited. Burst is 1 ms at the rate (at least
-    /// two packets): enough that the timer does not throttle high rates, small enough not to matter to
-    /// a measurement over seconds.
+    /// tc tbf at the given rate, or no qdisc at all when unlimited. Burst is 2 ms at the rate, at least
+    /// four packets: with less, tokens overflow whenever the qdisc's timer fires late and the link runs
+    /// a few percent below its rate (measured here: 97% with two packets, 100% with four); more would
+    /// let line-rate bursts through.
     /// </summary>
     private static async Task SetRateAsync(string ns, string device, long? bitsPerSecond, int? queueBytes, CancellationToken cancellationToken)
     {
@@ -155,7 +154,7 @@ public sealed partial class Lab
         }
 
         var bytesPerSecond = rate / 8;
-        var burst = Math.Max(2 * Mtu, bytesPerSecond / 1000);
+        var burst = Math.Max(4 * Mtu, bytesPerSecond / 500);
         var limit = queueBytes ?? Math.Max(64 * 1024, bytesPerSecond / 10);
         await CommandRunner.RunCheckedAsync(
             "tc",

@@ -5,7 +5,7 @@ using OmniStore.Lab.Internal;
 namespace OmniStore.Lab;
 
 /// <summary>
-/// A running WAN lab: the network namespaces, links, rate limits, NAT routers and the wire process
+/// A running WAN lab: the network namespaces, links, rate limits, gateways (with NAT) and the wire process
 /// that a <see cref="LabTopology"/> describes, on this machine. Linux only, as root.
 /// </summary>
 /// <remarks>
@@ -13,9 +13,10 @@ namespace OmniStore.Lab;
 /// building it fails, and when the process gets SIGINT or SIGTERM or exits. If the process is
 /// killed outright, the wire exits by itself (its standard input closes) and
 /// <see cref="LabCleanup.RemoveLeftoversAsync"/> removes the rest.</para>
-/// <para>Topology: the master site and each site have a namespace of their own; each joins the WAN
-/// core namespace through its WAN link, a pair of TUN devices that the wire joins. A site with
-/// NAT has a router namespace between its namespace and its link.</para>
+/// <para>Topology: the master site and each site have a namespace for their hosts and one for their
+/// gateway, joined by a veth (the site's LAN). Each gateway joins the WAN core namespace through
+/// the site's WAN link, a pair of TUN devices that the wire joins; a site with NAT has its NAT on
+/// its gateway.</para>
 /// </remarks>
 /// <example>
 /// <code>
@@ -69,7 +70,7 @@ public sealed partial class Lab : IAsyncDisposable, IDisposable
     /// <summary>The WAN core's namespace: a router joining every site's link.</summary>
     public string CoreNamespace { get; }
 
-    /// <summary>Every namespace the lab created (core, sites, NAT routers).</summary>
+    /// <summary>Every namespace the lab created (core, site hosts, site gateways).</summary>
     public IReadOnlyList<string> Namespaces
     {
         get

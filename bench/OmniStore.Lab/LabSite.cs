@@ -6,8 +6,9 @@ using OmniStore.Lab.Internal;
 namespace OmniStore.Lab;
 
 /// <summary>
-/// One site of a running <see cref="Lab"/>: a network namespace whose processes reach the other
-/// sites through the site's WAN link (and its NAT router, if it has one).
+/// One site of a running <see cref="Lab"/>: a network namespace for its hosts, whose processes
+/// reach the other sites through the site's gateway (a router, and a NAT if the site has one) and
+/// its WAN link.
 /// </summary>
 public sealed class LabSite
 {
@@ -19,7 +20,7 @@ public sealed class LabSite
         Index = index;
         Spec = spec;
         Namespace = LabNames.SiteHost(lab.Prefix, spec.Name);
-        NatNamespace = spec.Nat == NatKind.None ? null : LabNames.SiteNat(lab.Prefix, spec.Name);
+        GatewayNamespace = LabNames.SiteGateway(lab.Prefix, spec.Name);
         Address = AddressPlan.SiteHost(index);
         PublicAddress = spec.Nat == NatKind.None ? Address : AddressPlan.SiteEnd(index);
         CoreDevice = LabNames.CoreDevice(index);
@@ -37,17 +38,18 @@ public sealed class LabSite
     /// <summary>The network namespace of the site's hosts (relay, workers; the root at the master).</summary>
     public string Namespace { get; }
 
-    /// <summary>The NAT router's namespace, or null when the site has no NAT.</summary>
-    public string? NatNamespace { get; }
+    /// <summary>
+    /// The namespace of the site's gateway: the router between the site's LAN and its WAN link, and
+    /// its NAT when it has one. The link's site end, its upload rate limit and its counters are here,
+    /// so a sender in the site meets the bottleneck in the network, as it would on a real WAN.
+    /// </summary>
+    public string GatewayNamespace { get; }
 
     /// <summary>The site host's address, 198.18.INDEX.2: where a relay (or the root) listens. Reachable from other sites only without NAT.</summary>
     public IPAddress Address { get; }
 
-    /// <summary>The address other sites see the site's connections come from: <see cref="Address"/>, or the NAT router's public address 198.19.INDEX.2.</summary>
+    /// <summary>The address other sites see the site's connections come from: <see cref="Address"/>, or with NAT the gateway's public address 198.19.INDEX.2.</summary>
     public IPAddress PublicAddress { get; }
-
-    /// <summary>The namespace holding the site's end of its WAN link: the NAT router's, or the site's own.</summary>
-    internal string WanNamespace => NatNamespace ?? Namespace;
 
     /// <summary>The WAN core's device for this site's link.</summary>
     internal string CoreDevice { get; }
@@ -128,7 +130,7 @@ public sealed class LabSite
     /// <summary>Reads the kernel byte and packet counters of both ends of the site's WAN link.</summary>
     public async Task<WanLinkCounters> ReadWanCountersAsync(CancellationToken cancellationToken = default)
     {
-        var siteEnd = ReadCountersAsync(WanNamespace, LabNames.WanDevice, cancellationToken);
+        var siteEnd = ReadCountersAsync(GatewayNamespace, LabNames.WanDevice, cancellationToken);
         var coreEnd = ReadCountersAsync(_lab.CoreNamespace, CoreDevice, cancellationToken);
         return new WanLinkCounters(await siteEnd.ConfigureAwait(false), await coreEnd.ConfigureAwait(false));
     }

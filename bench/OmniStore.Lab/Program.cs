@@ -82,8 +82,8 @@ internal static class Program
         Console.WriteLine($"  core    {lab.CoreNamespace}");
         foreach (var site in lab.AllSites)
         {
-            var natText = site.NatNamespace is null ? "" : $", {site.Spec.Nat.ToString().ToLowerInvariant()} NAT {site.NatNamespace} public {site.PublicAddress}";
-            Console.WriteLine($"  {site.Name,-7} {site.Namespace}  {site.Address}{natText}  link: {Describe(site.Spec.Link)}");
+            var natText = site.Spec.Nat == NatKind.None ? "" : $", {site.Spec.Nat.ToString().ToLowerInvariant()} NAT, public {site.PublicAddress}";
+            Console.WriteLine($"  {site.Name,-7} {site.Namespace}  {site.Address}{natText}  gateway {site.GatewayNamespace}  link: {Describe(site.Spec.Link)}");
         }
 
         Console.WriteLine($"run a command in a site: ip netns exec {lab.Master.Namespace} COMMAND");

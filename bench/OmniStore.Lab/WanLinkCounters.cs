@@ -2,9 +2,9 @@ namespace OmniStore.Lab;
 
 /// <summary>
 /// One reading of a site's WAN link: the kernel counters of the device at each end. The site end is
-/// in the site's namespace (or its NAT router's), the core end in the WAN core's.
+/// in the site's gateway namespace, the core end in the WAN core's.
 /// </summary>
-/// <param name="SiteEnd">The site's (or its NAT router's) <c>wan</c> device.</param>
+/// <param name="SiteEnd">The <c>wan</c> device of the site's gateway.</param>
 /// <param name="CoreEnd">The core's device for this site.</param>
 /// <remarks>
 /// A packet is counted as transmitted at one end and, unless the wire lost it, as received at the

@@ -12,7 +12,7 @@ internal static class AddressPlan
     /// <summary>The site's host: where its relay (or the master's root) listens.</summary>
     public static IPAddress SiteHost(int site) => Address(18, site, 2);
 
-    /// <summary>The NAT router's side of a NATed site's LAN: the host's default gateway.</summary>
+    /// <summary>The gateway's side of the site's LAN: the host's default route.</summary>
     public static IPAddress SiteGateway(int site) => Address(18, site, 1);
 
     public static string SiteNetwork(int site) => Invariant($"198.18.{site}.0/24");
@@ -20,7 +20,7 @@ internal static class AddressPlan
     /// <summary>The WAN core's end of the site's link.</summary>
     public static IPAddress CoreEnd(int site) => Address(19, site, 1);
 
-    /// <summary>The site's end of its link: the NAT router's public address, or a second address of an un-NATed host.</summary>
+    /// <summary>The gateway's end of the site's link: a NAT's public address.</summary>
     public static IPAddress SiteEnd(int site) => Address(19, site, 2);
 
     private static IPAddress Address(int second, int site, int last)

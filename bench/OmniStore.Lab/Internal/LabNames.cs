@@ -11,10 +11,10 @@ internal static partial class LabNames
 {
     public const string Root = "omnilab-";
 
-    /// <summary>The device at a site's (or its NAT router's) end of its WAN link.</summary>
+    /// <summary>The device at the gateway's end of a site's WAN link.</summary>
     public const string WanDevice = "wan";
 
-    /// <summary>The veth between a NAT router and the site behind it, in both namespaces.</summary>
+    /// <summary>The veth between a site's gateway and its hosts, in both namespaces.</summary>
     public const string LanDevice = "lan";
 
     /// <summary>Where each live run leaves a file naming its owning process, so clean-up can tell live runs from crashed ones.</summary>
@@ -26,7 +26,7 @@ internal static partial class LabNames
 
     public static string SiteHost(string prefix, string site) => $"{prefix}.{site}";
 
-    public static string SiteNat(string prefix, string site) => $"{prefix}.{site}.nat";
+    public static string SiteGateway(string prefix, string site) => $"{prefix}.{site}.gw";
 
     /// <summary>The core's end of site <paramref name="index"/>'s link.</summary>
     public static string CoreDevice(int index) => $"wan{index}";

@@ -16,6 +16,12 @@ internal sealed unsafe class WirePump
     /// <summary>At most this many packets are read in a row before due packets are released, so a flood cannot delay releases.</summary>
     private const int ReadBurst = 64;
 
+    /// <summary>At most this many packets in flight count as sparse traffic, whose releases are timed by spinning.</summary>
+    private const int SparseQueue = 8;
+
+    /// <summary>Upper bound of the learned wake-up latency, and so of one spin.</summary>
+    private const long MaxWakeLatency = 500_000;
+
     private readonly int _input;
     private readonly int _output;
     private readonly DelayQueue _queue;
@@ -23,12 +29,16 @@ internal sealed unsafe class WirePump
     private WireConditions _conditions = WireConditions.Transparent;
     private SplitMix64 _random = new(1);
     private long _lastRelease;
+    private long _wakeLatency = 100_000;
 
     private long _forwarded;
     private long _forwardedBytes;
     private long _lost;
     private long _overflowed;
     private long _errors;
+    private long _releases;
+    private long _latenessSum;
+    private long _latenessMax;
 
     public WirePump(string name, int inputFd, int outputFd, int queueCapacity)
     {
@@ -48,7 +58,8 @@ internal sealed unsafe class WirePump
 
     public string Statistics() =>
         $"{Name} forwarded={Volatile.Read(ref _forwarded)} bytes={Volatile.Read(ref _forwardedBytes)} lost={Volatile.Read(ref _lost)} " +
-        $"overflowed={Volatile.Read(ref _overflowed)} errors={Volatile.Read(ref _errors)} queued={_queue.Count}";
+        $"overflowed={Volatile.Read(ref _overflowed)} errors={Volatile.Read(ref _errors)} queued={_queue.Count} " +
+        $"late_mean_us={Volatile.Read(ref _latenessSum) / 1000.0 / Math.Max(1, Volatile.Read(ref _releases)):F1} late_max_us={Volatile.Read(ref _latenessMax) / 1000.0:F1}";
 
     public Thread Start()
     {
@@ -170,6 +181,15 @@ internal sealed unsafe class WirePump
     {
         while (_queue.NextRelease <= now)
         {
+            // How late the packet leaves (timer and scheduling latency): the error the wire adds to the configured delay.
+            var lateness = now - _queue.NextRelease;
+            Volatile.Write(ref _releases, _releases + 1);
+            Volatile.Write(ref _latenessSum, _latenessSum + lateness);
+            if (lateness > _latenessMax)
+            {
+                Volatile.Write(ref _latenessMax, lateness);
+            }
+
             Send(_queue.HeadSlot, _queue.HeadLength);
             _queue.Dequeue();
         }
@@ -205,6 +225,14 @@ internal sealed unsafe class WirePump
         }
     }
 
+    /// <summary>
+    /// Sleeps until input arrives or the head packet is due. Waking from a timed sleep takes this
+    /// machine a while (150-250 µs measured in a VM), which would add to every delay; with few packets
+    /// in flight (probes, handshakes, requests, where a delay is measured) the pump therefore sleeps
+    /// until the expected wake-up latency before the release and spins the rest. With many in flight
+    /// (a bulk transfer) it sleeps to the release itself: spinning there would cost a core per busy
+    /// direction, and a bulk flow's packets after the first are released on time from the queue.
+    /// </summary>
     private void Wait()
     {
         var poll = new Libc.PollFd { Fd = _input, Events = Libc.POLLIN };
@@ -215,13 +243,32 @@ internal sealed unsafe class WirePump
             return;
         }
 
-        var remaining = next - MonotonicClock.Nanoseconds();
-        if (remaining <= 0)
+        var sparse = _queue.Count <= SparseQueue;
+        var wake = sparse ? next - _wakeLatency : next;
+        var now = MonotonicClock.Nanoseconds();
+        if (wake > now)
         {
-            return;
+            var sleep = wake - now;
+            var timeout = new Libc.TimeSpec { Seconds = sleep / 1_000_000_000, Nanoseconds = sleep % 1_000_000_000 };
+            var ready = Libc.PPoll(&poll, 1, &timeout, null);
+            now = MonotonicClock.Nanoseconds();
+            if (ready == 0)
+            {
+                // Timed out: learn how late the wake-up was (moving average, bounded).
+                var late = Math.Clamp(now - wake, 0, MaxWakeLatency);
+                _wakeLatency += (late - _wakeLatency) / 8;
+            }
+
+            if (ready != 0 || !sparse)
+            {
+                return;
+            }
         }
 
-        var timeout = new Libc.TimeSpec { Seconds = remaining / 1_000_000_000, Nanoseconds = remaining % 1_000_000_000 };
-        Libc.PPoll(&poll, 1, &timeout, null);
+        var spin = new SpinWait();
+        while (MonotonicClock.Nanoseconds() < next)
+        {
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
     }
 }
