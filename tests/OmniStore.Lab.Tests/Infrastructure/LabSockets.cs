@@ -11,10 +11,16 @@ public static class LabSockets
 
     public static Socket Udp(LabSite site, IPAddress bind, int port = 0) => site.RunInNamespace(() =>
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = 4 << 20 };
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        // SO_RCVBUFFORCE (root only) goes past net.core.rmem_max: a receiver held up for a moment on a
+        // busy machine must not drop datagrams, or the loss tests would count its drops as the wire's.
+        socket.SetRawSocketOption(SolSocket, SoRcvBufForce, BitConverter.GetBytes(16 << 20));
         socket.Bind(new IPEndPoint(bind, port));
         return socket;
     });
+
+    private const int SolSocket = 1;
+    private const int SoRcvBufForce = 33;
 
     public static Socket Tcp(LabSite site) => site.RunInNamespace(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
 
