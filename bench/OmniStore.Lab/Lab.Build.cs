@@ -39,11 +39,13 @@ public sealed partial class Lab
 
     private async Task AddNamespaceAsync(string name, bool forwards, CancellationToken cancellationToken)
     {
-        await CommandRunner.IpAsync(cancellationToken, "netns", "add", name).ConfigureAwait(false);
+        // Recorded first: a cancelled or failed "ip netns add" may still have made it, and teardown skips names that do not exist.
         lock (_lock)
         {
             _namespaces.Add(name);
         }
+
+        await CommandRunner.IpAsync(cancellationToken, "netns", "add", name).ConfigureAwait(false);
 
         await CommandRunner.IpAsync(cancellationToken, "-n", name, "link", "set", "lo", "up").ConfigureAwait(false);
         // No IPv6: its neighbour and router discovery would add chatter to the WAN byte counters.

@@ -9,7 +9,8 @@ public sealed partial class Lab
     {
         lock (_lock)
         {
-            return _teardown ??= TeardownAsync();
+            // On the thread pool: never under this lock, and never on a caller's synchronization context (Dispose blocks on it).
+            return _teardown ??= Task.Run(TeardownAsync);
         }
     }
 
@@ -32,7 +33,6 @@ public sealed partial class Lab
     /// </summary>
     private async Task TeardownAsync()
     {
-        await Task.Yield();
         List<LabProcess> processes;
         List<string> namespaces;
         lock (_lock)
@@ -64,7 +64,11 @@ public sealed partial class Lab
 
         await Try(() =>
         {
-            RunMarker.Delete(Prefix);
+            if (File.Exists(RunMarker.PathOf(Prefix)))
+            {
+                RunMarker.Delete(Prefix);
+            }
+
             return Task.CompletedTask;
         }).ConfigureAwait(false);
         LabRegistry.Remove(this);

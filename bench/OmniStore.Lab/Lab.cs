@@ -146,7 +146,15 @@ public sealed partial class Lab : IAsyncDisposable, IDisposable
         }
         catch
         {
-            await lab.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await lab.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (LabException)
+            {
+                // The build's own failure is the one to report; what teardown left, clean-up removes.
+            }
+
             throw;
         }
     }

@@ -50,6 +50,26 @@ public sealed class LabLifecycleTests
     }
 
     [Fact]
+    public async Task Cancelling_StartAsync_midway_removes_what_it_had_built()
+    {
+        LabRequirement.Ensure();
+        var existing = LabCleanup.ListNamespaces();
+        var markers = Markers();
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        cancel.CancelAfter(TimeSpan.FromMilliseconds(700));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => Lab.StartAsync(LabTopology.Uniform(20, new WanLinkSpec { RateBitsPerSecond = 10_000_000 }, NatKind.Cone), cancel.Token));
+
+        var namespacesLeft = LabCleanup.ListNamespaces().Except(existing).ToArray();
+        var markersLeft = Markers().Except(markers).ToArray();
+        Assert.True(namespacesLeft.Length == 0, $"namespaces left behind: {string.Join(", ", namespacesLeft)}");
+        Assert.True(markersLeft.Length == 0, $"markers left behind: {string.Join(", ", markersLeft)}");
+
+        static string[] Markers() => Directory.Exists("/run/omnistore-lab") ? [.. Directory.EnumerateFiles("/run/omnistore-lab")] : [];
+    }
+
+    [Fact]
     public async Task Every_site_reaches_the_master_and_the_master_reaches_sites_without_NAT()
     {
         LabRequirement.Ensure();
