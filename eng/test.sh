@@ -9,7 +9,9 @@
 set -euo pipefail
 
 # System packages (Debian/Ubuntu names) the tests need: installed when running as root and missing.
-SYSTEM_PACKAGES=(xxhash libxxhash0)
+# xxhash, libxxhash0: the reference XXH3. iproute2 (ip, tc), nftables, procps (sysctl): the WAN lab.
+# iperf3: the lab's wire-ceiling script (bench/scripts/wire-ceiling.sh); no test needs it.
+SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3)
 
 # A test that runs longer than this is treated as hung: its test host is killed (dotnet test --blame-hang).
 TEST_HANG_TIMEOUT=${TEST_HANG_TIMEOUT:-5m}

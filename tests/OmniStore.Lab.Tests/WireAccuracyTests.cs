@@ -1,0 +1,118 @@
+using OmniStore.Lab.Tests.Infrastructure;
+
+namespace OmniStore.Lab.Tests;
+
+/// <summary>
+/// The wire is measured, not assumed: a configured delay gives the round-trip time it should,
+/// a configured loss drops that share of 10,000 packets, and a configured rate is the rate the
+/// link's IP bytes grow at, each in both directions where it matters.
+/// </summary>
+public sealed class WireAccuracyTests
+{
+    private readonly ITestOutputHelper _output;
+
+    public WireAccuracyTests(ITestOutputHelper output) => _output = output;
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(0, 25)]
+    [InlineData(5, 20)]
+    [InlineData(30, 70)]
+    public async Task Delay_gives_a_round_trip_time_within_5_percent(int masterDelayMs, int siteDelayMs)
+    {
+        LabRequirement.Ensure();
+        await using var lab = await Lab.StartAsync(TwoSites(
+            new WanLinkSpec { Delay = TimeSpan.FromMilliseconds(masterDelayMs) },
+            new WanLinkSpec { Delay = TimeSpan.FromMilliseconds(siteDelayMs) }), Token);
+
+        var rtts = await LabSockets.MeasureRttAsync(lab.Sites[0], lab.Master, probes: 40, Token);
+
+        double expected = 2 * (masterDelayMs + siteDelayMs);
+        Array.Sort(rtts);
+        var median = rtts[rtts.Length / 2];
+        // The slowest tenth is left out of the mean: a busy 2-core machine now and then holds a
+        // thread for milliseconds, which is the machine, not the configured delay.
+        var mean = rtts[..(rtts.Length * 9 / 10)].Average();
+        _output.WriteLine($"expected {expected} ms: min {rtts[0]:F3}, median {median:F3}, mean of fastest 90% {mean:F3}, max {rtts[^1]:F3} ms");
+        _output.WriteLine($"wire: {string.Join("; ", await lab.WireStatisticsAsync(Token))}");
+        Assert.InRange(median, expected * 0.95, expected * 1.05);
+        Assert.InRange(mean, expected * 0.95, expected * 1.05);
+        Assert.True(rtts[0] >= expected * 0.99, $"a probe came back in {rtts[0]:F3} ms, sooner than the configured {expected} ms");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Loss_drops_the_configured_share_of_10000_packets_within_20_percent(bool upward)
+    {
+        LabRequirement.Ensure();
+        const double loss = 0.05;
+        const int count = 10_000;
+        await using var lab = await Lab.StartAsync(TwoSites(WanLinkSpec.Unlimited, new WanLinkSpec { Loss = loss }), Token);
+        var (from, to) = upward ? (lab.Sites[0], lab.Master) : (lab.Master, lab.Sites[0]);
+
+        var arrived = await LabSockets.SendNumberedAsync(from, to, count, Token);
+
+        var measured = 1 - (arrived.Distinct().Count() / (double)count);
+        var stats = string.Join("; ", await lab.WireStatisticsAsync(Token));
+        _output.WriteLine($"{(upward ? "up" : "down")}: {arrived.Count} of {count} arrived, loss {measured:P2} (configured {loss:P0}); wire: {stats}");
+        Assert.InRange(measured, loss * 0.8, loss * 1.2);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Rate_limits_the_link_to_within_5_percent(bool upward)
+    {
+        LabRequirement.Ensure();
+        const long download = 40_000_000;
+        const long upload = 24_000_000;
+        await using var lab = await Lab.StartAsync(
+            TwoSites(
+                WanLinkSpec.Unlimited,
+                new WanLinkSpec { RateBitsPerSecond = download, UploadRateBitsPerSecond = upload, Delay = TimeSpan.FromMilliseconds(5) }),
+            Token);
+        var site = lab.Sites[0];
+
+        var rate = upward
+            ? await LabSockets.MeasureRateAsync(site, lab.Master, c => c.UpBytes, site, Token)
+            : await LabSockets.MeasureRateAsync(lab.Master, site, c => c.DownBytes, site, Token);
+
+        double expected = upward ? upload : download;
+        _output.WriteLine($"{(upward ? "upload" : "download")}: {rate / 1e6:F2} Mbit/s of IP bytes, configured {expected / 1e6:F2} Mbit/s");
+        Assert.InRange(rate, expected * 0.95, expected * 1.05);
+    }
+
+    [Fact]
+    public async Task Jitter_spreads_delays_within_its_bounds_and_never_reorders()
+    {
+        LabRequirement.Ensure();
+        var link = new WanLinkSpec { Delay = TimeSpan.FromMilliseconds(20), Jitter = TimeSpan.FromMilliseconds(8) };
+        await using var lab = await Lab.StartAsync(TwoSites(WanLinkSpec.Unlimited, link), Token);
+
+        var rtts = await LabSockets.MeasureRttAsync(lab.Sites[0], lab.Master, probes: 60, Token);
+        var arrived = await LabSockets.SendNumberedAsync(lab.Sites[0], lab.Master, 3000, Token);
+
+        _output.WriteLine($"RTT min {rtts.Min():F3}, max {rtts.Max():F3}, stddev {StandardDeviation(rtts):F3} ms");
+        // Each direction's delay is 20 ± 8 ms: never below 24 ms round trip, and (but for the machine's own hiccups) not above 56.
+        Assert.All(rtts, rtt => Assert.True(rtt >= 24.0 * 0.99, $"a probe came back in {rtt:F3} ms, sooner than 20 - 8 ms each way allows"));
+        Assert.True(rtts.Count(rtt => rtt <= 56.0 * 1.05) >= rtts.Length * 9 / 10, $"more than a tenth of the probes took longer than 20 + 8 ms each way: {string.Join(", ", rtts.Order().TakeLast(10).Select(r => r.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}");
+        Assert.True(StandardDeviation(rtts) > 2, "the round-trip times hardly vary: no jitter was applied");
+        Assert.Equal(3000, arrived.Count);
+        Assert.Equal(Enumerable.Range(0, 3000), arrived);
+    }
+
+    private static LabTopology TwoSites(WanLinkSpec master, WanLinkSpec site) => new()
+    {
+        Master = new SiteSpec("master") { Link = master },
+        Sites = [new SiteSpec("site1") { Link = site }],
+        Seed = 20261122,
+    };
+
+    private static double StandardDeviation(double[] values)
+    {
+        var mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / values.Length);
+    }
+}
