@@ -25,6 +25,7 @@ internal static class OmniStoreCommandLine
             RelayCommand.Create(),
             DemoCommand.Create(),
             BenchCommand.Create(),
+            LabCommand.Create(),
         };
 
         var help = new HelpOption();

@@ -28,11 +28,25 @@ internal interface IStagingTopology : IAsyncDisposable
     /// The kernel's byte counters of every WAN link (index 0: the master site's, then each site's),
     /// seen from the site: bytes sent out of it and received into it. Null without shaping.
     /// </summary>
-    IReadOnlyList<LinkBytes>? ReadWanCounters();
+    Task<IReadOnlyList<LinkBytes>?> ReadWanCountersAsync(CancellationToken cancellationToken);
 }
 
-/// <summary>Bytes out of and into a site over its WAN link.</summary>
-internal readonly record struct LinkBytes(long Out, long In)
+/// <summary>IP bytes and packets out of and into a site over its WAN link.</summary>
+internal readonly record struct LinkBytes(long Out, long In, long OutPackets, long InPackets)
 {
-    public static LinkBytes operator -(LinkBytes after, LinkBytes before) => new(after.Out - before.Out, after.In - before.In);
+    /// <summary>
+    /// IPv4 and TCP headers of every packet on the lab's links: 20 + 20 bytes, plus 12 of the
+    /// timestamp option Linux puts on every segment. Subtracting them leaves the TCP payload, that is
+    /// OmniStore's own bytes (objects plus its framing).
+    /// </summary>
+    public const int TcpIpHeaderBytes = 52;
+
+    /// <summary>TCP payload bytes into the site (IP bytes less the headers).</summary>
+    public long PayloadIn => In - (InPackets * TcpIpHeaderBytes);
+
+    /// <summary>TCP payload bytes out of the site.</summary>
+    public long PayloadOut => Out - (OutPackets * TcpIpHeaderBytes);
+
+    public static LinkBytes operator -(LinkBytes after, LinkBytes before) =>
+        new(after.Out - before.Out, after.In - before.In, after.OutPackets - before.OutPackets, after.InPackets - before.InPackets);
 }

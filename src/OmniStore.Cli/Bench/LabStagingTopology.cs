@@ -1,15 +1,71 @@
+using System.Globalization;
+using OmniStore.Lab;
+using LabNetwork = OmniStore.Lab.Lab;
+
 namespace OmniStore.Cli.Bench;
 
-/// <summary>The staging benchmark's sites as lab network namespaces with shaped WAN links (docs/lab.md).</summary>
-internal static class LabStagingTopology
+/// <summary>
+/// The staging benchmark's sites as a lab (docs/lab.md): a network namespace per site behind its own
+/// WAN link, every link with the same rate, delay, jitter and loss, and the links' byte counters
+/// read from the kernel.
+/// </summary>
+internal sealed class LabStagingTopology : IStagingTopology
 {
-    public static Task<IStagingTopology> CreateAsync(StagingSettings settings, CancellationToken cancellationToken)
+    private readonly LabNetwork _lab;
+    private readonly long _rate;
+
+    private LabStagingTopology(LabNetwork lab, StagingSettings settings)
     {
-        if (!OperatingSystem.IsLinux() || Environment.UserName != "root")
+        _lab = lab;
+        _rate = settings.RateBitsPerSecond;
+        var c = CultureInfo.InvariantCulture;
+        Description = string.Create(c, $"lab: {settings.Sites} sites and the master's, each behind a WAN link of {LinkUnits.FormatRate(settings.RateBitsPerSecond)}, {settings.RoundTrip.TotalMilliseconds:0.#} ms round trip between sites")
+            + (settings.Jitter > TimeSpan.Zero ? string.Create(c, $", jitter {settings.Jitter.TotalMilliseconds:0.#} ms per link") : string.Empty)
+            + (settings.Loss > 0 ? string.Create(c, $", loss {settings.Loss:P2} per link and direction") : string.Empty);
+    }
+
+    public string Description { get; }
+
+    public bool ShapesWan => true;
+
+    public int SiteCount => _lab.Sites.Count;
+
+    public static async Task<IStagingTopology> CreateAsync(StagingSettings settings, CancellationToken cancellationToken)
+    {
+        if (!LabNetwork.IsSupported(out string reason))
         {
-            throw new UsageException("The lab needs root: it creates network namespaces, shapes links with tc and sets up NAT with nftables. Run as root, or add --loopback for a run on 127.0.0.1 that does not shape the WAN.");
+            throw new UsageException($"The staging benchmark cannot build its lab here: {reason}. Add --loopback for a run on 127.0.0.1 that does not shape the WAN.");
         }
 
-        throw new UsageException("The lab is not part of this build yet; add --loopback.");
+        // The round trip between two sites crosses both sites' links twice.
+        var link = new WanLinkSpec
+        {
+            RateBitsPerSecond = settings.RateBitsPerSecond,
+            Delay = settings.RoundTrip / 4,
+            Jitter = settings.Jitter,
+            Loss = settings.Loss,
+        };
+        var lab = await LabNetwork.StartAsync(LabTopology.Uniform(settings.Sites, link), cancellationToken);
+        return new LabStagingTopology(lab, settings);
     }
+
+    public string HostOf(int site) => SiteAt(site).Address.ToString();
+
+    public long? RateOf(int site) => _rate;
+
+    public StagedProcess Start(int site, string label, IReadOnlyList<string> arguments)
+    {
+        var (fileName, prefix) = OmniStoreExecutable.Resolve();
+        return new StagedProcess(label, "ip", ["netns", "exec", SiteAt(site).Namespace, fileName, .. prefix, .. arguments]);
+    }
+
+    public async Task<IReadOnlyList<LinkBytes>?> ReadWanCountersAsync(CancellationToken cancellationToken)
+    {
+        var counters = await Task.WhenAll(_lab.AllSites.Select(site => site.ReadWanCountersAsync(cancellationToken)));
+        return counters.Select(c => new LinkBytes(c.UpBytes, c.DownBytes, c.CoreEnd.RxPackets, c.SiteEnd.RxPackets)).ToArray();
+    }
+
+    public ValueTask DisposeAsync() => _lab.DisposeAsync();
+
+    private LabSite SiteAt(int site) => site < 0 ? _lab.Master : _lab.Sites[site];
 }

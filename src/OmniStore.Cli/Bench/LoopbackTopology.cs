@@ -22,7 +22,7 @@ internal sealed class LoopbackTopology(int sites) : IStagingTopology
         return new StagedProcess(label, fileName, [.. prefix, .. arguments]);
     }
 
-    public IReadOnlyList<LinkBytes>? ReadWanCounters() => null;
+    public Task<IReadOnlyList<LinkBytes>?> ReadWanCountersAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<LinkBytes>?>(null);
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -42,7 +42,7 @@ internal static class StagingBenchmark
                         index++;
                     }
 
-                    await WriteAsync(stem, settings, topology.Description, machine, started, results, cancellationToken);
+                    await WriteAsync(stem, settings, topology, machine, started, results, cancellationToken);
                 }
             }
         }
@@ -51,7 +51,7 @@ internal static class StagingBenchmark
             TryDelete(scratchRoot);
         }
 
-        progress.WriteLine($"results: {stem}.md, {stem}.svg");
+        progress.WriteLine($"results: {stem}.md, {stem}.svg, {stem}.json");
         return results.All(r => r.FailedWorkers == 0) ? ExitCodes.Success : ExitCodes.For(OmniStoreError.Corrupt);
     }
 
@@ -60,13 +60,16 @@ internal static class StagingBenchmark
         var c = CultureInfo.InvariantCulture;
         string floor = r.FloorSeconds is { } f ? string.Create(c, $", floor {f:0.00} s ({r.TimeOverFloor:0.00}x)") : string.Empty;
         string bytes = r.WanBytes is { } wan
-            ? string.Create(c, $"WAN out of master {wan[0].Out / 1e6:0.0} MB, into sites {string.Join(" / ", wan.Skip(1).Select(l => (l.In / 1e6).ToString("0.0", c)))} MB")
+            ? string.Create(c, $"WAN out of master {wan[0].Out / 1e6:0.0} MB, into sites {string.Join(" / ", wan.Skip(1).Select(l => (l.In / 1e6).ToString("0.0", c)))} MB (payload {string.Join(" / ", wan.Skip(1).Select(l => (l.PayloadIn / 1e6).ToString("0.0", c)))})")
             : string.Create(c, $"root sent {r.RootBytesOut / 1e6:0.0} MB");
         return string.Create(c, $"{r.Mode.Name(),-16} {r.Workers,3} workers: {r.Seconds,8:0.00} s{floor}; {bytes}; CPU {r.CpuSeconds:0.0} s{(r.FailedWorkers > 0 ? $"; {r.FailedWorkers} FAILED" : string.Empty)}");
     }
 
-    private static async Task WriteAsync(string stem, StagingSettings settings, string network, string machine, DateTimeOffset started, IReadOnlyList<StagingRunResult> results, CancellationToken cancellationToken)
+    private static async Task WriteAsync(string stem, StagingSettings settings, IStagingTopology topology, string machine, DateTimeOffset started, IReadOnlyList<StagingRunResult> results, CancellationToken cancellationToken)
     {
+        string network = topology.Description;
+        var file = new StagingResultsFile(settings.CommandLine, network, machine, topology.ShapesWan, settings.Size, settings.Sites, results.Select(StagingRunRecord.From).ToArray());
+        await File.WriteAllTextAsync(stem + ".json", StagingResultsJson.Serialize(file), cancellationToken);
         await File.WriteAllTextAsync(stem + ".md", StagingReport.Markdown(settings, network, machine, started, results), cancellationToken);
         string subtitle = string.Create(CultureInfo.InvariantCulture, $"{settings.Size / 1e6:0.#} MB to every worker over {settings.Sites} sites; {network}");
         await File.WriteAllTextAsync(stem + ".svg", SvgChart.Render("OmniStore staging: time until every worker holds the data", subtitle, results), cancellationToken);

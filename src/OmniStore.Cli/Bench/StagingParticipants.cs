@@ -5,7 +5,8 @@ namespace OmniStore.Cli.Bench;
 
 /// <summary>
 /// The processes a staging run is made of besides the daemons: the master, which puts the object,
-/// and a site's workers, N clients in one process. Both connect first, say
+/// and a site's workers, N clients in one process. Both connect and warm up first (see
+/// <see cref="WarmUpSize"/>), say
 /// <see cref="ParticipantEvent.Ready"/>, and start on the controller's <see cref="ParticipantEvent.GoLine"/>,
 /// so their start-up is not part of the measured time.
 /// </summary>
@@ -13,10 +14,19 @@ internal static class StagingParticipants
 {
     private static readonly Lock OutputLock = new();
 
+    /// <summary>
+    /// Before saying ready, the master puts and every worker gets a small object of their own, so the
+    /// code paths of every process (and of the daemons) are compiled before the clock starts.
+    /// </summary>
+    private const int WarmUpSize = 256 << 10;
+
+    public static string WarmUpName(string name) => name + "-warm-up";
+
     public static async Task<int> RunMasterAsync(string rootUri, string name, long size, ulong seed, bool broadcast, byte[]? secret, CancellationToken cancellationToken)
     {
         var data = StagingData.Generate(size, seed);
         await using var client = await OmniStoreClient.ConnectAsync(rootUri, new OmniStoreOptions { SharedSecret = secret }, cancellationToken);
+        await client.PutAsync(WarmUpName(name), StagingData.Generate(WarmUpSize, ~seed), cancellationToken);
         Emit(new ParticipantEvent { Event = ParticipantEvent.Ready });
         await WaitForGoAsync(cancellationToken);
 
@@ -35,6 +45,7 @@ internal static class StagingParticipants
         var clients = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => OmniStoreClient.ConnectAsync(uri, options, cancellationToken)));
         try
         {
+            await Task.WhenAll(clients.Select(client => client.GetAsync(WarmUpName(name), Stream.Null, cancellationToken).AsTask()));
             Emit(new ParticipantEvent { Event = ParticipantEvent.Ready });
             await WaitForGoAsync(cancellationToken);
 

@@ -34,6 +34,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
             }
 
             var master = Track(topology.Start(-1, "master", ["bench", "master", "--root", rootAddress, "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv), .. (mode == StagingMode.RelayBroadcast ? ["--broadcast"] : Array.Empty<string>())]));
+            await WaitReadyAsync(master, cancellationToken); // its warm-up object is what the workers warm up on
             var workerProcesses = new List<(StagedProcess Process, int Count)>();
             for (int site = 0; site < perSite.Count; site++)
             {
@@ -47,7 +48,6 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
                 workerProcesses.Add((process, perSite[site]));
             }
 
-            await WaitReadyAsync(master, cancellationToken);
             foreach (var (process, _) in workerProcesses)
             {
                 await WaitReadyAsync(process, cancellationToken);
@@ -55,7 +55,8 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
 
             var daemons = new List<StagedProcess> { root };
             daemons.AddRange(relays.Select(r => r.Process));
-            var countersBefore = topology.ReadWanCounters();
+            var countersBefore = await topology.ReadWanCountersAsync(cancellationToken);
+            var (rootOutBefore, relayInBefore) = await ReadNodeCountersAsync(rootStatus, relays, cancellationToken);
             var daemonCpuBefore = daemons.Sum(d => d.CpuTime().TotalSeconds);
 
             // The clock: the Put's start, as the master saw it, to the last worker's verified copy.
@@ -90,14 +91,8 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
             }
 
             cpu += daemons.Sum(d => d.CpuTime().TotalSeconds) - daemonCpuBefore;
-            var countersAfter = topology.ReadWanCounters();
-            var rootNode = rootStatus is null ? null : await ReadStatusAsync(rootStatus, cancellationToken);
-            var relayIn = new List<long>();
-            foreach (var relay in relays)
-            {
-                var status = relay.Status is null ? null : await ReadStatusAsync(relay.Status, cancellationToken);
-                relayIn.Add(status?.Parent?.Traffic.WireIn ?? 0);
-            }
+            var countersAfter = await topology.ReadWanCountersAsync(cancellationToken);
+            var (rootOut, relayIn) = await ReadNodeCountersAsync(rootStatus, relays, cancellationToken);
 
             return new StagingRunResult
             {
@@ -109,8 +104,8 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
                 PutSeconds = (put.End.Value - put.Start.Value) / 1e9,
                 FloorSeconds = Floor(perSite),
                 WanBytes = countersBefore is null || countersAfter is null ? null : countersAfter.Zip(countersBefore, (a, b) => a - b).ToArray(),
-                RootBytesOut = rootNode?.ChildrenTotal.WireOut ?? 0,
-                RelayBytesIn = relayIn,
+                RootBytesOut = rootOut - rootOutBefore,
+                RelayBytesIn = relayIn.Zip(relayInBefore, (after, before) => after - before).ToArray(),
                 CpuSeconds = cpu,
                 FailedWorkers = failed,
             };
@@ -196,6 +191,19 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
     {
         string line = await process.WaitForLineAsync(l => ParticipantEvent.TryParse(l) is { } e && match(e), timeout, cancellationToken);
         return ParticipantEvent.TryParse(line)!;
+    }
+
+    /// <summary>What the root sent its children and each relay received from the root, by their own counters (loopback only).</summary>
+    private static async Task<(long RootOut, long[] RelayIn)> ReadNodeCountersAsync(string? rootStatus, List<(StagedProcess Process, string Address, string? Status)> relays, CancellationToken cancellationToken)
+    {
+        long rootOut = rootStatus is null ? 0 : (await ReadStatusAsync(rootStatus, cancellationToken)).ChildrenTotal.WireOut;
+        var relayIn = new long[relays.Count];
+        for (int i = 0; i < relays.Count; i++)
+        {
+            relayIn[i] = relays[i].Status is { } status ? (await ReadStatusAsync(status, cancellationToken)).Parent?.Traffic.WireIn ?? 0 : 0;
+        }
+
+        return (rootOut, relayIn);
     }
 
     private static async Task<Node.NodeStatus> ReadStatusAsync(string statusUrl, CancellationToken cancellationToken)

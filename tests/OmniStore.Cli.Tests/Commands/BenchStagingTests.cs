@@ -1,0 +1,127 @@
+using System.Text.Json;
+using System.Xml.Linq;
+using OmniStore.Cli.Tests.Infrastructure;
+
+namespace OmniStore.Cli.Tests.Commands;
+
+/// <summary>
+/// <c>omnistore bench staging</c> end to end: the loopback variant anywhere, and the CI smoke of the
+/// lab variant (root only; under CI=true it must run). Byte counts are the assertions: relay mode
+/// moves the object once per site, direct mode once per worker.
+/// </summary>
+public sealed class BenchStagingTests : IDisposable
+{
+    private const long Size = 8L << 20;
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(4);
+    private readonly TempDirectory _dir = new("omnistore-bench");
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Loopback_RunsEveryMode_VerifiesEveryWorker_AndSaysItDoesNotShapeTheWan()
+    {
+        var result = await CliRunner.RunAsync(
+            ["bench", "staging", "--loopback", "--size", "4M", "--sites", "2", "--workers", "1,3", "--results", _dir.Sub("results")],
+            _dir.Sub("data"), timeout: RunTimeout);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("NOT shaped", result.Output, StringComparison.Ordinal);
+        var runs = ReadResults(out string markdown, out var svg);
+        Assert.Contains("NOT shaped", markdown, StringComparison.Ordinal);
+        Assert.Equal(6, runs.GetArrayLength());
+        long size = 4L << 20;
+        foreach (var run in runs.EnumerateArray())
+        {
+            Assert.Equal(0, run.GetProperty("failedWorkers").GetInt32());
+            int workers = run.GetProperty("workers").GetInt32();
+            long rootOut = run.GetProperty("rootBytesOut").GetInt64();
+            switch (run.GetProperty("mode").GetString())
+            {
+                case "direct":
+                    AssertAbout(workers * size, rootOut, "direct: the root sends every worker's copy");
+                    break;
+                case "relay":
+                    int sitesWithWorkers = Math.Min(workers, 2);
+                    AssertAbout(sitesWithWorkers * size, rootOut, "relay: the root sends one copy per site with workers");
+                    break;
+                default:
+                    AssertAbout(2 * size, rootOut, "broadcast: the root pushes one copy to every relay");
+                    Assert.All(run.GetProperty("relayBytesIn").EnumerateArray(), relayIn => AssertAbout(size, relayIn.GetInt64(), "each relay receives the object once"));
+                    break;
+            }
+        }
+
+        Assert.Equal("svg", svg.Root!.Name.LocalName);
+        Assert.Equal(3, svg.Descendants().Count(e => e.Name.LocalName == "polyline")); // one line per mode, no floors on loopback
+    }
+
+    [Fact]
+    public async Task Lab_TwoSitesOfTwoWorkers_RelayMovesTheObjectOncePerSite_DirectOncePerWorker()
+    {
+        LabRequirement.Ensure();
+        var result = await CliRunner.RunAsync(
+            ["bench", "staging", "--size", "8M", "--sites", "2", "--workers", "4", "--modes", "direct,relay", "--rate", "200mbit", "--rtt", "20ms", "--results", _dir.Sub("results")],
+            _dir.Sub("data"), timeout: RunTimeout);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var runs = ReadResults(out string markdown, out var svg);
+        Assert.DoesNotContain("NOT shaped", markdown, StringComparison.Ordinal);
+        Assert.Equal(2, runs.GetArrayLength());
+        foreach (var run in runs.EnumerateArray())
+        {
+            Assert.Equal(0, run.GetProperty("failedWorkers").GetInt32());
+            var links = run.GetProperty("wanLinks").EnumerateArray().ToArray();
+            Assert.Equal(3, links.Length); // the master's and two sites'
+            bool direct = run.GetProperty("mode").GetString() == "direct";
+            long perSite = direct ? 2 * Size : Size; // two workers per site
+            foreach (var site in links.Skip(1))
+            {
+                AssertAbout(perSite, site.GetProperty("payloadIn").GetInt64(), $"{(direct ? "direct" : "relay")}: bytes into a site, from the kernel's counters");
+            }
+
+            AssertAbout(2 * perSite, links[0].GetProperty("payloadOut").GetInt64(), "bytes out of the master's site");
+            Assert.True(run.GetProperty("floorSeconds").GetDouble() > 0);
+        }
+
+        Assert.Equal(4, svg.Descendants().Count(e => e.Name.LocalName == "polyline")); // two modes and their floors
+    }
+
+    [Fact]
+    public async Task LabClean_LeavesALiveLabAlone_AndRemovesItWithAll()
+    {
+        LabRequirement.Ensure();
+        var ct = TestContext.Current.CancellationToken;
+        await using var lab = await OmniStore.Lab.Lab.StartAsync(OmniStore.Lab.LabTopology.Uniform(1, OmniStore.Lab.WanLinkSpec.Unlimited), ct);
+
+        var gentle = await CliRunner.RunAsync(_dir.Sub("data"), "lab", "clean");
+        Assert.True(gentle.ExitCode == 0, gentle.ToString());
+        Assert.Contains(lab.Prefix, gentle.Output, StringComparison.Ordinal); // named as live, left alone
+        Assert.All(lab.Namespaces, ns => Assert.Contains(ns, OmniStore.Lab.LabCleanup.ListNamespaces()));
+
+        var all = await CliRunner.RunAsync(_dir.Sub("data"), "lab", "clean", "--all");
+        Assert.True(all.ExitCode == 0, all.ToString());
+        Assert.Contains($"removed", all.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(OmniStore.Lab.LabCleanup.ListNamespaces(), ns => ns.StartsWith(lab.Prefix, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task BadWorkerList_IsAUsageError()
+    {
+        var result = await CliRunner.RunAsync(_dir.Sub("data"), "bench", "staging", "--loopback", "--workers", "1,zero");
+        Assert.Equal(ExitCode.Usage, result.ExitCode);
+        Assert.Contains("--workers", result.StandardError, StringComparison.Ordinal);
+    }
+
+    /// <summary>Within 2%: the object plus OmniStore's own framing and requests.</summary>
+    private static void AssertAbout(long expected, long actual, string what) =>
+        Assert.True(Math.Abs(actual - expected) <= expected * 0.02, $"{what}: expected {expected} bytes (within 2%), measured {actual}.");
+
+    private JsonElement ReadResults(out string markdown, out XDocument svg)
+    {
+        string results = _dir.Sub("results");
+        string json = Assert.Single(Directory.GetFiles(results, "staging-*.json"));
+        markdown = File.ReadAllText(Path.ChangeExtension(json, ".md"));
+        svg = XDocument.Load(Path.ChangeExtension(json, ".svg"));
+        return JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("runs");
+    }
+}
