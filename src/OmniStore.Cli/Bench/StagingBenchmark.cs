@@ -67,11 +67,21 @@ internal static class StagingBenchmark
 
     private static async Task WriteAsync(string stem, StagingSettings settings, IStagingTopology topology, string machine, DateTimeOffset started, IReadOnlyList<StagingRunResult> results, CancellationToken cancellationToken)
     {
-        string network = topology.Description;
-        var file = new StagingResultsFile(settings.CommandLine, network, machine, topology.ShapesWan, settings.Size, settings.Sites, results.Select(StagingRunRecord.From).ToArray());
+        var file = new StagingResultsFile(started, settings.CommandLine, topology.Description, machine, topology.ShapesWan, settings.Size, settings.Sites, results.Select(StagingRunRecord.From).ToArray());
         await File.WriteAllTextAsync(stem + ".json", StagingResultsJson.Serialize(file), cancellationToken);
+        await WriteReportAsync(stem, file, cancellationToken);
+    }
+
+    /// <summary>Writes the table and chart of <paramref name="file"/> next to it (<c>omnistore bench report</c> redraws them from the JSON).</summary>
+    public static async Task WriteReportAsync(string stem, StagingResultsFile file, CancellationToken cancellationToken)
+    {
+        var settings = new StagingSettings { Size = file.Size, Sites = file.Sites, CommandLine = file.Command };
+        var results = file.Runs.Select(r => r.ToResult(file.Size)).ToArray();
+        string network = file.Network;
+        string machine = file.Machine;
+        var started = file.Started;
         await File.WriteAllTextAsync(stem + ".md", StagingReport.Markdown(settings, network, machine, started, results), cancellationToken);
-        string subtitle = string.Create(CultureInfo.InvariantCulture, $"{settings.Size / 1e6:0.#} MB to every worker over {settings.Sites} sites; {network}");
+        string[] subtitle = [string.Create(CultureInfo.InvariantCulture, $"{settings.Size / 1e6:0.#} MB to every worker, workers spread over {settings.Sites} sites; dashed: the mode's physical floor"), network];
         await File.WriteAllTextAsync(stem + ".svg", SvgChart.Render("OmniStore staging: time until every worker holds the data", subtitle, results), cancellationToken);
     }
 

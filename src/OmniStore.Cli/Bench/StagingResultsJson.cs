@@ -5,6 +5,7 @@ namespace OmniStore.Cli.Bench;
 
 /// <summary>A sweep's results as JSON, next to the table and chart, for scripts and tests.</summary>
 internal sealed record StagingResultsFile(
+    DateTimeOffset Started,
     string Command,
     string Network,
     string Machine,
@@ -31,6 +32,22 @@ internal sealed record StagingRunRecord(
         r.Mode.Name(), r.Workers, r.WorkersPerSite, r.Seconds, r.PutSeconds, r.FloorSeconds,
         r.WanBytes?.Select(l => new LinkBytesRecord(l.Out, l.In, l.PayloadOut, l.PayloadIn)).ToArray(),
         r.RootBytesOut, r.RelayBytesIn, r.CpuSeconds, r.FailedWorkers);
+
+    public StagingRunResult ToResult(long size) => new()
+    {
+        Mode = StagingModes.TryParse(Mode, out var mode) ? mode : throw new JsonException($"Unknown mode '{Mode}'."),
+        Workers = Workers,
+        WorkersPerSite = WorkersPerSite,
+        Size = size,
+        Seconds = Seconds,
+        PutSeconds = PutSeconds,
+        FloorSeconds = FloorSeconds,
+        WanBytes = WanLinks?.Select(l => new LinkBytes(l.IpOut, l.IpIn, (l.IpOut - l.PayloadOut) / LinkBytes.TcpIpHeaderBytes, (l.IpIn - l.PayloadIn) / LinkBytes.TcpIpHeaderBytes)).ToArray(),
+        RootBytesOut = RootBytesOut,
+        RelayBytesIn = RelayBytesIn,
+        CpuSeconds = CpuSeconds,
+        FailedWorkers = FailedWorkers,
+    };
 }
 
 /// <summary>A WAN link during one run: IP bytes and TCP payload bytes, out of and into its site.</summary>

@@ -11,10 +11,10 @@ namespace OmniStore.Cli.Bench;
 /// </summary>
 internal static class SvgChart
 {
-    private const double Width = 760, Height = 460, Left = 70, Right = 190, Top = 50, Bottom = 60;
+    private const double Width = 760, Height = 480, Left = 70, Right = 190, Top = 70, Bottom = 60;
     private static readonly string[] Colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
 
-    public static string Render(string title, string subtitle, IReadOnlyList<StagingRunResult> results)
+    public static string Render(string title, IReadOnlyList<string> subtitle, IReadOnlyList<StagingRunResult> results)
     {
         var c = CultureInfo.InvariantCulture;
         var workers = results.Select(r => r.Workers).Distinct().Order().ToArray();
@@ -29,7 +29,11 @@ internal static class SvgChart
         svg.AppendLine(c, $"""<svg xmlns="http://www.w3.org/2000/svg" width="{Width}" height="{Height}" viewBox="0 0 {Width} {Height}" font-family="sans-serif" font-size="12">""");
         svg.AppendLine(c, $"""<rect width="{Width}" height="{Height}" fill="white"/>""");
         svg.AppendLine(c, $"""<text x="{Left}" y="22" font-size="15" font-weight="bold">{Escape(title)}</text>""");
-        svg.AppendLine(c, $"""<text x="{Left}" y="40" fill="#555">{Escape(subtitle)}</text>""");
+        for (int line = 0; line < subtitle.Count; line++)
+        {
+            svg.AppendLine(c, $"""<text x="{Left}" y="{40 + (line * 15)}" fill="#555" font-size="11">{Escape(subtitle[line])}</text>""");
+        }
+
         for (double v = 0; v <= top + (step / 2); v += step)
         {
             svg.AppendLine(c, $"""<line x1="{Left}" x2="{Left + plotW}" y1="{Y(v):0.0}" y2="{Y(v):0.0}" stroke="#e5e5e5"/>""");

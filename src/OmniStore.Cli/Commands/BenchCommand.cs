@@ -13,6 +13,7 @@ internal static class BenchCommand
     public static Command Create() => new("bench", "Benchmarks that compare OmniStore with direct transfer")
     {
         Staging(),
+        Report(),
         Master(),
         Worker(),
     };
@@ -58,6 +59,31 @@ internal static class BenchCommand
             return await StagingBenchmark.RunAsync(settings, topology, Console.Out, cancellationToken);
         });
 
+        return command;
+    }
+
+    private static Command Report()
+    {
+        var file = new Argument<string>("RESULTS") { Description = "A staging sweep's .json results" };
+        var command = new Command("report", "Redraw a staging sweep's table (.md) and chart (.svg) from its .json results") { file };
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            string path = parseResult.GetRequiredValue(file);
+            StagingResultsFile results;
+            try
+            {
+                results = StagingResultsJson.Deserialize(await File.ReadAllTextAsync(path, cancellationToken));
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                throw new UsageException($"{path} is not a staging benchmark's results: {ex.Message}");
+            }
+
+            string stem = Path.ChangeExtension(path, null);
+            await StagingBenchmark.WriteReportAsync(stem, results, cancellationToken);
+            Console.Out.WriteLine($"wrote {stem}.md, {stem}.svg");
+            return ExitCodes.Success;
+        });
         return command;
     }
 

@@ -105,6 +105,35 @@ public sealed class BenchStagingTests : IDisposable
     }
 
     [Fact]
+    public async Task WithoutRoot_TheLabVariantExplainsWhatItNeeds_WithoutAStackTrace()
+    {
+        // As root, the same command runs as "nobody" (runuser), so this runs everywhere.
+        var start = CliRunner.StartInfo(["bench", "staging", "--results", _dir.Sub("results")], _dir.Sub("data"));
+        if (Environment.UserName == "root")
+        {
+            Assert.True(File.Exists("/usr/sbin/runuser") || File.Exists("/sbin/runuser"), "runuser (util-linux) is needed to drop root");
+            var asNobody = new System.Diagnostics.ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (string argument in (string[])["-u", "nobody", "--", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", start.FileName, .. start.ArgumentList])
+            {
+                asNobody.ArgumentList.Add(argument);
+            }
+
+            start = asNobody;
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        string error = await stderr;
+
+        Assert.Equal(ExitCode.Usage, process.ExitCode);
+        Assert.StartsWith("omnistore: error: ", error, StringComparison.Ordinal);
+        Assert.Contains("root", error, StringComparison.Ordinal);
+        Assert.Contains("--loopback", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BadWorkerList_IsAUsageError()
     {
         var result = await CliRunner.RunAsync(_dir.Sub("data"), "bench", "staging", "--loopback", "--workers", "1,zero");
