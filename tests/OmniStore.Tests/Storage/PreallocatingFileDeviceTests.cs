@@ -88,17 +88,7 @@ public sealed class PreallocatingFileDeviceTests : IDisposable
     private static Task WriteAsync(PreallocatingFileDevice device, IntPtr source, long offset, int length)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        device.WriteAsync(source, 0, (ulong)offset, (uint)length, (error, written, _) =>
-        {
-            if (error != 0 || written != length)
-            {
-                done.SetException(new IOException($"write failed: error {error}, {written} of {length} bytes"));
-            }
-            else
-            {
-                done.SetResult();
-            }
-        }, new object());
+        device.WriteAsync(source, 0, (ulong)offset, (uint)length, Completes(done, "write", length), new object());
         return done.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
     }
 
@@ -106,20 +96,23 @@ public sealed class PreallocatingFileDeviceTests : IDisposable
     {
         var memory = Aligned(new byte[length]);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        device.ReadAsync(0, (ulong)offset, memory, (uint)length, (error, read, _) =>
-        {
-            if (error != 0 || read != length)
-            {
-                done.SetException(new IOException($"read failed: error {error}, {read} of {length} bytes"));
-            }
-            else
-            {
-                done.SetResult();
-            }
-        }, new object());
+        device.ReadAsync(0, (ulong)offset, memory, (uint)length, Completes(done, "read", length), new object());
         await done.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         return CopyOut(memory, length);
     }
+
+    /// <summary>A device callback that completes <paramref name="done"/>, or fails it unless all <paramref name="length"/> bytes moved.</summary>
+    private static FASTER.core.DeviceIOCompletionCallback Completes(TaskCompletionSource done, string operation, int length) => (error, moved, _) =>
+    {
+        if (error != 0 || moved != length)
+        {
+            done.SetException(new IOException($"{operation} failed: error {error}, {moved} of {length} bytes"));
+        }
+        else
+        {
+            done.SetResult();
+        }
+    };
 
     private static unsafe byte[] CopyOut(IntPtr memory, int length) => new Span<byte>((void*)memory, length).ToArray();
 }
