@@ -1,24 +1,42 @@
 #!/usr/bin/env bash
-# Slide 19 on a relay tree: the master puts the initial data at the root and waits for five
-# results; five workers get it through the relay and put their results. Workers 0 and 1 are given
-# the relay's URI (omst_init), workers 2 and 3 find it in $OMNISTORE_RELAY (OmstGetData initializes
-# the library), worker 4 is the Fortran one.
-# Usage: examples.sh MASTER WORKER [WORKER_F]
+# Slide 19 on a relay tree: the master puts the initial data at the root and waits for the
+# workers' results; the workers get it through the relay and put their results.
+#   c:       four C workers; workers 0 and 1 are given the relay's URI (omst_init), workers 2 and 3
+#            find it in $OMNISTORE_RELAY (OmstGetData initializes the library, as OmniStorage did)
+#   fortran: the Fortran worker (worker.f90) next to a C one
+# Usage: examples.sh c|fortran MASTER WORKER [WORKER_F]
 source "$(dirname "${BASH_SOURCE[0]}")/tree.sh"
-master=$1 worker=$2 worker_f=${3:-}
-if [[ -z $worker_f || ! -x $worker_f ]]; then
+mode=$1 master=$2 worker=$3 worker_f=${4:-}
+if [[ $mode == fortran && ( -z $worker_f || ! -x $worker_f ) ]]; then
   skip_or_fail "no Fortran worker was built (is gfortran installed?)"
 fi
 
 start_tree
-timeout 180 "$master" 5 "$ROOT_URI" >"$WORK/master.log" 2>&1 &
-master_pid=$!
 pids=()
-timeout 180 "$worker" 0 "$RELAY_URI" >"$WORK/worker0.log" 2>&1 & pids+=($!)
-timeout 180 "$worker" 1 "$RELAY_URI" >"$WORK/worker1.log" 2>&1 & pids+=($!)
-OMNISTORE_RELAY=$RELAY_URI timeout 180 "$worker" 2 >"$WORK/worker2.log" 2>&1 & pids+=($!)
-OMNISTORE_RELAY=$RELAY_URI timeout 180 "$worker" 3 >"$WORK/worker3.log" 2>&1 & pids+=($!)
-OMNISTORE_RELAY=$RELAY_URI timeout 180 "$worker_f" 4 >"$WORK/worker4.log" 2>&1 & pids+=($!)
+run_worker() { # id program [environment...]
+  local id=$1 program=$2
+  shift 2
+  env "$@" timeout 180 "$program" "$id" ${RELAY_ARGUMENT:+"$RELAY_ARGUMENT"} >"$WORK/worker$id.log" 2>&1 &
+  pids+=($!)
+}
+case $mode in
+  c)
+    count=4
+    RELAY_ARGUMENT=$RELAY_URI run_worker 0 "$worker"
+    RELAY_ARGUMENT=$RELAY_URI run_worker 1 "$worker"
+    RELAY_ARGUMENT= run_worker 2 "$worker" OMNISTORE_RELAY="$RELAY_URI"
+    RELAY_ARGUMENT= run_worker 3 "$worker" OMNISTORE_RELAY="$RELAY_URI"
+    ;;
+  fortran)
+    count=2
+    RELAY_ARGUMENT=$RELAY_URI run_worker 0 "$worker"
+    RELAY_ARGUMENT= run_worker 1 "$worker_f" OMNISTORE_RELAY="$RELAY_URI"
+    ;;
+  *) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
+# Started after the workers: they wait for the initial data, as they would on a real cluster.
+timeout 180 "$master" "$count" "$ROOT_URI" >"$WORK/master.log" 2>&1 &
+master_pid=$!
 
 status=0
 for i in "${!pids[@]}"; do
@@ -32,5 +50,5 @@ if ! wait "$master_pid"; then
   status=1
 fi
 cat "$WORK/master.log" "$WORK"/worker*.log
-grep -q 'gathered 5 results, all correct' "$WORK/master.log" || status=1
+grep -q "gathered $count results, all correct" "$WORK/master.log" || status=1
 exit "$status"
