@@ -8,6 +8,7 @@
 #include "check.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ static void thread_failed(const char *what, long long rc)
 static void wait_for_gate(void)
 {
     while (!atomic_load(&start_gate)) {
+        sched_yield();
     }
 }
 
