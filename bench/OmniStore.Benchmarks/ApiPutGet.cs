@@ -16,19 +16,20 @@ namespace OmniStore.Benchmarks;
 /// </remarks>
 public static class ApiPutGet
 {
-    /// <summary>The command that selects this mode: <c>api-put-get URI [SIZE [WARMUP]]</c>.</summary>
+    /// <summary>The command that selects this mode: <c>api-put-get URI [SIZE [WARMUP [ITERATIONS]]]</c>.</summary>
     public const string Command = "api-put-get";
 
     public static int Run(string[] args)
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine($"usage: {Command} URI [SIZE [WARMUP]]");
+            Console.Error.WriteLine($"usage: {Command} URI [SIZE [WARMUP [ITERATIONS]]]");
             return 2;
         }
 
         int size = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1 << 30;
         int warmup = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64 << 20;
+        int iterations = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 1;
         size &= ~7;
         warmup = Math.Min(warmup & ~7, size);
 
@@ -37,26 +38,31 @@ public static class ApiPutGet
         var destination = GC.AllocateUninitializedArray<byte>(size);
         destination.AsSpan().Fill(0xA5);
 
-        Fill(source.AsSpan(0, warmup), 2);
+        Fill(source.AsSpan(0, warmup), 1);
         client.Put("bench/warmup", source.AsSpan(0, warmup));
         if (client.Get("bench/warmup", destination) != warmup)
         {
             throw new InvalidOperationException("The warm-up object read back has the wrong length.");
         }
 
-        Fill(source, 1);
-        long start = Stopwatch.GetTimestamp();
-        client.Put("bench/object", source);
-        var put = Stopwatch.GetElapsedTime(start);
-        start = Stopwatch.GetTimestamp();
-        int got = client.Get("bench/object", destination);
-        var get = Stopwatch.GetElapsedTime(start);
-        if (got != size || !source.AsSpan().SequenceEqual(destination))
+        for (int iteration = 1; iteration <= iterations; iteration++)
         {
-            throw new InvalidOperationException("The object read back differs.");
+            string name = string.Create(CultureInfo.InvariantCulture, $"bench/object-{iteration}");
+            Fill(source, (ulong)iteration + 2);
+            long start = Stopwatch.GetTimestamp();
+            client.Put(name, source);
+            var put = Stopwatch.GetElapsedTime(start);
+            start = Stopwatch.GetTimestamp();
+            int got = client.Get(name, destination);
+            var get = Stopwatch.GetElapsedTime(start);
+            if (got != size || !source.AsSpan().SequenceEqual(destination))
+            {
+                throw new InvalidOperationException("The object read back differs.");
+            }
+
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"api=csharp size={size} iteration={iteration} put_s={put.TotalSeconds:F6} get_s={get.TotalSeconds:F6}"));
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"api=csharp size={size} put_s={put.TotalSeconds:F6} get_s={get.TotalSeconds:F6}"));
         return 0;
     }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The C API against the C# API: Put and Get of one object (1 GiB by default) through
 # libomnistore (native/bench/omst_bench.c) and through OmniStoreClient (bench/OmniStore.Benchmarks
-# api-put-get), same data, same warm-up, same kind of store, in one run. Each measurement is a
-# fresh process with a fresh store; the two APIs alternate (C first in odd runs, C# first in even
-# ones) so that drift of the machine affects both alike. Prints every measurement, the medians,
-# and the C API's throughput as a fraction of the C# API's.
+# api-put-get), same data, same warm-up, same kind of store, in one run. A run is one process per
+# API, each with a fresh store, timing ITERATIONS Puts of new content and the Get of each; the two
+# APIs alternate (C first in odd runs, C# first in even ones) so that drift of the machine affects
+# both alike. Prints every measurement, medians and bests, and the C API's throughput as a
+# fraction of the C# API's.
 #
-# Usage: bash bench/scripts/native-vs-managed.sh [SIZE=1G] [RUNS=5] [embedded|root]
+# Usage: bash bench/scripts/native-vs-managed.sh [SIZE=1G] [RUNS=5] [embedded|root] [ITERATIONS=3]
 #   embedded  both open an embedded store in a temporary directory (file:///...)
 #   root      both talk to an `omnistore relay` root on loopback, started fresh for each measurement
 # Environment: BENCH_DIR, where the temporary stores go (default /tmp; /dev/shm takes the disk,
@@ -16,6 +17,7 @@ set -euo pipefail
 SIZE=${1:-1G}
 RUNS=${2:-5}
 MODE=${3:-embedded}
+ITERATIONS=${4:-3}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 BYTES=$(numfmt --from=iec "$SIZE")
@@ -66,7 +68,7 @@ new_store() {
 }
 
 measure() { # api run
-  local api=$1 run=$2 uri line
+  local api=$1 run=$2 uri
   if [[ $MODE == embedded ]]; then
     uri=$(new_store "$api-$run")
   else
@@ -74,17 +76,15 @@ measure() { # api run
     new_store "$api-$run" >"$WORK/uri" 
     uri=$(cat "$WORK/uri")
   fi
-  if [[ $api == c ]]; then
-    line=$(timeout 600 "${C_BENCH[@]}" "$uri" "$BYTES")
-  else
-    line=$(timeout 600 "${CS_BENCH[@]}" "$uri" "$BYTES")
-  fi
+  local bench=("${C_BENCH[@]}")
+  [[ $api == c ]] || bench=("${CS_BENCH[@]}")
+  timeout 900 "${bench[@]}" "$uri" "$BYTES" $((64 << 20)) "$ITERATIONS" >"$WORK/out"
   stop_root
   rm -rf "$WORK/store-$api-$run"
-  echo "run $run $line" | tee -a "$WORK/results"
+  sed "s/^/run=$run /" "$WORK/out" | tee -a "$WORK/results"
 }
 
-echo "$RUNS runs of Put + Get of $SIZE ($BYTES bytes), $MODE store in $BENCH_DIR ($(df --output=fstype "$BENCH_DIR" | tail -n 1)), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$RUNS runs x $ITERATIONS iterations of Put + Get of $SIZE ($BYTES bytes), $MODE store in $BENCH_DIR ($(df --output=fstype "$BENCH_DIR" | tail -n 1)), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq 1 "$RUNS"); do
   if ((run % 2)); then
     measure c "$run"

@@ -3,13 +3,13 @@
  * bench/scripts/native-vs-managed.sh, whose C# side (bench/OmniStore.Benchmarks, "api-put-get")
  * does the same steps through OmniStoreClient.
  *
- * Steps: omst_init(URI); fill SIZE bytes with pseudo-random data (xorshift64, seed 1) and touch
- * the destination buffer; warm up with a Put and a Get of WARMUP bytes (seed 2), so that the
- * managed code is compiled before the timed calls; time the Put of SIZE bytes, then the Get of it
- * into the destination; check the copy.
+ * Steps: omst_init(URI); touch the destination buffer; warm up with a Put and a Get of WARMUP
+ * bytes, so that the managed code is compiled before the timed calls; then ITERATIONS times: fill
+ * SIZE bytes with new pseudo-random data (xorshift64; new content, so dedup finds nothing), time
+ * the Put of it under a new name, time the Get of it into the destination, check the copy.
  *
- * Usage: omst_bench URI [SIZE [WARMUP]]   (bytes; default 1 GiB and 64 MiB)
- * Prints: api=c size=SIZE put_s=SECONDS get_s=SECONDS
+ * Usage: omst_bench URI [SIZE [WARMUP [ITERATIONS]]]   (bytes; default 1 GiB, 64 MiB, 1)
+ * Prints, per iteration: api=c size=SIZE iteration=I put_s=SECONDS get_s=SECONDS
  */
 #include <omnistore.h>
 
@@ -46,11 +46,12 @@ static int fail(const char *what, long long rc)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: omst_bench URI [SIZE [WARMUP]]\n");
+        fprintf(stderr, "usage: omst_bench URI [SIZE [WARMUP [ITERATIONS]]]\n");
         return 2;
     }
     size_t size = argc > 2 ? strtoull(argv[2], NULL, 10) : (size_t)1 << 30;
     size_t warmup = argc > 3 ? strtoull(argv[3], NULL, 10) : (size_t)64 << 20;
+    int iterations = argc > 4 ? atoi(argv[4]) : 1;
     size &= ~(size_t)7;
     warmup &= ~(size_t)7;
     if (warmup > size) {
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
     }
     memset(destination, 0xA5, size);
 
-    fill(source, warmup, 2);
+    fill(source, warmup, 1);
     if ((rc = omst_put_data("bench/warmup", source, warmup)) != OMST_OK) {
         return fail("warm-up put", rc);
     }
@@ -77,27 +78,32 @@ int main(int argc, char **argv)
         return fail("warm-up get", got);
     }
 
-    fill(source, size, 1);
-    double start = now();
-    rc = omst_put_data("bench/object", source, size);
-    double put_seconds = now() - start;
-    if (rc != OMST_OK) {
-        return fail("put", rc);
-    }
-    start = now();
-    got = omst_get_data("bench/object", destination, size);
-    double get_seconds = now() - start;
-    if (got != (long long)size) {
-        return fail("get", got);
-    }
-    if (memcmp(source, destination, size) != 0) {
-        fprintf(stderr, "omst_bench: the object read back differs\n");
-        return 1;
+    for (int iteration = 1; iteration <= iterations; iteration++) {
+        char name[64];
+        snprintf(name, sizeof name, "bench/object-%d", iteration);
+        fill(source, size, (uint64_t)iteration + 2);
+        double start = now();
+        rc = omst_put_data(name, source, size);
+        double put_seconds = now() - start;
+        if (rc != OMST_OK) {
+            return fail("put", rc);
+        }
+        start = now();
+        got = omst_get_data(name, destination, size);
+        double get_seconds = now() - start;
+        if (got != (long long)size) {
+            return fail("get", got);
+        }
+        if (memcmp(source, destination, size) != 0) {
+            fprintf(stderr, "omst_bench: the object read back differs\n");
+            return 1;
+        }
+        printf("api=c size=%zu iteration=%d put_s=%.6f get_s=%.6f\n", size, iteration, put_seconds, get_seconds);
+        fflush(stdout);
     }
     if ((rc = omst_finalize()) != OMST_OK) {
         return fail("omst_finalize", rc);
     }
-    printf("api=c size=%zu put_s=%.6f get_s=%.6f\n", size, put_seconds, get_seconds);
     free(source);
     free(destination);
     return 0;
