@@ -7,7 +7,7 @@
 # both alike. Prints every measurement, medians and bests, and the C API's throughput as a
 # fraction of the C# API's.
 #
-# Usage: bash bench/scripts/native-vs-managed.sh [SIZE=1G] [RUNS=5] [embedded|root] [ITERATIONS=3]
+# Usage: bash bench/scripts/native-vs-managed.sh [SIZE=1G] [RUNS=5] [embedded|root] [ITERATIONS=1]
 #   embedded  both open an embedded store in a temporary directory (file:///...)
 #   root      both talk to an `omnistore relay` root on loopback, started fresh for each measurement
 # Environment: BENCH_DIR, where the temporary stores go (default /tmp; /dev/shm takes the disk,
@@ -17,7 +17,7 @@ set -euo pipefail
 SIZE=${1:-1G}
 RUNS=${2:-5}
 MODE=${3:-embedded}
-ITERATIONS=${4:-3}
+ITERATIONS=${4:-1}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 BYTES=$(numfmt --from=iec "$SIZE")
