@@ -1,0 +1,81 @@
+# Sourced by the native tests: a temporary directory, and a relay tree of `omnistore relay`
+# daemons (a root and a relay) on loopback ports chosen by the system, stopped and removed at exit.
+# Only the processes started here are ever signalled, by their ids.
+#
+# Needs OMNISTORE_TEST_DOTNET (the dotnet command) and OMNISTORE_TEST_CLI (OmniStore.Cli.dll),
+# which CMake sets for every test.
+set -euo pipefail
+
+# The tests say where their store is; nothing from the caller's environment may choose it.
+unset OMNISTORE_RELAY OMNISTORE_FALLBACK OMNISTORE_DATA
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/omnistore-native-test-XXXXXX")
+STARTED_PIDS=()
+
+stop_started() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  # A daemon checkpoints its store on SIGTERM; give it 15 s before SIGKILL.
+  for pid in "${STARTED_PIDS[@]}"; do
+    for _ in $(seq 1 150); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  STARTED_PIDS=()
+}
+
+on_exit() {
+  local status=$?
+  stop_started
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+# A test that needs something this machine lacks: skipped (77) normally, failed with CI=true.
+skip_or_fail() {
+  if [[ ${CI:-} == true ]]; then
+    echo "FAIL (CI=true): $*" >&2
+    exit 1
+  fi
+  echo "SKIP: $*" >&2
+  exit 77
+}
+
+# start_node NAME VARIABLE [relay options...]: starts a node, stores its tcp:// address in VARIABLE.
+start_node() {
+  local name=$1 variable=$2
+  shift 2
+  : "${OMNISTORE_TEST_DOTNET:?}" "${OMNISTORE_TEST_CLI:?}"
+  [[ -f $OMNISTORE_TEST_CLI ]] || { echo "the CLI is not built: $OMNISTORE_TEST_CLI" >&2; return 1; }
+  "$OMNISTORE_TEST_DOTNET" "$OMNISTORE_TEST_CLI" relay --listen tcp://127.0.0.1:0 --data-dir "$WORK/$name" \
+    --site "$name" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  STARTED_PIDS+=($!)
+  local pid=$!
+  for _ in $(seq 1 600); do
+    if grep -q '^listening on ' "$WORK/$name.out" 2>/dev/null; then
+      printf -v "$variable" '%s' "$(sed -n 's/^listening on //p' "$WORK/$name.out" | head -n 1)"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      break
+    fi
+    sleep 0.1
+  done
+  echo "the $name did not start:" >&2
+  cat "$WORK/$name.err" >&2
+  return 1
+}
+
+# start_tree: ROOT_URI (the root) and RELAY_URI (a relay under it).
+start_tree() {
+  start_node root ROOT_URI
+  start_node relay RELAY_URI --parent "$ROOT_URI" --cache-size 1G
+  echo "tree: root $ROOT_URI, relay $RELAY_URI"
+}
