@@ -17,11 +17,11 @@ internal static class StagingReport
         text.AppendLine(c, $"- machine: {machine}");
         text.AppendLine(c, $"- object: {settings.Size:N0} bytes; {settings.Sites} sites; workers spread evenly over the sites");
         text.AppendLine("- time: from the start of the Put to the last worker holding verified data");
-        text.AppendLine(results.Any(r => r.WanBytes is not null)
+        bool lab = results.Any(r => r.WanBytes is not null);
+        text.AppendLine(lab
             ? $"- WAN bytes: kernel interface counters of each WAN link during the run, as IP bytes and as TCP payload (IP bytes less {LinkBytes.TcpIpHeaderBytes} bytes of IPv4 and TCP headers per packet); MB = 10^6 bytes"
             : "- WAN bytes: the nodes' own link counters (root: sent to its children; relays: received from the root); there is no WAN on loopback");
         text.AppendLine();
-        bool lab = results.Any(r => r.WanBytes is not null);
         text.Append("| mode | workers | time (s) | floor (s) | time / floor | put (s) | ");
         text.Append(lab ? "out of master site, IP (MB) | into each site, IP (MB) | into each site, payload (MB) |" : "root sent (MB) | relays received (MB) |");
         text.AppendLine(" CPU (s) | failed |");

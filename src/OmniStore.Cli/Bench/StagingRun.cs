@@ -61,7 +61,8 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
 
             // The clock: the Put's start, as the master saw it, to the last worker's verified copy.
             await master.SendLineAsync(ParticipantEvent.GoLine);
-            var runTimeout = RunTimeout();
+            double? floor = Floor(perSite);
+            var runTimeout = RunTimeout(floor);
             var put = await WaitEventAsync(master, e => e.Event == ParticipantEvent.Put, runTimeout, cancellationToken);
             var masterDone = await WaitEventAsync(master, e => e.Event == ParticipantEvent.Done, StartTimeout, cancellationToken);
             foreach (var (process, _) in workerProcesses)
@@ -102,7 +103,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
                 Size = settings.Size,
                 Seconds = (lastEnd - put.Start!.Value) / 1e9,
                 PutSeconds = (put.End.Value - put.Start.Value) / 1e9,
-                FloorSeconds = Floor(perSite),
+                FloorSeconds = floor,
                 WanBytes = countersBefore is null || countersAfter is null ? null : countersAfter.Zip(countersBefore, (a, b) => a - b).ToArray(),
                 RootBytesOut = rootOut - rootOutBefore,
                 RelayBytesIn = relayIn.Zip(relayInBefore, (after, before) => after - before).ToArray(),
@@ -141,8 +142,8 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
     }
 
     /// <summary>Generous: ten times the floor (or two minutes without one), plus start-up slack.</summary>
-    private TimeSpan RunTimeout() =>
-        TimeSpan.FromSeconds(120 + (10 * (Floor(settings.Spread(workers)) ?? 12)));
+    private static TimeSpan RunTimeout(double? floor) =>
+        TimeSpan.FromSeconds(120 + (10 * (floor ?? 12)));
 
     private async Task<(StagedProcess Process, string Address, string? Status)> StartDaemonAsync(int site, string dataDirectory, string? parent, CancellationToken cancellationToken)
     {
