@@ -9,6 +9,11 @@ public static class Program
             return ApiPutGet.Run(args[1..]);
         }
 
+        if (args.Length > 0 && args[0] == TreeLoop.Command)
+        {
+            return TreeLoop.Run(args[1..]);
+        }
+
         BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

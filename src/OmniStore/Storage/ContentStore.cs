@@ -36,6 +36,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     private readonly ConcurrentDictionary<ChunkId, int> _inUse = new();
     private readonly ConcurrentDictionary<ManifestId, int> _inUseManifests = new();
     private ConcurrentDictionary<ChunkId, byte> _recentReads = new();
+
+    // Where the chunk log last had each chunk (for reads that bypass FASTER's, see TryReadChunkDirect):
+    // learned from writes and reads, at most MaxChunkLocations of them (about 20 MB), each checked when used.
+    private const int MaxChunkLocations = 1 << 18;
+    private readonly ConcurrentDictionary<ChunkId, ChunkLocation> _chunkLocations = new();
+    private long _directReads;
     private long _hits;
     private long _unboundSinceReclaim;
     private long _misses;
@@ -71,6 +77,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
     /// <summary>Chunk reads that found the chunk.</summary>
     public long Hits => Interlocked.Read(ref _hits);
+
+    /// <summary>Chunk reads served straight from the log file (a subset of <see cref="Hits"/>).</summary>
+    internal long DirectReads => Interlocked.Read(ref _directReads);
+
+    /// <summary>Writes the chunk log to disk and drops it from memory, so chunks are read from disk (tests).</summary>
+    internal void EvictChunkLogFromMemory() => _data.EvictFromMemory();
 
     /// <summary>Chunk reads that did not find the chunk.</summary>
     public long Misses => Interlocked.Read(ref _misses);
@@ -135,7 +147,17 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     public async ValueTask<bool> ContainsChunkAsync(ChunkId id, CancellationToken cancellationToken = default)
     {
         var key = ChunkKey(id);
-        var (found, _) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.LengthOnly }, cancellationToken).ConfigureAwait(false);
+        if (HasChunkOnDisk(id, key))
+        {
+            return true;
+        }
+
+        var (found, output, address) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.LengthOnly }, cancellationToken).ConfigureAwait(false);
+        if (found)
+        {
+            RememberLocation(id, address, output.Length);
+        }
+
         return found;
     }
 
@@ -152,15 +174,21 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A chunk of {data.Length} bytes exceeds this store's maximum of {_options.MaxChunkSize}.");
         }
 
-        Span<byte> key = stackalloc byte[ChunkId.Size];
-        id.Write(key);
-        if (_data.Read(key, new ReadInput { Mode = ReadMode.LengthOnly }).Found)
+        var key = ChunkKey(id);
+        if (HasChunkOnDisk(id, key))
         {
             return false;
         }
 
+        var (found, existing, address) = _data.Read(key, new ReadInput { Mode = ReadMode.LengthOnly });
+        if (found)
+        {
+            RememberLocation(id, address, existing.Length);
+            return false;
+        }
+
         EnsureRoom(data.Length);
-        _data.Upsert(key, data);
+        RememberLocation(id, _data.Upsert(key, data), data.Length);
         return true;
     }
 
@@ -171,19 +199,29 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     public async ValueTask<ChunkReadResult> ReadChunkAsync(ChunkId id, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         var key = ChunkKey(id);
-        var (found, output) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = destination }, cancellationToken).ConfigureAwait(false);
-        return Verify(id, key, found, output, destination);
+        if (TryReadChunkDirect(id, key, destination) is { } direct)
+        {
+            return direct;
+        }
+
+        var (found, output, address) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = destination }, cancellationToken).ConfigureAwait(false);
+        return Verify(id, key, found, output, address, destination);
     }
 
     /// <summary>Synchronous <see cref="ReadChunkAsync"/>, for the span-based API.</summary>
     public ChunkReadResult ReadChunk(ChunkId id, Memory<byte> destination)
     {
         var key = ChunkKey(id);
-        var (found, output) = _data.Read(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = destination });
-        return Verify(id, key, found, output, destination);
+        if (TryReadChunkDirect(id, key, destination) is { } direct)
+        {
+            return direct;
+        }
+
+        var (found, output, address) = _data.Read(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = destination });
+        return Verify(id, key, found, output, address, destination);
     }
 
-    private ChunkReadResult Verify(ChunkId id, byte[] key, bool found, ReadOutput output, Memory<byte> destination)
+    private ChunkReadResult Verify(ChunkId id, byte[] key, bool found, ReadOutput output, long address, Memory<byte> destination)
     {
         if (!found)
         {
@@ -199,14 +237,61 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         if (!id.Matches(destination.Span[..output.Length]))
         {
             StoreLog.ChunkCorrupt(_logger, id.ToString(), Directory);
+            _chunkLocations.TryRemove(id, out _);
             _data.Delete(key);
             Interlocked.Increment(ref _misses);
             return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
         }
 
+        RememberLocation(id, address, output.Length);
+        return Found(id, output.Length);
+    }
+
+    private ChunkReadResult Found(ChunkId id, int length)
+    {
         _recentReads.TryAdd(id, 0);
         Interlocked.Increment(ref _hits);
-        return new ChunkReadResult(ChunkReadStatus.Found, output.Length);
+        return new ChunkReadResult(ChunkReadStatus.Found, length);
+    }
+
+    // ---- where chunks are on disk ----
+
+    /// <summary>
+    /// Reads a chunk from where the log last had it on disk, without FASTER's read path (see
+    /// <see cref="FasterTable.TryReadValue"/>); null when that location is unknown, in memory, gone
+    /// or holds something else, and then the caller reads through FASTER. Content addressing makes a
+    /// remembered location safe to use however stale: bytes that hash to the id are the chunk.
+    /// </summary>
+    private ChunkReadResult? TryReadChunkDirect(ChunkId id, byte[] key, Memory<byte> destination)
+    {
+        if (!_chunkLocations.TryGetValue(id, out var location) || location.Length > destination.Length)
+        {
+            return null;
+        }
+
+        var value = destination[..location.Length];
+        if (!_data.TryReadValue(location.Address, key, value) || !id.Matches(value.Span))
+        {
+            // Moved by a compaction, dropped, or damaged: FASTER's read finds out which (and
+            // drops a corrupt chunk), and remembers where the chunk is now.
+            _chunkLocations.TryRemove(new KeyValuePair<ChunkId, ChunkLocation>(id, location));
+            return null;
+        }
+
+        Interlocked.Increment(ref _directReads);
+        return Found(id, location.Length);
+    }
+
+    /// <summary>Whether the remembered location of <paramref name="id"/> is on disk and still holds its record.</summary>
+    private bool HasChunkOnDisk(ChunkId id, byte[] key) =>
+        _chunkLocations.TryGetValue(id, out var location) && _data.TryReadValueHeader(location.Address, key, location.Length);
+
+    private void RememberLocation(ChunkId id, long address, int length)
+    {
+        if (address > 0 && (_chunkLocations.Count < MaxChunkLocations || _chunkLocations.ContainsKey(id)))
+        {
+            _chunkLocations[id] = new ChunkLocation(address, length);
+        }
     }
 
     /// <summary>
@@ -261,6 +346,9 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>Where a chunk's record is in the chunk log, and its length.</summary>
+    private readonly record struct ChunkLocation(long Address, int Length);
+
     private static byte[] ChunkKey(ChunkId id)
     {
         var key = new byte[ChunkId.Size];
@@ -291,7 +379,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     {
         var key = new byte[1 + ManifestId.Size + 4];
         WriteManifestKey(key, id, 0);
-        var (found, first) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
+        var (found, first, _) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
         if (!found)
         {
             return null;
@@ -308,7 +396,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         for (int part = 1; filled < total; part++)
         {
             WriteManifestKey(key, id, part);
-            var (partFound, output) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = encoded.AsMemory(filled) }, cancellationToken).ConfigureAwait(false);
+            var (partFound, output, _) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = encoded.AsMemory(filled) }, cancellationToken).ConfigureAwait(false);
             if (!partFound || !output.Copied || output.Length == 0)
             {
                 return null; // a part was reclaimed: the manifest is gone, not corrupt
@@ -332,7 +420,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>The current binding of <paramref name="name"/>, or null if it was never bound. Tombstones are returned (check <see cref="Binding.IsBound"/>).</summary>
     public async ValueTask<Binding?> ResolveAsync(string name, CancellationToken cancellationToken = default)
     {
-        var (found, output) = await _catalog.ReadAsync(NameKey(name), new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
+        var (found, output, _) = await _catalog.ReadAsync(NameKey(name), new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
         return found ? Binding.Read(output.Allocated) : null;
     }
 
@@ -428,6 +516,11 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
         foreach (var key in bad)
         {
+            if (key.Length == ChunkId.Size)
+            {
+                _chunkLocations.TryRemove(ChunkId.Read(key), out _);
+            }
+
             _data.Delete(key);
         }
 

@@ -52,6 +52,24 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
     /// <summary>Whether segment <paramref name="segmentId"/> has an <c>O_DIRECT</c> handle (the file system allows it).</summary>
     public bool WritesDirectly(int segmentId) => Open(segmentId).HasDirectHandle;
 
+    /// <summary>
+    /// Reads <paramref name="length"/> bytes at <paramref name="offset"/> of an existing segment into
+    /// <paramref name="buffers"/> with one synchronous <c>preadv</c>, through the page cache. False if
+    /// the segment does not exist (any more), or fewer bytes could be read.
+    /// </summary>
+    public bool TryRead(int segmentId, long offset, IReadOnlyList<Memory<byte>> buffers, long length)
+    {
+        try
+        {
+            var segment = Open(segmentId, create: false);
+            return segment is not null && RandomAccess.Read(segment.Handle, buffers, offset) == length;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        {
+            return false; // removed while we read, or unreadable: the caller goes through FASTER
+        }
+    }
+
     public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context) =>
         _ = ReadCoreAsync(segmentId, (long)sourceAddress, Wrap(destinationAddress, readLength), callback, context);
 
@@ -143,7 +161,10 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
         callback(error, error == 0 ? (uint)source.Length : 0, context);
     }
 
-    private Segment Open(int segmentId)
+    private Segment Open(int segmentId) => Open(segmentId, create: true)!;
+
+    /// <summary>The open segment, opening its file first if need be; null if it does not exist and <paramref name="create"/> is false.</summary>
+    private Segment? Open(int segmentId, bool create)
     {
         if (_segments.TryGetValue(segmentId, out var segment))
         {
@@ -155,8 +176,14 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
             ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             if (!_segments.TryGetValue(segmentId, out segment))
             {
-                var handle = File.OpenHandle(GetSegmentFilename(FileName, segmentId), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
-                segment = new Segment(handle, OpenDirect(GetSegmentFilename(FileName, segmentId)), RandomAccess.GetLength(handle));
+                string path = GetSegmentFilename(FileName, segmentId);
+                if (!create && !File.Exists(path))
+                {
+                    return null;
+                }
+
+                var handle = File.OpenHandle(path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
+                segment = new Segment(handle, OpenDirect(path), RandomAccess.GetLength(handle));
                 _segments[segmentId] = segment;
                 if (segmentId > endSegment)
                 {

@@ -1,0 +1,167 @@
+using OmniStore.Content;
+using OmniStore.Storage;
+using OmniStore.Tests.Infrastructure;
+
+namespace OmniStore.Tests.Storage;
+
+/// <summary>
+/// Chunks on disk are read straight from the log file at the location the store remembers, and
+/// fall back to FASTER's read when that location is stale, gone or damaged.
+/// </summary>
+public sealed class ChunkReadPathTests : IDisposable
+{
+    private const int Chunk = ChunkLayout.MinChunkSize;
+    private readonly TempDirectory _dir = new("omnistore-readpath");
+
+    public void Dispose() => _dir.Dispose();
+
+    private ContentStore Open(StoreMode mode = StoreMode.Pinned, long capacity = 64L << 20) =>
+        ContentStore.Open(new ContentStoreOptions { Directory = _dir.Path, Mode = mode, Capacity = capacity, MaxChunkSize = Chunk });
+
+    private static (ChunkId Id, byte[] Data) NewChunk(int seed)
+    {
+        var data = TestData.Random(Chunk, seed);
+        return (ChunkId.Compute(data), data);
+    }
+
+    private static async Task<(ChunkReadStatus Status, byte[] Data)> ReadAsync(ContentStore store, ChunkId id)
+    {
+        var buffer = new byte[Chunk];
+        var result = await store.ReadChunkAsync(id, buffer, TestContext.Current.CancellationToken);
+        return (result.Status, buffer);
+    }
+
+    [Fact]
+    public async Task ChunksOnDisk_AreReadStraightFromTheLogFile_AndAfterReopeningOnceTheirPlaceIsKnown()
+    {
+        var chunks = Enumerable.Range(0, 8).Select(NewChunk).ToList();
+        using (var store = Open())
+        {
+            foreach (var (id, data) in chunks)
+            {
+                Assert.True(store.WriteChunk(id, data));
+            }
+
+            store.EvictChunkLogFromMemory();
+            foreach (var (id, data) in chunks)
+            {
+                var (status, read) = await ReadAsync(store, id);
+                Assert.Equal(ChunkReadStatus.Found, status);
+                Assert.Equal(data, read);
+                Assert.False(store.WriteChunk(id, data), "a chunk on disk was written again");
+            }
+
+            Assert.Equal(chunks.Count, store.DirectReads);
+            Assert.Equal(chunks.Count, store.Hits);
+            await store.CommitAsync(TestContext.Current.CancellationToken);
+        }
+
+        using var reopened = Open();
+        reopened.EvictChunkLogFromMemory();
+        for (int pass = 0; pass < 2; pass++)
+        {
+            foreach (var (id, data) in chunks)
+            {
+                var (status, read) = await ReadAsync(reopened, id);
+                Assert.Equal(ChunkReadStatus.Found, status);
+                Assert.Equal(data, read);
+            }
+        }
+
+        // The first pass went through FASTER and learned where each chunk is; the second did not need it.
+        Assert.Equal(chunks.Count, reopened.DirectReads);
+
+        // The synchronous read takes the same path.
+        var buffer = new byte[Chunk];
+        Assert.Equal(ChunkReadStatus.Found, reopened.ReadChunk(chunks[0].Id, buffer).Status);
+        Assert.Equal(chunks[0].Data, buffer);
+        Assert.Equal(chunks.Count + 1, reopened.DirectReads);
+    }
+
+    [Fact]
+    public async Task ADamagedChunkOnDisk_IsReportedCorrupt_AndDropped_WhileTheOthersStillRead()
+    {
+        var chunks = Enumerable.Range(20, 4).Select(NewChunk).ToList();
+        using var store = Open();
+        foreach (var (id, data) in chunks)
+        {
+            store.WriteChunk(id, data);
+        }
+
+        store.EvictChunkLogFromMemory();
+        DamageOnDisk(chunks[2].Data);
+
+        var (status, _) = await ReadAsync(store, chunks[2].Id);
+        Assert.Equal(ChunkReadStatus.Corrupt, status);
+        Assert.Equal(ChunkReadStatus.Missing, (await ReadAsync(store, chunks[2].Id)).Status);
+        Assert.False(await store.ContainsChunkAsync(chunks[2].Id, TestContext.Current.CancellationToken));
+
+        foreach (var (id, data) in chunks.Where((_, i) => i != 2))
+        {
+            var (found, read) = await ReadAsync(store, id);
+            Assert.Equal(ChunkReadStatus.Found, found);
+            Assert.Equal(data, read);
+        }
+
+        // Written again, it is whole again.
+        Assert.True(store.WriteChunk(chunks[2].Id, chunks[2].Data));
+        var (again, bytes) = await ReadAsync(store, chunks[2].Id);
+        Assert.Equal(ChunkReadStatus.Found, again);
+        Assert.Equal(chunks[2].Data, bytes);
+    }
+
+    [Fact]
+    public async Task AfterAnEvictionPass_KeptChunksAreReadFromWhereTheyMoved_AndEvictedOnesAreMissing()
+    {
+        using var store = Open(StoreMode.Cache, capacity: 8L << 20);
+        var first = Enumerable.Range(0, 20).Select(NewChunk).ToList();
+        foreach (var (id, data) in first)
+        {
+            store.WriteChunk(id, data);
+        }
+
+        store.EvictChunkLogFromMemory();
+        Assert.Equal(ChunkReadStatus.Found, (await ReadAsync(store, first[0].Id)).Status); // read: kept by the pass
+
+        int seed = 1000;
+        while (store.EvictedBytes == 0)
+        {
+            var (id, data) = NewChunk(seed++);
+            store.WriteChunk(id, data);
+            Assert.True(seed < 1400, "no eviction pass ran although the capacity was exceeded");
+        }
+
+        store.EvictChunkLogFromMemory();
+        long directBefore = store.DirectReads;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            var (status, data) = await ReadAsync(store, first[0].Id);
+            Assert.Equal(ChunkReadStatus.Found, status);
+            Assert.Equal(first[0].Data, data);
+        }
+
+        // The first read found the old place gone and asked FASTER; the second used the new place.
+        Assert.Equal(directBefore + 1, store.DirectReads);
+        Assert.Equal(ChunkReadStatus.Missing, (await ReadAsync(store, first[1].Id)).Status);
+    }
+
+    /// <summary>Flips one byte of <paramref name="data"/> where it sits in the chunk log's files.</summary>
+    private void DamageOnDisk(byte[] data)
+    {
+        var marker = data.AsSpan(1000, 64).ToArray();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(_dir.Path, "data"), "log.*"))
+        {
+            var bytes = File.ReadAllBytes(file);
+            int at = bytes.AsSpan().IndexOf(marker);
+            if (at >= 0)
+            {
+                using var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                stream.Position = at + 10;
+                stream.WriteByte((byte)~bytes[at + 10]);
+                return;
+            }
+        }
+
+        Assert.Fail("the chunk's bytes were not found in the log files");
+    }
+}
