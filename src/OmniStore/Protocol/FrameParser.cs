@@ -25,8 +25,33 @@ internal static class FrameParser
 {
     public static FrameParseStatus TryRead(ref ReadOnlySequence<byte> buffer, out FrameHeader header, out ReadOnlySequence<byte> payload, out string? problem)
     {
-        header = default;
         payload = default;
+        var status = TryReadHeader(buffer, out header, out problem);
+        if (status != FrameParseStatus.Frame)
+        {
+            return status;
+        }
+
+        long total = ProtocolLimits.HeaderSize + (long)header.PayloadLength;
+        if (buffer.Length < total)
+        {
+            header = default;
+            return FrameParseStatus.NeedMoreData;
+        }
+
+        payload = buffer.Slice(ProtocolLimits.HeaderSize, header.PayloadLength);
+        buffer = buffer.Slice(total);
+        return FrameParseStatus.Frame;
+    }
+
+    /// <summary>
+    /// Reads and checks the header at the start of <paramref name="buffer"/> without needing its
+    /// payload: <see cref="FrameParseStatus.Frame"/> means the header is valid (the payload may not
+    /// have arrived yet). Consumes nothing.
+    /// </summary>
+    public static FrameParseStatus TryReadHeader(in ReadOnlySequence<byte> buffer, out FrameHeader header, out string? problem)
+    {
+        header = default;
         problem = null;
         if (buffer.Length < ProtocolLimits.HeaderSize)
         {
@@ -56,15 +81,7 @@ internal static class FrameParser
             return FrameParseStatus.Malformed;
         }
 
-        long total = 4L + length;
-        if (buffer.Length < total)
-        {
-            return FrameParseStatus.NeedMoreData;
-        }
-
         header = new FrameHeader(type, flags, BinaryPrimitives.ReadUInt32LittleEndian(head[8..]), length - 8);
-        payload = buffer.Slice(ProtocolLimits.HeaderSize, length - 8);
-        buffer = buffer.Slice(total);
         return FrameParseStatus.Frame;
     }
 }

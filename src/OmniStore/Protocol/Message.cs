@@ -32,17 +32,29 @@ internal sealed class Message : IDisposable
 
     internal void Append(ReadOnlySequence<byte> payload)
     {
-        if (Length + payload.Length > _buffer!.Length)
+        payload.CopyTo(AppendSpace((int)payload.Length).Span);
+        Length += (int)payload.Length;
+    }
+
+    /// <summary>
+    /// The next <paramref name="length"/> bytes after the payload, grown into if need be, for a
+    /// receiver to fill; <see cref="Advance"/> then adds them to the payload.
+    /// </summary>
+    internal Memory<byte> AppendSpace(int length)
+    {
+        if (Length + (long)length > _buffer!.Length)
         {
-            var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(ProtocolLimits.MaxMessage, Math.Max(Length + payload.Length, 2L * _buffer.Length)));
+            var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(ProtocolLimits.MaxMessage, Math.Max(Length + (long)length, 2L * _buffer.Length)));
             _buffer.AsSpan(0, Length).CopyTo(larger);
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = larger;
         }
 
-        payload.CopyTo(_buffer.AsSpan(Length));
-        Length += (int)payload.Length;
+        return _buffer.AsMemory(Length, length);
     }
+
+    /// <summary>Adds <paramref name="length"/> bytes written into <see cref="AppendSpace"/> to the payload.</summary>
+    internal void Advance(int length) => Length += length;
 
     public void Dispose()
     {

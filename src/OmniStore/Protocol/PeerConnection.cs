@@ -28,6 +28,13 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private const int MinGatheredFrame = 16 * 1024;
     private readonly IGatheringSender? _gatheringSender;
 
+    /// <summary>Frame payloads from this size on are received straight into their message (see <see cref="IDirectReceiver"/>).</summary>
+    private const int MinDirectPayload = 32 * 1024;
+
+    /// <summary>How much of a large payload must have arrived through the pipe first: a chunk message's own header.</summary>
+    private const int MinDirectPrefix = 64;
+    private readonly IDirectReceiver? _directReceiver;
+
     // Used only under the write lock, by one frame at a time.
     private readonly byte[] _gatherHeader = new byte[ProtocolLimits.HeaderSize];
     private readonly List<ReadOnlyMemory<byte>> _gatherBuffers = new(3);
@@ -55,6 +62,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     {
         _pipe = pipe;
         _gatheringSender = pipe as IGatheringSender;
+        _directReceiver = pipe as IDirectReceiver;
         _transport = transport;
         _isOpener = isOpener;
         _handler = handler;
@@ -319,12 +327,14 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             {
                 var result = await input.ReadAsync(_closed.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
+                bool consumed = false;
                 while (true)
                 {
                     var status = FrameParser.TryRead(ref buffer, out var header, out var payload, out string? problem);
-                    if (status == FrameParseStatus.NeedMoreData)
+                    if (status == FrameParseStatus.Frame)
                     {
-                        break;
+                        OnFrame(header, payload);
+                        continue;
                     }
 
                     if (status == FrameParseStatus.Malformed)
@@ -332,7 +342,20 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                         throw new OmniStoreException(OmniStoreError.ProtocolError, $"Malformed frame from {Describe()}: {problem}.");
                     }
 
-                    OnFrame(header, payload);
+                    if (!result.IsCompleted && IsDirectCandidate(buffer, out header))
+                    {
+                        // The buffer ends inside a large payload: what arrived goes into the message,
+                        // the rest is received straight into it once the pipe is consumed.
+                        await ReceiveRestDirectlyAsync(input, buffer, header).ConfigureAwait(false);
+                        consumed = true;
+                    }
+
+                    break;
+                }
+
+                if (consumed)
+                {
+                    continue;
                 }
 
                 input.AdvanceTo(buffer.Start, buffer.End);
@@ -370,6 +393,42 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether <paramref name="buffer"/> starts with the header of a large request or response frame whose payload has begun to arrive.</summary>
+    private bool IsDirectCandidate(in ReadOnlySequence<byte> buffer, out FrameHeader header)
+    {
+        header = default;
+        return _directReceiver is not null
+            && buffer.Length >= ProtocolLimits.HeaderSize + MinDirectPrefix
+            && FrameParser.TryReadHeader(buffer, out header, out _) == FrameParseStatus.Frame
+            && header.PayloadLength >= MinDirectPayload
+            && header.Stream != 0
+            && header.Type != FrameType.Cancel;
+    }
+
+    /// <summary>
+    /// Takes the frame that starts <paramref name="buffer"/> (the whole rest of the buffer, which ends
+    /// inside its payload), consumes the pipe, and receives the payload's remainder straight into its message.
+    /// </summary>
+    private async Task ReceiveRestDirectlyAsync(PipeReader input, ReadOnlySequence<byte> buffer, FrameHeader header)
+    {
+        var arrived = buffer.Slice(ProtocolLimits.HeaderSize);
+        var message = BeginFrame(header, arrived);
+        message.Append(arrived);
+        int rest = header.PayloadLength - (int)arrived.Length;
+        input.AdvanceTo(buffer.End);
+        try
+        {
+            await _directReceiver!.ReceiveExactlyAsync(message.AppendSpace(rest), _closed.Token).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"{Describe()} closed the connection in the middle of a frame.");
+        }
+
+        message.Advance(rest);
+        EndFrame(header, message);
+    }
+
     private void OnFrame(FrameHeader header, ReadOnlySequence<byte> payload)
     {
         if (header.Stream == 0)
@@ -378,12 +437,11 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             return;
         }
 
-        bool remoteInitiated = (header.Stream & 1) == (_isOpener ? 0u : 1u);
         if (header.Type == FrameType.Cancel)
         {
             // A request still arriving is dropped; one being served finishes and its answer is
             // discarded by the peer, which stopped waiting.
-            if (remoteInitiated && _assembling.Remove(header.Stream, out var abandoned))
+            if (IsRemoteInitiated(header.Stream) && _assembling.Remove(header.Stream, out var abandoned))
             {
                 abandoned.Dispose();
                 Interlocked.Decrement(ref _incomingRequests);
@@ -392,15 +450,28 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             return;
         }
 
+        var message = BeginFrame(header, payload);
+        message.Append(payload);
+        EndFrame(header, message);
+    }
+
+    private bool IsRemoteInitiated(uint stream) => (stream & 1) == (_isOpener ? 0u : 1u);
+
+    /// <summary>
+    /// The message a request or response frame (not stream 0, not CANCEL) belongs to, started if it
+    /// is the first frame of its stream, after checking the frame may be added to it.
+    /// <paramref name="start"/> is the beginning of the frame's payload (for a chunk's declared length).
+    /// </summary>
+    private Message BeginFrame(FrameHeader header, ReadOnlySequence<byte> start)
+    {
         if (!_assembling.TryGetValue(header.Stream, out var message))
         {
-
-            if (remoteInitiated && Interlocked.Increment(ref _incomingRequests) > ProtocolLimits.MaxConcurrentRequests)
+            if (IsRemoteInitiated(header.Stream) && Interlocked.Increment(ref _incomingRequests) > ProtocolLimits.MaxConcurrentRequests)
             {
                 throw new OmniStoreException(OmniStoreError.ProtocolError, $"more than {ProtocolLimits.MaxConcurrentRequests} concurrent requests");
             }
 
-            int expected = ExpectedLength(header, payload);
+            int expected = Math.Max(ExpectedLength(header, start), header.PayloadLength);
             message = new Message(header.Type, header.Stream, ArrayPool<byte>.Shared.Rent(expected), 0);
             _assembling[header.Stream] = message;
         }
@@ -409,12 +480,17 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"frame type {header.Type} inside a {message.Type} message");
         }
 
-        if (message.Length + payload.Length > ProtocolLimits.MaxMessage)
+        if (message.Length + (long)header.PayloadLength > ProtocolLimits.MaxMessage)
         {
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"a message longer than {ProtocolLimits.MaxMessage} bytes");
         }
 
-        message.Append(payload);
+        return message;
+    }
+
+    /// <summary>After a frame's payload is in <paramref name="message"/>: hands a finished message to its waiter or handler.</summary>
+    private void EndFrame(FrameHeader header, Message message)
+    {
         if ((header.Flags & FrameFlags.End) == 0)
         {
             return;
@@ -422,7 +498,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
 
         _assembling.Remove(header.Stream);
         Counters.AddPayloadIn(message.Length);
-        if (!remoteInitiated)
+        if (!IsRemoteInitiated(header.Stream))
         {
             if (_pending.TryGetValue(header.Stream, out var waiter) && waiter.TrySetResult(message))
             {

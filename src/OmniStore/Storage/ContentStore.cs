@@ -124,7 +124,10 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             // A pinned store's commits must survive a machine crash; a cache's need only survive its
             // process, since every chunk is verified when read and anything lost is fetched again.
             var durability = options.Mode == StoreMode.Pinned ? CommitDurability.Fsync : CommitDurability.OperatingSystem;
-            data = new FasterTable(Path.Combine(options.Directory, "data"), new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22), durability);
+            // Chunks never change once written, so nothing needs the log's mutable region: pages are
+            // flushed as soon as they fill, instead of when their buffer is needed again (which made
+            // every writer wait for a whole page to reach the disk).
+            data = new FasterTable(Path.Combine(options.Directory, "data"), new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22, MutableFraction: 0.1), durability);
             var catalog = new FasterTable(Path.Combine(options.Directory, "catalog"), new FasterTableSizing(CatalogPageSizeBits, 4L << CatalogPageSizeBits, 1L << 24, IndexSize: 1L << 20), durability);
             var store = new ContentStore(options, logger ?? NullLogger.Instance, lockFile, data, catalog);
 

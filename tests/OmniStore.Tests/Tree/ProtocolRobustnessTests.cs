@@ -58,7 +58,7 @@ public sealed class ProtocolRobustnessTests
         Assert.Equal(OmniStoreError.Unavailable, error.Error);
     }
 
-    public static TheoryData<string> BadFrames => new() { "unknown-type", "oversize", "garbage-before-hello", "truncated-then-close", "response-to-nothing-then-bad-type" };
+    public static TheoryData<string> BadFrames => new() { "unknown-type", "oversize", "garbage-before-hello", "truncated-then-close", "large-payload-truncated-then-close", "response-to-nothing-then-bad-type" };
 
     [Theory]
     [MemberData(nameof(BadFrames))]
@@ -84,10 +84,11 @@ public sealed class ProtocolRobustnessTests
             "oversize" => Header(FrameType.PutChunk, 0, 1, ProtocolLimits.MaxFramePayload + 1),
             "garbage-before-hello" => "GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(),
             "truncated-then-close" => Frame((byte)FrameType.Resolve, 1, 1, "name"u8.ToArray())[..7],
+            "large-payload-truncated-then-close" => Frame((byte)FrameType.PutChunk, 1, 1, TestData.Random(200_000, 4))[..100_000],
             _ => [.. Frame((byte)FrameType.Ok, 1, 2, []), .. Frame(200, 1, 3, [])],
         };
         await stream.WriteAsync(bad, ct);
-        if (kind == "truncated-then-close")
+        if (kind is "truncated-then-close" or "large-payload-truncated-then-close")
         {
             socket.Shutdown(SocketShutdown.Send);
         }
@@ -139,6 +140,78 @@ public sealed class ProtocolRobustnessTests
         var error = await Assert.ThrowsAsync<OmniStoreException>(() => connection.RequestAsync(FrameType.PutChunk, ChunkMessage.Head(id, data.Length), data, ct));
         Assert.Equal(OmniStoreError.Corrupt, error.Error);
         Assert.False(await cluster.Root.Store.ContainsChunkAsync(id, ct));
+    }
+
+    [Fact]
+    public async Task LargeMessagesArrivingInRaggedPieces_AreReceivedWhole()
+    {
+        // Large payloads are received straight into their message once their start has arrived
+        // through the input pipe; pieces of every size, frames of every size and interleaved
+        // streams must all land in the right place.
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync("127.0.0.1", cluster.Root.Address.Port, ct);
+        using var stream = new NetworkStream(socket);
+        await HandshakeByHandAsync(stream, ct);
+
+        var random = new Random(11);
+        int[] sizes = [70_000, 1 << 20, 300_000, 65_536, (1 << 20) + 17, 40_000];
+        var chunks = sizes.Select((size, i) => TestData.Random(size, 100 + i)).ToArray();
+        var pending = chunks.Select((data, i) => new Queue<byte[]>(SplitIntoFrames(random, (uint)(2 * i) + 1, data))).ToList();
+        var wire = new MemoryStream();
+        while (pending.Any(q => q.Count > 0))
+        {
+            // Streams interleave frame by frame.
+            var queue = pending.Where(q => q.Count > 0).ElementAt(random.Next(pending.Count(q => q.Count > 0)));
+            wire.Write(queue.Dequeue());
+        }
+
+        var bytes = wire.ToArray();
+        for (int offset = 0; offset < bytes.Length;)
+        {
+            int piece = Math.Min(bytes.Length - offset, random.Next(4) == 0 ? random.Next(1, 80) : random.Next(1, 150_000));
+            await stream.WriteAsync(bytes.AsMemory(offset, piece), ct);
+            await stream.FlushAsync(ct);
+            offset += piece;
+            if (random.Next(8) == 0)
+            {
+                await Task.Delay(2, ct);
+            }
+        }
+
+        for (int i = 0; i < chunks.Length; i++)
+        {
+            var answer = await ReadFrameAsync(stream, ct).WaitAsync(Timeout, ct);
+            Assert.Equal((byte)FrameType.Ok, answer[4]);
+        }
+
+        foreach (var data in chunks)
+        {
+            var id = OmniStore.Content.ChunkId.Compute(data);
+            var read = new byte[data.Length];
+            Assert.Equal(OmniStore.Storage.ChunkReadStatus.Found, (await cluster.Root.Store.ReadChunkAsync(id, read, ct)).Status);
+            Assert.Equal(data, read);
+        }
+    }
+
+    /// <summary>A PUT_CHUNK message for <paramref name="data"/> as frames of random sizes (tiny, odd, and the largest allowed).</summary>
+    private static IEnumerable<byte[]> SplitIntoFrames(Random random, uint streamId, byte[] data)
+    {
+        var message = ChunkMessage.Head(OmniStore.Content.ChunkId.Compute(data), data.Length).Concat(data).ToArray();
+        for (int offset = 0; offset < message.Length;)
+        {
+            int size = random.Next(3) switch
+            {
+                0 => random.Next(1, 100),
+                1 => random.Next(30_000, 120_000),
+                _ => ProtocolLimits.MaxFramePayload,
+            };
+            size = Math.Min(size, message.Length - offset);
+            bool last = offset + size == message.Length;
+            yield return Frame((byte)FrameType.PutChunk, last ? (byte)1 : (byte)0, streamId, message[offset..(offset + size)]);
+            offset += size;
+        }
     }
 
     [Fact]

@@ -6,7 +6,16 @@ using FASTER.core;
 namespace OmniStore.Storage.Internal;
 
 /// <summary>Sizing of one <see cref="FasterTable"/>'s hybrid log.</summary>
-internal readonly record struct FasterTableSizing(int PageSizeBits, long MemorySize, long SegmentSize, long IndexSize);
+/// <param name="PageSizeBits">log2 of the log's page size.</param>
+/// <param name="MemorySize">Bytes of log kept in memory.</param>
+/// <param name="SegmentSize">Bytes per log segment file.</param>
+/// <param name="IndexSize">Bytes of hash index.</param>
+/// <param name="MutableFraction">
+/// The share of the in-memory log whose records may be updated in place. Pages leave it, and are
+/// flushed, as the tail moves on; a table whose values never change uses a small fraction, so pages
+/// are written to disk as soon as they are full and the writers never wait for a flush.
+/// </param>
+internal readonly record struct FasterTableSizing(int PageSizeBits, long MemorySize, long SegmentSize, long IndexSize, double MutableFraction = 0.9);
 
 /// <summary>How hard a commit works to survive a machine crash (a process crash is always survived).</summary>
 internal enum CommitDurability
@@ -55,6 +64,7 @@ internal sealed class FasterTable : IDisposable
             PageSize = 1L << sizing.PageSizeBits,
             MemorySize = sizing.MemorySize,
             SegmentSize = sizing.SegmentSize,
+            MutableFraction = sizing.MutableFraction,
             CheckpointDir = checkpointDirectory,
             RemoveOutdatedCheckpoints = true,
         };

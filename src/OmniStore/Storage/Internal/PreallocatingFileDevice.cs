@@ -38,12 +38,16 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
     private int _disposed;
     private long _directWrites;
     private long _bufferedWrites;
+    private readonly BlockingCollection<PendingWrite> _writes = [];
+    private readonly Thread _writer;
 
     public PreallocatingFileDevice(string filename)
         : base(filename, DirectAlignment, Devices.CAPACITY_UNSPECIFIED)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(filename))!);
         RecoverSegmentRange();
+        _writer = new Thread(WriteLoop) { IsBackground = true, Name = "omnistore log writer" };
+        _writer.Start();
     }
 
     /// <summary>Writes that went straight to the disk (<c>O_DIRECT</c>), and through the page cache.</summary>
@@ -73,8 +77,18 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
     public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context) =>
         _ = ReadCoreAsync(segmentId, (long)sourceAddress, Wrap(destinationAddress, readLength), callback, context);
 
-    public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
-        _ = WriteCoreAsync(segmentId, (long)destinationAddress, Wrap(sourceAddress, numBytesToWrite), callback, context);
+    /// <summary>Queues the write for the device's writer thread (see <see cref="WriteLoop"/>).</summary>
+    public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
+    {
+        try
+        {
+            _writes.Add(new PendingWrite(segmentId, (long)destinationAddress, sourceAddress, (int)numBytesToWrite, callback, context));
+        }
+        catch (InvalidOperationException)
+        {
+            callback(uint.MaxValue, 0, context); // disposed
+        }
+    }
 
     public override void RemoveSegmentAsync(int segment, AsyncCallback callback, IAsyncResult result)
     {
@@ -108,6 +122,10 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
             return;
         }
 
+        // Writes already queued finish first (FASTER waits for the flushes it started).
+        _writes.CompleteAdding();
+        _writer.Join();
+        _writes.Dispose();
         foreach (var segment in _segments.Values)
         {
             segment.Dispose();
@@ -142,24 +160,41 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
         callback(error, (uint)done, context);
     }
 
-    private async Task WriteCoreAsync(int segmentId, long offset, ReadOnlyMemory<byte> source, DeviceIOCompletionCallback callback, object context)
+    /// <summary>
+    /// The writer thread: performs the queued writes in order, each a blocking <c>pwrite</c>, and
+    /// reports them to FASTER. Writes take a thread of their own because they block for as long as
+    /// the disk needs (a 32 MiB page is tens of milliseconds): on the thread pool they would hold
+    /// its few threads while the requests that fill the log wait for those very flushes to finish
+    /// (log pages are reused only once written), and the node would stall until the pool grew.
+    /// </summary>
+    private void WriteLoop()
     {
-        uint error = 0;
-        try
+        foreach (var write in _writes.GetConsumingEnumerable())
         {
-            var segment = Open(segmentId);
-            segment.Reserve(offset + source.Length, segmentSize);
-            var handle = segment.WriteHandleFor(source, offset);
-            await RandomAccess.WriteAsync(handle, source, offset).ConfigureAwait(false);
-            Interlocked.Increment(ref handle == segment.Handle ? ref _bufferedWrites : ref _directWrites);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
-        {
-            error = uint.MaxValue;
-        }
+            uint error = 0;
+            try
+            {
+                var segment = Open(write.Segment);
+                segment.Reserve(write.Offset + write.Length, segmentSize);
+                var handle = segment.WriteHandleFor(write.Source, write.Length, write.Offset);
+                unsafe
+                {
+                    RandomAccess.Write(handle, new ReadOnlySpan<byte>((void*)write.Source, write.Length), write.Offset);
+                }
 
-        callback(error, error == 0 ? (uint)source.Length : 0, context);
+                Interlocked.Increment(ref handle == segment.Handle ? ref _bufferedWrites : ref _directWrites);
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
+            {
+                error = uint.MaxValue;
+            }
+
+            write.Callback(error, error == 0 ? (uint)write.Length : 0, write.Context);
+        }
     }
+
+    /// <summary>A write FASTER asked for, waiting for the writer thread.</summary>
+    private readonly record struct PendingWrite(int Segment, long Offset, IntPtr Source, int Length, DeviceIOCompletionCallback Callback, object Context);
 
     private Segment Open(int segmentId) => Open(segmentId, create: true)!;
 
@@ -248,17 +283,9 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
 
         public bool HasDirectHandle => direct is not null;
 
-        public unsafe SafeFileHandle WriteHandleFor(ReadOnlyMemory<byte> source, long offset)
-        {
-            if (direct is null)
-            {
-                return Handle;
-            }
-
-            using var pin = source.Pin();
-            long address = (long)pin.Pointer;
-            return ((address | offset | (long)source.Length) & (DirectAlignment - 1)) == 0 ? direct : Handle;
-        }
+        /// <summary>The direct handle when the write of <paramref name="length"/> bytes from <paramref name="source"/> at <paramref name="offset"/> is aligned for it; the buffered one otherwise.</summary>
+        public SafeFileHandle WriteHandleFor(IntPtr source, int length, long offset) =>
+            direct is not null && (((long)source | offset | (long)(uint)length) & (DirectAlignment - 1)) == 0 ? direct : Handle;
 
         public void Dispose()
         {

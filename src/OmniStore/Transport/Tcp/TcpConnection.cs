@@ -9,9 +9,16 @@ namespace OmniStore.Transport.Tcp;
 /// A TCP connection as a duplex pipe. Every byte read or written is counted in the link's wire
 /// counters, so a node can report what crossed each link independently of the protocol.
 /// </summary>
-internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IAsyncDisposable
+internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectReceiver, IAsyncDisposable
 {
     private const int BufferSize = 256 * 1024;
+
+    /// <summary>
+    /// The input pipe's read size. Small frames (requests, control) arrive through the pipe; a large
+    /// payload mostly arrives through <see cref="ReceiveExactlyAsync"/>, so the pipe should not read
+    /// far into it.
+    /// </summary>
+    private const int ReadSize = 16 * 1024;
     private readonly Socket _socket;
     private readonly CountingStream _stream;
     private readonly LinkCounters _counters;
@@ -23,7 +30,7 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IAsyncDispo
         _counters = counters;
         _socket.NoDelay = true;
         _stream = new CountingStream(new NetworkStream(socket, ownsSocket: true), counters);
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: BufferSize / 4, leaveOpen: true));
+        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: ReadSize, minimumReadSize: ReadSize / 4, leaveOpen: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: true));
         RemoteEndPoint = socket.RemoteEndPoint;
         LocalEndPoint = socket.LocalEndPoint;
@@ -85,6 +92,31 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IAsyncDispo
 
         _counters.AddWireOut(total);
         return true;
+    }
+
+    /// <summary>Receives straight from the socket into <paramref name="destination"/>, counting the bytes as wire bytes in.</summary>
+    public async ValueTask ReceiveExactlyAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        while (!destination.IsEmpty)
+        {
+            int read;
+            try
+            {
+                read = await _socket.ReceiveAsync(destination, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex)
+            {
+                throw new IOException($"Receiving failed: {ex.Message}", ex);
+            }
+
+            if (read == 0)
+            {
+                throw new EndOfStreamException("The peer closed the connection.");
+            }
+
+            _counters.AddWireIn(read);
+            destination = destination[read..];
+        }
     }
 
     public async ValueTask DisposeAsync()
