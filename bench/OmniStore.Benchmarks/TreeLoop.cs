@@ -30,6 +30,7 @@ internal static class TreeLoop
                     benchmark.StartColdRelay();
                 }
 
+                double started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
                 var watch = Stopwatch.StartNew();
                 switch (args[0])
                 {
@@ -45,7 +46,7 @@ internal static class TreeLoop
                 }
 
                 watch.Stop();
-                Console.WriteLine($"{args[0]} {i + 1}: {watch.Elapsed.TotalMilliseconds:F1} ms, {TreeBenchmarks.ObjectSize / watch.Elapsed.TotalSeconds / 1e9:F2} GB/s");
+                Console.WriteLine($"{args[0]} {i + 1}: {watch.Elapsed.TotalMilliseconds:F1} ms, {TreeBenchmarks.ObjectSize / watch.Elapsed.TotalSeconds / 1e9:F2} GB/s (from {started:F3})");
                 if (args[0] == "miss")
                 {
                     benchmark.StopColdRelay();
