@@ -141,9 +141,15 @@ internal sealed partial class ContentStore
                 return false;
             }
 
-            return live is not null
+            bool dropped = live is not null
                 ? !live.Contains(id) // pinned: drop only what no binding reaches
                 : !recent.ContainsKey(id) && !store._recentReads.ContainsKey(id); // cache: drop the unread
+            if (dropped)
+            {
+                store.ForgetLocation(id);
+            }
+
+            return dropped;
         }
     }
 

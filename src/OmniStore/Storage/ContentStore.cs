@@ -41,6 +41,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     // learned from writes and reads, at most MaxChunkLocations of them (about 20 MB), each checked when used.
     private const int MaxChunkLocations = 1 << 18;
     private readonly ConcurrentDictionary<ChunkId, ChunkLocation> _chunkLocations = new();
+    private int _chunkLocationCount;
     private long _directReads;
     private long _hits;
     private long _unboundSinceReclaim;
@@ -240,7 +241,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         if (!id.Matches(destination.Span[..output.Length]))
         {
             StoreLog.ChunkCorrupt(_logger, id.ToString(), Directory);
-            _chunkLocations.TryRemove(id, out _);
+            ForgetLocation(id);
             _data.Delete(key);
             Interlocked.Increment(ref _misses);
             return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
@@ -267,9 +268,9 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// </summary>
     private ChunkReadResult? TryReadChunkDirect(ChunkId id, byte[] key, Memory<byte> destination)
     {
-        if (!_chunkLocations.TryGetValue(id, out var location) || location.Length > destination.Length)
+        if (!_chunkLocations.TryGetValue(id, out var location) || location.Length > destination.Length || _data.IsInMemory(location.Address))
         {
-            return null;
+            return null; // unknown, or in FASTER's memory, from where its own read is a copy
         }
 
         var value = destination[..location.Length];
@@ -277,7 +278,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             // Moved by a compaction, dropped, or damaged: FASTER's read finds out which (and
             // drops a corrupt chunk), and remembers where the chunk is now.
-            _chunkLocations.TryRemove(new KeyValuePair<ChunkId, ChunkLocation>(id, location));
+            ForgetLocation(id, location);
             return null;
         }
 
@@ -286,16 +287,59 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Whether the remembered location of <paramref name="id"/> is on disk and still holds its record.</summary>
-    private bool HasChunkOnDisk(ChunkId id, byte[] key) =>
-        _chunkLocations.TryGetValue(id, out var location) && _data.TryReadValueHeader(location.Address, key, location.Length);
+    private bool HasChunkOnDisk(ChunkId id, byte[] key)
+    {
+        if (!_chunkLocations.TryGetValue(id, out var location) || _data.IsInMemory(location.Address))
+        {
+            return false;
+        }
+
+        if (_data.TryReadValueHeader(location.Address, key, location.Length))
+        {
+            return true;
+        }
+
+        ForgetLocation(id, location);
+        return false;
+    }
 
     private void RememberLocation(ChunkId id, long address, int length)
     {
-        if (address > 0 && (_chunkLocations.Count < MaxChunkLocations || _chunkLocations.ContainsKey(id)))
+        if (address <= 0)
         {
-            _chunkLocations[id] = new ChunkLocation(address, length);
+            return;
+        }
+
+        var location = new ChunkLocation(address, length);
+        if (_chunkLocations.TryGetValue(id, out var known))
+        {
+            _chunkLocations.TryUpdate(id, location, known);
+        }
+        else if (Volatile.Read(ref _chunkLocationCount) < MaxChunkLocations && _chunkLocations.TryAdd(id, location))
+        {
+            Interlocked.Increment(ref _chunkLocationCount);
         }
     }
+
+    /// <summary>Forgets where <paramref name="id"/> is: it was dropped (eviction, damage) or has moved.</summary>
+    internal void ForgetLocation(ChunkId id)
+    {
+        if (_chunkLocations.TryRemove(id, out _))
+        {
+            Interlocked.Decrement(ref _chunkLocationCount);
+        }
+    }
+
+    private void ForgetLocation(ChunkId id, ChunkLocation location)
+    {
+        if (_chunkLocations.TryRemove(new KeyValuePair<ChunkId, ChunkLocation>(id, location)))
+        {
+            Interlocked.Decrement(ref _chunkLocationCount);
+        }
+    }
+
+    /// <summary>How many chunk locations the store remembers (tests).</summary>
+    internal int RememberedLocations => Volatile.Read(ref _chunkLocationCount);
 
     /// <summary>
     /// Marks a manifest and its chunks as in use until the returned handle is disposed: eviction and
@@ -521,7 +565,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             if (key.Length == ChunkId.Size)
             {
-                _chunkLocations.TryRemove(ChunkId.Read(key), out _);
+                ForgetLocation(ChunkId.Read(key));
             }
 
             _data.Delete(key);

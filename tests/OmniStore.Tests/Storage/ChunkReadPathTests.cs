@@ -145,6 +145,22 @@ public sealed class ChunkReadPathTests : IDisposable
         Assert.Equal(ChunkReadStatus.Missing, (await ReadAsync(store, first[1].Id)).Status);
     }
 
+    [Fact]
+    public void ACacheThatEvictsForgetsWhereTheDroppedChunksWere()
+    {
+        // 8 MiB hold about 110 chunks of 64 KiB; 600 go through. Locations of evicted chunks must not
+        // pile up, or a long-running relay would stop remembering new ones.
+        using var store = Open(StoreMode.Cache, capacity: 8L << 20);
+        for (int i = 0; i < 600; i++)
+        {
+            var (id, data) = NewChunk(5000 + i);
+            store.WriteChunk(id, data);
+        }
+
+        Assert.True(store.EvictedBytes > 0, "no eviction pass ran");
+        Assert.InRange(store.RememberedLocations, 1, (int)((8L << 20) / Chunk) + 8);
+    }
+
     /// <summary>Flips one byte of <paramref name="data"/> where it sits in the chunk log's files.</summary>
     private void DamageOnDisk(byte[] data)
     {

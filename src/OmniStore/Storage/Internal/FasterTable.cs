@@ -195,6 +195,9 @@ internal sealed class FasterTable : IDisposable
         }
     }
 
+    /// <summary>Whether the record at <paramref name="address"/> is in FASTER's in-memory part of the log.</summary>
+    public bool IsInMemory(long address) => address >= _kv.Log.HeadAddress;
+
     /// <summary>
     /// Reads the value of the record at log address <paramref name="address"/> straight from the log
     /// file into <paramref name="destination"/>, bypassing FASTER's read path (its I/O buffer, the
