@@ -26,11 +26,26 @@ internal sealed partial class TreeNode
         }
         else if (!_bindingCache.TryGetValue(name, out binding))
         {
-            binding = await _resolves.RunAsync(name, async n =>
+            try
             {
-                using var response = await _parent!.Get().RequestAsync(FrameType.Resolve, Names.Encode(n), cancellationToken).ConfigureAwait(false);
-                return CacheBinding(BindingMessage.Decode(response.Payload));
-            }).ConfigureAwait(false);
+                binding = await _resolves.RunAsync(name, async n =>
+                {
+                    using var response = await _parent!.Get().RequestAsync(FrameType.Resolve, Names.Encode(n), cancellationToken).ConfigureAwait(false);
+                    return await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+            }
+            catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable)
+            {
+                // The parent cannot be asked: the binding this relay last learned (kept in its
+                // store, so it survives a restart) is the best it can serve from its cache.
+                var known = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+                if (known is not { } k)
+                {
+                    throw;
+                }
+
+                binding = new BindingMessage(name, k.Version, k.ManifestId, k.IsBound);
+            }
         }
 
         if (!binding.IsBound)
@@ -41,9 +56,26 @@ internal sealed partial class TreeNode
         return binding;
     }
 
-    /// <summary>Keeps the newest of what is cached and <paramref name="binding"/>; returns the one kept.</summary>
-    private BindingMessage CacheBinding(BindingMessage binding) =>
-        _bindingCache.AddOrUpdate(binding.Name, binding, (_, cached) => cached.Version >= binding.Version ? cached : binding);
+    /// <summary>
+    /// Keeps the newest of what is cached and <paramref name="binding"/>; returns the one kept. A
+    /// relay also writes it to its store: while its parent is connected it always asks again after
+    /// an outage (the in-memory cache is cleared), but when the parent cannot be reached, even after
+    /// a restart, the last binding it learned is what lets it serve its cached objects.
+    /// </summary>
+    private async ValueTask<BindingMessage> CacheBindingAsync(BindingMessage binding, CancellationToken cancellationToken)
+    {
+        var kept = _bindingCache.AddOrUpdate(binding.Name, binding, (_, cached) => cached.Version >= binding.Version ? cached : binding);
+        try
+        {
+            await _store.BindIfNewerAsync(binding.Name, new Binding(binding.ManifestId, binding.Version, binding.IsBound), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull)
+        {
+            // Best effort, like every write to a cache.
+        }
+
+        return kept;
+    }
 
     private async Task ServeManifestAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {

@@ -70,7 +70,7 @@ internal sealed partial class TreeNode
         if (!IsRoot)
         {
             using var response = await _parent!.Get().RequestAsync(FrameType.Bind, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
-            binding = CacheBinding(BindingMessage.Decode(response.Payload));
+            binding = await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -112,7 +112,7 @@ internal sealed partial class TreeNode
         if (!IsRoot)
         {
             using var response = await _parent!.Get().RequestAsync(FrameType.Delete, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
-            binding = CacheBinding(BindingMessage.Decode(response.Payload));
+            binding = await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -138,7 +138,7 @@ internal sealed partial class TreeNode
             throw new OmniStoreException(OmniStoreError.ProtocolError, "Only a parent may push binding updates.");
         }
 
-        var binding = CacheBinding(BindingMessage.Decode(request.Payload));
+        var binding = await CacheBindingAsync(BindingMessage.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
         await PushUpdateAsync(binding).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
     }

@@ -98,6 +98,58 @@ public sealed class TreeFaultTests
         }
     }
 
+    [Fact]
+    public async Task RelayRestartedWhileItsParentIsDown_ServesWhatItHasCached_ThenCatchesUp()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        string rootDir = cluster.DirectoryOf("root-store");
+        string relayDir = cluster.DirectoryOf("relay-store");
+        var root = await cluster.StartNodeAsync("root", null, rootDir);
+        var relay = await cluster.StartNodeAsync("site", root.Address, relayDir);
+        var first = TestData.Random(5L << 20, 31);
+        var second = TestData.Random(3L << 20, 32);
+        await using (var master = await TreeCluster.ConnectAsync(root))
+        {
+            await master.PutAsync("kept", first, ct);
+            await master.PutAsync("never-read-here", second, ct);
+        }
+
+        await using (var worker = await TreeCluster.ConnectAsync(relay))
+        {
+            Assert.Equal(first, await worker.GetAsync("kept", ct));
+        }
+
+        int rootPort = root.Address.Port;
+        await cluster.StopAsync(relay);
+        await cluster.StopAsync(root);
+
+        // The relay comes back with its parent still down: what it had cached is served.
+        relay = await cluster.StartNodeAsync("site", root.Address, relayDir);
+        Assert.Null(relay.Parent!.Current);
+        await using (var worker = await TreeCluster.ConnectAsync(relay))
+        {
+            Assert.Equal(first, await worker.GetAsync("kept", ct).AsTask().WaitAsync(Timeout, ct));
+            Assert.Equal(first.Length, (await worker.StatAsync("kept", ct))!.Length);
+            var error = await Assert.ThrowsAsync<OmniStoreException>(() => worker.GetAsync("never-read-here", ct).AsTask());
+            Assert.Equal(OmniStoreError.Unavailable, error.Error);
+        }
+
+        // The root returns and the object is rebound: the relay asks again and serves the new version.
+        root = await cluster.StartNodeAsync("root", null, rootDir, rootPort);
+        await WaitUntil(() => relay.Parent!.Current is not null, ct);
+        await using (var master = await TreeCluster.ConnectAsync(root))
+        {
+            await master.PutAsync("kept", second, ct);
+        }
+
+        await using (var worker = await TreeCluster.ConnectAsync(relay))
+        {
+            Assert.Equal(second, await worker.GetAsync("kept", ct).AsTask().WaitAsync(Timeout, ct));
+            Assert.Equal(second, await worker.GetAsync("never-read-here", ct).AsTask().WaitAsync(Timeout, ct));
+        }
+    }
+
     private static async Task WaitUntil(Func<bool> condition, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
