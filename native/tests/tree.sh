@@ -7,7 +7,7 @@
 set -euo pipefail
 
 # The tests say where their store is; nothing from the caller's environment may choose it.
-unset OMNISTORE_RELAY OMNISTORE_FALLBACK OMNISTORE_DATA
+unset OMNISTORE_RELAY OMNISTORE_FALLBACK OMNISTORE_DATA OMNISTORE_SECRET_FILE
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/omnistore-native-test-XXXXXX")
 STARTED_PIDS=()
@@ -73,9 +73,10 @@ start_node() {
   return 1
 }
 
-# start_tree: ROOT_URI (the root) and RELAY_URI (a relay under it).
+# start_tree [relay options...]: ROOT_URI (the root) and RELAY_URI (a relay under it); the
+# options (such as --secret-file FILE) are given to both.
 start_tree() {
-  start_node root ROOT_URI
-  start_node relay RELAY_URI --parent "$ROOT_URI" --cache-size 1G
+  start_node root ROOT_URI "$@"
+  start_node relay RELAY_URI --parent "$ROOT_URI" --cache-size 1G "$@"
   echo "tree: root $ROOT_URI, relay $RELAY_URI"
 }

@@ -41,7 +41,7 @@ internal sealed class StoreConnectionOptions
 
     public Option<string?> SecretFile { get; } = new("--secret-file")
     {
-        Description = "A file holding the tree's shared secret (trailing whitespace ignored)",
+        Description = "A file holding the tree's shared secret (trailing whitespace ignored) [default: $OMNISTORE_SECRET_FILE]",
         HelpName = "FILE",
         Validators = { CommandLineValidators.NonEmpty },
     };
@@ -133,7 +133,7 @@ internal sealed class StoreConnectionOptions
             DataDirectory = parseResult.GetRequiredValue(Store),
             ChunkSize = chunkSize,
             FallbackUris = fallbacks,
-            SharedSecret = secretPath is null ? null : Cli.SecretFile.Read(secretPath),
+            SharedSecret = secretPath is null ? Internal.SecretFile.FromEnvironment() : Cli.SecretFile.Read(secretPath),
         };
         return await OmniStoreClient.ConnectAsync(relay, options, cancellationToken);
     }

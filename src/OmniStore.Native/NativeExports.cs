@@ -209,7 +209,7 @@ internal static unsafe class NativeExports
             }
         }
 
-        var options = new OmniStoreOptions { FallbackUris = addresses[1..] };
+        var options = new OmniStoreOptions { FallbackUris = addresses[1..], SharedSecret = Internal.SecretFile.FromEnvironment() };
         return OmniStoreClient.ConnectAsync(addresses[0], options).GetAwaiter().GetResult();
     }
 

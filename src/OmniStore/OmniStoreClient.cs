@@ -60,7 +60,9 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// The client the environment asks for: connected to <c>$OMNISTORE_RELAY</c> if it is set
-    /// (with <c>$OMNISTORE_FALLBACK</c>, comma-separated, as fallbacks), else the embedded default.
+    /// (with <c>$OMNISTORE_FALLBACK</c>, comma-separated, as fallbacks, and the tree's shared secret
+    /// from the file <c>$OMNISTORE_SECRET_FILE</c> names), else the embedded default. Options that
+    /// are set win over the environment.
     /// </summary>
     public static OmniStoreClient FromEnvironment(OmniStoreOptions? options = null)
     {
@@ -74,6 +76,11 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
         if (options.FallbackUris.Count == 0 && Environment.GetEnvironmentVariable("OMNISTORE_FALLBACK") is { Length: > 0 } fallback)
         {
             options = options with { FallbackUris = fallback.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
+        }
+
+        if (options.SharedSecret is null && Internal.SecretFile.FromEnvironment() is { } secret)
+        {
+            options = options with { SharedSecret = secret };
         }
 
         return ConnectAsync(relay.Trim(), options).GetAwaiter().GetResult();

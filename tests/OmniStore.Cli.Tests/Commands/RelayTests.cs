@@ -237,6 +237,12 @@ public sealed class RelayTests : IDisposable
         var put = await CliRunner.RunAsync(["put", "secret", "-", "--relay", root.Address, "--secret-file", same], Data, stdin: [7]);
         Assert.True(put.ExitCode == 0, put.ToString());
         Assert.Empty(put.StandardError);
+
+        // $OMNISTORE_SECRET_FILE is the default; --secret-file wins over it.
+        var fromEnvironment = await CliRunner.RunAsync(["stat", "secret", "--relay", root.Address], Data, environment: new Dictionary<string, string?> { ["OMNISTORE_SECRET_FILE"] = right });
+        Assert.True(fromEnvironment.ExitCode == 0, fromEnvironment.ToString());
+        var overridden = await CliRunner.RunAsync(["stat", "secret", "--relay", root.Address, "--secret-file", wrong], Data, environment: new Dictionary<string, string?> { ["OMNISTORE_SECRET_FILE"] = right });
+        Assert.Equal(ExitCode.Of(OmniStoreError.Unauthorized), overridden.ExitCode);
     }
 
     [Fact]

@@ -86,6 +86,7 @@ public static class CliRunner
         start.Environment["NO_COLOR"] = "1";
         start.Environment.Remove("OMNISTORE_RELAY");
         start.Environment.Remove("OMNISTORE_FALLBACK");
+        start.Environment.Remove("OMNISTORE_SECRET_FILE");
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
             if (value is null)
