@@ -26,18 +26,7 @@ internal static unsafe class NativeText
             throw new OmniStoreException(OmniStoreError.InvalidName, $"Invalid object name: a name must be at most {ObjectName.MaxByteLength} UTF-8 bytes (this one has {bytes.Length}).");
         }
 
-        string text;
-        try
-        {
-            text = StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            throw new OmniStoreException(OmniStoreError.InvalidName, "Invalid object name: the name is not valid UTF-8.");
-        }
-
-        ObjectName.Validate(text);
-        return text;
+        return Protocol.Names.Decode(bytes);
     }
 
     /// <summary>The NUL-terminated UTF-8 string at <paramref name="text"/>, or null for a null pointer.</summary>

@@ -23,6 +23,11 @@ internal enum FrameParseStatus
 /// </summary>
 internal static class FrameParser
 {
+    /// <summary>
+    /// Reads the frame at the start of <paramref name="buffer"/> and moves past it. On
+    /// <see cref="FrameParseStatus.NeedMoreData"/>, <paramref name="header"/> is the arriving
+    /// frame's header if all of it is there (default otherwise).
+    /// </summary>
     public static FrameParseStatus TryRead(ref ReadOnlySequence<byte> buffer, out FrameHeader header, out ReadOnlySequence<byte> payload, out string? problem)
     {
         payload = default;
@@ -35,8 +40,7 @@ internal static class FrameParser
         long total = ProtocolLimits.HeaderSize + (long)header.PayloadLength;
         if (buffer.Length < total)
         {
-            header = default;
-            return FrameParseStatus.NeedMoreData;
+            return FrameParseStatus.NeedMoreData; // with the (valid) header of the frame that is arriving
         }
 
         payload = buffer.Slice(ProtocolLimits.HeaderSize, header.PayloadLength);
@@ -49,7 +53,7 @@ internal static class FrameParser
     /// payload: <see cref="FrameParseStatus.Frame"/> means the header is valid (the payload may not
     /// have arrived yet). Consumes nothing.
     /// </summary>
-    public static FrameParseStatus TryReadHeader(in ReadOnlySequence<byte> buffer, out FrameHeader header, out string? problem)
+    private static FrameParseStatus TryReadHeader(in ReadOnlySequence<byte> buffer, out FrameHeader header, out string? problem)
     {
         header = default;
         problem = null;

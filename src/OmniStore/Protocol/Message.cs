@@ -33,7 +33,7 @@ internal sealed class Message : IDisposable
     internal void Append(ReadOnlySequence<byte> payload)
     {
         payload.CopyTo(AppendSpace((int)payload.Length).Span);
-        Length += (int)payload.Length;
+        Advance((int)payload.Length);
     }
 
     /// <summary>

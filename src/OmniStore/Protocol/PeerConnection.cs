@@ -342,7 +342,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                         throw new OmniStoreException(OmniStoreError.ProtocolError, $"Malformed frame from {Describe()}: {problem}.");
                     }
 
-                    if (!result.IsCompleted && IsDirectCandidate(buffer, out header))
+                    if (!result.IsCompleted && IsDirectCandidate(buffer, header))
                     {
                         // The buffer ends inside a large payload: what arrived goes into the message,
                         // the rest is received straight into it once the pipe is consumed.
@@ -393,17 +393,13 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Whether <paramref name="buffer"/> starts with the header of a large request or response frame whose payload has begun to arrive.</summary>
-    private bool IsDirectCandidate(in ReadOnlySequence<byte> buffer, out FrameHeader header)
-    {
-        header = default;
-        return _directReceiver is not null
-            && buffer.Length >= ProtocolLimits.HeaderSize + MinDirectPrefix
-            && FrameParser.TryReadHeader(buffer, out header, out _) == FrameParseStatus.Frame
-            && header.PayloadLength >= MinDirectPayload
-            && header.Stream != 0
-            && header.Type != FrameType.Cancel;
-    }
+    /// <summary>Whether <paramref name="buffer"/> starts with <paramref name="header"/> (parsed, payload incomplete) of a large request or response frame whose payload has begun to arrive.</summary>
+    private bool IsDirectCandidate(in ReadOnlySequence<byte> buffer, FrameHeader header) =>
+        _directReceiver is not null
+        && header.PayloadLength >= MinDirectPayload
+        && header.Stream != 0
+        && header.Type != FrameType.Cancel
+        && buffer.Length >= ProtocolLimits.HeaderSize + MinDirectPrefix;
 
     /// <summary>
     /// Takes the frame that starts <paramref name="buffer"/> (the whole rest of the buffer, which ends

@@ -65,27 +65,11 @@ public sealed class TreeFaultTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await TreeCluster.StartAsync(relays: 0);
-        string rootDir = cluster.DirectoryOf("root-store");
-        string relayDir = cluster.DirectoryOf("relay-store");
-        var root = await cluster.StartNodeAsync("root", null, rootDir);
-        var relay = await cluster.StartNodeAsync("site", root.Address, relayDir);
         var data = TestData.Random(6L << 20, 6);
-        await using (var master = await TreeCluster.ConnectAsync(root))
-        {
-            await master.PutAsync("kept", data, ct);
-        }
+        var (rootDir, relayDir, rootAddress) = await CacheThroughRelayThenStopAsync(cluster, ct, ("kept", data));
 
-        await using (var worker = await TreeCluster.ConnectAsync(relay))
-        {
-            Assert.Equal(data, await worker.GetAsync("kept", ct));
-        }
-
-        int rootPort = root.Address.Port;
-        await cluster.StopAsync(relay);
-        await cluster.StopAsync(root);
-
-        root = await cluster.StartNodeAsync("root", null, rootDir, rootPort);
-        relay = await cluster.StartNodeAsync("site", root.Address, relayDir);
+        var root = await cluster.StartNodeAsync("root", null, rootDir, rootAddress.Port);
+        var relay = await cluster.StartNodeAsync("site", root.Address, relayDir);
         await using (var worker = await TreeCluster.ConnectAsync(relay))
         {
             Assert.Equal(data, await worker.GetAsync("kept", ct));
@@ -103,29 +87,12 @@ public sealed class TreeFaultTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await TreeCluster.StartAsync(relays: 0);
-        string rootDir = cluster.DirectoryOf("root-store");
-        string relayDir = cluster.DirectoryOf("relay-store");
-        var root = await cluster.StartNodeAsync("root", null, rootDir);
-        var relay = await cluster.StartNodeAsync("site", root.Address, relayDir);
         var first = TestData.Random(5L << 20, 31);
         var second = TestData.Random(3L << 20, 32);
-        await using (var master = await TreeCluster.ConnectAsync(root))
-        {
-            await master.PutAsync("kept", first, ct);
-            await master.PutAsync("never-read-here", second, ct);
-        }
-
-        await using (var worker = await TreeCluster.ConnectAsync(relay))
-        {
-            Assert.Equal(first, await worker.GetAsync("kept", ct));
-        }
-
-        int rootPort = root.Address.Port;
-        await cluster.StopAsync(relay);
-        await cluster.StopAsync(root);
+        var (rootDir, relayDir, rootAddress) = await CacheThroughRelayThenStopAsync(cluster, ct, ("kept", first), ("never-read-here", second));
 
         // The relay comes back with its parent still down: what it had cached is served.
-        relay = await cluster.StartNodeAsync("site", root.Address, relayDir);
+        var relay = await cluster.StartNodeAsync("site", rootAddress, relayDir);
         Assert.Null(relay.Parent!.Current);
         await using (var worker = await TreeCluster.ConnectAsync(relay))
         {
@@ -136,7 +103,7 @@ public sealed class TreeFaultTests
         }
 
         // The root returns and the object is rebound: the relay asks again and serves the new version.
-        root = await cluster.StartNodeAsync("root", null, rootDir, rootPort);
+        var root = await cluster.StartNodeAsync("root", null, rootDir, rootAddress.Port);
         await WaitUntil(() => relay.Parent!.Current is not null, ct);
         await using (var master = await TreeCluster.ConnectAsync(root))
         {
@@ -148,6 +115,35 @@ public sealed class TreeFaultTests
             Assert.Equal(second, await worker.GetAsync("kept", ct).AsTask().WaitAsync(Timeout, ct));
             Assert.Equal(second, await worker.GetAsync("never-read-here", ct).AsTask().WaitAsync(Timeout, ct));
         }
+    }
+
+    /// <summary>
+    /// Starts a root and a relay with stores in the cluster's directory, puts <paramref name="objects"/>
+    /// at the root, gets the first through the relay (so the relay caches it), and stops both.
+    /// </summary>
+    private static async Task<(string RootDir, string RelayDir, NodeAddress RootAddress)> CacheThroughRelayThenStopAsync(
+        TreeCluster cluster, CancellationToken ct, params (string Name, byte[] Data)[] objects)
+    {
+        string rootDir = cluster.DirectoryOf("root-store");
+        string relayDir = cluster.DirectoryOf("relay-store");
+        var root = await cluster.StartNodeAsync("root", null, rootDir);
+        var relay = await cluster.StartNodeAsync("site", root.Address, relayDir);
+        await using (var master = await TreeCluster.ConnectAsync(root))
+        {
+            foreach (var (name, data) in objects)
+            {
+                await master.PutAsync(name, data, ct);
+            }
+        }
+
+        await using (var worker = await TreeCluster.ConnectAsync(relay))
+        {
+            Assert.Equal(objects[0].Data, await worker.GetAsync(objects[0].Name, ct));
+        }
+
+        await cluster.StopAsync(relay);
+        await cluster.StopAsync(root);
+        return (rootDir, relayDir, root.Address);
     }
 
     private static async Task WaitUntil(Func<bool> condition, CancellationToken ct)
