@@ -259,6 +259,71 @@ public sealed class ProtocolRobustnessTests
         Assert.Equal(expected, received);
     }
 
+    [Fact]
+    public async Task ASmallAnswer_WaitsBehindAtMostOneBatchPerLargeAnswer_NotBehindAllOfThem()
+    {
+        // Large answers go out several frames per send while nothing small waits; a small answer
+        // (here a PONG) must still overtake everything not yet sent when it was queued.
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        const int ChunkSize = 4 << 20;
+        const int Chunks = 16;
+        var data = TestData.Random((long)Chunks * ChunkSize, 12);
+        await using var master = await TreeCluster.ConnectAsync(cluster.Root, new OmniStoreOptions { ChunkSize = ChunkSize });
+        await master.PutAsync("big", data, ct);
+        var manifest = await cluster.Root.GetManifestAsync((await master.StatAsync("big", ct))!.ManifestId, ct);
+        Assert.Equal(Chunks, manifest.Chunks.Count);
+
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        socket.ReceiveBufferSize = 64 * 1024;
+        await socket.ConnectAsync("127.0.0.1", cluster.Root.Address.Port, ct);
+        using var stream = new NetworkStream(socket);
+        await HandshakeByHandAsync(stream, ct);
+        for (int i = 0; i < Chunks; i++)
+        {
+            var request = OmniStore.Node.TreeNode.EncodeChunkRequest(manifest.Chunks[i], manifest.Layout.LengthOf(i));
+            await stream.WriteAsync(Frame((byte)FrameType.GetChunk, 1, (uint)(2 * i) + 1, request), ct);
+        }
+
+        // Nothing is read until the node's socket buffers are full and its senders wait.
+        await Task.Delay(500, ct);
+        await stream.WriteAsync(Frame((byte)FrameType.Ping, 1, 0, "are you there"u8.ToArray()), ct);
+        await Task.Delay(300, ct); // for the node to read the PING and queue its answer
+
+        long chunkBytesBeforePong = -1;
+        long chunkBytes = 0;
+        int ended = 0;
+        while (ended < Chunks || chunkBytesBeforePong < 0)
+        {
+            var frame = await ReadFrameAsync(stream, ct).WaitAsync(Timeout, ct);
+            if (frame[4] == (byte)FrameType.Pong)
+            {
+                chunkBytesBeforePong = chunkBytes;
+                continue;
+            }
+
+            Assert.Equal((byte)FrameType.Chunk, frame[4]);
+            chunkBytes += frame.Length - ProtocolLimits.HeaderSize;
+            ended += frame[5] & (byte)FrameFlags.End;
+        }
+
+        // Ahead of the PONG: what the kernel held (the node's send buffer at its largest, this
+        // socket's receive buffer, and 2 MiB for the kernel counting buffers by their allocation
+        // rather than their payload), the batch being sent, one frame from each other waiting
+        // answer. Sending whole answers instead would put 7 answers (28 MiB) ahead of it.
+        long kernel = SendBufferMax() + (2 * socket.ReceiveBufferSize) + (2 << 20);
+        long bound = kernel + PeerConnection.MaxGatheredBatch + (ProtocolLimits.MaxConcurrentHandlers * ProtocolLimits.MaxFramePayload);
+        Assert.True(bound < (ProtocolLimits.MaxConcurrentHandlers - 1) * (long)ChunkSize, $"the bound {bound} must be below what whole answers would put ahead");
+        Assert.True(chunkBytesBeforePong <= bound, $"{chunkBytesBeforePong} bytes of chunks came before the PONG; at most {bound} should have");
+    }
+
+    /// <summary>The largest send buffer TCP autotuning gives a socket (Linux: the third value of tcp_wmem).</summary>
+    private static long SendBufferMax()
+    {
+        const string Path = "/proc/sys/net/ipv4/tcp_wmem";
+        return File.Exists(Path) ? long.Parse(File.ReadAllText(Path).Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture) : 4 << 20;
+    }
+
     private static async Task HandshakeByHandAsync(NetworkStream stream, CancellationToken ct)
     {
         var hello = new HelloMessage(1, 1, Guid.NewGuid(), NodeRole.Client, "test", Handshake.NewNonce(), false, []);
