@@ -40,7 +40,9 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     /// message, when no small message waits to be sent (see <see cref="SendAsync"/>).
     /// </summary>
     internal const int MaxGatheredBatch = 1024 * 1024;
-    private const int MaxFramesPerBatch = MaxGatheredBatch / ProtocolLimits.MaxFramePayload + 1;
+
+    // A batch may also take a tail shorter than MinGatheredFrame: one more frame.
+    private const int MaxFramesPerBatch = (MaxGatheredBatch / ProtocolLimits.MaxFramePayload) + 1;
 
     // Used only under the write lock, by one batch of frames at a time.
     private readonly byte[] _gatherHeaders = new byte[ProtocolLimits.HeaderSize * MaxFramesPerBatch];
@@ -275,7 +277,12 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                 if (_gatheringSender is not null && total - offset >= MinGatheredFrame)
                 {
                     int batch = Volatile.Read(ref _smallWriteWaiters) == 0 ? MaxGatheredBatch : ProtocolLimits.MaxFramePayload;
-                    sent = await TrySendGatheredAsync(stream, type, head, body, offset, Math.Min(batch, total - offset)).ConfigureAwait(false);
+                    if (total - offset - batch < MinGatheredFrame)
+                    {
+                        batch = total - offset; // with the small tail (a chunk's own header makes one), not in a send of its own
+                    }
+
+                    sent = await TrySendGatheredAsync(stream, type, head, body, offset, batch).ConfigureAwait(false);
                 }
 
                 if (sent == 0)
