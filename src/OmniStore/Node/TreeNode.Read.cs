@@ -24,7 +24,11 @@ internal sealed partial class TreeNode
             var stored = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
             binding = stored is { } b ? new BindingMessage(name, b.Version, b.ManifestId, b.IsBound) : default;
         }
-        else if (!_bindingCache.TryGetValue(name, out binding))
+        else if (_bindingCache.TryGet(name, out binding))
+        {
+            _store.NoteNameUsed(name); // so that the store's copy, the fallback below, stays cached too
+        }
+        else
         {
             try
             {
@@ -64,7 +68,9 @@ internal sealed partial class TreeNode
     /// </summary>
     private async ValueTask<BindingMessage> CacheBindingAsync(BindingMessage binding, CancellationToken cancellationToken)
     {
-        var kept = _bindingCache.AddOrUpdate(binding.Name, binding, (_, cached) => cached.Version >= binding.Version ? cached : binding);
+        // An UPDATE that overtook this answer is kept (newest version wins): the cache drops only
+        // names not used since its previous sweep, and an UPDATE counts as a use.
+        var kept = _bindingCache.KeepNewest(binding);
         try
         {
             await _store.BindIfNewerAsync(binding.Name, new Binding(binding.ManifestId, binding.Version, binding.IsBound), cancellationToken).ConfigureAwait(false);

@@ -23,7 +23,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly ParentLink? _parent;
     private readonly ConnectionIdentity _identity;
     private readonly ConcurrentDictionary<PeerConnection, byte> _children = new();
-    private readonly ConcurrentDictionary<string, BindingMessage> _bindingCache = new(StringComparer.Ordinal);
+    private readonly BindingCache _bindingCache;
     private readonly SingleFlight<ChunkId, FetchedChunk> _chunkFetches = new();
     private readonly SingleFlight<ManifestId, Manifest> _manifestFetches = new();
     private readonly SingleFlight<string, BindingMessage> _resolves = new();
@@ -40,6 +40,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _logger = options.LoggerFactory.CreateLogger<TreeNode>();
         _store = store;
         _listener = listener;
+        _bindingCache = new BindingCache(options.BindingCacheSize);
         _identity = new ConnectionIdentity(Guid.NewGuid(), options.IsRoot ? NodeRole.Root : NodeRole.Relay, options.Site, options.Secret);
         Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
         if (options.Parent is { } parent)
@@ -55,6 +56,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     public bool IsRoot => _options.IsRoot;
 
     public ContentStore Store => _store;
+
+    /// <summary>How many names a relay holds the binding of in memory.</summary>
+    internal int CachedBindings => _bindingCache.Count;
 
     public ParentLink? Parent => _parent;
 

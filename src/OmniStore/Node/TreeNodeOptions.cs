@@ -32,6 +32,15 @@ internal sealed record TreeNodeOptions
     /// <summary>Chunk requests a relay keeps in flight toward its parent for one prefetch. Defaults to 16.</summary>
     public int PrefetchWindow { get; init; } = 16;
 
+    /// <summary>The default of <see cref="BindingCacheSize"/>.</summary>
+    public const int DefaultBindingCacheSize = 65_536;
+
+    /// <summary>
+    /// How many names a relay keeps the binding of in memory (each also stays in its store while the
+    /// cache keeps it); others are asked of the parent again. Defaults to <see cref="DefaultBindingCacheSize"/>.
+    /// </summary>
+    public int BindingCacheSize { get; init; } = DefaultBindingCacheSize;
+
     /// <summary>How long the root waits for a subtree to apply a binding update before disconnecting it. Defaults to 10 s.</summary>
     public TimeSpan UpdateTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

@@ -29,15 +29,21 @@ internal sealed partial class ContentStore
             }
 
             // A cache evicts down to a low-water mark so that the next writes do not each pay a pass.
+            // When everything in it was used since the previous pass, the first pass only takes
+            // that second chance away (as a CLOCK hand sweeps once around) and a second one evicts.
             long target = Mode == StoreMode.Cache ? Capacity - (Capacity / 8) - bytes : Capacity - bytes;
             Reclaim(target);
+            if (Mode == StoreMode.Cache && UsedBytes + bytes > Capacity)
+            {
+                Reclaim(target);
+            }
             if (UsedBytes + bytes > Capacity)
             {
                 throw new OmniStoreException(
                     OmniStoreError.StoreFull,
                     Mode == StoreMode.Pinned
                         ? $"The pinned store in '{Directory}' is full ({UsedBytes} of {Capacity} bytes used); it never evicts. Delete objects or give it a larger capacity."
-                        : $"The cache in '{Directory}' is full of chunks that are being read ({UsedBytes} of {Capacity} bytes); try again later.");
+                        : $"The cache in '{Directory}' is full of chunks and manifests that are being read ({UsedBytes} of {Capacity} bytes); try again later.");
             }
         }
     }
@@ -50,6 +56,7 @@ internal sealed partial class ContentStore
     {
         HashSet<ChunkId>? live = null;
         HashSet<ManifestId> liveManifests;
+        CatalogPolicy catalogPolicy;
         if (Mode == StoreMode.Pinned)
         {
             if (Interlocked.Exchange(ref _unboundSinceReclaim, 0) == 0)
@@ -57,11 +64,17 @@ internal sealed partial class ContentStore
                 return; // every chunk is reachable: a pass would copy without freeing anything
             }
 
-            (liveManifests, live) = CollectLive(includeChunks: true);
+            (liveManifests, live) = CollectLive(includeChunks: true, _ => true);
+            catalogPolicy = new CatalogPolicy(this, liveManifests, null, null);
         }
         else
         {
-            (liveManifests, _) = CollectLive(includeChunks: false);
+            // Second chance for the catalog as for chunks: names resolved and manifests read since
+            // the previous pass survive this one (with the manifests those names are bound to).
+            var recentNames = Interlocked.Exchange(ref _recentNames, new ConcurrentDictionary<ulong, byte>());
+            var recentManifests = Interlocked.Exchange(ref _recentManifests, new ConcurrentDictionary<ManifestId, byte>());
+            (liveManifests, _) = CollectLive(includeChunks: false, nameKeyHash => recentNames.ContainsKey(nameKeyHash) || _recentNames.ContainsKey(nameKeyHash));
+            catalogPolicy = new CatalogPolicy(this, liveManifests, recentNames, recentManifests);
         }
 
         // Second chance: chunks read since the previous pass survive this one, and start over.
@@ -89,13 +102,13 @@ internal sealed partial class ContentStore
             }
         }
 
-        CompactCatalog(liveManifests);
+        CompactCatalog(catalogPolicy);
         long freed = Math.Max(0, before - UsedBytes);
         Interlocked.Add(ref _evictedBytes, freed);
         StoreLog.PassCompleted(_logger, Mode, Directory, freed, UsedBytes, Capacity);
     }
 
-    private void CompactCatalog(HashSet<ManifestId> liveManifests)
+    private void CompactCatalog(CatalogPolicy policy)
     {
         var log = _catalog.Kv.Log;
         long tail = log.TailAddress;
@@ -105,16 +118,17 @@ internal sealed partial class ContentStore
         }
 
         log.ShiftReadOnlyAddress(tail, wait: true);
-        _catalog.Compact(tail, new CatalogPolicy(this, liveManifests));
+        _catalog.Compact(tail, policy);
     }
 
-    private (HashSet<ManifestId> Manifests, HashSet<ChunkId>? Chunks) CollectLive(bool includeChunks)
+    /// <summary>The manifests bound to the names <paramref name="kept"/> accepts (by the hash of their key), and optionally their chunks.</summary>
+    private (HashSet<ManifestId> Manifests, HashSet<ChunkId>? Chunks) CollectLive(bool includeChunks, Func<ulong, bool> kept)
     {
         var manifests = new HashSet<ManifestId>();
         var chunks = includeChunks ? new HashSet<ChunkId>() : null;
-        foreach (var (_, binding) in ListBindings())
+        foreach (var (name, binding) in ListBindings())
         {
-            if (!binding.IsBound || !manifests.Add(binding.ManifestId) || chunks is null)
+            if (!binding.IsBound || !kept(XxHash3.Hash64(NameKey(name))) || !manifests.Add(binding.ManifestId) || chunks is null)
             {
                 continue;
             }
@@ -153,8 +167,17 @@ internal sealed partial class ContentStore
         }
     }
 
-    /// <summary>Keeps every binding (tombstones keep versions monotonic) and the manifests they reach.</summary>
-    private readonly struct CatalogPolicy(ContentStore store, HashSet<ManifestId> liveManifests)
+    /// <summary>
+    /// Decides, during a compaction of the catalog, which bindings and manifests are dropped. A pinned
+    /// store (no recent sets) keeps every binding (tombstones keep versions monotonic) and the
+    /// manifests they reach. A cache keeps the names resolved since the previous pass, the manifests
+    /// those are bound to, and the manifests read since then; its parent has the rest.
+    /// </summary>
+    private readonly struct CatalogPolicy(
+        ContentStore store,
+        HashSet<ManifestId> liveManifests,
+        ConcurrentDictionary<ulong, byte>? recentNames,
+        ConcurrentDictionary<ManifestId, byte>? recentManifests)
         : ICompactionFunctions<SpanByte, SpanByte>
     {
         public bool IsDeleted(ref SpanByte key, ref SpanByte value)
@@ -162,11 +185,19 @@ internal sealed partial class ContentStore
             var k = key.AsReadOnlySpan();
             if (k[0] != ManifestTag)
             {
-                return false;
+                if (recentNames is null)
+                {
+                    return false;
+                }
+
+                ulong hash = XxHash3.Hash64(k);
+                return !recentNames.ContainsKey(hash) && !store._recentNames.ContainsKey(hash);
             }
 
             var id = ManifestId.Read(k[1..]);
-            return !liveManifests.Contains(id) && !store._inUseManifests.ContainsKey(id);
+            return !liveManifests.Contains(id)
+                && !store._inUseManifests.ContainsKey(id)
+                && !(recentManifests is not null && (recentManifests.ContainsKey(id) || store._recentManifests.ContainsKey(id)));
         }
     }
 }

@@ -37,6 +37,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     private readonly ConcurrentDictionary<ManifestId, int> _inUseManifests = new();
     private ConcurrentDictionary<ChunkId, byte> _recentReads = new();
 
+    // A cache's catalog is a cache too: names (by a hash of their key) resolved and manifests read
+    // since the previous pass survive the next one, the rest is dropped (see CatalogPolicy), as
+    // chunks are. Unused in a pinned store.
+    private ConcurrentDictionary<ulong, byte> _recentNames = new();
+    private ConcurrentDictionary<ManifestId, byte> _recentManifests = new();
+
     // Where the chunk log last had each chunk (for reads that bypass FASTER's, see TryReadChunkDirect):
     // learned from writes and reads, at most MaxChunkLocations of them (about 20 MB), each checked when used.
     private const int MaxChunkLocations = 1 << 18;
@@ -432,6 +438,8 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             return null;
         }
 
+        NoteManifestUsed(id);
+
         if (!Manifest.TryReadEncodedLength(first.Allocated, out int total))
         {
             throw new OmniStoreException(OmniStoreError.Corrupt, $"Manifest {id} in {Directory} has a malformed header.");
@@ -467,8 +475,49 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>The current binding of <paramref name="name"/>, or null if it was never bound. Tombstones are returned (check <see cref="Binding.IsBound"/>).</summary>
     public async ValueTask<Binding?> ResolveAsync(string name, CancellationToken cancellationToken = default)
     {
-        var (found, output, _) = await _catalog.ReadAsync(NameKey(name), new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
+        var key = NameKey(name);
+        var binding = await ReadBindingAsync(key, cancellationToken).ConfigureAwait(false);
+        if (binding is not null)
+        {
+            NoteNameUsed(key);
+        }
+
+        return binding;
+    }
+
+    private async ValueTask<Binding?> ReadBindingAsync(byte[] nameKey, CancellationToken cancellationToken)
+    {
+        var (found, output, _) = await _catalog.ReadAsync(nameKey, new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
         return found ? Binding.Read(output.Allocated) : null;
+    }
+
+    /// <summary>
+    /// Counts <paramref name="name"/> as resolved now, as <see cref="ResolveAsync"/> does: a cache
+    /// keeps the bindings resolved since its previous pass (for a caller that answered from a copy
+    /// of its own).
+    /// </summary>
+    public void NoteNameUsed(string name)
+    {
+        if (Mode == StoreMode.Cache)
+        {
+            NoteNameUsed(NameKey(name));
+        }
+    }
+
+    private void NoteNameUsed(ReadOnlySpan<byte> nameKey)
+    {
+        if (Mode == StoreMode.Cache)
+        {
+            _recentNames.TryAdd(XxHash3.Hash64(nameKey), 0);
+        }
+    }
+
+    private void NoteManifestUsed(ManifestId id)
+    {
+        if (Mode == StoreMode.Cache)
+        {
+            _recentManifests.TryAdd(id, 0);
+        }
     }
 
     /// <summary>Binds <paramref name="name"/> to <paramref name="manifestId"/> with the next version.</summary>
@@ -518,7 +567,8 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var previous = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+            var key = NameKey(name);
+            var previous = await ReadBindingAsync(key, cancellationToken).ConfigureAwait(false);
             var binding = next(previous);
             if (binding != previous && binding.Version > 0)
             {
@@ -529,7 +579,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
                 var value = new byte[Binding.EncodedSize];
                 binding.Write(value);
-                _catalog.Upsert(NameKey(name), value);
+                _catalog.Upsert(key, value);
             }
 
             return binding;

@@ -25,6 +25,28 @@ public sealed class ContentStoreTests : IDisposable
     private static async Task<bool> HasAsync(ContentStore store, ChunkId id) =>
         (await store.ReadChunkAsync(id, new byte[Chunk], TestContext.Current.CancellationToken)).Status == ChunkReadStatus.Found;
 
+    /// <summary>Fills about 80% of a small store with one object, deletes it, and writes as much again: only reclaiming fits it.</summary>
+    private static async Task FillDeleteAndFillAgainAsync(ContentStore store)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        for (int round = 0; round < 2; round++)
+        {
+            var chunks = new List<ChunkId>();
+            for (int i = 0; i < 100; i++)
+            {
+                var (id, data) = NewChunk((round * 1000) + i);
+                store.WriteChunk(id, data);
+                chunks.Add(id);
+            }
+
+            var manifest = new Manifest(new ChunkLayout((long)chunks.Count * Chunk, Chunk), chunks);
+            store.WriteManifest(manifest);
+            await store.BindAsync("object", manifest.Id, ct);
+            await store.CommitAsync(ct);
+            Assert.True(await store.UnbindAsync("object", ct));
+        }
+    }
+
     [Fact]
     public async Task Cache_EvictionPass_KeepsRecentlyReadChunk_AndEvictsOlderUnreadOnes()
     {
@@ -68,6 +90,59 @@ public sealed class ContentStoreTests : IDisposable
         // The newest chunks are still there; the oldest are long gone.
         Assert.True(await HasAsync(store, recent[^1]));
         Assert.False(await HasAsync(store, recent[0]));
+    }
+
+    [Fact]
+    public async Task Cache_CatalogIsACacheToo_UnusedNamesAndManifestsGo_UsedOnesStay()
+    {
+        // A relay learns names for as long as it runs; its catalog must not fill its capacity.
+        var ct = TestContext.Current.CancellationToken;
+        using var store = Open(StoreMode.Cache);
+        var manifests = new List<Manifest>();
+        for (int i = 0; i < 200; i++)
+        {
+            // 160 KB manifests (10,000 chunk ids each): 200 of them are four times the capacity.
+            var ids = Enumerable.Range(0, 10_000).Select(c => new ChunkId(new UInt128((ulong)i, (ulong)c))).ToList();
+            var manifest = new Manifest(new ChunkLayout((long)ids.Count * Chunk, Chunk), ids);
+            store.WriteManifest(manifest);
+            await store.BindIfNewerAsync($"object-{i}", new Binding(manifest.Id, 1, true), ct);
+            manifests.Add(manifest);
+
+            // One name stays in use all along; the others are only written.
+            var hot = await store.ResolveAsync("object-0", ct);
+            Assert.NotNull(await store.ReadManifestAsync(hot!.Value.ManifestId, ct));
+            Assert.True(store.UsedBytes <= SmallCapacity, $"after {i + 1} names the cache holds {store.UsedBytes} bytes");
+        }
+
+        Assert.True(store.EvictedBytes > 0);
+        Assert.Equal(manifests[0].Id, (await store.ResolveAsync("object-0", ct))!.Value.ManifestId);
+        Assert.Null(await store.ResolveAsync("object-1", ct));
+        Assert.Null(await store.ReadManifestAsync(manifests[1].Id, ct));
+        Assert.Equal(manifests[^1].Id, (await store.ResolveAsync("object-199", ct))!.Value.ManifestId);
+        Assert.NotNull(await store.ReadManifestAsync(manifests[^1].Id, ct));
+    }
+
+    [Fact]
+    public async Task Pinned_KeepsEveryBindingAndItsManifest_ThroughReclamation()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var store = Open(StoreMode.Pinned);
+        var empty = new Manifest(new ChunkLayout(0, Chunk), []);
+        store.WriteManifest(empty);
+        for (int i = 0; i < 50; i++)
+        {
+            await store.BindAsync($"name-{i}", empty.Id, ct);
+        }
+
+        await FillDeleteAndFillAgainAsync(store);
+
+        Assert.True(store.EvictedBytes > 0);
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.Equal(new Binding(empty.Id, 1, true), await store.ResolveAsync($"name-{i}", ct));
+        }
+
+        Assert.NotNull(await store.ReadManifestAsync(empty.Id, ct));
     }
 
     [Fact]
@@ -118,23 +193,7 @@ public sealed class ContentStoreTests : IDisposable
     public async Task Pinned_ReclaimsTheSpaceOfDeletedObjects_BeforeRefusing()
     {
         using var store = Open(StoreMode.Pinned);
-        // Fill about 80% with one object, delete it, and write as much again: only reclaiming fits it.
-        for (int round = 0; round < 2; round++)
-        {
-            var chunks = new List<ChunkId>();
-            for (int i = 0; i < 100; i++)
-            {
-                var (id, data) = NewChunk((round * 1000) + i);
-                store.WriteChunk(id, data);
-                chunks.Add(id);
-            }
-
-            var manifest = new Manifest(new ChunkLayout((long)chunks.Count * Chunk, Chunk), chunks);
-            store.WriteManifest(manifest);
-            await store.BindAsync("object", manifest.Id, TestContext.Current.CancellationToken);
-            await store.CommitAsync(TestContext.Current.CancellationToken);
-            Assert.True(await store.UnbindAsync("object", TestContext.Current.CancellationToken));
-        }
+        await FillDeleteAndFillAgainAsync(store);
 
         Assert.True(store.EvictedBytes > 0);
     }

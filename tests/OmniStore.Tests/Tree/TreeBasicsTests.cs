@@ -25,6 +25,30 @@ public sealed class TreeBasicsTests
     }
 
     [Fact]
+    public async Task ARelayServingMoreNamesThanItKeepsBindingsOf_StaysBounded_AndSeesEveryRebinding()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = new TreeCluster { BindingCacheSize = 4 };
+        var root = await cluster.StartNodeAsync("root", parent: null);
+        var relay = await cluster.StartNodeAsync("site", root.Address);
+        await using var master = await TreeCluster.ConnectAsync(root);
+        await using var worker = await TreeCluster.ConnectAsync(relay);
+        for (int round = 0; round < 3; round++)
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                await master.PutAsync($"result-{i}", TestData.Random(1000 + i, (round * 100) + i), ct).AsTask().WaitAsync(Timeout, ct);
+            }
+
+            for (int i = 0; i < 20; i++)
+            {
+                Assert.Equal(TestData.Random(1000 + i, (round * 100) + i), await worker.GetAsync($"result-{i}", ct).AsTask().WaitAsync(Timeout, ct));
+                Assert.InRange(relay.CachedBindings, 0, 4);
+            }
+        }
+    }
+
+    [Fact]
     public async Task ChildrenTotal_KeepsTheTrafficOfChildrenThatLeft()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -18,6 +18,8 @@ public sealed class TreeCluster : IAsyncDisposable
 
     public long RelayCacheSize { get; init; } = 512L << 20;
 
+    public int BindingCacheSize { get; init; } = TreeNodeOptions.DefaultBindingCacheSize;
+
     internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20)
     {
         var cluster = new TreeCluster { Secret = secret, RelayCacheSize = relayCache };
@@ -40,6 +42,7 @@ public sealed class TreeCluster : IAsyncDisposable
             DataDirectory = directory ?? _dir.Sub($"{site}-{Guid.NewGuid():N}"),
             CacheSize = parent is null ? 0 : RelayCacheSize,
             Secret = Secret,
+            BindingCacheSize = BindingCacheSize,
         });
         _nodes.Add(node);
         return node;
