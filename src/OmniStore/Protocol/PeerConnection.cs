@@ -291,7 +291,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                     var header = new FrameHeader(type, offset + sent == total ? FrameFlags.End : FrameFlags.None, stream, sent);
                     var span = _pipe.Output.GetSpan(ProtocolLimits.HeaderSize + sent);
                     header.Write(span);
-                    CopyRange(head.Span, body.Span, offset, span.Slice(ProtocolLimits.HeaderSize, sent));
+                    CopyRange(head, body, offset, span.Slice(ProtocolLimits.HeaderSize, sent));
                     _pipe.Output.Advance(ProtocolLimits.HeaderSize + sent);
                     var flush = await _pipe.Output.FlushAsync(_closed.Token).ConfigureAwait(false);
                     if (flush.IsCompleted)
@@ -343,34 +343,34 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         return await _gatheringSender!.TrySendAsync(_gatherBuffers).ConfigureAwait(false) ? length : 0;
     }
 
-    /// <summary>Adds the slices of <paramref name="head"/> then <paramref name="body"/> that hold the message's bytes <paramref name="offset"/> to <paramref name="offset"/> + <paramref name="length"/>.</summary>
+    /// <summary>Adds the non-empty slices of the message that <see cref="Slices"/> gives to the gather list.</summary>
     private void AddRange(ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, int offset, int length)
     {
-        if (offset < head.Length)
+        var (fromHead, fromBody) = Slices(head, body, offset, length);
+        if (!fromHead.IsEmpty)
         {
-            int fromHead = Math.Min(head.Length - offset, length);
-            _gatherBuffers.Add(head.Slice(offset, fromHead));
-            length -= fromHead;
-            offset = head.Length;
+            _gatherBuffers.Add(fromHead);
         }
 
-        if (length > 0)
+        if (!fromBody.IsEmpty)
         {
-            _gatherBuffers.Add(body.Slice(offset - head.Length, length));
+            _gatherBuffers.Add(fromBody);
         }
     }
 
-    private static void CopyRange(ReadOnlySpan<byte> head, ReadOnlySpan<byte> body, int offset, Span<byte> destination)
+    private static void CopyRange(ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, int offset, Span<byte> destination)
     {
-        if (offset < head.Length)
-        {
-            int fromHead = Math.Min(head.Length - offset, destination.Length);
-            head.Slice(offset, fromHead).CopyTo(destination);
-            destination = destination[fromHead..];
-            offset = head.Length;
-        }
+        var (fromHead, fromBody) = Slices(head, body, offset, destination.Length);
+        fromHead.Span.CopyTo(destination);
+        fromBody.Span.CopyTo(destination[fromHead.Length..]);
+    }
 
-        body.Slice(offset - head.Length, destination.Length).CopyTo(destination);
+    /// <summary>The parts of <paramref name="head"/> and of <paramref name="body"/> that hold the message's bytes <paramref name="offset"/> to <paramref name="offset"/> + <paramref name="length"/> (the message is head then body).</summary>
+    private static (ReadOnlyMemory<byte> FromHead, ReadOnlyMemory<byte> FromBody) Slices(ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, int offset, int length)
+    {
+        int fromHead = Math.Clamp(head.Length - offset, 0, length);
+        var headPart = fromHead > 0 ? head.Slice(offset, fromHead) : ReadOnlyMemory<byte>.Empty;
+        return (headPart, body.Slice(Math.Max(0, offset - head.Length), length - fromHead));
     }
 
     private async Task ReadLoopAsync()

@@ -55,7 +55,7 @@ internal sealed partial class ContentStore
     internal void Reclaim(long targetBytes)
     {
         HashSet<ChunkId>? live = null;
-        HashSet<ManifestId> liveManifests;
+        var liveManifests = new HashSet<ManifestId>();
         CatalogPolicy catalogPolicy;
         if (Mode == StoreMode.Pinned)
         {
@@ -64,18 +64,21 @@ internal sealed partial class ContentStore
                 return; // every chunk is reachable: a pass would copy without freeing anything
             }
 
-            (liveManifests, live) = CollectLive(includeChunks: true, _ => true);
+            live = [];
             catalogPolicy = new CatalogPolicy(this, liveManifests, null, null);
         }
         else
         {
             // Second chance for the catalog as for chunks: names resolved and manifests read since
             // the previous pass survive this one (with the manifests those names are bound to).
-            var recentNames = Interlocked.Exchange(ref _recentNames, new ConcurrentDictionary<ulong, byte>());
-            var recentManifests = Interlocked.Exchange(ref _recentManifests, new ConcurrentDictionary<ManifestId, byte>());
-            (liveManifests, _) = CollectLive(includeChunks: false, nameKeyHash => recentNames.ContainsKey(nameKeyHash) || _recentNames.ContainsKey(nameKeyHash));
-            catalogPolicy = new CatalogPolicy(this, liveManifests, recentNames, recentManifests);
+            catalogPolicy = new CatalogPolicy(
+                this,
+                liveManifests,
+                Interlocked.Exchange(ref _recentNames, new ConcurrentDictionary<ulong, byte>()),
+                Interlocked.Exchange(ref _recentManifests, new ConcurrentDictionary<ManifestId, byte>()));
         }
+
+        CollectLive(catalogPolicy, liveManifests, live);
 
         // Second chance: chunks read since the previous pass survive this one, and start over.
         var recent = Interlocked.Exchange(ref _recentReads, new ConcurrentDictionary<ChunkId, byte>());
@@ -121,26 +124,43 @@ internal sealed partial class ContentStore
         _catalog.Compact(tail, policy);
     }
 
-    /// <summary>The manifests bound to the names <paramref name="kept"/> accepts (by the hash of their key), and optionally their chunks.</summary>
-    private (HashSet<ManifestId> Manifests, HashSet<ChunkId>? Chunks) CollectLive(bool includeChunks, Func<ulong, bool> kept)
+    /// <summary>
+    /// Adds to <paramref name="manifests"/> the manifests bound to the names <paramref name="policy"/>
+    /// keeps, and to <paramref name="chunks"/> (when given) their chunks.
+    /// </summary>
+    private void CollectLive(CatalogPolicy policy, HashSet<ManifestId> manifests, HashSet<ChunkId>? chunks)
     {
-        var manifests = new HashSet<ManifestId>();
-        var chunks = includeChunks ? new HashSet<ChunkId>() : null;
-        foreach (var (name, binding) in ListBindings())
+        using (var iterator = _catalog.IterateLive())
         {
-            if (!binding.IsBound || !kept(XxHash3.Hash64(NameKey(name))) || !manifests.Add(binding.ManifestId) || chunks is null)
+            while (iterator.GetNext(out _))
             {
-                continue;
-            }
+                var key = iterator.GetKey().AsReadOnlySpan();
+                if (key.Length == 0 || key[0] != NameTag)
+                {
+                    continue;
+                }
 
-            var manifest = ReadManifestAsync(binding.ManifestId).AsTask().GetAwaiter().GetResult();
+                var binding = Binding.Read(iterator.GetValue().AsReadOnlySpan());
+                if (binding.IsBound && policy.KeepsName(key))
+                {
+                    manifests.Add(binding.ManifestId);
+                }
+            }
+        }
+
+        if (chunks is null)
+        {
+            return;
+        }
+
+        foreach (var id in manifests)
+        {
+            var manifest = ReadManifestAsync(id).AsTask().GetAwaiter().GetResult();
             if (manifest is not null)
             {
                 chunks.UnionWith(manifest.Chunks);
             }
         }
-
-        return (manifests, chunks);
     }
 
     /// <summary>Decides, during a compaction of the chunk log, which chunks are dropped.</summary>
@@ -185,19 +205,25 @@ internal sealed partial class ContentStore
             var k = key.AsReadOnlySpan();
             if (k[0] != ManifestTag)
             {
-                if (recentNames is null)
-                {
-                    return false;
-                }
-
-                ulong hash = XxHash3.Hash64(k);
-                return !recentNames.ContainsKey(hash) && !store._recentNames.ContainsKey(hash);
+                return !KeepsName(k);
             }
 
             var id = ManifestId.Read(k[1..]);
             return !liveManifests.Contains(id)
                 && !store._inUseManifests.ContainsKey(id)
                 && !(recentManifests is not null && (recentManifests.ContainsKey(id) || store._recentManifests.ContainsKey(id)));
+        }
+
+        /// <summary>Whether the binding under <paramref name="nameKey"/> stays: always in a pinned store, if resolved since the previous pass in a cache.</summary>
+        public bool KeepsName(ReadOnlySpan<byte> nameKey)
+        {
+            if (recentNames is null)
+            {
+                return true;
+            }
+
+            ulong hash = XxHash3.Hash64(nameKey);
+            return recentNames.ContainsKey(hash) || store._recentNames.ContainsKey(hash);
         }
     }
 }
