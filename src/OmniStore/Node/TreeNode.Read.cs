@@ -134,7 +134,10 @@ internal sealed partial class TreeNode
                 var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
                 if (result.Status == ChunkReadStatus.Found)
                 {
-                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), buffer.AsMemory(0, length)).ConfigureAwait(false);
+                    // Only the bytes the store wrote go out: the rest of a rented buffer is someone
+                    // else's old data.
+                    CheckRequestedLength(id, length, result.Length);
+                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, result.Length), buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
                     return;
                 }
 
@@ -153,7 +156,7 @@ internal sealed partial class TreeNode
                 {
                     using (received)
                     {
-                        await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), fetched.Data).ConfigureAwait(false);
+                        await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, fetched.Data.Length), fetched.Data).ConfigureAwait(false);
                     }
 
                     return;
@@ -161,7 +164,8 @@ internal sealed partial class TreeNode
 
                 if (fetched.Uncached is { } uncached)
                 {
-                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), uncached).ConfigureAwait(false);
+                    CheckRequestedLength(id, length, uncached.Length);
+                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, uncached.Length), uncached).ConfigureAwait(false);
                     return;
                 }
 
@@ -183,8 +187,9 @@ internal sealed partial class TreeNode
     /// <see cref="FetchedChunk"/> for what the waiting requests get.
     /// </summary>
     private Task<FetchedChunk> FetchChunkAsync(ChunkId id, int length, out bool started, CancellationToken cancellationToken) =>
-        _chunkFetches.RunAsync(id, async key =>
+        _chunkFetches.RunAsync((id, length), async asked =>
         {
+            var key = asked.Id;
             // A fetch that finished between this request's miss and now has already cached the
             // chunk: look again before going upstream, or the burst would cross the link twice.
             if (await _store.ContainsChunkAsync(key, cancellationToken).ConfigureAwait(false))
@@ -202,6 +207,8 @@ internal sealed partial class TreeNode
                 {
                     throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked the parent for chunk {key}, got {received}.");
                 }
+
+                CheckRequestedLength(key, length, data.Length);
 
                 try
                 {
@@ -289,6 +296,19 @@ internal sealed partial class TreeNode
         }
 
         return (ChunkId.Read(payload), length);
+    }
+
+    /// <summary>
+    /// A chunk request names the chunk's length (so that the answer's buffer is sized once); a
+    /// request whose length is not the stored chunk's is refused, never answered with more or fewer
+    /// bytes than the chunk has.
+    /// </summary>
+    private static void CheckRequestedLength(ChunkId id, int requested, int actual)
+    {
+        if (requested != actual)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Chunk {id} has {actual} bytes; the request asked for {requested}.");
+        }
     }
 
     /// <summary>A relay's cache is best effort: when it is full of chunks being read, it serves without caching.</summary>

@@ -193,6 +193,13 @@ internal sealed partial class TreeNode
                         throw new OmniStoreException(OmniStoreError.Corrupt, $"Chunk {id} vanished from the root during a broadcast.");
                     }
 
+                    if (result.Length != length)
+                    {
+                        // The manifest (a client's upload) lies about this chunk's length: sending
+                        // `length` bytes would send whatever the rented buffer held before.
+                        throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Chunk {id} has {result.Length} bytes; the manifest says {length}.");
+                    }
+
                     await PushChunkAsync(child, buffer.AsMemory(0, ChunkMessage.HeaderSize + length), cancellationToken).ConfigureAwait(false);
                 }
                 finally

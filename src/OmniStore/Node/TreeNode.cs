@@ -24,7 +24,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly ConnectionIdentity _identity;
     private readonly ConcurrentDictionary<PeerConnection, byte> _children = new();
     private readonly BindingCache _bindingCache;
-    private readonly SingleFlight<ChunkId, FetchedChunk> _chunkFetches = new();
+    // Keyed by id and asked length: a request with a wrong length fails alone instead of failing
+    // every request that joined it.
+    private readonly SingleFlight<(ChunkId Id, int Length), FetchedChunk> _chunkFetches = new();
     private readonly SingleFlight<ManifestId, Manifest> _manifestFetches = new();
     private readonly SingleFlight<string, BindingMessage> _resolves = new();
     private readonly CancellationTokenSource _stopping = new();
