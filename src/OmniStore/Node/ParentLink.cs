@@ -19,14 +19,16 @@ internal sealed class ParentLink : IAsyncDisposable
     private readonly NodeAddress _address;
     private readonly ConnectionIdentity _identity;
     private readonly IRequestHandler _handler;
+    private readonly ConnectionLimits _limits;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private PeerConnection? _current;
     private Task? _loop;
 
-    public ParentLink(NodeAddress address, ConnectionIdentity identity, IRequestHandler handler, ILogger logger)
+    public ParentLink(NodeAddress address, ConnectionIdentity identity, IRequestHandler handler, ConnectionLimits limits, ILogger logger)
     {
+        _limits = limits with { MayBeShed = false };
         _address = address;
         _identity = identity;
         _handler = handler;
@@ -64,7 +66,7 @@ internal sealed class ParentLink : IAsyncDisposable
             try
             {
                 var transport = await TcpConnection.ConnectAsync(_address, Counters, _stop.Token).ConfigureAwait(false);
-                var connection = await PeerConnection.StartAsync(transport, transport, isOpener: true, _identity, _handler, Counters, _logger, _stop.Token).ConfigureAwait(false);
+                var connection = await PeerConnection.StartAsync(transport, transport, isOpener: true, _identity, _handler, Counters, _limits, _logger, _stop.Token).ConfigureAwait(false);
                 _current = connection;
                 Connections++;
                 backoff = MinBackoff;

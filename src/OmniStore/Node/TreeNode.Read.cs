@@ -126,6 +126,11 @@ internal sealed partial class TreeNode
     private async Task ServeChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
         var (id, length) = ReadChunkRequest(request.Payload);
+
+        // The asked length is the peer's word: the buffer is reserved against this connection's
+        // send limit, so a peer that asks for large chunks and reads nothing waits for its own
+        // answers instead of holding a buffer per request.
+        using var reservation = await connection.ReserveSendAsync(length, cancellationToken).ConfigureAwait(false);
         var buffer = ArrayPool<byte>.Shared.Rent(length);
         try
         {

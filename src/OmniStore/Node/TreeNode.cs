@@ -31,6 +31,8 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly SingleFlight<string, BindingMessage> _resolves = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly LinkCounters _retiredChildCounters = new();
+    private readonly MemoryBudget _memory;
+    private readonly ConnectionLimits _connectionLimits;
     private Task? _acceptLoop;
     private int _inFlight;
     private long _upstreamChunkFetches;
@@ -43,11 +45,13 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _store = store;
         _listener = listener;
         _bindingCache = new BindingCache(options.BindingCacheSize);
+        _memory = new MemoryBudget(options.MemoryBudget);
+        _connectionLimits = options.ConnectionLimits with { Budget = _memory };
         _identity = new ConnectionIdentity(Guid.NewGuid(), options.IsRoot ? NodeRole.Root : NodeRole.Relay, options.Site, options.Secret);
         Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
         if (options.Parent is { } parent)
         {
-            _parent = new ParentLink(parent, _identity, this, _logger);
+            _parent = new ParentLink(parent, _identity, this, _connectionLimits, _logger);
             _parent.Connected += _ => _bindingCache.Clear(); // bindings cached before an outage may be stale
         }
     }
@@ -95,6 +99,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
             }
         }
     }
+
+    /// <summary>What the node's connections hold against its memory budget.</summary>
+    internal MemoryBudget Memory => _memory;
 
     public IReadOnlyCollection<PeerConnection> Children => (IReadOnlyCollection<PeerConnection>)_children.Keys;
 
@@ -145,7 +152,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         PeerConnection connection;
         try
         {
-            connection = await PeerConnection.StartAsync(transport, transport, isOpener: false, _identity, this, counters, _logger, _stopping.Token).ConfigureAwait(false);
+            connection = await PeerConnection.StartAsync(transport, transport, isOpener: false, _identity, this, counters, _connectionLimits, _logger, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
         {

@@ -44,10 +44,39 @@ internal sealed record TreeNodeOptions
     /// <summary>How long the root waits for a subtree to apply a binding update before disconnecting it. Defaults to 10 s.</summary>
     public TimeSpan UpdateTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The most memory all connections of the node may hold together for messages they receive and
+    /// answers they send (see <see cref="Protocol.MemoryBudget"/>). Past it, the connection holding
+    /// the most unfinished messages (or unread answers) is closed, or reading waits. Defaults to a
+    /// quarter of the memory the process may use (a container's limit or <c>DOTNET_GCHeapHardLimit</c>
+    /// included), at most 1 GiB.
+    /// </summary>
+    public long MemoryBudget { get; init; } = Protocol.MemoryBudget.DefaultLimit;
+
+    /// <summary>
+    /// Bytes of received messages one connection may hold (<see cref="Protocol.ConnectionLimits.MaxReceiveBytes"/>).
+    /// Raising it lets one peer hold more of <see cref="MemoryBudget"/>. Defaults to 128 MiB.
+    /// </summary>
+    public long ConnectionReceiveBytes { get; init; } = Protocol.ConnectionLimits.Default.MaxReceiveBytes;
+
+    /// <summary>Bytes of answers one connection may have in progress (<see cref="Protocol.ConnectionLimits.MaxSendBytes"/>). Defaults to 32 MiB.</summary>
+    public long ConnectionSendBytes { get; init; } = Protocol.ConnectionLimits.Default.MaxSendBytes;
+
+    /// <summary>How long a send may wait for a peer that reads nothing before its connection is closed. Defaults to 60 s.</summary>
+    public TimeSpan SendTimeout { get; init; } = Protocol.ConnectionLimits.Default.SendTimeout;
+
     /// <summary>Logging. Defaults to none.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
     internal bool IsRoot => Parent is null;
+
+    /// <summary>The per-connection limits these options set, without the node's budget (the node adds its own).</summary>
+    internal Protocol.ConnectionLimits ConnectionLimits => new()
+    {
+        MaxReceiveBytes = ConnectionReceiveBytes,
+        MaxSendBytes = ConnectionSendBytes,
+        SendTimeout = SendTimeout,
+    };
 
     internal ContentStoreOptions StoreOptions => new()
     {
@@ -69,6 +98,9 @@ internal sealed record TreeNodeOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchWindow, 1, argumentName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MemoryBudget, 16L << 20, argumentName);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ConnectionReceiveBytes, MemoryBudget, argumentName);
+        ConnectionLimits.Validate(argumentName);
         StoreOptions.Validate(argumentName);
     }
 }

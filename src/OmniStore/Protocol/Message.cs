@@ -4,18 +4,23 @@ namespace OmniStore.Protocol;
 
 /// <summary>
 /// A whole received message: its type and payload in a buffer rented from the shared pool. The
-/// receiver owns it and must dispose it exactly once; the payload is invalid afterwards.
+/// receiver owns it and must dispose it exactly once; the payload is invalid afterwards. The
+/// buffer is charged to <see cref="IMessageMemory"/> (the connection that received it) from the
+/// moment it is rented until the message is disposed, so what a peer's messages hold is known.
 /// </summary>
 internal sealed class Message : IDisposable
 {
+    private readonly IMessageMemory? _memory;
     private byte[]? _buffer;
 
-    public Message(FrameType type, uint stream, byte[] buffer, int length)
+    public Message(FrameType type, uint stream, byte[] buffer, int length, IMessageMemory? memory = null)
     {
         Type = type;
         Stream = stream;
         _buffer = buffer;
         Length = length;
+        _memory = memory;
+        memory?.Charge(buffer.Length);
     }
 
     public FrameType Type { get; }
@@ -30,6 +35,9 @@ internal sealed class Message : IDisposable
 
     internal byte[] Buffer => _buffer ?? throw new ObjectDisposedException(nameof(Message));
 
+    /// <summary>Bytes of the buffer held (0 once disposed).</summary>
+    internal int Capacity => Volatile.Read(ref _buffer)?.Length ?? 0;
+
     internal void Append(ReadOnlySequence<byte> payload)
     {
         payload.CopyTo(AppendSpace((int)payload.Length).Span);
@@ -38,13 +46,16 @@ internal sealed class Message : IDisposable
 
     /// <summary>
     /// The next <paramref name="length"/> bytes after the payload, grown into if need be, for a
-    /// receiver to fill; <see cref="Advance"/> then adds them to the payload.
+    /// receiver to fill; <see cref="Advance"/> then adds them to the payload. The buffer at least
+    /// doubles when it grows, so a message received in pieces is copied a bounded number of times,
+    /// and it grows only as bytes arrive: never on the word of a length the peer announced.
     /// </summary>
     internal Memory<byte> AppendSpace(int length)
     {
         if (Length + (long)length > _buffer!.Length)
         {
             var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(ProtocolLimits.MaxMessage, Math.Max(Length + (long)length, 2L * _buffer.Length)));
+            _memory?.Charge(larger.Length - _buffer.Length);
             _buffer.AsSpan(0, Length).CopyTo(larger);
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = larger;
@@ -62,6 +73,7 @@ internal sealed class Message : IDisposable
         if (buffer is not null)
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            _memory?.Release(buffer.Length);
         }
     }
 }

@@ -59,7 +59,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     // a peer that asks for many chunks and reads slowly costs this node at most this many chunk
     // buffers; the socket's backpressure does the rest.
     private readonly SemaphoreSlim _handlerSlots = new(ProtocolLimits.MaxConcurrentHandlers, ProtocolLimits.MaxConcurrentHandlers);
-    private readonly ConcurrentDictionary<uint, TaskCompletionSource<Message>> _pending = new();
+    private readonly ConcurrentDictionary<uint, PendingRequest> _pending = new();
     private readonly Dictionary<uint, Message> _assembling = [];
     private readonly CancellationTokenSource _closed = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -68,8 +68,9 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private int _disposed;
     private OmniStoreException? _closeReason;
 
-    private PeerConnection(IDuplexPipe pipe, IAsyncDisposable transport, bool isOpener, HelloMessage remote, ushort version, IRequestHandler? handler, LinkCounters counters, ILogger logger)
+    private PeerConnection(IDuplexPipe pipe, IAsyncDisposable transport, bool isOpener, HelloMessage remote, ushort version, IRequestHandler? handler, LinkCounters counters, ConnectionLimits limits, ILogger logger)
     {
+        _limits = limits;
         _pipe = pipe;
         _gatheringSender = pipe as IGatheringSender;
         _directReceiver = pipe as IDirectReceiver;
@@ -81,6 +82,10 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         Version = version;
         Counters = counters;
         _nextStream = isOpener ? 1u : 2u;
+        if (limits.MayBeShed)
+        {
+            limits.Budget?.Register(this);
+        }
     }
 
     /// <summary>What the peer said about itself.</summary>
@@ -97,6 +102,9 @@ internal sealed partial class PeerConnection : IAsyncDisposable
 
     /// <summary>Whether the peer said it is going away: finish what is in flight, start nothing new here.</summary>
     public bool GoingAway { get; private set; }
+
+    /// <summary>Small messages (requests, short answers, PONGs) waiting to be sent.</summary>
+    internal int WaitingSmallSends => Volatile.Read(ref _smallWriteWaiters);
 
     /// <summary>Requests this end sent that await their response.</summary>
     public int PendingRequests => _pending.Count;
@@ -125,7 +133,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     /// side that connected. Throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.Unauthorized"/>,
     /// <see cref="OmniStoreError.ProtocolError"/>, <see cref="OmniStoreError.Unavailable"/>) and disposes the transport on failure.
     /// </summary>
-    public static async Task<PeerConnection> StartAsync(
+    public static Task<PeerConnection> StartAsync(
         IDuplexPipe pipe,
         IAsyncDisposable transport,
         bool isOpener,
@@ -133,8 +141,22 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         IRequestHandler? handler,
         LinkCounters counters,
         ILogger? logger,
+        CancellationToken cancellationToken) =>
+        StartAsync(pipe, transport, isOpener, local, handler, counters, ConnectionLimits.Default, logger, cancellationToken);
+
+    /// <inheritdoc cref="StartAsync(IDuplexPipe, IAsyncDisposable, bool, ConnectionIdentity, IRequestHandler?, LinkCounters, ILogger?, CancellationToken)"/>
+    public static async Task<PeerConnection> StartAsync(
+        IDuplexPipe pipe,
+        IAsyncDisposable transport,
+        bool isOpener,
+        ConnectionIdentity local,
+        IRequestHandler? handler,
+        LinkCounters counters,
+        ConnectionLimits limits,
+        ILogger? logger,
         CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(limits);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(HandshakeTimeout);
         try
@@ -142,8 +164,9 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             var (remote, version) = isOpener
                 ? await OpenerHandshakeAsync(pipe, local, timeout.Token).ConfigureAwait(false)
                 : await AcceptorHandshakeAsync(pipe, local, timeout.Token).ConfigureAwait(false);
-            var connection = new PeerConnection(pipe, transport, isOpener, remote, version, handler, counters, logger ?? NullLogger.Instance);
+            var connection = new PeerConnection(pipe, transport, isOpener, remote, version, handler, counters, limits, logger ?? NullLogger.Instance);
             _ = connection.ReadLoopAsync();
+            _ = connection.WatchSendsAsync();
             return connection;
         }
         catch (Exception ex)
@@ -170,7 +193,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         await _requestSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
         uint stream = Interlocked.Add(ref _nextStream, 2) - 2;
         var response = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[stream] = response;
+        _pending[stream] = new PendingRequest(response, MaxResponseLength(type, head.Span));
         bool consumed = false;
         try
         {
@@ -282,6 +305,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                         batch = total - offset; // with the small tail (a chunk's own header makes one), not in a send of its own
                     }
 
+                    Volatile.Write(ref _sendSince, DateTime.UtcNow.Ticks);
                     sent = await TrySendGatheredAsync(stream, type, head, body, offset, batch).ConfigureAwait(false);
                 }
 
@@ -293,6 +317,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                     header.Write(span);
                     CopyRange(head, body, offset, span.Slice(ProtocolLimits.HeaderSize, sent));
                     _pipe.Output.Advance(ProtocolLimits.HeaderSize + sent);
+                    Volatile.Write(ref _sendSince, DateTime.UtcNow.Ticks);
                     var flush = await _pipe.Output.FlushAsync(_closed.Token).ConfigureAwait(false);
                     if (flush.IsCompleted)
                     {
@@ -310,6 +335,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             }
             finally
             {
+                Volatile.Write(ref _sendSince, 0);
                 _writeLock.Release();
             }
         }
@@ -380,6 +406,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         {
             while (true)
             {
+                await WaitForMemoryAsync().ConfigureAwait(false);
                 var result = await input.ReadAsync(_closed.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 bool consumed = false;
@@ -440,6 +467,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         {
             foreach (var message in _assembling.Values)
             {
+                Finished(message);
                 message.Dispose();
             }
 
@@ -454,7 +482,8 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         && header.PayloadLength >= MinDirectPayload
         && header.Stream != 0
         && header.Type != FrameType.Cancel
-        && buffer.Length >= ProtocolLimits.HeaderSize + MinDirectPrefix;
+        && buffer.Length >= ProtocolLimits.HeaderSize + MinDirectPrefix
+        && (IsRemoteInitiated(header.Stream) || _pending.ContainsKey(header.Stream)); // a frame to drop goes through the pipe
 
     /// <summary>
     /// Takes the frame that starts <paramref name="buffer"/> (the whole rest of the buffer, which ends
@@ -494,6 +523,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             // discarded by the peer, which stopped waiting.
             if (IsRemoteInitiated(header.Stream) && _assembling.Remove(header.Stream, out var abandoned))
             {
+                Finished(abandoned);
                 abandoned.Dispose();
                 Interlocked.Decrement(ref _incomingRequests);
             }
@@ -501,9 +531,34 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             return;
         }
 
+        if (!IsRemoteInitiated(header.Stream) && !_pending.ContainsKey(header.Stream))
+        {
+            DropResponseFrame(header);
+            return;
+        }
+
         var message = BeginFrame(header, payload);
         message.Append(payload);
         EndFrame(header, message);
+    }
+
+    /// <summary>
+    /// A response frame for no request in flight: dropped as it arrives, without a buffer. Late
+    /// frames of a request that was cancelled or failed are expected; a stream this end never used
+    /// is a protocol error (a peer cannot make this end hold "responses" it never asked for).
+    /// </summary>
+    private void DropResponseFrame(FrameHeader header)
+    {
+        if (header.Stream >= Volatile.Read(ref _nextStream))
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"a {header.Type} frame on stream {header.Stream}, which this end never opened");
+        }
+
+        if (_assembling.Remove(header.Stream, out var abandoned))
+        {
+            Finished(abandoned);
+            abandoned.Dispose();
+        }
     }
 
     private bool IsRemoteInitiated(uint stream) => (stream & 1) == (_isOpener ? 0u : 1u);
@@ -515,15 +570,23 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     /// </summary>
     private Message BeginFrame(FrameHeader header, ReadOnlySequence<byte> start)
     {
-        if (!_assembling.TryGetValue(header.Stream, out var message))
+        bool request = IsRemoteInitiated(header.Stream);
+        _assembling.TryGetValue(header.Stream, out var message);
+        int limit = request ? ProtocolLimits.MaxMessage
+            : _pending.TryGetValue(header.Stream, out var pending) ? pending.MaxLength
+            : (message?.Length ?? 0) + header.PayloadLength; // cancelled just now: this frame is taken, the next ones dropped
+        if (message is null)
         {
-            if (IsRemoteInitiated(header.Stream) && Interlocked.Increment(ref _incomingRequests) > ProtocolLimits.MaxConcurrentRequests)
+            if (request && Interlocked.Increment(ref _incomingRequests) > ProtocolLimits.MaxConcurrentRequests)
             {
                 throw new OmniStoreException(OmniStoreError.ProtocolError, $"more than {ProtocolLimits.MaxConcurrentRequests} concurrent requests");
             }
 
-            int expected = Math.Max(ExpectedLength(header, start), header.PayloadLength);
-            message = new Message(header.Type, header.Stream, ArrayPool<byte>.Shared.Rent(expected), 0);
+            // The first buffer holds this frame, or the chunk the message announces up to a
+            // default chunk (a response: up to what was asked for); the rest grows as it arrives.
+            int announced = Math.Min(ExpectedLength(header, start), request ? MaxInitialReserve : limit);
+            int first = Math.Min(limit, Math.Max(announced, header.PayloadLength));
+            message = new Message(header.Type, header.Stream, ArrayPool<byte>.Shared.Rent(Math.Max(first, 1)), 0, this);
             _assembling[header.Stream] = message;
         }
         else if (message.Type != header.Type)
@@ -531,9 +594,11 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"frame type {header.Type} inside a {message.Type} message");
         }
 
-        if (message.Length + (long)header.PayloadLength > ProtocolLimits.MaxMessage)
+        if (message.Length + (long)header.PayloadLength > limit)
         {
-            throw new OmniStoreException(OmniStoreError.ProtocolError, $"a message longer than {ProtocolLimits.MaxMessage} bytes");
+            throw new OmniStoreException(OmniStoreError.ProtocolError, request
+                ? $"a message longer than {ProtocolLimits.MaxMessage} bytes"
+                : $"a {header.Type} answer longer than the {limit} bytes its request allows");
         }
 
         return message;
@@ -544,14 +609,16 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     {
         if ((header.Flags & FrameFlags.End) == 0)
         {
+            CheckUnfinished();
             return;
         }
 
         _assembling.Remove(header.Stream);
+        Finished(message);
         Counters.AddPayloadIn(message.Length);
         if (!IsRemoteInitiated(header.Stream))
         {
-            if (_pending.TryGetValue(header.Stream, out var waiter) && waiter.TrySetResult(message))
+            if (_pending.TryGetValue(header.Stream, out var waiter) && waiter.Response.TrySetResult(message))
             {
                 return;
             }
@@ -563,7 +630,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         _ = Task.Run(() => HandleRequestAsync(message));
     }
 
-    /// <summary>Chunk-bearing messages announce their length in their first 20 bytes, so the buffer is rented once.</summary>
+    /// <summary>Chunk-bearing messages announce their length in their first 20 bytes (a claim, to be capped by the caller).</summary>
     private static int ExpectedLength(FrameHeader header, ReadOnlySequence<byte> payload)
     {
         if (header.Type is FrameType.Chunk or FrameType.PutChunk or FrameType.PushChunk && payload.Length >= ChunkMessage.HeaderSize)
@@ -585,8 +652,18 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         switch (header.Type)
         {
             case FrameType.Ping:
-                var echo = payload.ToArray();
-                _ = SendAsync(0, FrameType.Pong, echo, default).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                if (payload.Length != PingPayloadSize)
+                {
+                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"a PING of {payload.Length} bytes (PING carries {PingPayloadSize})");
+                }
+
+                // One PONG at a time: a peer that sends PINGs and reads nothing does not make this
+                // end queue answers (the answer to its earlier PING is still on the way).
+                if (Interlocked.Exchange(ref _pongPending, 1) == 0)
+                {
+                    _ = SendPongAsync(payload.ToArray());
+                }
+
                 break;
             case FrameType.Pong:
                 break;
@@ -599,6 +676,25 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                 throw new OmniStoreException(error.Error == OmniStoreError.ProtocolError ? OmniStoreError.Unavailable : error.Error, $"{Describe()} closed the connection: {error.Message}");
             default:
                 throw new OmniStoreException(OmniStoreError.ProtocolError, $"frame type {header.Type} on stream 0");
+        }
+    }
+
+    /// <summary>The payload of PING and PONG: 8 opaque bytes, echoed.</summary>
+    internal const int PingPayloadSize = 8;
+
+    private async Task SendPongAsync(byte[] echo)
+    {
+        try
+        {
+            await SendAsync(0, FrameType.Pong, echo, default).ConfigureAwait(false);
+        }
+        catch (OmniStoreException)
+        {
+            // Closed meanwhile: nobody to answer.
+        }
+        finally
+        {
+            Volatile.Write(ref _pongPending, 0);
         }
     }
 
@@ -679,9 +775,10 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         }
 
         _closed.Cancel();
+        _limits.Budget?.Unregister(this);
         foreach (var (_, waiter) in _pending)
         {
-            waiter.TrySetException(reason);
+            waiter.Response.TrySetException(reason);
         }
 
         _pipe.Input.CancelPendingRead();
@@ -709,4 +806,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
 
         await _transport.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>A request this end sent: who waits for its answer, and the longest answer it accepts.</summary>
+    private sealed record PendingRequest(TaskCompletionSource<Message> Response, int MaxLength);
 }

@@ -20,6 +20,9 @@ public sealed class TreeCluster : IAsyncDisposable
 
     public int BindingCacheSize { get; init; } = TreeNodeOptions.DefaultBindingCacheSize;
 
+    /// <summary>Changes to every node's options (limits under test).</summary>
+    internal Func<TreeNodeOptions, TreeNodeOptions> Configure { get; init; } = static options => options;
+
     internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20)
     {
         var cluster = new TreeCluster { Secret = secret, RelayCacheSize = relayCache };
@@ -34,7 +37,7 @@ public sealed class TreeCluster : IAsyncDisposable
 
     internal async Task<TreeNode> StartNodeAsync(string site, NodeAddress? parent, string? directory = null, int port = 0)
     {
-        var node = await TreeNode.StartAsync(new TreeNodeOptions
+        var node = await TreeNode.StartAsync(Configure(new TreeNodeOptions
         {
             Listen = new NodeAddress("tcp", "127.0.0.1", port),
             Parent = parent,
@@ -43,7 +46,7 @@ public sealed class TreeCluster : IAsyncDisposable
             CacheSize = parent is null ? 0 : RelayCacheSize,
             Secret = Secret,
             BindingCacheSize = BindingCacheSize,
-        });
+        }));
         _nodes.Add(node);
         return node;
     }
