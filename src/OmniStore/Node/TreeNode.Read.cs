@@ -132,6 +132,7 @@ internal sealed partial class TreeNode
         // answers instead of holding a buffer per request.
         using var reservation = await connection.ReserveSendAsync(length, cancellationToken).ConfigureAwait(false);
         var buffer = ArrayPool<byte>.Shared.Rent(length);
+        Interlocked.Add(ref _answerBufferBytes, buffer.Length);
         try
         {
             for (int attempt = 0; ; attempt++)
@@ -182,6 +183,7 @@ internal sealed partial class TreeNode
         }
         finally
         {
+            Interlocked.Add(ref _answerBufferBytes, -buffer.Length);
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }

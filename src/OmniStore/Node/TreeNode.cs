@@ -36,6 +36,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private Task? _acceptLoop;
     private int _inFlight;
     private long _upstreamChunkFetches;
+    private long _answerBufferBytes;
     private int _disposed;
 
     private TreeNode(TreeNodeOptions options, ContentStore store, TcpConnectionListener listener)
@@ -99,6 +100,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Bytes of buffers rented to answer chunk requests, now.</summary>
+    internal long AnswerBufferBytes => Interlocked.Read(ref _answerBufferBytes);
 
     /// <summary>What the node's connections hold against its memory budget.</summary>
     internal MemoryBudget Memory => _memory;

@@ -79,7 +79,7 @@ public sealed class MemoryBoundTests
         }
 
         var burst = flood.ToArray();
-        for (int round = 0; round < 16; round++)
+        for (int round = 0; round < 128; round++)
         {
             await attacker.SendAsync(burst, ct).WaitAsync(Timeout, ct);
         }
@@ -122,7 +122,9 @@ public sealed class MemoryBoundTests
 
         await attacker.SendAsync(requests.ToArray(), ct);
         await Task.Delay(1000, ct);
+        // Buffers of answers held: at most the send limit's worth (two 16 MiB chunks), not one per handler.
         long limit = ConnectionLimits.Default.MaxSendBytes;
+        Assert.True(root.AnswerBufferBytes <= limit, $"{root.AnswerBufferBytes} bytes of answer buffers held for a peer that reads nothing (send limit {limit})");
         Assert.True(root.Memory.Used <= limit + (2L << 20), $"{root.Memory.Used} bytes held for a peer that reads nothing (send limit {limit})");
 
         // Everyone else is served meanwhile.
