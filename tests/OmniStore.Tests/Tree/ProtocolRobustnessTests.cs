@@ -287,7 +287,7 @@ public sealed class ProtocolRobustnessTests
 
         // Nothing is read until the node's socket buffers are full and its senders wait.
         await Task.Delay(500, ct);
-        await stream.WriteAsync(Frame((byte)FrameType.Ping, 1, 0, "are you there"u8.ToArray()), ct);
+        await stream.WriteAsync(Frame((byte)FrameType.Ping, 1, 0, "are you?"u8.ToArray()), ct);
         await Task.Delay(300, ct); // for the node to read the PING and queue its answer
 
         long chunkBytesBeforePong = -1;
