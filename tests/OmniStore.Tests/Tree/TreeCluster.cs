@@ -20,6 +20,8 @@ public sealed class TreeCluster : IAsyncDisposable
 
     public int BindingCacheSize { get; init; } = TreeNodeOptions.DefaultBindingCacheSize;
 
+    public TimeSpan UpdateTimeout { get; init; } = new TreeNodeOptions { Listen = null!, DataDirectory = null! }.UpdateTimeout;
+
     internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20)
     {
         var cluster = new TreeCluster { Secret = secret, RelayCacheSize = relayCache };
@@ -43,6 +45,7 @@ public sealed class TreeCluster : IAsyncDisposable
             CacheSize = parent is null ? 0 : RelayCacheSize,
             Secret = Secret,
             BindingCacheSize = BindingCacheSize,
+            UpdateTimeout = UpdateTimeout,
         });
         _nodes.Add(node);
         return node;

@@ -1,0 +1,322 @@
+using System.Diagnostics;
+using OmniStore.Content;
+using OmniStore.Node;
+using OmniStore.Protocol;
+using OmniStore.Tests.Infrastructure;
+using OmniStore.Transport;
+using OmniStore.Transport.Tcp;
+
+namespace OmniStore.Tests.Tree;
+
+/// <summary>
+/// Roles are not taken on a peer's word: what a peer that claims to be a relay, or a child that
+/// sends what only a parent may send, can do to a tree (docs/protocol.md, "Roles").
+/// </summary>
+public sealed class RoleTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task AClientClaimingToBeARelay_IsRefused_AndAPutAtTheRootDoesNotWaitForIt()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+
+        // The attack: say "relay" in HELLO, then never acknowledge an UPDATE.
+        var claim = await Record.ExceptionAsync(async () =>
+        {
+            await using var rogue = await ConnectAsync(cluster.Root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "rogue", null), new SilentHandler(), ct);
+            await PutAndTimeAsync(cluster.Root, "x", 1, ct);
+        });
+        var error = Assert.IsType<OmniStoreException>(claim);
+        Assert.Equal(OmniStoreError.Unauthorized, error.Error);
+        Assert.Contains("relay secret", error.Message, StringComparison.Ordinal);
+
+        var elapsed = await PutAndTimeAsync(cluster.Root, "x", 2, ct);
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"the Put took {elapsed}");
+    }
+
+    [Fact]
+    public async Task AChildClaimingToBeTheRoot_IsRefused()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        foreach (var node in new[] { cluster.Root, cluster.Relays[0] })
+        {
+            var error = await Assert.ThrowsAsync<OmniStoreException>(async () =>
+            {
+                await using var rogue = await ConnectAsync(node.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "rogue", null), new SilentHandler(), ct);
+            });
+            Assert.Equal(OmniStoreError.Unauthorized, error.Error);
+            Assert.Contains("root", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task PushChunkAndUpdateFromAChild_AreRefused_AndNothingIsCached()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        var relay = cluster.Relays[0];
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
+        {
+            await master.PutAsync("name", TestData.Random(1000, 1), ct);
+        }
+
+        await using (var worker = await TreeCluster.ConnectAsync(relay))
+        {
+            Assert.Equal(TestData.Random(1000, 1), await worker.GetAsync("name", ct));
+        }
+
+        foreach (var node in new[] { relay, cluster.Root })
+        {
+            await using var client = await ConnectAsync(node.Address, ConnectionIdentity.NewClient(), handler: null, ct);
+            var poison = TestData.Random(5000, 2);
+            var id = ChunkId.Compute(poison);
+            var pushed = await Assert.ThrowsAsync<OmniStoreException>(() => client.RequestAsync(FrameType.PushChunk, ChunkMessage.Head(id, poison.Length), poison, ct));
+            Assert.Equal(OmniStoreError.ProtocolError, pushed.Error);
+            Assert.False(await node.Store.ContainsChunkAsync(id, ct), "a child's PUSH_CHUNK was stored");
+
+            var forged = new BindingMessage("name", 99, ManifestId.Compute(poison), IsBound: true);
+            var updated = await Assert.ThrowsAsync<OmniStoreException>(() => client.RequestAsync(FrameType.Update, forged.Encode(), ct));
+            Assert.Equal(OmniStoreError.ProtocolError, updated.Error);
+            Assert.True(client.IsOpen);
+        }
+
+        await using var reader = await TreeCluster.ConnectAsync(relay);
+        var info = (await reader.StatAsync("name", ct))!;
+        Assert.Equal(1, info.Version);
+        Assert.Equal(TestData.Random(1000, 1), await reader.GetAsync("name", ct));
+    }
+
+    [Fact]
+    public async Task ChildRequestsFromTheParentLink_AreRefused_AndNotForwarded()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = new TreeCluster();
+        var parentSide = new RecordingHandler();
+        await using var fakeParent = await FakeParent.StartAsync(parentSide);
+        var relay = await cluster.StartNodeAsync("site", fakeParent.Address);
+        var link = await fakeParent.Connection.WaitAsync(Timeout, ct);
+
+        var chunk = TestData.Random(3000, 3);
+        var requests = new (FrameType Type, byte[] Payload)[]
+        {
+            (FrameType.Resolve, Names.Encode("name")),
+            (FrameType.GetManifest, new byte[ManifestId.Size]),
+            (FrameType.GetChunk, TreeNode.EncodeChunkRequest(ChunkId.Compute(chunk), chunk.Length)),
+            (FrameType.PutChunk, [.. ChunkMessage.Head(ChunkId.Compute(chunk), chunk.Length), .. chunk]),
+            (FrameType.Bind, new BindMessage("name", ManifestId.Compute(chunk), Broadcast: false).Encode()),
+            (FrameType.Delete, Names.Encode("name")),
+            (FrameType.Prefetch, Names.Encode("name")),
+        };
+        foreach (var (type, payload) in requests)
+        {
+            var error = await Assert.ThrowsAsync<OmniStoreException>(() => link.RequestAsync(type, payload, ct).WaitAsync(Timeout, ct));
+            Assert.Equal(OmniStoreError.ProtocolError, error.Error);
+        }
+
+        Assert.Empty(parentSide.Received);
+        Assert.False(await relay.Store.ContainsChunkAsync(ChunkId.Compute(chunk), ct));
+        Assert.True(link.IsOpen);
+    }
+
+    [Fact]
+    public async Task ARelayThatNeverAcknowledgesUpdates_DelaysOnePut_AndTheNextPutsReturnPromptly_WhileOtherRelaysGetTheirUpdates()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var updateTimeout = TimeSpan.FromSeconds(1);
+        await using var cluster = new TreeCluster { UpdateTimeout = updateTimeout };
+        var root = await cluster.StartNodeAsync("root", parent: null);
+        var good = await cluster.StartNodeAsync("good", root.Address);
+
+        // The late relay reconnects as soon as it is dropped, as a relay's parent link does.
+        await using var late = LateRelay.Start(root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null));
+        await late.FirstConnection.WaitAsync(Timeout, ct);
+
+        await using var worker = await TreeCluster.ConnectAsync(good);
+        var times = new List<TimeSpan>();
+        for (int version = 1; version <= 4; version++)
+        {
+            times.Add(await PutAndTimeAsync(root, "shared", version, ct));
+            Assert.Equal(TestData.Random(2000, version), await worker.GetAsync("shared", ct).AsTask().WaitAsync(Timeout, ct));
+            await Task.Delay(200, ct); // time for the late relay to come back, if it may
+        }
+
+        Assert.True(times[0] >= updateTimeout * 0.9, $"the first Put took {times[0]}: the late relay was not waited for");
+        foreach (var later in times.Skip(1))
+        {
+            Assert.True(later < updateTimeout / 2, $"Puts took {string.Join(", ", times)}: the late relay held up more than one");
+        }
+    }
+
+    private static async Task<TimeSpan> PutAndTimeAsync(TreeNode root, string name, int version, CancellationToken ct)
+    {
+        await using var master = await TreeCluster.ConnectAsync(root);
+        var start = Stopwatch.GetTimestamp();
+        await master.PutAsync(name, TestData.Random(2000, version), ct).AsTask().WaitAsync(Timeout, ct);
+        return Stopwatch.GetElapsedTime(start);
+    }
+
+    private static async Task<PeerConnection> ConnectAsync(NodeAddress address, ConnectionIdentity identity, IRequestHandler? handler, CancellationToken ct)
+    {
+        var counters = new LinkCounters();
+        var transport = await TcpConnection.ConnectAsync(address, counters, ct);
+        return await PeerConnection.StartAsync(transport, transport, isOpener: true, identity, handler, counters, null, ct);
+    }
+
+    /// <summary>Never answers: each request waits until its connection closes.</summary>
+    private sealed class SilentHandler : IRequestHandler
+    {
+        public async Task HandleAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+        {
+            using (request)
+            {
+                await Task.Delay(System.Threading.Timeout.Infinite, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Records what it is asked, and answers NotFound.</summary>
+    private sealed class RecordingHandler : IRequestHandler
+    {
+        private readonly List<FrameType> _received = [];
+
+        public IReadOnlyList<FrameType> Received
+        {
+            get
+            {
+                lock (_received)
+                {
+                    return [.. _received];
+                }
+            }
+        }
+
+        public Task HandleAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+        {
+            using (request)
+            {
+                lock (_received)
+                {
+                    _received.Add(request.Type);
+                }
+
+                throw new OmniStoreException(OmniStoreError.NotFound, "nothing here");
+            }
+        }
+    }
+
+    /// <summary>A listener that plays the root for one relay: the handshake, then whatever the test sends.</summary>
+    private sealed class FakeParent : IAsyncDisposable
+    {
+        private readonly TcpConnectionListener _listener;
+        private readonly TaskCompletionSource<PeerConnection> _connection = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly CancellationTokenSource _stop = new();
+        private Task? _accept;
+
+        private FakeParent(TcpConnectionListener listener) => _listener = listener;
+
+        public NodeAddress Address => new("tcp", "127.0.0.1", _listener.LocalEndPoint.Port);
+
+        public Task<PeerConnection> Connection => _connection.Task;
+
+        public static Task<FakeParent> StartAsync(IRequestHandler handler)
+        {
+            var parent = new FakeParent(TcpConnectionListener.Bind(new NodeAddress("tcp", "127.0.0.1", 0)));
+            parent._accept = Task.Run(async () =>
+            {
+                var accepted = await parent._listener.AcceptAsync(parent._stop.Token);
+                if (accepted is { } a)
+                {
+                    var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "fake-root", null);
+                    parent._connection.TrySetResult(await PeerConnection.StartAsync(a.Connection, a.Connection, isOpener: false, identity, handler, a.Counters, null, parent._stop.Token));
+                }
+            });
+            return Task.FromResult(parent);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _listener.DisposeAsync();
+            if (_connection.Task.IsCompletedSuccessfully)
+            {
+                await (await _connection.Task).DisposeAsync();
+            }
+
+            try
+            {
+                await _accept!.WaitAsync(Timeout);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or OmniStoreException)
+            {
+            }
+
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A relay that holds the right credentials but never acknowledges an UPDATE, and reconnects
+    /// 50 ms after each disconnection or refusal, until disposed.
+    /// </summary>
+    private sealed class LateRelay : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly TaskCompletionSource _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private Task? _loop;
+
+        public Task FirstConnection => _first.Task;
+
+        public int Connections { get; private set; }
+
+        public int Refusals { get; private set; }
+
+        public static LateRelay Start(NodeAddress parent, ConnectionIdentity identity)
+        {
+            var relay = new LateRelay();
+            relay._loop = Task.Run(() => relay.RunAsync(parent, identity));
+            return relay;
+        }
+
+        private async Task RunAsync(NodeAddress parent, ConnectionIdentity identity)
+        {
+            // Bounded: the test disposes it within its own timeout; this is a backstop.
+            for (int attempt = 0; attempt < 2000 && !_stop.IsCancellationRequested; attempt++)
+            {
+                try
+                {
+                    await using var connection = await ConnectAsync(parent, identity, new SilentHandler(), _stop.Token);
+                    Connections++;
+                    _first.TrySetResult();
+                    await connection.Completion.WaitAsync(_stop.Token);
+                }
+                catch (OmniStoreException)
+                {
+                    Refusals++;
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                try
+                {
+                    await Task.Delay(50, _stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _loop!.WaitAsync(Timeout);
+            _stop.Dispose();
+        }
+    }
+}
