@@ -19,6 +19,11 @@ internal sealed partial class TreeNode
     internal async Task<BindingMessage> ResolveAsync(string name, CancellationToken cancellationToken)
     {
         BindingMessage binding;
+        if (!IsRoot)
+        {
+            ThrowIfBindingsUnsure(name);
+        }
+
         if (IsRoot)
         {
             var stored = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
@@ -41,7 +46,9 @@ internal sealed partial class TreeNode
             catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable)
             {
                 // The parent cannot be asked: the binding this relay last learned (kept in its
-                // store, so it survives a restart) is the best it can serve from its cache.
+                // store, so it survives a restart) is the best it can serve from its cache, unless
+                // the parent was lost in a way that says this relay may have missed an update.
+                ThrowIfBindingsUnsure(name);
                 var known = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
                 if (known is not { } k)
                 {

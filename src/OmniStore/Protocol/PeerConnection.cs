@@ -678,6 +678,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             return;
         }
 
+        Volatile.Write(ref _unansweredAtClose, Volatile.Read(ref _incomingRequests)); // before cancelling lets handlers finish
         _closed.Cancel();
         foreach (var (_, waiter) in _pending)
         {

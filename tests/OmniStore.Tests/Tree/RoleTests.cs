@@ -131,7 +131,7 @@ public sealed class RoleTests
         var good = await cluster.StartNodeAsync("good", root.Address);
 
         // The late relay reconnects as soon as it is dropped, as a relay's parent link does.
-        await using var late = LateRelay.Start(root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null));
+        await using var late = LateRelay.Start(root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret });
         await late.FirstConnection.WaitAsync(Timeout, ct);
 
         await using var worker = await TreeCluster.ConnectAsync(good);
@@ -229,7 +229,7 @@ public sealed class RoleTests
                 var accepted = await parent._listener.AcceptAsync(parent._stop.Token);
                 if (accepted is { } a)
                 {
-                    var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "fake-root", null);
+                    var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "fake-root", null) { AcceptsRelaysWithoutSecret = true };
                     parent._connection.TrySetResult(await PeerConnection.StartAsync(a.Connection, a.Connection, isOpener: false, identity, handler, a.Counters, null, parent._stop.Token));
                 }
             });

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using OmniStore.Node;
 using OmniStore.Tests.Infrastructure;
 using OmniStore.Transport;
@@ -15,6 +16,11 @@ public sealed class TreeCluster : IAsyncDisposable
     internal List<TreeNode> Relays { get; } = [];
 
     public byte[]? Secret { get; init; }
+
+    /// <summary>The tree's relay secret, given to every node: random per cluster unless a test sets it.</summary>
+    public byte[]? RelaySecret { get; init; } = RandomNumberGenerator.GetBytes(32);
+
+    public bool AcceptRelaysWithoutSecret { get; init; }
 
     public long RelayCacheSize { get; init; } = 512L << 20;
 
@@ -44,6 +50,8 @@ public sealed class TreeCluster : IAsyncDisposable
             DataDirectory = directory ?? _dir.Sub($"{site}-{Guid.NewGuid():N}"),
             CacheSize = parent is null ? 0 : RelayCacheSize,
             Secret = Secret,
+            RelaySecret = RelaySecret,
+            AcceptRelaysWithoutSecret = AcceptRelaysWithoutSecret,
             BindingCacheSize = BindingCacheSize,
             UpdateTimeout = UpdateTimeout,
         });
