@@ -16,6 +16,9 @@ internal sealed partial class TreeNode
     private LateRelays? _lateRelays;
     private string? _bindingsUnsure;
 
+    /// <summary>Whether this relay answers names: false while it may have missed an update (see <see cref="DistrustBindings"/>).</summary>
+    internal bool AnswersNames => Volatile.Read(ref _bindingsUnsure) is null;
+
     private LateRelays Late => LazyInitializer.EnsureInitialized(ref _lateRelays, () => new LateRelays(_options.LateRelayCooldown, _options.MaxLateRelayCooldown));
 
     /// <summary>

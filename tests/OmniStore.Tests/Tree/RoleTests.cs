@@ -150,6 +150,138 @@ public sealed class RoleTests
         }
     }
 
+    [Fact]
+    public async Task ARelayWithTheRelaySecret_IsAccepted_AndOneWithAWrongOrNoRelaySecret_IsRefused()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        var relay = cluster.Relays[0];
+        Assert.NotNull(relay.Parent!.Current);
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
+        {
+            await master.PutAsync("x", TestData.Random(3000, 1), ct);
+        }
+
+        await using (var worker = await TreeCluster.ConnectAsync(relay))
+        {
+            Assert.Equal(TestData.Random(3000, 1), await worker.GetAsync("x", ct));
+        }
+
+        (byte[]? Secret, string Expected)[] wrong = [("other"u8.ToArray(), "does not match"), (null, "proved none")];
+        foreach (var (secret, expected) in wrong)
+        {
+            var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "rogue", null) { RelaySecret = secret };
+            var error = await Assert.ThrowsAsync<OmniStoreException>(async () => await (await ConnectAsync(cluster.Root.Address, identity, new SilentHandler(), ct)).DisposeAsync());
+            Assert.Equal(OmniStoreError.Unauthorized, error.Error);
+            Assert.Contains("accepts relays only with its relay secret", error.Message, StringComparison.Ordinal);
+            Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        }
+
+        // A relay node with the wrong relay secret does not get in either, and says why it cannot serve.
+        await using var rogue = new TreeCluster { RelaySecret = "other"u8.ToArray() };
+        var refused = await rogue.StartNodeAsync("rogue", cluster.Root.Address);
+        Assert.Null(refused.Parent!.Current);
+        Assert.Single(cluster.Root.Children, c => c.Remote.Role == NodeRole.Relay);
+    }
+
+    [Fact]
+    public async Task ARootWithoutARelaySecret_AcceptsNoRelays_UnlessTold()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using (var closed = new TreeCluster { RelaySecret = null })
+        {
+            var root = await closed.StartNodeAsync("root", parent: null);
+            var relay = await closed.StartNodeAsync("site", root.Address);
+            Assert.Null(relay.Parent!.Current);
+            var error = await Assert.ThrowsAsync<OmniStoreException>(async () => await (await ConnectAsync(root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "r", null), new SilentHandler(), ct)).DisposeAsync());
+            Assert.Contains("has none configured", error.Message, StringComparison.Ordinal);
+
+            // Clients are not relays: they still get in.
+            await using var client = await TreeCluster.ConnectAsync(root);
+            await client.PutAsync("x", new byte[] { 1 }, ct);
+        }
+
+        await using var open = new TreeCluster { RelaySecret = null, AcceptRelaysWithoutSecret = true };
+        var openRoot = await open.StartNodeAsync("root", parent: null);
+        var openRelay = await open.StartNodeAsync("site", openRoot.Address);
+        Assert.NotNull(openRelay.Parent!.Current);
+    }
+
+    [Fact]
+    public async Task ALateGrandchild_IsCutOffByItsRelay_BeforeTheRootsDeadline_SoTheRelayStaysConnected()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var updateTimeout = TimeSpan.FromSeconds(2);
+        await using var cluster = new TreeCluster { UpdateTimeout = updateTimeout };
+        var root = await cluster.StartNodeAsync("root", parent: null);
+        var relay = await cluster.StartNodeAsync("site", root.Address);
+        await using var late = LateRelay.Start(relay.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret });
+        await late.FirstConnection.WaitAsync(Timeout, ct);
+
+        var first = await PutAndTimeAsync(root, "x", 1, ct);
+        var second = await PutAndTimeAsync(root, "x", 2, ct);
+
+        // The relay waited half the timeout for its late child, cut it off, and answered in time.
+        Assert.True(first >= updateTimeout * 0.4 && first < updateTimeout, $"the first Put took {first}");
+        Assert.True(second < updateTimeout * 0.4, $"the second Put took {second}");
+        Assert.Equal(1, relay.Parent!.Connections);
+        Assert.NotNull(relay.Parent.Current);
+        await using var worker = await TreeCluster.ConnectAsync(relay);
+        Assert.Equal(TestData.Random(2000, 2), await worker.GetAsync("x", ct));
+    }
+
+    [Fact]
+    public async Task ARelayItsParentRefuses_AnswersNoNameFromWhatItRemembers_SoItsClientsMoveOnAndSeeTheNewBinding()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var cooldown = TimeSpan.FromSeconds(4);
+        await using var cluster = new TreeCluster { UpdateTimeout = TimeSpan.FromSeconds(1), LateRelayCooldown = cooldown };
+        var root = await cluster.StartNodeAsync("root", parent: null);
+        var relay = await cluster.StartNodeAsync("site", root.Address);
+        await PutAndTimeAsync(root, "x", 1, ct);
+        await using (var worker = await TreeCluster.ConnectAsync(relay))
+        {
+            Assert.Equal(TestData.Random(2000, 1), await worker.GetAsync("x", ct)); // cached: binding and chunks
+        }
+
+        // A late relay from the same address (loopback) gets the address refused for a while.
+        await using (var late = LateRelay.Start(root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret }))
+        {
+            await late.FirstConnection.WaitAsync(Timeout, ct);
+            await PutAndTimeAsync(root, "other", 1, ct);
+        }
+
+        // The relay's link drops, and its parent will not take it back yet: it cannot know what it misses.
+        await root.Children.Single(c => c.Remote.Site == "site").DisposeAsync();
+        for (int i = 0; i < 100 && relay.AnswersNames; i++)
+        {
+            await Task.Delay(50, ct);
+        }
+
+        Assert.False(relay.AnswersNames);
+        await PutAndTimeAsync(root, "x", 2, ct);
+        await using (var worker = await TreeCluster.ConnectAsync(relay))
+        {
+            var error = await Assert.ThrowsAsync<OmniStoreException>(() => worker.GetAsync("x", ct).AsTask());
+            Assert.Equal(OmniStoreError.Unavailable, error.Error);
+        }
+
+        await using (var failover = await OmniStoreClient.ConnectAsync(relay.Address.ToString(), new OmniStoreOptions { FallbackUris = [root.Address.ToString()] }, ct))
+        {
+            Assert.Equal(TestData.Random(2000, 2), await failover.GetAsync("x", ct));
+        }
+
+        // After the cooldown it is taken back, and answers with the new binding.
+        for (int i = 0; i < 200 && !(relay.Parent!.Current is not null && relay.AnswersNames); i++)
+        {
+            await Task.Delay(50, ct);
+        }
+
+        Assert.True(relay.AnswersNames);
+        await using var after = await TreeCluster.ConnectAsync(relay);
+        Assert.Equal(TestData.Random(2000, 2), await after.GetAsync("x", ct));
+    }
+
     private static async Task<TimeSpan> PutAndTimeAsync(TreeNode root, string name, int version, CancellationToken ct)
     {
         await using var master = await TreeCluster.ConnectAsync(root);

@@ -22,6 +22,8 @@ public sealed class TreeCluster : IAsyncDisposable
 
     public bool AcceptRelaysWithoutSecret { get; init; }
 
+    public TimeSpan LateRelayCooldown { get; init; } = TimeSpan.FromSeconds(30);
+
     public long RelayCacheSize { get; init; } = 512L << 20;
 
     public int BindingCacheSize { get; init; } = TreeNodeOptions.DefaultBindingCacheSize;
@@ -54,6 +56,7 @@ public sealed class TreeCluster : IAsyncDisposable
             AcceptRelaysWithoutSecret = AcceptRelaysWithoutSecret,
             BindingCacheSize = BindingCacheSize,
             UpdateTimeout = UpdateTimeout,
+            LateRelayCooldown = LateRelayCooldown,
         });
         _nodes.Add(node);
         return node;
