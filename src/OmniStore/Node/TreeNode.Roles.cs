@@ -83,7 +83,8 @@ internal sealed partial class TreeNode
     /// <summary>A relay below missed an update deadline: relays from its address are refused for a cooldown, so it holds up no other Put meanwhile.</summary>
     private void NoteLateChild(PeerConnection child)
     {
-        if (_childAddresses.TryGetValue(child, out var address))
+        // Once per connection: Puts whose deadlines pass together count as one miss.
+        if (_childAddresses.TryGetValue(child, out var address) && _childAddresses.Remove(child))
         {
             var cooldown = Late.Strike(address);
             NodeLog.LateRelayRefused(_logger, child.Describe(), address.ToString(), cooldown.TotalSeconds);

@@ -65,7 +65,16 @@ internal sealed record TreeNodeOptions
     /// did its part cut off too; in a tree more than two relays deep, give each lower level a shorter
     /// timeout. Defaults to 10 s.
     /// </summary>
-    public TimeSpan UpdateTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan UpdateTimeout { get; init; } = DefaultUpdateTimeout;
+
+    /// <summary>The default of <see cref="UpdateTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultUpdateTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The default of <see cref="LateRelayCooldown"/>.</summary>
+    public static readonly TimeSpan DefaultLateRelayCooldown = TimeSpan.FromSeconds(30);
+
+    /// <summary>The default of <see cref="MaxLateRelayCooldown"/>.</summary>
+    public static readonly TimeSpan DefaultMaxLateRelayCooldown = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// How long a relay that missed an update deadline is refused (by its address) before it may
@@ -74,10 +83,10 @@ internal sealed record TreeNodeOptions
     /// that is refused serves no name's binding meanwhile: its clients move to their next address.
     /// Defaults to 30 s.
     /// </summary>
-    public TimeSpan LateRelayCooldown { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan LateRelayCooldown { get; init; } = DefaultLateRelayCooldown;
 
     /// <summary>The longest cooldown of a relay that keeps missing update deadlines (see <see cref="LateRelayCooldown"/>). Defaults to 10 min.</summary>
-    public TimeSpan MaxLateRelayCooldown { get; init; } = TimeSpan.FromMinutes(10);
+    public TimeSpan MaxLateRelayCooldown { get; init; } = DefaultMaxLateRelayCooldown;
 
     /// <summary>Logging. Defaults to none.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
@@ -107,6 +116,11 @@ internal sealed record TreeNodeOptions
         if (RelaySecret is { Length: 0 })
         {
             throw new ArgumentException($"An empty {nameof(RelaySecret)} would look like protection and be none; use null for no relay secret.", argumentName);
+        }
+
+        if (RelaySecret is not null && Secret is not null && RelaySecret.AsSpan().SequenceEqual(Secret))
+        {
+            throw new ArgumentException($"The {nameof(RelaySecret)} equals the shared {nameof(Secret)}, which every client holds: it would keep no client from being a relay.", argumentName);
         }
 
         if (UpdateTimeout <= TimeSpan.Zero || LateRelayCooldown <= TimeSpan.Zero || MaxLateRelayCooldown < LateRelayCooldown)

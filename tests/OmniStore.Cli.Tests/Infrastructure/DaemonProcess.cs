@@ -55,9 +55,12 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>omnistore relay</c> with <paramref name="args"/> and waits until it listens.</summary>
-    public static async Task<DaemonProcess> StartAsync(string dataDirectory, params string[] args)
+    public static Task<DaemonProcess> StartAsync(string dataDirectory, params string[] args) => StartAsync(dataDirectory, null, args);
+
+    /// <summary>Starts <c>omnistore relay</c> with <paramref name="args"/> and <paramref name="environment"/> (see <see cref="CliRunner.StartInfo"/>), and waits until it listens.</summary>
+    public static async Task<DaemonProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment, params string[] args)
     {
-        var start = CliRunner.StartInfo(["relay", .. args], dataDirectory);
+        var start = CliRunner.StartInfo(["relay", .. args], dataDirectory, environment);
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var daemon = new DaemonProcess(process);
         process.OutputDataReceived += (_, e) => daemon.OnOutput(e.Data);

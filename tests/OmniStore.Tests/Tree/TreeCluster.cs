@@ -28,7 +28,7 @@ public sealed class TreeCluster : IAsyncDisposable
 
     public int BindingCacheSize { get; init; } = TreeNodeOptions.DefaultBindingCacheSize;
 
-    public TimeSpan UpdateTimeout { get; init; } = new TreeNodeOptions { Listen = null!, DataDirectory = null! }.UpdateTimeout;
+    public TimeSpan UpdateTimeout { get; init; } = TreeNodeOptions.DefaultUpdateTimeout;
 
     internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20)
     {
