@@ -19,6 +19,9 @@ internal sealed partial class TreeNode
     /// <summary>Whether this relay answers names: false while it may have missed an update (see <see cref="DistrustBindings"/>).</summary>
     internal bool AnswersNames => Volatile.Read(ref _bindingsUnsure) is null;
 
+    /// <summary>Why this relay answers no names now (the first reason since it was last connected); null when it does.</summary>
+    internal string? DistrustReason => Volatile.Read(ref _bindingsUnsure);
+
     private LateRelays Late => LazyInitializer.EnsureInitialized(ref _lateRelays, () => new LateRelays(_options.LateRelayCooldown, _options.MaxLateRelayCooldown));
 
     /// <summary>
@@ -106,7 +109,7 @@ internal sealed partial class TreeNode
             // from what this relay remembers.
             connection.Closed.Register(() =>
             {
-                if (connection.UnansweredAtClose > 0)
+                if (connection.UnansweredAtClose > 0 && !_stopping.IsCancellationRequested)
                 {
                     DistrustBindings($"the connection to its parent closed with {connection.UnansweredAtClose} of the parent's requests unanswered, so it may have missed an update");
                 }
@@ -117,7 +120,7 @@ internal sealed partial class TreeNode
 
     private void DistrustBindings(string reason)
     {
-        if (Interlocked.Exchange(ref _bindingsUnsure, reason) is null)
+        if (Interlocked.CompareExchange(ref _bindingsUnsure, reason, null) is null)
         {
             NodeLog.BindingsDistrusted(_logger, reason);
         }

@@ -125,7 +125,7 @@ public sealed class RoleTests
     public async Task ARelayThatNeverAcknowledgesUpdates_DelaysOnePut_AndTheNextPutsReturnPromptly_WhileOtherRelaysGetTheirUpdates()
     {
         var ct = TestContext.Current.CancellationToken;
-        var updateTimeout = TimeSpan.FromSeconds(1);
+        var updateTimeout = TimeSpan.FromSeconds(2);
         await using var cluster = new TreeCluster { UpdateTimeout = updateTimeout };
         var root = await cluster.StartNodeAsync("root", parent: null);
         var good = await cluster.StartNodeAsync("good", root.Address);
@@ -280,6 +280,31 @@ public sealed class RoleTests
         Assert.True(relay.AnswersNames);
         await using var after = await TreeCluster.ConnectAsync(relay);
         Assert.Equal(TestData.Random(2000, 2), await after.GetAsync("x", ct));
+    }
+
+    [Fact]
+    public async Task ARelayCutOffWithAnUpdateUnanswered_AnswersNoName_BeforeItEvenTriesToReconnect()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var rootSide = new TreeCluster { UpdateTimeout = TimeSpan.FromSeconds(1) };
+        var root = await rootSide.StartNodeAsync("root", parent: null);
+
+        // The relay gives its own late child far longer than the root gives the relay.
+        await using var relaySide = new TreeCluster { UpdateTimeout = TimeSpan.FromSeconds(20), RelaySecret = rootSide.RelaySecret };
+        var relay = await relaySide.StartNodeAsync("site", root.Address);
+        await using var late = LateRelay.Start(relay.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null) { RelaySecret = rootSide.RelaySecret });
+        await late.FirstConnection.WaitAsync(Timeout, ct);
+
+        await PutAndTimeAsync(root, "x", 1, ct);
+        for (int i = 0; i < 100 && relay.AnswersNames; i++)
+        {
+            await Task.Delay(10, ct);
+        }
+
+        Assert.Contains("unanswered", relay.DistrustReason, StringComparison.Ordinal);
+        await using var worker = await TreeCluster.ConnectAsync(relay);
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => worker.GetAsync("x", ct).AsTask());
+        Assert.Equal(OmniStoreError.Unavailable, error.Error);
     }
 
     private static async Task<TimeSpan> PutAndTimeAsync(TreeNode root, string name, int version, CancellationToken ct)
