@@ -18,12 +18,8 @@ internal sealed partial class TreeNode
     /// <summary>The current binding of a bound name; <see cref="OmniStoreError.NotFound"/> otherwise.</summary>
     internal async Task<BindingMessage> ResolveAsync(string name, CancellationToken cancellationToken)
     {
+        ThrowIfBindingsUnsure(name); // a relay that may have missed an update (never the root)
         BindingMessage binding;
-        if (!IsRoot)
-        {
-            ThrowIfBindingsUnsure(name);
-        }
-
         if (IsRoot)
         {
             var stored = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
