@@ -25,6 +25,7 @@ public class TreeBenchmarks
     /// <summary>What a cold relay serves before the measured miss, so it runs like a daemon that has been up a while.</summary>
     private const int WarmUpSize = 256 << 20;
 
+    private readonly byte[] _relaySecret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
     private byte[] _data = [];
     private string _root = string.Empty;
     private TreeNode? _rootNode;
@@ -119,5 +120,6 @@ public class TreeBenchmarks
             Site = site,
             DataDirectory = Path.Combine(_root, site),
             CacheSize = parent is null ? 0 : 4L << 30,
+            RelaySecret = _relaySecret,
         }).GetAwaiter().GetResult();
 }

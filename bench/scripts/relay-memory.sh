@@ -43,8 +43,9 @@ start_node() { # name, extra args...; echoes the listen address
   return 1
 }
 
-ROOT=$(start_node root)
-RELAY=$(start_node relay --parent "$ROOT" --cache-size 16G)
+(umask 077 && head -c 32 /dev/urandom | base64 >"$WORK/relay.secret") # the root accepts relays that prove it
+ROOT=$(start_node root --relay-secret-file "$WORK/relay.secret")
+RELAY=$(start_node relay --parent "$ROOT" --cache-size 16G --relay-secret-file "$WORK/relay.secret")
 RELAY_PID=$(cat "$WORK/relay.pid")
 
 echo "putting $SIZE at the root ($ROOT)"

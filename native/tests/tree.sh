@@ -7,7 +7,7 @@
 set -euo pipefail
 
 # The tests say where their store is; nothing from the caller's environment may choose it.
-unset OMNISTORE_RELAY OMNISTORE_FALLBACK OMNISTORE_DATA OMNISTORE_SECRET_FILE
+unset OMNISTORE_RELAY OMNISTORE_FALLBACK OMNISTORE_DATA OMNISTORE_SECRET_FILE OMNISTORE_RELAY_SECRET_FILE
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/omnistore-native-test-XXXXXX")
 STARTED_PIDS=()
@@ -74,9 +74,11 @@ start_node() {
 }
 
 # start_tree [relay options...]: ROOT_URI (the root) and RELAY_URI (a relay under it); the
-# options (such as --secret-file FILE) are given to both.
+# options (such as --secret-file FILE) are given to both, and so is a relay secret made for
+# this tree (the root accepts as relays only nodes that prove it).
 start_tree() {
-  start_node root ROOT_URI "$@"
-  start_node relay RELAY_URI --parent "$ROOT_URI" --cache-size 1G "$@"
+  (umask 077 && head -c 32 /dev/urandom | base64 >"$WORK/relay.secret")
+  start_node root ROOT_URI --relay-secret-file "$WORK/relay.secret" "$@"
+  start_node relay RELAY_URI --parent "$ROOT_URI" --cache-size 1G --relay-secret-file "$WORK/relay.secret" "$@"
   echo "tree: root $ROOT_URI, relay $RELAY_URI"
 }

@@ -12,6 +12,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly List<StagedProcess> _processes = [];
+    private string? _relaySecretFile;
 
     public async Task<StagingRunResult> ExecuteAsync(string scratch, CancellationToken cancellationToken)
     {
@@ -22,6 +23,8 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
         try
         {
             // Daemons: the root, and (relay modes) one relay per site, each connected before the clock starts.
+            // They share a relay secret made for this run, so that the root accepts its relays.
+            _relaySecretFile = WriteRelaySecret(scratch);
             var (root, rootAddress, rootStatus) = await StartDaemonAsync(-1, Path.Combine(scratch, "root"), parent: null, cancellationToken);
             var relays = new List<(StagedProcess Process, string Address, string? Status)>();
             if (mode != StagingMode.Direct)
@@ -151,7 +154,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
         var arguments = new List<string>
         {
             "relay", "--listen", $"tcp://{topology.HostOf(site)}:0", "--data-dir", dataDirectory,
-            "--site", site < 0 ? "master" : $"site-{site}",
+            "--site", site < 0 ? "master" : $"site-{site}", "--relay-secret-file", _relaySecretFile!,
         };
         if (parent is not null)
         {
@@ -177,6 +180,23 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
         }
 
         return (process, listening[RelayDaemon.ListeningPrefix.Length..].Trim(), status);
+    }
+
+    private static string WriteRelaySecret(string scratch)
+    {
+        string path = Path.Combine(scratch, "relay.secret");
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var file = new StreamWriter(path, System.Text.Encoding.ASCII, options))
+        {
+            file.Write(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        }
+
+        return path;
     }
 
     private StagedProcess Track(StagedProcess process)

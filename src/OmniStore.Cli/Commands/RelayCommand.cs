@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Microsoft.Extensions.Logging;
 using OmniStore.Cli.Daemon;
+using OmniStore.Node;
 using OmniStore.Storage;
 using OmniStore.Transport;
 
@@ -9,13 +10,17 @@ namespace OmniStore.Cli.Commands;
 
 /// <summary>
 /// <c>omnistore relay --listen tcp://HOST:PORT [--parent URI] [--site NAME] [--data-dir DIR]
-/// [--cache-size SIZE] [--secret-file FILE] [--status-listen http://HOST:PORT]</c>: runs a relay
+/// [--cache-size SIZE] [--secret-file FILE] [--relay-secret-file FILE | --open-relays]
+/// [--status-listen http://HOST:PORT]</c>: runs a relay
 /// (with a parent) or the root (without) until SIGINT or SIGTERM. See docs/operations.md.
 /// </summary>
 internal static class RelayCommand
 {
     /// <summary>How long in-flight requests may take to finish after a shutdown signal.</summary>
     public static readonly TimeSpan DefaultShutdownGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>The environment variable naming the relay secret file when <c>--relay-secret-file</c> is not given.</summary>
+    public const string RelaySecretVariable = "OMNISTORE_RELAY_SECRET_FILE";
 
     /// <summary>The command's name.</summary>
     public const string Name = "relay";
@@ -64,6 +69,34 @@ internal static class RelayCommand
             HelpName = "FILE",
             Validators = { CommandLineValidators.NonEmpty },
         };
+        var relaySecretFile = new Option<string?>("--relay-secret-file")
+        {
+            Description = $"A file holding the tree's relay secret, different from the shared one and given to relays only: this node proves it to its parent, and accepts as relays only children that prove it (without it, and without --open-relays, it accepts no relays) [default: ${RelaySecretVariable}]",
+            HelpName = "FILE",
+            Validators = { CommandLineValidators.NonEmpty },
+        };
+        var openRelays = new Option<bool>("--open-relays")
+        {
+            Description = "Insecure, for trusted networks only: accept any child that says it is a relay, without a relay secret. Any client can then hold up Puts and receive every broadcast",
+        };
+        var updateTimeout = new Option<TimeSpan?>("--update-timeout")
+        {
+            Description = "How long the root waits for a relay to apply a rebinding before it disconnects it (a relay waits half as long for its own relays); such as 10s or 500ms [default: 10s]",
+            HelpName = "DURATION",
+            CustomParser = ParseDuration,
+        };
+        var lateRelayCooldown = new Option<TimeSpan?>("--late-relay-cooldown")
+        {
+            Description = "How long relays from the address of a relay that missed an update deadline are refused, doubled on each repeat [default: 30s]",
+            HelpName = "DURATION",
+            CustomParser = ParseDuration,
+        };
+        var maxLateRelayCooldown = new Option<TimeSpan?>("--max-late-relay-cooldown")
+        {
+            Description = "The longest such refusal [default: 10m]",
+            HelpName = "DURATION",
+            CustomParser = ParseDuration,
+        };
         var statusListen = new Option<Uri?>("--status-listen")
         {
             Description = "Serve GET /status (JSON) and GET /metrics (Prometheus) at http://HOST:PORT; port 0 picks a free port. No authentication: bind to loopback or a management network",
@@ -85,6 +118,11 @@ internal static class RelayCommand
             dataDirectory,
             cacheSize,
             secretFile,
+            relaySecretFile,
+            openRelays,
+            updateTimeout,
+            lateRelayCooldown,
+            maxLateRelayCooldown,
             statusListen,
             logLevel,
         };
@@ -96,7 +134,21 @@ internal static class RelayCommand
             }
         });
 
-        command.SetGuardedAction((parseResult, cancellationToken) => RelayDaemon.RunAsync(
+        command.SetGuardedAction((parseResult, cancellationToken) =>
+        {
+            var first = parseResult.GetValue(lateRelayCooldown) ?? TreeNodeOptions.DefaultLateRelayCooldown;
+            var longest = parseResult.GetValue(maxLateRelayCooldown) ?? TreeNodeOptions.DefaultMaxLateRelayCooldown;
+            if (longest < first)
+            {
+                throw new UsageException($"--max-late-relay-cooldown ({longest.TotalSeconds} s) must be at least --late-relay-cooldown ({first.TotalSeconds} s).");
+            }
+
+            return RelayDaemon.RunAsync(Settings(parseResult), cancellationToken);
+        });
+
+        return command;
+
+        RelaySettings Settings(ParseResult parseResult) =>
             new RelaySettings(
                 parseResult.GetRequiredValue(listen),
                 parseResult.GetValue(parent),
@@ -106,10 +158,14 @@ internal static class RelayCommand
                 parseResult.GetValue(secretFile),
                 parseResult.GetValue(statusListen),
                 parseResult.GetValue(logLevel),
-                DefaultShutdownGrace),
-            cancellationToken));
-
-        return command;
+                DefaultShutdownGrace)
+            {
+                RelaySecretFile = parseResult.GetValue(relaySecretFile) ?? RelaySecretFileFromEnvironment(),
+                OpenRelays = parseResult.GetValue(openRelays),
+                UpdateTimeout = parseResult.GetValue(updateTimeout) ?? TreeNodeOptions.DefaultUpdateTimeout,
+                LateRelayCooldown = parseResult.GetValue(lateRelayCooldown) ?? TreeNodeOptions.DefaultLateRelayCooldown,
+                MaxLateRelayCooldown = parseResult.GetValue(maxLateRelayCooldown) ?? TreeNodeOptions.DefaultMaxLateRelayCooldown,
+            };
     }
 
     private static NodeAddress? ParseAddress(ArgumentResult result)
@@ -151,6 +207,37 @@ internal static class RelayCommand
         }
 
         result.AddError($"--status-listen: '{text}' {problem}.");
+        return null;
+    }
+
+    private static string? RelaySecretFileFromEnvironment() =>
+        Environment.GetEnvironmentVariable(RelaySecretVariable) is { } path && !string.IsNullOrWhiteSpace(path) ? path.Trim() : null;
+
+    /// <summary>A positive duration: a number with ms, s, m or h (seconds without a unit).</summary>
+    private static TimeSpan? ParseDuration(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value.Trim() : string.Empty;
+        int digits = 0;
+        while (digits < text.Length && (char.IsAsciiDigit(text[digits]) || text[digits] == '.'))
+        {
+            digits++;
+        }
+
+        double scale = text[digits..].ToLowerInvariant() switch
+        {
+            "ms" => 0.001,
+            "" or "s" => 1,
+            "m" or "min" => 60,
+            "h" => 3600,
+            _ => 0,
+        };
+        if (scale > 0 && double.TryParse(text.AsSpan(0, digits), System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out double value)
+            && value * scale is > 0 and <= 7 * 24 * 3600)
+        {
+            return TimeSpan.FromSeconds(value * scale);
+        }
+
+        result.AddError($"{OptionName(result)}: '{text}' is not a duration between 1 ms and 7 days, such as 500ms, 10s, 5m or 1h.");
         return null;
     }
 

@@ -20,6 +20,12 @@ internal static class RelayDaemon
         // First of all, so that a signal during startup still ends in an orderly shutdown.
         using var signal = new ShutdownSignal();
         byte[]? secret = settings.SecretFile is null ? null : SecretFile.Read(settings.SecretFile);
+        byte[]? relaySecret = settings.RelaySecretFile is null ? null : SecretFile.Read(settings.RelaySecretFile);
+        if (relaySecret is not null && secret is not null && relaySecret.AsSpan().SequenceEqual(secret))
+        {
+            // Every client holds the shared secret: as the relay secret too, it would keep no client from being a relay.
+            throw new UsageException($"--relay-secret-file {settings.RelaySecretFile} holds the tree's shared secret; a relay secret must be a different one, known to the relays only.");
+        }
 
         void ConfigureLogging(ILoggingBuilder logging) => ConsoleLogging.Configure(logging, settings.LogLevel);
         using var loggerFactory = LoggerFactory.Create(ConfigureLogging);
@@ -42,6 +48,11 @@ internal static class RelayDaemon
                 DataDirectory = settings.DataDirectory,
                 CacheSize = settings.CacheSize,
                 Secret = secret,
+                RelaySecret = relaySecret,
+                AcceptRelaysWithoutSecret = settings.OpenRelays,
+                UpdateTimeout = settings.UpdateTimeout,
+                LateRelayCooldown = settings.LateRelayCooldown,
+                MaxLateRelayCooldown = settings.MaxLateRelayCooldown,
                 LoggerFactory = loggerFactory,
             },
             cancellationToken);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using OmniStore.Node;
 using OmniStore.Transport;
 
 namespace OmniStore.Cli.Daemon;
@@ -22,4 +23,20 @@ internal sealed record RelaySettings(
     string? SecretFile,
     Uri? StatusListen,
     LogLevel LogLevel,
-    TimeSpan ShutdownGrace);
+    TimeSpan ShutdownGrace)
+{
+    /// <summary>The file holding the tree's relay secret, if any (<c>--relay-secret-file</c>, <c>$OMNISTORE_RELAY_SECRET_FILE</c>).</summary>
+    public string? RelaySecretFile { get; init; }
+
+    /// <summary>Insecure: accept any child that says it is a relay (<c>--open-relays</c>).</summary>
+    public bool OpenRelays { get; init; }
+
+    /// <summary>How long the root waits for a relay to apply an update (<c>--update-timeout</c>).</summary>
+    public TimeSpan UpdateTimeout { get; init; } = TreeNodeOptions.DefaultUpdateTimeout;
+
+    /// <summary>How long a relay that missed an update deadline is refused, at first (<c>--late-relay-cooldown</c>).</summary>
+    public TimeSpan LateRelayCooldown { get; init; } = TreeNodeOptions.DefaultLateRelayCooldown;
+
+    /// <summary>The longest such cooldown (<c>--max-late-relay-cooldown</c>).</summary>
+    public TimeSpan MaxLateRelayCooldown { get; init; } = TreeNodeOptions.DefaultMaxLateRelayCooldown;
+}

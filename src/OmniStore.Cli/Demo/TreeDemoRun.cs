@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
 using OmniStore.Content;
 using OmniStore.Node;
 using OmniStore.Protocol;
@@ -32,13 +33,17 @@ internal static class TreeDemoRun
         var clientOptions = new OmniStoreOptions { DataDirectory = directory, ChunkSize = chunkSize };
 
         var nodes = new List<TreeNode>();
+
+        // The demo's nodes share a relay secret of their own, made for this run: its root accepts
+        // its relays, and nothing else that says it is one.
+        var relaySecret = RandomNumberGenerator.GetBytes(32);
         try
         {
-            var root = await StartNodeAsync(nodes, "root", parent: null, Path.Combine(directory, "root"), cacheSize: 0, cancellationToken);
+            var root = await StartNodeAsync(nodes, "root", parent: null, Path.Combine(directory, "root"), cacheSize: 0, relaySecret, cancellationToken);
             var relays = new List<TreeNode>();
             foreach (string site in Sites)
             {
-                relays.Add(await StartNodeAsync(nodes, site, root.Address, Path.Combine(directory, site), RelayCacheSize(size), cancellationToken));
+                relays.Add(await StartNodeAsync(nodes, site, root.Address, Path.Combine(directory, site), RelayCacheSize(size), relaySecret, cancellationToken));
             }
 
             TimeSpan putTime;
@@ -65,7 +70,7 @@ internal static class TreeDemoRun
         }
     }
 
-    private static async Task<TreeNode> StartNodeAsync(List<TreeNode> nodes, string site, NodeAddress? parent, string directory, long cacheSize, CancellationToken cancellationToken)
+    private static async Task<TreeNode> StartNodeAsync(List<TreeNode> nodes, string site, NodeAddress? parent, string directory, long cacheSize, byte[] relaySecret, CancellationToken cancellationToken)
     {
         var node = await TreeNode.StartAsync(
             new TreeNodeOptions
@@ -75,6 +80,7 @@ internal static class TreeDemoRun
                 Site = site,
                 DataDirectory = directory,
                 CacheSize = cacheSize,
+                RelaySecret = relaySecret,
             },
             cancellationToken);
         nodes.Add(node);

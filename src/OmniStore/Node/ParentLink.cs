@@ -38,6 +38,9 @@ internal sealed class ParentLink : IAsyncDisposable
     /// <summary>Raised (on a pool thread) each time a new connection to the parent is up.</summary>
     public event Action<PeerConnection>? Connected;
 
+    /// <summary>Raised (on a pool thread) each time the parent refuses this node (<see cref="OmniStoreError.Unauthorized"/>).</summary>
+    public event Action<OmniStoreException>? Refused;
+
     public NodeAddress Address => _address;
 
     public LinkCounters Counters { get; } = new();
@@ -86,6 +89,7 @@ internal sealed class ParentLink : IAsyncDisposable
                 if (ex.Error == OmniStoreError.Unauthorized)
                 {
                     backoff = MaxBackoff; // a wrong secret will not fix itself quickly
+                    Refused?.Invoke(ex);
                 }
 
                 NodeLog.ParentUnreachable(_logger, _address.ToString(), ex.Message, backoff.TotalMilliseconds);

@@ -18,6 +18,7 @@ internal sealed partial class TreeNode
     /// <summary>The current binding of a bound name; <see cref="OmniStoreError.NotFound"/> otherwise.</summary>
     internal async Task<BindingMessage> ResolveAsync(string name, CancellationToken cancellationToken)
     {
+        ThrowIfBindingsUnsure(name); // a relay that may have missed an update (never the root)
         BindingMessage binding;
         if (IsRoot)
         {
@@ -41,7 +42,9 @@ internal sealed partial class TreeNode
             catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable)
             {
                 // The parent cannot be asked: the binding this relay last learned (kept in its
-                // store, so it survives a restart) is the best it can serve from its cache.
+                // store, so it survives a restart) is the best it can serve from its cache, unless
+                // the parent was lost in a way that says this relay may have missed an update.
+                ThrowIfBindingsUnsure(name);
                 var known = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
                 if (known is not { } k)
                 {

@@ -146,14 +146,16 @@ internal sealed partial class TreeNode
     /// <summary>
     /// Pushes a new binding to every relay below and waits until each subtree applied it, so that a
     /// Get anywhere in the tree that starts after the Put returned sees it. A child that cannot apply
-    /// it in time is disconnected: on reconnecting it drops its cached bindings.
+    /// it in time is disconnected: on reconnecting it drops its cached bindings. A child that was
+    /// late is also refused for a cooldown (<see cref="NoteLateChild"/>), so that it holds up no
+    /// other Put meanwhile.
     /// </summary>
     private Task PushUpdateAsync(BindingMessage binding)
     {
         var payload = binding.Encode();
         return ForEachRelayChildAsync(async child =>
         {
-            using var timeout = new CancellationTokenSource(_options.UpdateTimeout);
+            using var timeout = new CancellationTokenSource(ChildUpdateTimeout);
             try
             {
                 using var _ = await child.RequestAsync(FrameType.Update, payload, timeout.Token).ConfigureAwait(false);
@@ -161,6 +163,11 @@ internal sealed partial class TreeNode
             catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
             {
                 NodeLog.UpdateFailed(_logger, child.Describe(), ex.Message);
+                if (timeout.IsCancellationRequested)
+                {
+                    NoteLateChild(child); // before it is dropped, so that it cannot come straight back
+                }
+
                 await child.DisposeAsync().ConfigureAwait(false);
             }
         });

@@ -48,12 +48,12 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _bindingCache = new BindingCache(options.BindingCacheSize);
         _memory = new MemoryBudget(options.MemoryBudget);
         _connectionLimits = options.ConnectionLimits with { Budget = _memory };
-        _identity = new ConnectionIdentity(Guid.NewGuid(), options.IsRoot ? NodeRole.Root : NodeRole.Relay, options.Site, options.Secret);
+        _identity = CreateIdentity();
         Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
         if (options.Parent is { } parent)
         {
             _parent = new ParentLink(parent, _identity, this, _connectionLimits, _logger);
-            _parent.Connected += _ => _bindingCache.Clear(); // bindings cached before an outage may be stale
+            WatchParent(_parent);
         }
     }
 
@@ -129,6 +129,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         var node = new TreeNode(options, store, listener);
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
         NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.Address.ToString(), options.Site, options.DataDirectory);
+        NodeLog.RelayPolicy(node._logger, node.RelayPolicy());
         if (node._parent is not null)
         {
             await node._parent.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -156,7 +157,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         PeerConnection connection;
         try
         {
-            connection = await PeerConnection.StartAsync(transport, transport, isOpener: false, _identity, this, counters, _connectionLimits, _logger, _stopping.Token).ConfigureAwait(false);
+            connection = await PeerConnection.StartAsync(transport, transport, isOpener: false, IdentityForChild(transport.RemoteEndPoint), this, counters, _connectionLimits, _logger, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
         {
@@ -164,6 +165,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
             return;
         }
 
+        RememberChildAddress(connection, transport.RemoteEndPoint);
         _children[connection] = 0;
         NodeLog.ChildConnected(_logger, connection.Describe(), transport.RemoteEndPoint?.ToString());
         await connection.Completion.ConfigureAwait(false);
@@ -187,6 +189,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         {
             using (request)
             {
+                EnsureAllowedFrom(connection, request.Type);
                 switch (request.Type)
                 {
                     case FrameType.Resolve:

@@ -29,6 +29,23 @@ internal sealed record TreeNodeOptions
     /// <summary>The shared secret peers must prove they know; null for none. Defaults to null.</summary>
     public byte[]? Secret { get; init; }
 
+    /// <summary>
+    /// The tree's relay secret: a relay proves it to its parent, and a node takes a child that says
+    /// it is a relay as one only if it proves it (docs/protocol.md, "Handshake"). Keep it apart from
+    /// <see cref="Secret"/>, which every client holds: a relay is waited for on every rebinding and
+    /// sent every broadcast chunk, so whoever holds this secret can slow every Put down. Null: this
+    /// node proves none, and accepts no relays unless <see cref="AcceptRelaysWithoutSecret"/>.
+    /// Defaults to null.
+    /// </summary>
+    public byte[]? RelaySecret { get; init; }
+
+    /// <summary>
+    /// Insecure, for trusted networks only: take any child that says it is a relay as one, without
+    /// a relay secret. Any client can then hold up every Put by up to <see cref="UpdateTimeout"/>
+    /// (once per <see cref="LateRelayCooldown"/>) and receive every broadcast. Defaults to false.
+    /// </summary>
+    public bool AcceptRelaysWithoutSecret { get; init; }
+
     /// <summary>Chunk requests a relay keeps in flight toward its parent for one prefetch. Defaults to 16.</summary>
     public int PrefetchWindow { get; init; } = 16;
 
@@ -41,8 +58,35 @@ internal sealed record TreeNodeOptions
     /// </summary>
     public int BindingCacheSize { get; init; } = DefaultBindingCacheSize;
 
-    /// <summary>How long the root waits for a subtree to apply a binding update before disconnecting it. Defaults to 10 s.</summary>
-    public TimeSpan UpdateTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// How long the root waits for a relay's subtree to apply a binding update before it disconnects
+    /// that relay. A relay forwarding its parent's update waits for its own relays half as long, so
+    /// that a late grandchild is cut off before its parent's deadline and does not get a relay that
+    /// did its part cut off too; in a tree more than two relays deep, give each lower level a shorter
+    /// timeout. Defaults to 10 s.
+    /// </summary>
+    public TimeSpan UpdateTimeout { get; init; } = DefaultUpdateTimeout;
+
+    /// <summary>The default of <see cref="UpdateTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultUpdateTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The default of <see cref="LateRelayCooldown"/>.</summary>
+    public static readonly TimeSpan DefaultLateRelayCooldown = TimeSpan.FromSeconds(30);
+
+    /// <summary>The default of <see cref="MaxLateRelayCooldown"/>.</summary>
+    public static readonly TimeSpan DefaultMaxLateRelayCooldown = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long a relay that missed an update deadline is refused (by its address) before it may
+    /// reconnect, so that a late relay holds up at most one Put per cooldown; doubled on each repeat
+    /// up to <see cref="MaxLateRelayCooldown"/>, and forgotten after twice that without one. A relay
+    /// that is refused serves no name's binding meanwhile: its clients move to their next address.
+    /// Defaults to 30 s.
+    /// </summary>
+    public TimeSpan LateRelayCooldown { get; init; } = DefaultLateRelayCooldown;
+
+    /// <summary>The longest cooldown of a relay that keeps missing update deadlines (see <see cref="LateRelayCooldown"/>). Defaults to 10 min.</summary>
+    public TimeSpan MaxLateRelayCooldown { get; init; } = DefaultMaxLateRelayCooldown;
 
     /// <summary>
     /// The most memory all connections of the node may hold together for messages they receive and
@@ -101,6 +145,21 @@ internal sealed record TreeNodeOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MemoryBudget, 16L << 20, argumentName);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ConnectionReceiveBytes, MemoryBudget, argumentName);
         ConnectionLimits.Validate(argumentName);
+        if (RelaySecret is { Length: 0 })
+        {
+            throw new ArgumentException($"An empty {nameof(RelaySecret)} would look like protection and be none; use null for no relay secret.", argumentName);
+        }
+
+        if (RelaySecret is not null && Secret is not null && RelaySecret.AsSpan().SequenceEqual(Secret))
+        {
+            throw new ArgumentException($"The {nameof(RelaySecret)} equals the shared {nameof(Secret)}, which every client holds: it would keep no client from being a relay.", argumentName);
+        }
+
+        if (UpdateTimeout <= TimeSpan.Zero || LateRelayCooldown <= TimeSpan.Zero || MaxLateRelayCooldown < LateRelayCooldown)
+        {
+            throw new ArgumentException($"{nameof(UpdateTimeout)} and {nameof(LateRelayCooldown)} must be positive, and {nameof(MaxLateRelayCooldown)} at least {nameof(LateRelayCooldown)}.", argumentName);
+        }
+
         StoreOptions.Validate(argumentName);
     }
 }

@@ -5,6 +5,20 @@ namespace OmniStore.Protocol;
 
 internal sealed partial class PeerConnection
 {
+    private int _unansweredAtClose;
+
+    /// <summary>
+    /// Whether this end opened the connection. A node opens only the connection to its parent and
+    /// accepts only its children's, so this tells which requests the peer may send (docs/protocol.md, "Messages").
+    /// </summary>
+    public bool IsOpener => _isOpener;
+
+    /// <summary>
+    /// Requests from the peer that had not been answered when the connection closed (0 while it is
+    /// open). A relay whose parent link closed with an UPDATE unanswered may have missed a rebinding.
+    /// </summary>
+    public int UnansweredAtClose => Volatile.Read(ref _unansweredAtClose);
+
     private static async Task<(HelloMessage Remote, ushort Version)> OpenerHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
         var nonce = Handshake.NewNonce();
@@ -32,6 +46,13 @@ internal sealed partial class PeerConnection
             proof = Handshake.OpenerProof(secret, nonce, answer.Nonce);
         }
 
+        // A relay proves the relay secret after the shared one (docs/protocol.md, "Handshake"):
+        // whether to accept it as a relay is the acceptor's decision, told in its answer.
+        if (local.Role == NodeRole.Relay && local.RelaySecret is { } relaySecret)
+        {
+            proof = [.. proof, .. Handshake.RelayProof(relaySecret, nonce, answer.Nonce, local.Role, answer.Role)];
+        }
+
         await WriteFrameAsync(pipe.Output, FrameType.Auth, proof, cancellationToken).ConfigureAwait(false);
         await ExpectFrameAsync(pipe.Input, FrameType.Ready, cancellationToken).ConfigureAwait(false);
         return (answer, answer.MinVersion);
@@ -55,15 +76,67 @@ internal sealed partial class PeerConnection
         await WriteFrameAsync(pipe.Output, FrameType.Hello, answer.Encode(), cancellationToken).ConfigureAwait(false);
 
         var auth = await ExpectFrameAsync(pipe.Input, FrameType.Auth, cancellationToken).ConfigureAwait(false);
-        if (local.Secret is { } expected && !Handshake.Verify(Handshake.OpenerProof(expected, hello.Nonce, nonce), auth))
+
+        // AUTH: the shared-secret proof when the opener's HELLO says it holds the secret, then a
+        // relay's proof of the relay secret, if it has one.
+        int sharedLength = hello.SecretRequired ? Handshake.ProofSize : 0;
+        if (auth.Length != sharedLength && !(auth.Length == sharedLength + Handshake.ProofSize && hello.Role == NodeRole.Relay))
         {
-            string refusal = auth.Length == 0 ? "the peer sent no shared secret, and this node requires one" : "the peer's shared secret does not match this node's";
+            string problem = $"an AUTH of {auth.Length} bytes from a {hello.Role.ToString().ToLowerInvariant()} that {(hello.SecretRequired ? "holds" : "does not hold")} the shared secret";
+            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, problem), cancellationToken).ConfigureAwait(false);
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"Refused the connection: {problem}.");
+        }
+
+        var sharedProof = auth.AsSpan(0, sharedLength);
+        var relayProof = auth.AsSpan(sharedLength);
+        string? refusal = null;
+        if (local.Secret is { } expected && !Handshake.Verify(Handshake.OpenerProof(expected, hello.Nonce, nonce), sharedProof))
+        {
+            refusal = sharedProof.Length == 0 ? "the peer sent no shared secret, and this node requires one" : "the peer's shared secret does not match this node's";
+        }
+
+        refusal ??= hello.Role switch
+        {
+            NodeRole.Root => "a child cannot be the root: this node accepts clients and relays",
+            NodeRole.Relay => RelayRefusal(local, hello, nonce, relayProof),
+            _ => null,
+        };
+        refusal ??= local.Admission?.Invoke(hello);
+        if (refusal is not null)
+        {
             await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Unauthorized, $"Refused: {refusal}."), cancellationToken).ConfigureAwait(false);
             throw new OmniStoreException(OmniStoreError.Unauthorized, $"Refused the connection: {refusal}.");
         }
 
         await WriteFrameAsync(pipe.Output, FrameType.Ready, [], cancellationToken).ConfigureAwait(false);
         return (hello, high);
+    }
+
+    /// <summary>
+    /// Why an opener that says it is a relay is not taken as one, or null. A relay is waited for on
+    /// every rebinding and sent every broadcast chunk, so the role is granted only to a peer that
+    /// proves the relay secret, or by a node told to trust its network.
+    /// </summary>
+    private static string? RelayRefusal(ConnectionIdentity local, HelloMessage hello, byte[] acceptorNonce, ReadOnlySpan<byte> proof)
+    {
+        if (local.AcceptsRelaysWithoutSecret)
+        {
+            return null;
+        }
+
+        if (local.RelaySecret is not { } relaySecret)
+        {
+            return "this node accepts relays only with its relay secret, and has none configured";
+        }
+
+        if (proof.Length == 0)
+        {
+            return "this node accepts relays only with its relay secret, and the peer proved none";
+        }
+
+        return Handshake.Verify(Handshake.RelayProof(relaySecret, hello.Nonce, acceptorNonce, hello.Role, local.Role), proof)
+            ? null
+            : "this node accepts relays only with its relay secret, and the peer's does not match";
     }
 
     private static async Task WriteFrameAsync(PipeWriter output, FrameType type, byte[] payload, CancellationToken cancellationToken)

@@ -774,6 +774,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             return;
         }
 
+        Volatile.Write(ref _unansweredAtClose, Volatile.Read(ref _incomingRequests)); // before cancelling lets handlers finish
         _closed.Cancel();
         _limits.Budget?.Unregister(this);
         foreach (var (_, waiter) in _pending)

@@ -25,11 +25,19 @@ public sealed class RelayTests : IDisposable
         return data;
     }
 
+    /// <summary>The relay secret of the tree a test starts: every root and relay gets it, unless the test says otherwise.</summary>
+    private string TreeRelaySecret => _treeRelaySecret ??= SecretFile("tree-relay.secret", Convert.ToBase64String(RandomBytes(32, Environment.TickCount)));
+
+    private string? _treeRelaySecret;
+
     private Task<DaemonProcess> StartRootAsync(params string[] args) =>
-        DaemonProcess.StartAsync(Data, ["--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", _dir.Sub($"root-{Guid.NewGuid():N}"), .. args]);
+        DaemonProcess.StartAsync(Data, ["--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", _dir.Sub($"root-{Guid.NewGuid():N}"), "--relay-secret-file", TreeRelaySecret, .. args]);
 
     private Task<DaemonProcess> StartRelayAsync(DaemonProcess parent, params string[] args) =>
-        DaemonProcess.StartAsync(Data, ["--listen", "tcp://127.0.0.1:0", "--parent", parent.Address, "--site", "site-a", "--cache-size", "128M", "--data-dir", _dir.Sub($"relay-{Guid.NewGuid():N}"), "--status-listen", "http://127.0.0.1:0", .. args]);
+        StartRelayAsync(parent, ["--relay-secret-file", TreeRelaySecret, .. args], null);
+
+    private Task<DaemonProcess> StartRelayAsync(DaemonProcess parent, string[] args, IReadOnlyDictionary<string, string?>? environment) =>
+        DaemonProcess.StartAsync(Data, environment, ["--listen", "tcp://127.0.0.1:0", "--parent", parent.Address, "--site", "site-a", "--cache-size", "128M", "--data-dir", _dir.Sub($"relay-{Guid.NewGuid():N}"), "--status-listen", "http://127.0.0.1:0", .. args]);
 
     private string SecretFile(string name, string content)
     {
@@ -266,6 +274,73 @@ public sealed class RelayTests : IDisposable
     }
 
     [Fact]
+    public async Task ARelayWithoutTheRelaySecret_IsRefusedByItsParent_AndBothSaySo()
+    {
+        const string Refusal = "this node accepts relays only with its relay secret, and the peer proved none";
+        await using var root = await StartRootAsync();
+        await using var relay = await StartRelayAsync(root, [], null);
+
+        using var status = await StatusJsonAsync(relay);
+        Assert.False(status.RootElement.GetProperty("parent").GetProperty("connected").GetBoolean());
+        await WaitForBothAsync(root, relay, Refusal);
+        Assert.Contains(Refusal, relay.StandardError, StringComparison.Ordinal);
+        Assert.Contains(Refusal, root.StandardError, StringComparison.Ordinal);
+        Assert.Contains("Accepting as relays: relays that prove the relay secret", root.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheRelaySecret_ComesFromTheEnvironmentByDefault_AndOpenRelaysNeedNone()
+    {
+        await using (var root = await StartRootAsync())
+        await using (var relay = await StartRelayAsync(root, [], new Dictionary<string, string?> { ["OMNISTORE_RELAY_SECRET_FILE"] = TreeRelaySecret }))
+        {
+            await WaitForParentAsync(relay);
+        }
+
+        await using var open = await DaemonProcess.StartAsync(Data, ["--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", _dir.Sub("open-root"), "--open-relays"]);
+        await using var anyRelay = await StartRelayAsync(open, [], null);
+        await WaitForParentAsync(anyRelay);
+        Assert.Contains("no relay secret: trusted networks only", open.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ARelaySecretThatIsTheSharedSecret_IsRefusedBeforeTheNodeStarts()
+    {
+        string shared = SecretFile("shared.secret", "same");
+        string relaySecret = SecretFile("same-relay.secret", "same\n");
+        var result = await CliRunner.RunAsync(Data, "relay", "--listen", "tcp://127.0.0.1:0", "--data-dir", _dir.Sub("never"), "--secret-file", shared, "--relay-secret-file", relaySecret);
+
+        Assert.Equal(ExitCode.Usage, result.ExitCode);
+        Assert.Contains("holds the tree's shared secret", Assert.Single(result.ErrorLines), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_dir.Sub("never")));
+    }
+
+    private static async Task WaitForParentAsync(DaemonProcess relay)
+    {
+        bool connected = false;
+        for (int i = 0; i < 50 && !connected; i++)
+        {
+            using var status = await StatusJsonAsync(relay);
+            connected = status.RootElement.GetProperty("parent").GetProperty("connected").GetBoolean();
+            if (!connected)
+            {
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            }
+        }
+
+        Assert.True(connected, relay.StandardError);
+    }
+
+    private static async Task WaitForBothAsync(DaemonProcess one, DaemonProcess other, string text)
+    {
+        // The console logger writes on its own thread: give it a moment.
+        for (int i = 0; i < 50 && !(one.StandardError.Contains(text, StringComparison.Ordinal) && other.StandardError.Contains(text, StringComparison.Ordinal)); i++)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task ARelayWithoutCacheSize_IsAUsageError()
     {
         var result = await CliRunner.RunAsync(Data, "relay", "--listen", "tcp://127.0.0.1:0", "--parent", "tcp://127.0.0.1:7070", "--data-dir", _dir.Sub("x"));
@@ -283,6 +358,9 @@ public sealed class RelayTests : IDisposable
     [InlineData("--status-listen", "tcp://127.0.0.1:0", "not an http:// address")]
     [InlineData("--status-listen", "http://127.0.0.1", "has no port")]
     [InlineData("--cache-size", "1M", "too small")]
+    [InlineData("--update-timeout", "soon", "not a duration")]
+    [InlineData("--late-relay-cooldown", "0s", "not a duration")]
+    [InlineData("--max-late-relay-cooldown", "1s", "must be at least --late-relay-cooldown")]
     public async Task ABadRelayOption_IsAUsageErrorNamingIt(string option, string value, string expected)
     {
         string[] args = option == "--listen" ? ["relay", option, value] : ["relay", "--listen", "tcp://127.0.0.1:0", option, value];

@@ -87,6 +87,7 @@ public static class CliRunner
         start.Environment.Remove("OMNISTORE_RELAY");
         start.Environment.Remove("OMNISTORE_FALLBACK");
         start.Environment.Remove("OMNISTORE_SECRET_FILE");
+        start.Environment.Remove("OMNISTORE_RELAY_SECRET_FILE");
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
             if (value is null)

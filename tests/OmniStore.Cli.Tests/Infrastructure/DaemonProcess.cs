@@ -55,10 +55,9 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>omnistore relay</c> with <paramref name="args"/> and waits until it listens.</summary>
-    public static Task<DaemonProcess> StartAsync(string dataDirectory, params string[] args) =>
-        StartAsync(dataDirectory, environment: null, args);
+    public static Task<DaemonProcess> StartAsync(string dataDirectory, params string[] args) => StartAsync(dataDirectory, null, args);
 
-    /// <summary>Starts <c>omnistore relay</c> with <paramref name="args"/> and <paramref name="environment"/> set for it, and waits until it listens.</summary>
+    /// <summary>Starts <c>omnistore relay</c> with <paramref name="args"/> and <paramref name="environment"/> (see <see cref="CliRunner.StartInfo"/>), and waits until it listens.</summary>
     public static async Task<DaemonProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment, params string[] args)
     {
         var start = CliRunner.StartInfo(["relay", .. args], dataDirectory, environment);

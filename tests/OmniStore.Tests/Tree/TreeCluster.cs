@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using OmniStore.Node;
 using OmniStore.Tests.Infrastructure;
 using OmniStore.Transport;
@@ -16,12 +17,21 @@ public sealed class TreeCluster : IAsyncDisposable
 
     public byte[]? Secret { get; init; }
 
+    /// <summary>The tree's relay secret, given to every node: random per cluster unless a test sets it.</summary>
+    public byte[]? RelaySecret { get; init; } = RandomNumberGenerator.GetBytes(32);
+
+    public bool AcceptRelaysWithoutSecret { get; init; }
+
+    public TimeSpan LateRelayCooldown { get; init; } = TimeSpan.FromSeconds(30);
+
     public long RelayCacheSize { get; init; } = 512L << 20;
 
     public int BindingCacheSize { get; init; } = TreeNodeOptions.DefaultBindingCacheSize;
 
     /// <summary>Changes to every node's options (limits under test).</summary>
     internal Func<TreeNodeOptions, TreeNodeOptions> Configure { get; init; } = static options => options;
+
+    public TimeSpan UpdateTimeout { get; init; } = TreeNodeOptions.DefaultUpdateTimeout;
 
     internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20)
     {
@@ -45,7 +55,11 @@ public sealed class TreeCluster : IAsyncDisposable
             DataDirectory = directory ?? _dir.Sub($"{site}-{Guid.NewGuid():N}"),
             CacheSize = parent is null ? 0 : RelayCacheSize,
             Secret = Secret,
+            RelaySecret = RelaySecret,
+            AcceptRelaysWithoutSecret = AcceptRelaysWithoutSecret,
             BindingCacheSize = BindingCacheSize,
+            UpdateTimeout = UpdateTimeout,
+            LateRelayCooldown = LateRelayCooldown,
         }));
         _nodes.Add(node);
         return node;

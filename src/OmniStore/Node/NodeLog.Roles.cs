@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace OmniStore.Node;
+
+/// <summary>Log messages about roles and late relays; event ids 3040-3049.</summary>
+internal static partial class NodeLog
+{
+    [LoggerMessage(3040, LogLevel.Warning, "Relay {Peer} at {Address} missed an update deadline; relays from {Address} are refused for {CooldownSeconds} s")]
+    public static partial void LateRelayRefused(ILogger logger, string peer, string address, double cooldownSeconds);
+
+    [LoggerMessage(3041, LogLevel.Warning, "This relay no longer answers names from what it remembers: {Reason}; it will once its parent takes it back")]
+    public static partial void BindingsDistrusted(ILogger logger, string reason);
+
+    [LoggerMessage(3042, LogLevel.Information, "Connected to parent {Parent} again: answering names again")]
+    public static partial void BindingsTrustedAgain(ILogger logger, string parent);
+
+    [LoggerMessage(3043, LogLevel.Information, "Accepting as relays: {Policy}")]
+    public static partial void RelayPolicy(ILogger logger, string policy);
+}
