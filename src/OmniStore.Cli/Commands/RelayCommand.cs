@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Microsoft.Extensions.Logging;
 using OmniStore.Cli.Daemon;
+using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
 
@@ -40,10 +41,10 @@ internal static class RelayCommand
         };
         var site = new Option<string>("--site")
         {
-            Description = "The site name the node reports to peers and in its status",
+            Description = $"The site name the node reports to peers and in its status: {SiteName.Rule} (default: the host name)",
             HelpName = "NAME",
-            DefaultValueFactory = _ => Environment.MachineName,
-            Validators = { CommandLineValidators.NonEmpty },
+            DefaultValueFactory = _ => SiteName.FromHostName(Environment.MachineName),
+            Validators = { ValidateSite },
         };
         var dataDirectory = new Option<string>("--data-dir")
         {
@@ -110,6 +111,24 @@ internal static class RelayCommand
             cancellationToken));
 
         return command;
+    }
+
+    private static void ValidateSite(OptionResult result)
+    {
+        if (result.Tokens.Count == 0)
+        {
+            return;
+        }
+
+        string value = result.Tokens[0].Value;
+        if (value.Length == 0)
+        {
+            result.AddError("--site must not be empty.");
+        }
+        else if (!SiteName.IsValid(value, out string? problem))
+        {
+            result.AddError($"--site: {problem}.");
+        }
     }
 
     private static NodeAddress? ParseAddress(ArgumentResult result)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
 
@@ -14,8 +15,12 @@ internal sealed record TreeNodeOptions
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
 
-    /// <summary>The node's site name, reported in handshakes and status. Defaults to the host name.</summary>
-    public string Site { get; init; } = Environment.MachineName;
+    /// <summary>
+    /// The node's site name, reported in handshakes, logs, status and metrics: at most 64 ASCII
+    /// letters, digits, '-', '.', '_' and ':' (docs/protocol.md, "Handshake"). Defaults to the host
+    /// name, with any other character replaced by '-'.
+    /// </summary>
+    public string Site { get; init; } = SiteName.FromHostName(Environment.MachineName);
 
     /// <summary>The store directory. Required.</summary>
     public required string DataDirectory { get; init; }
@@ -66,6 +71,16 @@ internal sealed record TreeNodeOptions
         if (!IsRoot && CacheSize <= 0)
         {
             throw new ArgumentException($"A relay needs a {nameof(CacheSize)}.", argumentName);
+        }
+
+        if (string.IsNullOrEmpty(Site))
+        {
+            throw new ArgumentException($"{nameof(Site)}: a node needs a site name.", argumentName);
+        }
+
+        if (!SiteName.IsValid(Site, out string? problem))
+        {
+            throw new ArgumentException($"{nameof(Site)}: {problem}.", argumentName);
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchWindow, 1, argumentName);

@@ -39,7 +39,7 @@ internal sealed partial class PeerConnection
 
     private static async Task<(HelloMessage Remote, ushort Version)> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
-        var hello = HelloMessage.Decode(await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false));
+        var hello = await ReadHelloAsync(pipe, cancellationToken).ConfigureAwait(false);
         ushort low = Math.Max(hello.MinVersion, ProtocolLimits.MinVersion);
         ushort high = Math.Min(hello.MaxVersion, ProtocolLimits.MaxVersion);
         if (low > high)
@@ -64,6 +64,21 @@ internal sealed partial class PeerConnection
 
         await WriteFrameAsync(pipe.Output, FrameType.Ready, [], cancellationToken).ConfigureAwait(false);
         return (hello, high);
+    }
+
+    /// <summary>The opener's HELLO; one this node refuses (a bad site, say) is answered with an ERROR that says why.</summary>
+    private static async Task<HelloMessage> ReadHelloAsync(IDuplexPipe pipe, CancellationToken cancellationToken)
+    {
+        var payload = await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return HelloMessage.Decode(payload);
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.ProtocolError)
+        {
+            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(ex.Error, $"Refused: {ex.Message}"), cancellationToken).ConfigureAwait(false);
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"Refused the connection: {ex.Message}");
+        }
     }
 
     private static async Task WriteFrameAsync(PipeWriter output, FrameType type, byte[] payload, CancellationToken cancellationToken)
