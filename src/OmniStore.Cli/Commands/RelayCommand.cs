@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Microsoft.Extensions.Logging;
 using OmniStore.Cli.Daemon;
+using OmniStore.Node;
 using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
@@ -10,7 +11,8 @@ namespace OmniStore.Cli.Commands;
 
 /// <summary>
 /// <c>omnistore relay --listen tcp://HOST:PORT [--parent URI] [--site NAME] [--data-dir DIR]
-/// [--cache-size SIZE] [--secret-file FILE] [--status-listen http://HOST:PORT]</c>: runs a relay
+/// [--cache-size SIZE] [--secret-file FILE] [--status-listen http://HOST:PORT] [--child-upstream-limit N]
+/// [--child-miss-rate N] [--child-miss-burst N]</c>: runs a relay
 /// (with a parent) or the root (without) until SIGINT or SIGTERM. See docs/operations.md.
 /// </summary>
 internal static class RelayCommand
@@ -71,6 +73,27 @@ internal static class RelayCommand
             HelpName = "URL",
             CustomParser = ParseStatusListen,
         };
+        var childUpstreamLimit = new Option<int>("--child-upstream-limit")
+        {
+            Description = "A relay: how many requests to its parent one child connection's requests may have in flight; more wait",
+            HelpName = "N",
+            DefaultValueFactory = _ => TreeNodeOptions.DefaultMaxUpstreamFetchesPerChild,
+            Validators = { AtLeastOne },
+        };
+        var childMissRate = new Option<int>("--child-miss-rate")
+        {
+            Description = "A relay: how many misses per second (requests its parent answers with an error, such as ids that do not exist) one child connection may cause on average; beyond it (and the burst) its requests that need the parent fail with Unavailable",
+            HelpName = "N",
+            DefaultValueFactory = _ => (int)TreeNodeOptions.DefaultUpstreamMissRate,
+            Validators = { AtLeastOne },
+        };
+        var childMissBurst = new Option<int>("--child-miss-burst")
+        {
+            Description = "A relay: how many misses one child connection may cause at once before --child-miss-rate applies",
+            HelpName = "N",
+            DefaultValueFactory = _ => TreeNodeOptions.DefaultUpstreamMissBurst,
+            Validators = { AtLeastOne },
+        };
         var logLevel = new Option<LogLevel>("--log-level")
         {
             Description = "The least severe log messages written to stderr",
@@ -87,6 +110,9 @@ internal static class RelayCommand
             cacheSize,
             secretFile,
             statusListen,
+            childUpstreamLimit,
+            childMissRate,
+            childMissBurst,
             logLevel,
         };
         command.Validators.Add(result =>
@@ -107,7 +133,12 @@ internal static class RelayCommand
                 parseResult.GetValue(secretFile),
                 parseResult.GetValue(statusListen),
                 parseResult.GetValue(logLevel),
-                DefaultShutdownGrace),
+                DefaultShutdownGrace)
+            {
+                ChildUpstreamLimit = parseResult.GetValue(childUpstreamLimit),
+                ChildMissRate = parseResult.GetValue(childMissRate),
+                ChildMissBurst = parseResult.GetValue(childMissBurst),
+            },
             cancellationToken));
 
         return command;
@@ -128,6 +159,14 @@ internal static class RelayCommand
         else if (!SiteName.IsValid(value, out string? problem))
         {
             result.AddError($"--site: {problem}.");
+        }
+    }
+
+    private static void AtLeastOne(OptionResult result)
+    {
+        if (result.Tokens.Count > 0 && int.TryParse(result.Tokens[0].Value, System.Globalization.CultureInfo.InvariantCulture, out int value) && value < 1)
+        {
+            result.AddError($"{result.Option.Name} must be at least 1.");
         }
     }
 

@@ -115,7 +115,7 @@ internal static class StatusCommand
         var store = status.Store;
         string capacity = store.CapacityBytes == 0 ? "no limit" : ByteSize.Format(store.CapacityBytes);
         output.WriteLine(string.Create(c, $"store:    {Safe(store.Mode)}, {ByteSize.Format(store.UsedBytes)} used of {capacity}; {store.Hits} hits, {store.Misses} misses; {ByteSize.Format(store.EvictedBytes)} evicted"));
-        output.WriteLine(string.Create(c, $"requests: {status.InFlightRequests} in flight; {status.UpstreamChunkFetches} chunk fetches from the parent, {status.CoalescedChunkRequests} requests joined one already running"));
+        output.WriteLine(string.Create(c, $"requests: {status.InFlightRequests} in flight; {status.UpstreamChunkFetches} chunk fetches from the parent, {status.CoalescedChunkRequests} requests joined one already running; {status.RememberedMisses} misses answered from memory, {status.MissLimitedRequests} requests refused for too many misses"));
         output.WriteLine(string.Create(c, $"children: {status.Children.Count}"));
         output.WriteLine();
 

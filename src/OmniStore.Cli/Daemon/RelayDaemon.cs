@@ -42,6 +42,9 @@ internal static class RelayDaemon
                 DataDirectory = settings.DataDirectory,
                 CacheSize = settings.CacheSize,
                 Secret = secret,
+                MaxUpstreamFetchesPerChild = settings.ChildUpstreamLimit,
+                UpstreamMissRate = settings.ChildMissRate,
+                UpstreamMissBurst = settings.ChildMissBurst,
                 LoggerFactory = loggerFactory,
             },
             cancellationToken);

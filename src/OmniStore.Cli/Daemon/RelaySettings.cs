@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using OmniStore.Node;
 using OmniStore.Transport;
 
 namespace OmniStore.Cli.Daemon;
@@ -22,4 +23,14 @@ internal sealed record RelaySettings(
     string? SecretFile,
     Uri? StatusListen,
     LogLevel LogLevel,
-    TimeSpan ShutdownGrace);
+    TimeSpan ShutdownGrace)
+{
+    /// <summary>A relay: upstream requests one child connection's requests may have in flight (<see cref="TreeNodeOptions.MaxUpstreamFetchesPerChild"/>).</summary>
+    public int ChildUpstreamLimit { get; init; } = TreeNodeOptions.DefaultMaxUpstreamFetchesPerChild;
+
+    /// <summary>A relay: misses per second one child connection may cause (<see cref="TreeNodeOptions.UpstreamMissRate"/>).</summary>
+    public int ChildMissRate { get; init; } = (int)TreeNodeOptions.DefaultUpstreamMissRate;
+
+    /// <summary>A relay: misses one child connection may cause at once (<see cref="TreeNodeOptions.UpstreamMissBurst"/>).</summary>
+    public int ChildMissBurst { get; init; } = TreeNodeOptions.DefaultUpstreamMissBurst;
+}

@@ -54,6 +54,8 @@ internal static class NodeMetrics
         text.Single("omnistore_inflight_requests", "gauge", "Requests the node is serving now.", status.InFlightRequests);
         text.Single("omnistore_upstream_chunk_fetches_total", "counter", "Chunk fetches sent to the parent.", status.UpstreamChunkFetches);
         text.Single("omnistore_coalesced_chunk_requests_total", "counter", "Chunk requests that joined a fetch already running instead of going to the parent again.", status.CoalescedChunkRequests);
+        text.Single("omnistore_remembered_misses_total", "counter", "Requests a relay answered NotFound from its memory of what the parent recently did not have, without asking it again.", status.RememberedMisses);
+        text.Single("omnistore_miss_limited_requests_total", "counter", "Requests refused (Unavailable) because their connection caused more misses at the parent than a child may.", status.MissLimitedRequests);
         return text.ToString();
     }
 

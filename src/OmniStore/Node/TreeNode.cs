@@ -41,12 +41,18 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _store = store;
         _listener = listener;
         _bindingCache = new BindingCache(options.BindingCacheSize);
+        _misses = new RelayMisses(options);
         _identity = new ConnectionIdentity(Guid.NewGuid(), options.IsRoot ? NodeRole.Root : NodeRole.Relay, options.Site, options.Secret);
         Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
         if (options.Parent is { } parent)
         {
             _parent = new ParentLink(parent, _identity, this, _logger);
-            _parent.Connected += _ => _bindingCache.Clear(); // bindings cached before an outage may be stale
+            _parent.Connected += _ =>
+            {
+                // Bindings cached before an outage may be stale, and so may misses.
+                _bindingCache.Clear();
+                _misses.ForgetAll();
+            };
         }
     }
 

@@ -46,6 +46,55 @@ internal sealed record TreeNodeOptions
     /// </summary>
     public int BindingCacheSize { get; init; } = DefaultBindingCacheSize;
 
+    /// <summary>The default of <see cref="MaxUpstreamFetchesPerChild"/>.</summary>
+    public const int DefaultMaxUpstreamFetchesPerChild = 16;
+
+    /// <summary>
+    /// How many requests to the parent (chunk, manifest and name fetches, prefetches' included) the
+    /// requests of one child connection may have in flight at a relay; more wait for one to finish.
+    /// A relay below counts as one child. Defaults to <see cref="DefaultMaxUpstreamFetchesPerChild"/>.
+    /// </summary>
+    public int MaxUpstreamFetchesPerChild { get; init; } = DefaultMaxUpstreamFetchesPerChild;
+
+    /// <summary>The default of <see cref="UpstreamMissRate"/>.</summary>
+    public const double DefaultUpstreamMissRate = 100;
+
+    /// <summary>
+    /// How many misses per second one child connection may cause at a relay on average: requests
+    /// the relay had to ask its parent about and the parent answered with an error (mostly ids and
+    /// names that do not exist). Beyond it (and <see cref="UpstreamMissBurst"/>) the child's requests
+    /// that need the parent fail at once with <see cref="OmniStoreError.Unavailable"/> ("too many
+    /// misses") until its allowance refills; other children are not affected, and reads of what
+    /// exists cost nothing here. Defaults to <see cref="DefaultUpstreamMissRate"/>.
+    /// </summary>
+    public double UpstreamMissRate { get; init; } = DefaultUpstreamMissRate;
+
+    /// <summary>The default of <see cref="UpstreamMissBurst"/>.</summary>
+    public const int DefaultUpstreamMissBurst = 100;
+
+    /// <summary>
+    /// How many misses one child connection may cause at once before <see cref="UpstreamMissRate"/>
+    /// applies (the depth of its token bucket). Defaults to <see cref="DefaultUpstreamMissBurst"/>.
+    /// </summary>
+    public int UpstreamMissBurst { get; init; } = DefaultUpstreamMissBurst;
+
+    /// <summary>
+    /// How long a relay remembers that its parent has no such chunk, manifest or name, answering
+    /// NotFound itself meanwhile. Every binding update and every chunk or manifest written through
+    /// the relay forgets what it remembers, so an object Put anywhere reads back at once;
+    /// <see cref="TimeSpan.Zero"/> remembers nothing. Defaults to 5 s.
+    /// </summary>
+    public TimeSpan MissCacheTime { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The default of <see cref="MissCacheSize"/>.</summary>
+    public const int DefaultMissCacheSize = 16_384;
+
+    /// <summary>
+    /// How many misses of each kind (chunks, manifests, names) a relay remembers; the oldest is
+    /// forgotten first. Defaults to <see cref="DefaultMissCacheSize"/>.
+    /// </summary>
+    public int MissCacheSize { get; init; } = DefaultMissCacheSize;
+
     /// <summary>How long the root waits for a subtree to apply a binding update before disconnecting it. Defaults to 10 s.</summary>
     public TimeSpan UpdateTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -84,6 +133,15 @@ internal sealed record TreeNodeOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchWindow, 1, argumentName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUpstreamFetchesPerChild, 1, argumentName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(UpstreamMissBurst, 1, argumentName);
+        if (!(UpstreamMissRate > 0 && double.IsFinite(UpstreamMissRate)))
+        {
+            throw new ArgumentOutOfRangeException(argumentName, UpstreamMissRate, $"{nameof(UpstreamMissRate)} must be a positive number of misses per second.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(MissCacheTime, TimeSpan.Zero, argumentName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MissCacheSize, 1, argumentName);
         StoreOptions.Validate(argumentName);
     }
 }
