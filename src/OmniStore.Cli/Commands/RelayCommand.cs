@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using Microsoft.Extensions.Logging;
 using OmniStore.Cli.Daemon;
 using OmniStore.Node;
+using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
 
@@ -11,7 +12,7 @@ namespace OmniStore.Cli.Commands;
 /// <summary>
 /// <c>omnistore relay --listen tcp://HOST:PORT [--parent URI] [--site NAME] [--data-dir DIR]
 /// [--cache-size SIZE] [--secret-file FILE] [--relay-secret-file FILE | --open-relays]
-/// [--status-listen http://HOST:PORT]</c>: runs a relay
+/// [--status-listen http://HOST:PORT] [--child-upstream-limit N] [--child-miss-rate N] [--child-miss-burst N]</c>: runs a relay
 /// (with a parent) or the root (without) until SIGINT or SIGTERM. See docs/operations.md.
 /// </summary>
 internal static class RelayCommand
@@ -45,10 +46,10 @@ internal static class RelayCommand
         };
         var site = new Option<string>("--site")
         {
-            Description = "The site name the node reports to peers and in its status",
+            Description = $"The site name the node reports to peers and in its status: {SiteName.Rule} (default: the host name)",
             HelpName = "NAME",
-            DefaultValueFactory = _ => Environment.MachineName,
-            Validators = { CommandLineValidators.NonEmpty },
+            DefaultValueFactory = _ => SiteName.FromHostName(Environment.MachineName),
+            Validators = { ValidateSite },
         };
         var dataDirectory = new Option<string>("--data-dir")
         {
@@ -103,6 +104,27 @@ internal static class RelayCommand
             HelpName = "URL",
             CustomParser = ParseStatusListen,
         };
+        var childUpstreamLimit = new Option<int>("--child-upstream-limit")
+        {
+            Description = "A relay: how many requests to its parent one child connection's requests may have in flight; more wait",
+            HelpName = "N",
+            DefaultValueFactory = _ => TreeNodeOptions.DefaultMaxUpstreamFetchesPerChild,
+            Validators = { AtLeastOne },
+        };
+        var childMissRate = new Option<int>("--child-miss-rate")
+        {
+            Description = "A relay: how many misses per second (requests its parent answers with an error, such as ids that do not exist) one child connection may cause on average; beyond it (and the burst) its requests that need the parent fail with Unavailable",
+            HelpName = "N",
+            DefaultValueFactory = _ => (int)TreeNodeOptions.DefaultUpstreamMissRate,
+            Validators = { AtLeastOne },
+        };
+        var childMissBurst = new Option<int>("--child-miss-burst")
+        {
+            Description = "A relay: how many misses one child connection may cause at once before --child-miss-rate applies",
+            HelpName = "N",
+            DefaultValueFactory = _ => TreeNodeOptions.DefaultUpstreamMissBurst,
+            Validators = { AtLeastOne },
+        };
         var logLevel = new Option<LogLevel>("--log-level")
         {
             Description = "The least severe log messages written to stderr",
@@ -124,6 +146,9 @@ internal static class RelayCommand
             lateRelayCooldown,
             maxLateRelayCooldown,
             statusListen,
+            childUpstreamLimit,
+            childMissRate,
+            childMissBurst,
             logLevel,
         };
         command.Validators.Add(result =>
@@ -165,7 +190,36 @@ internal static class RelayCommand
                 UpdateTimeout = parseResult.GetValue(updateTimeout) ?? TreeNodeOptions.DefaultUpdateTimeout,
                 LateRelayCooldown = parseResult.GetValue(lateRelayCooldown) ?? TreeNodeOptions.DefaultLateRelayCooldown,
                 MaxLateRelayCooldown = parseResult.GetValue(maxLateRelayCooldown) ?? TreeNodeOptions.DefaultMaxLateRelayCooldown,
+                ChildUpstreamLimit = parseResult.GetValue(childUpstreamLimit),
+                ChildMissRate = parseResult.GetValue(childMissRate),
+                ChildMissBurst = parseResult.GetValue(childMissBurst),
             };
+    }
+
+    private static void ValidateSite(OptionResult result)
+    {
+        if (result.Tokens.Count == 0)
+        {
+            return;
+        }
+
+        string value = result.Tokens[0].Value;
+        if (value.Length == 0)
+        {
+            result.AddError("--site must not be empty.");
+        }
+        else if (!SiteName.IsValid(value, out string? problem))
+        {
+            result.AddError($"--site: {problem}.");
+        }
+    }
+
+    private static void AtLeastOne(OptionResult result)
+    {
+        if (result.Tokens.Count > 0 && int.TryParse(result.Tokens[0].Value, System.Globalization.CultureInfo.InvariantCulture, out int value) && value < 1)
+        {
+            result.AddError($"{result.Option.Name} must be at least 1.");
+        }
     }
 
     private static NodeAddress? ParseAddress(ArgumentResult result)

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Text.Json;
 using OmniStore.Cli.Status;
+using OmniStore.Internal;
 using OmniStore.Node;
 
 namespace OmniStore.Cli.Commands;
@@ -105,28 +106,28 @@ internal static class StatusCommand
     {
         var c = CultureInfo.InvariantCulture;
         var output = Console.Out;
-        output.WriteLine(string.Create(c, $"{status.Role} {status.NodeId} at site {status.Site}, listening on {status.Listen}"));
+        output.WriteLine(string.Create(c, $"{Safe(status.Role)} {status.NodeId} at site {Safe(status.Site)}, listening on {Safe(status.Listen)}"));
         if (status.Parent is { } parent)
         {
-            output.WriteLine(string.Create(c, $"parent:   {parent.Address}, {(parent.Connected ? "connected" : "DISCONNECTED")} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")})"));
+            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}, {(parent.Connected ? "connected" : "DISCONNECTED")} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")})"));
         }
 
         var store = status.Store;
         string capacity = store.CapacityBytes == 0 ? "no limit" : ByteSize.Format(store.CapacityBytes);
-        output.WriteLine(string.Create(c, $"store:    {store.Mode}, {ByteSize.Format(store.UsedBytes)} used of {capacity}; {store.Hits} hits, {store.Misses} misses; {ByteSize.Format(store.EvictedBytes)} evicted"));
-        output.WriteLine(string.Create(c, $"requests: {status.InFlightRequests} in flight; {status.UpstreamChunkFetches} chunk fetches from the parent, {status.CoalescedChunkRequests} requests joined one already running"));
+        output.WriteLine(string.Create(c, $"store:    {Safe(store.Mode)}, {ByteSize.Format(store.UsedBytes)} used of {capacity}; {store.Hits} hits, {store.Misses} misses; {ByteSize.Format(store.EvictedBytes)} evicted"));
+        output.WriteLine(string.Create(c, $"requests: {status.InFlightRequests} in flight; {status.UpstreamChunkFetches} chunk fetches from the parent, {status.CoalescedChunkRequests} requests joined one already running; {status.RememberedMisses} misses answered from memory, {status.MissLimitedRequests} requests refused for too many misses"));
         output.WriteLine(string.Create(c, $"children: {status.Children.Count}"));
         output.WriteLine();
 
         List<string[]> rows = [["link", "peer", "payload in", "payload out", "wire in", "wire out"]];
         if (status.Parent is { } link)
         {
-            rows.Add(Row("parent", link.Address, link.Traffic));
+            rows.Add(Row("parent", Safe(link.Address), link.Traffic));
         }
 
         foreach (var child in status.Children)
         {
-            rows.Add(Row($"child ({child.Role})", $"{child.Site} {child.NodeId.ToString()[..8]}", child.Traffic));
+            rows.Add(Row($"child ({Safe(child.Role)})", $"{Safe(child.Site)} {child.NodeId.ToString()[..8]}", child.Traffic));
         }
 
         rows.Add(Row("children", "all, since start", status.ChildrenTotal));
@@ -137,6 +138,9 @@ internal static class StatusCommand
             output.WriteLine(string.Join("  ", row.Select((cell, i) => i < 2 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).TrimEnd());
         }
     }
+
+    /// <summary>Text from the status page, which any server could have written: shown escaped, never as terminal controls.</summary>
+    private static string Safe(string? text) => UntrustedText.Escape(text, 256);
 
     private static string[] Row(string link, string peer, LinkTraffic traffic) =>
         [link, peer, ByteSize.Format(traffic.PayloadIn), ByteSize.Format(traffic.PayloadOut), ByteSize.Format(traffic.WireIn), ByteSize.Format(traffic.WireOut)];

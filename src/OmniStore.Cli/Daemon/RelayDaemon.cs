@@ -53,6 +53,9 @@ internal static class RelayDaemon
                 UpdateTimeout = settings.UpdateTimeout,
                 LateRelayCooldown = settings.LateRelayCooldown,
                 MaxLateRelayCooldown = settings.MaxLateRelayCooldown,
+                MaxUpstreamFetchesPerChild = settings.ChildUpstreamLimit,
+                UpstreamMissRate = settings.ChildMissRate,
+                UpstreamMissBurst = settings.ChildMissBurst,
                 LoggerFactory = loggerFactory,
             },
             cancellationToken);

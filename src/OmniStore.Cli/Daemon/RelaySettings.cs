@@ -39,4 +39,13 @@ internal sealed record RelaySettings(
 
     /// <summary>The longest such cooldown (<c>--max-late-relay-cooldown</c>).</summary>
     public TimeSpan MaxLateRelayCooldown { get; init; } = TreeNodeOptions.DefaultMaxLateRelayCooldown;
+
+    /// <summary>A relay: upstream requests one child connection's requests may have in flight (<see cref="TreeNodeOptions.MaxUpstreamFetchesPerChild"/>).</summary>
+    public int ChildUpstreamLimit { get; init; } = TreeNodeOptions.DefaultMaxUpstreamFetchesPerChild;
+
+    /// <summary>A relay: misses per second one child connection may cause (<see cref="TreeNodeOptions.UpstreamMissRate"/>).</summary>
+    public int ChildMissRate { get; init; } = (int)TreeNodeOptions.DefaultUpstreamMissRate;
+
+    /// <summary>A relay: misses one child connection may cause at once (<see cref="TreeNodeOptions.UpstreamMissBurst"/>).</summary>
+    public int ChildMissBurst { get; init; } = TreeNodeOptions.DefaultUpstreamMissBurst;
 }

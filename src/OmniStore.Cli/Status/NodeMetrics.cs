@@ -5,6 +5,13 @@ namespace OmniStore.Cli.Status;
 /// <summary>A <see cref="NodeStatus"/> as Prometheus metrics, served at <c>/metrics</c>. Names and labels are documented in docs/operations.md.</summary>
 internal static class NodeMetrics
 {
+    /// <summary>
+    /// At most this many children get series of their own: a node may have thousands of clients, and
+    /// a scrape must stay small whoever connects. Relays come first, then the clients that moved the
+    /// most bytes; every child is in <c>omnistore_children_bytes_total</c> and <c>omnistore_children</c>.
+    /// </summary>
+    public const int MaxChildSeries = 64;
+
     private const string LinkBytes = "omnistore_link_bytes_total";
 
     public static string Format(NodeStatus status)
@@ -13,13 +20,18 @@ internal static class NodeMetrics
         text.Family("omnistore_node_info", "gauge", "The node: role (root or relay), site, id and store mode; always 1.")
             .Sample("omnistore_node_info", 1, ("role", status.Role), ("site", status.Site), ("node_id", status.NodeId.ToString()), ("store_mode", status.Store.Mode), ("listen", status.Listen));
 
-        text.Family(LinkBytes, "counter", "Bytes that crossed a link of this node: payload (message bytes) or wire (everything the transport carried), in (received) or out (sent). Child links are counted while the child is connected.");
+        text.Family(LinkBytes, "counter", $"Bytes that crossed a link of this node: payload (message bytes) or wire (everything the transport carried), in (received) or out (sent). Child links are counted while the child is connected, for at most {MaxChildSeries} children: relays first, then the busiest clients.");
         if (status.Parent is { } parent)
         {
             AddLink(text, parent.Traffic, ("link", "parent"), ("peer", parent.Address));
         }
 
-        foreach (var child in status.Children)
+        var listed = status.Children
+            .OrderByDescending(c => c.Role == "relay")
+            .ThenByDescending(c => c.Traffic.PayloadIn + c.Traffic.PayloadOut)
+            .ThenBy(c => c.NodeId)
+            .Take(MaxChildSeries);
+        foreach (var child in listed)
         {
             AddLink(text, child.Traffic, ("link", "child"), ("peer_role", child.Role), ("peer_site", child.Site), ("peer_id", child.NodeId.ToString()));
         }
@@ -42,6 +54,8 @@ internal static class NodeMetrics
         text.Single("omnistore_inflight_requests", "gauge", "Requests the node is serving now.", status.InFlightRequests);
         text.Single("omnistore_upstream_chunk_fetches_total", "counter", "Chunk fetches sent to the parent.", status.UpstreamChunkFetches);
         text.Single("omnistore_coalesced_chunk_requests_total", "counter", "Chunk requests that joined a fetch already running instead of going to the parent again.", status.CoalescedChunkRequests);
+        text.Single("omnistore_remembered_misses_total", "counter", "Requests a relay answered NotFound from its memory of what the parent recently did not have, without asking it again.", status.RememberedMisses);
+        text.Single("omnistore_miss_limited_requests_total", "counter", "Requests refused (Unavailable) because their connection caused more misses at the parent than a child may.", status.MissLimitedRequests);
         return text.ToString();
     }
 

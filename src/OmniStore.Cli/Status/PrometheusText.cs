@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using OmniStore.Internal;
 
 namespace OmniStore.Cli.Status;
 
@@ -47,8 +48,14 @@ internal sealed class PrometheusText
 
     public override string ToString() => _text.ToString();
 
+    /// <summary>The longest label value written, in characters; a longer one is cut (and says so).</summary>
+    public const int MaxLabelLength = 256;
+
     // The format escapes backslash and newline in help text, and also the double quote in label values.
     private static string EscapeHelp(string text) => text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
-    private static string EscapeLabel(string text) => EscapeHelp(text).Replace("\"", "\\\"", StringComparison.Ordinal);
+    // Label values may come from peers (a child's site): anything not printable is first written as
+    // an escape sequence (so no raw control character reaches a scraper or a terminal), and the
+    // value is cut, whatever a peer managed to send.
+    private static string EscapeLabel(string text) => EscapeHelp(UntrustedText.Escape(text, MaxLabelLength)).Replace("\"", "\\\"", StringComparison.Ordinal);
 }

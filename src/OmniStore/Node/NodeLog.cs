@@ -1,34 +1,38 @@
 using Microsoft.Extensions.Logging;
+using OmniStore.Internal;
 
 namespace OmniStore.Node;
 
-/// <summary>Log messages of the node layer; event ids 3000-3099.</summary>
+/// <summary>
+/// Log messages of the node layer; event ids 3000-3099. Arguments that hold what a peer chose (its
+/// description, its error text, a name) are <see cref="PeerText"/>: written escaped, one line each.
+/// </summary>
 internal static partial class NodeLog
 {
     [LoggerMessage(3000, LogLevel.Information, "Connected to parent {Parent} ({Peer})")]
-    public static partial void ParentConnected(ILogger logger, string parent, string peer);
+    public static partial void ParentConnected(ILogger logger, string parent, PeerText peer);
 
     [LoggerMessage(3001, LogLevel.Warning, "Lost the connection to parent {Parent}; reconnecting")]
     public static partial void ParentLost(ILogger logger, string parent);
 
     [LoggerMessage(3002, LogLevel.Warning, "Parent {Parent} unreachable ({Reason}); retrying in {DelayMs} ms")]
-    public static partial void ParentUnreachable(ILogger logger, string parent, string reason, double delayMs);
+    public static partial void ParentUnreachable(ILogger logger, string parent, PeerText reason, double delayMs);
 
     [LoggerMessage(3003, LogLevel.Information, "{Role} listening on {Address} (site {Site}, store {Directory})")]
     public static partial void Listening(ILogger logger, string role, string address, string site, string directory);
 
     [LoggerMessage(3004, LogLevel.Information, "Accepted {Peer} from {EndPoint}")]
-    public static partial void ChildConnected(ILogger logger, string peer, string? endPoint);
+    public static partial void ChildConnected(ILogger logger, PeerText peer, string? endPoint);
 
     [LoggerMessage(3005, LogLevel.Information, "{Peer} disconnected")]
-    public static partial void ChildDisconnected(ILogger logger, string peer);
+    public static partial void ChildDisconnected(ILogger logger, PeerText peer);
 
     [LoggerMessage(3006, LogLevel.Warning, "Refused a connection from {EndPoint}: {Reason}")]
-    public static partial void ChildRefused(ILogger logger, string? endPoint, string reason);
+    public static partial void ChildRefused(ILogger logger, string? endPoint, PeerText reason);
 
     [LoggerMessage(3007, LogLevel.Warning, "Child {Peer} did not apply an update ({Reason}); disconnecting it so that it drops its cached bindings")]
-    public static partial void UpdateFailed(ILogger logger, string peer, string reason);
+    public static partial void UpdateFailed(ILogger logger, PeerText peer, PeerText reason);
 
     [LoggerMessage(3008, LogLevel.Information, "Bound {Name} to version {Version}")]
-    public static partial void Bound(ILogger logger, string name, long version);
+    public static partial void Bound(ILogger logger, PeerText name, long version);
 }

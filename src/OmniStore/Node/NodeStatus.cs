@@ -3,7 +3,12 @@ using OmniStore.Transport;
 
 namespace OmniStore.Node;
 
-/// <summary>A point-in-time view of a node for its status page and metrics. <c>ChildrenTotal</c> counts every child since the node started, gone ones too.</summary>
+/// <summary>
+/// A point-in-time view of a node for its status page and metrics. <c>ChildrenTotal</c> counts every
+/// child since the node started, gone ones too. <c>RememberedMisses</c>: requests a relay answered
+/// NotFound from its memory of recent misses; <c>MissLimitedRequests</c>: requests refused because
+/// their connection caused too many misses upstream.
+/// </summary>
 internal sealed record NodeStatus(
     string Role,
     Guid NodeId,
@@ -15,7 +20,9 @@ internal sealed record NodeStatus(
     StoreStatus Store,
     long InFlightRequests,
     long UpstreamChunkFetches,
-    long CoalescedChunkRequests);
+    long CoalescedChunkRequests,
+    long RememberedMisses,
+    long MissLimitedRequests);
 
 /// <summary>The parent link: where it points, whether it is up, and what crossed it.</summary>
 internal sealed record ParentStatus(string Address, bool Connected, int Connections, LinkTraffic Traffic);

@@ -11,12 +11,15 @@ internal sealed partial class TreeNode
 {
     private async Task ServeResolveAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
-        var binding = await ResolveAsync(Names.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        var binding = await ResolveAsync(Names.Decode(request.Payload), connection, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 
     /// <summary>The current binding of a bound name; <see cref="OmniStoreError.NotFound"/> otherwise.</summary>
-    internal async Task<BindingMessage> ResolveAsync(string name, CancellationToken cancellationToken)
+    internal Task<BindingMessage> ResolveAsync(string name, CancellationToken cancellationToken) => ResolveAsync(name, child: null, cancellationToken);
+
+    /// <summary>As <see cref="ResolveAsync(string, CancellationToken)"/>, for a request of <paramref name="child"/> (whose upstream budget applies).</summary>
+    internal async Task<BindingMessage> ResolveAsync(string name, PeerConnection? child, CancellationToken cancellationToken)
     {
         ThrowIfBindingsUnsure(name); // a relay that may have missed an update (never the root)
         BindingMessage binding;
@@ -31,13 +34,27 @@ internal sealed partial class TreeNode
         }
         else
         {
+            if (_misses.Names.Contains(name))
+            {
+                _misses.CountRemembered();
+                throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+            }
+
+            // Entered before the fallback below: a child over its miss allowance is refused, never
+            // served a binding that may be stale.
+            using var lease = await _misses.EnterAsync(child, cancellationToken).ConfigureAwait(false);
             try
             {
-                binding = await _resolves.RunAsync(name, async n =>
+                binding = await _resolves.RunAsync(name, n => RememberMissAsync(_misses.Names, n, async () =>
                 {
                     using var response = await _parent!.Get().RequestAsync(FrameType.Resolve, Names.Encode(n), cancellationToken).ConfigureAwait(false);
                     return await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
-                }).ConfigureAwait(false);
+                })).ConfigureAwait(false);
+            }
+            catch (OmniStoreException ex) when (IsUpstreamMiss(ex))
+            {
+                lease.Miss();
+                throw;
             }
             catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable)
             {
@@ -93,11 +110,14 @@ internal sealed partial class TreeNode
             throw HelloMessage.Malformed("GET_MANIFEST carries a 16-byte id");
         }
 
-        var manifest = await GetManifestAsync(ManifestId.Read(request.Payload), cancellationToken).ConfigureAwait(false);
+        var manifest = await GetManifestAsync(ManifestId.Read(request.Payload), connection, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Manifest, manifest.ToBytes()).ConfigureAwait(false);
     }
 
-    internal async Task<Manifest> GetManifestAsync(ManifestId id, CancellationToken cancellationToken)
+    internal Task<Manifest> GetManifestAsync(ManifestId id, CancellationToken cancellationToken) => GetManifestAsync(id, child: null, cancellationToken);
+
+    /// <summary>A manifest from the store or, at a relay, from the parent, for a request of <paramref name="child"/> (whose upstream budget applies).</summary>
+    internal async Task<Manifest> GetManifestAsync(ManifestId id, PeerConnection? child, CancellationToken cancellationToken)
     {
         var manifest = await _store.ReadManifestAsync(id, cancellationToken).ConfigureAwait(false);
         if (manifest is not null)
@@ -110,7 +130,13 @@ internal sealed partial class TreeNode
             throw new OmniStoreException(OmniStoreError.NotFound, $"Manifest {id} is not in the store.");
         }
 
-        return await _manifestFetches.RunAsync(id, async key =>
+        if (_misses.Manifests.Contains(id))
+        {
+            _misses.CountRemembered();
+            throw new OmniStoreException(OmniStoreError.NotFound, $"Manifest {id} is not in the tree (the parent said so moments ago).");
+        }
+
+        return await AskParentForAsync(child, () => _manifestFetches.RunAsync(id, key => RememberMissAsync(_misses.Manifests, key, async () =>
         {
             if (await _store.ReadManifestAsync(key, cancellationToken).ConfigureAwait(false) is { } cached)
             {
@@ -123,7 +149,7 @@ internal sealed partial class TreeNode
             var fetched = Manifest.Parse(response.Payload, key);
             TryCache(() => _store.WriteManifest(fetched));
             return fetched;
-        }).ConfigureAwait(false);
+        })), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ServeChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
@@ -157,10 +183,16 @@ internal sealed partial class TreeNode
                         : new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the store.");
                 }
 
+                if (_misses.Chunks.Contains(id))
+                {
+                    _misses.CountRemembered();
+                    throw new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the tree (the parent said so moments ago).");
+                }
+
                 // One upstream fetch for every request that missed. The request that started it
                 // answers from the received bytes; the others read the cache like a hit (or, when
                 // the cache could not take the chunk, answer from the copy the fetch kept).
-                var fetched = await FetchChunkAsync(id, length, out bool started, cancellationToken).ConfigureAwait(false);
+                var (fetched, started) = await AskParentForAsync(connection, async () => (await FetchChunkAsync(id, length, out bool s, cancellationToken).ConfigureAwait(false), s), cancellationToken).ConfigureAwait(false);
                 if (started && fetched.TakeMessage() is { } received)
                 {
                     using (received)
@@ -197,7 +229,7 @@ internal sealed partial class TreeNode
     /// <see cref="FetchedChunk"/> for what the waiting requests get.
     /// </summary>
     private Task<FetchedChunk> FetchChunkAsync(ChunkId id, int length, out bool started, CancellationToken cancellationToken) =>
-        _chunkFetches.RunAsync((id, length), async asked =>
+        _chunkFetches.RunAsync((id, length), asked => RememberMissAsync(_misses.Chunks, asked.Id, async () =>
         {
             var key = asked.Id;
             // A fetch that finished between this request's miss and now has already cached the
@@ -239,12 +271,12 @@ internal sealed partial class TreeNode
                     response.Dispose();
                 }
             }
-        }, out started);
+        }), out started);
 
     private async Task ServePrefetchAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
-        var binding = await ResolveAsync(Names.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
-        var manifest = await GetManifestAsync(binding.ManifestId, cancellationToken).ConfigureAwait(false);
+        var binding = await ResolveAsync(Names.Decode(request.Payload), connection, cancellationToken).ConfigureAwait(false);
+        var manifest = await GetManifestAsync(binding.ManifestId, connection, cancellationToken).ConfigureAwait(false);
         if (!IsRoot)
         {
             using var window = new SemaphoreSlim(_options.PrefetchWindow);
@@ -268,7 +300,7 @@ internal sealed partial class TreeNode
             {
                 try
                 {
-                    var fetched = await FetchChunkAsync(id, length, out bool started, cancellationToken).ConfigureAwait(false);
+                    var (fetched, started) = await AskParentForAsync(connection, async () => (await FetchChunkAsync(id, length, out bool s, cancellationToken).ConfigureAwait(false), s), cancellationToken).ConfigureAwait(false);
                     if (started)
                     {
                         fetched.TakeMessage()?.Dispose();

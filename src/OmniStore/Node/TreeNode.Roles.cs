@@ -99,7 +99,8 @@ internal sealed partial class TreeNode
     {
         parent.Connected += connection =>
         {
-            _bindingCache.Clear(); // bindings cached before an outage may be stale
+            _bindingCache.Clear(); // bindings cached before an outage may be stale, and so may misses
+            _misses.ForgetAll();
             if (Interlocked.Exchange(ref _bindingsUnsure, null) is not null)
             {
                 NodeLog.BindingsTrustedAgain(_logger, parent.Address.ToString());

@@ -42,6 +42,9 @@ internal sealed partial class TreeNode
             {
                 await ForEachRelayChildAsync(child => PushChunkAsync(child, request.PayloadMemory, cancellationToken)).ConfigureAwait(false);
             }
+
+            // Now that the root has it, a miss of it remembered here (or being answered) is wrong.
+            _misses.Chunks.Forget(id);
         }
 
         await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
@@ -58,6 +61,7 @@ internal sealed partial class TreeNode
         {
             TryCache(() => _store.WriteManifest(manifest));
             using var _ = await _parent!.Get().RequestAsync(FrameType.PutManifest, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
+            _misses.Manifests.Forget(manifest.Id);
         }
 
         await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
@@ -138,6 +142,9 @@ internal sealed partial class TreeNode
             throw new OmniStoreException(OmniStoreError.ProtocolError, "Only a parent may push binding updates.");
         }
 
+        // A binding changed: what this relay remembers as missing may be part of it. Forgotten
+        // before the update is acknowledged, so a Get that starts after the Put returned asks again.
+        _misses.ForgetAll();
         var binding = await CacheBindingAsync(BindingMessage.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
         await PushUpdateAsync(binding).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);

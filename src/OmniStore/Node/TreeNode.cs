@@ -48,6 +48,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _bindingCache = new BindingCache(options.BindingCacheSize);
         _memory = new MemoryBudget(options.MemoryBudget);
         _connectionLimits = options.ConnectionLimits with { Budget = _memory };
+        _misses = new RelayMisses(options);
         _identity = CreateIdentity();
         Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
         if (options.Parent is { } parent)

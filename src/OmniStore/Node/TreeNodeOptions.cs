@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
 
@@ -14,8 +15,12 @@ internal sealed record TreeNodeOptions
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
 
-    /// <summary>The node's site name, reported in handshakes and status. Defaults to the host name.</summary>
-    public string Site { get; init; } = Environment.MachineName;
+    /// <summary>
+    /// The node's site name, reported in handshakes, logs, status and metrics: at most 64 ASCII
+    /// letters, digits, '-', '.', '_' and ':' (docs/protocol.md, "Handshake"). Defaults to the host
+    /// name, with any other character replaced by '-'.
+    /// </summary>
+    public string Site { get; init; } = SiteName.FromHostName(Environment.MachineName);
 
     /// <summary>The store directory. Required.</summary>
     public required string DataDirectory { get; init; }
@@ -109,6 +114,56 @@ internal sealed record TreeNodeOptions
     /// <summary>How long a send may wait for a peer that reads nothing before its connection is closed. Defaults to 60 s.</summary>
     public TimeSpan SendTimeout { get; init; } = Protocol.ConnectionLimits.Default.SendTimeout;
 
+    /// <summary>The default of <see cref="MaxUpstreamFetchesPerChild"/>.</summary>
+    public const int DefaultMaxUpstreamFetchesPerChild = 16;
+
+    /// <summary>
+    /// How many requests to the parent (chunk, manifest and name fetches, prefetches' included) the
+    /// requests of one child connection may have in flight at a relay; more wait for one to finish.
+    /// A relay below counts as one child. Defaults to <see cref="DefaultMaxUpstreamFetchesPerChild"/>.
+    /// </summary>
+    public int MaxUpstreamFetchesPerChild { get; init; } = DefaultMaxUpstreamFetchesPerChild;
+
+    /// <summary>The default of <see cref="UpstreamMissRate"/>.</summary>
+    public const double DefaultUpstreamMissRate = 100;
+
+    /// <summary>
+    /// How many misses per second one child connection may cause at a relay on average: requests
+    /// the relay had to ask its parent about and the parent answered with an error (mostly ids and
+    /// names that do not exist). Beyond it (and <see cref="UpstreamMissBurst"/>) the child's requests
+    /// that need the parent fail at once with <see cref="OmniStoreError.Unavailable"/> ("too many
+    /// misses") until its allowance refills; other children are not affected, and reads of what
+    /// exists cost nothing here. Defaults to <see cref="DefaultUpstreamMissRate"/>.
+    /// </summary>
+    public double UpstreamMissRate { get; init; } = DefaultUpstreamMissRate;
+
+    /// <summary>The default of <see cref="UpstreamMissBurst"/>.</summary>
+    public const int DefaultUpstreamMissBurst = 100;
+
+    /// <summary>
+    /// How many misses one child connection may cause at once before <see cref="UpstreamMissRate"/>
+    /// applies (the depth of its token bucket). Defaults to <see cref="DefaultUpstreamMissBurst"/>.
+    /// </summary>
+    public int UpstreamMissBurst { get; init; } = DefaultUpstreamMissBurst;
+
+    /// <summary>
+    /// How long a relay remembers that its parent has no such chunk, manifest or name, answering
+    /// NotFound itself meanwhile. Every binding update and every chunk or manifest written through
+    /// the relay forgets what it remembers, so an object Put anywhere reads back at once;
+    /// <see cref="TimeSpan.Zero"/> remembers nothing. Defaults to 5 s.
+    /// </summary>
+    public TimeSpan MissCacheTime { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The default of <see cref="MissCacheSize"/>.</summary>
+    public const int DefaultMissCacheSize = 16_384;
+
+    /// <summary>
+    /// How many misses of each kind (chunks, manifests, names) a relay remembers; the oldest is
+    /// forgotten first. Defaults to <see cref="DefaultMissCacheSize"/>.
+    /// </summary>
+    public int MissCacheSize { get; init; } = DefaultMissCacheSize;
+
+
     /// <summary>Logging. Defaults to none.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
@@ -141,6 +196,16 @@ internal sealed record TreeNodeOptions
             throw new ArgumentException($"A relay needs a {nameof(CacheSize)}.", argumentName);
         }
 
+        if (string.IsNullOrEmpty(Site))
+        {
+            throw new ArgumentException($"{nameof(Site)}: a node needs a site name.", argumentName);
+        }
+
+        if (!SiteName.IsValid(Site, out string? problem))
+        {
+            throw new ArgumentException($"{nameof(Site)}: {problem}.", argumentName);
+        }
+
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchWindow, 1, argumentName);
         ArgumentOutOfRangeException.ThrowIfLessThan(MemoryBudget, 16L << 20, argumentName);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ConnectionReceiveBytes, MemoryBudget, argumentName);
@@ -160,6 +225,15 @@ internal sealed record TreeNodeOptions
             throw new ArgumentException($"{nameof(UpdateTimeout)} and {nameof(LateRelayCooldown)} must be positive, and {nameof(MaxLateRelayCooldown)} at least {nameof(LateRelayCooldown)}.", argumentName);
         }
 
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUpstreamFetchesPerChild, 1, argumentName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(UpstreamMissBurst, 1, argumentName);
+        if (!(UpstreamMissRate > 0 && double.IsFinite(UpstreamMissRate)))
+        {
+            throw new ArgumentOutOfRangeException(argumentName, UpstreamMissRate, $"{nameof(UpstreamMissRate)} must be a positive number of misses per second.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(MissCacheTime, TimeSpan.Zero, argumentName);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MissCacheSize, 1, argumentName);
         StoreOptions.Validate(argumentName);
     }
 }

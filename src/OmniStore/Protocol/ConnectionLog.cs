@@ -1,16 +1,20 @@
 using Microsoft.Extensions.Logging;
+using OmniStore.Internal;
 
 namespace OmniStore.Protocol;
 
-/// <summary>Log messages of the protocol layer; event ids 2000-2099.</summary>
+/// <summary>
+/// Log messages of the protocol layer; event ids 2000-2099. Arguments that hold what a peer chose
+/// are <see cref="PeerText"/>: written escaped, one line each.
+/// </summary>
 internal static partial class ConnectionLog
 {
     [LoggerMessage(2000, LogLevel.Warning, "Closing the connection to {Peer}: {Problem}")]
-    public static partial void ProtocolViolation(ILogger logger, string peer, string problem);
+    public static partial void ProtocolViolation(ILogger logger, PeerText peer, PeerText problem);
 
     [LoggerMessage(2001, LogLevel.Information, "{Peer} is going away")]
-    public static partial void GoAway(ILogger logger, string peer);
+    public static partial void GoAway(ILogger logger, PeerText peer);
 
     [LoggerMessage(2002, LogLevel.Error, "Serving {Request} for {Peer} failed")]
-    public static partial void HandlerFailed(ILogger logger, Exception exception, string request, string peer);
+    public static partial void HandlerFailed(ILogger logger, Exception exception, string request, PeerText peer);
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using OmniStore.Content;
+using OmniStore.Internal;
 
 namespace OmniStore.Protocol;
 
@@ -58,7 +59,9 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, Guid N
 
         var proof = reader.Bytes(proofLength).ToArray();
         int siteLength = reader.UInt16();
-        var site = reader.Utf8(siteLength);
+
+        // Checked here, once: the site goes into logs, status and metrics labels as it is.
+        var site = SiteName.Decode(reader.Bytes(siteLength));
         reader.End();
         return new HelloMessage(min, max, id, role, site, nonce, required, proof);
     }
@@ -124,12 +127,15 @@ internal readonly record struct BindMessage(string Name, ManifestId ManifestId, 
 /// <summary>ERROR: an <see cref="OmniStoreError"/> code and a message.</summary>
 internal static class ErrorMessage
 {
+    /// <summary>The longest message sent or kept, in UTF-16 characters.</summary>
+    public const int MaxLength = 2000;
+
     public static byte[] Encode(OmniStoreError error, string message)
     {
         // Messages are for people; a long one is cut rather than risk a large frame.
-        if (message.Length > 2000)
+        if (message.Length > MaxLength)
         {
-            message = message[..2000];
+            message = message[..MaxLength];
         }
 
         var bytes = new byte[2 + Encoding.UTF8.GetByteCount(message)];
@@ -151,7 +157,12 @@ internal static class ErrorMessage
             code = OmniStoreError.Unknown;
         }
 
-        return new OmniStoreException(code, Encoding.UTF8.GetString(payload[2..]));
+        // The peer's words become an exception message that is logged, shown by the CLI and passed
+        // on to this node's own children: escaped (no line breaks or terminal controls) and cut
+        // here, once, at the edge. Only the start of a long payload is decoded at all.
+        var text = payload[2..];
+        text = text[..Math.Min(text.Length, 4 * (MaxLength + 1))];
+        return new OmniStoreException(code, UntrustedText.Escape(Encoding.UTF8.GetString(text), MaxLength));
     }
 }
 
@@ -202,18 +213,6 @@ internal ref struct PayloadReader(ReadOnlySpan<byte> payload)
         var taken = _rest[..count];
         _rest = _rest[count..];
         return taken;
-    }
-
-    public string Utf8(int count)
-    {
-        try
-        {
-            return new UTF8Encoding(false, true).GetString(Bytes(count));
-        }
-        catch (DecoderFallbackException)
-        {
-            throw HelloMessage.Malformed("text is not valid UTF-8");
-        }
     }
 
     public ReadOnlySpan<byte> Rest()

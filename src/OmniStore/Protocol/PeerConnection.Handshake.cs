@@ -60,7 +60,7 @@ internal sealed partial class PeerConnection
 
     private static async Task<(HelloMessage Remote, ushort Version)> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
-        var hello = HelloMessage.Decode(await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false));
+        var hello = await ReadHelloAsync(pipe, cancellationToken).ConfigureAwait(false);
         ushort low = Math.Max(hello.MinVersion, ProtocolLimits.MinVersion);
         ushort high = Math.Min(hello.MaxVersion, ProtocolLimits.MaxVersion);
         if (low > high)
@@ -137,6 +137,21 @@ internal sealed partial class PeerConnection
         return Handshake.Verify(Handshake.RelayProof(relaySecret, hello.Nonce, acceptorNonce, hello.Role, local.Role), proof)
             ? null
             : "this node accepts relays only with its relay secret, and the peer's does not match";
+    }
+
+    /// <summary>The opener's HELLO; one this node refuses (a bad site, say) is answered with an ERROR that says why.</summary>
+    private static async Task<HelloMessage> ReadHelloAsync(IDuplexPipe pipe, CancellationToken cancellationToken)
+    {
+        var payload = await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return HelloMessage.Decode(payload);
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.ProtocolError)
+        {
+            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(ex.Error, $"Refused: {ex.Message}"), cancellationToken).ConfigureAwait(false);
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"Refused the connection: {ex.Message}");
+        }
     }
 
     private static async Task WriteFrameAsync(PipeWriter output, FrameType type, byte[] payload, CancellationToken cancellationToken)

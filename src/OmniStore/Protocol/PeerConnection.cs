@@ -577,7 +577,10 @@ internal sealed partial class PeerConnection : IAsyncDisposable
             : (message?.Length ?? 0) + header.PayloadLength; // cancelled just now: this frame is taken, the next ones dropped
         if (message is null)
         {
-            if (request && Interlocked.Increment(ref _incomingRequests) > ProtocolLimits.MaxConcurrentRequests)
+            // A served request is counted until its handler returns, just after its answer went
+            // out: a peer that sends a new request as soon as an answer arrives may be up to one
+            // per handler ahead of the count.
+            if (request && Interlocked.Increment(ref _incomingRequests) > ProtocolLimits.MaxConcurrentRequests + ProtocolLimits.MaxConcurrentHandlers)
             {
                 throw new OmniStoreException(OmniStoreError.ProtocolError, $"more than {ProtocolLimits.MaxConcurrentRequests} concurrent requests");
             }
