@@ -14,5 +14,6 @@ internal sealed partial class TreeNode
         new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes),
         InFlight,
         ChunkFetches.Executions,
-        _chunkFetches.Joined);
+        _chunkFetches.Joined,
+        Connections);
 }

@@ -376,6 +376,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private async Task ReadLoopAsync()
     {
         var input = _pipe.Input;
+        StartLiveness();
         try
         {
             while (true)
@@ -389,6 +390,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                     if (status == FrameParseStatus.Frame)
                     {
                         OnFrame(header, payload);
+                        OnFrameArrived(header);
                         continue;
                     }
 
@@ -402,6 +404,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                         // The buffer ends inside a large payload: what arrived goes into the message,
                         // the rest is received straight into it once the pipe is consumed.
                         await ReceiveRestDirectlyAsync(input, buffer, header).ConfigureAwait(false);
+                        OnFrameArrived(header);
                         consumed = true;
                     }
 
@@ -589,6 +592,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                 _ = SendAsync(0, FrameType.Pong, echo, default).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
                 break;
             case FrameType.Pong:
+                OnPong(payload);
                 break;
             case FrameType.GoAway:
                 GoingAway = true;
