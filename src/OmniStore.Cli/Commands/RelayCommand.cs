@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using Microsoft.Extensions.Logging;
+using OmniStore.Cli.Bench;
 using OmniStore.Cli.Daemon;
 using OmniStore.Node;
 using OmniStore.Protocol;
@@ -12,7 +14,8 @@ namespace OmniStore.Cli.Commands;
 /// <summary>
 /// <c>omnistore relay --listen tcp://HOST:PORT [--parent URI] [--site NAME] [--data-dir DIR]
 /// [--cache-size SIZE] [--secret-file FILE] [--relay-secret-file FILE | --open-relays]
-/// [--status-listen http://HOST:PORT] [--child-upstream-limit N] [--child-miss-rate N] [--child-miss-burst N]</c>: runs a relay
+/// [--status-listen http://HOST:PORT] [--child-upstream-limit N] [--child-miss-rate N] [--child-miss-burst N]
+/// [connection limits]</c>: runs a relay
 /// (with a parent) or the root (without) until SIGINT or SIGTERM. See docs/operations.md.
 /// </summary>
 internal static class RelayCommand
@@ -125,6 +128,47 @@ internal static class RelayCommand
             DefaultValueFactory = _ => TreeNodeOptions.DefaultUpstreamMissBurst,
             Validators = { AtLeastOne },
         };
+        var maxConnections = new Option<int?>("--max-connections")
+        {
+            Description = "The most connections from children (relays and clients) at once, handshakes included; more are refused with a clear error. Default: derived from the descriptor limit (the daemon raises its soft limit to the hard one at start), at most 16384",
+            HelpName = "N",
+            CustomParser = result => ParseCount(result),
+        };
+        var maxPerAddress = new Option<int>("--max-connections-per-address")
+        {
+            Description = "The most connections from one source address (IPv6: one /64) at once",
+            HelpName = "N",
+            DefaultValueFactory = _ => TreeNodeOptions.DefaultMaxConnectionsPerAddress,
+            CustomParser = result => ParseCount(result) ?? 0,
+        };
+        var maxHandshakes = new Option<int>("--max-handshakes")
+        {
+            Description = "The most connections still in their handshake at once (one address may hold half of them)",
+            HelpName = "N",
+            DefaultValueFactory = _ => TreeNodeOptions.DefaultMaxPendingHandshakes,
+            CustomParser = result => ParseCount(result) ?? 0,
+        };
+        var handshakeTimeout = new Option<TimeSpan>("--handshake-timeout")
+        {
+            Description = $"How long a new connection may take to complete its handshake, at most {TreeNodeOptions.MaxHandshakeTimeout.TotalSeconds:0}s",
+            HelpName = "DURATION",
+            DefaultValueFactory = _ => TreeNodeOptions.MaxHandshakeTimeout,
+            CustomParser = result => ParseDuration(result, TreeNodeOptions.MaxHandshakeTimeout),
+        };
+        var keepAliveInterval = new Option<TimeSpan>("--keepalive-interval")
+        {
+            Description = "After this long without a frame from a peer, send it a PING (keeps live idle peers connected and NAT mappings open)",
+            HelpName = "DURATION",
+            DefaultValueFactory = _ => ConnectionLiveness.DefaultKeepAliveInterval,
+            CustomParser = result => ParseDuration(result, TimeSpan.FromDays(1)),
+        };
+        var idleTimeout = new Option<TimeSpan>("--idle-timeout")
+        {
+            Description = "Close a connection whose peer sent no complete frame (or nothing of a message it started) for this long; longer than --keepalive-interval",
+            HelpName = "DURATION",
+            DefaultValueFactory = _ => ConnectionLiveness.DefaultIdleTimeout,
+            CustomParser = result => ParseDuration(result, TimeSpan.FromDays(1)),
+        };
         var logLevel = new Option<LogLevel>("--log-level")
         {
             Description = "The least severe log messages written to stderr",
@@ -149,6 +193,12 @@ internal static class RelayCommand
             childUpstreamLimit,
             childMissRate,
             childMissBurst,
+            maxConnections,
+            maxPerAddress,
+            maxHandshakes,
+            handshakeTimeout,
+            keepAliveInterval,
+            idleTimeout,
             logLevel,
         };
         command.Validators.Add(result =>
@@ -166,6 +216,12 @@ internal static class RelayCommand
             if (longest < first)
             {
                 throw new UsageException($"--max-late-relay-cooldown ({longest.TotalSeconds} s) must be at least --late-relay-cooldown ({first.TotalSeconds} s).");
+            }
+
+            // Checked here rather than in a validator: defaults are not applied there yet.
+            if (parseResult.GetValue(idleTimeout) <= parseResult.GetValue(keepAliveInterval))
+            {
+                throw new UsageException("--idle-timeout must be longer than --keepalive-interval, so that a live peer can answer a PING in time.");
             }
 
             return RelayDaemon.RunAsync(Settings(parseResult), cancellationToken);
@@ -193,6 +249,12 @@ internal static class RelayCommand
                 ChildUpstreamLimit = parseResult.GetValue(childUpstreamLimit),
                 ChildMissRate = parseResult.GetValue(childMissRate),
                 ChildMissBurst = parseResult.GetValue(childMissBurst),
+                MaxConnections = parseResult.GetValue(maxConnections),
+                MaxConnectionsPerAddress = parseResult.GetValue(maxPerAddress),
+                MaxPendingHandshakes = parseResult.GetValue(maxHandshakes),
+                HandshakeTimeout = parseResult.GetValue(handshakeTimeout),
+                KeepAliveInterval = parseResult.GetValue(keepAliveInterval),
+                IdleTimeout = parseResult.GetValue(idleTimeout),
             };
     }
 
@@ -293,6 +355,33 @@ internal static class RelayCommand
 
         result.AddError($"{OptionName(result)}: '{text}' is not a duration between 1 ms and 7 days, such as 500ms, 10s, 5m or 1h.");
         return null;
+    }
+
+    /// <summary>A count of at least 1.</summary>
+    private static int? ParseCount(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int count) && count >= 1)
+        {
+            return count;
+        }
+
+        result.AddError($"{OptionName(result)}: '{text}' is not a count of at least 1.");
+        return null;
+    }
+
+    /// <summary>A duration with its unit (500ms, 30s), more than 0 and at most <paramref name="max"/>.</summary>
+    private static TimeSpan ParseDuration(ArgumentResult result, TimeSpan max)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value.Trim() : string.Empty;
+        bool hasUnit = text.Length > 0 && char.IsAsciiLetter(text[^1]);
+        if (hasUnit && LinkUnits.TryParseDuration(text, out var duration) && duration > TimeSpan.Zero && duration <= max)
+        {
+            return duration;
+        }
+
+        result.AddError($"{OptionName(result)}: '{text}' is not a duration above 0 and at most {max.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s, with its unit (for example 500ms or 30s).");
+        return TimeSpan.Zero;
     }
 
     private static string OptionName(ArgumentResult result) => result.Parent is OptionResult option ? option.Option.Name : "address";

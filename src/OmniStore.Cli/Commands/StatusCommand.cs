@@ -117,6 +117,15 @@ internal static class StatusCommand
         output.WriteLine(string.Create(c, $"store:    {Safe(store.Mode)}, {ByteSize.Format(store.UsedBytes)} used of {capacity}; {store.Hits} hits, {store.Misses} misses; {ByteSize.Format(store.EvictedBytes)} evicted"));
         output.WriteLine(string.Create(c, $"requests: {status.InFlightRequests} in flight; {status.UpstreamChunkFetches} chunk fetches from the parent, {status.CoalescedChunkRequests} requests joined one already running; {status.RememberedMisses} misses answered from memory, {status.MissLimitedRequests} requests refused for too many misses"));
         output.WriteLine(string.Create(c, $"children: {status.Children.Count}"));
+        if (status.Connections is { } connections)
+        {
+            output.WriteLine(string.Create(c, $"connections: {connections.Open} open ({connections.Handshaking} in their handshake) of at most {connections.MaxConnections}, {connections.MaxConnectionsPerAddress} per address; {connections.Accepted} accepted, {connections.RefusedAtLimit + connections.RefusedPerAddress + connections.RefusedHandshakes} refused, {connections.TimedOut} timed out, {connections.AcceptErrors} failed accepts"));
+            if (connections.Refusing is { } refusing)
+            {
+                output.WriteLine(string.Create(c, $"REFUSING connections since {refusing.Since:yyyy-MM-dd'T'HH:mm:ss'Z'}: {refusing.Reason}"));
+            }
+        }
+
         output.WriteLine();
 
         List<string[]> rows = [["link", "peer", "payload in", "payload out", "wire in", "wire out"]];

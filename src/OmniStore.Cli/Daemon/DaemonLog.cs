@@ -5,7 +5,7 @@ namespace OmniStore.Cli.Daemon;
 /// <summary>Log messages of the <c>omnistore relay</c> daemon; event ids 4000-4099.</summary>
 internal static partial class DaemonLog
 {
-    [LoggerMessage(4000, LogLevel.Information, "Status listener on {Address} (/status, /metrics)")]
+    [LoggerMessage(4000, LogLevel.Information, "Status listener on {Address} (/status, /metrics, /readyz)")]
     public static partial void StatusListening(ILogger logger, string address);
 
     [LoggerMessage(4001, LogLevel.Information, "{Signal} received: shutting down; in-flight requests get up to {GraceSeconds} s to finish (signal again to stop at once)")]
@@ -16,4 +16,10 @@ internal static partial class DaemonLog
 
     [LoggerMessage(4003, LogLevel.Information, "Starting a {Role}: parent {Parent}, store {Store}, shared secret {Secret}")]
     public static partial void Starting(ILogger logger, string role, string parent, string store, string secret);
+
+    [LoggerMessage(4004, LogLevel.Information, "Open file descriptor limit: {Limit}")]
+    public static partial void DescriptorLimit(ILogger logger, string limit);
+
+    [LoggerMessage(4005, LogLevel.Warning, "Could not raise the open file descriptor limit from {Soft} to {Hard}: {Problem}")]
+    public static partial void DescriptorLimitNotRaised(ILogger logger, long soft, long hard, string problem);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OmniStore.Cli.Status;
+using OmniStore.Internal;
 using OmniStore.Node;
 
 namespace OmniStore.Cli.Daemon;
@@ -39,6 +40,7 @@ internal static class RelayDaemon
                 : $"cache of {ByteSize.Format(settings.CacheSize)} in {settings.DataDirectory}",
             secret is null ? "none" : $"from {settings.SecretFile}");
 
+        RaiseDescriptorLimit(logger);
         var node = await TreeNode.StartAsync(
             new TreeNodeOptions
             {
@@ -56,6 +58,12 @@ internal static class RelayDaemon
                 MaxUpstreamFetchesPerChild = settings.ChildUpstreamLimit,
                 UpstreamMissRate = settings.ChildMissRate,
                 UpstreamMissBurst = settings.ChildMissBurst,
+                MaxConnections = settings.MaxConnections,
+                MaxConnectionsPerAddress = settings.MaxConnectionsPerAddress,
+                MaxPendingHandshakes = settings.MaxPendingHandshakes,
+                HandshakeTimeout = settings.HandshakeTimeout,
+                KeepAliveInterval = settings.KeepAliveInterval,
+                IdleTimeout = settings.IdleTimeout,
                 LoggerFactory = loggerFactory,
             },
             cancellationToken);
@@ -93,5 +101,27 @@ internal static class RelayDaemon
 
         DaemonLog.Stopped(logger);
         return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// Raises the soft descriptor limit to the hard one: every connection takes a descriptor, and
+    /// the usual soft default (1024) would cap a node at a few hundred children. The node derives
+    /// its default connection limit from what this leaves.
+    /// </summary>
+    private static void RaiseDescriptorLimit(ILogger logger)
+    {
+        if (DescriptorLimit.Get() is not { } limit)
+        {
+            return; // no such limit here
+        }
+
+        if (DescriptorLimit.TryRaiseSoftToHard(out string? problem) is { } raised)
+        {
+            DaemonLog.DescriptorLimit(logger, raised.Before == raised.After ? $"{raised.After}, the hard limit" : $"raised from {raised.Before} to {raised.After}, the hard limit");
+        }
+        else
+        {
+            DaemonLog.DescriptorLimitNotRaised(logger, limit.Soft, limit.Hard, problem ?? "unknown");
+        }
     }
 }

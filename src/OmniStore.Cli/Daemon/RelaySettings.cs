@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OmniStore.Node;
+using OmniStore.Protocol;
 using OmniStore.Transport;
 
 namespace OmniStore.Cli.Daemon;
@@ -48,4 +49,22 @@ internal sealed record RelaySettings(
 
     /// <summary>A relay: misses one child connection may cause at once (<see cref="TreeNodeOptions.UpstreamMissBurst"/>).</summary>
     public int ChildMissBurst { get; init; } = TreeNodeOptions.DefaultUpstreamMissBurst;
+
+    /// <summary>The most connections from children at once; null derives it from the descriptor limit.</summary>
+    public int? MaxConnections { get; init; }
+
+    /// <summary>The most connections from one address at once.</summary>
+    public int MaxConnectionsPerAddress { get; init; } = TreeNodeOptions.DefaultMaxConnectionsPerAddress;
+
+    /// <summary>The most connections in their handshake at once.</summary>
+    public int MaxPendingHandshakes { get; init; } = TreeNodeOptions.DefaultMaxPendingHandshakes;
+
+    /// <summary>How long a new connection may take to complete its handshake.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TreeNodeOptions.MaxHandshakeTimeout;
+
+    /// <summary>Silence from a peer after which the node sends it a PING.</summary>
+    public TimeSpan KeepAliveInterval { get; init; } = ConnectionLiveness.DefaultKeepAliveInterval;
+
+    /// <summary>Silence (in frames) after which a peer is declared dead.</summary>
+    public TimeSpan IdleTimeout { get; init; } = ConnectionLiveness.DefaultIdleTimeout;
 }

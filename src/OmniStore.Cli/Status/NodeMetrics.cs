@@ -56,7 +56,31 @@ internal static class NodeMetrics
         text.Single("omnistore_coalesced_chunk_requests_total", "counter", "Chunk requests that joined a fetch already running instead of going to the parent again.", status.CoalescedChunkRequests);
         text.Single("omnistore_remembered_misses_total", "counter", "Requests a relay answered NotFound from its memory of what the parent recently did not have, without asking it again.", status.RememberedMisses);
         text.Single("omnistore_miss_limited_requests_total", "counter", "Requests refused (Unavailable) because their connection caused more misses at the parent than a child may.", status.MissLimitedRequests);
+        if (status.Connections is { } connections)
+        {
+            AddConnections(text, connections);
+        }
+
         return text.ToString();
+    }
+
+    private static void AddConnections(PrometheusText text, ConnectionStatus connections)
+    {
+        text.Single("omnistore_connections", "gauge", "Connections from children now, handshakes in progress included.", connections.Open);
+        text.Single("omnistore_connections_handshaking", "gauge", "Connections from children still in their handshake.", connections.Handshaking);
+        text.Family("omnistore_connections_limit", "gauge", "The node's connection limits: in all, per source address, in their handshake.")
+            .Sample("omnistore_connections_limit", connections.MaxConnections, ("limit", "total"))
+            .Sample("omnistore_connections_limit", connections.MaxConnectionsPerAddress, ("limit", "per_address"))
+            .Sample("omnistore_connections_limit", connections.MaxPendingHandshakes, ("limit", "handshakes"));
+        text.Single("omnistore_connections_accepted_total", "counter", "Connections admitted since the node started.", connections.Accepted);
+        text.Family("omnistore_connections_refused_total", "counter", "Connections refused at once because a limit was reached: total, per_address, or handshakes.")
+            .Sample("omnistore_connections_refused_total", connections.RefusedAtLimit, ("reason", "total"))
+            .Sample("omnistore_connections_refused_total", connections.RefusedPerAddress, ("reason", "per_address"))
+            .Sample("omnistore_connections_refused_total", connections.RefusedHandshakes, ("reason", "handshakes"));
+        text.Single("omnistore_accept_errors_total", "counter", "Accepts that failed for want of a resource (EMFILE, ENFILE, ENOBUFS, ...).", connections.AcceptErrors);
+        text.Single("omnistore_connections_timed_out_total", "counter", "Connections closed because the child sent no complete frame, or nothing of a message it started, within the idle timeout.", connections.TimedOut);
+        text.Single("omnistore_refusing_connections", "gauge", "1 while the node would refuse a new connection (at a limit, or accepting fails), else 0; /readyz answers 503 then.", connections.Refusing is null ? 0 : 1);
+        text.Single("omnistore_refusing_connections_since_seconds", "gauge", "When the node began refusing connections, in seconds since 1970; 0 while it accepts them.", connections.Refusing?.Since.ToUnixTimeSeconds() ?? 0);
     }
 
     private static void AddLink(PrometheusText text, LinkTraffic traffic, params (string Name, string Value)[] link) =>

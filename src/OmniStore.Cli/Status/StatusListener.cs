@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -11,7 +12,8 @@ namespace OmniStore.Cli.Status;
 /// <summary>
 /// The daemon's HTTP status listener (Kestrel, from the ASP.NET Core shared framework):
 /// <c>GET /status</c> is the node's <see cref="NodeStatus"/> as JSON, <c>GET /metrics</c> the same in
-/// the Prometheus text format. It listens only where <c>--status-listen</c> says, and has no
+/// the Prometheus text format, <c>GET /readyz</c> 200 while the node accepts connections and 503
+/// (saying why and since when) while it refuses them. It listens only where <c>--status-listen</c> says, and has no
 /// authentication: bind it to loopback or a management network.
 /// </summary>
 internal sealed class StatusListener : IAsyncDisposable
@@ -56,10 +58,23 @@ internal sealed class StatusListener : IAsyncDisposable
             context.Response.ContentType = PrometheusText.ContentType;
             return context.Response.WriteAsync(NodeMetrics.Format(status()), context.RequestAborted);
         });
+        app.MapGet("/readyz", context =>
+        {
+            // Not ready while a new connection would be refused: probes and load balancers then
+            // send clients elsewhere instead of into a refusal.
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            if (status().Connections?.Refusing is { } refusing)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return context.Response.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"refusing connections since {refusing.Since:yyyy-MM-dd'T'HH:mm:ss'Z'}: {refusing.Reason}\n"), context.RequestAborted);
+            }
+
+            return context.Response.WriteAsync("ready\n", context.RequestAborted);
+        });
         app.MapGet("/", context =>
         {
             context.Response.ContentType = "text/plain; charset=utf-8";
-            return context.Response.WriteAsync("omnistore node: GET /status (JSON), GET /metrics (Prometheus)\n", context.RequestAborted);
+            return context.Response.WriteAsync("omnistore node: GET /status (JSON), GET /metrics (Prometheus), GET /readyz (200 when accepting connections, else 503)\n", context.RequestAborted);
         });
 
         try

@@ -35,4 +35,22 @@ internal static partial class NodeLog
 
     [LoggerMessage(3008, LogLevel.Information, "Bound {Name} to version {Version}")]
     public static partial void Bound(ILogger logger, PeerText name, long version);
+
+    [LoggerMessage(3009, LogLevel.Warning, "Accepting a connection failed: {Problem}; the node refuses connections until accepting works again (next try in {DelayMs} ms)")]
+    public static partial void AcceptFailed(ILogger logger, string problem, double delayMs);
+
+    [LoggerMessage(3010, LogLevel.Information, "Accepting connections again, after {Seconds} s and {Failures} failed accepts")]
+    public static partial void AcceptingAgain(ILogger logger, double seconds, long failures);
+
+    [LoggerMessage(3011, LogLevel.Warning, "Refused a connection from {EndPoint} before its handshake: {Reason}")]
+    public static partial void ConnectionRefused(ILogger logger, string? endPoint, string reason);
+
+    [LoggerMessage(3012, LogLevel.Information, "Accepting at most {MaxConnections} connections, {MaxPerAddress} from one address, {MaxHandshakes} in their handshake ({Descriptors})")]
+    public static partial void ConnectionLimits(ILogger logger, int maxConnections, int maxPerAddress, int maxHandshakes, string descriptors);
+
+    [LoggerMessage(3013, LogLevel.Error, "Accepting connections failed unexpectedly; the node carries on accepting")]
+    public static partial void AcceptLoopFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3014, LogLevel.Warning, "{Count} more lines like the next were not written, to keep the log readable")]
+    public static partial void Suppressed(ILogger logger, int count);
 }

@@ -22,7 +22,31 @@ internal sealed record NodeStatus(
     long UpstreamChunkFetches,
     long CoalescedChunkRequests,
     long RememberedMisses,
-    long MissLimitedRequests);
+    long MissLimitedRequests,
+
+    ConnectionStatus? Connections = null);
+
+/// <summary>
+/// The node's connections from children and what became of them. <c>Open</c> counts handshakes in
+/// progress too. <c>Refusing</c> is set while a new connection would be refused (the node is at a
+/// limit, or accepting fails, for example for want of descriptors): the node is not ready then.
+/// </summary>
+internal sealed record ConnectionStatus(
+    int Open,
+    int Handshaking,
+    int MaxConnections,
+    int MaxConnectionsPerAddress,
+    int MaxPendingHandshakes,
+    long Accepted,
+    long RefusedAtLimit,
+    long RefusedPerAddress,
+    long RefusedHandshakes,
+    long AcceptErrors,
+    long TimedOut,
+    RefusalStatus? Refusing);
+
+/// <summary>Why the node refuses new connections, and since when.</summary>
+internal sealed record RefusalStatus(string Reason, DateTimeOffset Since);
 
 /// <summary>The parent link: where it points, whether it is up, and what crossed it.</summary>
 internal sealed record ParentStatus(string Address, bool Connected, int Connections, LinkTraffic Traffic);

@@ -16,5 +16,7 @@ internal sealed partial class TreeNode
         ChunkFetches.Executions,
         _chunkFetches.Joined,
         _misses.Remembered,
-        _misses.Refused);
+        _misses.Refused,
+
+        Connections);
 }

@@ -33,6 +33,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly LinkCounters _retiredChildCounters = new();
     private readonly MemoryBudget _memory;
     private readonly ConnectionLimits _connectionLimits;
+    private readonly ConnectionAdmission _admission;
     private Task? _acceptLoop;
     private int _inFlight;
     private long _upstreamChunkFetches;
@@ -49,12 +50,14 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _memory = new MemoryBudget(options.MemoryBudget);
         _connectionLimits = options.ConnectionLimits with { Budget = _memory };
         _misses = new RelayMisses(options);
+        _admission = CreateAdmission(options);
         _identity = CreateIdentity();
         Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
         if (options.Parent is { } parent)
         {
             _parent = new ParentLink(parent, _identity, this, _connectionLimits, _logger);
             WatchParent(_parent);
+            _parent.Connected += connection => connection.Liveness = options.Liveness;
         }
     }
 
@@ -131,55 +134,13 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
         NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.Address.ToString(), options.Site, options.DataDirectory);
         NodeLog.RelayPolicy(node._logger, node.RelayPolicy());
+        node.LogConnectionLimits();
         if (node._parent is not null)
         {
             await node._parent.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return node;
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            var accepted = await _listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
-            if (accepted is not { } next)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => AcceptAsync(next.Connection, next.Counters));
-        }
-    }
-
-    private async Task AcceptAsync(TcpConnection transport, LinkCounters counters)
-    {
-        PeerConnection connection;
-        try
-        {
-            connection = await PeerConnection.StartAsync(transport, transport, isOpener: false, IdentityForChild(transport.RemoteEndPoint), this, counters, _connectionLimits, _logger, _stopping.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
-        {
-            NodeLog.ChildRefused(_logger, transport.RemoteEndPoint?.ToString(), ex.Message);
-            return;
-        }
-
-        RememberChildAddress(connection, transport.RemoteEndPoint);
-        _children[connection] = 0;
-        NodeLog.ChildConnected(_logger, connection.Describe(), transport.RemoteEndPoint?.ToString());
-        await connection.Completion.ConfigureAwait(false);
-        lock (_retiredChildCounters) // with ChildrenTotal: a child is counted once, connected or retired
-        {
-            _children.TryRemove(connection, out _);
-            _retiredChildCounters.AddPayloadIn(counters.PayloadIn);
-            _retiredChildCounters.AddPayloadOut(counters.PayloadOut);
-            _retiredChildCounters.AddWireIn(counters.WireIn);
-            _retiredChildCounters.AddWireOut(counters.WireOut);
-        }
-
-        NodeLog.ChildDisconnected(_logger, connection.Describe());
     }
 
     /// <inheritdoc/>

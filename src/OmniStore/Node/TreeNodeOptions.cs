@@ -164,6 +164,62 @@ internal sealed record TreeNodeOptions
     public int MissCacheSize { get; init; } = DefaultMissCacheSize;
 
 
+    /// <summary>The default of <see cref="MaxConnectionsPerAddress"/>.</summary>
+    public const int DefaultMaxConnectionsPerAddress = 256;
+
+    /// <summary>The default of <see cref="MaxPendingHandshakes"/>.</summary>
+    public const int DefaultMaxPendingHandshakes = 128;
+
+    /// <summary>The largest <see cref="HandshakeTimeout"/>: the protocol's own bound on a handshake.</summary>
+    public static readonly TimeSpan MaxHandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Connections from children (relays and clients) the node holds at once, handshakes in progress
+    /// included; one more is accepted and closed at once with an <c>Unavailable</c> ERROR, so the
+    /// kernel's backlog never fills and the node never runs out of descriptors. Each connection
+    /// costs one descriptor and some memory. Null: derived from the descriptor limit when the node
+    /// starts (<see cref="Internal.ConnectionAdmission.DefaultMaxConnections"/>: the descriptors free
+    /// then, less 128 or an eighth of them for the store, the status listener and the runtime, at
+    /// most 16,384; about 750 under the usual soft limit of 1024). Defaults to null.
+    /// </summary>
+    public int? MaxConnections { get; init; }
+
+    /// <summary>
+    /// Connections from one source address (IPv6: one /64 prefix) the node holds at once, so one
+    /// host cannot take every slot; the next is refused like one over <see cref="MaxConnections"/>.
+    /// Capped at <see cref="MaxConnections"/>. Defaults to <see cref="DefaultMaxConnectionsPerAddress"/>.
+    /// </summary>
+    public int MaxConnectionsPerAddress { get; init; } = DefaultMaxConnectionsPerAddress;
+
+    /// <summary>
+    /// Connections still in their handshake the node holds at once (one address may hold at most
+    /// half of them); more are refused. Capped at <see cref="MaxConnections"/>. Defaults to
+    /// <see cref="DefaultMaxPendingHandshakes"/>.
+    /// </summary>
+    public int MaxPendingHandshakes { get; init; } = DefaultMaxPendingHandshakes;
+
+    /// <summary>
+    /// How long a new connection may take to complete its handshake before it is closed, at most
+    /// <see cref="MaxHandshakeTimeout"/>. Defaults to 10 s.
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; init; } = MaxHandshakeTimeout;
+
+    /// <summary>
+    /// After this long without traffic from a peer (frames other than PING and PONG), the node
+    /// sends it a PING, at most one per interval; the PONG measures the round trip. An idle but
+    /// live peer answers, so it keeps its connection, and NAT mappings on the way stay open.
+    /// Below <see cref="IdleTimeout"/>. Defaults to 10 s.
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; init; } = ConnectionLiveness.DefaultKeepAliveInterval;
+
+    /// <summary>
+    /// A peer that sends no complete frame for this long, or nothing of a message it started, is
+    /// declared dead and its connection closed: liveness is measured in frames, so trickling bytes
+    /// does not keep a connection open. A live peer answers the node's PINGs. A link must carry a
+    /// 256 KiB frame within this time. Defaults to 30 s.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = ConnectionLiveness.DefaultIdleTimeout;
+
     /// <summary>Logging. Defaults to none.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
@@ -176,6 +232,7 @@ internal sealed record TreeNodeOptions
         MaxSendBytes = ConnectionSendBytes,
         SendTimeout = SendTimeout,
     };
+    internal ConnectionLiveness Liveness => new(KeepAliveInterval, IdleTimeout);
 
     internal ContentStoreOptions StoreOptions => new()
     {
@@ -234,6 +291,27 @@ internal sealed record TreeNodeOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MissCacheTime, TimeSpan.Zero, argumentName);
         ArgumentOutOfRangeException.ThrowIfLessThan(MissCacheSize, 1, argumentName);
+        if (MaxConnections is < 1)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, MaxConnections, $"{nameof(MaxConnections)} must be at least 1 (or null for the default).");
+        }
+
+        if (MaxConnectionsPerAddress < 1)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, MaxConnectionsPerAddress, $"{nameof(MaxConnectionsPerAddress)} must be at least 1.");
+        }
+
+        if (MaxPendingHandshakes < 1)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, MaxPendingHandshakes, $"{nameof(MaxPendingHandshakes)} must be at least 1.");
+        }
+
+        if (HandshakeTimeout <= TimeSpan.Zero || HandshakeTimeout > MaxHandshakeTimeout)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, HandshakeTimeout, $"{nameof(HandshakeTimeout)} must be more than 0 and at most {MaxHandshakeTimeout.TotalSeconds} s.");
+        }
+
+        Liveness.Validate(argumentName);
         StoreOptions.Validate(argumentName);
     }
 }

@@ -17,4 +17,7 @@ internal static partial class ConnectionLog
 
     [LoggerMessage(2002, LogLevel.Error, "Serving {Request} for {Peer} failed")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, string request, PeerText peer);
+
+    [LoggerMessage(2003, LogLevel.Information, "Closing the connection: {Reason}")]
+    public static partial void PeerTimedOut(ILogger logger, string reason);
 }

@@ -402,6 +402,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private async Task ReadLoopAsync()
     {
         var input = _pipe.Input;
+        StartLiveness();
         try
         {
             while (true)
@@ -416,6 +417,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                     if (status == FrameParseStatus.Frame)
                     {
                         OnFrame(header, payload);
+                        OnFrameArrived(header);
                         continue;
                     }
 
@@ -429,6 +431,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                         // The buffer ends inside a large payload: what arrived goes into the message,
                         // the rest is received straight into it once the pipe is consumed.
                         await ReceiveRestDirectlyAsync(input, buffer, header).ConfigureAwait(false);
+                        OnFrameArrived(header);
                         consumed = true;
                     }
 
@@ -669,6 +672,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
 
                 break;
             case FrameType.Pong:
+                OnPong(payload);
                 break;
             case FrameType.GoAway:
                 GoingAway = true;

@@ -58,9 +58,42 @@ public sealed class DaemonProcess : IAsyncDisposable
     public static Task<DaemonProcess> StartAsync(string dataDirectory, params string[] args) => StartAsync(dataDirectory, null, args);
 
     /// <summary>Starts <c>omnistore relay</c> with <paramref name="args"/> and <paramref name="environment"/> (see <see cref="CliRunner.StartInfo"/>), and waits until it listens.</summary>
-    public static async Task<DaemonProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment, params string[] args)
+    public static Task<DaemonProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment, params string[] args) =>
+        StartAsync(CliRunner.StartInfo(["relay", .. args], dataDirectory, environment), args);
+    /// <summary>
+    /// Starts <c>omnistore relay</c> with <paramref name="args"/> under a descriptor limit (soft and
+    /// hard, as <c>ulimit -n</c> sets them; the shell then execs the daemon, so the process id stays
+    /// the daemon's) and waits until it listens.
+    /// </summary>
+    public static Task<DaemonProcess> StartWithDescriptorLimitAsync(int softLimit, int hardLimit, string dataDirectory, params string[] args)
     {
-        var start = CliRunner.StartInfo(["relay", .. args], dataDirectory, environment);
+        var inner = CliRunner.StartInfo(["relay", .. args], dataDirectory);
+        var start = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"ulimit -Sn {softLimit} && ulimit -Hn {hardLimit} && exec \"$@\""));
+        start.ArgumentList.Add("omnistore-relay");
+        start.ArgumentList.Add(inner.FileName);
+        foreach (var arg in inner.ArgumentList)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment.Clear();
+        foreach (var (name, value) in inner.Environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        return StartAsync(start, args);
+    }
+
+    private static async Task<DaemonProcess> StartAsync(ProcessStartInfo start, string[] args)
+    {
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var daemon = new DaemonProcess(process);
         process.OutputDataReceived += (_, e) => daemon.OnOutput(e.Data);

@@ -289,15 +289,21 @@ public sealed class RelayMissLimitTests
             for (int i = 0; i < 100 && !_stop.IsCancellationRequested; i++)
             {
                 var accepted = await _listener.AcceptAsync(_stop.Token);
-                if (accepted is not { } next)
+                if (accepted.Status == TcpAcceptStatus.Stopped)
                 {
                     return;
+                }
+
+                var counters = new LinkCounters();
+                if (accepted.Socket?.Open(counters) is not { } next)
+                {
+                    continue;
                 }
 
                 try
                 {
                     var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "slow", null) { AcceptsRelaysWithoutSecret = true };
-                    _connections.Add(await PeerConnection.StartAsync(next.Connection, next.Connection, false, identity, this, next.Counters, null, _stop.Token));
+                    _connections.Add(await PeerConnection.StartAsync(next, next, false, identity, this, counters, null, _stop.Token));
                 }
                 catch (Exception e) when (e is OmniStoreException or OperationCanceledException)
                 {

@@ -384,10 +384,11 @@ public sealed class RoleTests
             parent._accept = Task.Run(async () =>
             {
                 var accepted = await parent._listener.AcceptAsync(parent._stop.Token);
-                if (accepted is { } a)
+                var counters = new LinkCounters();
+                if (accepted.Socket?.Open(counters) is { } a)
                 {
                     var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "fake-root", null) { AcceptsRelaysWithoutSecret = true };
-                    parent._connection.TrySetResult(await PeerConnection.StartAsync(a.Connection, a.Connection, isOpener: false, identity, handler, a.Counters, null, parent._stop.Token));
+                    parent._connection.TrySetResult(await PeerConnection.StartAsync(a, a, isOpener: false, identity, handler, counters, null, parent._stop.Token));
                 }
             });
             return Task.FromResult(parent);

@@ -30,7 +30,9 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectRece
         _counters = counters;
         _socket.NoDelay = true;
         _stream = new CountingStream(new NetworkStream(socket, ownsSocket: true), counters);
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: ReadSize, minimumReadSize: ReadSize / 4, leaveOpen: true));
+        // Zero-byte reads: an idle connection waits for data without holding a read buffer, so
+        // thousands of idle peers cost the node little memory (as Kestrel's sockets do).
+        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: ReadSize, minimumReadSize: ReadSize / 4, leaveOpen: true, useZeroByteReads: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: true));
         RemoteEndPoint = socket.RemoteEndPoint;
         LocalEndPoint = socket.LocalEndPoint;

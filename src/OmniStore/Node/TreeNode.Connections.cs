@@ -1,0 +1,195 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using OmniStore.Internal;
+using OmniStore.Node.Internal;
+using OmniStore.Protocol;
+using OmniStore.Transport;
+using OmniStore.Transport.Tcp;
+
+namespace OmniStore.Node;
+
+/// <summary>
+/// Accepting children: the accept loop, which outlives every failed accept; admission within the
+/// connection limits; the handshake within its timeout; and the child's liveness settings.
+/// </summary>
+internal sealed partial class TreeNode
+{
+    // A failed accept is retried after 10 ms, doubling to 1 s while it keeps failing: soon enough to
+    // serve again within a second of the cause passing, rarely enough not to spin on EMFILE.
+    private static readonly TimeSpan MinAcceptBackoff = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan MaxAcceptBackoff = TimeSpan.FromSeconds(1);
+
+    private static readonly TimeSpan LogWindow = TimeSpan.FromSeconds(10);
+    private readonly LogThrottle _acceptFailureLog = new(LogWindow, 1);
+    private readonly LogThrottle _acceptRecoveryLog = new(LogWindow, 1);
+    private readonly LogThrottle _refusalLog = new(LogWindow, 5);
+    private readonly LogThrottle _handshakeFailureLog = new(LogWindow, 10);
+    private long _timedOutChildren;
+
+    /// <summary>The node's connection limits and counts, and whether it refuses connections now.</summary>
+    public ConnectionStatus Connections => _admission.Snapshot(Interlocked.Read(ref _timedOutChildren));
+
+    private static ConnectionAdmission CreateAdmission(TreeNodeOptions options) =>
+        new(options.MaxConnections ?? ConnectionAdmission.DefaultMaxConnections(), options.MaxConnectionsPerAddress, options.MaxPendingHandshakes);
+
+    private void LogConnectionLimits()
+    {
+        string descriptors = DescriptorLimit.Get() is { } limit
+            ? $"descriptors: {DescriptorLimit.OpenNow()?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} open, limit {limit.Soft}"
+            : "no descriptor limit";
+        NodeLog.ConnectionLimits(_logger, _admission.MaxConnections, _admission.MaxConnectionsPerAddress, _admission.MaxPendingHandshakes, descriptors);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var backoff = MinAcceptBackoff;
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var result = await _listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+                switch (result.Status)
+                {
+                    case TcpAcceptStatus.Stopped:
+                        return;
+                    case TcpAcceptStatus.ConnectionFailed:
+                        continue; // that peer gave up before it was accepted
+                    case TcpAcceptStatus.ListenerFailed:
+                        _admission.AcceptFailed(result.Problem ?? result.Error.ToString());
+                        if (ShouldLog(_acceptFailureLog))
+                        {
+                            NodeLog.AcceptFailed(_logger, result.Problem ?? result.Error.ToString(), backoff.TotalMilliseconds);
+                        }
+
+                        await Task.Delay(backoff, _stopping.Token).ConfigureAwait(false);
+                        backoff = TimeSpan.FromTicks(Math.Min(MaxAcceptBackoff.Ticks, backoff.Ticks * 2));
+                        continue;
+                }
+
+                backoff = MinAcceptBackoff;
+                if (_admission.AcceptSucceeded() is { } recovered && ShouldLog(_acceptRecoveryLog))
+                {
+                    NodeLog.AcceptingAgain(_logger, Math.Round(recovered.For.TotalSeconds, 1), recovered.Failures);
+                }
+
+                Admit(result.Socket!);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Nothing here is meant to throw; if something does, the node must still accept.
+                NodeLog.AcceptLoopFailed(_logger, ex);
+                try
+                {
+                    await Task.Delay(MaxAcceptBackoff, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Admits <paramref name="socket"/> within the limits and starts its handshake, or refuses it at once.</summary>
+    private void Admit(AcceptedSocket socket)
+    {
+        var key = ConnectionAdmission.KeyOf(socket.RemoteEndPoint?.Address);
+        if (_admission.TryAdmit(key) is { } refusal)
+        {
+            // Refused at once, not left in the kernel's backlog: the peer learns why, and the
+            // backlog stays free for the connections the node can take.
+            socket.Refuse(ConnectionRefusal.Frame(OmniStoreError.Unavailable, refusal.Message));
+            if (ShouldLog(_refusalLog))
+            {
+                NodeLog.ConnectionRefused(_logger, socket.RemoteEndPoint?.ToString(), refusal.Message);
+            }
+
+            return;
+        }
+
+        var counters = new LinkCounters();
+        if (socket.Open(counters) is not { } transport)
+        {
+            _admission.HandshakeEnded(key);
+            _admission.Closed(key);
+            return;
+        }
+
+        _ = Task.Run(() => ServeChildAsync(transport, counters, key));
+    }
+
+    private async Task ServeChildAsync(TcpConnection transport, LinkCounters counters, IPAddress key)
+    {
+        try
+        {
+            PeerConnection connection;
+            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            {
+                handshake.CancelAfter(_options.HandshakeTimeout);
+                try
+                {
+                    connection = await PeerConnection.StartAsync(transport, transport, isOpener: false, IdentityForChild(transport.RemoteEndPoint), this, counters, _connectionLimits, _logger, handshake.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
+                {
+                    if (!_stopping.IsCancellationRequested && ShouldLog(_handshakeFailureLog))
+                    {
+                        string reason = ex is OperationCanceledException ? $"no handshake within {_options.HandshakeTimeout.TotalSeconds} s" : ex.Message;
+                        NodeLog.ChildRefused(_logger, transport.RemoteEndPoint?.ToString(), reason);
+                    }
+
+                    return;
+                }
+                finally
+                {
+                    _admission.HandshakeEnded(key);
+                }
+            }
+
+            connection.Liveness = _options.Liveness;
+            RememberChildAddress(connection, transport.RemoteEndPoint);
+            _children[connection] = 0;
+            NodeLog.ChildConnected(_logger, connection.Describe(), transport.RemoteEndPoint?.ToString());
+            await connection.Completion.ConfigureAwait(false);
+            lock (_retiredChildCounters) // with ChildrenTotal: a child is counted once, connected or retired
+            {
+                _children.TryRemove(connection, out _);
+                _retiredChildCounters.AddPayloadIn(counters.PayloadIn);
+                _retiredChildCounters.AddPayloadOut(counters.PayloadOut);
+                _retiredChildCounters.AddWireIn(counters.WireIn);
+                _retiredChildCounters.AddWireOut(counters.WireOut);
+            }
+
+            if (connection.TimedOut)
+            {
+                Interlocked.Increment(ref _timedOutChildren);
+            }
+
+            NodeLog.ChildDisconnected(_logger, connection.Describe());
+        }
+        finally
+        {
+            _admission.Closed(key);
+        }
+    }
+
+    /// <summary>Whether <paramref name="throttle"/> lets a line through; first says how many it held back, if any.</summary>
+    private bool ShouldLog(LogThrottle throttle)
+    {
+        if (!throttle.ShouldLog(out int suppressed))
+        {
+            return false;
+        }
+
+        if (suppressed > 0)
+        {
+            NodeLog.Suppressed(_logger, suppressed);
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,78 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace OmniStore.Transport.Tcp;
+
+/// <summary>
+/// A connection just accepted, not yet admitted: the node looks at where it comes from, then
+/// either opens it (<see cref="Open"/>) or refuses it (<see cref="Refuse"/>). Until then it holds
+/// only its socket, so a flood of refused connections costs no pipes or buffers.
+/// </summary>
+internal sealed class AcceptedSocket
+{
+    /// <summary>What a refusal reads of what the peer already sent, so that closing sends FIN rather than RST.</summary>
+    private const int MaxDrain = 4096;
+
+    private readonly Socket _socket;
+
+    internal AcceptedSocket(Socket socket)
+    {
+        _socket = socket;
+
+        // Set by the accept itself: reading it costs no system call and cannot fail.
+        RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
+    }
+
+    /// <summary>The peer's address and port, if the accept reported one.</summary>
+    public IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>Turns the socket into a connection. Returns null (and closes the socket) if the peer is already gone.</summary>
+    public TcpConnection? Open(LinkCounters counters)
+    {
+        try
+        {
+            return new TcpConnection(_socket, counters);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException)
+        {
+            _socket.Dispose();
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="farewell"/> (what the protocol says to a refused peer) if the socket's
+    /// buffer takes it at once, then closes the socket. Never waits and never throws: a peer that
+    /// is not reading, or already gone, just sees the close.
+    /// </summary>
+    public void Refuse(ReadOnlySpan<byte> farewell)
+    {
+        try
+        {
+            _socket.Blocking = false;
+            _socket.Send(farewell, SocketFlags.None, out _);
+            _socket.Shutdown(SocketShutdown.Send);
+
+            // Unread bytes at close make the kernel reset the connection, and a reset may discard
+            // the farewell before the peer reads it; what has arrived so far is read and dropped.
+            Span<byte> sink = stackalloc byte[512];
+            for (int drained = 0; drained < MaxDrain && _socket.Available > 0;)
+            {
+                int read = _socket.Receive(sink, SocketFlags.None, out var error);
+                if (read <= 0 || error != SocketError.Success)
+                {
+                    break;
+                }
+
+                drained += read;
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            _socket.Dispose();
+        }
+    }
+}
