@@ -34,10 +34,19 @@ internal sealed partial class TreeNode
 
     private void LogConnectionLimits()
     {
-        string descriptors = DescriptorLimit.Get() is { } limit
-            ? $"descriptors: {DescriptorLimit.OpenNow()?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} open, limit {limit.Soft}"
+        var limit = DescriptorLimit.Get();
+        int? open = DescriptorLimit.OpenNow();
+        string descriptors = limit is { } known
+            ? $"descriptors: {open?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} open, limit {known.Soft}"
             : "no descriptor limit";
         NodeLog.ConnectionLimits(_logger, _admission.MaxConnections, _admission.MaxConnectionsPerAddress, _admission.MaxPendingHandshakes, descriptors);
+
+        // A limit set above what the descriptors allow lets a flood run the process out of them,
+        // and then not only accepts fail: the runtime itself may abort when it needs one.
+        if (limit is { } l && open is { } o && l.Soft != DescriptorLimit.Unlimited && (long)_admission.MaxConnections + o + ConnectionAdmission.MinReservedDescriptors > l.Soft)
+        {
+            NodeLog.ConnectionLimitAboveDescriptors(_logger, _admission.MaxConnections, l.Soft, o);
+        }
     }
 
     private async Task AcceptLoopAsync()

@@ -47,6 +47,7 @@ public sealed class ConnectionExhaustionTests : IDisposable
 
         await ExpectReadinessAsync(status, root, HttpStatusCode.OK, null, ct);
         await PutAndGetAsync(root);
+        Assert.Contains("more than the descriptors allow", root.StandardError, StringComparison.Ordinal); // warned at start
         Assert.Contains("Accepting a connection failed", root.StandardError, StringComparison.Ordinal);
         Assert.Contains("open files", root.StandardError, StringComparison.Ordinal);
         Assert.Equal(0, await root.TerminateAsync());
@@ -77,6 +78,7 @@ public sealed class ConnectionExhaustionTests : IDisposable
         await ExpectReadinessAsync(status, root, HttpStatusCode.OK, null, ct);
         await PutAndGetAsync(root);
         Assert.DoesNotContain("Accepting a connection failed", root.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("more than the descriptors allow", root.StandardError, StringComparison.Ordinal);
         Assert.Contains("before its handshake: Refused: too many connections", root.StandardError, StringComparison.Ordinal);
         Assert.Equal(0, await root.TerminateAsync());
     }
