@@ -169,6 +169,18 @@ internal static class RelayCommand
             DefaultValueFactory = _ => ConnectionLiveness.DefaultIdleTimeout,
             CustomParser = result => ParseDuration(result, TimeSpan.FromDays(1)),
         };
+        var memoryBudget = new Option<long?>("--memory-budget")
+        {
+            Description = "The most memory all connections may hold together for messages received and answers being sent; past it the connection holding the most unfinished messages or unread answers is closed. Default: a quarter of the memory the process may use, at most 1G",
+            HelpName = "SIZE",
+            CustomParser = result => ParseMemorySize(result, 16L << 20),
+        };
+        var connectionReceive = new Option<long?>("--max-connection-receive")
+        {
+            Description = "The most bytes of received messages one connection may hold (arriving, or waiting to be served); past it the connection is read no further until its requests are served. Default: 128M",
+            HelpName = "SIZE",
+            CustomParser = result => ParseMemorySize(result, 4L << 20),
+        };
         var logLevel = new Option<LogLevel>("--log-level")
         {
             Description = "The least severe log messages written to stderr",
@@ -199,6 +211,8 @@ internal static class RelayCommand
             handshakeTimeout,
             keepAliveInterval,
             idleTimeout,
+            memoryBudget,
+            connectionReceive,
             logLevel,
         };
         command.Validators.Add(result =>
@@ -255,6 +269,8 @@ internal static class RelayCommand
                 HandshakeTimeout = parseResult.GetValue(handshakeTimeout),
                 KeepAliveInterval = parseResult.GetValue(keepAliveInterval),
                 IdleTimeout = parseResult.GetValue(idleTimeout),
+                MemoryBudget = parseResult.GetValue(memoryBudget),
+                MaxConnectionReceive = parseResult.GetValue(connectionReceive),
             };
     }
 
@@ -308,6 +324,25 @@ internal static class RelayCommand
         if (bytes != 0 && bytes < MinStoreSize)
         {
             result.AddError($"--cache-size: {text} is too small; a store needs at least {ByteSize.Format(MinStoreSize)}.");
+            return null;
+        }
+
+        return bytes;
+    }
+
+    /// <summary>A size of at least <paramref name="minimum"/> bytes.</summary>
+    private static long? ParseMemorySize(ArgumentResult result, long minimum)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (!ByteSize.TryParse(text, out long bytes, out string? problem))
+        {
+            result.AddError($"{OptionName(result)}: {problem}.");
+            return null;
+        }
+
+        if (bytes < minimum)
+        {
+            result.AddError($"{OptionName(result)}: {text} is too small; at least {ByteSize.Format(minimum)}.");
             return null;
         }
 

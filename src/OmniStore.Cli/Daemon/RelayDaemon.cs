@@ -64,6 +64,8 @@ internal static class RelayDaemon
                 HandshakeTimeout = settings.HandshakeTimeout,
                 KeepAliveInterval = settings.KeepAliveInterval,
                 IdleTimeout = settings.IdleTimeout,
+                MemoryBudget = settings.MemoryBudget ?? OmniStore.Protocol.MemoryBudget.DefaultLimit,
+                ConnectionReceiveBytes = settings.MaxConnectionReceive ?? OmniStore.Protocol.ConnectionLimits.Default.MaxReceiveBytes,
                 LoggerFactory = loggerFactory,
             },
             cancellationToken);

@@ -67,4 +67,10 @@ internal sealed record RelaySettings(
 
     /// <summary>Silence (in frames) after which a peer is declared dead.</summary>
     public TimeSpan IdleTimeout { get; init; } = ConnectionLiveness.DefaultIdleTimeout;
+
+    /// <summary>The node's memory budget for its connections (<c>--memory-budget</c>); null for the default.</summary>
+    public long? MemoryBudget { get; init; }
+
+    /// <summary>Bytes of received messages one connection may hold (<c>--max-connection-receive</c>); null for the default.</summary>
+    public long? MaxConnectionReceive { get; init; }
 }

@@ -103,8 +103,8 @@ internal sealed record TreeNodeOptions
     public long MemoryBudget { get; init; } = Protocol.MemoryBudget.DefaultLimit;
 
     /// <summary>
-    /// Bytes of received messages one connection may hold (<see cref="Protocol.ConnectionLimits.MaxReceiveBytes"/>).
-    /// Raising it lets one peer hold more of <see cref="MemoryBudget"/>. Defaults to 128 MiB.
+    /// Bytes of received messages one connection may hold (<see cref="Protocol.ConnectionLimits.MaxReceiveBytes"/>),
+    /// at most <see cref="MemoryBudget"/>. Raising it lets one peer hold more of the budget. Defaults to 128 MiB.
     /// </summary>
     public long ConnectionReceiveBytes { get; init; } = Protocol.ConnectionLimits.Default.MaxReceiveBytes;
 
@@ -228,7 +228,7 @@ internal sealed record TreeNodeOptions
     /// <summary>The per-connection limits these options set, without the node's budget (the node adds its own).</summary>
     internal Protocol.ConnectionLimits ConnectionLimits => new()
     {
-        MaxReceiveBytes = ConnectionReceiveBytes,
+        MaxReceiveBytes = Math.Min(ConnectionReceiveBytes, MemoryBudget), // one connection cannot hold more than all of them
         MaxSendBytes = ConnectionSendBytes,
         SendTimeout = SendTimeout,
     };
@@ -265,7 +265,6 @@ internal sealed record TreeNodeOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchWindow, 1, argumentName);
         ArgumentOutOfRangeException.ThrowIfLessThan(MemoryBudget, 16L << 20, argumentName);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(ConnectionReceiveBytes, MemoryBudget, argumentName);
         ConnectionLimits.Validate(argumentName);
         if (RelaySecret is { Length: 0 })
         {

@@ -25,7 +25,7 @@ public sealed class HostilePeerStatusTests : IDisposable
     public async Task ThreeHundredClientsWithHugeForgedSites_AreRefused_AndMetricsStaySmall()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var root = await DaemonProcess.StartAsync(_dir.Sub("client"), "--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", _dir.Sub("root"), "--status-listen", "http://127.0.0.1:0");
+        await using var root = await DaemonProcess.StartAsync(_dir.Sub("client"), "--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", _dir.Sub("root"), "--status-listen", "http://127.0.0.1:0", "--max-connections-per-address", "512", "--max-handshakes", "512");
         int port = new Uri(root.Address).Port;
 
         // A line break, a forged log line, a quote and a backslash for the metrics, terminal escapes.
@@ -69,7 +69,7 @@ public sealed class HostilePeerStatusTests : IDisposable
     public async Task ThreeHundredClientsWithTheLongestValidSites_KeepMetricsBounded_AndStatusListsThemAll()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var root = await DaemonProcess.StartAsync(_dir.Sub("client"), "--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", _dir.Sub("root"), "--status-listen", "http://127.0.0.1:0");
+        await using var root = await DaemonProcess.StartAsync(_dir.Sub("client"), "--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", _dir.Sub("root"), "--status-listen", "http://127.0.0.1:0", "--max-connections-per-address", "512", "--max-handshakes", "512");
         int port = new Uri(root.Address).Port;
         var sockets = new List<Socket>();
         try
