@@ -42,10 +42,16 @@ public sealed class DamagedStoreTests : IDisposable
     /// <summary>Writes <see cref="Objects"/> objects, each committed as a Put commits it, and closes the store.</summary>
     private async Task<List<Manifest>> WriteStoreAsync(StoreMode mode = StoreMode.Pinned, int objects = Objects)
     {
+        await using var store = ContentStore.Open(Options(mode));
+        return await WriteObjectsAsync(store, 0, objects);
+    }
+
+    /// <summary>Writes objects <paramref name="first"/>.. (three chunks, a manifest, a binding), committing after each.</summary>
+    private static async Task<List<Manifest>> WriteObjectsAsync(ContentStore store, int first, int count)
+    {
         var ct = TestContext.Current.CancellationToken;
         var manifests = new List<Manifest>();
-        await using var store = ContentStore.Open(Options(mode));
-        for (int i = 0; i < objects; i++)
+        for (int i = first; i < first + count; i++)
         {
             var chunks = new List<ChunkId>();
             for (int c = 0; c < ChunksPerObject; c++)
@@ -64,6 +70,30 @@ public sealed class DamagedStoreTests : IDisposable
         }
 
         return manifests;
+    }
+
+    /// <summary>Turns the closed store into one written before commit records: format 1, no records.</summary>
+    private void MakeFirstFormat()
+    {
+        File.Delete(PathOf("data/commit.record"));
+        File.Delete(PathOf("catalog/commit.record"));
+        File.WriteAllText(PathOf("store.json"), """{"format":1,"dataPageSizeBits":20}""");
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            if (Path.GetFileName(file) == "lock")
+            {
+                continue;
+            }
+
+            string target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target, overwrite: true);
+        }
     }
 
     /// <summary>Every object written by <see cref="WriteStoreAsync"/> resolves, and its manifest and chunks read back.</summary>
@@ -188,6 +218,89 @@ public sealed class DamagedStoreTests : IDisposable
         Assert.True(File.Exists(PathOf("data/log.3")), "the objects should span several segments");
         await using var store = ContentStore.Open(Options(StoreMode.Cache) with { Capacity = 1L << 30 });
         await AssertHoldsEverythingAsync(store, manifests);
+    }
+
+    [Theory]
+    [InlineData(30)] // the next commit checkpoints the log only
+    [InlineData(31)] // the next commit checkpoints the hash index too
+    public async Task ACrashBetweenACheckpointAndItsCommitRecord_LosesNothing(int objectsBefore)
+    {
+        // The state a crash leaves between FASTER completing a checkpoint and the commit record
+        // naming it: the previous record, its checkpoints, and the new checkpoint. Built from copies
+        // of the store taken while it is open (everything committed is on disk then).
+        string crashed = _dir.Sub("crashed");
+        string previous = _dir.Sub("previous");
+        List<Manifest> manifests;
+        var options = Options() with { Directory = _dir.Sub("store") };
+        await using (var store = ContentStore.Open(options))
+        {
+            manifests = await WriteObjectsAsync(store, 0, objectsBefore);
+            CopyDirectory(options.Directory, previous);
+            manifests.AddRange(await WriteObjectsAsync(store, objectsBefore, 1));
+            CopyDirectory(options.Directory, crashed);
+        }
+
+        foreach (string table in new[] { "data", "catalog" })
+        {
+            File.Copy(Path.Combine(previous, table, "commit.record"), Path.Combine(crashed, table, "commit.record"), overwrite: true);
+            CopyDirectory(Path.Combine(previous, table, "checkpoints"), Path.Combine(crashed, table, "checkpoints"));
+            Assert.Equal(2, Directory.GetDirectories(Path.Combine(crashed, table, "checkpoints", "cpr-checkpoints")).Length);
+        }
+
+        await using var reopened = ContentStore.Open(options with { Directory = crashed });
+        await AssertHoldsEverythingAsync(reopened, manifests);
+    }
+
+    [Fact]
+    public async Task StoreOfTheFirstFormat_OpensWithEverything_AndIsUpgraded()
+    {
+        var manifests = await WriteStoreAsync();
+        MakeFirstFormat();
+        await using (var store = ContentStore.Open(Options()))
+        {
+            await AssertHoldsEverythingAsync(store, manifests);
+        }
+
+        Assert.Equal(2, JsonNode.Parse(File.ReadAllText(PathOf("store.json")))!["format"]!.GetValue<int>());
+        Assert.True(File.Exists(PathOf("data/commit.record")) && File.Exists(PathOf("catalog/commit.record")));
+        await using var upgraded = ContentStore.Open(Options());
+        await AssertHoldsEverythingAsync(upgraded, manifests);
+    }
+
+    [Theory]
+    [InlineData("truncated data log", "data/log.0")]
+    [InlineData("deleted catalog checkpoints", "catalog/checkpoints")]
+    [InlineData("corrupted record header", "catalog/log.0")]
+    public async Task StoreOfTheFirstFormat_Damaged_IsRefused(string damage, string named)
+    {
+        await WriteStoreAsync();
+        MakeFirstFormat();
+        switch (damage)
+        {
+            case "truncated data log":
+                Truncate(PathOf("data/log.0"), 4096);
+                break;
+            case "deleted catalog checkpoints":
+                Directory.Delete(PathOf("catalog/checkpoints"), recursive: true);
+                break;
+            default:
+                Overwrite(PathOf("catalog/log.0"), Find(PathOf("catalog/log.0"), ObjectName(Objects - 1)) - 13, Enumerable.Repeat((byte)0xFF, 16).ToArray());
+                break;
+        }
+
+        AssertRefused(named);
+    }
+
+    [Theory]
+    [InlineData("data")]
+    [InlineData("catalog")]
+    public async Task DamagedOrDeletedCommitRecord_IsRefused(string table)
+    {
+        await WriteStoreAsync();
+        FlipBit(PathOf($"{table}/commit.record"), 40, 2);
+        AssertRefused($"{table}/commit.record fails its checksum");
+        File.Delete(PathOf($"{table}/commit.record"));
+        AssertRefused($"{table}/commit.record is missing");
     }
 
     // ---- the log ----
