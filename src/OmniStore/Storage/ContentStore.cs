@@ -26,6 +26,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     private const int ManifestPartSize = 1 << 20;
     private const int CatalogPageSizeBits = 22; // 4 MiB: a manifest part (1 MiB) plus headers always fits
     private const int FullCheckpointEvery = 32;
+    private const long CatalogSegmentSize = 1L << 24;
 
     private readonly ContentStoreOptions _options;
     private readonly ILogger _logger;
@@ -98,7 +99,11 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     public long EvictedBytes => Interlocked.Read(ref _evictedBytes);
 
     /// <summary>Opens (or creates) the store in <see cref="ContentStoreOptions.Directory"/>, recovering its last checkpoint.</summary>
-    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Unavailable"/> if another process has it open; <see cref="OmniStoreError.Corrupt"/> if it cannot be recovered.</exception>
+    /// <exception cref="OmniStoreException">
+    /// <see cref="OmniStoreError.Unavailable"/> if another process has it open; <see cref="OmniStoreError.Corrupt"/>,
+    /// with one line naming the damaged file and what can be done, if a file is missing, cut short or
+    /// altered: the store never starts with less than its last commit holds (see docs/storage.md).
+    /// </exception>
     public static ContentStore Open(ContentStoreOptions options, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -115,11 +120,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         }
 
         FasterTable? data = null;
+        FasterTable? catalog = null;
         try
         {
-            // FASTER cannot recover a log with another page size, so the size chosen at creation is
-            // kept in the store's descriptor and wins over the options on every later open.
-            var descriptor = StoreDescriptor.LoadOrCreate(options.Directory, options.DataPageSizeBits);
+            // FASTER cannot recover a log with another page or segment size, so the sizes chosen at
+            // creation are kept in the store's descriptor and win over the options on every later open.
+            var (descriptor, saved) = LoadDescriptor(options);
             int pageBits = descriptor.DataPageSizeBits;
             if (options.MaxChunkSize > descriptor.MaxChunkSize)
             {
@@ -127,28 +133,95 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             }
 
             long memory = Math.Max(options.LogMemory == 0 ? 4L << pageBits : options.LogMemory, 2L << pageBits);
-            long segment = Math.Max(1L << pageBits, options.Capacity == 0 ? 1L << 30 : Math.Min(1L << 30, RoundDownToPowerOfTwo(options.Capacity / 8)));
+            long segment = descriptor.DataSegmentSizeBits != 0 ? 1L << descriptor.DataSegmentSizeBits : DataSegmentSize(options, pageBits);
             // A pinned store's commits must survive a machine crash; a cache's need only survive its
             // process, since every chunk is verified when read and anything lost is fetched again.
             var durability = options.Mode == StoreMode.Pinned ? CommitDurability.Fsync : CommitDurability.OperatingSystem;
+
+            // Every store since format 2 has a commit record per table; one written before has none yet.
+            bool requireRecords = saved?.Format >= 2;
+            var chunkLimits = new RecordLimits(ChunkId.Size, ChunkId.Size, descriptor.MaxChunkSize);
+            var catalogLimits = new RecordLimits(1, 1 + ObjectName.MaxByteLength, ManifestPartSize);
+
             // Chunks never change once written, so nothing needs the log's mutable region: pages are
             // flushed as soon as they fill, instead of when their buffer is needed again (which made
             // every writer wait for a whole page to reach the disk).
-            data = new FasterTable(Path.Combine(options.Directory, "data"), new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22, MutableFraction: 0.1), durability);
-            var catalog = new FasterTable(Path.Combine(options.Directory, "catalog"), new FasterTableSizing(CatalogPageSizeBits, 4L << CatalogPageSizeBits, 1L << 24, IndexSize: 1L << 20), durability);
+            data = new FasterTable(
+                Path.Combine(options.Directory, "data"),
+                new FasterTableSizing(pageBits, memory, segment, IndexSize: 1L << 22, MutableFraction: 0.1),
+                durability,
+                new TableIntegrity("data", chunkLimits, DigestRecords: false, requireRecords, StoreDescriptor.FileName));
+            catalog = new FasterTable(
+                Path.Combine(options.Directory, "catalog"),
+                new FasterTableSizing(CatalogPageSizeBits, 4L << CatalogPageSizeBits, CatalogSegmentSize, IndexSize: 1L << 20),
+                durability,
+                new TableIntegrity("catalog", catalogLimits, DigestRecords: true, requireRecords, "this version of OmniStore"));
             var store = new ContentStore(options, logger ?? NullLogger.Instance, lockFile, data, catalog);
 
             // A first full checkpoint gives recovery its base: without one, nothing written before the
-            // first commit's checkpoint could be recovered.
+            // first commit's checkpoint could be recovered. It also writes both commit records, after
+            // which the descriptor (new, or of an older format) is written: a store with committed
+            // data always has both.
             store.CommitAsync(CancellationToken.None).GetAwaiter().GetResult();
+            if (saved != descriptor)
+            {
+                descriptor.Save(options.Directory, durable: true);
+            }
+
             return store;
         }
-        catch
+        catch (Exception ex)
         {
+            catalog?.Dispose();
             data?.Dispose();
             lockFile.Dispose();
+            if (ex is OmniStoreException { Error: OmniStoreError.Corrupt } damage)
+            {
+                throw Damaged(options, damage);
+            }
+
             throw;
         }
+    }
+
+    /// <summary>
+    /// The descriptor to open the store with, and the one on disk (null for a new store). A store
+    /// without one must hold nothing committed: its descriptor was written after its first commit.
+    /// </summary>
+    private static (StoreDescriptor Descriptor, StoreDescriptor? Saved) LoadDescriptor(ContentStoreOptions options)
+    {
+        var saved = StoreDescriptor.Load(options.Directory);
+        if (saved is null)
+        {
+            if (StoreDescriptor.FindCommittedData(options.Directory, ["data", "catalog"]) is { } evidence)
+            {
+                throw new OmniStoreException(OmniStoreError.Corrupt, $"{StoreDescriptor.FileName} is missing, but {evidence} shows committed data");
+            }
+
+            int pageBits = options.DataPageSizeBits;
+            return (new StoreDescriptor { DataPageSizeBits = pageBits, DataSegmentSizeBits = BitLength(DataSegmentSize(options, pageBits)) - 1 }, null);
+        }
+
+        // Format 1 kept no segment size: it followed the capacity, as it still does for such a store
+        // until this open upgrades its descriptor and records the size it was opened with.
+        return saved.Format >= 2
+            ? (saved, saved)
+            : (saved with { Format = StoreDescriptor.CurrentFormat, DataSegmentSizeBits = BitLength(DataSegmentSize(options, saved.DataPageSizeBits)) - 1 }, saved);
+    }
+
+    /// <summary>The chunk log's segment size for a new store: an eighth of the capacity (space is freed in whole segments), at most 1 GiB.</summary>
+    private static long DataSegmentSize(ContentStoreOptions options, int pageBits) =>
+        Math.Max(1L << pageBits, options.Capacity == 0 ? 1L << 30 : Math.Min(1L << 30, RoundDownToPowerOfTwo(options.Capacity / 8)));
+
+    private static int BitLength(long value) => 64 - (int)ulong.LeadingZeroCount((ulong)value);
+
+    /// <summary>The one line a damaged store is refused with: where, what, and what can be done today.</summary>
+    private static OmniStoreException Damaged(ContentStoreOptions options, OmniStoreException damage)
+    {
+        string action = options.Mode == StoreMode.Cache
+            ? $"It is a cache: remove '{options.Directory}' and start again, and it refills from its parent."
+            : $"Nothing in it is served until it is whole again: restore '{options.Directory}' from a copy.";
+        return new OmniStoreException(OmniStoreError.Corrupt, $"The store in '{options.Directory}' is damaged and was not opened: {damage.Message.TrimEnd('.')}. {action}", damage);
     }
 
     // ---- chunks ----

@@ -32,7 +32,7 @@ internal enum CommitDurability
 /// directory. FASTER sessions are single-threaded, so operations rent one from a capped pool for
 /// their whole duration (including an awaited disk read).
 /// </summary>
-internal sealed class FasterTable : IDisposable
+internal sealed partial class FasterTable : IDisposable
 {
     private const int MaxPooledSessions = 64;
 
@@ -48,13 +48,26 @@ internal sealed class FasterTable : IDisposable
     private readonly CommitDurability _durability;
     private readonly int _segmentBits;
 
-    public FasterTable(string directory, FasterTableSizing sizing, CommitDurability durability)
+    /// <summary>
+    /// Opens the table in <paramref name="directory"/>, recovering its last checkpoint after checking
+    /// every file recovery reads against the table's commit record (see FasterTable.Recovery.cs).
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Corrupt"/>, naming the damaged file, if a file is missing, cut short or altered.</exception>
+    public FasterTable(string directory, FasterTableSizing sizing, CommitDurability durability, TableIntegrity integrity)
     {
         _durability = durability;
+        _integrity = integrity;
+        _pageBits = sizing.PageSizeBits;
+        _segmentBits = System.Numerics.BitOperations.Log2((ulong)sizing.SegmentSize);
+        DirectoryPath = directory;
         Directory.CreateDirectory(directory);
         string checkpointDirectory = Path.Combine(directory, "checkpoints");
-        bool hasCheckpoint = Directory.Exists(checkpointDirectory)
-            && Directory.EnumerateFiles(checkpointDirectory, "*", SearchOption.AllDirectories).Any();
+        _checkpointDirectory = checkpointDirectory;
+
+        // Before FASTER touches a file: what it would trust, checked (a damaged record header or hash
+        // table crashes FASTER's recovery with an access violation, which no handler can catch).
+        var plan = PlanRecovery();
+
         // Direct writes, buffered reads, space reserved ahead; see SyncToDisk for how commits stay durable.
         _device = new PreallocatingFileDevice(Path.Combine(directory, "log"));
         var settings = new FasterKVSettings<SpanByte, SpanByte>
@@ -66,25 +79,26 @@ internal sealed class FasterTable : IDisposable
             SegmentSize = sizing.SegmentSize,
             MutableFraction = sizing.MutableFraction,
             CheckpointDir = checkpointDirectory,
-            RemoveOutdatedCheckpoints = true,
+
+            // Outdated checkpoints are removed once the commit record names their successor
+            // (RecordCheckpoint), so the checkpoint the record names is always on disk.
+            RemoveOutdatedCheckpoints = false,
         };
         _kv = new FasterKV<SpanByte, SpanByte>(settings);
-        _segmentBits = System.Numerics.BitOperations.Log2((ulong)sizing.SegmentSize);
-        if (hasCheckpoint)
+        if (plan is { } recovery)
         {
             try
             {
-                _kv.Recover();
+                _kv.Recover(recovery.IndexToken, recovery.Log.Token);
+                CheckRecovered(recovery);
             }
-            catch (Exception ex) when (ex is FasterException or IOException or InvalidDataException)
+            catch (Exception ex) when (ex is FasterException or IOException or InvalidDataException or OmniStoreException)
             {
                 _kv.Dispose();
                 _device.Dispose();
-                throw new OmniStoreException(OmniStoreError.Corrupt, $"The store in '{directory}' cannot be recovered: {ex.Message}", ex);
+                throw ex as OmniStoreException ?? Damaged($"{integrity.Name}/checkpoints cannot be recovered: {ex.Message}", ex);
             }
         }
-
-        DirectoryPath = directory;
     }
 
     public string DirectoryPath { get; }
@@ -279,9 +293,13 @@ internal sealed class FasterTable : IDisposable
     /// <summary>Iterates the live (latest, undeleted) records.</summary>
     public IFasterScanIterator<SpanByte, SpanByte> IterateLive() => _kv.Iterate<ReadInput, ReadOutput, Empty, StoreFunctions>(_functions);
 
+    /// <summary>
+    /// Takes a fold-over checkpoint (with the hash index when <paramref name="withIndex"/>), makes it
+    /// durable as the table's durability asks, and records what it holds in the commit record.
+    /// </summary>
     public async ValueTask CheckpointAsync(bool withIndex, CancellationToken cancellationToken)
     {
-        var (success, _) = withIndex
+        var (success, token) = withIndex
             ? await _kv.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).ConfigureAwait(false)
             : await _kv.TakeHybridLogCheckpointAsync(CheckpointType.FoldOver, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (!success)
@@ -293,6 +311,8 @@ internal sealed class FasterTable : IDisposable
         {
             SyncToDisk();
         }
+
+        RecordCheckpoint(token, withIndex);
     }
 
     /// <summary>
