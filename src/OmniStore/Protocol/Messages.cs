@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using System.Text.Unicode;
 using OmniStore.Content;
 
 namespace OmniStore.Protocol;
@@ -138,6 +140,9 @@ internal static class ErrorMessage
         return bytes;
     }
 
+    /// <summary>The most message bytes decoded: what <see cref="Encode"/> sends at most (2000 UTF-16 characters, up to 3 bytes each).</summary>
+    internal const int MaxMessageBytes = 2000 * 3;
+
     public static OmniStoreException Decode(ReadOnlySpan<byte> payload)
     {
         if (payload.Length < 2)
@@ -151,7 +156,21 @@ internal static class ErrorMessage
             code = OmniStoreError.Unknown;
         }
 
-        return new OmniStoreException(code, Encoding.UTF8.GetString(payload[2..]));
+        // A longer text is cut as Encode cuts it, and invalid UTF-8 is replaced without
+        // Encoding.GetString's fallback, which allocates an array per invalid byte: a peer's 16 MiB
+        // of it used to cost over 30 bytes of garbage per byte received.
+        var text = payload[2..];
+        text = text[..Math.Min(text.Length, MaxMessageBytes)];
+        var chars = ArrayPool<char>.Shared.Rent(Math.Max(1, text.Length));
+        try
+        {
+            Utf8.ToUtf16(text, chars, out _, out int written, replaceInvalidSequences: true);
+            return new OmniStoreException(code, new string(chars, 0, written));
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(chars);
+        }
     }
 }
 

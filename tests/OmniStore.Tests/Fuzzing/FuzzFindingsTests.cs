@@ -61,4 +61,40 @@ public sealed class FuzzFindingsTests
         Assert.Equal(bytes, served.Payload.ToArray());
         Assert.Equal(id, Manifest.Parse(served.Payload, id).Id);
     }
+
+    [Fact]
+    public void AnErrorOfInvalidUtf8_CostsABoundedAmountToDecode()
+    {
+        // A peer's ERROR text is for people, and an honest peer sends at most 2000 characters
+        // (ErrorMessage.Encode cuts it). Decoding one of 1 MiB of invalid UTF-8 used to allocate
+        // about 24 bytes per byte it received (corpus/error-message/regress-invalid-utf8.bin).
+        var payload = new byte[1 << 20];
+        Array.Fill(payload, (byte)0xc0);
+        payload[0] = (byte)OmniStoreError.NotFound;
+        payload[1] = 0;
+        _ = ErrorMessage.Decode(payload.AsSpan(0, 64)); // warm up
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var error = ErrorMessage.Decode(payload);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(OmniStoreError.NotFound, error.Error);
+        Assert.True(allocated < 64 * 1024, $"decoding a {payload.Length}-byte ERROR allocated {allocated:N0} bytes");
+    }
+
+    [Fact]
+    public void AnErrorOfInvalidUtf8_ReadsWithReplacementCharacters_AsBefore()
+    {
+        byte[] payload = [(byte)OmniStoreError.Corrupt, 0, (byte)'a', 0xc0, 0xaf, (byte)'b', 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98];
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(payload.AsSpan(2)), ErrorMessage.Decode(payload).Message);
+    }
+
+    [Fact]
+    public void AnHonestErrorMessage_DecodesWhole()
+    {
+        string text = string.Concat(Enumerable.Repeat("é漢😀", 500)); // 2000 UTF-16 characters, the most Encode sends
+        var error = ErrorMessage.Decode(ErrorMessage.Encode(OmniStoreError.Corrupt, text));
+        Assert.Equal(OmniStoreError.Corrupt, error.Error);
+        Assert.Equal(text, error.Message);
+    }
 }
