@@ -61,6 +61,12 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, Guid N
         var proof = reader.Bytes(proofLength).ToArray();
         int siteLength = reader.UInt16();
         var site = reader.Utf8(siteLength);
+        if (site.EnumerateRunes().Any(Rune.IsControl))
+        {
+            // The site goes into every log line and error message about the connection.
+            throw Malformed("the site holds a control character");
+        }
+
         reader.End();
         return new HelloMessage(min, max, id, role, site, nonce, required, proof);
     }

@@ -69,6 +69,7 @@ internal static partial class DecoderTargets
             var hello = HelloMessage.Decode(input);
             Check(hello.Encode().AsSpan().SequenceEqual(input), "a decoded HELLO re-encodes to its input");
             Check(hello.Nonce.Length == HelloMessage.NonceSize && hello.Proof.Length is 0 or 32, "nonce and proof sizes");
+            Check(!hello.Site.Any(char.IsControl), "a peer's site holds no control characters (it goes into log lines and error messages)");
             return $"ok:{hello.Role}:{hello.SecretRequired}:{hello.Proof.Length}:{Bucket(hello.Site.Length)}:{hello.MinVersion <= hello.MaxVersion}";
         },
         Dictionary = [.. NameTokens, [32], [0, 0], [0xff, 0xff]],

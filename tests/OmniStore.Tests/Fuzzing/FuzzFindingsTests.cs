@@ -98,6 +98,45 @@ public sealed class FuzzFindingsTests
         Assert.Equal(text, error.Message);
     }
 
+    [Theory]
+    [InlineData("site\n2024-01-01 00:00:00 root: all good")]
+    [InlineData("\u001b[31mred")]
+    [InlineData("a\u0000b")]
+    [InlineData("\u0085next line")]
+    public void AHelloWhoseSiteHoldsAControlCharacter_IsMalformed(string site)
+    {
+        // The site goes into every log line and error message about the connection
+        // (PeerConnection.Describe): a peer could forge log lines (corpus/hello/regress-site-control.bin).
+        var hello = DecoderTargets.HelloSeeds().First() with { Site = site };
+        var error = Assert.Throws<OmniStoreException>(() => HelloMessage.Decode(hello.Encode()));
+        Assert.Equal(OmniStoreError.ProtocolError, error.Error);
+        Assert.Contains("site", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnAcceptor_RefusesAHelloWhoseSiteHoldsAControlCharacter_BeforeLoggingIt()
+    {
+        // As the attacker does it: the HELLO, then a frame that makes the acceptor log a protocol violation.
+        byte[] input = [.. FrameStreams.OpenerHandshake(site: "evil\nforged line"), .. FrameStreams.Frame(FrameType.Auth, FrameFlags.End, 0, [])];
+        PeerConnectionTarget.Observations.Clear();
+
+        var result = await new Fuzzer(PeerConnectionTarget.Create(), seed: 0).ExecuteAsync(input, measure: false);
+
+        Assert.Null(result.Failure);
+        Assert.StartsWith("E:ProtocolError:Malformed message: the site", result.Outcome, StringComparison.Ordinal);
+        Assert.Empty(PeerConnectionTarget.Observations);
+    }
+
+    [Fact]
+    public void AHelloWithAnOrdinarySite_StillDecodes()
+    {
+        foreach (string site in new[] { string.Empty, "site-a", "東京 (rack 3)", "😀" })
+        {
+            var hello = DecoderTargets.HelloSeeds().First() with { Site = site };
+            Assert.Equal(site, HelloMessage.Decode(hello.Encode()).Site);
+        }
+    }
+
     [Fact(Skip = "Known issue, being fixed separately: PeerConnection.BeginFrame rents the declared chunk length up front (ExpectedLength). Enable with that fix, and set PeerConnectionTarget's AllocationBoundEnforced.")]
     public async Task AChunkFrameAnnouncingSixteenMebibytes_RentsNoMoreThanItCarries()
     {
