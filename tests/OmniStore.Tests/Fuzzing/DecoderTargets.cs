@@ -14,7 +14,7 @@ namespace OmniStore.Tests.Fuzzing;
 /// documents for bad input and checks what a successful decode promises (mostly: the value
 /// re-encodes to exactly its input, so that two encodings never mean the same thing).
 /// </summary>
-internal static partial class DecoderTargets
+internal static class DecoderTargets
 {
     private static readonly ManifestId SomeManifest = ManifestId.Compute("manifest"u8);
     private static readonly string LongestName = new('n', ObjectName.MaxByteLength);
@@ -265,7 +265,7 @@ internal static partial class DecoderTargets
         Weight = 10,
         DocumentedErrors = [OmniStoreError.Corrupt],
         OpaqueInnerExceptions = [typeof(System.Text.Json.JsonException)],
-        ErrorFeature = (_, error) => Fuzzer.Shape(QuotedText().Replace(error.Message.Replace(workDirectory, "DIR", StringComparison.Ordinal), "'…'"), maxLength: 80),
+        ErrorFeature = (_, error) => DescriptorErrorFeature(error, workDirectory),
         Seeds = () => PageSizeBits.Select(bits => ($"store-{bits}", WrittenDescriptor(workDirectory, bits))),
         Run = input =>
         {
@@ -312,7 +312,27 @@ internal static partial class DecoderTargets
         _ => "large",
     };
 
-    /// <summary>Text in single quotes: what a message quotes from its input.</summary>
-    [System.Text.RegularExpressions.GeneratedRegex("'[^']*'")]
-    private static partial System.Text.RegularExpressions.Regex QuotedText();
+    /// <summary>
+    /// The feature of a store descriptor error: the kind of the JSON parser's complaint, without
+    /// what it quotes from the file (an invalid literal, whole) or the JSON path (property names
+    /// the file chose); else the message without the directory.
+    /// </summary>
+    private static string DescriptorErrorFeature(OmniStoreException error, string workDirectory)
+    {
+        if (error.InnerException is not System.Text.Json.JsonException json)
+        {
+            return Fuzzer.Shape(error.Message.Replace(workDirectory, "DIR", StringComparison.Ordinal));
+        }
+
+        string message = json.Message;
+        int path = message.IndexOf(" Path:", StringComparison.Ordinal);
+        message = path >= 0 ? message[..path] : message;
+        int quoted = message.LastIndexOf("' ", StringComparison.Ordinal);
+        if (message.StartsWith('\'') && quoted > 0)
+        {
+            message = message[(quoted + 2)..];
+        }
+
+        return "json:" + string.Concat(message.Where(c => char.IsAsciiLetter(c) || c == ' ').Take(80));
+    }
 }

@@ -9,7 +9,7 @@ namespace OmniStore.Tests.Fuzzing;
 /// <item><c>OMNISTORE_FUZZ_ITERATIONS</c>: the most mutated inputs per target. Defaults to 50,000,000 (time ends a run first).</item>
 /// <item><c>OMNISTORE_FUZZ_SEED</c>: the seed, to replay a run. Defaults to a fresh one, printed.</item>
 /// <item><c>OMNISTORE_FUZZ_FAILURES</c>: where failing inputs are written. Defaults to TestResults/fuzz-failures at the repository root.</item>
-/// <item><c>OMNISTORE_FUZZ_SAVE_NEW=1</c>: write the inputs that produced a new outcome into the corpus folders, to review and commit.</item>
+/// <item><c>OMNISTORE_FUZZ_SAVE_NEW=1</c>: write the inputs that produced a new outcome into the corpus folders (at most 25 per target and run), to review and commit.</item>
 /// <item><c>OMNISTORE_FUZZ_UPDATE_SEEDS=1</c>: rewrite the committed seed files from the encoders (after a format change).</item>
 /// </list>
 /// </summary>

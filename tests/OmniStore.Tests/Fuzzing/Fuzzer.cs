@@ -18,6 +18,7 @@ internal sealed class Fuzzer
     private const int MaxPool = 4096;
     private const int MaxOutcomes = 20_000;
     private const int RecentPool = 64;
+    private const int MaxSavedPerRun = 25;
 
     private readonly FuzzTarget _target;
     private readonly int _seed;
@@ -68,7 +69,7 @@ internal sealed class Fuzzer
             if (result.Failure is { } failure)
             {
                 report.Failure = await FailAsync(bytes, failure, $"corpus input {name}", report.Iterations).ConfigureAwait(false);
-                return report.Finish(clock.Elapsed, outcomes.Count, pool.Count, corpus.Count);
+                return report.Finish(clock.Elapsed, outcomes, pool.Count, corpus.Count);
             }
 
             AddFeatures(outcomes, result.Outcome!);
@@ -80,6 +81,7 @@ internal sealed class Fuzzer
             pool.Add([]);
         }
 
+        int saved = 0;
         byte[] Other() => pool[random.Next(pool.Count)];
         while (clock.Elapsed < budget && report.Iterations < maxIterations)
         {
@@ -98,14 +100,14 @@ internal sealed class Fuzzer
             if (AddFeatures(outcomes, result.Outcome!) && pool.Count < MaxPool)
             {
                 pool.Add(input);
-                if (FuzzSettings.SaveNewOutcomes)
+                if (FuzzSettings.SaveNewOutcomes && saved++ < MaxSavedPerRun)
                 {
                     FuzzCorpus.SaveFound(_target.Name, input);
                 }
             }
         }
 
-        return report.Finish(clock.Elapsed, outcomes.Count, pool.Count, corpus.Count);
+        return report.Finish(clock.Elapsed, outcomes, pool.Count, corpus.Count);
     }
 
     /// <summary>Adds the features of an outcome; whether one of them is new.</summary>
@@ -221,7 +223,7 @@ internal sealed class Fuzzer
         }
     }
 
-    private static void Note(FuzzReport report, byte[] input, CaseResult result)
+    private void Note(FuzzReport report, byte[] input, CaseResult result)
     {
         if (result.Cost > report.MostCost)
         {
@@ -229,10 +231,19 @@ internal sealed class Fuzzer
             report.MostCostInputLength = input.Length;
         }
 
-        if (result.UnenforcedExcess is { } excess && report.UnenforcedExcess is null)
+        double share = (double)result.Cost / _target.AllocationBound(input);
+        if (result.UnenforcedExcess is { } excess)
         {
-            report.UnenforcedExcess = excess.Detail;
-            report.UnenforcedExcessInput = input;
+            if (share > report.WorstExcessShare)
+            {
+                report.WorstExcessShare = share;
+                report.UnenforcedExcess = excess.Detail;
+                report.UnenforcedExcessInput = input;
+            }
+        }
+        else if (result.Failure is null)
+        {
+            report.MostBoundShare = Math.Max(report.MostBoundShare, share);
         }
     }
 
@@ -332,8 +343,13 @@ internal sealed class FuzzReport(string target, int seed)
 
     public int MostCostInputLength { get; set; }
 
-    /// <summary>The first input over a bound that is not enforced (see <see cref="FuzzTarget.AllocationBoundEnforced"/>).</summary>
+    /// <summary>The largest share of its allocation bound that an input within it used.</summary>
+    public double MostBoundShare { get; set; }
+
+    /// <summary>The input furthest over a bound that is not enforced (see <see cref="FuzzTarget.AllocationBoundEnforced"/>).</summary>
     public string? UnenforcedExcess { get; set; }
+
+    public double WorstExcessShare { get; set; }
 
     public byte[]? UnenforcedExcessInput { get; set; }
 
@@ -345,10 +361,14 @@ internal sealed class FuzzReport(string target, int seed)
 
     public int CorpusInputs { get; private set; }
 
-    public FuzzReport Finish(TimeSpan elapsed, int outcomes, int pool, int corpus)
+    /// <summary>The outcome features seen, for a reader tuning a target's features.</summary>
+    public IReadOnlyCollection<string> Features { get; private set; } = [];
+
+    public FuzzReport Finish(TimeSpan elapsed, IReadOnlyCollection<string> features, int pool, int corpus)
     {
         Elapsed = elapsed;
-        Outcomes = outcomes;
+        Features = features;
+        Outcomes = features.Count;
         PoolSize = pool;
         CorpusInputs = corpus;
         return this;
@@ -358,10 +378,10 @@ internal sealed class FuzzReport(string target, int seed)
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{Target}: seed {Seed}, {CorpusInputs} corpus inputs replayed, {Iterations:N0} mutated inputs in {Elapsed.TotalSeconds:0.0} s ({Iterations / Math.Max(Elapsed.TotalSeconds, 0.001):N0}/s), ");
-        text.Append(CultureInfo.InvariantCulture, $"{Outcomes} distinct outcome features, pool {PoolSize}; most bytes for one input: {MostCost:N0} (input of {MostCostInputLength} bytes)");
+        text.Append(CultureInfo.InvariantCulture, $"{Outcomes} distinct outcome features, pool {PoolSize}; most bytes for one input: {MostCost:N0} (input of {MostCostInputLength} bytes), at most {MostBoundShare:P0} of its bound within it");
         if (UnenforcedExcess is not null)
         {
-            text.Append(CultureInfo.InvariantCulture, $"\n  over its (not enforced) allocation bound: {UnenforcedExcess}; input: {FuzzFailure.Hex(UnenforcedExcessInput!, 256)}");
+            text.Append(CultureInfo.InvariantCulture, $"\n  furthest over its (not enforced) allocation bound: {UnenforcedExcess}; input: {FuzzFailure.Hex(UnenforcedExcessInput!, 512)}");
         }
 
         if (Failure is not null)

@@ -31,7 +31,7 @@ internal static class PeerConnectionTarget
         Weight = 45,
         DocumentedErrors = [OmniStoreError.ProtocolError, OmniStoreError.Unauthorized, OmniStoreError.Unavailable],
         ErrorsAllowedByInput = ErrorCodesSentBy,
-        ErrorFeature = (input, error) => ErrorFeature(input, error.Message),
+        ErrorFeature = (_, error) => ErrorFeature(error.Message),
         Seeds = () =>
         [
             ("handshake", FrameStreams.OpenerHandshake()),
@@ -99,7 +99,7 @@ internal static class PeerConnectionTarget
                 Check(inner is OmniStoreException or OperationCanceledException, $"the connection closed because of {inner.GetType().Name}: {reason}");
             }
 
-            string closed = ErrorFeature(input, reason.Message.Replace(connection.Describe(), "PEER", StringComparison.Ordinal));
+            string closed = ErrorFeature(reason.Message.Replace(connection.Describe(), "PEER", StringComparison.Ordinal));
             return string.Join('|', types.Select(t => $"sent:{t}").Concat(handler.Outcomes).Prepend($"closed:{reason.Error}:{closed}"));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -195,23 +195,24 @@ internal static class PeerConnectionTarget
     }
 
     /// <summary>
-    /// A message's feature: its shape, except the text of an ERROR the input itself sent (a
-    /// connection reports a peer's ERROR as what it says), which would make every mutation of
-    /// that text a new feature.
+    /// A message's feature: its shape, without the text of an ERROR the peer sent (a connection
+    /// reports a peer's ERROR as what it says), which would make every mutation of that text a
+    /// new feature.
     /// </summary>
-    private static string ErrorFeature(byte[] input, string message)
+    private static string ErrorFeature(string message)
     {
-        var buffer = new ReadOnlySequence<byte>(input);
-        while (FrameParser.TryRead(ref buffer, out var header, out var payload, out _) == FrameParseStatus.Frame)
+        const string Closed = "closed the connection: ";
+        int peerText = message.IndexOf(Closed, StringComparison.Ordinal);
+        if (peerText >= 0)
         {
-            if (header.Type == FrameType.Error && ErrorMessage.Decode(payload.ToArray()).Message is { Length: > 0 } text && message.Contains(text, StringComparison.Ordinal))
-            {
-                return $"{Fuzzer.Shape(message[..message.IndexOf(text, StringComparison.Ordinal)])}(the peer's text)";
-            }
+            return Fuzzer.Shape(message[..(peerText + Closed.Length)]) + "(the peer's text)";
         }
 
-        return Fuzzer.Shape(message);
+        return OwnHandshakeErrors.Any(prefix => message.StartsWith(prefix, StringComparison.Ordinal)) ? Fuzzer.Shape(message) : "(the peer's text)";
     }
+
+    /// <summary>How the handshake's own errors begin; any other comes from a peer's ERROR.</summary>
+    private static readonly string[] OwnHandshakeErrors = ["Malformed", "Expected", "The peer", "Refused", "The handshake"];
 
     /// <summary>The codes of the ERROR frames in an input: a peer's ERROR is reported as what it says.</summary>
     internal static IEnumerable<OmniStoreError> ErrorCodesSentBy(byte[] input)
