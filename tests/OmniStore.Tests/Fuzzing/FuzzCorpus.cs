@@ -29,6 +29,9 @@ internal static class FuzzCorpus
         return [.. Directory.GetFiles(directory, "*.bin").Order(StringComparer.Ordinal).Select(path => (Path.GetFileName(path), File.ReadAllBytes(path)))];
     }
 
+    /// <summary>Inputs larger than this are not saved as found: the corpus stays small enough to read and review.</summary>
+    public const int MaxFoundLength = 8 * 1024;
+
     /// <summary>Writes an input that produced a new outcome as found-HASH.bin (content-named, so the same input is written once).</summary>
     public static string SaveFound(string target, byte[] input)
     {

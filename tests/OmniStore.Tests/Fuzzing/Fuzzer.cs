@@ -100,7 +100,7 @@ internal sealed class Fuzzer
             if (AddFeatures(outcomes, result.Outcome!) && pool.Count < MaxPool)
             {
                 pool.Add(input);
-                if (FuzzSettings.SaveNewOutcomes && saved++ < MaxSavedPerRun)
+                if (FuzzSettings.SaveNewOutcomes && input.Length <= FuzzCorpus.MaxFoundLength && saved++ < MaxSavedPerRun)
                 {
                     FuzzCorpus.SaveFound(_target.Name, input);
                 }

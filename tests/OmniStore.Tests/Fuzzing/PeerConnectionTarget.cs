@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
 using OmniStore.Content;
@@ -59,8 +61,22 @@ internal static class PeerConnectionTarget
         CaseTimeout = TimeSpan.FromSeconds(5),
     };
 
+    /// <summary>
+    /// KNOWN ISSUE GUARD, to remove with the fix of PeerConnection.BeginFrame: inputs whose chunk
+    /// messages declare more than this in all make the acceptor rent it for real (up to 256
+    /// streams of 32 MiB: 8 GiB) and could take the test host down; they are skipped, and counted.
+    /// Inputs under it still show the issue (up to 256 MiB for one input).
+    /// </summary>
+    private const long SkipDeclaredChunkBytesOver = 256L << 20;
+
     private static async Task<string> RunAsync(byte[] input, CancellationToken cancellationToken)
     {
+        if (DeclaredChunkBytes(input) > SkipDeclaredChunkBytesOver)
+        {
+            Observations.AddOrUpdate("inputs skipped: their chunk messages declare over 256 MiB (known issue guard)", "1", static (_, count) => (int.Parse(count, CultureInfo.InvariantCulture) + 1).ToString(CultureInfo.InvariantCulture));
+            return "skipped";
+        }
+
         var options = new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false);
         var toAcceptor = new Pipe(options);
         var fromAcceptor = new Pipe(options);
@@ -230,6 +246,24 @@ internal static class PeerConnectionTarget
         }
 
         return codes;
+    }
+
+    /// <summary>What the chunk messages of an input declare (CHUNK, PUT_CHUNK, PUSH_CHUNK frames whose payload holds a chunk head).</summary>
+    private static long DeclaredChunkBytes(byte[] input)
+    {
+        long total = 0;
+        var buffer = new ReadOnlySequence<byte>(input);
+        Span<byte> head = stackalloc byte[ChunkMessage.HeaderSize];
+        while (FrameParser.TryRead(ref buffer, out var header, out var payload, out _) == FrameParseStatus.Frame)
+        {
+            if (header.Type is FrameType.Chunk or FrameType.PutChunk or FrameType.PushChunk && payload.Length >= ChunkMessage.HeaderSize)
+            {
+                payload.Slice(0, ChunkMessage.HeaderSize).CopyTo(head);
+                total += Math.Max(0, BinaryPrimitives.ReadInt32LittleEndian(head[ChunkId.Size..]));
+            }
+        }
+
+        return total;
     }
 
     internal static int FrameCount(byte[] input)
