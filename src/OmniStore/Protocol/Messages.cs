@@ -219,7 +219,7 @@ internal ref struct PayloadReader(ReadOnlySpan<byte> payload)
 
     public ReadOnlySpan<byte> Bytes(int count)
     {
-        if (count > _rest.Length)
+        if ((uint)count > (uint)_rest.Length) // a negative count too
         {
             throw HelloMessage.Malformed($"needs {count} more bytes, has {_rest.Length}");
         }

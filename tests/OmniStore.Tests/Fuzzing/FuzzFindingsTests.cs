@@ -137,6 +137,23 @@ public sealed class FuzzFindingsTests
         }
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(int.MinValue)]
+    [InlineData(5)]
+    public void PayloadReader_ACountItCannotServe_IsAProtocolError_NeverAnIndexException(int count)
+    {
+        // Found by the fuzzer's own self-test (a planted decoder passing a length it read, 0x81000000,
+        // straight to Bytes): a negative count passed the bounds check and the slice threw
+        // ArgumentOutOfRangeException. PayloadReader promises a protocol error for any overrun.
+        var error = Assert.Throws<OmniStoreException>(() =>
+        {
+            var reader = new PayloadReader([1, 2, 3, 4]);
+            reader.Bytes(count);
+        });
+        Assert.Equal(OmniStoreError.ProtocolError, error.Error);
+    }
+
     [Fact(Skip = "Known issue, being fixed separately: PeerConnection.BeginFrame rents the declared chunk length up front (ExpectedLength). Enable with that fix, and set PeerConnectionTarget's AllocationBoundEnforced.")]
     public async Task AChunkFrameAnnouncingSixteenMebibytes_RentsNoMoreThanItCarries()
     {
