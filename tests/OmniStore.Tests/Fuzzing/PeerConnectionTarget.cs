@@ -33,7 +33,7 @@ internal static class PeerConnectionTarget
         Weight = 45,
         DocumentedErrors = [OmniStoreError.ProtocolError, OmniStoreError.Unauthorized, OmniStoreError.Unavailable],
         ErrorsAllowedByInput = ErrorCodesSentBy,
-        ErrorFeature = (_, error) => ErrorFeature(error.Message),
+        ErrorFeature = (_, error) => ErrorFeature(error.Message, handshake: true),
         Seeds = () =>
         [
             ("handshake", FrameStreams.OpenerHandshake()),
@@ -115,7 +115,7 @@ internal static class PeerConnectionTarget
                 Check(inner is OmniStoreException or OperationCanceledException, $"the connection closed because of {inner.GetType().Name}: {reason}");
             }
 
-            string closed = ErrorFeature(reason.Message.Replace(connection.Describe(), "PEER", StringComparison.Ordinal));
+            string closed = ErrorFeature(reason.Message.Replace(connection.Describe(), "PEER", StringComparison.Ordinal), handshake: false);
             return string.Join('|', types.Select(t => $"sent:{t}").Concat(handler.Outcomes).Prepend($"closed:{reason.Error}:{closed}"));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -215,7 +215,7 @@ internal static class PeerConnectionTarget
     /// reports a peer's ERROR as what it says), which would make every mutation of that text a
     /// new feature.
     /// </summary>
-    private static string ErrorFeature(string message)
+    private static string ErrorFeature(string message, bool handshake)
     {
         const string Closed = "closed the connection: ";
         int peerText = message.IndexOf(Closed, StringComparison.Ordinal);
@@ -224,7 +224,8 @@ internal static class PeerConnectionTarget
             return Fuzzer.Shape(message[..(peerText + Closed.Length)]) + "(the peer's text)";
         }
 
-        return OwnHandshakeErrors.Any(prefix => message.StartsWith(prefix, StringComparison.Ordinal)) ? Fuzzer.Shape(message) : "(the peer's text)";
+        // A peer's ERROR during the handshake is thrown as it is.
+        return !handshake || OwnHandshakeErrors.Any(prefix => message.StartsWith(prefix, StringComparison.Ordinal)) ? Fuzzer.Shape(message) : "(the peer's text)";
     }
 
     /// <summary>How the handshake's own errors begin; any other comes from a peer's ERROR.</summary>
