@@ -20,6 +20,13 @@ public sealed class Manifest
     private readonly ChunkId[] _chunks;
     private ManifestId? _id;
 
+    // The flags and reserved bytes of a parsed manifest, kept as read: none are defined, and
+    // readers reject nothing on them, so the binary form (and with it the id) must survive a
+    // parse and re-encode unchanged, or the manifest would be stored under an id its bytes do
+    // not hash to.
+    private readonly byte _flags;
+    private readonly ushort _reserved;
+
     /// <summary>Creates a manifest from a layout and the ids of its chunks.</summary>
     /// <exception cref="ArgumentException">The number of ids does not match the layout.</exception>
     public Manifest(ChunkLayout layout, IEnumerable<ChunkId> chunks)
@@ -34,11 +41,13 @@ public sealed class Manifest
         Layout = layout;
     }
 
-    private Manifest(ChunkLayout layout, ChunkId[] chunks, ManifestId id)
+    private Manifest(ChunkLayout layout, ChunkId[] chunks, ManifestId id, byte flags, ushort reserved)
     {
         Layout = layout;
         _chunks = chunks;
         _id = id;
+        _flags = flags;
+        _reserved = reserved;
     }
 
     /// <summary>How the object splits into chunks.</summary>
@@ -56,7 +65,7 @@ public sealed class Manifest
     /// <summary>Size of the binary form in bytes.</summary>
     public int EncodedLength => HeaderSize + (_chunks.Length * ChunkId.Size);
 
-    /// <summary>The binary form.</summary>
+    /// <summary>The binary form (for a parsed manifest, exactly the bytes it was parsed from).</summary>
     public byte[] ToBytes()
     {
         var bytes = new byte[EncodedLength];
@@ -74,8 +83,8 @@ public sealed class Manifest
 
         Magic.CopyTo(destination);
         destination[4] = FormatVersion;
-        destination[5] = 0; // flags, none defined yet
-        BinaryPrimitives.WriteUInt16LittleEndian(destination[6..], 0);
+        destination[5] = _flags;
+        BinaryPrimitives.WriteUInt16LittleEndian(destination[6..], _reserved);
         BinaryPrimitives.WriteInt64LittleEndian(destination[8..], Layout.Length);
         BinaryPrimitives.WriteInt32LittleEndian(destination[16..], Layout.ChunkSize);
         BinaryPrimitives.WriteInt32LittleEndian(destination[20..], _chunks.Length);
@@ -138,7 +147,7 @@ public sealed class Manifest
             chunks[i] = ChunkId.Read(ids.Slice(i * ChunkId.Size, ChunkId.Size));
         }
 
-        return new Manifest(layout, chunks, ManifestId.Compute(encoded));
+        return new Manifest(layout, chunks, ManifestId.Compute(encoded), encoded[5], BinaryPrimitives.ReadUInt16LittleEndian(encoded[6..]));
     }
 
     private static bool TryReadHeader(ReadOnlySpan<byte> encoded, out ChunkLayout layout, out string? problem)

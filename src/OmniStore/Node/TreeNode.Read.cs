@@ -324,7 +324,7 @@ internal sealed partial class TreeNode
         return payload;
     }
 
-    private static (ChunkId Id, int Length) ReadChunkRequest(ReadOnlySpan<byte> payload)
+    internal static (ChunkId Id, int Length) ReadChunkRequest(ReadOnlySpan<byte> payload)
     {
         if (payload.Length != ChunkId.Size + 4)
         {

@@ -35,6 +35,13 @@ internal sealed class Message : IDisposable
 
     internal byte[] Buffer => _buffer ?? throw new ObjectDisposedException(nameof(Message));
 
+    /// <summary>
+    /// The length the message's own header announces (a chunk's), 0 if none: a claim. The buffer
+    /// grows to it only once a quarter of it has arrived, so what a peer announces never costs more
+    /// than four times what it sent.
+    /// </summary>
+    internal int Announced { get; init; }
+
     /// <summary>Bytes of the buffer held (0 once disposed).</summary>
     internal int Capacity => Volatile.Read(ref _buffer)?.Length ?? 0;
 
@@ -54,7 +61,14 @@ internal sealed class Message : IDisposable
     {
         if (Length + (long)length > _buffer!.Length)
         {
-            var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(ProtocolLimits.MaxMessage, Math.Max(Length + (long)length, 2L * _buffer.Length)));
+            long needed = Length + (long)length;
+            long size = Math.Max(needed, 2L * _buffer.Length);
+            if (Announced >= needed && needed >= Announced / 4)
+            {
+                size = Announced; // the rest is coming: one buffer of the announced size, no more copies
+            }
+
+            var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(ProtocolLimits.MaxMessage, size));
             _memory?.Charge(larger.Length - _buffer.Length);
             _buffer.AsSpan(0, Length).CopyTo(larger);
             ArrayPool<byte>.Shared.Return(_buffer);

@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using System.Text.Unicode;
 using OmniStore.Content;
 using OmniStore.Internal;
 
@@ -144,6 +146,9 @@ internal static class ErrorMessage
         return bytes;
     }
 
+    /// <summary>The most message bytes decoded: what <see cref="Encode"/> sends at most (2000 UTF-16 characters, up to 3 bytes each).</summary>
+    internal const int MaxMessageBytes = 2000 * 3;
+
     public static OmniStoreException Decode(ReadOnlySpan<byte> payload)
     {
         if (payload.Length < 2)
@@ -159,10 +164,21 @@ internal static class ErrorMessage
 
         // The peer's words become an exception message that is logged, shown by the CLI and passed
         // on to this node's own children: escaped (no line breaks or terminal controls) and cut
-        // here, once, at the edge. Only the start of a long payload is decoded at all.
+        // here, once, at the edge. Only the start of a long payload is decoded at all, and invalid
+        // UTF-8 is replaced without Encoding.GetString's fallback, which allocates an array per
+        // invalid byte (a peer's 16 MiB of it used to cost over 30 bytes of garbage per byte).
         var text = payload[2..];
         text = text[..Math.Min(text.Length, 4 * (MaxLength + 1))];
-        return new OmniStoreException(code, UntrustedText.Escape(Encoding.UTF8.GetString(text), MaxLength));
+        var chars = ArrayPool<char>.Shared.Rent(Math.Max(1, text.Length));
+        try
+        {
+            Utf8.ToUtf16(text, chars, out _, out int written, replaceInvalidSequences: true);
+            return new OmniStoreException(code, UntrustedText.Escape(new string(chars, 0, written), MaxLength));
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(chars);
+        }
     }
 }
 
@@ -205,7 +221,7 @@ internal ref struct PayloadReader(ReadOnlySpan<byte> payload)
 
     public ReadOnlySpan<byte> Bytes(int count)
     {
-        if (count > _rest.Length)
+        if ((uint)count > (uint)_rest.Length) // a negative count too
         {
             throw HelloMessage.Malformed($"needs {count} more bytes, has {_rest.Length}");
         }

@@ -9,12 +9,6 @@ namespace OmniStore.Protocol;
 /// </summary>
 internal sealed partial class PeerConnection : IMessageMemory
 {
-    /// <summary>
-    /// The most a message's first buffer takes on the word of the length its chunk header announces:
-    /// a default chunk message, received without a copy. A larger one grows as its bytes arrive.
-    /// </summary>
-    internal const int MaxInitialReserve = ChunkMessage.HeaderSize + ChunkLayout.DefaultChunkSize;
-
     /// <summary>The largest answer to anything but GET_CHUNK and GET_MANIFEST: a binding or an error.</summary>
     internal const int MaxSmallResponse = 16 * 1024;
 

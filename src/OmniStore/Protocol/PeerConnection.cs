@@ -588,11 +588,12 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                 throw new OmniStoreException(OmniStoreError.ProtocolError, $"more than {ProtocolLimits.MaxConcurrentRequests} concurrent requests");
             }
 
-            // The first buffer holds this frame, or the chunk the message announces up to a
-            // default chunk (a response: up to what was asked for); the rest grows as it arrives.
-            int announced = Math.Min(ExpectedLength(header, start), request ? MaxInitialReserve : limit);
-            int first = Math.Min(limit, Math.Max(announced, header.PayloadLength));
-            message = new Message(header.Type, header.Stream, ArrayPool<byte>.Shared.Rent(Math.Max(first, 1)), 0, this);
+            // A request's first buffer holds this frame; it grows as bytes arrive, to the length its
+            // header announces once a quarter of that is here (Message.AppendSpace). An answer's is
+            // what this end asked for, up to what the peer announces.
+            int announced = Math.Min(ExpectedLength(header, start), limit);
+            int first = request ? Math.Min(announced, header.PayloadLength) : Math.Max(announced, header.PayloadLength);
+            message = new Message(header.Type, header.Stream, ArrayPool<byte>.Shared.Rent(Math.Max(Math.Min(first, limit), 1)), 0, this) { Announced = announced };
             _assembling[header.Stream] = message;
         }
         else if (message.Type != header.Type)

@@ -14,16 +14,17 @@ public sealed class MemoryBoundTests
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
-    public async Task FramesAnnouncingLargeChunks_ReserveLittle_AndAPeerThatNeverFinishesThemIsClosed()
+    public async Task FramesAnnouncingLargeChunks_HoldOnlyWhatTheyCarry()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = new TreeCluster { Configure = o => o with { ConnectionReceiveBytes = 16L << 20 } };
-        var root = await cluster.StartNodeAsync("root", null);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        var root = cluster.Root;
         await using var bystander = await TreeCluster.ConnectAsync(root);
         var data = TestData.Random(3 << 20, 1);
         await bystander.PutAsync("before", data, ct);
 
-        // 256 PUT_CHUNKs, each a first frame announcing a 16 MiB chunk and carrying 20 bytes of it.
+        // 256 PUT_CHUNKs, each a first frame announcing a 16 MiB chunk and carrying 20 bytes of it
+        // (once, 32 MiB was rented for each: 8 GiB).
         await using var attacker = await RawPeer.ConnectAsync(root.Address.Port, ct);
         var frames = new MemoryStream();
         for (uint i = 0; i < 256; i++)
@@ -32,10 +33,38 @@ public sealed class MemoryBoundTests
         }
 
         await attacker.SendAsync(frames.ToArray(), ct);
-        Assert.True(await attacker.ClosedWithinAsync(Timeout, ct), "the node kept a peer whose unfinished messages passed its limit");
+        await Task.Delay(500, ct);
+        Assert.True(root.Memory.Used < 1 << 20, $"{root.Memory.Used} bytes held for 256 messages that carried 40 bytes each");
+        Assert.Equal(data, await bystander.GetAsync("before", ct).AsTask().WaitAsync(Timeout, ct));
+    }
 
-        // What it held never passed the connection's limit by more than one message's first buffer,
-        // and all of it was given back.
+    [Fact]
+    public async Task APeerWhoseUnfinishedMessagesPassItsLimit_IsClosed_AndItsMemoryGivenBack()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = new TreeCluster { Configure = o => o with { ConnectionReceiveBytes = 16L << 20 } };
+        var root = await cluster.StartNodeAsync("root", null);
+        await using var bystander = await TreeCluster.ConnectAsync(root);
+        var data = TestData.Random(3 << 20, 1);
+        await bystander.PutAsync("before", data, ct);
+
+        // 80 PUT_CHUNKs of 1 MiB, each sent but for its last frame: 20 MiB of unfinished messages.
+        await using var attacker = await RawPeer.ConnectAsync(root.Address.Port, ct);
+        var payload = new byte[ProtocolLimits.MaxFramePayload - ChunkMessage.HeaderSize];
+        var frames = new MemoryStream();
+        for (uint i = 0; i < 80; i++)
+        {
+            frames.Write(RawPeer.Frame(FrameType.PutChunk, (2 * i) + 1, [.. ChunkMessage.Head(default, 1 << 20), .. payload], end: false));
+        }
+
+        await attacker.SendAsync(frames.ToArray(), ct).WaitAsync(Timeout, ct);
+        Assert.True(await attacker.ClosedWithinAsync(Timeout, ct), "the node kept a peer whose unfinished messages passed its limit");
+        var deadline = DateTime.UtcNow + Timeout;
+        while (root.Memory.Used > 1 << 20 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, ct);
+        }
+
         Assert.True(root.Memory.Used < 1 << 20, $"{root.Memory.Used} bytes still held after the connection closed");
         Assert.Equal(data, await bystander.GetAsync("before", ct).AsTask().WaitAsync(Timeout, ct));
     }
@@ -164,7 +193,9 @@ public sealed class MemoryBoundTests
                 var frames = new MemoryStream();
                 for (uint i = 0; i < 8; i++)
                 {
-                    frames.Write(RawPeer.Frame(FrameType.PutChunk, (2 * i) + 1, [.. ChunkMessage.Head(default, 1 << 20), .. new byte[200_000]], end: false));
+                    // Half a 1 MiB chunk: past a quarter of it, its buffer is the whole chunk (2 MiB pooled).
+                    frames.Write(RawPeer.Frame(FrameType.PutChunk, (2 * i) + 1, [.. ChunkMessage.Head(default, 1 << 20), .. new byte[ProtocolLimits.MaxFramePayload - ChunkMessage.HeaderSize]], end: false));
+                    frames.Write(RawPeer.Frame(FrameType.PutChunk, (2 * i) + 1, new byte[ProtocolLimits.MaxFramePayload], end: false));
                 }
 
                 await hog.SendAsync(frames.ToArray(), ct);
