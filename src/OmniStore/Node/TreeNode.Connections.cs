@@ -43,7 +43,9 @@ internal sealed partial class TreeNode
 
         // A limit set above what the descriptors allow lets a flood run the process out of them,
         // and then not only accepts fail: the runtime itself may abort when it needs one.
-        if (limit is { } l && open is { } o && l.Soft != DescriptorLimit.Unlimited && (long)_admission.MaxConnections + o + ConnectionAdmission.MinReservedDescriptors > l.Soft)
+        // A derived limit fits by construction (the runtime opens a few descriptors of its own
+        // between the two counts, which must not make it warn about itself).
+        if (_options.MaxConnections is not null && limit is { } l && open is { } o && l.Soft != DescriptorLimit.Unlimited && (long)_admission.MaxConnections + o + ConnectionAdmission.MinReservedDescriptors > l.Soft)
         {
             NodeLog.ConnectionLimitAboveDescriptors(_logger, _admission.MaxConnections, l.Soft, o);
         }

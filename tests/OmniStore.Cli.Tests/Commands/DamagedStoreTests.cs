@@ -83,8 +83,10 @@ public sealed class DamagedStoreTests : IDisposable
     {
         string rootData = _dir.Sub("root");
         string relayData = _dir.Sub("relay");
-        await using var root = await DaemonProcess.StartAsync(Data, "--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", rootData);
-        string[] relayArgs = ["--listen", "tcp://127.0.0.1:0", "--parent", root.Address, "--site", "site-a", "--cache-size", "128M", "--data-dir", relayData];
+        string relaySecret = _dir.Sub("relay.secret");
+        File.WriteAllText(relaySecret, "the tree's relay secret, not a client's");
+        await using var root = await DaemonProcess.StartAsync(Data, "--listen", "tcp://127.0.0.1:0", "--site", "root", "--data-dir", rootData, "--relay-secret-file", relaySecret);
+        string[] relayArgs = ["--listen", "tcp://127.0.0.1:0", "--parent", root.Address, "--site", "site-a", "--cache-size", "128M", "--data-dir", relayData, "--relay-secret-file", relaySecret];
         await using (var relay = await DaemonProcess.StartAsync(Data, relayArgs))
         {
             var put = await CliRunner.RunAsync(["put", "through/relay", "-", "--relay", relay.Address], Data, stdin: new byte[100_000]);
