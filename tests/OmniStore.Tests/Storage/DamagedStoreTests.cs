@@ -460,6 +460,15 @@ public sealed class DamagedStoreTests : IDisposable
     // ---- the descriptor and our own records ----
 
     [Fact]
+    public async Task GarbageDescriptor_IsRefused_WithoutQuotingIt()
+    {
+        await WriteStoreAsync();
+        File.WriteAllText(PathOf("store.json"), "\u001b[31m{not json");
+        var ex = AssertRefused("store.json is not a valid store descriptor");
+        Assert.DoesNotContain('\u001b', ex.Message);
+    }
+
+    [Fact]
     public async Task DeletedDescriptor_IsRefused_NotANewStore()
     {
         await WriteStoreAsync();

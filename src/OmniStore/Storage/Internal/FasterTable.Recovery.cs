@@ -105,12 +105,12 @@ internal sealed partial class FasterTable
 
         var (tableHash, tableLength) = HashFile(Path.Combine(FasterCheckpointFiles.DirectoryOf(_checkpointDirectory, FasterCheckpointFiles.IndexCheckpoints, record.IndexToken), FasterCheckpointFiles.HashTableFile))
             ?? throw Damaged($"{indexName}/{FasterCheckpointFiles.HashTableFile} is missing");
-        if (tableLength != record.HashTableLength || tableLength < index.HashTableBytes)
+        if (tableLength < record.HashTableLength || tableLength < index.HashTableBytes)
         {
             throw Damaged($"{indexName}/{FasterCheckpointFiles.HashTableFile} is cut short: {tableLength} bytes where the last commit wrote {record.HashTableLength}");
         }
 
-        if (tableHash != record.HashTableHash)
+        if (tableLength != record.HashTableLength || tableHash != record.HashTableHash)
         {
             throw Damaged($"{indexName}/{FasterCheckpointFiles.HashTableFile} does not match the last commit (altered)");
         }
