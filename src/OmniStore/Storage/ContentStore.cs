@@ -134,6 +134,10 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
             long memory = Math.Max(options.LogMemory == 0 ? 4L << pageBits : options.LogMemory, 2L << pageBits);
             long segment = descriptor.DataSegmentSizeBits != 0 ? 1L << descriptor.DataSegmentSizeBits : DataSegmentSize(options, pageBits);
+            if (segment != DataSegmentSize(options, pageBits))
+            {
+                StoreLog.SegmentSizeKept(logger ?? NullLogger.Instance, options.Directory, segment, DataSegmentSize(options, pageBits));
+            }
             // A pinned store's commits must survive a machine crash; a cache's need only survive its
             // process, since every chunk is verified when read and anything lost is fetched again.
             var durability = options.Mode == StoreMode.Pinned ? CommitDurability.Fsync : CommitDurability.OperatingSystem;

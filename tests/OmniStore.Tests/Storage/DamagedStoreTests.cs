@@ -75,8 +75,11 @@ public sealed class DamagedStoreTests : IDisposable
     /// <summary>Turns the closed store into one written before commit records: format 1, no records.</summary>
     private void MakeFirstFormat()
     {
-        File.Delete(PathOf("data/commit.record"));
-        File.Delete(PathOf("catalog/commit.record"));
+        foreach (string record in Directory.GetFiles(PathOf("data"), "commit.record.*").Concat(Directory.GetFiles(PathOf("catalog"), "commit.record.*")))
+        {
+            File.Delete(record);
+        }
+
         File.WriteAllText(PathOf("store.json"), """{"format":1,"dataPageSizeBits":20}""");
     }
 
@@ -242,7 +245,11 @@ public sealed class DamagedStoreTests : IDisposable
 
         foreach (string table in new[] { "data", "catalog" })
         {
-            File.Copy(Path.Combine(previous, table, "commit.record"), Path.Combine(crashed, table, "commit.record"), overwrite: true);
+            foreach (string record in Directory.GetFiles(Path.Combine(previous, table), "commit.record.*"))
+            {
+                File.Copy(record, Path.Combine(crashed, table, Path.GetFileName(record)), overwrite: true);
+            }
+
             CopyDirectory(Path.Combine(previous, table, "checkpoints"), Path.Combine(crashed, table, "checkpoints"));
             Assert.Equal(2, Directory.GetDirectories(Path.Combine(crashed, table, "checkpoints", "cpr-checkpoints")).Length);
         }
@@ -262,7 +269,8 @@ public sealed class DamagedStoreTests : IDisposable
         }
 
         Assert.Equal(2, JsonNode.Parse(File.ReadAllText(PathOf("store.json")))!["format"]!.GetValue<int>());
-        Assert.True(File.Exists(PathOf("data/commit.record")) && File.Exists(PathOf("catalog/commit.record")));
+        Assert.NotEmpty(Directory.GetFiles(PathOf("data"), "commit.record.*"));
+        Assert.NotEmpty(Directory.GetFiles(PathOf("catalog"), "commit.record.*"));
         await using var upgraded = ContentStore.Open(Options());
         await AssertHoldsEverythingAsync(upgraded, manifests);
     }
@@ -291,15 +299,31 @@ public sealed class DamagedStoreTests : IDisposable
         AssertRefused(named);
     }
 
+    /// <summary>The table's latest commit record: of its two files, the one written last.</summary>
+    private string LatestRecord(string table) =>
+        Directory.GetFiles(PathOf(table), "commit.record.*").OrderByDescending(File.GetLastWriteTimeUtc).First();
+
     [Theory]
     [InlineData("data")]
     [InlineData("catalog")]
-    public async Task DamagedOrDeletedCommitRecord_IsRefused(string table)
+    public async Task DamagedLatestCommitRecord_IsRefused_NamingIt(string table)
     {
         await WriteStoreAsync();
-        FlipBit(PathOf($"{table}/commit.record"), 40, 2);
-        AssertRefused($"{table}/commit.record fails its checksum");
-        File.Delete(PathOf($"{table}/commit.record"));
+        string latest = LatestRecord(table);
+        Assert.Equal(2, Directory.GetFiles(PathOf(table), "commit.record.*").Length);
+        FlipBit(latest, 40, 2);
+        AssertRefused($"{table}/{Path.GetFileName(latest)} fails its checksum");
+    }
+
+    [Theory]
+    [InlineData("data")]
+    [InlineData("catalog")]
+    public async Task DeletedCommitRecords_AreRefused(string table)
+    {
+        await WriteStoreAsync();
+        File.Delete(LatestRecord(table));
+        AssertRefused($"{table}/checkpoints/cpr-checkpoints"); // the older record names a checkpoint since removed
+        File.Delete(LatestRecord(table));
         AssertRefused($"{table}/commit.record is missing");
     }
 
@@ -434,6 +458,15 @@ public sealed class DamagedStoreTests : IDisposable
     }
 
     // ---- the descriptor and our own records ----
+
+    [Fact]
+    public async Task GarbageDescriptor_IsRefused_WithoutQuotingIt()
+    {
+        await WriteStoreAsync();
+        File.WriteAllText(PathOf("store.json"), "\u001b[31m{not json");
+        var ex = AssertRefused("store.json is not a valid store descriptor");
+        Assert.DoesNotContain('\u001b', ex.Message);
+    }
 
     [Fact]
     public async Task DeletedDescriptor_IsRefused_NotANewStore()

@@ -4,10 +4,14 @@ using OmniStore.Content;
 namespace OmniStore.Storage.Internal;
 
 /// <summary>
-/// <c>commit.record</c> in a table's directory: what the table's last completed commit holds, written
-/// (atomically) after each checkpoint and checked at the next open before FASTER reads a byte, so
-/// that a damaged or missing file is refused instead of crashing recovery or recovering less.
+/// What a table's last completed commit holds, written after each checkpoint and checked at the next
+/// open before FASTER reads a byte, so that a damaged or missing file is refused instead of crashing
+/// recovery or recovering less. Two files in the table's directory, <c>commit.record.0</c> and
+/// <c>commit.record.1</c>, are written in turn (the one that does not hold the latest record), each
+/// with a checksum: a write cut short by a crash leaves the other one, and a commit costs one fsync
+/// of one small file (a rename would also need the directory fsynced).
 /// </summary>
+/// <param name="Sequence">Counts the table's commits; the record with the higher one is the latest.</param>
 /// <param name="PageSizeBits">log2 of the log's page size: the log cannot be read with another.</param>
 /// <param name="SegmentSizeBits">log2 of the log's segment size: addresses map to files by it.</param>
 /// <param name="Log">The hybrid-log checkpoint: its token, version and addresses.</param>
@@ -18,6 +22,7 @@ namespace OmniStore.Storage.Internal;
 /// <param name="HashTableLength">Length of the hash table file.</param>
 /// <param name="Digests">Per-page digests of every record in [begin, final) (the catalog), or null when the table keeps none (chunks verify themselves).</param>
 internal sealed record CommitRecord(
+    long Sequence,
     int PageSizeBits,
     int SegmentSizeBits,
     LogCheckpointInfo Log,
@@ -28,7 +33,11 @@ internal sealed record CommitRecord(
     long HashTableLength,
     SortedDictionary<long, PageDigest>? Digests)
 {
+    /// <summary>The start of the two files' names (<c>commit.record.0</c>, <c>commit.record.1</c>).</summary>
     public const string FileName = "commit.record";
+
+    /// <summary>The file a record of <paramref name="sequence"/> is written to.</summary>
+    public static string SlotFileName(long sequence) => $"{FileName}.{sequence & 1}";
     private const int Format = 1;
     private static ReadOnlySpan<byte> Magic => "OSCOMMIT"u8;
     private const int MaxPages = 1 << 24;
@@ -41,6 +50,7 @@ internal sealed record CommitRecord(
         {
             writer.Write(Magic);
             writer.Write(Format);
+            writer.Write(Sequence);
             writer.Write(PageSizeBits);
             writer.Write(SegmentSizeBits);
             writer.Write(Log.Token.ToByteArray());
@@ -100,6 +110,7 @@ internal sealed record CommitRecord(
                 return false;
             }
 
+            long sequence = reader.ReadInt64();
             int pageBits = reader.ReadInt32();
             int segmentBits = reader.ReadInt32();
             var log = new LogCheckpointInfo(new Guid(reader.ReadBytes(16)), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
@@ -121,7 +132,7 @@ internal sealed record CommitRecord(
                 digests![reader.ReadInt64()] = new PageDigest(reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadUInt64());
             }
 
-            record = new CommitRecord(pageBits, segmentBits, log, logHash, indexToken, indexHash, tableHash, tableLength, digests);
+            record = new CommitRecord(sequence, pageBits, segmentBits, log, logHash, indexToken, indexHash, tableHash, tableLength, digests);
             return true;
         }
         catch (EndOfStreamException)

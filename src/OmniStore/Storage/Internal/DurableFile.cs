@@ -26,6 +26,27 @@ internal static partial class DurableFile
         }
     }
 
+    /// <summary>
+    /// Overwrites <paramref name="path"/> in place with <paramref name="bytes"/> (for files written in
+    /// turn, whose readers tell a write cut short by its checksum); when <paramref name="durable"/>, on
+    /// disk before the call returns. Only a new file needs its directory fsynced too.
+    /// </summary>
+    public static void Overwrite(string path, ReadOnlySpan<byte> bytes, bool durable)
+    {
+        bool existed = File.Exists(path);
+        using (var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.None))
+        {
+            file.Write(bytes);
+            file.SetLength(bytes.Length);
+            file.Flush(flushToDisk: durable);
+        }
+
+        if (durable && !existed)
+        {
+            SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        }
+    }
+
     /// <summary>Fsyncs a directory, making the creations, renames and deletions in it durable (Linux; a no-op elsewhere).</summary>
     public static void SyncDirectory(string directory)
     {

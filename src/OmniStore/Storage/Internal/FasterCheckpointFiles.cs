@@ -161,9 +161,10 @@ internal static class FasterCheckpointFiles
             return false;
         }
 
-        if (begin < FirstValidAddress || begin > head || head > final || start > final || final > MaxAddress || version < 0)
+        // The head may lag the begin address (a compaction can move both while the checkpoint records them).
+        if (begin < FirstValidAddress || begin > final || head > final || start > final || final > MaxAddress || version < 0)
         {
-            problem = $"its addresses are inconsistent (begin {begin}, head {head}, start {start}, final {final})";
+            problem = $"its addresses are out of order (begin {begin}, head {head}, start {start}, final {final})";
             return false;
         }
 

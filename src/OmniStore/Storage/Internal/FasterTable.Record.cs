@@ -46,8 +46,8 @@ internal sealed partial class FasterTable
             digests = UpdateDigests(log);
         }
 
-        var record = new CommitRecord(_pageBits, _segmentBits, log, XxHash3.Hash64(metadata), indexToken, indexHash, tableHash, tableLength, digests);
-        DurableFile.Write(RecordPath, record.ToBytes(), _durability == CommitDurability.Fsync);
+        var record = new CommitRecord((_lastRecord?.Sequence ?? 0) + 1, _pageBits, _segmentBits, log, XxHash3.Hash64(metadata), indexToken, indexHash, tableHash, tableLength, digests);
+        DurableFile.Overwrite(Path.Combine(DirectoryPath, CommitRecord.SlotFileName(record.Sequence)), record.ToBytes(), _durability == CommitDurability.Fsync);
         _lastRecord = record;
         _digests = digests;
         (_digestBegin, _digestFinal) = (log.BeginAddress, log.FinalAddress);

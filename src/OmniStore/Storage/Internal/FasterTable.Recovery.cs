@@ -29,8 +29,6 @@ internal sealed partial class FasterTable
     private SortedDictionary<long, PageDigest>? _digests;
     private long _digestBegin, _digestFinal;
 
-    private string RecordPath => Path.Combine(DirectoryPath, CommitRecord.FileName);
-
     private string CheckpointName(string kind, Guid token) => $"{_integrity.Name}/checkpoints/{kind}/{token:D}";
 
     private LogFileReader OpenLogReader() => new(Path.Combine(DirectoryPath, "log"), $"{_integrity.Name}/log", _pageBits, _segmentBits);
@@ -44,18 +42,30 @@ internal sealed partial class FasterTable
     /// </summary>
     private RecoveryPlan? PlanRecovery()
     {
-        var record = ReadRecord();
+        var (record, damaged) = ReadRecords();
         var logTokens = FasterCheckpointFiles.ListTokens(_checkpointDirectory, FasterCheckpointFiles.LogCheckpoints);
         if (record is null)
         {
-            return _integrity.RequireRecord
-                ? throw Damaged($"{_integrity.Name}/{CommitRecord.FileName} is missing")
-                : PlanRecoveryWithoutRecord(logTokens);
+            return !_integrity.RequireRecord ? PlanRecoveryWithoutRecord(logTokens)
+                : damaged is not null ? throw Damaged(damaged)
+                : throw Damaged($"{_integrity.Name}/{CommitRecord.FileName} is missing");
         }
 
+        try
+        {
+            return PlanRecoveryFromRecord(record, logTokens);
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Corrupt && damaged is not null)
+        {
+            throw Damaged($"{damaged}, and the other commit record does not match the files ({ex.Message})", ex);
+        }
+    }
+
+    private RecoveryPlan PlanRecoveryFromRecord(CommitRecord record, List<Guid> logTokens)
+    {
         if (record.PageSizeBits != _pageBits || record.SegmentSizeBits != _segmentBits)
         {
-            throw Damaged($"{_integrity.LayoutSource} gives {_integrity.Name}/log pages of {1L << _pageBits} bytes and segments of {1L << _segmentBits}, but it was written with pages of {1L << record.PageSizeBits} and segments of {1L << record.SegmentSizeBits} ({_integrity.Name}/{CommitRecord.FileName})");
+            throw Damaged($"{_integrity.LayoutSource} gives {_integrity.Name}/log pages of {1L << _pageBits} bytes and segments of {1L << _segmentBits}, but it was written with pages of {1L << record.PageSizeBits} and segments of {1L << record.SegmentSizeBits} ({_integrity.Name}/{CommitRecord.SlotFileName(record.Sequence)})");
         }
 
         // The checkpoint the last commit recorded must be there, as recorded.
@@ -95,12 +105,12 @@ internal sealed partial class FasterTable
 
         var (tableHash, tableLength) = HashFile(Path.Combine(FasterCheckpointFiles.DirectoryOf(_checkpointDirectory, FasterCheckpointFiles.IndexCheckpoints, record.IndexToken), FasterCheckpointFiles.HashTableFile))
             ?? throw Damaged($"{indexName}/{FasterCheckpointFiles.HashTableFile} is missing");
-        if (tableLength != record.HashTableLength || tableLength < index.HashTableBytes)
+        if (tableLength < record.HashTableLength || tableLength < index.HashTableBytes)
         {
             throw Damaged($"{indexName}/{FasterCheckpointFiles.HashTableFile} is cut short: {tableLength} bytes where the last commit wrote {record.HashTableLength}");
         }
 
-        if (tableHash != record.HashTableHash)
+        if (tableLength != record.HashTableLength || tableHash != record.HashTableHash)
         {
             throw Damaged($"{indexName}/{FasterCheckpointFiles.HashTableFile} does not match the last commit (altered)");
         }
@@ -247,22 +257,40 @@ internal sealed partial class FasterTable
         }
     }
 
-    /// <summary>The table's commit record; null if there is none.</summary>
-    private CommitRecord? ReadRecord()
+    /// <summary>
+    /// The table's latest commit record: the valid one of the two with the higher sequence number;
+    /// null if there is none. A record that fails its checksum is what a crash during its write
+    /// leaves, and the other one is then the latest; if that one turns out not to match the files
+    /// (<see cref="PlanRecovery"/>), the damaged record is what the refusal names.
+    /// </summary>
+    private (CommitRecord? Latest, string? Damaged) ReadRecords()
     {
-        byte[] bytes;
-        try
+        CommitRecord? latest = null;
+        string? damaged = null;
+        for (int slot = 0; slot < 2; slot++)
         {
-            bytes = File.ReadAllBytes(RecordPath);
-        }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return null;
+            string name = CommitRecord.SlotFileName(slot);
+            byte[] bytes;
+            try
+            {
+                bytes = File.ReadAllBytes(Path.Combine(DirectoryPath, name));
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                continue;
+            }
+
+            if (!CommitRecord.TryParse(bytes, out var record, out string problem))
+            {
+                damaged = $"{_integrity.Name}/{name} {problem}";
+            }
+            else if (latest is null || record!.Sequence > latest.Sequence)
+            {
+                latest = record;
+            }
         }
 
-        return CommitRecord.TryParse(bytes, out var record, out string problem)
-            ? record
-            : throw Damaged($"{_integrity.Name}/{CommitRecord.FileName} {problem}");
+        return (latest, damaged);
     }
 
     /// <summary>XXH3-64 and length of a file, read in 1 MiB blocks; null if it is missing.</summary>

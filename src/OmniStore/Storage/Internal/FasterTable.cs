@@ -309,7 +309,7 @@ internal sealed partial class FasterTable : IDisposable
 
         if (_durability == CommitDurability.Fsync)
         {
-            SyncToDisk();
+            SyncToDisk(token);
         }
 
         RecordCheckpoint(token, withIndex);
@@ -320,14 +320,18 @@ internal sealed partial class FasterTable : IDisposable
     /// writes do not wait for the disk), so a checkpoint is made durable here: every log and
     /// checkpoint file written since the previous sync is fsynced before the commit is acknowledged.
     /// </summary>
-    private void SyncToDisk()
+    private void SyncToDisk(Guid token)
     {
         var now = DateTime.UtcNow;
         foreach (var path in System.IO.Directory.EnumerateFiles(DirectoryPath, "*", SearchOption.AllDirectories))
         {
             try
             {
-                if (File.GetLastWriteTimeUtc(path) < _lastSync)
+                // The commit record is made durable when written, after everything it names; the files
+                // of other checkpoints than this one are of the previous commit, already durable.
+                if (File.GetLastWriteTimeUtc(path) < _lastSync
+                    || Path.GetFileName(path).StartsWith(CommitRecord.FileName, StringComparison.Ordinal)
+                    || (Guid.TryParseExact(Path.GetFileName(Path.GetDirectoryName(path)), "D", out var checkpoint) && checkpoint != token))
                 {
                     continue;
                 }
@@ -338,6 +342,18 @@ internal sealed partial class FasterTable : IDisposable
             catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
             {
                 // Removed by FASTER (an outdated checkpoint or a truncated segment) while we looked.
+            }
+        }
+
+        // The checkpoint's directories are new: their entries must be durable too before the commit
+        // record names them.
+        foreach (string kind in new[] { FasterCheckpointFiles.LogCheckpoints, FasterCheckpointFiles.IndexCheckpoints })
+        {
+            string directory = FasterCheckpointFiles.DirectoryOf(_checkpointDirectory, kind, token);
+            if (System.IO.Directory.Exists(directory))
+            {
+                DurableFile.SyncDirectory(directory);
+                DurableFile.SyncDirectory(Path.GetDirectoryName(directory)!);
             }
         }
 

@@ -56,7 +56,8 @@ internal sealed record StoreDescriptor
         }
         catch (JsonException ex)
         {
-            throw new OmniStoreException(OmniStoreError.Corrupt, $"{FileName} is not a valid store descriptor ({ex.Message.ReplaceLineEndings(" ")})", ex);
+            // Not the parser's message: it quotes the offending bytes, which could be anything.
+            throw new OmniStoreException(OmniStoreError.Corrupt, $"{FileName} is not a valid store descriptor (malformed at line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1})", ex);
         }
 
         if (descriptor is null || descriptor.Format is < 1 or > CurrentFormat)

@@ -13,4 +13,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(1002, LogLevel.Warning, "The final checkpoint of {Directory} failed")]
     public static partial void FinalCheckpointFailed(ILogger logger, Exception exception, string directory);
+
+    [LoggerMessage(1003, LogLevel.Information, "Store {Directory} keeps the log segments of {Segment} bytes it was created with; its capacity now would give segments of {Wanted} bytes (a cache gets them when its directory is removed and refilled)")]
+    public static partial void SegmentSizeKept(ILogger logger, string directory, long segment, long wanted);
 }
