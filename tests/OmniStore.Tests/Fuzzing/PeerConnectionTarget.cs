@@ -49,7 +49,11 @@ internal static class PeerConnectionTarget
         // Per input: its bytes a few times over (pipe segments, the message buffers, rounded up to a
         // power of two by the pool), a few KiB per frame (a message, a task and a response per
         // request), and the connection itself.
-        AllocationBound = static input => (8L * input.Length) + (16L * 1024 * FrameCount(input)) + (512 * 1024),
+        // A request's buffer grows to its announced length once a quarter of that has arrived (up
+        // to 4 times what was sent), in the pool's power-of-two arrays (up to twice that): 16 times
+        // the input, a few KiB per frame (a message, a task and a response per request), and the
+        // connection itself.
+        AllocationBound = static input => (16L * input.Length) + (16L * 1024 * FrameCount(input)) + (512 * 1024),
 
         CaseTimeout = TimeSpan.FromSeconds(5),
     };
