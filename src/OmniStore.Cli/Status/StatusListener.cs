@@ -18,6 +18,9 @@ namespace OmniStore.Cli.Status;
 /// </summary>
 internal sealed class StatusListener : IAsyncDisposable
 {
+    /// <summary>Connections the listener holds at once; more wait in the backlog or are refused.</summary>
+    public const int MaxConnections = 32;
+
     private readonly WebApplication _app;
     private int _stopped;
 
@@ -46,6 +49,17 @@ internal sealed class StatusListener : IAsyncDisposable
         // console lifetime would race it for the same signals.
         builder.Services.AddSingleton<IHostLifetime, NoSignalLifetime>();
         builder.WebHost.UseUrls(listen.GetLeftPart(UriPartial.Authority));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // Its connections come out of the descriptors the node keeps in reserve: a few
+            // scrapers and probes need few, and a flood must not take the ones the node needs.
+            kestrel.Limits.MaxConcurrentConnections = MaxConnections;
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(30);
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+            kestrel.Limits.MaxRequestHeadersTotalSize = 8 * 1024;
+            kestrel.Limits.MaxRequestBodySize = 0;
+            kestrel.AddServerHeader = false;
+        });
 
         var app = builder.Build();
         app.MapGet("/status", context =>

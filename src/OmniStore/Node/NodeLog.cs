@@ -54,6 +54,6 @@ internal static partial class NodeLog
     [LoggerMessage(3014, LogLevel.Warning, "{Count} more lines like the next were not written, to keep the log readable")]
     public static partial void Suppressed(ILogger logger, int count);
 
-    [LoggerMessage(3015, LogLevel.Warning, "The limit of {MaxConnections} connections is more than the descriptors allow ({Open} open of {Limit}, and the store and runtime need more): a flood can exhaust them; raise the descriptor limit or lower the connection limit")]
-    public static partial void ConnectionLimitAboveDescriptors(ILogger logger, int maxConnections, long limit, int open);
+    [LoggerMessage(3015, LogLevel.Warning, "The limit of {Configured} connections is more than the descriptors allow ({Descriptors}, some kept for the store, the status listener and the runtime): accepting at most {MaxConnections}; raise the descriptor limit to accept more")]
+    public static partial void ConnectionLimitAboveDescriptors(ILogger logger, int configured, int maxConnections, string descriptors);
 }

@@ -29,8 +29,14 @@ internal sealed partial class TreeNode
     /// <summary>The node's connection limits and counts, and whether it refuses connections now.</summary>
     public ConnectionStatus Connections => _admission.Snapshot(Interlocked.Read(ref _timedOutChildren));
 
-    private static ConnectionAdmission CreateAdmission(TreeNodeOptions options) =>
-        new(options.MaxConnections ?? ConnectionAdmission.DefaultMaxConnections(), options.MaxConnectionsPerAddress, options.MaxPendingHandshakes);
+    private static ConnectionAdmission CreateAdmission(TreeNodeOptions options)
+    {
+        int? ceiling = ConnectionAdmission.DescriptorCeiling();
+        int max = options.MaxConnections is { } configured
+            ? Math.Min(configured, ceiling ?? int.MaxValue)
+            : ceiling ?? ConnectionAdmission.DefaultCeiling;
+        return new(max, options.MaxConnectionsPerAddress, options.MaxPendingHandshakes);
+    }
 
     private void LogConnectionLimits()
     {
@@ -39,16 +45,14 @@ internal sealed partial class TreeNode
         string descriptors = limit is { } known
             ? $"descriptors: {open?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} open, limit {known.Soft}"
             : "no descriptor limit";
-        NodeLog.ConnectionLimits(_logger, _admission.MaxConnections, _admission.MaxConnectionsPerAddress, _admission.MaxPendingHandshakes, descriptors);
-
-        // A limit set above what the descriptors allow lets a flood run the process out of them,
-        // and then not only accepts fail: the runtime itself may abort when it needs one.
-        // A derived limit fits by construction (the runtime opens a few descriptors of its own
-        // between the two counts, which must not make it warn about itself).
-        if (_options.MaxConnections is not null && limit is { } l && open is { } o && l.Soft != DescriptorLimit.Unlimited && (long)_admission.MaxConnections + o + ConnectionAdmission.MinReservedDescriptors > l.Soft)
+        if (_options.MaxConnections is { } configured && configured > _admission.MaxConnections)
         {
-            NodeLog.ConnectionLimitAboveDescriptors(_logger, _admission.MaxConnections, l.Soft, o);
+            // A flood up to the configured limit would run the process out of descriptors, and
+            // then the runtime itself may abort (see ConnectionAdmission.DescriptorCeiling).
+            NodeLog.ConnectionLimitAboveDescriptors(_logger, configured, _admission.MaxConnections, descriptors);
         }
+
+        NodeLog.ConnectionLimits(_logger, _admission.MaxConnections, _admission.MaxConnectionsPerAddress, _admission.MaxPendingHandshakes, descriptors);
     }
 
     private async Task AcceptLoopAsync()
@@ -58,12 +62,23 @@ internal sealed partial class TreeNode
         {
             try
             {
-                var result = await _listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+                var accepting = _listener.AcceptAsync(_stopping.Token);
+                if (!accepting.IsCompleted)
+                {
+                    // The accept waits for a connection: it got past taking a descriptor (the
+                    // kernel takes one before it looks at the queue), so a failure has passed
+                    // even if no connection comes to prove it.
+                    NoteAcceptWorks();
+                }
+
+                var result = await accepting.ConfigureAwait(false);
                 switch (result.Status)
                 {
                     case TcpAcceptStatus.Stopped:
                         return;
                     case TcpAcceptStatus.ConnectionFailed:
+                        NoteAcceptWorks();
+                        backoff = MinAcceptBackoff;
                         continue; // that peer gave up before it was accepted
                     case TcpAcceptStatus.ListenerFailed:
                         _admission.AcceptFailed(result.Problem ?? result.Error.ToString());
@@ -78,11 +93,7 @@ internal sealed partial class TreeNode
                 }
 
                 backoff = MinAcceptBackoff;
-                if (_admission.AcceptSucceeded() is { } recovered && ShouldLog(_acceptRecoveryLog))
-                {
-                    NodeLog.AcceptingAgain(_logger, Math.Round(recovered.For.TotalSeconds, 1), recovered.Failures);
-                }
-
+                NoteAcceptWorks();
                 Admit(result.Socket!);
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -102,6 +113,15 @@ internal sealed partial class TreeNode
                     return;
                 }
             }
+        }
+    }
+
+    /// <summary>Accepting works (again): the node stops refusing for an accept failure, and says so once.</summary>
+    private void NoteAcceptWorks()
+    {
+        if (_admission.AcceptSucceeded() is { } recovered && ShouldLog(_acceptRecoveryLog))
+        {
+            NodeLog.AcceptingAgain(_logger, Math.Round(recovered.For.TotalSeconds, 1), recovered.Failures);
         }
     }
 

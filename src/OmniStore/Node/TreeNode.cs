@@ -7,6 +7,8 @@ using OmniStore.Storage;
 using OmniStore.Transport;
 using OmniStore.Transport.Tcp;
 
+using OmniStore.Internal;
+
 namespace OmniStore.Node;
 
 /// <summary>
@@ -131,6 +133,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         }
 
         var node = new TreeNode(options, store, listener);
+        RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
         NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.Address.ToString(), options.Site, options.DataDirectory);
         NodeLog.RelayPolicy(node._logger, node.RelayPolicy());

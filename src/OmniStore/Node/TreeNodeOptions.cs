@@ -178,9 +178,11 @@ internal sealed record TreeNodeOptions
     /// included; one more is accepted and closed at once with an <c>Unavailable</c> ERROR, so the
     /// kernel's backlog never fills and the node never runs out of descriptors. Each connection
     /// costs one descriptor and some memory. Null: derived from the descriptor limit when the node
-    /// starts (<see cref="Internal.ConnectionAdmission.DefaultMaxConnections"/>: the descriptors free
+    /// starts (<see cref="Internal.ConnectionAdmission.DescriptorCeiling"/>: the descriptors free
     /// then, less 128 or an eighth of them for the store, the status listener and the runtime, at
-    /// most 16,384; about 750 under the usual soft limit of 1024). Defaults to null.
+    /// most 16,384; about 750 under the usual soft limit of 1024). A value above that ceiling is
+    /// lowered to it, with a warning: a process out of descriptors can be aborted by the runtime.
+    /// Defaults to null.
     /// </summary>
     public int? MaxConnections { get; init; }
 

@@ -65,9 +65,13 @@ public sealed class DaemonProcess : IAsyncDisposable
     /// hard, as <c>ulimit -n</c> sets them; the shell then execs the daemon, so the process id stays
     /// the daemon's) and waits until it listens.
     /// </summary>
-    public static Task<DaemonProcess> StartWithDescriptorLimitAsync(int softLimit, int hardLimit, string dataDirectory, params string[] args)
+    public static Task<DaemonProcess> StartWithDescriptorLimitAsync(int softLimit, int hardLimit, string dataDirectory, params string[] args) =>
+        StartWithDescriptorLimitAsync(softLimit, hardLimit, dataDirectory, null, args);
+
+    /// <summary>As above, with <paramref name="environment"/> (see <see cref="CliRunner.StartInfo"/>).</summary>
+    public static Task<DaemonProcess> StartWithDescriptorLimitAsync(int softLimit, int hardLimit, string dataDirectory, IReadOnlyDictionary<string, string?>? environment, params string[] args)
     {
-        var inner = CliRunner.StartInfo(["relay", .. args], dataDirectory);
+        var inner = CliRunner.StartInfo(["relay", .. args], dataDirectory, environment);
         var start = new ProcessStartInfo("bash")
         {
             RedirectStandardOutput = true,

@@ -404,7 +404,7 @@ public sealed class ConnectionLimitTests : IAsyncDisposable
     [Fact]
     public void TheDefaultConnectionLimit_LeavesDescriptorsFree_AndIsBounded()
     {
-        int limit = OmniStore.Node.Internal.ConnectionAdmission.DefaultMaxConnections();
+        int limit = OmniStore.Node.Internal.ConnectionAdmission.DescriptorCeiling() ?? OmniStore.Node.Internal.ConnectionAdmission.DefaultCeiling;
         Assert.InRange(limit, 8, OmniStore.Node.Internal.ConnectionAdmission.DefaultCeiling);
         if (OmniStore.Internal.DescriptorLimit.Get() is { } descriptors && descriptors.Soft != OmniStore.Internal.DescriptorLimit.Unlimited)
         {

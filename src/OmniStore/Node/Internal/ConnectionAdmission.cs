@@ -50,16 +50,22 @@ internal sealed class ConnectionAdmission
     public int MaxHandshakesPerAddress { get; }
 
     /// <summary>
-    /// The default of <see cref="TreeNodeOptions.MaxConnections"/>: the descriptors free now, less
+    /// The most connections the descriptors allow, and the default of
+    /// <see cref="TreeNodeOptions.MaxConnections"/>: the descriptors free now, less
     /// <see cref="MinReservedDescriptors"/> or an eighth of them (whichever is more), between 8 and
     /// <see cref="DefaultCeiling"/>. With the usual soft limit of 1024 and about 150 descriptors in
-    /// use by the runtime, that is about 750.
+    /// use by the runtime, that is about 750. Null when the descriptors set no limit.
     /// </summary>
-    public static int DefaultMaxConnections()
+    /// <remarks>
+    /// A process out of descriptors fails more than its accepts: the .NET runtime maps the code it
+    /// compiles through a descriptor (W^X double mapping) and aborts when it cannot get one. So a
+    /// configured limit above this one is lowered to it.
+    /// </remarks>
+    public static int? DescriptorCeiling()
     {
         if (DescriptorLimit.Get() is not { } limit || limit.Soft == DescriptorLimit.Unlimited)
         {
-            return DefaultCeiling;
+            return null;
         }
 
         long free = limit.Soft - (DescriptorLimit.OpenNow() ?? 2 * MinReservedDescriptors);
