@@ -28,9 +28,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly BindingCache _bindingCache;
     // Keyed by id and asked length: a request with a wrong length fails alone instead of failing
     // every request that joined it.
-    private readonly SingleFlight<(ChunkId Id, int Length), FetchedChunk> _chunkFetches = new();
-    private readonly SingleFlight<ManifestId, Manifest> _manifestFetches = new();
-    private readonly SingleFlight<string, BindingMessage> _resolves = new();
+    private readonly SingleFlight<(ChunkId Id, int Length), FetchedChunk> _chunkFetches;
+    private readonly SingleFlight<ManifestId, Manifest> _manifestFetches;
+    private readonly SingleFlight<string, BindingMessage> _resolves;
     private readonly CancellationTokenSource _stopping = new();
     private readonly LinkCounters _retiredChildCounters = new();
     private readonly MemoryBudget _memory;
@@ -49,6 +49,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _store = store;
         _listener = listener;
         _bindingCache = new BindingCache(options.BindingCacheSize);
+
+        // Upstream fetches are shared by every child that asks: they live as long as the node.
+        _chunkFetches = new(_stopping.Token, unclaimed: static fetched => fetched.TakeMessage()?.Dispose());
+        _manifestFetches = new(_stopping.Token);
+        _resolves = new(_stopping.Token);
         _memory = new MemoryBudget(options.MemoryBudget);
         _connectionLimits = options.ConnectionLimits with { Budget = _memory };
         _misses = new RelayMisses(options);

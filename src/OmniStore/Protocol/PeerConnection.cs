@@ -727,7 +727,13 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         {
             await TryRespondErrorAsync(stream, ex.Error, ex.Message).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsOpen && ex is not OperationCanceledException)
+        catch (OperationCanceledException) when (IsOpen)
+        {
+            // Cancelled by something other than this connection closing (a node shutting down, a
+            // shared fetch that failed so): the request still gets an answer, never silence.
+            await TryRespondErrorAsync(stream, OmniStoreError.Unavailable, "The request was cancelled on this node before it could be answered; try again.").ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsOpen)
         {
             ConnectionLog.HandlerFailed(_logger, ex, request.Type.ToString(), Describe());
             await TryRespondErrorAsync(stream, OmniStoreError.Unknown, ex.Message).ConfigureAwait(false);
