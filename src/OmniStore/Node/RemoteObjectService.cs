@@ -3,7 +3,6 @@ using OmniStore.Content;
 using OmniStore.Internal;
 using OmniStore.Protocol;
 using OmniStore.Transport;
-using OmniStore.Transport.Tcp;
 
 namespace OmniStore.Node;
 
@@ -69,8 +68,8 @@ internal sealed class RemoteObjectService : IObjectService
                 int index = (start + attempt) % _addresses.Count;
                 try
                 {
-                    var transport = await TcpConnection.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
-                    var connection = await PeerConnection.StartAsync(transport, transport, isOpener: true, _identity, handler: null, Counters, logger: null, cancellationToken).ConfigureAwait(false);
+                    var transport = await TransportRegistry.Default.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
+                    var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identity, handler: null, ConnectionLimits.Default, logger: null, cancellationToken).ConfigureAwait(false);
                     if (_connection is { } previous)
                     {
                         Failovers++;

@@ -5,7 +5,6 @@ using OmniStore.Node.Internal;
 using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
-using OmniStore.Transport.Tcp;
 
 using OmniStore.Internal;
 
@@ -21,7 +20,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly TreeNodeOptions _options;
     private readonly ILogger _logger;
     private readonly ContentStore _store;
-    private readonly TcpConnectionListener _listener;
+    private readonly IConnectionListener _listener;
     private readonly ParentLink? _parent;
     private readonly ConnectionIdentity _identity;
     private readonly ConcurrentDictionary<PeerConnection, byte> _children = new();
@@ -42,7 +41,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private long _answerBufferBytes;
     private int _disposed;
 
-    private TreeNode(TreeNodeOptions options, ContentStore store, TcpConnectionListener listener)
+    private TreeNode(TreeNodeOptions options, ContentStore store, IConnectionListener listener)
     {
         _options = options;
         _logger = options.LoggerFactory.CreateLogger<TreeNode>();
@@ -59,10 +58,10 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _misses = new RelayMisses(options);
         _admission = CreateAdmission(options);
         _identity = CreateIdentity();
-        Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
+        Address = listener.Addresses[0];
         if (options.Parent is { } parent)
         {
-            _parent = new ParentLink(parent, _identity, this, _connectionLimits, _logger);
+            _parent = new ParentLink(parent, options.Transports, _identity, this, _connectionLimits, _logger);
             WatchParent(_parent);
             _parent.Connected += connection => connection.Liveness = options.Liveness;
         }
@@ -126,10 +125,10 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate(nameof(options));
         var store = ContentStore.Open(options.StoreOptions, options.LoggerFactory.CreateLogger<ContentStore>());
-        TcpConnectionListener listener;
+        IConnectionListener listener;
         try
         {
-            listener = TcpConnectionListener.Bind(options.Listen);
+            listener = options.Transports.Listen(options.Listen);
         }
         catch
         {

@@ -12,6 +12,9 @@ internal sealed record TreeNodeOptions
     /// <summary>Where to listen. Required; port 0 picks a free port (see <see cref="TreeNode.Address"/>).</summary>
     public required NodeAddress Listen { get; init; }
 
+    /// <summary>The transports the node listens and connects with, by scheme. Defaults to every transport of this build.</summary>
+    internal TransportRegistry Transports { get; init; } = TransportRegistry.Default;
+
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
 

@@ -72,8 +72,9 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     {
         _limits = limits;
         _pipe = pipe;
-        _gatheringSender = pipe as IGatheringSender;
-        _directReceiver = pipe as IDirectReceiver;
+        // Features are asked of the transport by type; a bare pipe (tests, the fuzzer) has none.
+        _gatheringSender = (pipe as TransportConnection)?.GetFeature<IGatheringSender>();
+        _directReceiver = (pipe as TransportConnection)?.GetFeature<IDirectReceiver>();
         _transport = transport;
         _isOpener = isOpener;
         _handler = handler;

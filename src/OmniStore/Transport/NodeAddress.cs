@@ -10,7 +10,7 @@ namespace OmniStore.Transport;
 public sealed record NodeAddress(string Scheme, string Host, int Port)
 {
     /// <summary>The schemes this build can connect to and listen on.</summary>
-    public static IReadOnlyList<string> SupportedSchemes { get; } = ["tcp"];
+    public static IReadOnlyList<string> SupportedSchemes => TransportRegistry.Default.Schemes;
 
     /// <summary>Parses <paramref name="text"/>; throws <see cref="FormatException"/> naming what is wrong.</summary>
     public static NodeAddress Parse(string text) =>
