@@ -30,11 +30,8 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     private readonly FasterTable _catalog;
     private ConcurrentDictionary<ChunkId, byte> _recentReads = new();
 
-    // Where the chunk log last had each chunk (for reads that bypass FASTER's, see TryReadChunkDirect):
-    // learned from writes and reads, at most MaxChunkLocations of them (about 20 MB), each checked when used.
-    private const int MaxChunkLocations = 1 << 18;
-    private readonly ConcurrentDictionary<ChunkId, ChunkLocation> _chunkLocations = new();
-    private int _chunkLocationCount;
+    // Where the chunk log last had each chunk, for reads that bypass FASTER's (see TryReadChunkDirect).
+    private readonly ChunkLocationCache _locations = new();
     private long _directReads;
     private long _hits;
     private long _unboundSinceReclaim;
@@ -228,7 +225,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         var (found, output, address) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.LengthOnly }, cancellationToken).ConfigureAwait(false);
         if (found)
         {
-            RememberLocation(id, address, output.Length);
+            _locations.Remember(id, address, output.Length);
         }
 
         return found;
@@ -256,12 +253,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         var (found, existing, address) = _data.Read(key, new ReadInput { Mode = ReadMode.LengthOnly });
         if (found)
         {
-            RememberLocation(id, address, existing.Length);
+            _locations.Remember(id, address, existing.Length);
             return false;
         }
 
         EnsureRoom(data.Length);
-        RememberLocation(id, _data.Upsert(key, data), data.Length);
+        _locations.Remember(id, _data.Upsert(key, data), data.Length);
         return true;
     }
 
@@ -310,13 +307,13 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         if (!id.Matches(destination.Span[..output.Length]))
         {
             StoreLog.ChunkCorrupt(_logger, id.ToString(), Directory);
-            ForgetLocation(id);
+            _locations.Forget(id);
             _data.Delete(key);
             Interlocked.Increment(ref _misses);
             return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
         }
 
-        RememberLocation(id, address, output.Length);
+        _locations.Remember(id, address, output.Length);
         return Found(id, output.Length);
     }
 
@@ -337,7 +334,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// </summary>
     private ChunkReadResult? TryReadChunkDirect(ChunkId id, byte[] key, Memory<byte> destination)
     {
-        if (!_chunkLocations.TryGetValue(id, out var location) || location.Length > destination.Length || _data.IsInMemory(location.Address))
+        if (!_locations.TryGet(id, out var location) || location.Length > destination.Length || _data.IsInMemory(location.Address))
         {
             return null; // unknown, or in FASTER's memory, from where its own read is a copy
         }
@@ -347,7 +344,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             // Moved by a compaction, dropped, or damaged: FASTER's read finds out which (and
             // drops a corrupt chunk), and remembers where the chunk is now.
-            ForgetLocation(id, location);
+            _locations.Forget(id, location);
             return null;
         }
 
@@ -358,7 +355,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>Whether the remembered location of <paramref name="id"/> is on disk and still holds its record.</summary>
     private bool HasChunkOnDisk(ChunkId id, byte[] key)
     {
-        if (!_chunkLocations.TryGetValue(id, out var location) || _data.IsInMemory(location.Address))
+        if (!_locations.TryGet(id, out var location) || _data.IsInMemory(location.Address))
         {
             return false;
         }
@@ -368,50 +365,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             return true;
         }
 
-        ForgetLocation(id, location);
+        _locations.Forget(id, location);
         return false;
     }
 
-    private void RememberLocation(ChunkId id, long address, int length)
-    {
-        if (address <= 0)
-        {
-            return;
-        }
-
-        var location = new ChunkLocation(address, length);
-        if (_chunkLocations.TryGetValue(id, out var known))
-        {
-            _chunkLocations.TryUpdate(id, location, known);
-        }
-        else if (Volatile.Read(ref _chunkLocationCount) < MaxChunkLocations && _chunkLocations.TryAdd(id, location))
-        {
-            Interlocked.Increment(ref _chunkLocationCount);
-        }
-    }
-
-    /// <summary>Forgets where <paramref name="id"/> is: it was dropped (eviction, damage) or has moved.</summary>
-    internal void ForgetLocation(ChunkId id)
-    {
-        if (_chunkLocations.TryRemove(id, out _))
-        {
-            Interlocked.Decrement(ref _chunkLocationCount);
-        }
-    }
-
-    private void ForgetLocation(ChunkId id, ChunkLocation location)
-    {
-        if (_chunkLocations.TryRemove(new KeyValuePair<ChunkId, ChunkLocation>(id, location)))
-        {
-            Interlocked.Decrement(ref _chunkLocationCount);
-        }
-    }
-
     /// <summary>How many chunk locations the store remembers (tests).</summary>
-    internal int RememberedLocations => Volatile.Read(ref _chunkLocationCount);
-
-    /// <summary>Where a chunk's record is in the chunk log, and its length.</summary>
-    private readonly record struct ChunkLocation(long Address, int Length);
+    internal int RememberedLocations => _locations.Count;
 
     private static byte[] ChunkKey(ChunkId id)
     {
@@ -445,7 +404,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             if (key.Length == ChunkId.Size)
             {
-                ForgetLocation(ChunkId.Read(key));
+                _locations.Forget(ChunkId.Read(key));
             }
 
             _data.Delete(key);
