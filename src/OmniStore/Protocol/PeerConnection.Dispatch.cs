@@ -14,6 +14,15 @@ internal sealed partial class PeerConnection
     private readonly SemaphoreSlim _handlerSlots = new(ProtocolLimits.MaxConcurrentHandlers, ProtocolLimits.MaxConcurrentHandlers);
     private int _incomingRequests;
 
+    // The connection whose handler the current code runs for (flows into what a handler awaits),
+    // so that DisposeAsync called from a handler does not wait for that handler.
+    private static readonly AsyncLocal<PeerConnection?> ServingFor = new();
+
+    // Handlers started and not yet returned; once the connection is closed, the last one to return
+    // completes _handlersFinished.
+    private int _runningHandlers;
+    private readonly TaskCompletionSource _handlersFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Answers request <paramref name="stream"/>.</summary>
     public ValueTask RespondAsync(uint stream, FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body = default) =>
         SendAsync(stream, type, head, body);
@@ -22,12 +31,20 @@ internal sealed partial class PeerConnection
     public ValueTask RespondErrorAsync(uint stream, OmniStoreError error, string message) =>
         SendAsync(stream, FrameType.Error, ErrorMessage.Encode(error, message), default);
 
+    /// <summary>Serves a request that has fully arrived; called by the read loop, so counted before the loop can end.</summary>
+    private void StartHandler(Message request)
+    {
+        Interlocked.Increment(ref _runningHandlers);
+        _ = Task.Run(() => HandleRequestAsync(request));
+    }
+
     private async Task HandleRequestAsync(Message request)
     {
         uint stream = request.Stream;
         bool slot = false;
         try
         {
+            ServingFor.Value = this;
             await _handlerSlots.WaitAsync(_closed.Token).ConfigureAwait(false);
             slot = true;
             if (_handler is null)
@@ -64,7 +81,38 @@ internal sealed partial class PeerConnection
             }
 
             Interlocked.Decrement(ref _incomingRequests);
+            if (Interlocked.Decrement(ref _runningHandlers) == 0 && !IsOpen)
+            {
+                _handlersFinished.TrySetResult();
+            }
         }
+    }
+
+    /// <summary>
+    /// After the close, once the read loop has ended: waits until every handler has returned but the
+    /// caller's own (when a handler disposes its connection), or until <paramref name="deadline"/>
+    /// (<see cref="Environment.TickCount64"/>). Returns how many of the others are still running.
+    /// </summary>
+    private async ValueTask<int> WaitForHandlersAsync(long deadline)
+    {
+        // A handler that returned before the close did not complete _handlersFinished, but then the
+        // count read here after the close is already below it; one returning after the close sees
+        // the connection closed.
+        int own = ServingFor.Value == this ? 1 : 0;
+        while (Volatile.Read(ref _runningHandlers) > own)
+        {
+            var remaining = Remaining(deadline);
+            if (remaining == TimeSpan.Zero)
+            {
+                return Volatile.Read(ref _runningHandlers) - own;
+            }
+
+            // The caller's own handler keeps the count above 0: look again now and then instead.
+            var wait = own == 0 ? remaining : TimeSpan.FromMilliseconds(Math.Min(20, remaining.TotalMilliseconds));
+            await _handlersFinished.Task.WaitAsync(wait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        return 0;
     }
 
     private async Task TryRespondErrorAsync(uint stream, OmniStoreError error, string message)

@@ -97,7 +97,7 @@ internal sealed partial class PeerConnection
             }
 
             _assembling.Clear();
-            await DisposeAsync().ConfigureAwait(false);
+            await CloseTransportAsync().ConfigureAwait(false); // not DisposeAsync, which waits for this loop
         }
     }
 
@@ -256,7 +256,7 @@ internal sealed partial class PeerConnection
             return;
         }
 
-        _ = Task.Run(() => HandleRequestAsync(message));
+        StartHandler(message);
     }
 
     /// <summary>Chunk-bearing messages announce their length in their first 20 bytes (a claim, to be capped by the caller).</summary>

@@ -27,6 +27,8 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
     private OmniStoreException? _closeReason;
+    private Task? _readLoop;
+    private TimeSpan _disposeTimeout = TimeSpan.FromSeconds(5);
 
     private PeerConnection(IDuplexPipe pipe, IAsyncDisposable transport, bool isOpener, HelloMessage remote, ushort version, IRequestHandler? handler, LinkCounters counters, ConnectionLimits limits, ILogger logger)
     {
@@ -70,6 +72,23 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     public CancellationToken Closed => _closed.Token;
 
     /// <summary>
+    /// How long <see cref="DisposeAsync"/> waits for the read loop and the running request handlers
+    /// to finish. Past it, the connection is disposed with the handlers still running (logged): they
+    /// see their token cancelled and the connection closed, their answers are dropped, and they
+    /// release what they hold when they return. Defaults to 5 seconds.
+    /// </summary>
+    public TimeSpan DisposeTimeout
+    {
+        get => _disposeTimeout;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, TimeSpan.Zero);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, TimeSpan.FromDays(1));
+            _disposeTimeout = value;
+        }
+    }
+
+    /// <summary>
     /// Runs the handshake over <paramref name="pipe"/> and starts the connection. The opener is the
     /// side that connected. Throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.Unauthorized"/>,
     /// <see cref="OmniStoreError.ProtocolError"/>, <see cref="OmniStoreError.Unavailable"/>) and disposes the transport on failure.
@@ -106,7 +125,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
                 ? await OpenerHandshakeAsync(pipe, local, timeout.Token).ConfigureAwait(false)
                 : await AcceptorHandshakeAsync(pipe, local, timeout.Token).ConfigureAwait(false);
             var connection = new PeerConnection(pipe, transport, isOpener, remote, version, handler, counters, limits, logger ?? NullLogger.Instance);
-            _ = connection.ReadLoopAsync();
+            connection._readLoop = connection.ReadLoopAsync();
             _ = connection.WatchSendsAsync();
             return connection;
         }
@@ -154,10 +173,40 @@ internal sealed partial class PeerConnection : IAsyncDisposable
 
     internal string Describe() => $"{Remote.Role.ToString().ToLowerInvariant()} {(Remote.Site.Length > 0 ? Remote.Site + "/" : string.Empty)}{Remote.NodeId.ToString()[..8]}";
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Closes the connection and returns once its read loop has ended, its transport is disposed
+    /// and its request handlers have finished (cancelled: the connection is closed), or once
+    /// <see cref="DisposeTimeout"/> has passed. Called from one of this connection's own handlers,
+    /// it does not wait for that handler, which cannot finish before it returns.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         Close(new OmniStoreException(OmniStoreError.Unavailable, "The connection was closed."));
+        long deadline = Environment.TickCount64 + (long)DisposeTimeout.TotalMilliseconds;
+
+        // The read loop ends once it sees the close (its reads and waits take the closed token); it
+        // starts no handler after that, so the handlers counted next are all there will be.
+        if (Volatile.Read(ref _readLoop) is { IsCompleted: false } readLoop)
+        {
+            await readLoop.WaitAsync(Remaining(deadline)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        await CloseTransportAsync().ConfigureAwait(false);
+        int stillRunning = await WaitForHandlersAsync(deadline).ConfigureAwait(false);
+        if (stillRunning > 0)
+        {
+            ConnectionLog.DisposedWithHandlersRunning(_logger, Describe(), stillRunning, DisposeTimeout.TotalSeconds);
+        }
+    }
+
+    /// <summary>Closes the connection (if still open) and disposes the transport, once.</summary>
+    private async ValueTask CloseTransportAsync()
+    {
+        if (IsOpen)
+        {
+            Close(new OmniStoreException(OmniStoreError.Unavailable, "The connection was closed."));
+        }
+
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
@@ -165,4 +214,6 @@ internal sealed partial class PeerConnection : IAsyncDisposable
 
         await _transport.DisposeAsync().ConfigureAwait(false);
     }
+
+    private static TimeSpan Remaining(long deadline) => TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64));
 }
