@@ -1,4 +1,5 @@
 using System.Buffers;
+using Microsoft.Extensions.Logging;
 using OmniStore.Content;
 using OmniStore.Internal;
 using OmniStore.Protocol;
@@ -18,16 +19,19 @@ internal sealed class RemoteObjectService : IObjectService
     private readonly IReadOnlyList<NodeAddress> _addresses;
     private readonly ConnectionIdentity _identity;
     private readonly int _window;
+    private readonly ILogger _logger;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private PeerConnection? _connection;
+    private PeerConnection? _reportedLost; // the requests in flight on a lost connection all fail: log it once
     private int _index;
     private int _disposed;
 
-    private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, ConnectionIdentity identity, int window)
+    private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, ConnectionIdentity identity, int window, ILogger logger)
     {
         _addresses = addresses;
         _identity = identity;
         _window = window;
+        _logger = logger;
     }
 
     public LinkCounters Counters { get; } = new();
@@ -38,9 +42,9 @@ internal sealed class RemoteObjectService : IObjectService
     /// <summary>How many times the client moved to another address.</summary>
     public int Failovers { get; private set; }
 
-    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, byte[]? secret, int window, CancellationToken cancellationToken)
+    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, byte[]? secret, int window, ILogger logger, CancellationToken cancellationToken)
     {
-        var service = new RemoteObjectService(addresses, ConnectionIdentity.NewClient(secret), window);
+        var service = new RemoteObjectService(addresses, ConnectionIdentity.NewClient(secret), window, logger);
         await service.ReconnectAsync(failed: null, cancellationToken).ConfigureAwait(false);
         return service;
     }
@@ -50,7 +54,9 @@ internal sealed class RemoteObjectService : IObjectService
 
     /// <summary>
     /// Replaces <paramref name="failed"/> with a connection to the next reachable address, trying
-    /// each once, starting with the current one when there is no failed connection yet.
+    /// each once, starting with the current one when there is no failed connection yet. An address
+    /// whose handshake fails with a protocol error (something else answers there, such as a node's
+    /// HTTP status port) is passed over like one that does not answer.
     /// </summary>
     private async Task<PeerConnection> ReconnectAsync(PeerConnection? failed, CancellationToken cancellationToken)
     {
@@ -63,6 +69,7 @@ internal sealed class RemoteObjectService : IObjectService
             }
 
             OmniStoreException? last = null;
+            var reasons = new List<string>(_addresses.Count);
             int start = failed is null && _connection is null ? 0 : _index + 1;
             for (int attempt = 0; attempt < _addresses.Count; attempt++)
             {
@@ -74,28 +81,50 @@ internal sealed class RemoteObjectService : IObjectService
                     if (_connection is { } previous)
                     {
                         Failovers++;
+                        ClientLog.MovedTo(_logger, _addresses[_index].ToString(), _addresses[index].ToString(), connection.Describe(), Failovers);
                         _ = RetireAsync(previous);
+                    }
+                    else
+                    {
+                        ClientLog.Connected(_logger, _addresses[index].ToString(), connection.Describe());
                     }
 
                     _connection = connection;
                     Volatile.Write(ref _index, index);
                     return connection;
                 }
-                catch (OmniStoreException ex) when (ex.Error is OmniStoreError.Unavailable)
+                catch (OmniStoreException ex) when (ex.Error is OmniStoreError.Unavailable or OmniStoreError.ProtocolError)
                 {
                     last = ex;
+                    string reason = Reason(_addresses[index], ex);
+                    reasons.Add(reason);
+                    if (attempt + 1 < _addresses.Count)
+                    {
+                        ClientLog.AddressFailed(_logger, _addresses[index].ToString(), ex.Message, _addresses[(index + 1) % _addresses.Count].ToString());
+                    }
+                    else
+                    {
+                        ClientLog.LastAddressFailed(_logger, _addresses[index].ToString(), ex.Message);
+                    }
                 }
             }
 
-            throw new OmniStoreException(
-                OmniStoreError.Unavailable,
-                $"No node is reachable at {string.Join(", ", _addresses)}: {last?.Message}",
-                last);
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"No node is reachable: {string.Join("; ", reasons)}", last);
         }
         finally
         {
             _connectLock.Release();
         }
+    }
+
+    /// <summary>Why <paramref name="address"/> failed, naming it (the connector's messages already do).</summary>
+    private static string Reason(NodeAddress address, OmniStoreException ex)
+    {
+        string text = address.ToString();
+        string message = ex.Message.TrimEnd('.');
+        return message.Contains(text, StringComparison.Ordinal)
+            ? message
+            : $"{text}: {(message.Length > 0 ? char.ToLowerInvariant(message[0]) + message[1..] : message)}";
     }
 
     /// <summary>
@@ -126,6 +155,11 @@ internal sealed class RemoteObjectService : IObjectService
             }
             catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable && --attemptsLeft > 0)
             {
+                if (Interlocked.Exchange(ref _reportedLost, connection) != connection && ReferenceEquals(Volatile.Read(ref _connection), connection))
+                {
+                    ClientLog.ConnectionFailed(_logger, _addresses[Volatile.Read(ref _index)].ToString(), ex.Message);
+                }
+
                 await ReconnectAsync(connection, cancellationToken).ConfigureAwait(false);
             }
         }
