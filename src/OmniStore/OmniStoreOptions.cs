@@ -100,7 +100,7 @@ public sealed record OmniStoreOptions
             throw new ArgumentNullException(argumentName, $"{nameof(LoggerFactory)} must not be null (NullLoggerFactory.Instance logs nothing).");
         }
 
-        if (AddressGrammar.TryParseList(FallbackSources(), AddressSchemes.Default, out _) is { } error)
+        if (FallbackUris.Count > 0 && AddressGrammar.TryParseList(FallbackSources(), AddressSchemes.Default, out _) is { } error)
         {
             throw AddressGrammar.InvalidArgument(error);
         }

@@ -22,7 +22,6 @@ internal sealed class RemoteObjectService : IObjectService
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private PeerConnection? _connection;
-    private PeerConnection? _reportedLost; // the requests in flight on a lost connection all fail: log it once
     private int _index;
     private int _disposed;
 
@@ -45,12 +44,16 @@ internal sealed class RemoteObjectService : IObjectService
     public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, byte[]? secret, int window, ILogger logger, CancellationToken cancellationToken)
     {
         var service = new RemoteObjectService(addresses, ConnectionIdentity.NewClient(secret), window, logger);
-        await service.ReconnectAsync(failed: null, cancellationToken).ConfigureAwait(false);
+        await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
         return service;
     }
 
-    private async Task<PeerConnection> ConnectionAsync(CancellationToken cancellationToken) =>
-        _connection is { IsOpen: true, GoingAway: false } open ? open : await ReconnectAsync(_connection, cancellationToken).ConfigureAwait(false);
+    private async Task<PeerConnection> ConnectionAsync(CancellationToken cancellationToken) => _connection switch
+    {
+        { IsOpen: true, GoingAway: false } open => open,
+        { IsOpen: true } goingAway => await ReconnectAsync(goingAway, "the node is going away", cancellationToken).ConfigureAwait(false),
+        var closed => await ReconnectAsync(closed, "the connection is closed", cancellationToken).ConfigureAwait(false),
+    };
 
     /// <summary>
     /// Replaces <paramref name="failed"/> with a connection to the next reachable address, trying
@@ -58,7 +61,7 @@ internal sealed class RemoteObjectService : IObjectService
     /// whose handshake fails with a protocol error (something else answers there, such as a node's
     /// HTTP status port) is passed over like one that does not answer.
     /// </summary>
-    private async Task<PeerConnection> ReconnectAsync(PeerConnection? failed, CancellationToken cancellationToken)
+    private async Task<PeerConnection> ReconnectAsync(PeerConnection? failed, string? why, CancellationToken cancellationToken)
     {
         await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -66,6 +69,13 @@ internal sealed class RemoteObjectService : IObjectService
             if (_connection is { IsOpen: true, GoingAway: false } current && current != failed)
             {
                 return current; // another request already moved on
+            }
+
+            // Every request in flight on a lost connection comes here; the first one through finds
+            // it still current, so the loss is logged once.
+            if (failed is not null && failed == _connection)
+            {
+                ClientLog.ConnectionFailed(_logger, _addresses[_index].ToString(), why ?? "unknown");
             }
 
             OmniStoreException? last = null;
@@ -78,7 +88,7 @@ internal sealed class RemoteObjectService : IObjectService
                 {
                     var transport = await TcpConnection.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
                     var connection = await PeerConnection.StartAsync(transport, transport, isOpener: true, _identity, handler: null, Counters, logger: null, cancellationToken).ConfigureAwait(false);
-                    if (_connection is { } previous)
+                    if (_connection is { } previous && index != _index)
                     {
                         Failovers++;
                         ClientLog.MovedTo(_logger, _addresses[_index].ToString(), _addresses[index].ToString(), connection.Describe(), Failovers);
@@ -87,6 +97,10 @@ internal sealed class RemoteObjectService : IObjectService
                     else
                     {
                         ClientLog.Connected(_logger, _addresses[index].ToString(), connection.Describe());
+                        if (_connection is { } replaced)
+                        {
+                            _ = RetireAsync(replaced);
+                        }
                     }
 
                     _connection = connection;
@@ -100,16 +114,16 @@ internal sealed class RemoteObjectService : IObjectService
                     reasons.Add(reason);
                     if (attempt + 1 < _addresses.Count)
                     {
-                        ClientLog.AddressFailed(_logger, _addresses[index].ToString(), ex.Message, _addresses[(index + 1) % _addresses.Count].ToString());
+                        ClientLog.AddressFailed(_logger, _addresses[index].ToString(), ex.Message.TrimEnd('.'), _addresses[(index + 1) % _addresses.Count].ToString());
                     }
                     else
                     {
-                        ClientLog.LastAddressFailed(_logger, _addresses[index].ToString(), ex.Message);
+                        ClientLog.LastAddressFailed(_logger, _addresses[index].ToString(), ex.Message.TrimEnd('.'));
                     }
                 }
             }
 
-            throw new OmniStoreException(OmniStoreError.Unavailable, $"No node is reachable: {string.Join("; ", reasons)}", last);
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"No node is reachable: {string.Join("; ", reasons)}.", last);
         }
         finally
         {
@@ -155,12 +169,7 @@ internal sealed class RemoteObjectService : IObjectService
             }
             catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable && --attemptsLeft > 0)
             {
-                if (Interlocked.Exchange(ref _reportedLost, connection) != connection && ReferenceEquals(Volatile.Read(ref _connection), connection))
-                {
-                    ClientLog.ConnectionFailed(_logger, _addresses[Volatile.Read(ref _index)].ToString(), ex.Message);
-                }
-
-                await ReconnectAsync(connection, cancellationToken).ConfigureAwait(false);
+                await ReconnectAsync(connection, ex.Message.TrimEnd('.'), cancellationToken).ConfigureAwait(false);
             }
         }
     }
