@@ -85,6 +85,11 @@ public sealed record OmniStoreOptions
             throw new ArgumentOutOfRangeException(argumentName, ChunkSize, $"{nameof(ChunkSize)} must be between {ChunkLayout.MinChunkSize} and {ChunkLayout.MaxChunkSize} bytes.");
         }
 
+        if (Capacity < 0)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, Capacity, $"{nameof(Capacity)} must not be negative (0 means no limit).");
+        }
+
         if (TransferWindow is < 1 or > MaxTransferWindow)
         {
             throw new ArgumentOutOfRangeException(argumentName, TransferWindow, $"{nameof(TransferWindow)} must be at least 1 and at most {MaxTransferWindow}.");
