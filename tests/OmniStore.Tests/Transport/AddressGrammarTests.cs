@@ -61,6 +61,7 @@ public sealed class AddressGrammarTests
     [InlineData("tcp://re lay:7070", "it holds ' ' at position 9; an address is printable ASCII without spaces")]
     [InlineData("tcp://relay:7070#00112233aabbccdd", "a node id (#ID) cannot be given here")]
     [InlineData("node:00112233aabbccdd", "node:ID names a node, not a host and port")]
+    [InlineData("tcp://a:1,tcp://b:2", "it holds ','; give one address here, not a list")]
     public void Parse_ABadAddress_IsInvalidArgumentSayingWhatIsWrong(string text, string problem)
     {
         var error = Assert.Throws<OmniStoreException>(() => NodeAddress.Parse(text));

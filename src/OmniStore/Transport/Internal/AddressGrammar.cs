@@ -222,6 +222,12 @@ internal static class AddressGrammar
             }
         }
 
+        // Lists are split before their elements get here: a comma means a list where one address goes.
+        if (element.Contains(',', StringComparison.Ordinal))
+        {
+            return "it holds ','; give one address here, not a list";
+        }
+
         if (element.StartsWith(NodeIdPrefix, StringComparison.OrdinalIgnoreCase) && !element.StartsWith("node://", StringComparison.OrdinalIgnoreCase))
         {
             if (!allowNodeId)
