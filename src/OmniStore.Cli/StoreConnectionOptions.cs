@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using OmniStore.Content;
+using OmniStore.Transport.Internal;
 
 namespace OmniStore.Cli;
 
@@ -57,6 +58,22 @@ internal sealed class StoreConnectionOptions
             if (result.GetResult(Relay) is { Implicit: false } && result.GetResult(Store) is { Implicit: false })
             {
                 result.AddError("--relay and --store exclude each other: a command talks to a relay or to an embedded store.");
+            }
+
+            // Each option's values were checked alone; an address in both is a usage error too.
+            var sources = new List<(string?, string?)>();
+            foreach (var option in new Option[] { Relay, Fallback })
+            {
+                if (result.GetResult(option) is { Implicit: false } given)
+                {
+                    sources.AddRange(given.Tokens.Select(t => ((string?)option.Name, (string?)t.Value)));
+                }
+            }
+
+            if (sources.Count > 1 && sources.All(s => AddressGrammar.TryParseList([s], AddressSchemes.Default, out _) is null)
+                && AddressGrammar.TryParseList(sources, AddressSchemes.Default, out _) is { } error)
+            {
+                result.AddError(error + ".");
             }
         });
     }

@@ -21,6 +21,7 @@ public sealed class AddressOptionTests : IDisposable
     [InlineData("--relay", "tcp://127.0.0.1:1, tcp://127.0.0.1:1", "--relay, element 2 of 2: 'tcp://127.0.0.1:1' is in the list twice (first as --relay, element 1 of 2).")]
     [InlineData("--relay", "127.0.0.1:7070", "--relay: '127.0.0.1:7070' is not a node address: the scheme is missing: expected SCHEME://HOST:PORT, for example tcp://127.0.0.1:7070.")]
     [InlineData("--fallback", "tcp://root", "--fallback: 'tcp://root' is not a node address: the port is missing")]
+    [InlineData("--fallback", "tcp://127.0.0.1:7070", "--fallback: 'tcp://127.0.0.1:7070' is in the list twice (first as --relay).")]
     [InlineData("--relay", "tcp://relay\u001b[31m:7070", "--relay: 'tcp://relay\\x1B[31m:7070' is not a node address: it holds '\\x1B' at position 12")]
     public async Task ABadAddressOption_IsAUsageError_WithTheParsersMessage(string option, string value, string expected)
     {
