@@ -193,9 +193,18 @@ internal sealed partial class PeerConnection
                 return bytes;
             }
 
+            // The first bytes of a peer that are no frame come from something else than a node
+            // (the status port given by mistake answers HTTP): say so rather than quote frame limits.
             if (status == FrameParseStatus.Malformed)
             {
-                throw new OmniStoreException(OmniStoreError.ProtocolError, $"Malformed frame during the handshake: {problem}.");
+                throw expected == FrameType.Hello
+                    ? ForeignPeer.NotAnOmniStoreNode(result.Buffer)
+                    : new OmniStoreException(OmniStoreError.ProtocolError, $"Malformed frame during the handshake: {problem}.");
+            }
+
+            if (result.IsCompleted && expected == FrameType.Hello && !result.Buffer.IsEmpty)
+            {
+                throw ForeignPeer.NotAnOmniStoreNode(result.Buffer);
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);

@@ -46,6 +46,12 @@ internal abstract class TransportConnection : IDuplexPipe, IAsyncDisposable
     public virtual TFeature? GetFeature<TFeature>()
         where TFeature : class => null;
 
+    /// <summary>
+    /// Sends end-of-stream after what was written (TCP: a FIN, by shutting down the sending side);
+    /// reading goes on until the peer closes too.
+    /// </summary>
+    public virtual async ValueTask CloseOutputAsync() => await Output.CompleteAsync().ConfigureAwait(false);
+
     /// <summary>Closes the connection; safe to call more than once.</summary>
     public abstract ValueTask DisposeAsync();
 }

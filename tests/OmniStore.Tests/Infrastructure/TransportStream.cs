@@ -23,7 +23,7 @@ internal sealed class TransportStream : Stream
         new(await TransportRegistry.Default.ConnectAsync(address, new LinkCounters(), ct));
 
     /// <summary>Sends end-of-stream (TCP: shutdown of the sending side); reading goes on.</summary>
-    public void ShutdownSend() => _connection.Output.Complete();
+    public ValueTask ShutdownSendAsync() => _connection.CloseOutputAsync();
 
     public override bool CanRead => true;
 

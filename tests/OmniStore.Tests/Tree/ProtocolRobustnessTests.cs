@@ -107,7 +107,7 @@ public sealed class ProtocolRobustnessTests
         await stream.WriteAsync(bad, ct);
         if (kind is "truncated-then-close" or "large-payload-truncated-then-close")
         {
-            stream.ShutdownSend();
+            await stream.ShutdownSendAsync();
         }
 
         // The node answers with an ERROR frame (where it can) and closes this connection.

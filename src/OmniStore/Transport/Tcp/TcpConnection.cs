@@ -162,6 +162,19 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
         _closed.Dispose();
     }
 
+    public override async ValueTask CloseOutputAsync()
+    {
+        await Output.CompleteAsync().ConfigureAwait(false);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed: the peer sees the end anyway.
+        }
+    }
+
     /// <summary>The peer closed, the connection failed, or this end disposed it.</summary>
     private void MarkClosed()
     {
