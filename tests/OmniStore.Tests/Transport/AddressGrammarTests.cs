@@ -34,7 +34,7 @@ public sealed class AddressGrammarTests
     [InlineData("   ", "it is empty")]
     [InlineData("127.0.0.1:7070", "the scheme is missing: expected SCHEME://HOST:PORT, for example tcp://127.0.0.1:7070")]
     [InlineData("relay", "expected SCHEME://HOST:PORT")]
-    [InlineData("udp://relay:7070", "the scheme 'udp' is not supported (use tcp://)")]
+    [InlineData("udp://relay:7070", "the scheme 'udp' is not supported (use mem://, tcp://)")]
     [InlineData("1tcp://relay:7070", "'1tcp' is not a scheme")]
     [InlineData("://relay:7070", "'' is not a scheme")]
     [InlineData("tcp://relay", "the port is missing")]
@@ -87,7 +87,7 @@ public sealed class AddressGrammarTests
         Assert.Contains("the port is missing", AddressGrammar.TryParseEndpoint("tcp://relay", WithMemory, out _), StringComparison.Ordinal);
 
         // A build without the in-memory transport does not take its addresses.
-        Assert.Contains("the scheme 'mem' is not supported", AddressGrammar.TryParseEndpoint("mem://node-a", AddressSchemes.Default, out _), StringComparison.Ordinal);
+        Assert.Contains("the scheme 'mem' is not supported", AddressGrammar.TryParseEndpoint("mem://node-a", new AddressSchemes(["tcp"], []), out _), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -156,7 +156,7 @@ public sealed class AddressGrammarTests
     [InlineData(" , ", "Element 1 of 2: the address is empty (two commas in a row, or one at an end).")]
     [InlineData("tcp://a:1,,tcp://b:2", "Element 2 of 3: the address is empty")]
     [InlineData("tcp://a:1,", "Element 2 of 2: the address is empty")]
-    [InlineData("tcp://a:1,udp://b:2", "Element 2 of 2: 'udp://b:2' is not a node address: the scheme 'udp' is not supported (use tcp://).")]
+    [InlineData("tcp://a:1,udp://b:2", "Element 2 of 2: 'udp://b:2' is not a node address: the scheme 'udp' is not supported (use mem://, tcp://).")]
     [InlineData("tcp://a:1,TCP://A:1", "Element 2 of 2: 'TCP://A:1' is in the list twice (first as element 1 of 2).")]
     [InlineData("tcp://a:1#00112233aabbccdd,tcp://a:1", "Element 2 of 2: 'tcp://a:1' is in the list twice")]
     [InlineData("tcp://[::1]:1,tcp://[0:0::1]:1", "is in the list twice")]
