@@ -416,9 +416,14 @@ internal sealed class RemoteObjectService : IObjectService
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0 && _connection is not null)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            await _connection.DisposeAsync().ConfigureAwait(false);
+            if (_connection is not null)
+            {
+                await _connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            _identity.Node.Dispose(); // the client's ephemeral key: no later handshake needs it
         }
     }
 }

@@ -802,7 +802,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         }
     }
 
-    internal string Describe() => $"{Remote.Role.ToString().ToLowerInvariant()} {(Remote.Site.Length > 0 ? Remote.Site + "/" : string.Empty)}{Remote.NodeId.ToString()[..8]}";
+    internal string Describe() => $"{Remote.Role.ToString().ToLowerInvariant()} {(Remote.Site.Length > 0 ? Remote.Site + "/" : string.Empty)}{Remote.NodeId.ToShortString()}";
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
