@@ -109,8 +109,8 @@ internal static class StatusCommand
         output.WriteLine(string.Create(c, $"{Safe(status.Role)} {Safe(status.NodeId)} at site {Safe(status.Site)}, listening on {Safe(status.Listen)}"));
         if (status.Parent is { } parent)
         {
-            string parentId = parent.NodeId is { } id ? $" (node {Safe(id)})" : string.Empty;
-            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}{parentId}, {(parent.Connected ? "connected" : "DISCONNECTED")} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")})"));
+            string state = parent.Connected ? (parent.NodeId is { } id ? $"connected to node {Safe(id)}" : "connected") : "DISCONNECTED";
+            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}, {state} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")})"));
         }
 
         var store = status.Store;
