@@ -117,7 +117,8 @@ internal sealed partial class TreeNode
                 }
             });
         };
-        parent.Refused += refusal => DistrustBindings($"its parent refuses it ({refusal.Message})");
+        // Either end may refuse: the parent (a wrong secret, a cooldown) or this relay (the parent is not the node it expects).
+        parent.Refused += refusal => DistrustBindings($"the connection to its parent is refused ({refusal.Message})");
     }
 
     private void DistrustBindings(string reason)
