@@ -75,6 +75,13 @@ static void test_before_init(void)
     CHECK_CODE(omst_init(""), OMST_E_INVALID_ARGUMENT);
     CHECK_CODE(omst_init("tcp://127.0.0.1"), OMST_E_INVALID_ARGUMENT);
     CHECK_CODE(omst_init("file://relative"), OMST_E_INVALID_ARGUMENT);
+    /* A list is parsed whole before anything connects; the message names the element (as the library's does). */
+    CHECK_CODE(omst_init("tcp://127.0.0.1:1,,tcp://127.0.0.1:2"), OMST_E_INVALID_ARGUMENT);
+    CHECK(strstr(omst_last_error(), "Element 2 of 3: the address is empty") != NULL, "the message names the element: %s", omst_last_error());
+    CHECK_CODE(omst_init("tcp://127.0.0.1:1,tcp://127.0.0.1:1"), OMST_E_INVALID_ARGUMENT);
+    CHECK(strstr(omst_last_error(), "in the list twice") != NULL, "a duplicate is refused: %s", omst_last_error());
+    CHECK_CODE(omst_init("tcp://127.0.0.1:1,tcp://bad\x1b:2"), OMST_E_INVALID_ARGUMENT);
+    CHECK(strstr(omst_last_error(), "\\x1B") != NULL && strchr(omst_last_error(), 0x1b) == NULL, "a control character is escaped: %s", omst_last_error());
     /* Port 1 on loopback: nothing listens there, the connection is refused at once. */
     CHECK_CODE(omst_init("tcp://127.0.0.1:1"), OMST_E_UNAVAILABLE);
     CHECK(strstr(omst_last_error(), "127.0.0.1") != NULL, "the message names the address: %s", omst_last_error());

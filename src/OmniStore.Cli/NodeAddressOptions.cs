@@ -1,20 +1,23 @@
 using System.CommandLine.Parsing;
 using System.Diagnostics.CodeAnalysis;
-using OmniStore.Transport;
+using OmniStore.Transport.Internal;
 
 namespace OmniStore.Cli;
 
 /// <summary>Checks of address options while parsing, so that a bad address is a usage error that names the option.</summary>
 internal static class NodeAddressOptions
 {
-    /// <summary>Every value must be a node address, <c>tcp://HOST:PORT</c>.</summary>
+    /// <summary>
+    /// Every value must be a node address, <c>tcp://HOST:PORT</c>, or a comma-separated list of them;
+    /// the message is the library's (the one address parser), labelled with the option.
+    /// </summary>
     public static void Validate(OptionResult result)
     {
         foreach (var token in result.Tokens)
         {
-            if (!NodeAddress.TryParse(token.Value, out _, out string? problem))
+            if (AddressGrammar.TryParseList([(result.Option.Name, token.Value)], AddressSchemes.Default, out _) is { } error)
             {
-                result.AddError($"{result.Option.Name}: '{token.Value}' is not a node address: {problem}.");
+                result.AddError(error + ".");
             }
         }
     }
@@ -26,7 +29,7 @@ internal static class NodeAddressOptions
         {
             if (!TryParseHttp(token.Value, forClient: false, out _, out string? problem))
             {
-                result.AddError($"{result.Option.Name}: '{token.Value}' {problem}.");
+                result.AddError($"{result.Option.Name}: '{AddressGrammar.Quote(token.Value)}' {problem}.");
             }
         }
     }

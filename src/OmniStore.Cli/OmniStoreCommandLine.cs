@@ -63,7 +63,7 @@ internal static class OmniStoreCommandLine
     private static string Epilogue =>
         $"""
         Sizes (SIZE): {ByteSize.Syntax}.
-        Store: --relay tcp://HOST:PORT, else $OMNISTORE_RELAY, else the embedded store in --store DIR,
+        Store: --relay tcp://HOST:PORT[,tcp://HOST:PORT...], else $OMNISTORE_RELAY, else the embedded store in --store DIR,
                else $OMNISTORE_DATA, else "omnistore" in the user's local data folder; here: {OmniStoreOptions.DefaultDataDirectory}
         Errors: one line on stderr, "{ExecutableName}: error: <message>".
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using OmniStore.Content;
-using OmniStore.Transport;
+using OmniStore.Transport.Internal;
 
 namespace OmniStore.Cli;
 
@@ -12,8 +12,8 @@ namespace OmniStore.Cli;
 /// </summary>
 internal sealed class StoreConnectionOptions
 {
-    public const string RelayVariable = "OMNISTORE_RELAY";
-    public const string FallbackVariable = "OMNISTORE_FALLBACK";
+    public const string RelayVariable = OmniStoreClient.RelayVariable;
+    public const string FallbackVariable = OmniStoreClient.FallbackVariable;
 
     public Option<string> Store { get; } = new("--store")
     {
@@ -25,14 +25,14 @@ internal sealed class StoreConnectionOptions
 
     public Option<string?> Relay { get; } = new("--relay")
     {
-        Description = $"The relay or root to talk to, tcp://HOST:PORT (default: ${RelayVariable}; without either, the embedded store)",
+        Description = $"The relay or root to talk to, tcp://HOST:PORT, or a comma-separated list tried in order (default: ${RelayVariable}; without either, the embedded store)",
         HelpName = "URI",
         Validators = { NodeAddressOptions.Validate },
     };
 
     public Option<string[]> Fallback { get; } = new("--fallback")
     {
-        Description = $"Another node to move to when the relay is unreachable, tcp://HOST:PORT; repeat for more, tried in order (default: ${FallbackVariable}, comma-separated)",
+        Description = $"Another node to move to when the relay is unreachable, tcp://HOST:PORT; repeat or give a comma-separated list for more, tried in order (default: ${FallbackVariable}, comma-separated)",
         HelpName = "URI",
         Arity = ArgumentArity.OneOrMore,
         AllowMultipleArgumentsPerToken = false,
@@ -59,18 +59,38 @@ internal sealed class StoreConnectionOptions
             {
                 result.AddError("--relay and --store exclude each other: a command talks to a relay or to an embedded store.");
             }
+
+            // Each option's values were checked alone; an address in both is a usage error too.
+            var sources = new List<(string?, string?)>();
+            foreach (var option in new Option[] { Relay, Fallback })
+            {
+                if (result.GetResult(option) is { Implicit: false } given)
+                {
+                    sources.AddRange(given.Tokens.Select(t => ((string?)option.Name, (string?)t.Value)));
+                }
+            }
+
+            if (sources.Count > 1 && sources.All(s => AddressGrammar.TryParseList([s], AddressSchemes.Default, out _) is null)
+                && AddressGrammar.TryParseList(sources, AddressSchemes.Default, out _) is { } error)
+            {
+                result.AddError(error + ".");
+            }
         });
     }
 
     /// <summary>
     /// The relay the command line names: <c>--relay</c>, else <c>$OMNISTORE_RELAY</c> unless
-    /// <c>--store</c> was given explicitly; null for the embedded store.
+    /// <c>--store</c> was given explicitly; null for the embedded store. An address list, checked
+    /// when the client connects.
     /// </summary>
-    public string? RelayUri(ParseResult parseResult)
+    public string? RelayUri(ParseResult parseResult) => RelaySource(parseResult)?.Text;
+
+    /// <summary>The relay's address list and where it came from (the option or the variable), for messages.</summary>
+    private (string Label, string Text)? RelaySource(ParseResult parseResult)
     {
         if (parseResult.GetValue(Relay) is { } relay)
         {
-            return relay;
+            return (Relay.Name, relay);
         }
 
         if (parseResult.GetResult(Store) is { Implicit: false })
@@ -78,15 +98,8 @@ internal sealed class StoreConnectionOptions
             return null;
         }
 
-        string? fromEnvironment = Environment.GetEnvironmentVariable(RelayVariable)?.Trim();
-        if (string.IsNullOrEmpty(fromEnvironment))
-        {
-            return null;
-        }
-
-        return NodeAddress.TryParse(fromEnvironment, out _, out string? problem)
-            ? fromEnvironment
-            : throw new UsageException($"${RelayVariable} is '{fromEnvironment}': {problem}.");
+        string? fromEnvironment = Environment.GetEnvironmentVariable(RelayVariable);
+        return string.IsNullOrWhiteSpace(fromEnvironment) ? null : ("$" + RelayVariable, fromEnvironment);
     }
 
     /// <summary>Opens the store the command line names, with the default chunk size.</summary>
@@ -99,10 +112,10 @@ internal sealed class StoreConnectionOptions
     /// </summary>
     public async Task<OmniStoreClient> OpenAsync(ParseResult parseResult, int chunkSize, CancellationToken cancellationToken)
     {
-        string? relay = RelayUri(parseResult);
+        var relay = RelaySource(parseResult);
         string[] fallbacks = parseResult.GetValue(Fallback) ?? [];
         string? secretPath = parseResult.GetValue(SecretFile);
-        if (relay is null)
+        if (relay is not { } source)
         {
             if (fallbacks.Length > 0 || secretPath is not null)
             {
@@ -116,25 +129,21 @@ internal sealed class StoreConnectionOptions
             });
         }
 
-        if (fallbacks.Length == 0 && Environment.GetEnvironmentVariable(FallbackVariable) is { Length: > 0 } fromEnvironment)
+        // Each list keeps its label, so a bad address from the environment names its variable (it is
+        // InvalidArgument, as from the library; a bad option value was a usage error while parsing).
+        var sources = new List<(string?, string?)> { (source.Label, source.Text) };
+        sources.AddRange(fallbacks.Select(f => ((string?)Fallback.Name, (string?)f)));
+        if (fallbacks.Length == 0 && Environment.GetEnvironmentVariable(FallbackVariable) is { } fromEnvironment && !string.IsNullOrWhiteSpace(fromEnvironment))
         {
-            fallbacks = fromEnvironment.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            foreach (string uri in fallbacks)
-            {
-                if (!NodeAddress.TryParse(uri, out _, out string? problem))
-                {
-                    throw new UsageException($"${FallbackVariable} holds '{uri}': {problem}.");
-                }
-            }
+            sources.Add(("$" + FallbackVariable, fromEnvironment));
         }
 
         var options = new OmniStoreOptions
         {
             DataDirectory = parseResult.GetRequiredValue(Store),
             ChunkSize = chunkSize,
-            FallbackUris = fallbacks,
             SharedSecret = secretPath is null ? Internal.SecretFile.FromEnvironment() : Cli.SecretFile.Read(secretPath),
         };
-        return await OmniStoreClient.ConnectAsync(relay, options, cancellationToken);
+        return await OmniStoreClient.ConnectAsync(sources, options, cancellationToken);
     }
 }

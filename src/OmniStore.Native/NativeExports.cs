@@ -19,8 +19,8 @@ internal static unsafe class NativeExports
 
     /// <summary>
     /// Opens the client: <paramref name="uri"/> null means <see cref="OmniStoreClient.FromEnvironment"/>;
-    /// <c>file:///DIR</c> the embedded store in DIR; <c>tcp://HOST:PORT</c> a node, optionally
-    /// followed by comma-separated fallback addresses.
+    /// <c>file:///DIR</c> the embedded store in DIR; <c>tcp://HOST:PORT</c> a node, or a
+    /// comma-separated list of them tried in order.
     /// </summary>
     [UnmanagedCallersOnly]
     internal static int Open(byte* uri, byte* error, int errorSize)
@@ -188,29 +188,16 @@ internal static unsafe class NativeExports
             if (!Uri.TryCreate(uri, UriKind.Absolute, out var file) || !file.IsFile || file.IsUnc
                 || file.Host is not ("" or "localhost") || !Path.IsPathFullyQualified(file.LocalPath))
             {
-                throw new OmniStoreException(OmniStoreError.InvalidArgument, $"omst_init: '{uri}' is not a file URI (file:///path/to/store).");
+                throw new OmniStoreException(OmniStoreError.InvalidArgument, $"omst_init: '{Internal.UntrustedText.Escape(uri, 96)}' is not a file URI (file:///path/to/store).");
             }
 
             return OmniStoreClient.OpenEmbedded(new OmniStoreOptions { DataDirectory = file.LocalPath });
         }
 
-        string[] addresses = uri.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (addresses.Length == 0)
-        {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, "omst_init: the URI is empty.");
-        }
-
-        // Validated here so that a bad address reads as a bad argument, not as an unreachable node.
-        foreach (string address in addresses)
-        {
-            if (!Transport.NodeAddress.TryParse(address, out _, out string? problem))
-            {
-                throw new OmniStoreException(OmniStoreError.InvalidArgument, $"omst_init: '{address}' is not a node address: {problem}.");
-            }
-        }
-
-        var options = new OmniStoreOptions { FallbackUris = addresses[1..], SharedSecret = Internal.SecretFile.FromEnvironment() };
-        return OmniStoreClient.ConnectAsync(addresses[0], options).GetAwaiter().GetResult();
+        // The library parses the list (docs/architecture.md, "Addresses"), so a bad address fails
+        // here with the message and the InvalidArgument code it has everywhere, before any connection.
+        var options = new OmniStoreOptions { SharedSecret = Internal.SecretFile.FromEnvironment() };
+        return OmniStoreClient.ConnectAsync(uri, options).GetAwaiter().GetResult();
     }
 
     /// <summary>

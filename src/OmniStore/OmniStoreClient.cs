@@ -1,5 +1,8 @@
+using Microsoft.Extensions.Logging;
 using OmniStore.Node;
 using OmniStore.Storage;
+using OmniStore.Transport;
+using OmniStore.Transport.Internal;
 
 namespace OmniStore;
 
@@ -44,38 +47,73 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// Connects to a relay or root at <paramref name="uri"/> (<c>tcp://host:port</c>), falling back
-    /// to <see cref="OmniStoreOptions.FallbackUris"/> in order when it is unreachable.
+    /// Connects to a relay or root at <paramref name="uri"/> (<c>tcp://host:port</c>, or a
+    /// comma-separated list of addresses tried in order, <c>tcp://relay:7070,tcp://root:7070</c>),
+    /// moving on to the next address, then to <see cref="OmniStoreOptions.FallbackUris"/>, when one
+    /// is unreachable or something other than a node answers there. The address grammar is in
+    /// docs/architecture.md, "Addresses".
     /// </summary>
-    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Unavailable"/> if no address answers; <see cref="OmniStoreError.Unauthorized"/> if the secret is refused.</exception>
-    /// <exception cref="FormatException"><paramref name="uri"/> is not a node address.</exception>
-    public static async Task<OmniStoreClient> ConnectAsync(string uri, OmniStoreOptions? options = null, CancellationToken cancellationToken = default)
+    /// <exception cref="OmniStoreException">
+    /// <see cref="OmniStoreError.InvalidArgument"/> if an address is not one (the message names the
+    /// element and what is wrong); <see cref="OmniStoreError.Unavailable"/> if no address answers;
+    /// <see cref="OmniStoreError.Unauthorized"/> if the secret is refused.
+    /// </exception>
+    public static Task<OmniStoreClient> ConnectAsync(string uri, OmniStoreOptions? options = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync([(null, uri)], options ?? new OmniStoreOptions(), cancellationToken);
+
+    /// <summary>
+    /// Connects to the addresses of <paramref name="sources"/> in order, then to the fallbacks of
+    /// <paramref name="options"/>; each source is a comma-separated list whose label (an option or a
+    /// variable) names it in messages.
+    /// </summary>
+    internal static async Task<OmniStoreClient> ConnectAsync(IReadOnlyList<(string? Label, string? Text)> sources, OmniStoreOptions options, CancellationToken cancellationToken)
     {
-        options ??= new OmniStoreOptions();
         options.Validate(nameof(options));
-        var addresses = new[] { uri }.Concat(options.FallbackUris).Select(Transport.NodeAddress.Parse).ToList();
-        var service = await RemoteObjectService.ConnectAsync(addresses, options.SharedSecret, options.TransferWindow, cancellationToken).ConfigureAwait(false);
+        if (AddressGrammar.TryParseList(sources.Concat(options.FallbackSources()), AddressSchemes.Default, out var addresses) is { } error)
+        {
+            throw AddressGrammar.InvalidArgument(error);
+        }
+
+        var endpoints = addresses.Select(Dialable).ToList();
+        var logger = options.LoggerFactory.CreateLogger<OmniStoreClient>();
+        var service = await RemoteObjectService.ConnectAsync(endpoints, options.SharedSecret, options.TransferWindow, logger, cancellationToken).ConfigureAwait(false);
         return new OmniStoreClient(service, options);
     }
 
     /// <summary>
-    /// The client the environment asks for: connected to <c>$OMNISTORE_RELAY</c> if it is set
-    /// (with <c>$OMNISTORE_FALLBACK</c>, comma-separated, as fallbacks, and the tree's shared secret
-    /// from the file <c>$OMNISTORE_SECRET_FILE</c> names), else the embedded default. Options that
-    /// are set win over the environment.
+    /// Where to dial <paramref name="address"/>. A node id cannot be checked by this version's
+    /// handshake, so an address that names one is refused rather than dialled unchecked.
     /// </summary>
+    private static NodeAddress Dialable(PeerAddress address) => address switch
+    {
+        { Endpoint: null } => throw AddressGrammar.InvalidArgument(
+            $"'{address}' names a node by its id alone, which needs a rendezvous that this version does not have: give the node's address"),
+        { NodeId: not null } => throw AddressGrammar.InvalidArgument(
+            $"'{address}' names a node id, which this version's handshake cannot check: give the address without '#{address.NodeId}'"),
+        _ => address.Endpoint,
+    };
+
+    /// <summary>
+    /// The client the environment asks for: connected to <c>$OMNISTORE_RELAY</c> if it is set
+    /// (an address or a comma-separated list, with <c>$OMNISTORE_FALLBACK</c>, likewise, as
+    /// fallbacks unless <see cref="OmniStoreOptions.FallbackUris"/> are set, and the tree's shared
+    /// secret from the file <c>$OMNISTORE_SECRET_FILE</c> names), else the embedded default.
+    /// Options that are set win over the environment.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> if a variable holds a bad address (the message names the variable), and as <see cref="ConnectAsync(string, OmniStoreOptions?, CancellationToken)"/> and <see cref="OpenEmbedded"/>.</exception>
     public static OmniStoreClient FromEnvironment(OmniStoreOptions? options = null)
     {
         options ??= new OmniStoreOptions();
-        string? relay = Environment.GetEnvironmentVariable("OMNISTORE_RELAY");
+        string? relay = Environment.GetEnvironmentVariable(RelayVariable);
         if (string.IsNullOrWhiteSpace(relay))
         {
             return OpenEmbedded(options);
         }
 
-        if (options.FallbackUris.Count == 0 && Environment.GetEnvironmentVariable("OMNISTORE_FALLBACK") is { Length: > 0 } fallback)
+        var sources = new List<(string?, string?)> { ("$" + RelayVariable, relay) };
+        if (options.FallbackUris.Count == 0 && Environment.GetEnvironmentVariable(FallbackVariable) is { } fallback && !string.IsNullOrWhiteSpace(fallback))
         {
-            options = options with { FallbackUris = fallback.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
+            sources.Add(("$" + FallbackVariable, fallback));
         }
 
         if (options.SharedSecret is null && Internal.SecretFile.FromEnvironment() is { } secret)
@@ -83,8 +121,14 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
             options = options with { SharedSecret = secret };
         }
 
-        return ConnectAsync(relay.Trim(), options).GetAwaiter().GetResult();
+        return ConnectAsync(sources, options, CancellationToken.None).GetAwaiter().GetResult();
     }
+
+    /// <summary>The variable <see cref="FromEnvironment"/> reads the relay's address from.</summary>
+    internal const string RelayVariable = "OMNISTORE_RELAY";
+
+    /// <summary>The variable <see cref="FromEnvironment"/> reads the fallback addresses from.</summary>
+    internal const string FallbackVariable = "OMNISTORE_FALLBACK";
 
     /// <summary>Stores <paramref name="data"/> under <paramref name="name"/>, replacing what the name was bound to.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>

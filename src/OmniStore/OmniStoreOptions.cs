@@ -1,5 +1,9 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using OmniStore.Content;
 using OmniStore.Storage;
+using OmniStore.Transport;
+using OmniStore.Transport.Internal;
 
 namespace OmniStore;
 
@@ -30,7 +34,8 @@ public sealed record OmniStoreOptions
 
     /// <summary>
     /// Addresses to move to, in order, when the node a connected client talks to becomes
-    /// unavailable (for example the root after the site relay). Defaults to none.
+    /// unavailable (for example the root after the site relay); each entry may itself be a
+    /// comma-separated list (see <see cref="PeerAddress.ParseList"/>). Defaults to none.
     /// </summary>
     public IReadOnlyList<string> FallbackUris { get; init; } = [];
 
@@ -45,7 +50,19 @@ public sealed record OmniStoreOptions
     /// link (16 MiB at the default chunk size). Higher values use more memory per transfer.
     /// Defaults to 16.
     /// </summary>
-    public int TransferWindow { get; init; } = 16;
+    public int TransferWindow { get; init; } = DefaultTransferWindow;
+
+    /// <summary>The default of <see cref="TransferWindow"/>.</summary>
+    public const int DefaultTransferWindow = 16;
+
+    /// <summary>The largest <see cref="TransferWindow"/>.</summary>
+    public const int MaxTransferWindow = 128;
+
+    /// <summary>
+    /// Where a connected client logs: each move to another address (which one failed, why, and which
+    /// is tried next; category <c>OmniStore.OmniStoreClient</c>, event ids 5000-5099). Defaults to none.
+    /// </summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
     /// <summary>The default for <see cref="DataDirectory"/>.</summary>
     public static string DefaultDataDirectory =>
@@ -54,6 +71,8 @@ public sealed record OmniStoreOptions
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "omnistore");
 
     /// <summary>Throws if a setting is out of range, naming it.</summary>
+    /// <exception cref="ArgumentException">A setting is missing or out of range; the message names it.</exception>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> if an entry of <see cref="FallbackUris"/> is not an address list, as for every bad address.</exception>
     public void Validate(string argumentName = "options")
     {
         if (string.IsNullOrWhiteSpace(DataDirectory))
@@ -66,19 +85,37 @@ public sealed record OmniStoreOptions
             throw new ArgumentOutOfRangeException(argumentName, ChunkSize, $"{nameof(ChunkSize)} must be between {ChunkLayout.MinChunkSize} and {ChunkLayout.MaxChunkSize} bytes.");
         }
 
-        ArgumentOutOfRangeException.ThrowIfLessThan(TransferWindow, 1, argumentName);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(TransferWindow, 128, argumentName);
-        ArgumentNullException.ThrowIfNull(FallbackUris, argumentName);
-        foreach (var uri in FallbackUris)
+        if (Capacity < 0)
         {
-            if (!Transport.NodeAddress.TryParse(uri, out _, out string? problem))
-            {
-                throw new ArgumentException($"{nameof(FallbackUris)} holds '{uri}': {problem}.", argumentName);
-            }
+            throw new ArgumentOutOfRangeException(argumentName, Capacity, $"{nameof(Capacity)} must not be negative (0 means no limit).");
+        }
+
+        if (TransferWindow is < 1 or > MaxTransferWindow)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, TransferWindow, $"{nameof(TransferWindow)} must be at least 1 and at most {MaxTransferWindow}.");
+        }
+
+        if (FallbackUris is null)
+        {
+            throw new ArgumentNullException(argumentName, $"{nameof(FallbackUris)} must not be null (an empty list means no fallback).");
+        }
+
+        if (LoggerFactory is null)
+        {
+            throw new ArgumentNullException(argumentName, $"{nameof(LoggerFactory)} must not be null (NullLoggerFactory.Instance logs nothing).");
+        }
+
+        if (FallbackUris.Count > 0 && AddressGrammar.TryParseList(FallbackSources(), AddressSchemes.Default, out _) is { } error)
+        {
+            throw AddressGrammar.InvalidArgument(error);
         }
 
         ToStoreOptions().Validate(argumentName);
     }
+
+    /// <summary>The entries of <see cref="FallbackUris"/>, each labelled for messages.</summary>
+    internal IEnumerable<(string? Label, string? Text)> FallbackSources() =>
+        FallbackUris.Select((text, i) => ((string?)$"{nameof(FallbackUris)}[{i}]", (string?)text));
 
     internal ContentStoreOptions ToStoreOptions() => new()
     {

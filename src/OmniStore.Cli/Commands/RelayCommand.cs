@@ -303,12 +303,12 @@ internal static class RelayCommand
     private static NodeAddress? ParseAddress(ArgumentResult result)
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-        if (NodeAddress.TryParse(text, out var address, out string? problem))
+        if (NodeAddress.TryParse(text, out var address, out string? error))
         {
             return address;
         }
 
-        result.AddError($"{OptionName(result)}: '{text}' is not a node address: {problem}.");
+        result.AddError($"{OptionName(result)}: {error}.");
         return null;
     }
 

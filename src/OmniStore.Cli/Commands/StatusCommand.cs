@@ -74,7 +74,7 @@ internal static class StatusCommand
         string hint = text.StartsWith("tcp://", StringComparison.OrdinalIgnoreCase)
             ? " The node protocol has no status request: give the node's status listener, http://HOST:PORT, as started with --status-listen."
             : "";
-        result.AddError($"--relay: '{text}' {problem}.{hint}");
+        result.AddError($"--relay: '{Transport.Internal.AddressGrammar.Quote(text)}' {problem}.{hint}");
         return null;
     }
 

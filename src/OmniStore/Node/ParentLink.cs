@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OmniStore.Protocol;
 using OmniStore.Transport;
-using OmniStore.Transport.Tcp;
 
 namespace OmniStore.Node;
 
@@ -17,6 +16,7 @@ internal sealed class ParentLink : IAsyncDisposable
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
     private readonly NodeAddress _address;
+    private readonly TransportRegistry _transports;
     private readonly ConnectionIdentity _identity;
     private readonly IRequestHandler _handler;
     private readonly ConnectionLimits _limits;
@@ -26,8 +26,9 @@ internal sealed class ParentLink : IAsyncDisposable
     private PeerConnection? _current;
     private Task? _loop;
 
-    public ParentLink(NodeAddress address, ConnectionIdentity identity, IRequestHandler handler, ConnectionLimits limits, ILogger logger)
+    public ParentLink(NodeAddress address, TransportRegistry transports, ConnectionIdentity identity, IRequestHandler handler, ConnectionLimits limits, ILogger logger)
     {
+        _transports = transports;
         _limits = limits with { MayBeShed = false };
         _address = address;
         _identity = identity;
@@ -68,8 +69,8 @@ internal sealed class ParentLink : IAsyncDisposable
         {
             try
             {
-                var transport = await TcpConnection.ConnectAsync(_address, Counters, _stop.Token).ConfigureAwait(false);
-                var connection = await PeerConnection.StartAsync(transport, transport, isOpener: true, _identity, _handler, Counters, _limits, _logger, _stop.Token).ConfigureAwait(false);
+                var transport = await _transports.ConnectAsync(_address, Counters, _stop.Token).ConfigureAwait(false);
+                var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identity, _handler, _limits, _logger, _stop.Token).ConfigureAwait(false);
                 _current = connection;
                 Connections++;
                 backoff = MinBackoff;

@@ -1,9 +1,9 @@
 using System.Buffers;
+using Microsoft.Extensions.Logging;
 using OmniStore.Content;
 using OmniStore.Internal;
 using OmniStore.Protocol;
 using OmniStore.Transport;
-using OmniStore.Transport.Tcp;
 
 namespace OmniStore.Node;
 
@@ -18,16 +18,18 @@ internal sealed class RemoteObjectService : IObjectService
     private readonly IReadOnlyList<NodeAddress> _addresses;
     private readonly ConnectionIdentity _identity;
     private readonly int _window;
+    private readonly ILogger _logger;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private PeerConnection? _connection;
     private int _index;
     private int _disposed;
 
-    private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, ConnectionIdentity identity, int window)
+    private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, ConnectionIdentity identity, int window, ILogger logger)
     {
         _addresses = addresses;
         _identity = identity;
         _window = window;
+        _logger = logger;
     }
 
     public LinkCounters Counters { get; } = new();
@@ -38,21 +40,27 @@ internal sealed class RemoteObjectService : IObjectService
     /// <summary>How many times the client moved to another address.</summary>
     public int Failovers { get; private set; }
 
-    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, byte[]? secret, int window, CancellationToken cancellationToken)
+    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, byte[]? secret, int window, ILogger logger, CancellationToken cancellationToken)
     {
-        var service = new RemoteObjectService(addresses, ConnectionIdentity.NewClient(secret), window);
-        await service.ReconnectAsync(failed: null, cancellationToken).ConfigureAwait(false);
+        var service = new RemoteObjectService(addresses, ConnectionIdentity.NewClient(secret), window, logger);
+        await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
         return service;
     }
 
-    private async Task<PeerConnection> ConnectionAsync(CancellationToken cancellationToken) =>
-        _connection is { IsOpen: true, GoingAway: false } open ? open : await ReconnectAsync(_connection, cancellationToken).ConfigureAwait(false);
+    private async Task<PeerConnection> ConnectionAsync(CancellationToken cancellationToken) => _connection switch
+    {
+        { IsOpen: true, GoingAway: false } open => open,
+        { IsOpen: true } goingAway => await ReconnectAsync(goingAway, "the node is going away", cancellationToken).ConfigureAwait(false),
+        var closed => await ReconnectAsync(closed, "the connection is closed", cancellationToken).ConfigureAwait(false),
+    };
 
     /// <summary>
     /// Replaces <paramref name="failed"/> with a connection to the next reachable address, trying
-    /// each once, starting with the current one when there is no failed connection yet.
+    /// each once, starting with the current one when there is no failed connection yet. An address
+    /// whose handshake fails with a protocol error (something else answers there, such as a node's
+    /// HTTP status port) is passed over like one that does not answer.
     /// </summary>
-    private async Task<PeerConnection> ReconnectAsync(PeerConnection? failed, CancellationToken cancellationToken)
+    private async Task<PeerConnection> ReconnectAsync(PeerConnection? failed, string? why, CancellationToken cancellationToken)
     {
         await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -62,40 +70,74 @@ internal sealed class RemoteObjectService : IObjectService
                 return current; // another request already moved on
             }
 
+            // Every request in flight on a lost connection comes here; the first one through finds
+            // it still current, so the loss is logged once.
+            if (failed is not null && failed == _connection)
+            {
+                ClientLog.ConnectionFailed(_logger, _addresses[_index].ToString(), why ?? "unknown");
+            }
+
             OmniStoreException? last = null;
+            var reasons = new List<string>(_addresses.Count);
             int start = failed is null && _connection is null ? 0 : _index + 1;
             for (int attempt = 0; attempt < _addresses.Count; attempt++)
             {
                 int index = (start + attempt) % _addresses.Count;
                 try
                 {
-                    var transport = await TcpConnection.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
-                    var connection = await PeerConnection.StartAsync(transport, transport, isOpener: true, _identity, handler: null, Counters, logger: null, cancellationToken).ConfigureAwait(false);
-                    if (_connection is { } previous)
+                    var transport = await TransportRegistry.Default.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
+                    var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identity, handler: null, ConnectionLimits.Default, logger: null, cancellationToken).ConfigureAwait(false);
+                    if (_connection is { } previous && index != _index)
                     {
                         Failovers++;
+                        ClientLog.MovedTo(_logger, _addresses[_index].ToString(), _addresses[index].ToString(), connection.Describe(), Failovers);
                         _ = RetireAsync(previous);
+                    }
+                    else
+                    {
+                        ClientLog.Connected(_logger, _addresses[index].ToString(), connection.Describe());
+                        if (_connection is { } replaced)
+                        {
+                            _ = RetireAsync(replaced);
+                        }
                     }
 
                     _connection = connection;
                     Volatile.Write(ref _index, index);
                     return connection;
                 }
-                catch (OmniStoreException ex) when (ex.Error is OmniStoreError.Unavailable)
+                catch (OmniStoreException ex) when (ex.Error is OmniStoreError.Unavailable or OmniStoreError.ProtocolError)
                 {
                     last = ex;
+                    string reason = Reason(_addresses[index], ex);
+                    reasons.Add(reason);
+                    if (attempt + 1 < _addresses.Count)
+                    {
+                        ClientLog.AddressFailed(_logger, _addresses[index].ToString(), ex.Message.TrimEnd('.'), _addresses[(index + 1) % _addresses.Count].ToString());
+                    }
+                    else
+                    {
+                        ClientLog.LastAddressFailed(_logger, _addresses[index].ToString(), ex.Message.TrimEnd('.'));
+                    }
                 }
             }
 
-            throw new OmniStoreException(
-                OmniStoreError.Unavailable,
-                $"No node is reachable at {string.Join(", ", _addresses)}: {last?.Message}",
-                last);
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"No node is reachable: {string.Join("; ", reasons)}.", last);
         }
         finally
         {
             _connectLock.Release();
         }
+    }
+
+    /// <summary>Why <paramref name="address"/> failed, naming it (the connector's messages already do).</summary>
+    private static string Reason(NodeAddress address, OmniStoreException ex)
+    {
+        string text = address.ToString();
+        string message = ex.Message.TrimEnd('.');
+        return message.Contains(text, StringComparison.Ordinal)
+            ? message
+            : $"{text}: {(message.Length > 0 ? char.ToLowerInvariant(message[0]) + message[1..] : message)}";
     }
 
     /// <summary>
@@ -126,7 +168,7 @@ internal sealed class RemoteObjectService : IObjectService
             }
             catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable && --attemptsLeft > 0)
             {
-                await ReconnectAsync(connection, cancellationToken).ConfigureAwait(false);
+                await ReconnectAsync(connection, ex.Message.TrimEnd('.'), cancellationToken).ConfigureAwait(false);
             }
         }
     }

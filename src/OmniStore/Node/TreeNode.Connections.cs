@@ -4,7 +4,6 @@ using OmniStore.Internal;
 using OmniStore.Node.Internal;
 using OmniStore.Protocol;
 using OmniStore.Transport;
-using OmniStore.Transport.Tcp;
 
 namespace OmniStore.Node;
 
@@ -74,17 +73,17 @@ internal sealed partial class TreeNode
                 var result = await accepting.ConfigureAwait(false);
                 switch (result.Status)
                 {
-                    case TcpAcceptStatus.Stopped:
+                    case AcceptStatus.Stopped:
                         return;
-                    case TcpAcceptStatus.ConnectionFailed:
+                    case AcceptStatus.ConnectionFailed:
                         NoteAcceptWorks();
                         backoff = MinAcceptBackoff;
                         continue; // that peer gave up before it was accepted
-                    case TcpAcceptStatus.ListenerFailed:
-                        _admission.AcceptFailed(result.Problem ?? result.Error.ToString());
+                    case AcceptStatus.ListenerFailed:
+                        _admission.AcceptFailed(result.Problem ?? "accept failed");
                         if (ShouldLog(_acceptFailureLog))
                         {
-                            NodeLog.AcceptFailed(_logger, result.Problem ?? result.Error.ToString(), backoff.TotalMilliseconds);
+                            NodeLog.AcceptFailed(_logger, result.Problem ?? "accept failed", backoff.TotalMilliseconds);
                         }
 
                         await Task.Delay(backoff, _stopping.Token).ConfigureAwait(false);
@@ -94,7 +93,7 @@ internal sealed partial class TreeNode
 
                 backoff = MinAcceptBackoff;
                 NoteAcceptWorks();
-                Admit(result.Socket!);
+                Admit(result.Connection!);
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
             {
@@ -126,7 +125,7 @@ internal sealed partial class TreeNode
     }
 
     /// <summary>Admits <paramref name="socket"/> within the limits and starts its handshake, or refuses it at once.</summary>
-    private void Admit(AcceptedSocket socket)
+    private void Admit(IncomingConnection socket)
     {
         var key = ConnectionAdmission.KeyOf(socket.RemoteEndPoint?.Address);
         if (_admission.TryAdmit(key) is { } refusal)
@@ -153,7 +152,7 @@ internal sealed partial class TreeNode
         _ = Task.Run(() => ServeChildAsync(transport, counters, key));
     }
 
-    private async Task ServeChildAsync(TcpConnection transport, LinkCounters counters, IPAddress key)
+    private async Task ServeChildAsync(TransportConnection transport, LinkCounters counters, IPAddress key)
     {
         try
         {
@@ -163,7 +162,7 @@ internal sealed partial class TreeNode
                 handshake.CancelAfter(_options.HandshakeTimeout);
                 try
                 {
-                    connection = await PeerConnection.StartAsync(transport, transport, isOpener: false, IdentityForChild(transport.RemoteEndPoint), this, counters, _connectionLimits, _logger, handshake.Token).ConfigureAwait(false);
+                    connection = await PeerConnection.StartAsync(transport, isOpener: false, IdentityForChild(transport.RemoteEndPoint), this, _connectionLimits, _logger, handshake.Token).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
                 {

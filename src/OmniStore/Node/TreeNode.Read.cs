@@ -45,11 +45,11 @@ internal sealed partial class TreeNode
             using var lease = await _misses.EnterAsync(child, cancellationToken).ConfigureAwait(false);
             try
             {
-                binding = await _resolves.RunAsync(name, n => RememberMissAsync(_misses.Names, n, async () =>
+                binding = await _resolves.RunAsync(name, (n, shared) => RememberMissAsync(_misses.Names, n, async () =>
                 {
-                    using var response = await _parent!.Get().RequestAsync(FrameType.Resolve, Names.Encode(n), cancellationToken).ConfigureAwait(false);
-                    return await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
-                })).ConfigureAwait(false);
+                    using var response = await _parent!.Get().RequestAsync(FrameType.Resolve, Names.Encode(n), shared).ConfigureAwait(false);
+                    return await CacheBindingAsync(BindingMessage.Decode(response.Payload), shared).ConfigureAwait(false);
+                }), cancellationToken).ConfigureAwait(false);
             }
             catch (OmniStoreException ex) when (IsUpstreamMiss(ex))
             {
@@ -136,20 +136,20 @@ internal sealed partial class TreeNode
             throw new OmniStoreException(OmniStoreError.NotFound, $"Manifest {id} is not in the tree (the parent said so moments ago).");
         }
 
-        return await AskParentForAsync(child, () => _manifestFetches.RunAsync(id, key => RememberMissAsync(_misses.Manifests, key, async () =>
+        return await AskParentForAsync(child, () => _manifestFetches.RunAsync(id, (key, shared) => RememberMissAsync(_misses.Manifests, key, async () =>
         {
-            if (await _store.ReadManifestAsync(key, cancellationToken).ConfigureAwait(false) is { } cached)
+            if (await _store.ReadManifestAsync(key, shared).ConfigureAwait(false) is { } cached)
             {
                 return cached;
             }
 
             var request = new byte[ManifestId.Size];
             key.Write(request);
-            using var response = await _parent!.Get().RequestAsync(FrameType.GetManifest, request, cancellationToken).ConfigureAwait(false);
+            using var response = await _parent!.Get().RequestAsync(FrameType.GetManifest, request, shared).ConfigureAwait(false);
             var fetched = Manifest.Parse(response.Payload, key);
             TryCache(() => _store.WriteManifest(fetched));
             return fetched;
-        })), cancellationToken).ConfigureAwait(false);
+        }), cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ServeChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
@@ -229,18 +229,18 @@ internal sealed partial class TreeNode
     /// <see cref="FetchedChunk"/> for what the waiting requests get.
     /// </summary>
     private Task<FetchedChunk> FetchChunkAsync(ChunkId id, int length, out bool started, CancellationToken cancellationToken) =>
-        _chunkFetches.RunAsync((id, length), asked => RememberMissAsync(_misses.Chunks, asked.Id, async () =>
+        _chunkFetches.RunAsync((id, length), (asked, shared) => RememberMissAsync(_misses.Chunks, asked.Id, async () =>
         {
             var key = asked.Id;
             // A fetch that finished between this request's miss and now has already cached the
             // chunk: look again before going upstream, or the burst would cross the link twice.
-            if (await _store.ContainsChunkAsync(key, cancellationToken).ConfigureAwait(false))
+            if (await _store.ContainsChunkAsync(key, shared).ConfigureAwait(false))
             {
                 return FetchedChunk.AlreadyCached;
             }
 
             Interlocked.Increment(ref _upstreamChunkFetches);
-            var response = await _parent!.Get().RequestAsync(FrameType.GetChunk, EncodeChunkRequest(key, length), cancellationToken).ConfigureAwait(false);
+            var response = await _parent!.Get().RequestAsync(FrameType.GetChunk, EncodeChunkRequest(key, length), shared).ConfigureAwait(false);
             bool handedOver = false;
             try
             {
@@ -271,7 +271,7 @@ internal sealed partial class TreeNode
                     response.Dispose();
                 }
             }
-        }), out started);
+        }), out started, cancellationToken);
 
     private async Task ServePrefetchAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {

@@ -5,7 +5,6 @@ using OmniStore.Node.Internal;
 using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
-using OmniStore.Transport.Tcp;
 
 using OmniStore.Internal;
 
@@ -21,16 +20,16 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly TreeNodeOptions _options;
     private readonly ILogger _logger;
     private readonly ContentStore _store;
-    private readonly TcpConnectionListener _listener;
+    private readonly IConnectionListener _listener;
     private readonly ParentLink? _parent;
     private readonly ConnectionIdentity _identity;
     private readonly ConcurrentDictionary<PeerConnection, byte> _children = new();
     private readonly BindingCache _bindingCache;
     // Keyed by id and asked length: a request with a wrong length fails alone instead of failing
     // every request that joined it.
-    private readonly SingleFlight<(ChunkId Id, int Length), FetchedChunk> _chunkFetches = new();
-    private readonly SingleFlight<ManifestId, Manifest> _manifestFetches = new();
-    private readonly SingleFlight<string, BindingMessage> _resolves = new();
+    private readonly SingleFlight<(ChunkId Id, int Length), FetchedChunk> _chunkFetches;
+    private readonly SingleFlight<ManifestId, Manifest> _manifestFetches;
+    private readonly SingleFlight<string, BindingMessage> _resolves;
     private readonly CancellationTokenSource _stopping = new();
     private readonly LinkCounters _retiredChildCounters = new();
     private readonly MemoryBudget _memory;
@@ -42,22 +41,27 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private long _answerBufferBytes;
     private int _disposed;
 
-    private TreeNode(TreeNodeOptions options, ContentStore store, TcpConnectionListener listener, NodeIdentity key)
+    private TreeNode(TreeNodeOptions options, ContentStore store, IConnectionListener listener, NodeIdentity key)
     {
         _options = options;
         _logger = options.LoggerFactory.CreateLogger<TreeNode>();
         _store = store;
         _listener = listener;
         _bindingCache = new BindingCache(options.BindingCacheSize);
+
+        // Upstream fetches are shared by every child that asks: they live as long as the node.
+        _chunkFetches = new(_stopping.Token, unclaimed: static fetched => fetched.TakeMessage()?.Dispose());
+        _manifestFetches = new(_stopping.Token);
+        _resolves = new(_stopping.Token);
         _memory = new MemoryBudget(options.MemoryBudget);
         _connectionLimits = options.ConnectionLimits with { Budget = _memory };
         _misses = new RelayMisses(options);
         _admission = CreateAdmission(options);
         _identity = CreateIdentity(key);
-        Address = new NodeAddress("tcp", listener.LocalEndPoint.Address.ToString(), listener.LocalEndPoint.Port);
+        Address = listener.Addresses[0];
         if (options.Parent is { } parent)
         {
-            _parent = new ParentLink(parent, _identity, this, _connectionLimits, _logger);
+            _parent = new ParentLink(parent, options.Transports, _identity, this, _connectionLimits, _logger);
             WatchParent(_parent);
             _parent.Connected += connection => connection.Liveness = options.Liveness;
         }
@@ -123,13 +127,13 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         options.Validate(nameof(options));
         var store = ContentStore.Open(options.StoreOptions, options.LoggerFactory.CreateLogger<ContentStore>());
         NodeIdentity? key = null;
-        TcpConnectionListener listener;
+        IConnectionListener listener;
         try
         {
             // After the store: its lock keeps a second process on this directory from racing here.
             var logger = options.LoggerFactory.CreateLogger<TreeNode>();
             key = NodeIdentityFile.LoadOrCreate(options.DataDirectory, warning => NodeLog.NodeKeyExposed(logger, warning));
-            listener = TcpConnectionListener.Bind(options.Listen);
+            listener = options.Transports.Listen(options.Listen);
         }
         catch
         {

@@ -12,6 +12,9 @@ internal sealed record TreeNodeOptions
     /// <summary>Where to listen. Required; port 0 picks a free port (see <see cref="TreeNode.Address"/>).</summary>
     public required NodeAddress Listen { get; init; }
 
+    /// <summary>The transports the node listens and connects with, by scheme. Defaults to every transport of this build.</summary>
+    internal TransportRegistry Transports { get; init; } = TransportRegistry.Default;
+
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
 
@@ -254,12 +257,33 @@ internal sealed record TreeNodeOptions
         LogMemory = IsRoot ? 0 : ContentStoreOptions.MinimalLogMemory,
     };
 
+    /// <summary>Throws if a setting is missing or out of range; the message names the setting.</summary>
     public void Validate(string argumentName = "options")
     {
-        ArgumentNullException.ThrowIfNull(Listen, argumentName);
+        if (Listen is null)
+        {
+            throw new ArgumentNullException(argumentName, $"{nameof(Listen)} is required: the address the node listens on.");
+        }
+
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            throw new ArgumentException($"{nameof(DataDirectory)} is required.", argumentName);
+        }
+
+        if (CacheSize < 0)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, CacheSize, $"{nameof(CacheSize)} must not be negative.");
+        }
+
         if (!IsRoot && CacheSize <= 0)
         {
             throw new ArgumentException($"A relay needs a {nameof(CacheSize)}.", argumentName);
+        }
+
+        long minStore = 4L << StoreOptions.DataPageSizeBits;
+        if (CacheSize != 0 && CacheSize < minStore)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, CacheSize, $"{nameof(CacheSize)} must be at least {minStore} bytes (four log pages of the largest chunk).");
         }
 
         if (string.IsNullOrEmpty(Site))
@@ -272,8 +296,16 @@ internal sealed record TreeNodeOptions
             throw new ArgumentException($"{nameof(Site)}: {problem}.", argumentName);
         }
 
-        ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchWindow, 1, argumentName);
-        ArgumentOutOfRangeException.ThrowIfLessThan(MemoryBudget, 16L << 20, argumentName);
+        AtLeast(PrefetchWindow, 1, nameof(PrefetchWindow), argumentName);
+        AtLeast(BindingCacheSize, 1, nameof(BindingCacheSize), argumentName);
+        AtLeast(MemoryBudget, 16L << 20, nameof(MemoryBudget), argumentName);
+        AtLeast(ConnectionReceiveBytes, 4L << 20, nameof(ConnectionReceiveBytes), argumentName);
+        AtLeast(ConnectionSendBytes, 1L << 20, nameof(ConnectionSendBytes), argumentName);
+        if (SendTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, SendTimeout, $"{nameof(SendTimeout)} must be more than 0.");
+        }
+
         ConnectionLimits.Validate(argumentName);
         if (RelaySecret is { Length: 0 })
         {
@@ -285,41 +317,60 @@ internal sealed record TreeNodeOptions
             throw new ArgumentException($"The {nameof(RelaySecret)} equals the shared {nameof(Secret)}, which every client holds: it would keep no client from being a relay.", argumentName);
         }
 
-        if (UpdateTimeout <= TimeSpan.Zero || LateRelayCooldown <= TimeSpan.Zero || MaxLateRelayCooldown < LateRelayCooldown)
+        if (UpdateTimeout <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"{nameof(UpdateTimeout)} and {nameof(LateRelayCooldown)} must be positive, and {nameof(MaxLateRelayCooldown)} at least {nameof(LateRelayCooldown)}.", argumentName);
+            throw new ArgumentOutOfRangeException(argumentName, UpdateTimeout, $"{nameof(UpdateTimeout)} must be more than 0.");
         }
 
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUpstreamFetchesPerChild, 1, argumentName);
-        ArgumentOutOfRangeException.ThrowIfLessThan(UpstreamMissBurst, 1, argumentName);
+        if (LateRelayCooldown <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, LateRelayCooldown, $"{nameof(LateRelayCooldown)} must be more than 0.");
+        }
+
+        if (MaxLateRelayCooldown < LateRelayCooldown)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, MaxLateRelayCooldown, $"{nameof(MaxLateRelayCooldown)} must be at least {nameof(LateRelayCooldown)} ({LateRelayCooldown.TotalSeconds} s).");
+        }
+
+        AtLeast(MaxUpstreamFetchesPerChild, 1, nameof(MaxUpstreamFetchesPerChild), argumentName);
+        AtLeast(UpstreamMissBurst, 1, nameof(UpstreamMissBurst), argumentName);
         if (!(UpstreamMissRate > 0 && double.IsFinite(UpstreamMissRate)))
         {
             throw new ArgumentOutOfRangeException(argumentName, UpstreamMissRate, $"{nameof(UpstreamMissRate)} must be a positive number of misses per second.");
         }
 
-        ArgumentOutOfRangeException.ThrowIfLessThan(MissCacheTime, TimeSpan.Zero, argumentName);
-        ArgumentOutOfRangeException.ThrowIfLessThan(MissCacheSize, 1, argumentName);
+        if (MissCacheTime < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, MissCacheTime, $"{nameof(MissCacheTime)} must not be negative (zero remembers nothing).");
+        }
+
+        AtLeast(MissCacheSize, 1, nameof(MissCacheSize), argumentName);
         if (MaxConnections is < 1)
         {
             throw new ArgumentOutOfRangeException(argumentName, MaxConnections, $"{nameof(MaxConnections)} must be at least 1 (or null for the default).");
         }
 
-        if (MaxConnectionsPerAddress < 1)
-        {
-            throw new ArgumentOutOfRangeException(argumentName, MaxConnectionsPerAddress, $"{nameof(MaxConnectionsPerAddress)} must be at least 1.");
-        }
-
-        if (MaxPendingHandshakes < 1)
-        {
-            throw new ArgumentOutOfRangeException(argumentName, MaxPendingHandshakes, $"{nameof(MaxPendingHandshakes)} must be at least 1.");
-        }
-
+        AtLeast(MaxConnectionsPerAddress, 1, nameof(MaxConnectionsPerAddress), argumentName);
+        AtLeast(MaxPendingHandshakes, 1, nameof(MaxPendingHandshakes), argumentName);
         if (HandshakeTimeout <= TimeSpan.Zero || HandshakeTimeout > MaxHandshakeTimeout)
         {
             throw new ArgumentOutOfRangeException(argumentName, HandshakeTimeout, $"{nameof(HandshakeTimeout)} must be more than 0 and at most {MaxHandshakeTimeout.TotalSeconds} s.");
         }
 
+        if (LoggerFactory is null)
+        {
+            throw new ArgumentNullException(argumentName, $"{nameof(LoggerFactory)} must not be null (NullLoggerFactory.Instance logs nothing).");
+        }
+
         Liveness.Validate(argumentName);
         StoreOptions.Validate(argumentName);
+    }
+
+    private static void AtLeast(long value, long minimum, string setting, string argumentName)
+    {
+        if (value < minimum)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, value, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{setting} must be at least {minimum}."));
+        }
     }
 }

@@ -20,4 +20,7 @@ internal static partial class ConnectionLog
 
     [LoggerMessage(2003, LogLevel.Information, "Closing the connection: {Reason}")]
     public static partial void PeerTimedOut(ILogger logger, string reason);
+
+    [LoggerMessage(2004, LogLevel.Warning, "Disposed the connection to {Peer} with {Handlers} request handlers still running after {Seconds} s: they finish on their own, and their answers are dropped")]
+    public static partial void DisposedWithHandlersRunning(ILogger logger, PeerText peer, int handlers, double seconds);
 }

@@ -204,12 +204,17 @@ internal sealed partial class PeerConnection
             };
             if (violation is not null)
             {
+                // The first bytes of a peer that are no frame come from something else than a node
+                // (the status port given by mistake answers HTTP): say so rather than quote frame limits.
+                var refusal = status == FrameParseStatus.Malformed && expected == FrameType.Hello
+                    ? ForeignPeer.NotAnOmniStoreNode(result.Buffer)
+                    : new OmniStoreException(OmniStoreError.ProtocolError, violation);
                 if (answerViolations)
                 {
-                    await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, $"Refused: {violation}"), cancellationToken).ConfigureAwait(false);
+                    await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, $"Refused: {refusal.Message}"), cancellationToken).ConfigureAwait(false);
                 }
 
-                throw new OmniStoreException(OmniStoreError.ProtocolError, violation);
+                throw refusal;
             }
 
             if (status == FrameParseStatus.Frame)
@@ -222,6 +227,11 @@ internal sealed partial class PeerConnection
                 }
 
                 return bytes;
+            }
+
+            if (result.IsCompleted && expected == FrameType.Hello && !result.Buffer.IsEmpty)
+            {
+                throw ForeignPeer.NotAnOmniStoreNode(result.Buffer);
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);

@@ -180,7 +180,7 @@ internal sealed partial class ContentStore
                 : !recent.ContainsKey(id) && !store._recentReads.ContainsKey(id); // cache: drop the unread
             if (dropped)
             {
-                store.ForgetLocation(id);
+                store._locations.Forget(id);
             }
 
             return dropped;

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text;
-using FASTER.core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OmniStore.Content;
@@ -21,9 +19,6 @@ namespace OmniStore.Storage;
 /// </remarks>
 internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 {
-    private const byte ManifestTag = (byte)'M';
-    private const byte NameTag = (byte)'N';
-    private const int ManifestPartSize = 1 << 20;
     private const int CatalogPageSizeBits = 22; // 4 MiB: a manifest part (1 MiB) plus headers always fits
     private const int FullCheckpointEvery = 32;
     private const long CatalogSegmentSize = 1L << 24;
@@ -33,22 +28,10 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     private readonly FileStream _lock;
     private readonly FasterTable _data;
     private readonly FasterTable _catalog;
-    private readonly SemaphoreSlim[] _nameLocks = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
-    private readonly ConcurrentDictionary<ChunkId, int> _inUse = new();
-    private readonly ConcurrentDictionary<ManifestId, int> _inUseManifests = new();
     private ConcurrentDictionary<ChunkId, byte> _recentReads = new();
 
-    // A cache's catalog is a cache too: names (by a hash of their key) resolved and manifests read
-    // since the previous pass survive the next one, the rest is dropped (see CatalogPolicy), as
-    // chunks are. Unused in a pinned store.
-    private ConcurrentDictionary<ulong, byte> _recentNames = new();
-    private ConcurrentDictionary<ManifestId, byte> _recentManifests = new();
-
-    // Where the chunk log last had each chunk (for reads that bypass FASTER's, see TryReadChunkDirect):
-    // learned from writes and reads, at most MaxChunkLocations of them (about 20 MB), each checked when used.
-    private const int MaxChunkLocations = 1 << 18;
-    private readonly ConcurrentDictionary<ChunkId, ChunkLocation> _chunkLocations = new();
-    private int _chunkLocationCount;
+    // Where the chunk log last had each chunk, for reads that bypass FASTER's (see TryReadChunkDirect).
+    private readonly ChunkLocationCache _locations = new();
     private long _directReads;
     private long _hits;
     private long _unboundSinceReclaim;
@@ -242,7 +225,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         var (found, output, address) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.LengthOnly }, cancellationToken).ConfigureAwait(false);
         if (found)
         {
-            RememberLocation(id, address, output.Length);
+            _locations.Remember(id, address, output.Length);
         }
 
         return found;
@@ -270,12 +253,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         var (found, existing, address) = _data.Read(key, new ReadInput { Mode = ReadMode.LengthOnly });
         if (found)
         {
-            RememberLocation(id, address, existing.Length);
+            _locations.Remember(id, address, existing.Length);
             return false;
         }
 
         EnsureRoom(data.Length);
-        RememberLocation(id, _data.Upsert(key, data), data.Length);
+        _locations.Remember(id, _data.Upsert(key, data), data.Length);
         return true;
     }
 
@@ -324,13 +307,13 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         if (!id.Matches(destination.Span[..output.Length]))
         {
             StoreLog.ChunkCorrupt(_logger, id.ToString(), Directory);
-            ForgetLocation(id);
+            _locations.Forget(id);
             _data.Delete(key);
             Interlocked.Increment(ref _misses);
             return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
         }
 
-        RememberLocation(id, address, output.Length);
+        _locations.Remember(id, address, output.Length);
         return Found(id, output.Length);
     }
 
@@ -351,7 +334,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// </summary>
     private ChunkReadResult? TryReadChunkDirect(ChunkId id, byte[] key, Memory<byte> destination)
     {
-        if (!_chunkLocations.TryGetValue(id, out var location) || location.Length > destination.Length || _data.IsInMemory(location.Address))
+        if (!_locations.TryGet(id, out var location) || location.Length > destination.Length || _data.IsInMemory(location.Address))
         {
             return null; // unknown, or in FASTER's memory, from where its own read is a copy
         }
@@ -361,7 +344,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             // Moved by a compaction, dropped, or damaged: FASTER's read finds out which (and
             // drops a corrupt chunk), and remembers where the chunk is now.
-            ForgetLocation(id, location);
+            _locations.Forget(id, location);
             return null;
         }
 
@@ -372,7 +355,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>Whether the remembered location of <paramref name="id"/> is on disk and still holds its record.</summary>
     private bool HasChunkOnDisk(ChunkId id, byte[] key)
     {
-        if (!_chunkLocations.TryGetValue(id, out var location) || _data.IsInMemory(location.Address))
+        if (!_locations.TryGet(id, out var location) || _data.IsInMemory(location.Address))
         {
             return false;
         }
@@ -382,289 +365,18 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             return true;
         }
 
-        ForgetLocation(id, location);
+        _locations.Forget(id, location);
         return false;
     }
 
-    private void RememberLocation(ChunkId id, long address, int length)
-    {
-        if (address <= 0)
-        {
-            return;
-        }
-
-        var location = new ChunkLocation(address, length);
-        if (_chunkLocations.TryGetValue(id, out var known))
-        {
-            _chunkLocations.TryUpdate(id, location, known);
-        }
-        else if (Volatile.Read(ref _chunkLocationCount) < MaxChunkLocations && _chunkLocations.TryAdd(id, location))
-        {
-            Interlocked.Increment(ref _chunkLocationCount);
-        }
-    }
-
-    /// <summary>Forgets where <paramref name="id"/> is: it was dropped (eviction, damage) or has moved.</summary>
-    internal void ForgetLocation(ChunkId id)
-    {
-        if (_chunkLocations.TryRemove(id, out _))
-        {
-            Interlocked.Decrement(ref _chunkLocationCount);
-        }
-    }
-
-    private void ForgetLocation(ChunkId id, ChunkLocation location)
-    {
-        if (_chunkLocations.TryRemove(new KeyValuePair<ChunkId, ChunkLocation>(id, location)))
-        {
-            Interlocked.Decrement(ref _chunkLocationCount);
-        }
-    }
-
     /// <summary>How many chunk locations the store remembers (tests).</summary>
-    internal int RememberedLocations => Volatile.Read(ref _chunkLocationCount);
-
-    /// <summary>
-    /// Marks a manifest and its chunks as in use until the returned handle is disposed: eviction and
-    /// reclamation keep them. Readers pin what they read; writers pin what they rely on (including
-    /// chunks that were already present) until their binding is committed.
-    /// </summary>
-    public ContentPin Pin(Manifest manifest)
-    {
-        ArgumentNullException.ThrowIfNull(manifest);
-        _inUseManifests.AddOrUpdate(manifest.Id, 1, static (_, count) => count + 1);
-        return new ContentPin(this, PinChunks(manifest.Chunks), manifest.Id);
-    }
-
-    /// <summary>Marks chunks as in use until the returned handle is disposed.</summary>
-    public ContentPin Pin(IEnumerable<ChunkId> chunks) => new(this, PinChunks(chunks), null);
-
-    private ChunkId[] PinChunks(IEnumerable<ChunkId> chunks)
-    {
-        var pinned = chunks.Distinct().ToArray();
-        foreach (var id in pinned)
-        {
-            _inUse.AddOrUpdate(id, 1, static (_, count) => count + 1);
-        }
-
-        return pinned;
-    }
-
-    internal void Unpin(ChunkId[] chunks, ManifestId? manifest)
-    {
-        foreach (var id in chunks)
-        {
-            Release(_inUse, id);
-        }
-
-        if (manifest is { } m)
-        {
-            Release(_inUseManifests, m);
-        }
-
-        static void Release<T>(ConcurrentDictionary<T, int> counts, T key)
-            where T : notnull
-        {
-            while (true)
-            {
-                int count = counts[key];
-                if (count == 1 ? counts.TryRemove(new KeyValuePair<T, int>(key, 1)) : counts.TryUpdate(key, count - 1, count))
-                {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// <summary>Where a chunk's record is in the chunk log, and its length.</summary>
-    private readonly record struct ChunkLocation(long Address, int Length);
+    internal int RememberedLocations => _locations.Count;
 
     private static byte[] ChunkKey(ChunkId id)
     {
         var key = new byte[ChunkId.Size];
         id.Write(key);
         return key;
-    }
-
-    // ---- manifests ----
-
-    /// <summary>Stores a manifest, split into parts of at most 1 MiB so that catalog pages stay small.</summary>
-    public void WriteManifest(Manifest manifest)
-    {
-        ArgumentNullException.ThrowIfNull(manifest);
-        ThrowIfDisposed();
-        var encoded = manifest.ToBytes();
-        EnsureRoom(encoded.Length);
-        Span<byte> key = stackalloc byte[1 + ManifestId.Size + 4];
-        for (int part = 0, offset = 0; offset < encoded.Length || part == 0; part++, offset += ManifestPartSize)
-        {
-            WriteManifestKey(key, manifest.Id, part);
-            _catalog.Upsert(key, encoded.AsSpan(offset, Math.Min(ManifestPartSize, encoded.Length - offset)));
-        }
-    }
-
-    /// <summary>Reads and verifies a manifest; null if the store does not hold it.</summary>
-    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Corrupt"/> if it does not verify.</exception>
-    public async ValueTask<Manifest?> ReadManifestAsync(ManifestId id, CancellationToken cancellationToken = default)
-    {
-        var key = new byte[1 + ManifestId.Size + 4];
-        WriteManifestKey(key, id, 0);
-        var (found, first, _) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
-        if (!found)
-        {
-            return null;
-        }
-
-        NoteManifestUsed(id);
-
-        if (!Manifest.TryReadEncodedLength(first.Allocated, out int total))
-        {
-            throw new OmniStoreException(OmniStoreError.Corrupt, $"Manifest {id} in {Directory} has a malformed header.");
-        }
-
-        var encoded = new byte[total];
-        int filled = Math.Min(total, first.Allocated!.Length);
-        first.Allocated.AsSpan(0, filled).CopyTo(encoded);
-        for (int part = 1; filled < total; part++)
-        {
-            WriteManifestKey(key, id, part);
-            var (partFound, output, _) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = encoded.AsMemory(filled) }, cancellationToken).ConfigureAwait(false);
-            if (!partFound || !output.Copied || output.Length == 0)
-            {
-                return null; // a part was reclaimed: the manifest is gone, not corrupt
-            }
-
-            filled += output.Length;
-        }
-
-        return Manifest.Parse(encoded, id);
-    }
-
-    private static void WriteManifestKey(Span<byte> key, ManifestId id, int part)
-    {
-        key[0] = ManifestTag;
-        id.Write(key[1..]);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(key[(1 + ManifestId.Size)..], part);
-    }
-
-    // ---- bindings ----
-
-    /// <summary>The current binding of <paramref name="name"/>, or null if it was never bound. Tombstones are returned (check <see cref="Binding.IsBound"/>).</summary>
-    public async ValueTask<Binding?> ResolveAsync(string name, CancellationToken cancellationToken = default)
-    {
-        var key = NameKey(name);
-        var binding = await ReadBindingAsync(key, cancellationToken).ConfigureAwait(false);
-        if (binding is not null)
-        {
-            NoteNameUsed(key);
-        }
-
-        return binding;
-    }
-
-    private async ValueTask<Binding?> ReadBindingAsync(byte[] nameKey, CancellationToken cancellationToken)
-    {
-        var (found, output, _) = await _catalog.ReadAsync(nameKey, new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
-        return found ? Binding.Read(output.Allocated) : null;
-    }
-
-    /// <summary>
-    /// Counts <paramref name="name"/> as resolved now, as <see cref="ResolveAsync"/> does: a cache
-    /// keeps the bindings resolved since its previous pass (for a caller that answered from a copy
-    /// of its own).
-    /// </summary>
-    public void NoteNameUsed(string name)
-    {
-        if (Mode == StoreMode.Cache)
-        {
-            NoteNameUsed(NameKey(name));
-        }
-    }
-
-    private void NoteNameUsed(ReadOnlySpan<byte> nameKey)
-    {
-        if (Mode == StoreMode.Cache)
-        {
-            _recentNames.TryAdd(XxHash3.Hash64(nameKey), 0);
-        }
-    }
-
-    private void NoteManifestUsed(ManifestId id)
-    {
-        if (Mode == StoreMode.Cache)
-        {
-            _recentManifests.TryAdd(id, 0);
-        }
-    }
-
-    /// <summary>Binds <paramref name="name"/> to <paramref name="manifestId"/> with the next version.</summary>
-    public ValueTask<Binding> BindAsync(string name, ManifestId manifestId, CancellationToken cancellationToken = default) =>
-        RebindAsync(name, previous => new Binding(manifestId, (previous?.Version ?? 0) + 1, IsBound: true), cancellationToken);
-
-    /// <summary>Binds <paramref name="name"/> to the given binding if its version is newer than the current one (a relay caching its parent's bindings).</summary>
-    public ValueTask<Binding> BindIfNewerAsync(string name, Binding binding, CancellationToken cancellationToken = default) =>
-        RebindAsync(name, previous => previous is { } p && p.Version >= binding.Version ? p : binding, cancellationToken);
-
-    /// <summary>Unbinds <paramref name="name"/>, leaving a tombstone; returns whether it was bound.</summary>
-    public async ValueTask<bool> UnbindAsync(string name, CancellationToken cancellationToken = default)
-    {
-        bool wasBound = false;
-        await RebindAsync(
-            name,
-            previous =>
-            {
-                wasBound = previous is { IsBound: true };
-                return wasBound ? new Binding(default, previous!.Value.Version + 1, IsBound: false) : previous ?? default;
-            },
-            cancellationToken).ConfigureAwait(false);
-        return wasBound;
-    }
-
-    /// <summary>All current bindings (tombstones included), read from the catalog.</summary>
-    public List<(string Name, Binding Binding)> ListBindings()
-    {
-        var result = new List<(string, Binding)>();
-        using var iterator = _catalog.IterateLive();
-        while (iterator.GetNext(out _))
-        {
-            var key = iterator.GetKey().AsReadOnlySpan();
-            if (key.Length > 0 && key[0] == NameTag)
-            {
-                result.Add((Encoding.UTF8.GetString(key[1..]), Binding.Read(iterator.GetValue().AsReadOnlySpan())));
-            }
-        }
-
-        return result;
-    }
-
-    private async ValueTask<Binding> RebindAsync(string name, Func<Binding?, Binding> next, CancellationToken cancellationToken)
-    {
-        ThrowIfDisposed();
-        var gate = _nameLocks[(int)((uint)StringComparer.Ordinal.GetHashCode(name) % (uint)_nameLocks.Length)];
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var key = NameKey(name);
-            var previous = await ReadBindingAsync(key, cancellationToken).ConfigureAwait(false);
-            var binding = next(previous);
-            if (binding != previous && binding.Version > 0)
-            {
-                if (previous is { IsBound: true } p && (!binding.IsBound || p.ManifestId != binding.ManifestId))
-                {
-                    Interlocked.Increment(ref _unboundSinceReclaim);
-                }
-
-                var value = new byte[Binding.EncodedSize];
-                binding.Write(value);
-                _catalog.Upsert(key, value);
-            }
-
-            return binding;
-        }
-        finally
-        {
-            gate.Release();
-        }
     }
 
     /// <summary>Reads every chunk in the store and checks it against its id; corrupt chunks are dropped.</summary>
@@ -692,21 +404,13 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             if (key.Length == ChunkId.Size)
             {
-                ForgetLocation(ChunkId.Read(key));
+                _locations.Forget(ChunkId.Read(key));
             }
 
             _data.Delete(key);
         }
 
         return (verified, bad.Count);
-    }
-
-    private static byte[] NameKey(string name)
-    {
-        var key = new byte[1 + Encoding.UTF8.GetByteCount(name)];
-        key[0] = NameTag;
-        Encoding.UTF8.GetBytes(name, key.AsSpan(1));
-        return key;
     }
 
     private static long RoundDownToPowerOfTwo(long value) => value <= 1 ? 1 : 1L << (63 - (int)ulong.LeadingZeroCount((ulong)value));

@@ -1,55 +1,47 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
+using OmniStore.Transport.Internal;
 
 namespace OmniStore.Transport;
 
 /// <summary>
-/// Where a node listens: <c>tcp://host:port</c> (and, later, <c>rudp://host:port</c>). Parsed once,
-/// up front, so a bad address fails at startup rather than at the first connection.
+/// Where a node is reached or listens: <c>SCHEME://HOST:PORT</c>, for example
+/// <c>tcp://relay.example.org:7070</c> or <c>tcp://[2001:db8::1]:7070</c>. The host is a DNS
+/// name, an IPv4 address, or an IPv6 address in brackets; port 0 lets a listener pick one. A
+/// scheme that names a host only (the in-memory <c>mem://NAME</c>) may leave the port out, which
+/// reads as port 0. Parsed once, up front, so a bad address fails before anything connects; the
+/// grammar is in docs/architecture.md, "Addresses".
 /// </summary>
+/// <remarks>
+/// A parsed address is canonical: scheme and host in lower case, an IPv6 host compressed and
+/// without brackets. So two spellings of one address are equal, and
+/// <c>Parse(address.ToString())</c> equals <c>address</c>. To name a node by its id as well, use
+/// <see cref="PeerAddress"/>.
+/// </remarks>
+/// <param name="Scheme">The transport, in lower case: <c>tcp</c>.</param>
+/// <param name="Host">A host name, an IPv4 address, or an IPv6 address (without brackets).</param>
+/// <param name="Port">The port, 0..65535.</param>
 public sealed record NodeAddress(string Scheme, string Host, int Port)
 {
     /// <summary>The schemes this build can connect to and listen on.</summary>
-    public static IReadOnlyList<string> SupportedSchemes { get; } = ["tcp"];
+    public static IReadOnlyList<string> SupportedSchemes => TransportRegistry.Default.Schemes;
 
-    /// <summary>Parses <paramref name="text"/>; throws <see cref="FormatException"/> naming what is wrong.</summary>
+    /// <summary>Parses <paramref name="text"/> (whitespace around it ignored).</summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/>, saying what is wrong, if it is not a node address.</exception>
     public static NodeAddress Parse(string text) =>
-        TryParse(text, out var address, out string? problem) ? address : throw new FormatException($"'{text}' is not a node address: {problem}.");
+        AddressGrammar.TryParseEndpoint(text, AddressSchemes.Default, out var address) is { } error
+            ? throw AddressGrammar.InvalidArgument(error)
+            : address!;
 
-    /// <summary>Parses <paramref name="text"/>; <paramref name="problem"/> says what is wrong when it fails.</summary>
-    public static bool TryParse(string? text, [NotNullWhen(true)] out NodeAddress? address, out string? problem)
+    /// <summary>
+    /// Parses <paramref name="text"/> (whitespace around it ignored); when it is not a node address,
+    /// <paramref name="error"/> quotes it and says what is wrong, in the words <see cref="Parse"/> throws.
+    /// </summary>
+    public static bool TryParse([NotNullWhen(true)] string? text, [NotNullWhen(true)] out NodeAddress? address, [NotNullWhen(false)] out string? error)
     {
-        address = null;
-        problem = null;
-        if (string.IsNullOrWhiteSpace(text) || !Uri.TryCreate(text, UriKind.Absolute, out var uri))
-        {
-            problem = "expected scheme://host:port, for example tcp://127.0.0.1:7070";
-            return false;
-        }
-
-        if (!SupportedSchemes.Contains(uri.Scheme))
-        {
-            problem = $"the scheme '{uri.Scheme}' is not supported (use {string.Join(", ", SupportedSchemes.Select(s => s + "://"))})";
-            return false;
-        }
-
-        if (uri.IsDefaultPort || uri.Port is < 0 or > 65535)
-        {
-            problem = "a port is required (0 lets a listener pick one)";
-            return false;
-        }
-
-        if (uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.UserInfo.Length > 0)
-        {
-            problem = "only scheme, host and port are allowed";
-            return false;
-        }
-
-        address = new NodeAddress(uri.Scheme, uri.Host.Trim('[', ']'), uri.Port);
-        return true;
+        error = AddressGrammar.TryParseEndpoint(text, AddressSchemes.Default, out address);
+        return error is null;
     }
 
-    /// <inheritdoc/>
-    public override string ToString() =>
-        string.Create(CultureInfo.InvariantCulture, $"{Scheme}://{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}");
+    /// <summary>The address as it parses back: <c>tcp://host:7070</c>, <c>tcp://[::1]:7070</c>.</summary>
+    public override string ToString() => AddressGrammar.Format(this, AddressSchemes.Default);
 }

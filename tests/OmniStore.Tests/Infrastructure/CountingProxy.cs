@@ -16,6 +16,7 @@ public sealed class CountingProxy : IAsyncDisposable
     private readonly Task _accepting;
     private long _toTarget;
     private long _fromTarget;
+    private volatile TaskCompletionSource? _downstreamHold;
 
     public CountingProxy(IPEndPoint target)
     {
@@ -32,6 +33,21 @@ public sealed class CountingProxy : IAsyncDisposable
 
     /// <summary>Bytes sent through the proxy to the target (upstream).</summary>
     public long ToTarget => Interlocked.Read(ref _toTarget);
+
+    /// <summary>
+    /// Holds what the target sends (it is read, and forwarded once the returned handle is
+    /// disposed): the downstream node waits on an answer that is on its way.
+    /// </summary>
+    public IDisposable HoldDownstream()
+    {
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _downstreamHold = hold;
+        return new Release(() =>
+        {
+            _downstreamHold = null;
+            hold.TrySetResult();
+        });
+    }
 
     private async Task AcceptLoopAsync()
     {
@@ -86,6 +102,11 @@ public sealed class CountingProxy : IAsyncDisposable
                 }
 
                 Interlocked.Add(ref isUpstream ? ref _toTarget : ref _fromTarget, read);
+                if (!isUpstream && _downstreamHold is { } hold)
+                {
+                    await hold.Task.WaitAsync(_stop.Token);
+                }
+
                 await sink.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
             }
         }
@@ -113,5 +134,10 @@ public sealed class CountingProxy : IAsyncDisposable
 
         await _accepting;
         _stop.Dispose();
+    }
+
+    private sealed class Release(Action release) : IDisposable
+    {
+        public void Dispose() => release();
     }
 }

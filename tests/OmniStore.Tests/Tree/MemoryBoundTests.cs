@@ -57,8 +57,16 @@ public sealed class MemoryBoundTests
             frames.Write(RawPeer.Frame(FrameType.PutChunk, (2 * i) + 1, [.. ChunkMessage.Head(default, 1 << 20), .. payload], end: false));
         }
 
-        await attacker.SendAsync(frames.ToArray(), ct).WaitAsync(Timeout, ct);
-        Assert.True(await attacker.ClosedWithinAsync(Timeout, ct), "the node kept a peer whose unfinished messages passed its limit");
+        try
+        {
+            await attacker.SendAsync(frames.ToArray(), ct).WaitAsync(Timeout, ct);
+            Assert.True(await attacker.ClosedWithinAsync(Timeout, ct), "the node kept a peer whose unfinished messages passed its limit");
+        }
+        catch (IOException)
+        {
+            // The node closed the connection while the rest was still being sent: what is tested.
+        }
+
         var deadline = DateTime.UtcNow + Timeout;
         while (root.Memory.Used > 1 << 20 && DateTime.UtcNow < deadline)
         {

@@ -2,7 +2,6 @@ using System.Net.Sockets;
 using OmniStore.Protocol;
 using OmniStore.Tests.Infrastructure;
 using OmniStore.Transport;
-using OmniStore.Transport.Tcp;
 
 namespace OmniStore.Tests.Tree;
 
@@ -12,11 +11,12 @@ public sealed class ProtocolRobustnessTests
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private static readonly byte[] Secret = "correct horse battery staple"u8.ToArray();
 
-    [Fact]
-    public async Task WrongOrMissingSecret_IsRefusedWithUnauthorized_AndTheRightOneWorks()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task WrongOrMissingSecret_IsRefusedWithUnauthorized_AndTheRightOneWorks(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 1, secret: Secret);
+        await using var cluster = await TreeCluster.StartAsync(relays: 1, secret: Secret, transport: transport);
         string uri = cluster.Relays[0].Address.ToString();
 
         var wrong = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync(uri, new OmniStoreOptions { SharedSecret = "wrong"u8.ToArray() }, ct));
@@ -31,26 +31,28 @@ public sealed class ProtocolRobustnessTests
         Assert.Equal([1, 2, 3], await good.GetAsync("x", ct));
     }
 
-    [Fact]
-    public async Task ClientWithASecret_RefusesANodeWithout()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task ClientWithASecret_RefusesANodeWithout(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
         var error = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync(cluster.Root.Address.ToString(), new OmniStoreOptions { SharedSecret = Secret }, ct));
         Assert.Equal(OmniStoreError.Unauthorized, error.Error);
     }
 
-    [Fact]
-    public async Task RelayWithAWrongSecret_CannotReachItsParent_SoItsClientsGetUnavailable()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task RelayWithAWrongSecret_CannotReachItsParent_SoItsClientsGetUnavailable(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0, secret: Secret);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, secret: Secret, transport: transport);
         await using (var master = await OmniStoreClient.ConnectAsync(cluster.Root.Address.ToString(), new OmniStoreOptions { SharedSecret = Secret }, ct))
         {
             await master.PutAsync("x", new byte[] { 1 }, ct);
         }
 
-        await using var rogue = new TreeCluster { Secret = "other"u8.ToArray() };
+        await using var rogue = new TreeCluster { Secret = "other"u8.ToArray(), Transport = transport };
         var relay = await rogue.StartNodeAsync("rogue", cluster.Root.Address);
         Assert.Null(relay.Parent!.Current);
         await using var worker = await OmniStoreClient.ConnectAsync(relay.Address.ToString(), new OmniStoreOptions { SharedSecret = "other"u8.ToArray() }, ct);
@@ -58,21 +60,36 @@ public sealed class ProtocolRobustnessTests
         Assert.Equal(OmniStoreError.Unavailable, error.Error);
     }
 
-    public static TheoryData<string> BadFrames => new() { "unknown-type", "oversize", "garbage-before-hello", "truncated-then-close", "large-payload-truncated-then-close", "response-to-nothing-then-bad-type" };
+    private static readonly string[] BadFrameKinds = ["unknown-type", "oversize", "garbage-before-hello", "truncated-then-close", "large-payload-truncated-then-close", "response-to-nothing-then-bad-type"];
+
+    public static TheoryData<string, string> BadFrames
+    {
+        get
+        {
+            var data = new TheoryData<string, string>();
+            foreach (var transport in TransportRegistry.Default.Schemes)
+            {
+                foreach (var kind in BadFrameKinds)
+                {
+                    data.Add(transport, kind);
+                }
+            }
+
+            return data;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(BadFrames))]
-    public async Task MalformedInput_ClosesOnlyThatConnection(string kind)
+    public async Task MalformedInput_ClosesOnlyThatConnection(string transport, string kind)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
         await using var bystander = await TreeCluster.ConnectAsync(cluster.Root);
         var data = TestData.Random(3L << 20, 3);
         await bystander.PutAsync("before", data, ct);
 
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync("127.0.0.1", cluster.Root.Address.Port, ct);
-        using var stream = new NetworkStream(socket);
+        await using var stream = await TransportStream.ConnectAsync(cluster.Root.Address, ct);
         if (kind != "garbage-before-hello")
         {
             await HandshakeByHandAsync(stream, ct);
@@ -90,7 +107,7 @@ public sealed class ProtocolRobustnessTests
         await stream.WriteAsync(bad, ct);
         if (kind is "truncated-then-close" or "large-payload-truncated-then-close")
         {
-            socket.Shutdown(SocketShutdown.Send);
+            await stream.ShutdownSendAsync();
         }
 
         // The node answers with an ERROR frame (where it can) and closes this connection.
@@ -107,14 +124,15 @@ public sealed class ProtocolRobustnessTests
         Assert.Equal(data, await bystander.GetAsync("after", ct));
     }
 
-    [Fact]
-    public async Task InvalidNamesOnTheWire_GetInvalidName_AndTheConnectionStaysUsable()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task InvalidNamesOnTheWire_GetInvalidName_AndTheConnectionStaysUsable(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        await using var cluster = await TreeCluster.StartAsync(relays: 1, transport: transport);
         var counters = new LinkCounters();
-        var transport = await TcpConnection.ConnectAsync(cluster.Relays[0].Address, counters, ct);
-        await using var connection = await PeerConnection.StartAsync(transport, transport, true, ConnectionIdentity.NewClient(), null, counters, null, ct);
+        var link = await TransportRegistry.Default.ConnectAsync(cluster.Relays[0].Address, counters, ct);
+        await using var connection = await PeerConnection.StartAsync(link, link, true, ConnectionIdentity.NewClient(), null, counters, null, ct);
         foreach (var name in new[] { Array.Empty<byte>(), "a\nb"u8.ToArray(), new byte[] { 0xff, 0xfe }, new byte[1025].Select(_ => (byte)'x').ToArray() })
         {
             var error = await Assert.ThrowsAsync<OmniStoreException>(() => connection.RequestAsync(FrameType.Resolve, name, ct));
@@ -126,14 +144,15 @@ public sealed class ProtocolRobustnessTests
         Assert.True(connection.IsOpen);
     }
 
-    [Fact]
-    public async Task AChunkWhoseBytesDoNotMatchItsId_IsRefusedAsCorrupt_AndNotStored()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task AChunkWhoseBytesDoNotMatchItsId_IsRefusedAsCorrupt_AndNotStored(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
         var counters = new LinkCounters();
-        var transport = await TcpConnection.ConnectAsync(cluster.Root.Address, counters, ct);
-        await using var connection = await PeerConnection.StartAsync(transport, transport, true, ConnectionIdentity.NewClient(), null, counters, null, ct);
+        var link = await TransportRegistry.Default.ConnectAsync(cluster.Root.Address, counters, ct);
+        await using var connection = await PeerConnection.StartAsync(link, link, true, ConnectionIdentity.NewClient(), null, counters, null, ct);
         var data = TestData.Random(1000, 1);
         var id = OmniStore.Content.ChunkId.Compute(data);
         data[0] ^= 1;
@@ -142,17 +161,16 @@ public sealed class ProtocolRobustnessTests
         Assert.False(await cluster.Root.Store.ContainsChunkAsync(id, ct));
     }
 
-    [Fact]
-    public async Task LargeMessagesArrivingInRaggedPieces_AreReceivedWhole()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task LargeMessagesArrivingInRaggedPieces_AreReceivedWhole(string transport)
     {
         // Large payloads are received straight into their message once their start has arrived
         // through the input pipe; pieces of every size, frames of every size and interleaved
         // streams must all land in the right place.
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync("127.0.0.1", cluster.Root.Address.Port, ct);
-        using var stream = new NetworkStream(socket);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
+        await using var stream = await TransportStream.ConnectAsync(cluster.Root.Address, ct);
         await HandshakeByHandAsync(stream, ct);
 
         var random = new Random(11);
@@ -324,7 +342,7 @@ public sealed class ProtocolRobustnessTests
         return File.Exists(Path) ? long.Parse(File.ReadAllText(Path).Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture) : 4 << 20;
     }
 
-    private static async Task HandshakeByHandAsync(NetworkStream stream, CancellationToken ct)
+    private static async Task HandshakeByHandAsync(Stream stream, CancellationToken ct)
     {
         using var key = NodeIdentity.Create();
         var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, key.Id, NodeRole.Client, "test", Handshake.NewNonce(), false, []).Encode();
@@ -335,7 +353,7 @@ public sealed class ProtocolRobustnessTests
         Assert.Equal((byte)FrameType.Ready, (await ReadFrameAsync(stream, ct))[4]);
     }
 
-    private static async Task<byte[]> ReadFrameAsync(NetworkStream stream, CancellationToken ct)
+    private static async Task<byte[]> ReadFrameAsync(Stream stream, CancellationToken ct)
     {
         var header = new byte[ProtocolLimits.HeaderSize];
         await stream.ReadExactlyAsync(header, ct);
@@ -345,7 +363,7 @@ public sealed class ProtocolRobustnessTests
         return [.. header, .. rest];
     }
 
-    private static async Task<byte[]> ReadToEndAsync(NetworkStream stream, CancellationToken ct)
+    private static async Task<byte[]> ReadToEndAsync(Stream stream, CancellationToken ct)
     {
         var sink = new MemoryStream();
         try

@@ -235,7 +235,7 @@ public sealed class RelayMissLimitTests
             _delay = delay;
         }
 
-        public NodeAddress Address => new("tcp", "127.0.0.1", _listener.LocalEndPoint.Port);
+        public NodeAddress Address => new("tcp", "127.0.0.1", _listener.Addresses[0].Port);
 
         public static Task<SlowParent> StartAsync(Manifest[] manifests, Dictionary<ChunkId, byte[]> chunks, TimeSpan delay)
         {
@@ -289,13 +289,13 @@ public sealed class RelayMissLimitTests
             for (int i = 0; i < 100 && !_stop.IsCancellationRequested; i++)
             {
                 var accepted = await _listener.AcceptAsync(_stop.Token);
-                if (accepted.Status == TcpAcceptStatus.Stopped)
+                if (accepted.Status == AcceptStatus.Stopped)
                 {
                     return;
                 }
 
                 var counters = new LinkCounters();
-                if (accepted.Socket?.Open(counters) is not { } next)
+                if (accepted.Connection?.Open(counters) is not { } next)
                 {
                     continue;
                 }

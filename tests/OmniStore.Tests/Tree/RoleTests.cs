@@ -374,7 +374,7 @@ public sealed class RoleTests
 
         private FakeParent(TcpConnectionListener listener) => _listener = listener;
 
-        public NodeAddress Address => new("tcp", "127.0.0.1", _listener.LocalEndPoint.Port);
+        public NodeAddress Address => new("tcp", "127.0.0.1", _listener.Addresses[0].Port);
 
         public Task<PeerConnection> Connection => _connection.Task;
 
@@ -385,7 +385,7 @@ public sealed class RoleTests
             {
                 var accepted = await parent._listener.AcceptAsync(parent._stop.Token);
                 var counters = new LinkCounters();
-                if (accepted.Socket?.Open(counters) is { } a)
+                if (accepted.Connection?.Open(counters) is { } a)
                 {
                     var identity = new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Root, "fake-root", null) { AcceptsRelaysWithoutSecret = true };
                     parent._connection.TrySetResult(await PeerConnection.StartAsync(a, a, isOpener: false, identity, handler, counters, null, parent._stop.Token));

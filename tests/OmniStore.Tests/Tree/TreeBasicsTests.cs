@@ -6,11 +6,12 @@ public sealed class TreeBasicsTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
-    [Fact]
-    public async Task PutThroughOneRelay_GetThroughAnother_ReturnsTheSameBytes()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task PutThroughOneRelay_GetThroughAnother_ReturnsTheSameBytes(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 2);
+        await using var cluster = await TreeCluster.StartAsync(relays: 2, transport: transport);
         var data = TestData.Random((5L << 20) + 123, 1);
         await using (var master = await TreeCluster.ConnectAsync(cluster.Relays[0]))
         {
@@ -24,11 +25,12 @@ public sealed class TreeBasicsTests
         Assert.Null(await worker.StatAsync("missing", ct));
     }
 
-    [Fact]
-    public async Task ARelayServingMoreNamesThanItKeepsBindingsOf_StaysBounded_AndSeesEveryRebinding()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task ARelayServingMoreNamesThanItKeepsBindingsOf_StaysBounded_AndSeesEveryRebinding(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = new TreeCluster { BindingCacheSize = 4 };
+        await using var cluster = new TreeCluster { Transport = transport, BindingCacheSize = 4 };
         var root = await cluster.StartNodeAsync("root", parent: null);
         var relay = await cluster.StartNodeAsync("site", root.Address);
         await using var master = await TreeCluster.ConnectAsync(root);
@@ -48,11 +50,12 @@ public sealed class TreeBasicsTests
         }
     }
 
-    [Fact]
-    public async Task ChildrenTotal_KeepsTheTrafficOfChildrenThatLeft()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task ChildrenTotal_KeepsTheTrafficOfChildrenThatLeft(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
         var data = TestData.Random(3 << 20, 7);
         await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
         {

@@ -33,9 +33,15 @@ public sealed class TreeCluster : IAsyncDisposable
 
     public TimeSpan UpdateTimeout { get; init; } = TreeNodeOptions.DefaultUpdateTimeout;
 
-    internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20)
+    /// <summary>The transport the nodes listen and connect with: <c>tcp</c> or <c>mem</c>. Defaults to tcp.</summary>
+    public string Transport { get; init; } = "tcp";
+
+    /// <summary>Every registered transport: the tree suite runs once over each.</summary>
+    public static TheoryData<string> Transports => new(OmniStore.Transport.TransportRegistry.Default.Schemes);
+
+    internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20, string transport = "tcp")
     {
-        var cluster = new TreeCluster { Secret = secret, RelayCacheSize = relayCache };
+        var cluster = new TreeCluster { Secret = secret, RelayCacheSize = relayCache, Transport = transport };
         cluster.Root = await cluster.StartNodeAsync("root", parent: null);
         for (int i = 0; i < relays; i++)
         {
@@ -49,7 +55,7 @@ public sealed class TreeCluster : IAsyncDisposable
     {
         var node = await TreeNode.StartAsync(Configure(new TreeNodeOptions
         {
-            Listen = new NodeAddress("tcp", "127.0.0.1", port),
+            Listen = ListenAddress(port),
             Parent = parent,
             Site = site,
             DataDirectory = directory ?? _dir.Sub($"{site}-{Guid.NewGuid():N}"),
@@ -66,6 +72,13 @@ public sealed class TreeCluster : IAsyncDisposable
     }
 
     internal string DirectoryOf(string name) => _dir.Sub(name);
+
+    /// <summary>Where a node listens: a port (0: any) on loopback, or an in-process name (0: a fresh one; else the one that port was reported with).</summary>
+    private NodeAddress ListenAddress(int port) => Transport switch
+    {
+        "mem" => port == 0 ? new NodeAddress("mem", "node", 0) : new NodeAddress("mem", $"node-{port}", port),
+        _ => new NodeAddress(Transport, "127.0.0.1", port),
+    };
 
     internal async Task StopAsync(TreeNode node)
     {

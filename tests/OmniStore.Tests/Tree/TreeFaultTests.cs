@@ -7,11 +7,12 @@ public sealed class TreeFaultTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
 
-    [Fact]
-    public async Task RelayKilledMidTransfer_ClientContinuesThroughItsFallback()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task RelayKilledMidTransfer_ClientContinuesThroughItsFallback(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        await using var cluster = await TreeCluster.StartAsync(relays: 1, transport: transport);
         var data = TestData.Random(48L << 20, 48);
         await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
         {
@@ -28,11 +29,12 @@ public sealed class TreeFaultTests
         Assert.True(sink.ToArray().AsSpan().SequenceEqual(data));
     }
 
-    [Fact]
-    public async Task ParentDown_RelayServesItsCache_FailsMissesWithUnavailable_AndRecoversWhenTheParentReturns()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task ParentDown_RelayServesItsCache_FailsMissesWithUnavailable_AndRecoversWhenTheParentReturns(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
         string rootDir = cluster.DirectoryOf("root-store");
         var root = await cluster.StartNodeAsync("root", parent: null, directory: rootDir);
         int rootPort = root.Address.Port;
@@ -60,11 +62,12 @@ public sealed class TreeFaultTests
         Assert.Equal(uncached, await worker.GetAsync("uncached", ct).AsTask().WaitAsync(Timeout, ct));
     }
 
-    [Fact]
-    public async Task RootAndRelayRestart_KeepTheirData()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task RootAndRelayRestart_KeepTheirData(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
         var data = TestData.Random(6L << 20, 6);
         var (rootDir, relayDir, rootAddress) = await CacheThroughRelayThenStopAsync(cluster, ct, ("kept", data));
 
@@ -82,11 +85,12 @@ public sealed class TreeFaultTests
         }
     }
 
-    [Fact]
-    public async Task RelayRestartedWhileItsParentIsDown_ServesWhatItHasCached_ThenCatchesUp()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task RelayRestartedWhileItsParentIsDown_ServesWhatItHasCached_ThenCatchesUp(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
         var first = TestData.Random(5L << 20, 31);
         var second = TestData.Random(3L << 20, 32);
         var (rootDir, relayDir, rootAddress) = await CacheThroughRelayThenStopAsync(cluster, ct, ("kept", first), ("never-read-here", second));

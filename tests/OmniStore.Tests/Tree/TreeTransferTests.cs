@@ -1,4 +1,3 @@
-using System.Net;
 using OmniStore.Tests.Infrastructure;
 using OmniStore.Transport;
 
@@ -8,61 +7,46 @@ public sealed class TreeTransferTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
 
-    [Fact]
-    public async Task EightWorkersAtOnce_EachRelayReceivesTheObjectOnce()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task EightWorkersAtOnce_EachRelayReceivesTheObjectOnce(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
         const long Size = 64L << 20;
-        await using var cluster = await TreeCluster.StartAsync(relays: 0);
-        var proxies = new List<CountingProxy>();
-        try
+        await using var cluster = await TreeCluster.StartAsync(relays: 2, transport: transport);
+        var data = TestData.Random(Size, 64);
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
         {
-            for (int i = 0; i < 2; i++)
-            {
-                var proxy = new CountingProxy(new IPEndPoint(IPAddress.Loopback, cluster.Root.Address.Port));
-                proxies.Add(proxy);
-                cluster.Relays.Add(await cluster.StartNodeAsync($"site{i}", new NodeAddress("tcp", "127.0.0.1", proxy.Port)));
-            }
-
-            var data = TestData.Random(Size, 64);
-            await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
-            {
-                await master.PutAsync("common", data, ct).AsTask().WaitAsync(Timeout, ct);
-            }
-
-            long[] before = proxies.Select(p => p.FromTarget).ToArray();
-            long[] countersBefore = cluster.Relays.Select(r => r.Parent!.Counters.PayloadIn).ToArray();
-            var workers = Enumerable.Range(0, 8).Select(async w =>
-            {
-                await using var client = await TreeCluster.ConnectAsync(cluster.Relays[w % 2]);
-                var copy = await client.GetAsync("common", ct);
-                Assert.True(copy.AsSpan().SequenceEqual(data), $"worker {w} got different bytes");
-            });
-            await Task.WhenAll(workers).WaitAsync(Timeout, ct);
-
-            for (int i = 0; i < 2; i++)
-            {
-                long socketBytes = proxies[i].FromTarget - before[i];
-                long payloadBytes = cluster.Relays[i].Parent!.Counters.PayloadIn - countersBefore[i];
-                Assert.InRange(socketBytes, Size, (long)(Size * 1.01));
-                Assert.InRange(payloadBytes, Size, (long)(Size * 1.01));
-                Assert.Equal(64, cluster.Relays[i].ChunkFetches.Executions);
-            }
+            await master.PutAsync("common", data, ct).AsTask().WaitAsync(Timeout, ct);
         }
-        finally
+
+        // Counted by the transport (what crossed each parent link) and by the protocol (payload).
+        long[] wireBefore = cluster.Relays.Select(r => r.Parent!.Counters.WireIn).ToArray();
+        long[] payloadBefore = cluster.Relays.Select(r => r.Parent!.Counters.PayloadIn).ToArray();
+        var workers = Enumerable.Range(0, 8).Select(async w =>
         {
-            foreach (var proxy in proxies)
-            {
-                await proxy.DisposeAsync();
-            }
+            await using var client = await TreeCluster.ConnectAsync(cluster.Relays[w % 2]);
+            var copy = await client.GetAsync("common", ct);
+            Assert.True(copy.AsSpan().SequenceEqual(data), $"worker {w} got different bytes");
+        });
+        await Task.WhenAll(workers).WaitAsync(Timeout, ct);
+
+        for (int i = 0; i < 2; i++)
+        {
+            long wireBytes = cluster.Relays[i].Parent!.Counters.WireIn - wireBefore[i];
+            long payloadBytes = cluster.Relays[i].Parent!.Counters.PayloadIn - payloadBefore[i];
+            Assert.InRange(wireBytes, Size, (long)(Size * 1.01));
+            Assert.InRange(payloadBytes, Size, (long)(Size * 1.01));
+            Assert.Equal(64, cluster.Relays[i].ChunkFetches.Executions);
         }
     }
 
-    [Fact]
-    public async Task AfterARebinding_EveryWorkerReadsTheNewContent()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task AfterARebinding_EveryWorkerReadsTheNewContent(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 2);
+        await using var cluster = await TreeCluster.StartAsync(relays: 2, transport: transport);
         var clients = new List<OmniStoreClient>();
         try
         {
@@ -91,11 +75,12 @@ public sealed class TreeTransferTests
         }
     }
 
-    [Fact]
-    public async Task ConcurrentRebinding_NoWorkerEverSeesMixedVersions()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task ConcurrentRebinding_NoWorkerEverSeesMixedVersions(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 2);
+        await using var cluster = await TreeCluster.StartAsync(relays: 2, transport: transport);
         const int Length = (3 << 20) + 77;
         await using var master = await TreeCluster.ConnectAsync(cluster.Root, new OmniStoreOptions { ChunkSize = 1 << 20 });
         await master.PutAsync("hot", new byte[Length], ct);
@@ -127,11 +112,12 @@ public sealed class TreeTransferTests
         await Task.WhenAll(readers.Append(writer)).WaitAsync(Timeout, ct);
     }
 
-    [Fact]
-    public async Task WorkerResults_AreGatheredByTheMaster()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task WorkerResults_AreGatheredByTheMaster(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 2);
+        await using var cluster = await TreeCluster.StartAsync(relays: 2, transport: transport);
         var results = Enumerable.Range(0, 8).Select(w => TestData.Random(100_000 + w, 1000 + w)).ToArray();
         await Task.WhenAll(Enumerable.Range(0, 8).Select(async w =>
         {
@@ -146,11 +132,12 @@ public sealed class TreeTransferTests
         }
     }
 
-    [Fact]
-    public async Task Broadcast_ReachesEveryRelayBeforeAnyWorkerAsks()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task Broadcast_ReachesEveryRelayBeforeAnyWorkerAsks(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 2);
+        await using var cluster = await TreeCluster.StartAsync(relays: 2, transport: transport);
         var data = TestData.Random(8L << 20, 8);
         await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
         {
@@ -172,11 +159,12 @@ public sealed class TreeTransferTests
         }
     }
 
-    [Fact]
-    public async Task Prefetch_FillsTheRelayCache()
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task Prefetch_FillsTheRelayCache(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        await using var cluster = await TreeCluster.StartAsync(relays: 1, transport: transport);
         var data = TestData.Random(4L << 20, 4);
         await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
         {

@@ -316,8 +316,8 @@ internal sealed partial class FasterTable : IDisposable
     }
 
     /// <summary>
-    /// The log device writes through the page cache (reads of hot chunks are then memory copies, and
-    /// writes do not wait for the disk), so a checkpoint is made durable here: every log and
+    /// Direct writes may still sit in the disk's volatile cache, and checkpoint files and unaligned
+    /// log writes go through the page cache, so a checkpoint is made durable here: every log and
     /// checkpoint file written since the previous sync is fsynced before the commit is acknowledged.
     /// </summary>
     private void SyncToDisk(Guid token)

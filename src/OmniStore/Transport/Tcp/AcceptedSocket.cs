@@ -4,11 +4,10 @@ using System.Net.Sockets;
 namespace OmniStore.Transport.Tcp;
 
 /// <summary>
-/// A connection just accepted, not yet admitted: the node looks at where it comes from, then
-/// either opens it (<see cref="Open"/>) or refuses it (<see cref="Refuse"/>). Until then it holds
-/// only its socket, so a flood of refused connections costs no pipes or buffers.
+/// A TCP connection just accepted, not yet admitted (see <see cref="IncomingConnection"/>). Until
+/// it is opened it holds only its socket, so a flood of refused connections costs no pipes or buffers.
 /// </summary>
-internal sealed class AcceptedSocket
+internal sealed class AcceptedSocket : IncomingConnection
 {
     /// <summary>What a refusal reads of what the peer already sent, so that closing sends FIN rather than RST.</summary>
     private const int MaxDrain = 4096;
@@ -23,11 +22,9 @@ internal sealed class AcceptedSocket
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
     }
 
-    /// <summary>The peer's address and port, if the accept reported one.</summary>
-    public IPEndPoint? RemoteEndPoint { get; }
+    public override IPEndPoint? RemoteEndPoint { get; }
 
-    /// <summary>Turns the socket into a connection. Returns null (and closes the socket) if the peer is already gone.</summary>
-    public TcpConnection? Open(LinkCounters counters)
+    public override TransportConnection? Open(LinkCounters counters)
     {
         try
         {
@@ -45,7 +42,7 @@ internal sealed class AcceptedSocket
     /// buffer takes it at once, then closes the socket. Never waits and never throws: a peer that
     /// is not reading, or already gone, just sees the close.
     /// </summary>
-    public void Refuse(ReadOnlySpan<byte> farewell)
+    public override void Refuse(ReadOnlySpan<byte> farewell)
     {
         try
         {

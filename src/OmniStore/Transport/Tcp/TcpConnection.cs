@@ -9,8 +9,10 @@ namespace OmniStore.Transport.Tcp;
 /// A TCP connection as a duplex pipe. Every byte read or written is counted in the link's wire
 /// counters, so a node can report what crossed each link independently of the protocol.
 /// </summary>
-internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectReceiver, IAsyncDisposable
+internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDirectReceiver
 {
+    private static readonly LinkPath DirectPath = new("tcp", PathType.Direct);
+
     private const int BufferSize = 256 * 1024;
 
     /// <summary>
@@ -22,6 +24,7 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectRece
     private readonly Socket _socket;
     private readonly CountingStream _stream;
     private readonly LinkCounters _counters;
+    private readonly CancellationTokenSource _closed = new();
     private int _disposed;
 
     internal TcpConnection(Socket socket, LinkCounters counters)
@@ -29,7 +32,7 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectRece
         _socket = socket;
         _counters = counters;
         _socket.NoDelay = true;
-        _stream = new CountingStream(new NetworkStream(socket, ownsSocket: true), counters);
+        _stream = new CountingStream(new NetworkStream(socket, ownsSocket: true), counters, this);
         // Zero-byte reads: an idle connection waits for data without holding a read buffer, so
         // thousands of idle peers cost the node little memory (as Kestrel's sockets do).
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: ReadSize, minimumReadSize: ReadSize / 4, leaveOpen: true, useZeroByteReads: true));
@@ -38,13 +41,23 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectRece
         LocalEndPoint = socket.LocalEndPoint;
     }
 
-    public PipeReader Input { get; }
+    public override PipeReader Input { get; }
 
-    public PipeWriter Output { get; }
+    public override PipeWriter Output { get; }
 
-    public EndPoint? RemoteEndPoint { get; }
+    public override EndPoint? RemoteEndPoint { get; }
 
-    public EndPoint? LocalEndPoint { get; }
+    public override EndPoint? LocalEndPoint { get; }
+
+    public override LinkCounters Counters => _counters;
+
+    public override CancellationToken Closed => _closed.Token;
+
+    public override LinkPath Path => DirectPath;
+
+    /// <summary>Gathered sends and direct receives: both are this connection's own socket calls.</summary>
+    public override TFeature? GetFeature<TFeature>()
+        where TFeature : class => this as TFeature;
 
     /// <summary>Connects to <paramref name="address"/>; failures become <see cref="OmniStoreError.Unavailable"/>.</summary>
     public static async Task<TcpConnection> ConnectAsync(NodeAddress address, LinkCounters counters, CancellationToken cancellationToken)
@@ -108,11 +121,13 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectRece
             }
             catch (SocketException ex)
             {
+                MarkClosed();
                 throw new IOException($"Receiving failed: {ex.Message}", ex);
             }
 
             if (read == 0)
             {
+                MarkClosed();
                 throw new EndOfStreamException("The peer closed the connection.");
             }
 
@@ -121,12 +136,14 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectRece
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
+
+        MarkClosed();
 
         try
         {
@@ -142,10 +159,36 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectRece
         await Input.CompleteAsync().ConfigureAwait(false);
         await Output.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
+        _closed.Dispose();
+    }
+
+    public override async ValueTask CloseOutputAsync()
+    {
+        await Output.CompleteAsync().ConfigureAwait(false);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed: the peer sees the end anyway.
+        }
+    }
+
+    /// <summary>The peer closed, the connection failed, or this end disposed it.</summary>
+    private void MarkClosed()
+    {
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
 
     /// <summary>Counts bytes as they pass; everything else is the inner stream's.</summary>
-    private sealed class CountingStream(Stream inner, LinkCounters counters) : Stream
+    private sealed class CountingStream(Stream inner, LinkCounters counters, TcpConnection owner) : Stream
     {
         public override bool CanRead => true;
 
@@ -163,8 +206,24 @@ internal sealed class TcpConnection : IDuplexPipe, IGatheringSender, IDirectRece
 
         public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Counted(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                int read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                if (read == 0 && !buffer.IsEmpty)
+                {
+                    owner.MarkClosed();
+                }
+
+                return Counted(read);
+            }
+            catch (IOException)
+            {
+                owner.MarkClosed();
+                throw;
+            }
+        }
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {

@@ -4,11 +4,12 @@ using System.Net.Sockets;
 namespace OmniStore.Transport.Tcp;
 
 /// <summary>
-/// Accepts TCP connections on one endpoint. An accept that fails does not end the listener: the
-/// caller learns why (<see cref="TcpAcceptResult"/>) and decides whether to back off, so running out
-/// of descriptors (EMFILE) or kernel buffers for a while never stops a node from accepting again.
+/// Accepts TCP connections on every address a host name resolves to (<c>localhost</c>: 127.0.0.1
+/// and ::1 where the host has IPv6), as one listener. An accept that fails does not end it: the
+/// caller learns why and decides whether to back off, so running out of descriptors (EMFILE) or
+/// kernel buffers for a while never stops a node from accepting again.
 /// </summary>
-internal sealed class TcpConnectionListener : IAsyncDisposable
+internal sealed class TcpConnectionListener : IConnectionListener
 {
     /// <summary>
     /// The kernel's queue of connections not yet accepted (capped by net.core.somaxconn). A node
@@ -16,58 +17,129 @@ internal sealed class TcpConnectionListener : IAsyncDisposable
     /// </summary>
     private const int Backlog = 512;
 
-    private readonly Socket _socket;
+    private readonly Socket[] _sockets;
+
+    // One accept in progress per socket, kept across calls: a call returns the first that
+    // completes and leaves the others waiting.
+    private readonly Task<AcceptResult>?[] _pending;
+    private readonly CancellationTokenSource _stop = new();
     private int _disposed;
 
-    private TcpConnectionListener(Socket socket) => _socket = socket;
+    private TcpConnectionListener(Socket[] sockets, string scheme)
+    {
+        _sockets = sockets;
+        _pending = new Task<AcceptResult>?[sockets.Length];
+        Addresses = [.. sockets.Select(s => (IPEndPoint)s.LocalEndPoint!).Select(e => new NodeAddress(scheme, e.Address.ToString(), e.Port))];
+    }
 
-    /// <summary>The bound endpoint (useful with port 0).</summary>
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+    public IReadOnlyList<NodeAddress> Addresses { get; }
 
+    /// <summary>Binds every address <paramref name="address"/>'s host resolves to, all on its port (with port 0, the first picks one and the others take the same).</summary>
     public static TcpConnectionListener Bind(NodeAddress address)
     {
-        var ip = address.Host is "localhost" ? IPAddress.Loopback
-            : address.Host is "*" or "0.0.0.0" ? IPAddress.Any
-            : IPAddress.TryParse(address.Host, out var parsed) ? parsed
-            : Dns.GetHostAddresses(address.Host).FirstOrDefault() ?? throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}.");
-        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var ips = Resolve(address);
+        var sockets = new List<Socket>();
         try
         {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            socket.Bind(new IPEndPoint(ip, address.Port));
-            socket.Listen(Backlog);
-            return new TcpConnectionListener(socket);
+            int port = address.Port;
+            foreach (var ip in ips)
+            {
+                var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add(socket);
+                try
+                {
+                    socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    if (ip.AddressFamily == AddressFamily.InterNetworkV6)
+                    {
+                        socket.DualMode = false; // the IPv4 addresses are bound on their own
+                    }
+
+                    socket.Bind(new IPEndPoint(ip, port));
+                    socket.Listen(Backlog);
+                }
+                catch (SocketException ex) when (sockets.Count > 1 && ex.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported)
+                {
+                    // A second family the host does not have (::1 without IPv6): the others serve.
+                    sockets.Remove(socket);
+                    socket.Dispose();
+                    continue;
+                }
+
+                port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+            }
+
+            return new TcpConnectionListener([.. sockets], address.Scheme);
         }
         catch (SocketException ex)
         {
-            socket.Dispose();
+            sockets.ForEach(s => s.Dispose());
             throw new OmniStoreException(OmniStoreError.Unavailable, $"Cannot listen on {address}: {ex.Message}", ex);
         }
     }
 
-    /// <summary>
-    /// Waits for the next connection. Never throws for a failed accept: the result says whether a
-    /// connection came, the listener was disposed, or the accept failed (and how).
-    /// </summary>
-    public async Task<TcpAcceptResult> AcceptAsync(CancellationToken cancellationToken)
+    private static IPAddress[] Resolve(NodeAddress address)
+    {
+        if (address.Host is "*" or "0.0.0.0")
+        {
+            return [IPAddress.Any];
+        }
+
+        if (IPAddress.TryParse(address.Host, out var parsed))
+        {
+            return [parsed];
+        }
+
+        IPAddress[] resolved;
+        try
+        {
+            resolved = address.Host is "localhost" ? [IPAddress.Loopback, IPAddress.IPv6Loopback] : Dns.GetHostAddresses(address.Host);
+        }
+        catch (SocketException ex)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}: {ex.Message}", ex);
+        }
+
+        // IPv4 first: with port 0 the first socket picks the port the others share.
+        var distinct = resolved.Distinct().OrderBy(ip => ip.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
+        return distinct.Length > 0 ? distinct : throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}: it has no addresses.");
+    }
+
+    public async Task<AcceptResult> AcceptAsync(CancellationToken cancellationToken)
+    {
+        if (_sockets.Length == 1)
+        {
+            return await AcceptOneAsync(_sockets[0], cancellationToken).ConfigureAwait(false);
+        }
+
+        for (int i = 0; i < _sockets.Length; i++)
+        {
+            _pending[i] ??= AcceptOneAsync(_sockets[i], _stop.Token);
+        }
+
+        var done = await Task.WhenAny(_pending!).WaitAsync(cancellationToken).ConfigureAwait(false);
+        _pending[Array.IndexOf(_pending, done)] = null;
+        return await done.ConfigureAwait(false);
+    }
+
+    private async Task<AcceptResult> AcceptOneAsync(Socket listener, CancellationToken cancellationToken)
     {
         try
         {
-            var socket = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
-            return new TcpAcceptResult(TcpAcceptStatus.Accepted, new AcceptedSocket(socket), SocketError.Success, null);
+            var socket = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            return new AcceptResult(AcceptStatus.Accepted, new AcceptedSocket(socket), null);
         }
         catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException || (ex is SocketException && Volatile.Read(ref _disposed) != 0))
         {
-            return new TcpAcceptResult(TcpAcceptStatus.Stopped, null, SocketError.OperationAborted, null);
+            return AcceptResult.Stopped;
         }
         catch (SocketException ex)
         {
             // A connection that was reset before it was accepted fails alone; anything else (out of
             // descriptors, out of kernel memory) fails every accept until it passes.
             var status = ex.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset
-                ? TcpAcceptStatus.ConnectionFailed
-                : TcpAcceptStatus.ListenerFailed;
-            return new TcpAcceptResult(status, null, ex.SocketErrorCode, Describe(ex));
+                ? AcceptStatus.ConnectionFailed
+                : AcceptStatus.ListenerFailed;
+            return new AcceptResult(status, null, Describe(ex));
         }
     }
 
@@ -84,8 +156,17 @@ internal sealed class TcpConnectionListener : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
-        Volatile.Write(ref _disposed, 1);
-        _socket.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _stop.Cancel();
+            foreach (var socket in _sockets)
+            {
+                socket.Dispose();
+            }
+
+            _stop.Dispose();
+        }
+
         return ValueTask.CompletedTask;
     }
 }

@@ -1,0 +1,134 @@
+namespace OmniStore.Protocol;
+
+/// <summary>
+/// Dispatch of the peer's requests: each finished request runs its handler, at most
+/// <see cref="ProtocolLimits.MaxConcurrentHandlers"/> at once, and is answered exactly once.
+/// </summary>
+internal sealed partial class PeerConnection
+{
+    private readonly IRequestHandler? _handler;
+
+    // Requests a peer may have served at once. The rest wait holding only their request message, so
+    // a peer that asks for many chunks and reads slowly costs this node at most this many chunk
+    // buffers; the socket's backpressure does the rest.
+    private readonly SemaphoreSlim _handlerSlots = new(ProtocolLimits.MaxConcurrentHandlers, ProtocolLimits.MaxConcurrentHandlers);
+    private int _incomingRequests;
+
+    // The connection whose handler the current code runs for (flows into what a handler awaits),
+    // so that DisposeAsync called from a handler does not wait for that handler.
+    private static readonly AsyncLocal<PeerConnection?> ServingFor = new();
+
+    // Handlers started and not yet returned; once the connection is closed, the last one to return
+    // completes _handlersFinished.
+    private int _runningHandlers;
+    private readonly TaskCompletionSource _handlersFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Answers request <paramref name="stream"/>.</summary>
+    public ValueTask RespondAsync(uint stream, FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body = default) =>
+        SendAsync(stream, type, head, body);
+
+    /// <summary>Answers request <paramref name="stream"/> with an ERROR.</summary>
+    public ValueTask RespondErrorAsync(uint stream, OmniStoreError error, string message) =>
+        SendAsync(stream, FrameType.Error, ErrorMessage.Encode(error, message), default);
+
+    /// <summary>Serves a request that has fully arrived; called by the read loop, so counted before the loop can end.</summary>
+    private void StartHandler(Message request)
+    {
+        Interlocked.Increment(ref _runningHandlers);
+        _ = Task.Run(() => HandleRequestAsync(request));
+    }
+
+    private async Task HandleRequestAsync(Message request)
+    {
+        uint stream = request.Stream;
+        bool slot = false;
+        try
+        {
+            ServingFor.Value = this;
+            await _handlerSlots.WaitAsync(_closed.Token).ConfigureAwait(false);
+            slot = true;
+            if (_handler is null)
+            {
+                request.Dispose();
+                await RespondErrorAsync(stream, OmniStoreError.ProtocolError, "This end serves no requests.").ConfigureAwait(false);
+                return;
+            }
+
+            await _handler.HandleAsync(this, request, _closed.Token).ConfigureAwait(false);
+        }
+        catch (OmniStoreException ex) when (IsOpen)
+        {
+            await TryRespondErrorAsync(stream, ex.Error, ex.Message).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (IsOpen)
+        {
+            // Cancelled by something other than this connection closing (a node shutting down, a
+            // shared fetch that failed so): the request still gets an answer, never silence.
+            await TryRespondErrorAsync(stream, OmniStoreError.Unavailable, "The request was cancelled on this node before it could be answered; try again.").ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsOpen)
+        {
+            ConnectionLog.HandlerFailed(_logger, ex, request.Type.ToString(), Describe());
+            await TryRespondErrorAsync(stream, OmniStoreError.Unknown, ex.Message).ConfigureAwait(false);
+        }
+        catch (Exception) when (!IsOpen)
+        {
+            // The connection closed under the handler: nobody is left to answer.
+        }
+        finally
+        {
+            if (slot)
+            {
+                _handlerSlots.Release();
+            }
+            else
+            {
+                request.Dispose();
+            }
+
+            Interlocked.Decrement(ref _incomingRequests);
+            if (Interlocked.Decrement(ref _runningHandlers) == 0 && !IsOpen)
+            {
+                _handlersFinished.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>
+    /// After the close, once the read loop has ended: waits until every handler has returned but the
+    /// caller's own (when a handler disposes its connection), or until <paramref name="deadline"/>
+    /// (<see cref="Environment.TickCount64"/>). Returns how many of the others are still running.
+    /// </summary>
+    private async ValueTask<int> WaitForHandlersAsync(long deadline)
+    {
+        // A handler that returned before the close did not complete _handlersFinished, but then the
+        // count read here after the close is already below it; one returning after the close sees
+        // the connection closed.
+        int own = ServingFor.Value == this ? 1 : 0;
+        while (Volatile.Read(ref _runningHandlers) > own)
+        {
+            var remaining = Remaining(deadline);
+            if (remaining == TimeSpan.Zero)
+            {
+                return Volatile.Read(ref _runningHandlers) - own;
+            }
+
+            // The caller's own handler keeps the count above 0: look again now and then instead.
+            var wait = own == 0 ? remaining : TimeSpan.FromMilliseconds(Math.Min(20, remaining.TotalMilliseconds));
+            await _handlersFinished.Task.WaitAsync(wait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        return 0;
+    }
+
+    private async Task TryRespondErrorAsync(uint stream, OmniStoreError error, string message)
+    {
+        try
+        {
+            await RespondErrorAsync(stream, error, message).ConfigureAwait(false);
+        }
+        catch (OmniStoreException)
+        {
+        }
+    }
+}

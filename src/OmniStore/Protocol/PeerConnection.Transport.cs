@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Logging;
+using OmniStore.Transport;
+
+namespace OmniStore.Protocol;
+
+internal sealed partial class PeerConnection
+{
+    /// <summary>
+    /// Runs the handshake over <paramref name="transport"/> and starts the connection, counting in
+    /// the transport's counters and using its features (gathered send, direct receive) where it has
+    /// them. See <see cref="StartAsync(System.IO.Pipelines.IDuplexPipe, IAsyncDisposable, bool, ConnectionIdentity, IRequestHandler?, LinkCounters, ConnectionLimits, ILogger?, CancellationToken)"/>.
+    /// </summary>
+    public static Task<PeerConnection> StartAsync(
+        TransportConnection transport,
+        bool isOpener,
+        ConnectionIdentity local,
+        IRequestHandler? handler,
+        ConnectionLimits limits,
+        ILogger? logger,
+        CancellationToken cancellationToken) =>
+        StartAsync(transport, transport, isOpener, local, handler, transport.Counters, limits, logger, cancellationToken);
+}

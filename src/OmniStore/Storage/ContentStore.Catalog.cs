@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using System.Text;
+using OmniStore.Content;
+using OmniStore.Storage.Internal;
+
+namespace OmniStore.Storage;
+
+/// <summary>The catalog: manifests and name bindings, in their own FASTER table (<c>catalog/</c>).</summary>
+internal sealed partial class ContentStore
+{
+    private const byte ManifestTag = (byte)'M';
+    private const byte NameTag = (byte)'N';
+    private const int ManifestPartSize = 1 << 20;
+    private readonly SemaphoreSlim[] _nameLocks = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+
+    // A cache's catalog is a cache too: names (by a hash of their key) resolved and manifests read
+    // since the previous pass survive the next one, the rest is dropped (see CatalogPolicy), as
+    // chunks are. Unused in a pinned store.
+    private ConcurrentDictionary<ulong, byte> _recentNames = new();
+    private ConcurrentDictionary<ManifestId, byte> _recentManifests = new();
+
+    // ---- manifests ----
+
+    /// <summary>Stores a manifest, split into parts of at most 1 MiB so that catalog pages stay small.</summary>
+    public void WriteManifest(Manifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        ThrowIfDisposed();
+        var encoded = manifest.ToBytes();
+        EnsureRoom(encoded.Length);
+        Span<byte> key = stackalloc byte[1 + ManifestId.Size + 4];
+        for (int part = 0, offset = 0; offset < encoded.Length || part == 0; part++, offset += ManifestPartSize)
+        {
+            WriteManifestKey(key, manifest.Id, part);
+            _catalog.Upsert(key, encoded.AsSpan(offset, Math.Min(ManifestPartSize, encoded.Length - offset)));
+        }
+    }
+
+    /// <summary>Reads and verifies a manifest; null if the store does not hold it.</summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Corrupt"/> if it does not verify.</exception>
+    public async ValueTask<Manifest?> ReadManifestAsync(ManifestId id, CancellationToken cancellationToken = default)
+    {
+        var key = new byte[1 + ManifestId.Size + 4];
+        WriteManifestKey(key, id, 0);
+        var (found, first, _) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
+        if (!found)
+        {
+            return null;
+        }
+
+        NoteManifestUsed(id);
+
+        if (!Manifest.TryReadEncodedLength(first.Allocated, out int total))
+        {
+            throw new OmniStoreException(OmniStoreError.Corrupt, $"Manifest {id} in {Directory} has a malformed header.");
+        }
+
+        var encoded = new byte[total];
+        int filled = Math.Min(total, first.Allocated!.Length);
+        first.Allocated.AsSpan(0, filled).CopyTo(encoded);
+        for (int part = 1; filled < total; part++)
+        {
+            WriteManifestKey(key, id, part);
+            var (partFound, output, _) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.CopyToDestination, Destination = encoded.AsMemory(filled) }, cancellationToken).ConfigureAwait(false);
+            if (!partFound || !output.Copied || output.Length == 0)
+            {
+                return null; // a part was reclaimed: the manifest is gone, not corrupt
+            }
+
+            filled += output.Length;
+        }
+
+        return Manifest.Parse(encoded, id);
+    }
+
+    private static void WriteManifestKey(Span<byte> key, ManifestId id, int part)
+    {
+        key[0] = ManifestTag;
+        id.Write(key[1..]);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(key[(1 + ManifestId.Size)..], part);
+    }
+
+    // ---- bindings ----
+
+    /// <summary>The current binding of <paramref name="name"/>, or null if it was never bound. Tombstones are returned (check <see cref="Binding.IsBound"/>).</summary>
+    public async ValueTask<Binding?> ResolveAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var key = NameKey(name);
+        var binding = await ReadBindingAsync(key, cancellationToken).ConfigureAwait(false);
+        if (binding is not null)
+        {
+            NoteNameUsed(key);
+        }
+
+        return binding;
+    }
+
+    private async ValueTask<Binding?> ReadBindingAsync(byte[] nameKey, CancellationToken cancellationToken)
+    {
+        var (found, output, _) = await _catalog.ReadAsync(nameKey, new ReadInput { Mode = ReadMode.Allocate }, cancellationToken).ConfigureAwait(false);
+        return found ? Binding.Read(output.Allocated) : null;
+    }
+
+    /// <summary>
+    /// Counts <paramref name="name"/> as resolved now, as <see cref="ResolveAsync"/> does: a cache
+    /// keeps the bindings resolved since its previous pass (for a caller that answered from a copy
+    /// of its own).
+    /// </summary>
+    public void NoteNameUsed(string name)
+    {
+        if (Mode == StoreMode.Cache)
+        {
+            NoteNameUsed(NameKey(name));
+        }
+    }
+
+    private void NoteNameUsed(ReadOnlySpan<byte> nameKey)
+    {
+        if (Mode == StoreMode.Cache)
+        {
+            _recentNames.TryAdd(XxHash3.Hash64(nameKey), 0);
+        }
+    }
+
+    private void NoteManifestUsed(ManifestId id)
+    {
+        if (Mode == StoreMode.Cache)
+        {
+            _recentManifests.TryAdd(id, 0);
+        }
+    }
+
+    /// <summary>Binds <paramref name="name"/> to <paramref name="manifestId"/> with the next version.</summary>
+    public ValueTask<Binding> BindAsync(string name, ManifestId manifestId, CancellationToken cancellationToken = default) =>
+        RebindAsync(name, previous => new Binding(manifestId, (previous?.Version ?? 0) + 1, IsBound: true), cancellationToken);
+
+    /// <summary>Binds <paramref name="name"/> to the given binding if its version is newer than the current one (a relay caching its parent's bindings).</summary>
+    public ValueTask<Binding> BindIfNewerAsync(string name, Binding binding, CancellationToken cancellationToken = default) =>
+        RebindAsync(name, previous => previous is { } p && p.Version >= binding.Version ? p : binding, cancellationToken);
+
+    /// <summary>Unbinds <paramref name="name"/>, leaving a tombstone; returns whether it was bound.</summary>
+    public async ValueTask<bool> UnbindAsync(string name, CancellationToken cancellationToken = default)
+    {
+        bool wasBound = false;
+        await RebindAsync(
+            name,
+            previous =>
+            {
+                wasBound = previous is { IsBound: true };
+                return wasBound ? new Binding(default, previous!.Value.Version + 1, IsBound: false) : previous ?? default;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return wasBound;
+    }
+
+    /// <summary>All current bindings (tombstones included), read from the catalog.</summary>
+    public List<(string Name, Binding Binding)> ListBindings()
+    {
+        var result = new List<(string, Binding)>();
+        using var iterator = _catalog.IterateLive();
+        while (iterator.GetNext(out _))
+        {
+            var key = iterator.GetKey().AsReadOnlySpan();
+            if (key.Length > 0 && key[0] == NameTag)
+            {
+                result.Add((Encoding.UTF8.GetString(key[1..]), Binding.Read(iterator.GetValue().AsReadOnlySpan())));
+            }
+        }
+
+        return result;
+    }
+
+    private async ValueTask<Binding> RebindAsync(string name, Func<Binding?, Binding> next, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        var gate = _nameLocks[(int)((uint)StringComparer.Ordinal.GetHashCode(name) % (uint)_nameLocks.Length)];
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var key = NameKey(name);
+            var previous = await ReadBindingAsync(key, cancellationToken).ConfigureAwait(false);
+            var binding = next(previous);
+            if (binding != previous && binding.Version > 0)
+            {
+                if (previous is { IsBound: true } p && (!binding.IsBound || p.ManifestId != binding.ManifestId))
+                {
+                    Interlocked.Increment(ref _unboundSinceReclaim);
+                }
+
+                var value = new byte[Binding.EncodedSize];
+                binding.Write(value);
+                _catalog.Upsert(key, value);
+            }
+
+            return binding;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private static byte[] NameKey(string name)
+    {
+        var key = new byte[1 + Encoding.UTF8.GetByteCount(name)];
+        key[0] = NameTag;
+        Encoding.UTF8.GetBytes(name, key.AsSpan(1));
+        return key;
+    }
+}

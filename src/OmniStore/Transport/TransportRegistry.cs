@@ -1,0 +1,41 @@
+using System.Collections.Frozen;
+using OmniStore.Transport.Memory;
+using OmniStore.Transport.Tcp;
+
+namespace OmniStore.Transport;
+
+/// <summary>
+/// The transports a node or client can use, by scheme. A new transport is one more entry here (and
+/// one folder under Transport/); nothing under Node/ or Protocol/ names a concrete one.
+/// </summary>
+internal sealed class TransportRegistry
+{
+    private readonly FrozenDictionary<string, ITransport> _byScheme;
+
+    public TransportRegistry(IEnumerable<ITransport> transports)
+    {
+        _byScheme = transports.ToFrozenDictionary(t => t.Scheme, StringComparer.OrdinalIgnoreCase);
+        Schemes = [.. _byScheme.Keys.Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>What this build offers: TCP and the in-process <c>mem</c> transport.</summary>
+    public static TransportRegistry Default { get; } = new([TcpTransport.Instance, MemoryTransport.Instance]);
+
+    /// <summary>The registered schemes, sorted.</summary>
+    public IReadOnlyList<string> Schemes { get; }
+
+    /// <summary>The transport for <paramref name="scheme"/>; throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.InvalidArgument"/>) if none is registered.</summary>
+    public ITransport Get(string scheme) =>
+        _byScheme.TryGetValue(scheme, out var transport)
+            ? transport
+            : throw new OmniStoreException(OmniStoreError.InvalidArgument, $"No transport for the scheme '{scheme}' (this build has {string.Join(", ", Schemes.Select(s => s + "://"))}).");
+
+    public bool Contains(string scheme) => _byScheme.ContainsKey(scheme);
+
+    /// <inheritdoc cref="ITransport.ConnectAsync"/>
+    public Task<TransportConnection> ConnectAsync(NodeAddress address, LinkCounters counters, CancellationToken cancellationToken) =>
+        Get(address.Scheme).ConnectAsync(address, counters, cancellationToken);
+
+    /// <inheritdoc cref="ITransport.Listen"/>
+    public IConnectionListener Listen(NodeAddress address) => Get(address.Scheme).Listen(address);
+}
