@@ -61,6 +61,13 @@ public sealed class NodeIdentityTests : IDisposable
             await Task.Delay(50, TestContext.Current.CancellationToken);
         }
 
+        // A client that names the node it wants gets that node, or Unauthorized.
+        var pinned = await CliRunner.RunAsync(["put", "pinned", "-", "--relay", $"{relay.Address}#{relayId}", "--quiet"], Data, stdin: [1, 2, 3]);
+        Assert.True(pinned.ExitCode == 0, pinned.ToString());
+        var wrong = await CliRunner.RunAsync(["get", "pinned", "--relay", $"{relay.Address}#{rootId}"], Data);
+        Assert.True(wrong.ExitCode == ExitCode.Of(OmniStoreError.Unauthorized), wrong.ToString());
+        Assert.Contains($"expected node {rootId}, reached node {relayId}", Assert.Single(wrong.ErrorLines), StringComparison.Ordinal);
+
         var text = await CliRunner.RunAsync(["status", "--relay", relay.StatusUrl!], "unused");
         Assert.True(text.ExitCode == 0, text.ToString());
         Assert.StartsWith($"relay {relayId} at site site-a", text.Output, StringComparison.Ordinal);

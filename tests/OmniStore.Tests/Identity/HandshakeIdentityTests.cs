@@ -60,6 +60,23 @@ public sealed class HandshakeIdentityTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task AClientAddressWithANodeId_ConnectsToThatNode_AndIsUnauthorizedAtAnother()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var root = await StartNodeAsync("root");
+        await using (var client = await OmniStoreClient.ConnectAsync($"{root.Address}#{root.NodeId.ToString().ToUpperInvariant()}", cancellationToken: ct).WaitAsync(Timeout, ct))
+        {
+            await client.PutAsync("pinned", new byte[] { 4, 2 }, ct);
+        }
+
+        var other = TestKeys.RandomId();
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync($"{root.Address}#{other}", cancellationToken: ct).WaitAsync(Timeout, ct));
+        Assert.Equal(OmniStoreError.Unauthorized, error.Error);
+        Assert.Contains($"expected node {other}, reached node {root.NodeId}", error.Message, StringComparison.Ordinal);
+        await AssertServingAsync(root, ct);
+    }
+
+    [Fact]
     public async Task ARelayWhoseParentIsNotTheNodeItExpects_NeverUsesIt()
     {
         var ct = TestContext.Current.CancellationToken;
