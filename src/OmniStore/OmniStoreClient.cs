@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OmniStore.Node;
+using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
 using OmniStore.Transport.Internal;
@@ -74,23 +75,24 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
             throw AddressGrammar.InvalidArgument(error);
         }
 
-        var endpoints = addresses.Select(Dialable).ToList();
+        var dialable = addresses.Select(Dialable).ToList();
         var logger = options.LoggerFactory.CreateLogger<OmniStoreClient>();
-        var service = await RemoteObjectService.ConnectAsync(endpoints, options.SharedSecret, options.TransferWindow, logger, cancellationToken).ConfigureAwait(false);
+        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], options.SharedSecret, options.TransferWindow, logger, cancellationToken).ConfigureAwait(false);
         return new OmniStoreClient(service, options);
     }
 
     /// <summary>
-    /// Where to dial <paramref name="address"/>. A node id cannot be checked by this version's
-    /// handshake, so an address that names one is refused rather than dialled unchecked.
+    /// Where to dial <paramref name="address"/>, and the node id the peer there must prove, if the
+    /// address names one (<c>tcp://relay:7070#ID</c>; docs/protocol.md, "Node identity").
     /// </summary>
-    private static NodeAddress Dialable(PeerAddress address) => address switch
+    private static (NodeAddress Endpoint, NodeId? Expected) Dialable(PeerAddress address) => address switch
     {
         { Endpoint: null } => throw AddressGrammar.InvalidArgument(
             $"'{address}' names a node by its id alone, which needs a rendezvous that this version does not have: give the node's address"),
-        { NodeId: not null } => throw AddressGrammar.InvalidArgument(
-            $"'{address}' names a node id, which this version's handshake cannot check: give the address without '#{address.NodeId}'"),
-        _ => address.Endpoint,
+        { NodeId: { } id } => NodeId.TryParse(id, out var expected)
+            ? (address.Endpoint, expected)
+            : throw AddressGrammar.InvalidArgument($"'{address}' names a node id of {id.Length} hex digits; a node id of this version has {2 * NodeId.Size}"),
+        _ => (address.Endpoint, null),
     };
 
     /// <summary>

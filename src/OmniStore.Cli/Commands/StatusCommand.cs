@@ -106,10 +106,11 @@ internal static class StatusCommand
     {
         var c = CultureInfo.InvariantCulture;
         var output = Console.Out;
-        output.WriteLine(string.Create(c, $"{Safe(status.Role)} {status.NodeId} at site {Safe(status.Site)}, listening on {Safe(status.Listen)}"));
+        output.WriteLine(string.Create(c, $"{Safe(status.Role)} {Safe(status.NodeId)} at site {Safe(status.Site)}, listening on {Safe(status.Listen)}"));
         if (status.Parent is { } parent)
         {
-            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}, {(parent.Connected ? "connected" : "DISCONNECTED")} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")})"));
+            string state = parent.Connected ? (parent.NodeId is { } id ? $"connected to node {Safe(id)}" : "connected") : "DISCONNECTED";
+            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}, {state} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")})"));
         }
 
         var store = status.Store;
@@ -136,7 +137,7 @@ internal static class StatusCommand
 
         foreach (var child in status.Children)
         {
-            rows.Add(Row($"child ({Safe(child.Role)})", $"{Safe(child.Site)} {child.NodeId.ToString()[..8]}", child.Traffic));
+            rows.Add(Row($"child ({Safe(child.Role)})", $"{Safe(child.Site)} {Safe(child.NodeId?[..Math.Min(child.NodeId.Length, 8)])}", child.Traffic));
         }
 
         rows.Add(Row("children", "all, since start", status.ChildrenTotal));

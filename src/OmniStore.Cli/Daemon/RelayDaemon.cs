@@ -9,10 +9,12 @@ namespace OmniStore.Cli.Daemon;
 /// Runs a root or relay node until SIGINT or SIGTERM, then shuts it down gracefully: the listener
 /// closes, in-flight requests get <see cref="RelaySettings.ShutdownGrace"/> to finish, connections
 /// close, and the store is checkpointed. Prints the lines scripts wait for on stdout:
-/// <c>listening on tcp://HOST:PORT</c> and, with a status listener, <c>status on http://HOST:PORT</c>.
+/// <c>node id ID</c> (32 hex digits, the same at every start on one data directory), <c>listening on
+/// tcp://HOST:PORT</c> and, with a status listener, <c>status on http://HOST:PORT</c>.
 /// </summary>
 internal static class RelayDaemon
 {
+    public const string NodeIdPrefix = "node id ";
     public const string ListeningPrefix = "listening on ";
     public const string StatusPrefix = "status on ";
 
@@ -79,6 +81,7 @@ internal static class RelayDaemon
                 DaemonLog.StatusListening(logger, status.Address.GetLeftPart(UriPartial.Authority));
             }
 
+            Console.Out.WriteLine($"{NodeIdPrefix}{node.NodeId}");
             Console.Out.WriteLine($"{ListeningPrefix}{node.Address}");
             if (status is not null)
             {

@@ -18,7 +18,7 @@ internal static class NodeMetrics
     {
         var text = new PrometheusText();
         text.Family("omnistore_node_info", "gauge", "The node: role (root or relay), site, id and store mode; always 1.")
-            .Sample("omnistore_node_info", 1, ("role", status.Role), ("site", status.Site), ("node_id", status.NodeId.ToString()), ("store_mode", status.Store.Mode), ("listen", status.Listen));
+            .Sample("omnistore_node_info", 1, ("role", status.Role), ("site", status.Site), ("node_id", status.NodeId), ("store_mode", status.Store.Mode), ("listen", status.Listen));
 
         text.Family(LinkBytes, "counter", $"Bytes that crossed a link of this node: payload (message bytes) or wire (everything the transport carried), in (received) or out (sent). Child links are counted while the child is connected, for at most {MaxChildSeries} children: relays first, then the busiest clients.");
         if (status.Parent is { } parent)
@@ -29,11 +29,11 @@ internal static class NodeMetrics
         var listed = status.Children
             .OrderByDescending(c => c.Role == "relay")
             .ThenByDescending(c => c.Traffic.PayloadIn + c.Traffic.PayloadOut)
-            .ThenBy(c => c.NodeId)
+            .ThenBy(c => c.NodeId, StringComparer.Ordinal)
             .Take(MaxChildSeries);
         foreach (var child in listed)
         {
-            AddLink(text, child.Traffic, ("link", "child"), ("peer_role", child.Role), ("peer_site", child.Site), ("peer_id", child.NodeId.ToString()));
+            AddLink(text, child.Traffic, ("link", "child"), ("peer_role", child.Role), ("peer_site", child.Site), ("peer_id", child.NodeId));
         }
 
         text.Family("omnistore_children_bytes_total", "counter", "Bytes that crossed the links to all children since the node started, including children that have left.");

@@ -7,6 +7,7 @@ namespace OmniStore.Node;
 
 /// <summary>
 /// The embedded default: objects kept in a <see cref="ContentStore"/> in this process, no network.
+/// It speaks no protocol, so it has no node identity and writes no <c>node.key</c> (docs/protocol.md, "Node identity").
 /// </summary>
 internal sealed class EmbeddedNode(ContentStore store) : IObjectService
 {

@@ -18,8 +18,8 @@ internal static partial class NodeLog
     [LoggerMessage(3002, LogLevel.Warning, "Parent {Parent} unreachable ({Reason}); retrying in {DelayMs} ms")]
     public static partial void ParentUnreachable(ILogger logger, string parent, PeerText reason, double delayMs);
 
-    [LoggerMessage(3003, LogLevel.Information, "{Role} listening on {Address} (site {Site}, store {Directory})")]
-    public static partial void Listening(ILogger logger, string role, string address, string site, string directory);
+    [LoggerMessage(3003, LogLevel.Information, "{Role} {NodeId} listening on {Address} (site {Site}, store {Directory})")]
+    public static partial void Listening(ILogger logger, string role, string nodeId, string address, string site, string directory);
 
     [LoggerMessage(3004, LogLevel.Information, "Accepted {Peer} from {EndPoint}")]
     public static partial void ChildConnected(ILogger logger, PeerText peer, string? endPoint);

@@ -11,7 +11,7 @@ namespace OmniStore.Node;
 /// </summary>
 internal sealed record NodeStatus(
     string Role,
-    Guid NodeId,
+    string NodeId,
     string Site,
     string Listen,
     ParentStatus? Parent,
@@ -48,11 +48,11 @@ internal sealed record ConnectionStatus(
 /// <summary>Why the node refuses new connections, and since when.</summary>
 internal sealed record RefusalStatus(string Reason, DateTimeOffset Since);
 
-/// <summary>The parent link: where it points, whether it is up, and what crossed it.</summary>
-internal sealed record ParentStatus(string Address, bool Connected, int Connections, LinkTraffic Traffic);
+/// <summary>The parent link: where it points, whether it is up, what crossed it, and the id the parent proved (null while it is down).</summary>
+internal sealed record ParentStatus(string Address, bool Connected, int Connections, LinkTraffic Traffic, string? NodeId = null);
 
-/// <summary>One connected child.</summary>
-internal sealed record LinkStatus(string Role, Guid NodeId, string Site, LinkTraffic Traffic);
+/// <summary>One connected child; its node id as 32 hex digits, proved in the handshake.</summary>
+internal sealed record LinkStatus(string Role, string NodeId, string Site, LinkTraffic Traffic);
 
 /// <summary>Bytes in both directions: payload (messages) and wire (everything the transport carried).</summary>
 internal sealed record LinkTraffic(long PayloadIn, long PayloadOut, long WireIn, long WireOut)

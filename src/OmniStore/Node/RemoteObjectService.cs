@@ -16,6 +16,9 @@ namespace OmniStore.Node;
 internal sealed class RemoteObjectService : IObjectService
 {
     private readonly IReadOnlyList<NodeAddress> _addresses;
+
+    // Per address: the identity this client dials it with, expecting the node id the address names, if any.
+    private readonly ConnectionIdentity[] _identities;
     private readonly ConnectionIdentity _identity;
     private readonly int _window;
     private readonly ILogger _logger;
@@ -24,10 +27,11 @@ internal sealed class RemoteObjectService : IObjectService
     private int _index;
     private int _disposed;
 
-    private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, ConnectionIdentity identity, int window, ILogger logger)
+    private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, ConnectionIdentity identity, int window, ILogger logger)
     {
         _addresses = addresses;
         _identity = identity;
+        _identities = [.. expected.Select(id => id is null ? identity : identity with { ExpectedPeer = id })];
         _window = window;
         _logger = logger;
     }
@@ -40,9 +44,14 @@ internal sealed class RemoteObjectService : IObjectService
     /// <summary>How many times the client moved to another address.</summary>
     public int Failovers { get; private set; }
 
-    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, byte[]? secret, int window, ILogger logger, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects to the first of <paramref name="addresses"/> that answers; <paramref name="expected"/>
+    /// gives, per address, the node id the node there must prove (null: any).
+    /// </summary>
+    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, int window, ILogger logger, CancellationToken cancellationToken)
     {
-        var service = new RemoteObjectService(addresses, ConnectionIdentity.NewClient(secret), window, logger);
+        ArgumentOutOfRangeException.ThrowIfNotEqual(expected.Count, addresses.Count, nameof(expected));
+        var service = new RemoteObjectService(addresses, expected, ConnectionIdentity.NewClient(secret), window, logger);
         await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
         return service;
     }
@@ -86,7 +95,7 @@ internal sealed class RemoteObjectService : IObjectService
                 try
                 {
                     var transport = await TransportRegistry.Default.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
-                    var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identity, handler: null, ConnectionLimits.Default, logger: null, cancellationToken).ConfigureAwait(false);
+                    var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identities[index], handler: null, ConnectionLimits.Default, logger: null, cancellationToken).ConfigureAwait(false);
                     if (_connection is { } previous && index != _index)
                     {
                         Failovers++;
@@ -458,9 +467,14 @@ internal sealed class RemoteObjectService : IObjectService
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0 && _connection is not null)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            await _connection.DisposeAsync().ConfigureAwait(false);
+            if (_connection is not null)
+            {
+                await _connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            _identity.Node.Dispose(); // the client's ephemeral key: no later handshake needs it
         }
     }
 }

@@ -31,11 +31,12 @@ internal sealed partial class TreeNode
     /// </summary>
     private TimeSpan ChildUpdateTimeout => IsRoot ? _options.UpdateTimeout : _options.UpdateTimeout / 2;
 
-    private ConnectionIdentity CreateIdentity() =>
-        new(Guid.NewGuid(), _options.IsRoot ? NodeRole.Root : NodeRole.Relay, _options.Site, _options.Secret)
+    private ConnectionIdentity CreateIdentity(NodeIdentity key) =>
+        new(key, _options.IsRoot ? NodeRole.Root : NodeRole.Relay, _options.Site, _options.Secret)
         {
             RelaySecret = _options.RelaySecret,
             AcceptsRelaysWithoutSecret = _options.AcceptRelaysWithoutSecret,
+            ExpectedPeer = _options.ParentNodeId, // only the parent link dials
         };
 
     /// <summary>This node's identity for a child connecting from <paramref name="remote"/>: a relay that was late here is refused for a while.</summary>
@@ -116,7 +117,8 @@ internal sealed partial class TreeNode
                 }
             });
         };
-        parent.Refused += refusal => DistrustBindings($"its parent refuses it ({refusal.Message})");
+        // Either end may refuse: the parent (a wrong secret, a cooldown) or this relay (the parent is not the node it expects).
+        parent.Refused += refusal => DistrustBindings($"the connection to its parent is refused ({refusal.Message})");
     }
 
     private void DistrustBindings(string reason)

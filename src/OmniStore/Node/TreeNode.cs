@@ -41,7 +41,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private long _answerBufferBytes;
     private int _disposed;
 
-    private TreeNode(TreeNodeOptions options, ContentStore store, IConnectionListener listener)
+    private TreeNode(TreeNodeOptions options, ContentStore store, IConnectionListener listener, NodeIdentity key)
     {
         _options = options;
         _logger = options.LoggerFactory.CreateLogger<TreeNode>();
@@ -57,7 +57,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _connectionLimits = options.ConnectionLimits with { Budget = _memory };
         _misses = new RelayMisses(options);
         _admission = CreateAdmission(options);
-        _identity = CreateIdentity();
+        _identity = CreateIdentity(key);
         Address = listener.Addresses[0];
         if (options.Parent is { } parent)
         {
@@ -81,7 +81,8 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 
     public string Site => _options.Site;
 
-    public Guid NodeId => _identity.NodeId;
+    /// <summary>The node's id, derived from the key in its data directory: the same across restarts.</summary>
+    public NodeId NodeId => _identity.NodeId;
 
     /// <summary>Requests being served now.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
@@ -125,21 +126,26 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate(nameof(options));
         var store = ContentStore.Open(options.StoreOptions, options.LoggerFactory.CreateLogger<ContentStore>());
+        NodeIdentity? key = null;
         IConnectionListener listener;
         try
         {
+            // After the store: its lock keeps a second process on this directory from racing here.
+            var logger = options.LoggerFactory.CreateLogger<TreeNode>();
+            key = NodeIdentityFile.LoadOrCreate(options.DataDirectory, warning => NodeLog.NodeKeyExposed(logger, warning));
             listener = options.Transports.Listen(options.Listen);
         }
         catch
         {
+            key?.Dispose();
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
 
-        var node = new TreeNode(options, store, listener);
+        var node = new TreeNode(options, store, listener, key);
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
-        NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.Address.ToString(), options.Site, options.DataDirectory);
+        NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.NodeId.ToString(), node.Address.ToString(), options.Site, options.DataDirectory);
         NodeLog.RelayPolicy(node._logger, node.RelayPolicy());
         node.LogConnectionLimits();
         if (node._parent is not null)
@@ -255,6 +261,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 
         await StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         await _store.DisposeAsync().ConfigureAwait(false);
+        _identity.Node.Dispose();
         _stopping.Dispose();
     }
 }

@@ -19,13 +19,20 @@ internal sealed record TreeNodeOptions
     public NodeAddress? Parent { get; init; }
 
     /// <summary>
+    /// The node id the parent must prove (docs/protocol.md, "Node identity"): a parent with another
+    /// id is refused with <see cref="OmniStoreError.Unauthorized"/> and the relay keeps trying.
+    /// Null: any node at <see cref="Parent"/>. Defaults to null.
+    /// </summary>
+    public NodeId? ParentNodeId { get; init; }
+
+    /// <summary>
     /// The node's site name, reported in handshakes, logs, status and metrics: at most 64 ASCII
     /// letters, digits, '-', '.', '_' and ':' (docs/protocol.md, "Handshake"). Defaults to the host
     /// name, with any other character replaced by '-'.
     /// </summary>
     public string Site { get; init; } = SiteName.FromHostName(Environment.MachineName);
 
-    /// <summary>The store directory. Required.</summary>
+    /// <summary>The store directory, which also keeps the node's key (<c>node.key</c>), so its id survives restarts. Required.</summary>
     public required string DataDirectory { get; init; }
 
     /// <summary>

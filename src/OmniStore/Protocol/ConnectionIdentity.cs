@@ -1,8 +1,14 @@
 namespace OmniStore.Protocol;
 
-/// <summary>What this end says about itself in the handshake, and the secret it holds if any.</summary>
-internal sealed record ConnectionIdentity(Guid NodeId, NodeRole Role, string Site, byte[]? Secret)
+/// <summary>
+/// What this end says about itself in the handshake, the key it proves its id with, and the
+/// secret it holds if any.
+/// </summary>
+internal sealed record ConnectionIdentity(NodeIdentity Node, NodeRole Role, string Site, byte[]? Secret)
 {
+    /// <summary>This end's node id, derived from <see cref="Node"/>'s public key.</summary>
+    public NodeId NodeId => Node.Id;
+
     /// <summary>
     /// The tree's relay secret: an opener with the relay role proves it; an acceptor accepts the
     /// relay role only from an opener that proves it (unless <see cref="AcceptsRelaysWithoutSecret"/>).
@@ -14,10 +20,24 @@ internal sealed record ConnectionIdentity(Guid NodeId, NodeRole Role, string Sit
     public bool AcceptsRelaysWithoutSecret { get; init; }
 
     /// <summary>
-    /// What an acceptor checks last, once the secrets are proved: given the opener's HELLO, the
-    /// reason it is refused (sent to it as ERROR Unauthorized), or null to accept it.
+    /// An opener that dials a given node: a peer that proves another id is refused with
+    /// <see cref="OmniStoreError.Unauthorized"/> ("expected node X, reached node Y"). Null: any node.
+    /// </summary>
+    public NodeId? ExpectedPeer { get; init; }
+
+    /// <summary>
+    /// What an acceptor checks last, once the secrets and the opener's id are proved: given the
+    /// opener's HELLO, the reason it is refused (sent to it as ERROR Unauthorized), or null to accept it.
     /// </summary>
     public Func<HelloMessage, string?>? Admission { get; init; }
 
-    public static ConnectionIdentity NewClient(byte[]? secret = null) => new(Guid.NewGuid(), NodeRole.Client, string.Empty, secret);
+    /// <summary>
+    /// Where this end's handshake nonces come from: fresh random bytes. Only the fuzzer's acceptor
+    /// replaces it (with a fixed nonce, so that a recorded opener's signature stays valid); a fixed
+    /// nonce anywhere else would let a recorded handshake be replayed.
+    /// </summary>
+    internal Func<byte[]> Nonces { get; init; } = Handshake.NewNonce;
+
+    /// <summary>A client's identity: an ephemeral key pair, made now, that lives as long as the client.</summary>
+    public static ConnectionIdentity NewClient(byte[]? secret = null) => new(NodeIdentity.Create(), NodeRole.Client, string.Empty, secret);
 }

@@ -1,6 +1,6 @@
 namespace OmniStore.Protocol;
 
-/// <summary>Frame types of protocol version 1 (docs/protocol.md, "Messages").</summary>
+/// <summary>Frame types of protocol version 2, the same as version 1's (docs/protocol.md, "Messages").</summary>
 internal enum FrameType : byte
 {
     Hello = 1,

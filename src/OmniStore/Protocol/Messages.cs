@@ -15,36 +15,81 @@ internal enum NodeRole : byte
     Root = 3,
 }
 
-/// <summary>A HELLO payload (docs/protocol.md, "Handshake").</summary>
-internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, Guid NodeId, NodeRole Role, string Site, byte[] Nonce, bool SecretRequired, byte[] Proof)
+/// <summary>
+/// A HELLO payload (docs/protocol.md, "HELLO"). The opener's ends with the site, in the layout of
+/// every version, so any node can read the range it offers; the acceptor's goes on with its public
+/// key and its signature.
+/// </summary>
+internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, NodeId NodeId, NodeRole Role, string Site, byte[] Nonce, bool SecretRequired, byte[] Proof)
 {
     public const int NonceSize = 32;
 
-    public byte[] Encode()
+    /// <summary>The fields before the proof: versions, id, role, flags, nonce, proof length.</summary>
+    private const int FixedSize = 2 + 2 + NodeId.Size + 1 + 1 + NonceSize + 1;
+
+    /// <summary>The longest opener's HELLO: no proof, the longest site.</summary>
+    public const int MaxOpenerSize = FixedSize + 2 + SiteName.MaxLength;
+
+    /// <summary>The longest acceptor's HELLO: a proof, the longest site, a key and a signature.</summary>
+    public const int MaxAcceptorSize = FixedSize + Handshake.ProofSize + 2 + SiteName.MaxLength + 1 + NodeIdentity.PublicKeySize + 1 + NodeIdentity.SignatureSize;
+
+    /// <summary>The bytes at the end of an acceptor's HELLO that its signature does not cover: the signature and its length.</summary>
+    public const int SignatureTrailerSize = 1 + NodeIdentity.SignatureSize;
+
+    /// <summary>The sender's public key: the acceptor's (in its HELLO); the opener's once its AUTH arrived; empty in an opener's HELLO.</summary>
+    public byte[] PublicKey { get; init; } = [];
+
+    /// <summary>The acceptor's signature (docs/protocol.md, "Proofs"); empty in an opener's HELLO.</summary>
+    public byte[] Signature { get; init; } = [];
+
+    /// <summary>The opener's HELLO, or the acceptor's with its key and signature.</summary>
+    public byte[] Encode(bool fromAcceptor = false)
     {
         var site = Encoding.UTF8.GetBytes(Site);
-        var bytes = new byte[2 + 2 + 16 + 1 + 1 + NonceSize + 1 + Proof.Length + 2 + site.Length];
+        int identity = fromAcceptor ? 1 + PublicKey.Length + 1 + Signature.Length : 0;
+        var bytes = new byte[FixedSize + Proof.Length + 2 + site.Length + identity];
         var span = bytes.AsSpan();
         BinaryPrimitives.WriteUInt16LittleEndian(span, MinVersion);
         BinaryPrimitives.WriteUInt16LittleEndian(span[2..], MaxVersion);
-        NodeId.TryWriteBytes(span[4..]);
+        NodeId.Write(span[4..]);
         span[20] = (byte)Role;
         span[21] = SecretRequired ? (byte)1 : (byte)0;
         Nonce.CopyTo(span[22..]);
         span[22 + NonceSize] = (byte)Proof.Length;
-        Proof.CopyTo(span[(23 + NonceSize)..]);
-        int at = 23 + NonceSize + Proof.Length;
+        Proof.CopyTo(span[FixedSize..]);
+        int at = FixedSize + Proof.Length;
         BinaryPrimitives.WriteUInt16LittleEndian(span[at..], (ushort)site.Length);
         site.CopyTo(span[(at + 2)..]);
+        at += 2 + site.Length;
+        if (fromAcceptor)
+        {
+            span[at++] = (byte)PublicKey.Length;
+            PublicKey.CopyTo(span[at..]);
+            at += PublicKey.Length;
+            span[at++] = (byte)Signature.Length;
+            Signature.CopyTo(span[at..]);
+        }
+
         return bytes;
     }
 
-    public static HelloMessage Decode(ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// The version range at the start of every HELLO, read before anything else: the rest is laid
+    /// out as the version says, so a HELLO of another version is refused by its range, not as malformed.
+    /// </summary>
+    public static (ushort Min, ushort Max) ReadVersions(ReadOnlySpan<byte> payload)
+    {
+        var reader = new PayloadReader(payload);
+        return (reader.UInt16(), reader.UInt16());
+    }
+
+    /// <summary>Decodes an opener's HELLO, or (<paramref name="fromAcceptor"/>) an acceptor's.</summary>
+    public static HelloMessage Decode(ReadOnlySpan<byte> payload, bool fromAcceptor = false)
     {
         var reader = new PayloadReader(payload);
         ushort min = reader.UInt16();
         ushort max = reader.UInt16();
-        var id = new Guid(reader.Bytes(16));
+        var id = NodeId.Read(reader.Bytes(NodeId.Size));
         var role = (NodeRole)reader.Byte();
         if (!Enum.IsDefined(role))
         {
@@ -54,9 +99,9 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, Guid N
         bool required = reader.Byte() switch { 0 => false, 1 => true, var b => throw Malformed($"bad flag {b}") };
         var nonce = reader.Bytes(NonceSize).ToArray();
         int proofLength = reader.Byte();
-        if (proofLength is not (0 or 32))
+        if (proofLength != 0 && !(fromAcceptor && proofLength == Handshake.ProofSize))
         {
-            throw Malformed($"proof of {proofLength} bytes");
+            throw Malformed($"a proof of {proofLength} bytes in {(fromAcceptor ? "the acceptor's" : "the opener's")} HELLO");
         }
 
         var proof = reader.Bytes(proofLength).ToArray();
@@ -64,11 +109,68 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, Guid N
 
         // Checked here, once: the site goes into logs, status and metrics labels as it is.
         var site = SiteName.Decode(reader.Bytes(siteLength));
+        byte[] publicKey = [];
+        byte[] signature = [];
+        if (fromAcceptor)
+        {
+            publicKey = reader.Exactly(NodeIdentity.PublicKeySize, "public key").ToArray();
+            signature = reader.Exactly(NodeIdentity.SignatureSize, "signature").ToArray();
+        }
+
         reader.End();
-        return new HelloMessage(min, max, id, role, site, nonce, required, proof);
+        return new HelloMessage(min, max, id, role, site, nonce, required, proof) { PublicKey = publicKey, Signature = signature };
     }
 
     internal static OmniStoreException Malformed(string what) => new(OmniStoreError.ProtocolError, $"Malformed message: {what}.");
+}
+
+/// <summary>
+/// An AUTH payload (docs/protocol.md, "AUTH"): the opener's shared-secret proof, a relay's
+/// relay-secret proof, the opener's public key and its signature, each with its length.
+/// </summary>
+internal sealed record AuthMessage(byte[] Proof, byte[] RelayProof, byte[] PublicKey, byte[] Signature)
+{
+    /// <summary>The longest AUTH: both proofs, a key and a signature.</summary>
+    public const int MaxSize = 1 + Handshake.ProofSize + 1 + Handshake.ProofSize + 1 + NodeIdentity.PublicKeySize + 1 + NodeIdentity.SignatureSize;
+
+    /// <summary>The bytes at the end that the opener's signature does not cover: the signature and its length.</summary>
+    public const int SignatureTrailerSize = HelloMessage.SignatureTrailerSize;
+
+    public byte[] Encode()
+    {
+        var bytes = new byte[4 + Proof.Length + RelayProof.Length + PublicKey.Length + Signature.Length];
+        int at = 0;
+        foreach (var field in (ReadOnlySpan<byte[]>)[Proof, RelayProof, PublicKey, Signature])
+        {
+            bytes[at++] = (byte)field.Length;
+            field.CopyTo(bytes, at);
+            at += field.Length;
+        }
+
+        return bytes;
+    }
+
+    public static AuthMessage Decode(ReadOnlySpan<byte> payload)
+    {
+        var reader = new PayloadReader(payload);
+        var proof = ReadProof(ref reader, "shared-secret proof");
+        var relayProof = ReadProof(ref reader, "relay proof");
+        var publicKey = reader.Exactly(NodeIdentity.PublicKeySize, "public key").ToArray();
+        var signature = reader.Exactly(NodeIdentity.SignatureSize, "signature").ToArray();
+        reader.End();
+        return new AuthMessage(proof, relayProof, publicKey, signature);
+    }
+
+    private static byte[] ReadProof(ref PayloadReader reader, string what)
+    {
+        int length = reader.Byte();
+        if (length is not (0 or Handshake.ProofSize))
+        {
+            throw HelloMessage.Malformed($"a {what} of {length} bytes in AUTH");
+        }
+
+        return reader.Bytes(length).ToArray();
+    }
 }
 
 /// <summary>A name's binding as it travels (BINDING, UPDATE).</summary>
@@ -229,6 +331,18 @@ internal ref struct PayloadReader(ReadOnlySpan<byte> payload)
         var taken = _rest[..count];
         _rest = _rest[count..];
         return taken;
+    }
+
+    /// <summary>A field with a one-byte length that must be <paramref name="length"/>: any other is malformed.</summary>
+    public ReadOnlySpan<byte> Exactly(int length, string what)
+    {
+        int announced = Byte();
+        if (announced != length)
+        {
+            throw HelloMessage.Malformed($"a {what} of {announced} bytes, not {length}");
+        }
+
+        return Bytes(length);
     }
 
     public ReadOnlySpan<byte> Rest()

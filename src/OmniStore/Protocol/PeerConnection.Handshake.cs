@@ -21,84 +21,104 @@ internal sealed partial class PeerConnection
 
     private static async Task<(HelloMessage Remote, ushort Version)> OpenerHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
-        var nonce = Handshake.NewNonce();
-        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, local.NodeId, local.Role, local.Site, nonce, local.Secret is not null, []);
-        await WriteFrameAsync(pipe.Output, FrameType.Hello, hello.Encode(), cancellationToken).ConfigureAwait(false);
+        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []);
+        var helloBytes = hello.Encode();
+        await WriteFrameAsync(pipe.Output, FrameType.Hello, helloBytes, cancellationToken).ConfigureAwait(false);
 
-        var answer = HelloMessage.Decode(await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false));
-        if (answer.MinVersion != answer.MaxVersion || answer.MinVersion is < ProtocolLimits.MinVersion or > ProtocolLimits.MaxVersion)
+        var answerBytes = await ExpectFrameAsync(pipe, FrameType.Hello, answerViolations: false, cancellationToken).ConfigureAwait(false);
+
+        // The version first: the rest is laid out as the version the peer chose says.
+        var (min, max) = HelloMessage.ReadVersions(answerBytes);
+        if (min != max || min is < ProtocolLimits.MinVersion or > ProtocolLimits.MaxVersion)
         {
-            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The peer chose protocol version {answer.MinVersion}..{answer.MaxVersion}; this build speaks {ProtocolLimits.MinVersion}..{ProtocolLimits.MaxVersion}.");
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The peer chose protocol version {min}..{max}; this node speaks {ProtocolLimits.MinVersion}..{ProtocolLimits.MaxVersion}.");
         }
 
-        byte[] proof = [];
-        if (local.Secret is { } secret)
+        var answer = HelloMessage.Decode(answerBytes, fromAcceptor: true);
+        var context = Handshake.Context(hello, answer);
+        string? refusal = NodeIdentity.CheckProof(answer.PublicKey, answer.NodeId, Handshake.AcceptorSigned(helloBytes, Handshake.Unsigned(answerBytes)), answer.Signature) is { } problem
+            ? $"the peer is not the node it says: {problem}"
+            : null;
+        if (refusal is null && local.ExpectedPeer is { } expected && expected != answer.NodeId)
         {
-            string? refusal = answer.Proof.Length == 0
+            refusal = $"expected node {expected}, reached node {answer.NodeId}";
+        }
+
+        if (refusal is null && local.Secret is { } secret)
+        {
+            refusal = answer.Proof.Length == 0
                 ? "the peer has no shared secret, but this node requires one"
-                : Handshake.Verify(Handshake.AcceptorProof(secret, nonce, answer.Nonce), answer.Proof) ? null : "the peer's shared secret does not match this node's";
-            if (refusal is not null)
-            {
-                await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Unauthorized, $"Refused: {refusal}."), cancellationToken).ConfigureAwait(false);
-                throw new OmniStoreException(OmniStoreError.Unauthorized, $"Refused the connection: {refusal}.");
-            }
-
-            proof = Handshake.OpenerProof(secret, nonce, answer.Nonce);
+                : Handshake.Verify(Handshake.AcceptorProof(secret, context), answer.Proof) ? null : "the peer's shared secret does not match this node's";
         }
 
-        // A relay proves the relay secret after the shared one (docs/protocol.md, "Handshake"):
-        // whether to accept it as a relay is the acceptor's decision, told in its answer.
-        if (local.Role == NodeRole.Relay && local.RelaySecret is { } relaySecret)
+        if (refusal is not null)
         {
-            proof = [.. proof, .. Handshake.RelayProof(relaySecret, nonce, answer.Nonce, local.Role, answer.Role)];
+            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Unauthorized, $"Refused: {refusal}."), cancellationToken).ConfigureAwait(false);
+            throw new OmniStoreException(OmniStoreError.Unauthorized, $"Refused the connection: {refusal}.");
         }
 
-        await WriteFrameAsync(pipe.Output, FrameType.Auth, proof, cancellationToken).ConfigureAwait(false);
-        await ExpectFrameAsync(pipe.Input, FrameType.Ready, cancellationToken).ConfigureAwait(false);
+        // A relay proves the relay secret after the shared one (docs/protocol.md, "AUTH"): whether
+        // to accept it as a relay is the acceptor's decision, told in its answer.
+        var proof = local.Secret is { } shared ? Handshake.OpenerProof(shared, context) : [];
+        var relayProof = local.Role == NodeRole.Relay && local.RelaySecret is { } relaySecret ? Handshake.RelayProof(relaySecret, context) : [];
+        var auth = Handshake.SignAuth(local.Node, helloBytes, answerBytes, proof, relayProof);
+        await WriteFrameAsync(pipe.Output, FrameType.Auth, auth, cancellationToken).ConfigureAwait(false);
+        await ExpectFrameAsync(pipe, FrameType.Ready, answerViolations: false, cancellationToken).ConfigureAwait(false);
         return (answer, answer.MinVersion);
     }
 
     private static async Task<(HelloMessage Remote, ushort Version)> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
-        var hello = await ReadHelloAsync(pipe, cancellationToken).ConfigureAwait(false);
-        ushort low = Math.Max(hello.MinVersion, ProtocolLimits.MinVersion);
-        ushort high = Math.Min(hello.MaxVersion, ProtocolLimits.MaxVersion);
+        var helloBytes = await ExpectFrameAsync(pipe, FrameType.Hello, answerViolations: true, cancellationToken).ConfigureAwait(false);
+
+        // The range first, in the layout every version shares: a peer of another version is told
+        // both ranges, not that its HELLO is malformed.
+        var (offeredMin, offeredMax) = await DecodeOrRefuseAsync(pipe, () => HelloMessage.ReadVersions(helloBytes), cancellationToken).ConfigureAwait(false);
+        ushort low = Math.Max(offeredMin, ProtocolLimits.MinVersion);
+        ushort high = Math.Min(offeredMax, ProtocolLimits.MaxVersion);
         if (low > high)
         {
-            string problem = $"no common protocol version: the peer speaks {hello.MinVersion}..{hello.MaxVersion}, this node {ProtocolLimits.MinVersion}..{ProtocolLimits.MaxVersion}";
+            string problem = $"no common protocol version: the peer speaks {offeredMin}..{offeredMax}, this node {ProtocolLimits.MinVersion}..{ProtocolLimits.MaxVersion}";
             await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, problem), cancellationToken).ConfigureAwait(false);
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"Refused the connection: {problem}.");
         }
 
-        var nonce = Handshake.NewNonce();
-        var proof = local.Secret is { } secret ? Handshake.AcceptorProof(secret, hello.Nonce, nonce) : [];
-        var answer = new HelloMessage(high, high, local.NodeId, local.Role, local.Site, nonce, local.Secret is not null, proof);
-        await WriteFrameAsync(pipe.Output, FrameType.Hello, answer.Encode(), cancellationToken).ConfigureAwait(false);
-
-        var auth = await ExpectFrameAsync(pipe.Input, FrameType.Auth, cancellationToken).ConfigureAwait(false);
-
-        // AUTH: the shared-secret proof when the opener's HELLO says it holds the secret, then a
-        // relay's proof of the relay secret, if it has one.
-        int sharedLength = hello.SecretRequired ? Handshake.ProofSize : 0;
-        if (auth.Length != sharedLength && !(auth.Length == sharedLength + Handshake.ProofSize && hello.Role == NodeRole.Relay))
+        var hello = await DecodeOrRefuseAsync(pipe, () => HelloMessage.Decode(helloBytes), cancellationToken).ConfigureAwait(false);
+        var answer = new HelloMessage(high, high, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []) { PublicKey = local.Node.PublicKey };
+        var context = Handshake.Context(hello, answer);
+        if (local.Secret is { } secret)
         {
-            string problem = $"an AUTH of {auth.Length} bytes from a {hello.Role.ToString().ToLowerInvariant()} that {(hello.SecretRequired ? "holds" : "does not hold")} the shared secret";
+            answer = answer with { Proof = Handshake.AcceptorProof(secret, context) };
+        }
+
+        var answerBytes = Handshake.SignAcceptorHello(local.Node, helloBytes, answer);
+        await WriteFrameAsync(pipe.Output, FrameType.Hello, answerBytes, cancellationToken).ConfigureAwait(false);
+
+        var authBytes = await ExpectFrameAsync(pipe, FrameType.Auth, answerViolations: true, cancellationToken).ConfigureAwait(false);
+        var auth = await DecodeOrRefuseAsync(pipe, () => AuthMessage.Decode(authBytes), cancellationToken).ConfigureAwait(false);
+
+        // The shared-secret proof comes when the opener's HELLO says it holds the secret; a relay
+        // proof only from a relay.
+        if (auth.Proof.Length != (hello.SecretRequired ? Handshake.ProofSize : 0) || (auth.RelayProof.Length != 0 && hello.Role != NodeRole.Relay))
+        {
+            string problem = $"an AUTH with a {auth.Proof.Length}-byte shared-secret proof and a {auth.RelayProof.Length}-byte relay proof from a {hello.Role.ToString().ToLowerInvariant()} that {(hello.SecretRequired ? "holds" : "does not hold")} the shared secret";
             await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, problem), cancellationToken).ConfigureAwait(false);
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"Refused the connection: {problem}.");
         }
 
-        var sharedProof = auth.AsSpan(0, sharedLength);
-        var relayProof = auth.AsSpan(sharedLength);
-        string? refusal = null;
-        if (local.Secret is { } expected && !Handshake.Verify(Handshake.OpenerProof(expected, hello.Nonce, nonce), sharedProof))
+        string? refusal = NodeIdentity.CheckProof(auth.PublicKey, hello.NodeId, Handshake.OpenerSigned(helloBytes, Handshake.Unsigned(answerBytes), Handshake.Unsigned(authBytes)), auth.Signature) is { } mismatch
+            ? $"the peer is not the node it says: {mismatch}"
+            : null;
+        if (refusal is null && local.Secret is { } expected && !Handshake.Verify(Handshake.OpenerProof(expected, context), auth.Proof))
         {
-            refusal = sharedProof.Length == 0 ? "the peer sent no shared secret, and this node requires one" : "the peer's shared secret does not match this node's";
+            refusal = auth.Proof.Length == 0 ? "the peer sent no shared secret, and this node requires one" : "the peer's shared secret does not match this node's";
         }
 
+        hello = hello with { PublicKey = auth.PublicKey };
         refusal ??= hello.Role switch
         {
             NodeRole.Root => "a child cannot be the root: this node accepts clients and relays",
-            NodeRole.Relay => RelayRefusal(local, hello, nonce, relayProof),
+            NodeRole.Relay => RelayRefusal(local, context, auth.RelayProof),
             _ => null,
         };
         refusal ??= local.Admission?.Invoke(hello);
@@ -117,7 +137,7 @@ internal sealed partial class PeerConnection
     /// every rebinding and sent every broadcast chunk, so the role is granted only to a peer that
     /// proves the relay secret, or by a node told to trust its network.
     /// </summary>
-    private static string? RelayRefusal(ConnectionIdentity local, HelloMessage hello, byte[] acceptorNonce, ReadOnlySpan<byte> proof)
+    private static string? RelayRefusal(ConnectionIdentity local, byte[] context, ReadOnlySpan<byte> proof)
     {
         if (local.AcceptsRelaysWithoutSecret)
         {
@@ -134,18 +154,17 @@ internal sealed partial class PeerConnection
             return "this node accepts relays only with its relay secret, and the peer proved none";
         }
 
-        return Handshake.Verify(Handshake.RelayProof(relaySecret, hello.Nonce, acceptorNonce, hello.Role, local.Role), proof)
+        return Handshake.Verify(Handshake.RelayProof(relaySecret, context), proof)
             ? null
             : "this node accepts relays only with its relay secret, and the peer's does not match";
     }
 
-    /// <summary>The opener's HELLO; one this node refuses (a bad site, say) is answered with an ERROR that says why.</summary>
-    private static async Task<HelloMessage> ReadHelloAsync(IDuplexPipe pipe, CancellationToken cancellationToken)
+    /// <summary>Decodes an opener's message; one that is malformed (a bad site, say) is answered with an ERROR that says why.</summary>
+    private static async Task<T> DecodeOrRefuseAsync<T>(IDuplexPipe pipe, Func<T> decode, CancellationToken cancellationToken)
     {
-        var payload = await ExpectFrameAsync(pipe.Input, FrameType.Hello, cancellationToken).ConfigureAwait(false);
         try
         {
-            return HelloMessage.Decode(payload);
+            return decode();
         }
         catch (OmniStoreException ex) when (ex.Error == OmniStoreError.ProtocolError)
         {
@@ -163,43 +182,51 @@ internal sealed partial class PeerConnection
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Reads one handshake frame; an ERROR from the peer is thrown as what it says.</summary>
-    private static async Task<byte[]> ExpectFrameAsync(PipeReader input, FrameType expected, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads one handshake frame; an ERROR from the peer is thrown as what it says. A frame that
+    /// breaks the handshake's rules is a <see cref="OmniStoreError.ProtocolError"/>, told to the
+    /// peer first when <paramref name="answerViolations"/> (the acceptor: an opener learns why).
+    /// </summary>
+    private static async Task<byte[]> ExpectFrameAsync(IDuplexPipe pipe, FrameType expected, bool answerViolations, CancellationToken cancellationToken)
     {
+        var input = pipe.Input;
         while (true)
         {
             var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
             var buffer = result.Buffer;
             var status = FrameParser.TryRead(ref buffer, out var header, out var payload, out string? problem);
+            string? violation = status switch
+            {
+                FrameParseStatus.Malformed => $"Malformed frame during the handshake: {problem}.",
+                FrameParseStatus.Frame => HandshakeHeaderProblem(header, expected),
+                _ when result.Buffer.Length >= ProtocolLimits.HeaderSize => HandshakeHeaderProblem(header, expected), // before the payload is buffered
+                _ => null,
+            };
+            if (violation is not null)
+            {
+                // The first bytes of a peer that are no frame come from something else than a node
+                // (the status port given by mistake answers HTTP): say so rather than quote frame limits.
+                var refusal = status == FrameParseStatus.Malformed && expected == FrameType.Hello
+                    ? ForeignPeer.NotAnOmniStoreNode(result.Buffer)
+                    : new OmniStoreException(OmniStoreError.ProtocolError, violation);
+                if (answerViolations)
+                {
+                    await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, $"Refused: {refusal.Message}"), cancellationToken).ConfigureAwait(false);
+                }
+
+                throw refusal;
+            }
+
             if (status == FrameParseStatus.Frame)
             {
                 var bytes = payload.ToArray();
                 input.AdvanceTo(buffer.Start);
-                if (header.Stream != 0 || (header.Flags & FrameFlags.End) == 0)
-                {
-                    throw new OmniStoreException(OmniStoreError.ProtocolError, "The peer sent a multi-frame or non-zero-stream message during the handshake.");
-                }
-
                 if (header.Type == FrameType.Error)
                 {
                     throw ErrorMessage.Decode(bytes);
                 }
 
-                if (header.Type != expected)
-                {
-                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"Expected {expected} during the handshake, got {header.Type}.");
-                }
-
                 return bytes;
-            }
-
-            // The first bytes of a peer that are no frame come from something else than a node
-            // (the status port given by mistake answers HTTP): say so rather than quote frame limits.
-            if (status == FrameParseStatus.Malformed)
-            {
-                throw expected == FrameType.Hello
-                    ? ForeignPeer.NotAnOmniStoreNode(result.Buffer)
-                    : new OmniStoreException(OmniStoreError.ProtocolError, $"Malformed frame during the handshake: {problem}.");
             }
 
             if (result.IsCompleted && expected == FrameType.Hello && !result.Buffer.IsEmpty)
@@ -213,5 +240,26 @@ internal sealed partial class PeerConnection
                 throw new OmniStoreException(OmniStoreError.Unavailable, "The peer closed the connection during the handshake.");
             }
         }
+    }
+
+    /// <summary>
+    /// What is wrong with a handshake frame's header, or null. A handshake frame is one whole
+    /// message on stream 0, of the type expected (or ERROR), no longer than that message can be:
+    /// checked from the header, so a peer that announces a large payload is refused before it is buffered.
+    /// </summary>
+    private static string? HandshakeHeaderProblem(FrameHeader header, FrameType expected)
+    {
+        if (header.Stream != 0 || (header.Flags & FrameFlags.End) == 0)
+        {
+            return "The peer sent a multi-frame or non-zero-stream message during the handshake.";
+        }
+
+        if (header.Type != expected && header.Type != FrameType.Error)
+        {
+            return $"Expected {expected} during the handshake, got {header.Type}.";
+        }
+
+        int max = Handshake.MaxPayload(header.Type);
+        return header.PayloadLength > max ? $"The peer sent a {header.Type} of {header.PayloadLength} bytes during the handshake; it is at most {max}." : null;
     }
 }

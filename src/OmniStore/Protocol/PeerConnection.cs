@@ -172,7 +172,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         }
     }
 
-    internal string Describe() => $"{Remote.Role.ToString().ToLowerInvariant()} {(Remote.Site.Length > 0 ? Remote.Site + "/" : string.Empty)}{Remote.NodeId.ToString()[..8]}";
+    internal string Describe() => $"{Remote.Role.ToString().ToLowerInvariant()} {(Remote.Site.Length > 0 ? Remote.Site + "/" : string.Empty)}{Remote.NodeId.ToShortString()}";
 
     /// <summary>
     /// Closes the connection and returns once its read loop has ended, its transport is disposed

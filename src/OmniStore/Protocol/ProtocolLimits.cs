@@ -5,11 +5,14 @@ namespace OmniStore.Protocol;
 /// <summary>The limits every peer enforces (docs/protocol.md, "Frames").</summary>
 internal static class ProtocolLimits
 {
-    /// <summary>The protocol versions this build speaks.</summary>
-    public const ushort MinVersion = 1;
+    /// <summary>
+    /// The protocol versions this build speaks: 2, the version with node identities (version 1's
+    /// handshake proved no id, and is refused by its range; docs/protocol.md, "Versions").
+    /// </summary>
+    public const ushort MinVersion = 2;
 
     /// <summary>The protocol versions this build speaks.</summary>
-    public const ushort MaxVersion = 1;
+    public const ushort MaxVersion = 2;
 
     /// <summary>Header bytes before the payload.</summary>
     public const int HeaderSize = 12;

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using OmniStore.Cli.Tests.Infrastructure;
+using OmniStore.Protocol;
 
 namespace OmniStore.Cli.Tests.Commands;
 
@@ -35,7 +36,7 @@ public sealed class HostilePeerStatusTests : IDisposable
         {
             for (int i = 0; i < Clients; i++)
             {
-                var (socket, answer) = await HelloAsync(port, Forged + i + new string('A', 65_000), ct);
+                var (socket, answer, _, _) = await HelloAsync(port, Forged + i + new string('A', 65_000), key: null, ct);
                 sockets.Add(socket);
                 Assert.True(answer == 4, $"client {i}: the node answered a HELLO with a forged site with frame type {answer}, not ERROR");
             }
@@ -76,10 +77,11 @@ public sealed class HostilePeerStatusTests : IDisposable
         {
             for (int i = 0; i < Clients; i++)
             {
-                var (socket, answer) = await HelloAsync(port, $"{i:D4}" + new string('s', 60), ct);
+                using var key = NodeIdentity.Create();
+                var (socket, answer, hello, answerPayload) = await HelloAsync(port, $"{i:D4}" + new string('s', 60), key, ct);
                 sockets.Add(socket);
                 Assert.True(answer == 1, $"client {i}: the node answered a valid HELLO with frame type {answer}");
-                await SendFrameAsync(socket, 2, [], ct); // AUTH without a secret
+                await SendFrameAsync(socket, 2, Handshake.SignAuth(key, hello, answerPayload, [], []), ct); // AUTH without a secret
                 Assert.Equal(3, await ReadFrameTypeAsync(socket, ct)); // READY
             }
 
@@ -113,8 +115,11 @@ public sealed class HostilePeerStatusTests : IDisposable
         Assert.False(line.Any(char.IsControl), line);
     }
 
-    /// <summary>Connects and sends a client's HELLO with <paramref name="site"/>; returns the type of the node's answer.</summary>
-    private static async Task<(Socket Socket, int Answer)> HelloAsync(int port, string site, CancellationToken ct)
+    /// <summary>
+    /// Connects and sends a client's HELLO with <paramref name="site"/>, naming the id of <paramref name="key"/>
+    /// (a random id without one); returns the type of the node's answer, the HELLO sent and the answer's payload.
+    /// </summary>
+    private static async Task<(Socket Socket, int Answer, byte[] Hello, byte[] AnswerPayload)> HelloAsync(int port, string site, NodeIdentity? key, CancellationToken ct)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         try
@@ -122,9 +127,17 @@ public sealed class HostilePeerStatusTests : IDisposable
             await socket.ConnectAsync("127.0.0.1", port, ct).AsTask().WaitAsync(Timeout, ct);
             var siteBytes = Encoding.UTF8.GetBytes(site);
             var hello = new byte[2 + 2 + 16 + 1 + 1 + 32 + 1 + 2 + siteBytes.Length];
-            BinaryPrimitives.WriteUInt16LittleEndian(hello, 1);
-            BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(2), 1);
-            Guid.NewGuid().TryWriteBytes(hello.AsSpan(4));
+            BinaryPrimitives.WriteUInt16LittleEndian(hello, 2); // protocol version 2..2
+            BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(2), 2);
+            if (key is null)
+            {
+                RandomNumberGenerator.Fill(hello.AsSpan(4, 16));
+            }
+            else
+            {
+                key.Id.Write(hello.AsSpan(4));
+            }
+
             hello[20] = 1; // client
             hello[21] = 0; // no secret
             RandomNumberGenerator.Fill(hello.AsSpan(22, 32));
@@ -132,7 +145,8 @@ public sealed class HostilePeerStatusTests : IDisposable
             BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(55), (ushort)siteBytes.Length);
             siteBytes.CopyTo(hello, 57);
             await SendFrameAsync(socket, 1, hello, ct);
-            return (socket, await ReadFrameTypeAsync(socket, ct));
+            var (type, payload) = await ReadFrameAsync(socket, ct);
+            return (socket, type, hello, payload);
         }
         catch
         {
@@ -152,7 +166,10 @@ public sealed class HostilePeerStatusTests : IDisposable
     }
 
     /// <summary>Reads one frame and returns its type; -1 if the node closed the connection first.</summary>
-    private static async Task<int> ReadFrameTypeAsync(Socket socket, CancellationToken ct)
+    private static async Task<int> ReadFrameTypeAsync(Socket socket, CancellationToken ct) => (await ReadFrameAsync(socket, ct)).Type;
+
+    /// <summary>Reads one frame: its type (-1 if the node closed the connection first) and payload.</summary>
+    private static async Task<(int Type, byte[] Payload)> ReadFrameAsync(Socket socket, CancellationToken ct)
     {
         using var stream = new NetworkStream(socket, ownsSocket: false);
         var header = new byte[12];
@@ -162,11 +179,12 @@ public sealed class HostilePeerStatusTests : IDisposable
         }
         catch (EndOfStreamException)
         {
-            return -1;
+            return (-1, []);
         }
 
-        await stream.ReadExactlyAsync(new byte[BinaryPrimitives.ReadInt32LittleEndian(header) - 8], ct).AsTask().WaitAsync(Timeout, ct);
-        return header[4];
+        var payload = new byte[BinaryPrimitives.ReadInt32LittleEndian(header) - 8];
+        await stream.ReadExactlyAsync(payload, ct).AsTask().WaitAsync(Timeout, ct);
+        return (header[4], payload);
     }
 
     private static async Task<string> GetAsync(DaemonProcess node, string path, CancellationToken ct)

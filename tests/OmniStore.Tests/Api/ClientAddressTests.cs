@@ -20,7 +20,7 @@ public sealed class ClientAddressTests
     [InlineData("tcp://127.0.0.1:1,,tcp://127.0.0.1:2", "Element 2 of 3: the address is empty")]
     [InlineData("tcp://127.0.0.1:1,tcp://127.0.0.1:1", "Element 2 of 2: 'tcp://127.0.0.1:1' is in the list twice")]
     [InlineData("tcp://127.0.0.1:1,http://127.0.0.1:9100", "Element 2 of 2: 'http://127.0.0.1:9100' is not a node address: the scheme 'http' is not supported")]
-    [InlineData("tcp://127.0.0.1:1#" + Id, "names a node id, which this version's handshake cannot check")]
+    [InlineData("tcp://127.0.0.1:1#" + Id, "names a node id of 16 hex digits; a node id of this version has 32")]
     [InlineData("node:" + Id, "names a node by its id alone")]
     public async Task ConnectAsync_WithABadAddress_IsInvalidArgument_BeforeAnyConnection(string uri, string expected)
     {

@@ -32,7 +32,7 @@ internal static class DecoderTargets
 
     public static IEnumerable<FuzzTarget> All(string workDirectory) =>
     [
-        Frames(), Hello(), BindingMessages(), BindMessages(), ErrorMessages(), WireNames(), ChunkMessages(), ChunkRequests(),
+        Frames(), Hello(), HelloAnswer(), Auth(), BindingMessages(), BindMessages(), ErrorMessages(), WireNames(), ChunkMessages(), ChunkRequests(),
         Manifests(), Bindings(), StoreDescriptors(workDirectory),
     ];
 
@@ -44,6 +44,7 @@ internal static class DecoderTargets
         Weight = 8,
         DocumentedErrors = [], // FrameParser never throws on peer input
         Seeds = () => [("session", FrameStreams.ClientSession()), ("one-byte-payloads", FrameStreams.SplitMessage(1)), ("control", FrameStreams.ControlFrames())],
+        SeedMatches = FrameStreams.SameButTheSignature,
         Run = FrameParserHarness.Run,
         FrameAware = true,
         MaxInputLength = 8 * 1024, // every input is also parsed as one segment per byte
@@ -68,22 +69,77 @@ internal static class DecoderTargets
         {
             var hello = HelloMessage.Decode(input);
             Check(hello.Encode().AsSpan().SequenceEqual(input), "a decoded HELLO re-encodes to its input");
-            Check(hello.Nonce.Length == HelloMessage.NonceSize && hello.Proof.Length is 0 or 32, "nonce and proof sizes");
+            Check(input.Length <= HelloMessage.MaxOpenerSize, "an opener's HELLO is at most its documented size");
+            Check(hello.Nonce.Length == HelloMessage.NonceSize && hello.Proof.Length == 0, "nonce and proof sizes");
             Check(!hello.Site.Any(char.IsControl), "a peer's site holds no control characters (it goes into log lines and error messages)");
             return $"ok:{hello.Role}:{hello.SecretRequired}:{hello.Proof.Length}:{Bucket(hello.Site.Length)}:{hello.MinVersion <= hello.MaxVersion}";
         },
         Dictionary = [.. NameTokens, [32], [0, 0], [0xff, 0xff]],
     };
 
+    /// <summary>Openers' HELLOs; the first is the one the connection target's seeds start with (its id is the fuzz opener's).</summary>
     internal static IEnumerable<HelloMessage> HelloSeeds()
     {
-        var nonce = Enumerable.Range(0, HelloMessage.NonceSize).Select(i => (byte)i).ToArray();
-        var proof = Enumerable.Range(100, 32).Select(i => (byte)i).ToArray();
-        var id = new Guid("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
-        yield return new HelloMessage(1, 1, id, NodeRole.Client, string.Empty, nonce, false, []);
-        yield return new HelloMessage(1, 1, id, NodeRole.Relay, "site-a", nonce, true, proof);
-        yield return new HelloMessage(1, 3, id, NodeRole.Root, "東京", nonce, false, proof);
+        var nonce = FuzzIdentities.OpenerNonce();
+        var id = FuzzIdentities.Opener.Id;
+        yield return new HelloMessage(2, 2, id, NodeRole.Client, string.Empty, nonce, false, []);
+        yield return new HelloMessage(2, 2, id, NodeRole.Relay, "site-a", nonce, true, []);
+        yield return new HelloMessage(1, 3, id, NodeRole.Root, "東京", nonce, false, []);
     }
+
+    /// <summary>Acceptors' HELLOs: with and without a proof, a site of each kind; the signature bytes fixed (nothing checks them here).</summary>
+    internal static IEnumerable<HelloMessage> HelloAnswerSeeds()
+    {
+        var proof = Enumerable.Range(100, Handshake.ProofSize).Select(i => (byte)i).ToArray();
+        var signature = Enumerable.Range(7, NodeIdentity.SignatureSize).Select(i => (byte)i).ToArray();
+        var key = FuzzIdentities.Acceptor;
+        yield return new HelloMessage(2, 2, key.Id, NodeRole.Root, "root-site", FuzzIdentities.AcceptorNonce(), false, []) { PublicKey = key.PublicKey, Signature = signature };
+        yield return new HelloMessage(2, 2, key.Id, NodeRole.Relay, "東京", FuzzIdentities.AcceptorNonce(), true, proof) { PublicKey = key.PublicKey, Signature = signature };
+    }
+
+    public static FuzzTarget HelloAnswer() => new()
+    {
+        Name = "hello-answer",
+        MaxInputLength = 8 * 1024,
+        Weight = 4,
+        DocumentedErrors = [OmniStoreError.ProtocolError],
+        Seeds = () => HelloAnswerSeeds().Select((h, i) => ($"hello-answer-{i}", h.Encode(fromAcceptor: true))),
+        Run = static input =>
+        {
+            var hello = HelloMessage.Decode(input, fromAcceptor: true);
+            Check(hello.Encode(fromAcceptor: true).AsSpan().SequenceEqual(input), "a decoded acceptor's HELLO re-encodes to its input");
+            Check(input.Length <= HelloMessage.MaxAcceptorSize, "an acceptor's HELLO is at most its documented size");
+            Check(hello.PublicKey.Length == NodeIdentity.PublicKeySize && hello.Signature.Length == NodeIdentity.SignatureSize && hello.Proof.Length is 0 or Handshake.ProofSize, "key, signature and proof sizes");
+            Check(!hello.Site.Any(char.IsControl), "a peer's site holds no control characters");
+            return $"ok:{hello.Role}:{hello.SecretRequired}:{hello.Proof.Length}:{Bucket(hello.Site.Length)}";
+        },
+        Dictionary = [.. NameTokens, [NodeIdentity.PublicKeySize], [NodeIdentity.SignatureSize], [32], [0, 0], [0xff, 0xff]],
+    };
+
+    public static FuzzTarget Auth() => new()
+    {
+        Name = "auth",
+        MaxInputLength = 4 * 1024,
+        Weight = 4,
+        DocumentedErrors = [OmniStoreError.ProtocolError],
+        Seeds = () =>
+        [
+            ("auth-client", new AuthMessage([], [], FuzzIdentities.Opener.PublicKey, new byte[NodeIdentity.SignatureSize]).Encode()),
+            ("auth-relay", new AuthMessage(new byte[Handshake.ProofSize], [.. Enumerable.Repeat((byte)0xa5, Handshake.ProofSize)], FuzzIdentities.Opener.PublicKey, new byte[NodeIdentity.SignatureSize]).Encode()),
+        ],
+        Run = static input =>
+        {
+            var auth = AuthMessage.Decode(input);
+            Check(auth.Encode().AsSpan().SequenceEqual(input), "a decoded AUTH re-encodes to its input");
+            Check(input.Length <= AuthMessage.MaxSize, "an AUTH is at most its documented size");
+
+            // The identity check a node runs on it, with the id the key gives so that a mutated key
+            // reaches the key parser: it refuses or accepts whatever the bytes, never throws.
+            string? problem = NodeIdentity.CheckProof(auth.PublicKey, NodeId.FromPublicKey(auth.PublicKey), Handshake.Unsigned(input), auth.Signature);
+            return $"ok:{auth.Proof.Length}:{auth.RelayProof.Length}:{(problem is null ? "proved" : Fuzzer.Shape(problem))}";
+        },
+        Dictionary = [[NodeIdentity.PublicKeySize], [NodeIdentity.SignatureSize], [32], [0]],
+    };
 
     // ---- messages -------------------------------------------------------------------------
 

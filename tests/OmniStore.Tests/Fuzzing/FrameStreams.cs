@@ -33,11 +33,48 @@ internal static class FrameStreams
         return [.. bytes];
     }
 
-    /// <summary>What an opener without a secret sends first: HELLO, then an empty AUTH.</summary>
+    /// <summary>
+    /// What an opener sends first: HELLO, then an AUTH signed for the connection target's answer
+    /// (<see cref="FuzzIdentities"/>); <paramref name="withProof"/>: it says it holds the shared
+    /// secret and proves one (which an acceptor without a secret does not check).
+    /// </summary>
     public static byte[] OpenerHandshake(bool withProof = false, string site = "")
     {
-        var hello = DecoderTargets.HelloSeeds().First() with { Site = site };
-        return [.. Frame(FrameType.Hello, FrameFlags.End, 0, hello.Encode()), .. Frame(FrameType.Auth, FrameFlags.End, 0, withProof ? new byte[32] : [])];
+        var hello = (DecoderTargets.HelloSeeds().First() with { Site = site, SecretRequired = withProof }).Encode();
+        var auth = Handshake.SignAuth(FuzzIdentities.Opener, hello, FuzzIdentities.AcceptorHello(hello), withProof ? new byte[Handshake.ProofSize] : [], []);
+        return [.. Frame(FrameType.Hello, FrameFlags.End, 0, hello), .. Frame(FrameType.Auth, FrameFlags.End, 0, auth)];
+    }
+
+    /// <summary>
+    /// Whether two opener streams are the same but for the signature of the AUTH frame they start
+    /// with (ECDSA signatures differ every time), and the signature in <paramref name="committed"/>
+    /// holds: a seed whose handshake a node would refuse would no longer reach the read loop.
+    /// </summary>
+    public static bool SameButTheSignature(byte[] committed, byte[] expected)
+    {
+        if (committed.Length != expected.Length)
+        {
+            return false;
+        }
+
+        var buffer = new ReadOnlySequence<byte>(committed);
+        if (FrameParser.TryRead(ref buffer, out var helloHeader, out var helloPayload, out _) != FrameParseStatus.Frame || helloHeader.Type != FrameType.Hello
+            || FrameParser.TryRead(ref buffer, out var authHeader, out var authPayload, out _) != FrameParseStatus.Frame || authHeader.Type != FrameType.Auth)
+        {
+            return committed.AsSpan().SequenceEqual(expected);
+        }
+
+        int signatureEnd = committed.Length - (int)buffer.Length;
+        int signatureStart = signatureEnd - NodeIdentity.SignatureSize;
+        if (!committed.AsSpan(0, signatureStart).SequenceEqual(expected.AsSpan(0, signatureStart)) || !committed.AsSpan(signatureEnd).SequenceEqual(expected.AsSpan(signatureEnd)))
+        {
+            return false;
+        }
+
+        var hello = helloPayload.ToArray();
+        var auth = authPayload.ToArray();
+        var signed = Handshake.OpenerSigned(hello, Handshake.Unsigned(FuzzIdentities.AcceptorHello(hello)), Handshake.Unsigned(auth));
+        return NodeIdentity.CheckProof(FuzzIdentities.Opener.PublicKey, FuzzIdentities.Opener.Id, signed, auth.AsSpan(auth.Length - NodeIdentity.SignatureSize)) is null;
     }
 
     public static byte[] Chunk(int length, out ChunkId id)

@@ -22,6 +22,13 @@ internal sealed class FuzzTarget
     /// <summary>Valid encodings made by the real encoders: the committed seeds (corpus/NAME/seed-*.bin).</summary>
     public required Func<IEnumerable<(string Name, byte[] Bytes)>> Seeds { get; init; }
 
+    /// <summary>
+    /// Whether a committed seed (first) is what <see cref="Seeds"/> writes today (second). Defaults
+    /// to the same bytes; a target whose seeds hold signatures, which differ at every signing,
+    /// compares the rest and checks the signature.
+    /// </summary>
+    public Func<byte[], byte[], bool> SeedMatches { get; init; } = static (committed, expected) => committed.AsSpan().SequenceEqual(expected);
+
     /// <summary>Runs one input synchronously (allocation is measured on the calling thread).</summary>
     public Func<byte[], string>? Run { get; init; }
 

@@ -22,7 +22,7 @@ namespace OmniStore.Tests.Fuzzing;
 /// </summary>
 internal static class PeerConnectionTarget
 {
-    private static readonly ConnectionIdentity Acceptor = new(new Guid("11111111-2222-3333-4444-555555555555"), NodeRole.Relay, "fuzz", Secret: null);
+    private static ConnectionIdentity Acceptor => FuzzIdentities.AcceptorIdentity;
 
     /// <summary>Things that are not failures but that a reader of the report should see (first instance of each).</summary>
     public static ConcurrentDictionary<string, string> Observations { get; } = new();
@@ -42,6 +42,7 @@ internal static class PeerConnectionTarget
             ("session", FrameStreams.ClientSession()),
             .. FrameStreams.Requests().Select(r => (r.Name, (byte[])[.. FrameStreams.OpenerHandshake(), .. r.Frames])),
         ],
+        SeedMatches = FrameStreams.SameButTheSignature,
         RunAsync = RunAsync,
         FrameAware = true,
         Dictionary = FrameStreams.HeaderTokens(),

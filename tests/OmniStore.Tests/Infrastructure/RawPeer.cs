@@ -32,10 +32,12 @@ internal sealed class RawPeer : IAsyncDisposable
 
         await socket.ConnectAsync("127.0.0.1", port, ct);
         var peer = new RawPeer(socket);
-        var hello = new HelloMessage(1, 1, Guid.NewGuid(), role, "raw", Handshake.NewNonce(), false, []);
-        await peer.SendAsync(Frame(FrameType.Hello, 0, hello.Encode()), ct);
-        Assert.Equal((byte)FrameType.Hello, (await peer.ReadFrameAsync(ct))[4]);
-        await peer.SendAsync(Frame(FrameType.Auth, 0, []), ct);
+        using var key = NodeIdentity.Create();
+        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, key.Id, role, "raw", Handshake.NewNonce(), false, []).Encode();
+        await peer.SendAsync(Frame(FrameType.Hello, 0, hello), ct);
+        var answer = await peer.ReadFrameAsync(ct);
+        Assert.Equal((byte)FrameType.Hello, answer[4]);
+        await peer.SendAsync(Frame(FrameType.Auth, 0, Handshake.SignAuth(key, hello, answer.AsSpan(ProtocolLimits.HeaderSize), [], [])), ct);
         Assert.Equal((byte)FrameType.Ready, (await peer.ReadFrameAsync(ct))[4]);
         return peer;
     }

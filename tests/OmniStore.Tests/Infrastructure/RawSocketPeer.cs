@@ -64,10 +64,12 @@ internal sealed class RawSocketPeer : IDisposable
 
     public async Task HandshakeAsync(CancellationToken cancellationToken)
     {
-        var hello = new HelloMessage(1, 1, Guid.NewGuid(), NodeRole.Client, "raw", Handshake.NewNonce(), false, []);
-        await Stream.WriteAsync(Frame(FrameType.Hello, FrameFlags.End, 0, hello.Encode()), cancellationToken);
-        Assert.Equal(FrameType.Hello, (await ReadFrameAsync(cancellationToken)).Type);
-        await Stream.WriteAsync(Frame(FrameType.Auth, FrameFlags.End, 0, []), cancellationToken);
+        using var key = NodeIdentity.Create();
+        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, key.Id, NodeRole.Client, "raw", Handshake.NewNonce(), false, []).Encode();
+        await Stream.WriteAsync(Frame(FrameType.Hello, FrameFlags.End, 0, hello), cancellationToken);
+        var answer = await ReadFrameAsync(cancellationToken);
+        Assert.Equal(FrameType.Hello, answer.Type);
+        await Stream.WriteAsync(Frame(FrameType.Auth, FrameFlags.End, 0, Handshake.SignAuth(key, hello, answer.Payload, [], [])), cancellationToken);
         Assert.Equal(FrameType.Ready, (await ReadFrameAsync(cancellationToken)).Type);
     }
 

@@ -129,7 +129,7 @@ public sealed class PeerConnectionDisposeTests
         var chunk = FrameStreams.Chunk(200_000, out _);
         await toServer.Writer.WriteAsync(FrameStreams.OpenerHandshake(), TestContext.Current.CancellationToken);
         await toServer.Writer.WriteAsync(FrameStreams.Frame(FrameType.PutChunk, FrameFlags.None, 1, chunk.AsSpan(0, 100_000)), TestContext.Current.CancellationToken);
-        var server = await PeerConnection.StartAsync(transport, transport, isOpener: false, ConnectionIdentity.NewClient(), new HoldingHandler(), new LinkCounters(), null, TestContext.Current.CancellationToken)
+        var server = await PeerConnection.StartAsync(transport, transport, isOpener: false, FuzzIdentities.AcceptorIdentity, new HoldingHandler(), new LinkCounters(), null, TestContext.Current.CancellationToken)
             .WaitAsync(Timeout, TestContext.Current.CancellationToken);
         var deadline = Stopwatch.StartNew();
         while (server.ReceiveHeld == 0)

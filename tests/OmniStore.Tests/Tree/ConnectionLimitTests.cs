@@ -350,12 +350,15 @@ public sealed class ConnectionLimitTests : IAsyncDisposable
             {
                 using var socket = await listener.AcceptSocketAsync(ct);
                 using var stream = new System.Net.Sockets.NetworkStream(socket);
-                var hello = new byte[ProtocolLimits.HeaderSize];
+                var header = new byte[ProtocolLimits.HeaderSize];
+                await stream.ReadExactlyAsync(header, ct);
+                var hello = new byte[BitConverter.ToInt32(header) - 8];
                 await stream.ReadExactlyAsync(hello, ct);
-                await stream.ReadExactlyAsync(new byte[BitConverter.ToInt32(hello) - 8], ct);
-                var answer = new HelloMessage(1, 1, Guid.NewGuid(), NodeRole.Root, "silent", Handshake.NewNonce(), false, []);
-                await stream.WriteAsync(RawSocketPeer.Frame(FrameType.Hello, FrameFlags.End, 0, answer.Encode()), ct);
-                await stream.ReadExactlyAsync(new byte[ProtocolLimits.HeaderSize], ct); // AUTH, empty
+                using var key = NodeIdentity.Create();
+                var answer = new HelloMessage(ProtocolLimits.MaxVersion, ProtocolLimits.MaxVersion, key.Id, NodeRole.Root, "silent", Handshake.NewNonce(), false, []) { PublicKey = key.PublicKey };
+                await stream.WriteAsync(RawSocketPeer.Frame(FrameType.Hello, FrameFlags.End, 0, Handshake.SignAcceptorHello(key, hello, answer)), ct);
+                await stream.ReadExactlyAsync(header, ct); // AUTH, taken unchecked: this "node" checks nothing
+                await stream.ReadExactlyAsync(new byte[BitConverter.ToInt32(header) - 8], ct);
                 await stream.WriteAsync(RawSocketPeer.Frame(FrameType.Ready, FrameFlags.End, 0, []), ct);
 
                 // Then silence, while reading (and dropping) whatever comes, until the client gives up.

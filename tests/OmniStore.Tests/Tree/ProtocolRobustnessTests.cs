@@ -344,10 +344,12 @@ public sealed class ProtocolRobustnessTests
 
     private static async Task HandshakeByHandAsync(Stream stream, CancellationToken ct)
     {
-        var hello = new HelloMessage(1, 1, Guid.NewGuid(), NodeRole.Client, "test", Handshake.NewNonce(), false, []);
-        await stream.WriteAsync(Frame((byte)FrameType.Hello, 1, 0, hello.Encode()), ct);
-        Assert.Equal((byte)FrameType.Hello, (await ReadFrameAsync(stream, ct))[4]);
-        await stream.WriteAsync(Frame((byte)FrameType.Auth, 1, 0, []), ct);
+        using var key = NodeIdentity.Create();
+        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, key.Id, NodeRole.Client, "test", Handshake.NewNonce(), false, []).Encode();
+        await stream.WriteAsync(Frame((byte)FrameType.Hello, 1, 0, hello), ct);
+        var answer = await ReadFrameAsync(stream, ct);
+        Assert.Equal((byte)FrameType.Hello, answer[4]);
+        await stream.WriteAsync(Frame((byte)FrameType.Auth, 1, 0, Handshake.SignAuth(key, hello, answer.AsSpan(ProtocolLimits.HeaderSize), [], [])), ct);
         Assert.Equal((byte)FrameType.Ready, (await ReadFrameAsync(stream, ct))[4]);
     }
 

@@ -302,7 +302,7 @@ public sealed class RelayMissLimitTests
 
                 try
                 {
-                    var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "slow", null) { AcceptsRelaysWithoutSecret = true };
+                    var identity = new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Root, "slow", null) { AcceptsRelaysWithoutSecret = true };
                     _connections.Add(await PeerConnection.StartAsync(next, next, false, identity, this, counters, null, _stop.Token));
                 }
                 catch (Exception e) when (e is OmniStoreException or OperationCanceledException)

@@ -25,7 +25,7 @@ public sealed class RoleTests
         // The attack: say "relay" in HELLO, then never acknowledge an UPDATE.
         var claim = await Record.ExceptionAsync(async () =>
         {
-            await using var rogue = await ConnectAsync(cluster.Root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "rogue", null), new SilentHandler(), ct);
+            await using var rogue = await ConnectAsync(cluster.Root.Address, new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Relay, "rogue", null), new SilentHandler(), ct);
             await PutAndTimeAsync(cluster.Root, "x", 1, ct);
         });
         var error = Assert.IsType<OmniStoreException>(claim);
@@ -45,7 +45,7 @@ public sealed class RoleTests
         {
             var error = await Assert.ThrowsAsync<OmniStoreException>(async () =>
             {
-                await using var rogue = await ConnectAsync(node.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "rogue", null), new SilentHandler(), ct);
+                await using var rogue = await ConnectAsync(node.Address, new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Root, "rogue", null), new SilentHandler(), ct);
             });
             Assert.Equal(OmniStoreError.Unauthorized, error.Error);
             Assert.Contains("root", error.Message, StringComparison.Ordinal);
@@ -131,7 +131,7 @@ public sealed class RoleTests
         var good = await cluster.StartNodeAsync("good", root.Address);
 
         // The late relay reconnects as soon as it is dropped, as a relay's parent link does.
-        await using var late = LateRelay.Start(root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret });
+        await using var late = LateRelay.Start(root.Address, new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret });
         await late.FirstConnection.WaitAsync(Timeout, ct);
 
         await using var worker = await TreeCluster.ConnectAsync(good);
@@ -170,7 +170,7 @@ public sealed class RoleTests
         (byte[]? Secret, string Expected)[] wrong = [("other"u8.ToArray(), "does not match"), (null, "proved none")];
         foreach (var (secret, expected) in wrong)
         {
-            var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "rogue", null) { RelaySecret = secret };
+            var identity = new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Relay, "rogue", null) { RelaySecret = secret };
             var error = await Assert.ThrowsAsync<OmniStoreException>(async () => await (await ConnectAsync(cluster.Root.Address, identity, new SilentHandler(), ct)).DisposeAsync());
             Assert.Equal(OmniStoreError.Unauthorized, error.Error);
             Assert.Contains("accepts relays only with its relay secret", error.Message, StringComparison.Ordinal);
@@ -193,7 +193,7 @@ public sealed class RoleTests
             var root = await closed.StartNodeAsync("root", parent: null);
             var relay = await closed.StartNodeAsync("site", root.Address);
             Assert.Null(relay.Parent!.Current);
-            var error = await Assert.ThrowsAsync<OmniStoreException>(async () => await (await ConnectAsync(root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "r", null), new SilentHandler(), ct)).DisposeAsync());
+            var error = await Assert.ThrowsAsync<OmniStoreException>(async () => await (await ConnectAsync(root.Address, new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Relay, "r", null), new SilentHandler(), ct)).DisposeAsync());
             Assert.Contains("has none configured", error.Message, StringComparison.Ordinal);
 
             // Clients are not relays: they still get in.
@@ -215,7 +215,7 @@ public sealed class RoleTests
         await using var cluster = new TreeCluster { UpdateTimeout = updateTimeout };
         var root = await cluster.StartNodeAsync("root", parent: null);
         var relay = await cluster.StartNodeAsync("site", root.Address);
-        await using var late = LateRelay.Start(relay.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret });
+        await using var late = LateRelay.Start(relay.Address, new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret });
         await late.FirstConnection.WaitAsync(Timeout, ct);
 
         var first = await PutAndTimeAsync(root, "x", 1, ct);
@@ -245,7 +245,7 @@ public sealed class RoleTests
         }
 
         // A late relay from the same address (loopback) gets the address refused for a while.
-        await using (var late = LateRelay.Start(root.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret }))
+        await using (var late = LateRelay.Start(root.Address, new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Relay, "late", null) { RelaySecret = cluster.RelaySecret }))
         {
             await late.FirstConnection.WaitAsync(Timeout, ct);
             await PutAndTimeAsync(root, "other", 1, ct);
@@ -292,7 +292,7 @@ public sealed class RoleTests
         // The relay gives its own late child far longer than the root gives the relay.
         await using var relaySide = new TreeCluster { UpdateTimeout = TimeSpan.FromSeconds(20), RelaySecret = rootSide.RelaySecret };
         var relay = await relaySide.StartNodeAsync("site", root.Address);
-        await using var late = LateRelay.Start(relay.Address, new ConnectionIdentity(Guid.NewGuid(), NodeRole.Relay, "late", null) { RelaySecret = rootSide.RelaySecret });
+        await using var late = LateRelay.Start(relay.Address, new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Relay, "late", null) { RelaySecret = rootSide.RelaySecret });
         await late.FirstConnection.WaitAsync(Timeout, ct);
 
         await PutAndTimeAsync(root, "x", 1, ct);
@@ -387,7 +387,7 @@ public sealed class RoleTests
                 var counters = new LinkCounters();
                 if (accepted.Connection?.Open(counters) is { } a)
                 {
-                    var identity = new ConnectionIdentity(Guid.NewGuid(), NodeRole.Root, "fake-root", null) { AcceptsRelaysWithoutSecret = true };
+                    var identity = new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Root, "fake-root", null) { AcceptsRelaysWithoutSecret = true };
                     parent._connection.TrySetResult(await PeerConnection.StartAsync(a, a, isOpener: false, identity, handler, counters, null, parent._stop.Token));
                 }
             });
