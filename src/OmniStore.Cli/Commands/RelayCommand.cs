@@ -217,7 +217,22 @@ internal static class RelayCommand
         };
         command.Validators.Add(result =>
         {
-            if (result.GetResult(parent) is { Implicit: false } && result.GetValue(cacheSize) is null or 0)
+            if (result.GetResult(parent) is not { Implicit: false })
+            {
+                return;
+            }
+
+            long? size;
+            try
+            {
+                size = result.GetValue(cacheSize);
+            }
+            catch (InvalidOperationException)
+            {
+                return; // its own parser refused the value, and that error is reported
+            }
+
+            if (size is null or 0)
             {
                 result.AddError($"a relay (--parent) needs --cache-size SIZE: how much disk its cache may use, at least {ByteSize.Format(MinStoreSize)} (for example --cache-size 10G).");
             }

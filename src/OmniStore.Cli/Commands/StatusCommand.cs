@@ -102,6 +102,20 @@ internal static class StatusCommand
         }
     }
 
+    /// <summary>", tcp direct from 127.0.0.1:7070, rtt 0.21 ms (least 0.15 ms)", or nothing when unknown.</summary>
+    private static string Describe(LinkDetails? link)
+    {
+        if (link is null || link.Transport is null)
+        {
+            return "";
+        }
+
+        var c = CultureInfo.InvariantCulture;
+        string endpoint = link.RemoteEndPoint is { } e ? $" to {Safe(e)}" : "";
+        string rtt = link.RttMs is { } r ? string.Create(c, $", rtt {r:0.###} ms (least {link.MinRttMs:0.###} ms)") : ", rtt not measured yet";
+        return $"; {Safe(link.Transport)} {Safe(link.Path)}{endpoint}{rtt}";
+    }
+
     private static void Write(NodeStatus status)
     {
         var c = CultureInfo.InvariantCulture;
@@ -110,7 +124,7 @@ internal static class StatusCommand
         if (status.Parent is { } parent)
         {
             string state = parent.Connected ? (parent.NodeId is { } id ? $"connected to node {Safe(id)}" : "connected") : "DISCONNECTED";
-            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}, {state} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")})"));
+            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}, {state} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")}){Describe(parent.Link)}"));
         }
 
         var store = status.Store;

@@ -36,6 +36,20 @@ internal static class NodeMetrics
             AddLink(text, child.Traffic, ("link", "child"), ("peer_role", child.Role), ("peer_site", child.Site), ("peer_id", child.NodeId));
         }
 
+        text.Family("omnistore_link_rtt_microseconds", "gauge", "Round-trip time of a link as its keep-alive PINGs measured it (smoothed), with its transport and path type; absent until measured.");
+        if (status.Parent is { Link: { RttMs: { } parentRtt } parentLink } measured)
+        {
+            text.Sample("omnistore_link_rtt_microseconds", (long)Math.Round(parentRtt * 1000), ("link", "parent"), ("peer", measured.Address), ("transport", parentLink.Transport ?? ""), ("path", parentLink.Path ?? ""));
+        }
+
+        foreach (var child in listed)
+        {
+            if (child.Link is { RttMs: { } childRtt } childLink)
+            {
+                text.Sample("omnistore_link_rtt_microseconds", (long)Math.Round(childRtt * 1000), ("link", "child"), ("peer_role", child.Role), ("peer_site", child.Site), ("peer_id", child.NodeId), ("transport", childLink.Transport ?? ""), ("path", childLink.Path ?? ""));
+            }
+        }
+
         text.Family("omnistore_children_bytes_total", "counter", "Bytes that crossed the links to all children since the node started, including children that have left.");
         AddLink(text, status.ChildrenTotal, "omnistore_children_bytes_total");
 

@@ -49,10 +49,17 @@ internal sealed record ConnectionStatus(
 internal sealed record RefusalStatus(string Reason, DateTimeOffset Since);
 
 /// <summary>The parent link: where it points, whether it is up, what crossed it, and the id the parent proved (null while it is down).</summary>
-internal sealed record ParentStatus(string Address, bool Connected, int Connections, LinkTraffic Traffic, string? NodeId = null);
+internal sealed record ParentStatus(string Address, bool Connected, int Connections, LinkTraffic Traffic, string? NodeId = null, LinkDetails? Link = null);
 
 /// <summary>One connected child; its node id as 32 hex digits, proved in the handshake.</summary>
-internal sealed record LinkStatus(string Role, string NodeId, string Site, LinkTraffic Traffic);
+internal sealed record LinkStatus(string Role, string NodeId, string Site, LinkTraffic Traffic, LinkDetails? Link = null);
+
+/// <summary>
+/// How a link runs: its transport (<c>tcp</c>, <c>mem</c>), path type (<c>direct</c>; later
+/// <c>mapped</c>, <c>punched</c>, <c>relayed</c>), the peer's endpoint, and the round-trip time
+/// its keep-alive PINGs measured (smoothed, and the least seen), in milliseconds; null until measured.
+/// </summary>
+internal sealed record LinkDetails(string? Transport, string? Path, string? RemoteEndPoint, double? RttMs, double? MinRttMs);
 
 /// <summary>Bytes in both directions: payload (messages) and wire (everything the transport carried).</summary>
 internal sealed record LinkTraffic(long PayloadIn, long PayloadOut, long WireIn, long WireOut)

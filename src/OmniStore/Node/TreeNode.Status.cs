@@ -1,3 +1,5 @@
+using OmniStore.Protocol;
+
 namespace OmniStore.Node;
 
 internal sealed partial class TreeNode
@@ -8,8 +10,8 @@ internal sealed partial class TreeNode
         NodeId.ToString(),
         Site,
         Address.ToString(),
-        _parent is null ? null : new ParentStatus(_parent.Address.ToString(), _parent.Current is not null, _parent.Connections, LinkTraffic.From(_parent.Counters), _parent.Current?.Remote.NodeId.ToString()),
-        _children.Keys.Select(c => new LinkStatus(c.Remote.Role.ToString().ToLowerInvariant(), c.Remote.NodeId.ToString(), c.Remote.Site, LinkTraffic.From(c.Counters))).ToList(),
+        _parent is null ? null : new ParentStatus(_parent.Address.ToString(), _parent.Current is not null, _parent.Connections, LinkTraffic.From(_parent.Counters), _parent.Current?.Remote.NodeId.ToString(), _parent.Current is { } up ? Details(up) : null),
+        _children.Keys.Select(c => new LinkStatus(c.Remote.Role.ToString().ToLowerInvariant(), c.Remote.NodeId.ToString(), c.Remote.Site, LinkTraffic.From(c.Counters), Details(c))).ToList(),
         ChildrenTotal,
         new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes),
         InFlight,
@@ -19,4 +21,10 @@ internal sealed partial class TreeNode
         _misses.Refused,
 
         Connections);
+
+    /// <summary>What status shows of a link: transport, path type, endpoint and round-trip times.</summary>
+    private static LinkDetails Details(PeerConnection connection) =>
+        new(connection.Path?.Transport, connection.Path?.TypeName, connection.RemoteEndPoint, Milliseconds(connection.SmoothedRtt), Milliseconds(connection.MinRtt));
+
+    private static double? Milliseconds(TimeSpan? time) => time is { } t ? Math.Round(t.TotalMilliseconds, 3) : null;
 }

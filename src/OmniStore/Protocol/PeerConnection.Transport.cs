@@ -5,6 +5,12 @@ namespace OmniStore.Protocol;
 
 internal sealed partial class PeerConnection
 {
+    /// <summary>The transport and path this connection runs over; null over a bare pipe.</summary>
+    public LinkPath? Path => (_pipe as TransportConnection)?.Path;
+
+    /// <summary>The peer's endpoint as the transport reports it; null if it has none.</summary>
+    public string? RemoteEndPoint => (_pipe as TransportConnection)?.RemoteEndPoint?.ToString();
+
     /// <summary>
     /// Runs the handshake over <paramref name="transport"/> and starts the connection, counting in
     /// the transport's counters and using its features (gathered send, direct receive) where it has

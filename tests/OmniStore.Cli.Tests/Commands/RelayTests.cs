@@ -353,6 +353,19 @@ public sealed class RelayTests : IDisposable
         Assert.False(Directory.Exists(_dir.Sub("x")));
     }
 
+    [Fact]
+    public async Task ARelayWithATooSmallCacheSize_IsAUsageError_NotACrash()
+    {
+        // The relay check read the option's value after its own parser had refused it, and the
+        // process died with an unhandled exception (exit 134).
+        var result = await CliRunner.RunAsync(Data, "relay", "--listen", "tcp://127.0.0.1:0", "--parent", "tcp://127.0.0.1:7070", "--cache-size", "64M", "--data-dir", _dir.Sub("x"));
+
+        Assert.Equal(ExitCode.Usage, result.ExitCode);
+        string line = Assert.Single(result.ErrorLines);
+        Assert.Equal("omnistore: error: --cache-size: 64M is too small; a store needs at least 128.0 MiB.", line);
+        Assert.False(Directory.Exists(_dir.Sub("x")));
+    }
+
     [Theory]
     [InlineData("--listen", "127.0.0.1:7070", "not a node address")]
     [InlineData("--listen", "udp://127.0.0.1:7070", "not supported")]

@@ -37,8 +37,8 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
         // thousands of idle peers cost the node little memory (as Kestrel's sockets do).
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: ReadSize, minimumReadSize: ReadSize / 4, leaveOpen: true, useZeroByteReads: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: true));
-        RemoteEndPoint = socket.RemoteEndPoint;
-        LocalEndPoint = socket.LocalEndPoint;
+        RemoteEndPoint = Plain(socket.RemoteEndPoint);
+        LocalEndPoint = Plain(socket.LocalEndPoint);
     }
 
     public override PipeReader Input { get; }
@@ -58,6 +58,10 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
     /// <summary>Gathered sends and direct receives: both are this connection's own socket calls.</summary>
     public override TFeature? GetFeature<TFeature>()
         where TFeature : class => this as TFeature;
+
+    /// <summary>An IPv4 peer of a dual-mode socket as the IPv4 address it is (127.0.0.1, not ::ffff:127.0.0.1).</summary>
+    private static EndPoint? Plain(EndPoint? endPoint) =>
+        endPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped ? new IPEndPoint(mapped.Address.MapToIPv4(), mapped.Port) : endPoint;
 
     /// <summary>Connects to <paramref name="address"/>; failures become <see cref="OmniStoreError.Unavailable"/>.</summary>
     public static async Task<TcpConnection> ConnectAsync(NodeAddress address, LinkCounters counters, CancellationToken cancellationToken)
