@@ -149,11 +149,12 @@ internal sealed partial class TreeNode
             return;
         }
 
-        _ = Task.Run(() => ServeChildAsync(transport, counters, key));
+        _ = Task.Run(() => ServeChildAsync(transport, key));
     }
 
-    private async Task ServeChildAsync(TransportConnection transport, LinkCounters counters, IPAddress key)
+    private async Task ServeChildAsync(TransportConnection transport, IPAddress key)
     {
+        var counters = transport.Counters;
         try
         {
             PeerConnection connection;

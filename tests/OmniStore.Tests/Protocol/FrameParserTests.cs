@@ -14,22 +14,7 @@ public sealed class FrameParserTests
     }
 
     /// <summary>A sequence made of one segment per byte: the worst split a socket can produce.</summary>
-    private static ReadOnlySequence<byte> OneByteSegments(byte[] bytes)
-    {
-        if (bytes.Length == 0)
-        {
-            return ReadOnlySequence<byte>.Empty;
-        }
-
-        var first = new Segment(bytes.AsMemory(0, 1), 0);
-        var last = first;
-        for (int i = 1; i < bytes.Length; i++)
-        {
-            last = last.Append(bytes.AsMemory(i, 1));
-        }
-
-        return new ReadOnlySequence<byte>(first, 0, last, 1);
-    }
+    private static ReadOnlySequence<byte> OneByteSegments(byte[] bytes) => OmniStore.Tests.Fuzzing.FrameStreams.Segments(bytes, _ => 1);
 
     [Fact]
     public void TryRead_SplitIntoOneByteSegments_ReadsEveryFrame_AndAsksForMoreOnEveryPrefix()
@@ -89,21 +74,5 @@ public sealed class FrameParserTests
         frame[0] = 3;
         var buffer = new ReadOnlySequence<byte>(frame);
         Assert.Equal(FrameParseStatus.Malformed, FrameParser.TryRead(ref buffer, out _, out _, out _));
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }
