@@ -73,12 +73,12 @@ internal sealed partial class TreeNode
         bool parentRequest = type is FrameType.Update or FrameType.PushChunk;
         bool childRequest = type is FrameType.Resolve or FrameType.GetManifest or FrameType.GetChunk or FrameType.Prefetch
             or FrameType.PutChunk or FrameType.PutManifest or FrameType.Bind or FrameType.Delete;
-        if (connection.IsOpener && childRequest)
+        if (connection.PeerSide == TreeSide.Parent && childRequest)
         {
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"{type} is a child's request; a parent may only push UPDATE and PUSH_CHUNK.");
         }
 
-        if (!connection.IsOpener && parentRequest)
+        if (connection.PeerSide == TreeSide.Child && parentRequest)
         {
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"{type} is a parent's request; a child may not send it.");
         }

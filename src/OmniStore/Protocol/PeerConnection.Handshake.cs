@@ -13,6 +13,9 @@ internal sealed partial class PeerConnection
     /// </summary>
     public bool IsOpener => _isOpener;
 
+    /// <summary>What the peer is to this node: its parent or its child. Which requests it may send follow from this.</summary>
+    public TreeSide PeerSide => _isOpener ? TreeSide.Parent : TreeSide.Child;
+
     /// <summary>
     /// Requests from the peer that had not been answered when the connection closed (0 while it is
     /// open). A relay whose parent link closed with an UPDATE unanswered may have missed a rebinding.
