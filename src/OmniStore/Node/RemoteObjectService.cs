@@ -2,6 +2,7 @@ using System.Buffers;
 using Microsoft.Extensions.Logging;
 using OmniStore.Content;
 using OmniStore.Internal;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Transport;
 
@@ -214,7 +215,7 @@ internal sealed class RemoteObjectService : IObjectService
             {
                 while (next < layout.ChunkCount && inFlight.Count < _window)
                 {
-                    var request = TreeNode.EncodeChunkRequest(manifest.Chunks[next], layout.LengthOf(next));
+                    var request = ChunkRequests.Encode(manifest.Chunks[next], layout.LengthOf(next));
                     inFlight.Enqueue(RequestAsync(FrameType.GetChunk, request, default, abandon.Token));
                     next++;
                 }

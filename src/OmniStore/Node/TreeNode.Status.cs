@@ -10,15 +10,15 @@ internal sealed partial class TreeNode
         NodeId.ToString(),
         Site,
         Address.ToString(),
-        _parent is null ? null : new ParentStatus(_parent.Address.ToString(), _parent.Current is not null, _parent.Connections, LinkTraffic.From(_parent.Counters), _parent.Current?.Remote.NodeId.ToString(), _parent.Current is { } up ? Details(up) : null),
+        Parent is not { } parent ? null : new ParentStatus(parent.Address.ToString(), parent.Current is not null, parent.Connections, LinkTraffic.From(parent.Counters), parent.Current?.Remote.NodeId.ToString(), parent.Current is { } up ? Details(up) : null),
         _children.Keys.Select(c => new LinkStatus(c.Remote.Role.ToString().ToLowerInvariant(), c.Remote.NodeId.ToString(), c.Remote.Site, LinkTraffic.From(c.Counters), Details(c))).ToList(),
         ChildrenTotal,
         new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes),
         InFlight,
         ChunkFetches.Executions,
-        _chunkFetches.Joined,
-        _misses.Remembered,
-        _misses.Refused,
+        ChunkFetches.Joined,
+        Misses.Remembered,
+        Misses.Refused,
 
         Connections);
 

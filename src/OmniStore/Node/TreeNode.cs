@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using OmniStore.Content;
 using OmniStore.Node.Internal;
+using OmniStore.Node.Requests;
+using OmniStore.Node.Upstream;
 using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Transport;
@@ -11,9 +13,9 @@ using OmniStore.Internal;
 namespace OmniStore.Node;
 
 /// <summary>
-/// A root or relay: serves its children over the protocol from its <see cref="ContentStore"/>,
-/// and (a relay) fills misses from its parent, coalescing concurrent misses for one item into one
-/// upstream request. See docs/architecture.md, "The tree".
+/// A root or relay: serves its children over the protocol from its <see cref="ContentStore"/>, and
+/// asks its upstream for the rest: the root's store itself (<see cref="StoreUpstream"/>) or a
+/// relay's parent (<see cref="ParentUpstream"/>). See docs/architecture.md, "The tree".
 /// </summary>
 internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 {
@@ -21,15 +23,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ContentStore _store;
     private readonly IConnectionListener _listener;
-    private readonly ParentLink? _parent;
     private readonly ConnectionIdentity _identity;
     private readonly ConcurrentDictionary<PeerConnection, byte> _children = new();
-    private readonly BindingCache _bindingCache;
-    // Keyed by id and asked length: a request with a wrong length fails alone instead of failing
-    // every request that joined it.
-    private readonly SingleFlight<(ChunkId Id, int Length), FetchedChunk> _chunkFetches;
-    private readonly SingleFlight<ManifestId, Manifest> _manifestFetches;
-    private readonly SingleFlight<string, BindingMessage> _resolves;
+    private readonly IUpstream _upstream;
+    private readonly ParentUpstream? _relay;
+    private readonly RequestTable _requests;
     private readonly CancellationTokenSource _stopping = new();
     private readonly LinkCounters _retiredChildCounters = new();
     private readonly MemoryBudget _memory;
@@ -37,7 +35,6 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly ConnectionAdmission _admission;
     private Task? _acceptLoop;
     private int _inFlight;
-    private long _upstreamChunkFetches;
     private long _answerBufferBytes;
     private int _disposed;
 
@@ -47,24 +44,24 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _logger = options.LoggerFactory.CreateLogger<TreeNode>();
         _store = store;
         _listener = listener;
-        _bindingCache = new BindingCache(options.BindingCacheSize);
-
-        // Upstream fetches are shared by every child that asks: they live as long as the node.
-        _chunkFetches = new(_stopping.Token, unclaimed: static fetched => fetched.TakeMessage()?.Dispose());
-        _manifestFetches = new(_stopping.Token);
-        _resolves = new(_stopping.Token);
         _memory = new MemoryBudget(options.MemoryBudget);
         _connectionLimits = options.ConnectionLimits with { Budget = _memory };
-        _misses = new RelayMisses(options);
         _admission = CreateAdmission(options);
         _identity = CreateIdentity(key);
         Address = listener.Addresses[0];
         if (options.Parent is { } parent)
         {
-            _parent = new ParentLink(parent, options.Transports, _identity, this, _connectionLimits, _logger);
-            WatchParent(_parent);
-            _parent.Connected += connection => connection.Liveness = options.Liveness;
+            var link = new ParentLink(parent, options.Transports, _identity, this, _connectionLimits, _logger);
+            link.Connected += connection => connection.Liveness = options.Liveness;
+            _relay = new ParentUpstream(options, store, link, downstream: this, _logger, _stopping.Token);
+            _upstream = _relay;
         }
+        else
+        {
+            _upstream = new StoreUpstream(store, downstream: this, _logger);
+        }
+
+        _requests = CreateRequestTable();
     }
 
     /// <summary>Where the node listens (with the actual port if 0 was asked for).</summary>
@@ -75,9 +72,10 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     public ContentStore Store => _store;
 
     /// <summary>How many names a relay holds the binding of in memory.</summary>
-    internal int CachedBindings => _bindingCache.Count;
+    internal int CachedBindings => _relay?.CachedBindings ?? 0;
 
-    public ParentLink? Parent => _parent;
+    /// <summary>A relay's connection to its parent; null at the root.</summary>
+    public ParentLink? Parent => _relay?.Link;
 
     public string Site => _options.Site;
 
@@ -92,7 +90,16 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     /// that finds the chunk cached by an earlier one (the re-check in FetchChunkAsync) is not counted:
     /// nothing crossed the link.
     /// </summary>
-    public (long Executions, long Joined) ChunkFetches => (Interlocked.Read(ref _upstreamChunkFetches), _chunkFetches.Joined);
+    public (long Executions, long Joined) ChunkFetches => _relay?.ChunkFetches ?? default;
+
+    /// <summary>Requests answered NotFound from a remembered miss, and requests refused because their connection caused too many misses.</summary>
+    internal (long Remembered, long Refused) Misses => _relay?.Misses ?? default;
+
+    /// <summary>Whether this relay answers names: false while it may have missed an update (always true at the root).</summary>
+    internal bool AnswersNames => _relay?.AnswersNames ?? true;
+
+    /// <summary>Why this relay answers no names now (the first reason since it was last connected); null when it does.</summary>
+    internal string? DistrustReason => _relay?.DistrustReason;
 
     /// <summary>Traffic with every child since the node started, connected now or gone.</summary>
     public LinkTraffic ChildrenTotal
@@ -148,9 +155,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.NodeId.ToString(), node.Address.ToString(), options.Site, options.DataDirectory);
         NodeLog.RelayPolicy(node._logger, node.RelayPolicy());
         node.LogConnectionLimits();
-        if (node._parent is not null)
+        if (node.Parent is { } parent)
         {
-            await node._parent.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            await parent.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return node;
@@ -164,40 +171,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         {
             using (request)
             {
-                EnsureAllowedFrom(connection, request.Type);
-                switch (request.Type)
-                {
-                    case FrameType.Resolve:
-                        await ServeResolveAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.GetManifest:
-                        await ServeManifestAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.GetChunk:
-                        await ServeChunkAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.Prefetch:
-                        await ServePrefetchAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.PutChunk:
-                    case FrameType.PushChunk:
-                        await AcceptChunkAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.PutManifest:
-                        await AcceptManifestAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.Bind:
-                        await ServeBindAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.Delete:
-                        await ServeDeleteAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FrameType.Update:
-                        await ApplyUpdateAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                        break;
-                    default:
-                        throw new OmniStoreException(OmniStoreError.ProtocolError, $"{request.Type} is not a request.");
-                }
+                // Which requests a peer may send follows from its side, settled by the handshake.
+                var entry = _requests.Route(request.Type, connection.PeerSide);
+                await entry.Handler(connection, request, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -241,9 +217,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
             await child.DisposeAsync().ConfigureAwait(false);
         }
 
-        if (_parent is not null)
+        if (Parent is { } parent)
         {
-            await _parent.DisposeAsync().ConfigureAwait(false);
+            await parent.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_acceptLoop is not null)

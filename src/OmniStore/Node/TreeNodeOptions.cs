@@ -15,6 +15,12 @@ internal sealed record TreeNodeOptions
     /// <summary>The transports the node listens and connects with, by scheme. Defaults to every transport of this build.</summary>
     internal TransportRegistry Transports { get; init; } = TransportRegistry.Default;
 
+    /// <summary>
+    /// Parts of the node that serve requests of their own (<see cref="INodeModule"/>); each adds its
+    /// entries to the node's request table when the node starts. Defaults to none.
+    /// </summary>
+    internal IReadOnlyList<INodeModule> Modules { get; init; } = [];
+
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
 

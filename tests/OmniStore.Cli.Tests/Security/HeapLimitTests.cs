@@ -2,6 +2,7 @@ using System.Globalization;
 using OmniStore.Cli.Tests.Infrastructure;
 using OmniStore.Content;
 using OmniStore.Node;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Tests.Infrastructure;
 
@@ -111,7 +112,7 @@ public sealed class HeapLimitTests : IDisposable
                 // Requests for 16 MiB chunks whose answers are never read.
                 for (uint i = 0; i < 256; i++)
                 {
-                    bytes.Write(RawPeer.Frame(FrameType.GetChunk, (2 * i) + 1, TreeNode.EncodeChunkRequest(manifest.Chunks[(int)(i % 4)], ChunkLayout.MaxChunkSize)));
+                    bytes.Write(RawPeer.Frame(FrameType.GetChunk, (2 * i) + 1, ChunkRequests.Encode(manifest.Chunks[(int)(i % 4)], ChunkLayout.MaxChunkSize)));
                 }
 
                 break;

@@ -242,12 +242,12 @@ internal static class DecoderTargets
         MaxInputLength = 256,
         Weight = 3,
         DocumentedErrors = [OmniStoreError.ProtocolError],
-        Seeds = () => RequestedLengths.Select(length => ($"get-chunk-{length}", TreeNode.EncodeChunkRequest(ChunkId.Compute("chunk"u8), length))),
+        Seeds = () => RequestedLengths.Select(length => ($"get-chunk-{length}", OmniStore.Node.Requests.ChunkRequests.Encode(ChunkId.Compute("chunk"u8), length))),
         Run = static input =>
         {
-            var (id, length) = TreeNode.ReadChunkRequest(input);
+            var (id, length) = OmniStore.Node.Requests.ChunkRequests.Read(input);
             Check(length is >= 0 and <= ChunkLayout.MaxChunkSize, "a requested chunk length is within the chunk size limit");
-            Check(TreeNode.EncodeChunkRequest(id, length).AsSpan().SequenceEqual(input), "a decoded GET_CHUNK re-encodes to its input");
+            Check(OmniStore.Node.Requests.ChunkRequests.Encode(id, length).AsSpan().SequenceEqual(input), "a decoded GET_CHUNK re-encodes to its input");
             return $"ok:{Bucket(length)}";
         },
     };

@@ -1,6 +1,7 @@
 using System.Buffers;
 using OmniStore.Content;
 using OmniStore.Node;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Storage;
 using OmniStore.Tests.Infrastructure;
@@ -91,7 +92,7 @@ internal static class FrameStreams
         var chunk = Chunk(100, out var chunkId);
         yield return ("resolve", Message(FrameType.Resolve, 1, Names.Encode("datasets/a")));
         yield return ("get-manifest", Message(FrameType.GetManifest, 1, Bytes(manifest.Id.Write, ManifestId.Size)));
-        yield return ("get-chunk", Message(FrameType.GetChunk, 1, TreeNode.EncodeChunkRequest(chunkId, 100)));
+        yield return ("get-chunk", Message(FrameType.GetChunk, 1, ChunkRequests.Encode(chunkId, 100)));
         yield return ("put-chunk", Message(FrameType.PutChunk, 1, chunk));
         yield return ("put-chunk-frames", Message(FrameType.PutChunk, 3, chunk, framePayload: 24));
         yield return ("push-chunk", Message(FrameType.PushChunk, 1, chunk));

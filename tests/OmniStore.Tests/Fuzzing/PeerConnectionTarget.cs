@@ -6,6 +6,7 @@ using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
 using OmniStore.Content;
 using OmniStore.Node;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Transport;
 using static OmniStore.Tests.Fuzzing.FuzzInvariantException;
@@ -339,7 +340,7 @@ internal static class PeerConnectionTarget
                     _ = ManifestId.Read(request.Payload);
                     return "ok";
                 case FrameType.GetChunk:
-                    return DecoderTargets.Bucket(TreeNode.ReadChunkRequest(request.Payload).Length);
+                    return DecoderTargets.Bucket(ChunkRequests.Read(request.Payload).Length);
                 case FrameType.PutChunk or FrameType.PushChunk:
                     return DecoderTargets.Bucket(ChunkMessage.Read(request).Data.Length);
                 case FrameType.PutManifest:

@@ -1,6 +1,7 @@
 using System.Net;
 using OmniStore.Content;
 using OmniStore.Node;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Tests.Infrastructure;
 using OmniStore.Transport;
@@ -31,7 +32,7 @@ public sealed class CoalescedFetchTests
         }
 
         var id = ChunkId.Compute(data);
-        var request = TreeNode.EncodeChunkRequest(id, data.Length);
+        var request = ChunkRequests.Encode(id, data.Length);
         await using var second = await RawPeer.ConnectAsync(relay.Address.Port, ct);
         using (proxy.HoldDownstream())
         {

@@ -1,5 +1,6 @@
 using OmniStore.Content;
 using OmniStore.Node;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Tests.Infrastructure;
 
@@ -154,7 +155,7 @@ public sealed class MemoryBoundTests
         var requests = new MemoryStream();
         for (uint i = 0; i < 256; i++)
         {
-            requests.Write(RawPeer.Frame(FrameType.GetChunk, (2 * i) + 1, TreeNode.EncodeChunkRequest(manifest.Chunks[(int)(i % 4)], ChunkSize)));
+            requests.Write(RawPeer.Frame(FrameType.GetChunk, (2 * i) + 1, ChunkRequests.Encode(manifest.Chunks[(int)(i % 4)], ChunkSize)));
         }
 
         await attacker.SendAsync(requests.ToArray(), ct);

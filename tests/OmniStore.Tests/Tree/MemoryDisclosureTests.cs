@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using OmniStore.Content;
 using OmniStore.Node;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Tests.Infrastructure;
 
@@ -40,7 +41,7 @@ public sealed class MemoryDisclosureTests
 
         foreach (int asked in new[] { 131_072, 2, ChunkLayout.MaxChunkSize })
         {
-            await attacker.SendAsync(RawPeer.Frame(FrameType.GetChunk, 3, TreeNode.EncodeChunkRequest(id, asked)), ct);
+            await attacker.SendAsync(RawPeer.Frame(FrameType.GetChunk, 3, ChunkRequests.Encode(id, asked)), ct);
             var answer = await attacker.ReadMessageAsync(ct).WaitAsync(Timeout, ct);
             Assert.True(answer.Type == FrameType.Error, $"asking {asked} bytes of a 1-byte chunk got a {answer.Type} of {answer.Payload.Length} bytes");
             var error = ErrorMessage.Decode(answer.Payload);
@@ -49,7 +50,7 @@ public sealed class MemoryDisclosureTests
         }
 
         // The right length is answered with exactly the chunk.
-        await attacker.SendAsync(RawPeer.Frame(FrameType.GetChunk, 5, TreeNode.EncodeChunkRequest(id, 1)), ct);
+        await attacker.SendAsync(RawPeer.Frame(FrameType.GetChunk, 5, ChunkRequests.Encode(id, 1)), ct);
         var chunk = await attacker.ReadMessageAsync(ct).WaitAsync(Timeout, ct);
         Assert.Equal(FrameType.Chunk, chunk.Type);
         Assert.Equal([.. ChunkMessage.Head(id, 1), .. one], chunk.Payload);
@@ -71,10 +72,10 @@ public sealed class MemoryDisclosureTests
         await using var honest = await RawPeer.ConnectAsync(cluster.Relays[0].Address.Port, ct);
         for (uint i = 0; i < 8; i++)
         {
-            await attacker.SendAsync(RawPeer.Frame(FrameType.GetChunk, (2 * i) + 1, TreeNode.EncodeChunkRequest(id, data.Length + 1 + (int)i)), ct);
+            await attacker.SendAsync(RawPeer.Frame(FrameType.GetChunk, (2 * i) + 1, ChunkRequests.Encode(id, data.Length + 1 + (int)i)), ct);
         }
 
-        await honest.SendAsync(RawPeer.Frame(FrameType.GetChunk, 1, TreeNode.EncodeChunkRequest(id, data.Length)), ct);
+        await honest.SendAsync(RawPeer.Frame(FrameType.GetChunk, 1, ChunkRequests.Encode(id, data.Length)), ct);
         var answer = await honest.ReadMessageAsync(ct).WaitAsync(Timeout, ct);
         Assert.Equal(FrameType.Chunk, answer.Type);
         Assert.Equal(data, answer.Payload[ChunkMessage.HeaderSize..]);

@@ -251,7 +251,7 @@ public sealed class ProtocolRobustnessTests
         var manifest = await cluster.Root.GetManifestAsync(info!.ManifestId, ct);
         for (int i = 0; i < 128; i++)
         {
-            var request = OmniStore.Node.TreeNode.EncodeChunkRequest(manifest.Chunks[i % 64], manifest.Layout.LengthOf(i % 64));
+            var request = OmniStore.Node.Requests.ChunkRequests.Encode(manifest.Chunks[i % 64], manifest.Layout.LengthOf(i % 64));
             await stream.WriteAsync(Frame((byte)FrameType.GetChunk, 1, (uint)(2 * i) + 1, request), ct);
         }
 
@@ -299,7 +299,7 @@ public sealed class ProtocolRobustnessTests
         await HandshakeByHandAsync(stream, ct);
         for (int i = 0; i < Chunks; i++)
         {
-            var request = OmniStore.Node.TreeNode.EncodeChunkRequest(manifest.Chunks[i], manifest.Layout.LengthOf(i));
+            var request = OmniStore.Node.Requests.ChunkRequests.Encode(manifest.Chunks[i], manifest.Layout.LengthOf(i));
             await stream.WriteAsync(Frame((byte)FrameType.GetChunk, 1, (uint)(2 * i) + 1, request), ct);
         }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using OmniStore.Content;
 using OmniStore.Node;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Tests.Infrastructure;
 using OmniStore.Transport;
@@ -75,7 +76,7 @@ public sealed class RelayMissLimitTests
         var manifest = new byte[ManifestId.Size];
         new Random(7).NextBytes(manifest);
 
-        foreach (var (type, payload) in new[] { (FrameType.GetChunk, TreeNode.EncodeChunkRequest(chunk, 1000)), (FrameType.GetManifest, manifest), (FrameType.Resolve, Names.Encode("no/such/name")) })
+        foreach (var (type, payload) in new[] { (FrameType.GetChunk, ChunkRequests.Encode(chunk, 1000)), (FrameType.GetManifest, manifest), (FrameType.Resolve, Names.Encode("no/such/name")) })
         {
             var first = await AskAsync(child, type, payload, ct);
             Assert.Equal(OmniStoreError.NotFound, first.Error);
@@ -130,7 +131,7 @@ public sealed class RelayMissLimitTests
 
             // Missed (and remembered) just before the Put: the name, and the object's first chunk.
             Assert.Null(await worker.StatAsync(name, ct));
-            Assert.Equal(OmniStoreError.NotFound, (await AskAsync(raw, FrameType.GetChunk, TreeNode.EncodeChunkRequest(chunk, 64 * 1024), ct)).Error);
+            Assert.Equal(OmniStoreError.NotFound, (await AskAsync(raw, FrameType.GetChunk, ChunkRequests.Encode(chunk, 64 * 1024), ct)).Error);
 
             var writer = round == 1 ? atRoot : viaRelay;
             await writer.PutAsync(name, data, ct);
@@ -199,7 +200,7 @@ public sealed class RelayMissLimitTests
     }
 
     private static Task<Answer> AskAsync(PeerConnection connection, ChunkId id, CancellationToken ct) =>
-        AskAsync(connection, FrameType.GetChunk, TreeNode.EncodeChunkRequest(id, 1000), ct);
+        AskAsync(connection, FrameType.GetChunk, ChunkRequests.Encode(id, 1000), ct);
 
     private static async Task<Answer> AskAsync(PeerConnection connection, FrameType type, byte[] payload, CancellationToken ct)
     {

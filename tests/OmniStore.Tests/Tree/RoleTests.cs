@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using OmniStore.Content;
 using OmniStore.Node;
+using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Tests.Infrastructure;
 using OmniStore.Transport;
@@ -104,7 +105,7 @@ public sealed class RoleTests
         {
             (FrameType.Resolve, Names.Encode("name")),
             (FrameType.GetManifest, new byte[ManifestId.Size]),
-            (FrameType.GetChunk, TreeNode.EncodeChunkRequest(ChunkId.Compute(chunk), chunk.Length)),
+            (FrameType.GetChunk, ChunkRequests.Encode(ChunkId.Compute(chunk), chunk.Length)),
             (FrameType.PutChunk, [.. ChunkMessage.Head(ChunkId.Compute(chunk), chunk.Length), .. chunk]),
             (FrameType.Bind, new BindMessage("name", ManifestId.Compute(chunk), Broadcast: false).Encode()),
             (FrameType.Delete, Names.Encode("name")),

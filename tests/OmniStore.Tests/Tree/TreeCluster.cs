@@ -51,6 +51,27 @@ public sealed class TreeCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>As <see cref="StartAsync"/> over tcp, with <paramref name="configure"/> applied to every node's options.</summary>
+    internal static async Task<TreeCluster> StartWithAsync(int relays, Func<TreeNodeOptions, TreeNodeOptions> configure)
+    {
+        var cluster = new TreeCluster { Configure = configure };
+        try
+        {
+            cluster.Root = await cluster.StartNodeAsync("root", parent: null);
+            for (int i = 0; i < relays; i++)
+            {
+                cluster.Relays.Add(await cluster.StartNodeAsync($"site{i}", cluster.Root.Address));
+            }
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+
+        return cluster;
+    }
+
     internal async Task<TreeNode> StartNodeAsync(string site, NodeAddress? parent, string? directory = null, int port = 0)
     {
         var node = await TreeNode.StartAsync(Configure(new TreeNodeOptions

@@ -1,20 +1,15 @@
 using OmniStore.Node.Internal;
 using OmniStore.Protocol;
 
-namespace OmniStore.Node;
+namespace OmniStore.Node.Upstream;
 
 /// <summary>
 /// A relay's bounds on what its children can make it ask its parent (docs/architecture.md, "Misses"):
 /// per child, upstream requests in flight and misses per second; per node, misses remembered for a
 /// few seconds.
 /// </summary>
-internal sealed partial class TreeNode
+internal sealed partial class ParentUpstream
 {
-    private readonly RelayMisses _misses;
-
-    /// <summary>Requests answered NotFound from a remembered miss, and requests refused because their connection caused too many misses.</summary>
-    internal (long Remembered, long Refused) Misses => (_misses.Remembered, _misses.Refused);
-
     /// <summary>
     /// Asks the parent on behalf of <paramref name="child"/>'s request, within that child's budget:
     /// waits for a turn, fails with <see cref="OmniStoreError.Unavailable"/> when the child has caused

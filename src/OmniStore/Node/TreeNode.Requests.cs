@@ -1,0 +1,182 @@
+using System.Buffers;
+using OmniStore.Content;
+using OmniStore.Node.Requests;
+using OmniStore.Protocol;
+using OmniStore.Storage;
+
+namespace OmniStore.Node;
+
+/// <summary>
+/// The request handlers, one per request type and the same at the root and at a relay: each
+/// answers from the store what it holds and asks the node's upstream for the rest
+/// (docs/architecture.md, "One upstream, one handler table").
+/// </summary>
+internal sealed partial class TreeNode
+{
+    private RequestTable CreateRequestTable()
+    {
+        var table = new RequestTable();
+        table.Add(FrameType.Resolve, TreeSide.Child, ServeResolveAsync);
+        table.Add(FrameType.GetManifest, TreeSide.Child, ServeManifestAsync);
+        table.Add(FrameType.GetChunk, TreeSide.Child, ServeChunkAsync);
+        table.Add(FrameType.PutChunk, TreeSide.Child, AcceptChunkAsync);
+        table.Add(FrameType.PutManifest, TreeSide.Child, AcceptManifestAsync);
+        table.Add(FrameType.Bind, TreeSide.Child, ServeBindAsync);
+        table.Add(FrameType.Delete, TreeSide.Child, ServeDeleteAsync);
+        table.Add(FrameType.Prefetch, TreeSide.Child, ServePrefetchAsync);
+        table.Add(FrameType.Update, TreeSide.Parent, ApplyUpdateAsync);
+        table.Add(FrameType.PushChunk, TreeSide.Parent, AcceptPushAsync);
+        foreach (var module in _options.Modules)
+        {
+            module.AddRequests(table);
+        }
+
+        table.Seal();
+        return table;
+    }
+
+    private async Task ServeResolveAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var binding = await ResolveAsync(Names.Decode(request.Payload), connection, cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+    }
+
+    /// <summary>The current binding of a bound name; <see cref="OmniStoreError.NotFound"/> otherwise.</summary>
+    internal Task<BindingMessage> ResolveAsync(string name, CancellationToken cancellationToken) => ResolveAsync(name, child: null, cancellationToken);
+
+    /// <summary>As <see cref="ResolveAsync(string, CancellationToken)"/>, for a request of <paramref name="child"/> (whose upstream budget applies).</summary>
+    internal async Task<BindingMessage> ResolveAsync(string name, PeerConnection? child, CancellationToken cancellationToken)
+    {
+        var binding = await _upstream.ResolveAsync(name, child, cancellationToken).ConfigureAwait(false);
+        if (!binding.IsBound)
+        {
+            throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+        }
+
+        return binding;
+    }
+
+    private async Task ServeManifestAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        if (request.Length != ManifestId.Size)
+        {
+            throw HelloMessage.Malformed("GET_MANIFEST carries a 16-byte id");
+        }
+
+        var manifest = await GetManifestAsync(ManifestId.Read(request.Payload), connection, cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Manifest, manifest.ToBytes()).ConfigureAwait(false);
+    }
+
+    internal Task<Manifest> GetManifestAsync(ManifestId id, CancellationToken cancellationToken) => GetManifestAsync(id, child: null, cancellationToken);
+
+    /// <summary>A manifest from the store or from the upstream, for a request of <paramref name="child"/> (whose upstream budget applies).</summary>
+    internal async Task<Manifest> GetManifestAsync(ManifestId id, PeerConnection? child, CancellationToken cancellationToken) =>
+        await _store.ReadManifestAsync(id, cancellationToken).ConfigureAwait(false)
+        ?? await _upstream.FetchManifestAsync(id, child, cancellationToken).ConfigureAwait(false);
+
+    private async Task ServeChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var (id, length) = ChunkRequests.Read(request.Payload);
+
+        // The asked length is the peer's word: the buffer is reserved against this connection's
+        // send limit, so a peer that asks for large chunks and reads nothing waits for its own
+        // answers instead of holding a buffer per request.
+        using var reservation = await connection.ReserveSendAsync(length, cancellationToken).ConfigureAwait(false);
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        Interlocked.Add(ref _answerBufferBytes, buffer.Length);
+        try
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                if (result.Status == ChunkReadStatus.Found)
+                {
+                    // Only the bytes the store wrote go out: the rest of a rented buffer is someone
+                    // else's old data.
+                    ChunkRequests.CheckLength(id, length, result.Length);
+                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, result.Length), buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
+                    return;
+                }
+
+                // One upstream fetch for every request that missed. The request that started it
+                // answers from the received bytes; the others read the store like a hit (or, when
+                // it could not take the chunk, answer from the copy the fetch kept).
+                var (fetched, started) = await _upstream.FetchChunkAsync(id, length, result.Status, connection, cancellationToken).ConfigureAwait(false);
+                if (started && fetched.TakeMessage() is { } received)
+                {
+                    using (received)
+                    {
+                        await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, fetched.Data.Length), fetched.Data).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+                if (fetched.Uncached is { } uncached)
+                {
+                    ChunkRequests.CheckLength(id, length, uncached.Length);
+                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, uncached.Length), uncached).ConfigureAwait(false);
+                    return;
+                }
+
+                if (attempt == 2)
+                {
+                    throw new OmniStoreException(OmniStoreError.Unavailable, $"Chunk {id} keeps being evicted from this relay's cache before it can be served; the cache is too small for the load.");
+                }
+            }
+        }
+        finally
+        {
+            Interlocked.Add(ref _answerBufferBytes, -buffer.Length);
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task ServePrefetchAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var binding = await ResolveAsync(Names.Decode(request.Payload), connection, cancellationToken).ConfigureAwait(false);
+        var manifest = await GetManifestAsync(binding.ManifestId, connection, cancellationToken).ConfigureAwait(false);
+        await _upstream.WarmAsync(manifest, connection, cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
+    }
+
+    private async Task AcceptChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var (id, data) = ChunkMessage.Read(request);
+        await _upstream.WriteChunkAsync(connection, request, id, data, cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
+    }
+
+    private async Task AcceptManifestAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        await _upstream.WriteManifestAsync(request, Manifest.Parse(request.Payload), cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
+    }
+
+    private async Task ServeBindAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var binding = await _upstream.BindAsync(connection, request, BindMessage.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+    }
+
+    private async Task ServeDeleteAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var binding = await _upstream.DeleteAsync(request, Names.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+    }
+
+    /// <summary>A binding pushed down by the parent: applied here, then pushed further down before the ack.</summary>
+    private async Task ApplyUpdateAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        await _upstream.ApplyUpdateAsync(BindingMessage.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
+    }
+
+    /// <summary>A chunk pushed down by the parent (a broadcast): kept here and pushed further down before the ack.</summary>
+    private async Task AcceptPushAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var (id, data) = ChunkMessage.Read(request);
+        await _upstream.AcceptPushAsync(request, id, data, cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,57 @@
+using OmniStore.Content;
+using OmniStore.Protocol;
+
+namespace OmniStore.Node.Upstream;
+
+/// <summary>
+/// Writes through a relay: cached here (best effort), forwarded, and acknowledged once the parent
+/// has them; and what the parent pushes down (UPDATE, PUSH_CHUNK), applied here and passed on.
+/// </summary>
+internal sealed partial class ParentUpstream
+{
+    public async Task WriteChunkAsync(PeerConnection from, Message request, ChunkId id, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        TryCache(() => _store.WriteChunk(id, data.Span));
+
+        // Write-through: the child's chunk is acknowledged once the root has it.
+        using var _ = await _parent.Get().RequestAsync(FrameType.PutChunk, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
+
+        // Now that the root has it, a miss of it remembered here (or being answered) is wrong.
+        _misses.Chunks.Forget(id);
+    }
+
+    public async Task WriteManifestAsync(Message request, Manifest manifest, CancellationToken cancellationToken)
+    {
+        TryCache(() => _store.WriteManifest(manifest));
+        using var _ = await _parent.Get().RequestAsync(FrameType.PutManifest, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
+        _misses.Manifests.Forget(manifest.Id);
+    }
+
+    public async Task<BindingMessage> BindAsync(PeerConnection from, Message request, BindMessage bind, CancellationToken cancellationToken)
+    {
+        using var response = await _parent.Get().RequestAsync(FrameType.Bind, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
+        return await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken)
+    {
+        using var response = await _parent.Get().RequestAsync(FrameType.Delete, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
+        return await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task ApplyUpdateAsync(BindingMessage binding, CancellationToken cancellationToken)
+    {
+        // A binding changed: what this relay remembers as missing may be part of it. Forgotten
+        // before the update is acknowledged, so a Get that starts after the Put returned asks again.
+        _misses.ForgetAll();
+        var kept = await CacheBindingAsync(binding, cancellationToken).ConfigureAwait(false);
+        await _downstream.PushUpdateAsync(kept).ConfigureAwait(false);
+    }
+
+    public async Task AcceptPushAsync(Message request, ChunkId id, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        TryCache(() => _store.WriteChunk(id, data.Span));
+        await _downstream.PushChunkAsync(request.PayloadMemory, cancellationToken).ConfigureAwait(false);
+        _misses.Chunks.Forget(id);
+    }
+}

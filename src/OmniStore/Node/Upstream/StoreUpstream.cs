@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using OmniStore.Content;
+using OmniStore.Node.Internal;
+using OmniStore.Protocol;
+using OmniStore.Storage;
+
+namespace OmniStore.Node.Upstream;
+
+/// <summary>
+/// The root's upstream: its own store, which is the authority. What the store lacks does not
+/// exist; a write is done once it is stored, a rebinding once it is committed and every relay below
+/// applied it.
+/// </summary>
+internal sealed class StoreUpstream : IUpstream
+{
+    private readonly ContentStore _store;
+    private readonly ITreeDownstream _downstream;
+    private readonly ILogger _logger;
+
+    /// <summary>
+    /// Chunks uploaded on a connection stay pinned until a binding references them or the
+    /// connection closes, so a reclamation pass at a full root cannot drop them in between.
+    /// </summary>
+    private readonly ConcurrentDictionary<PeerConnection, ConcurrentDictionary<ChunkId, ContentPin>> _uploads = new();
+
+    public StoreUpstream(ContentStore store, ITreeDownstream downstream, ILogger logger)
+    {
+        _store = store;
+        _downstream = downstream;
+        _logger = logger;
+    }
+
+    public async Task<BindingMessage> ResolveAsync(string name, PeerConnection? child, CancellationToken cancellationToken)
+    {
+        var stored = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        return stored is { } b ? new BindingMessage(name, b.Version, b.ManifestId, b.IsBound) : default;
+    }
+
+    public Task<Manifest> FetchManifestAsync(ManifestId id, PeerConnection? child, CancellationToken cancellationToken) =>
+        throw new OmniStoreException(OmniStoreError.NotFound, $"Manifest {id} is not in the store.");
+
+    public Task<(FetchedChunk Fetched, bool Started)> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken) =>
+        throw (local == ChunkReadStatus.Corrupt
+            ? new OmniStoreException(OmniStoreError.Corrupt, $"Chunk {id} is corrupt in the root's store; it was dropped.")
+            : new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the store."));
+
+    public Task WarmAsync(Manifest manifest, PeerConnection child, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task WriteChunkAsync(PeerConnection from, Message request, ChunkId id, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        PinUpload(from, id);
+        try
+        {
+            _store.WriteChunk(id, data.Span);
+        }
+        catch
+        {
+            ReleaseUploads(from, [id]); // an upload pin means "stored": see BindAsync
+            throw;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task WriteManifestAsync(Message request, Manifest manifest, CancellationToken cancellationToken)
+    {
+        _store.WriteManifest(manifest);
+        return Task.CompletedTask;
+    }
+
+    public async Task<BindingMessage> BindAsync(PeerConnection from, Message request, BindMessage bind, CancellationToken cancellationToken)
+    {
+        var manifest = await _store.ReadManifestAsync(bind.ManifestId, cancellationToken).ConfigureAwait(false)
+            ?? throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot bind '{bind.Name}': manifest {bind.ManifestId} was not uploaded.");
+        using (_store.Pin(manifest))
+        {
+            // Chunks uploaded on this connection are stored and pinned; only the others are
+            // looked up, since a lookup of a chunk no longer in memory reads it whole from disk.
+            _uploads.TryGetValue(from, out var uploaded);
+            foreach (var id in manifest.Chunks.Distinct())
+            {
+                if (uploaded?.ContainsKey(id) != true && !await _store.ContainsChunkAsync(id, cancellationToken).ConfigureAwait(false))
+                {
+                    throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot bind '{bind.Name}': chunk {id} was not uploaded.");
+                }
+            }
+
+            var stored = await _store.BindAsync(bind.Name, bind.ManifestId, cancellationToken).ConfigureAwait(false);
+            await _store.CommitAsync(cancellationToken).ConfigureAwait(false);
+            ReleaseUploads(from, manifest.Chunks);
+            var binding = new BindingMessage(bind.Name, stored.Version, stored.ManifestId, stored.IsBound);
+            NodeLog.Bound(_logger, bind.Name, stored.Version);
+            await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
+            if (bind.Broadcast)
+            {
+                await _downstream.BroadcastAsync(manifest, cancellationToken).ConfigureAwait(false);
+            }
+
+            return binding;
+        }
+    }
+
+    public async Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken)
+    {
+        if (!await _store.UnbindAsync(name, cancellationToken).ConfigureAwait(false))
+        {
+            throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+        }
+
+        await _store.CommitAsync(cancellationToken).ConfigureAwait(false);
+        var tombstone = (await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false))!.Value;
+        var binding = new BindingMessage(name, tombstone.Version, tombstone.ManifestId, tombstone.IsBound);
+        await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
+        return binding;
+    }
+
+    // The root has no parent: the request table lets only a parent send these, and the handshake
+    // gives the root none.
+    public Task ApplyUpdateAsync(BindingMessage binding, CancellationToken cancellationToken) => throw NoParent("UPDATE");
+
+    public Task AcceptPushAsync(Message request, ChunkId id, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => throw NoParent("PUSH_CHUNK");
+
+    private static OmniStoreException NoParent(string type) =>
+        new(OmniStoreError.ProtocolError, $"The root has no parent: nobody may send it {type}.");
+
+    private void PinUpload(PeerConnection connection, ChunkId id)
+    {
+        var pins = _uploads.GetOrAdd(connection, c =>
+        {
+            _ = c.Completion.ContinueWith(_ => ReleaseUploads(c, null), TaskScheduler.Default);
+            return new ConcurrentDictionary<ChunkId, ContentPin>();
+        });
+        pins.GetOrAdd(id, key => _store.Pin([key]));
+    }
+
+    private void ReleaseUploads(PeerConnection connection, IEnumerable<ChunkId>? chunks)
+    {
+        if (!_uploads.TryGetValue(connection, out var pins))
+        {
+            return;
+        }
+
+        foreach (var id in chunks ?? pins.Keys.ToList())
+        {
+            if (pins.TryRemove(id, out var pin))
+            {
+                pin.Dispose();
+            }
+        }
+
+        if (chunks is null)
+        {
+            _uploads.TryRemove(connection, out _);
+        }
+    }
+}
