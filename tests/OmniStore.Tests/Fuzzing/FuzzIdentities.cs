@@ -19,13 +19,20 @@ internal static class FuzzIdentities
 
     public static byte[] AcceptorNonce() => [.. Enumerable.Range(0x80, HelloMessage.NonceSize).Select(i => (byte)i)];
 
-    /// <summary>The connection target's own identity: a relay without secrets, whose nonce is fixed.</summary>
-    public static ConnectionIdentity AcceptorIdentity { get; } = new(Acceptor, NodeRole.Relay, "fuzz", Secret: null) { Nonces = AcceptorNonce };
+    /// <summary>
+    /// The connection target's own identity: a relay without secrets, whose nonce is fixed, and which
+    /// takes the fuzz opener as a parent that dials it (so that a parent's handshake reaches the read loop too).
+    /// </summary>
+    public static ConnectionIdentity AcceptorIdentity { get; } = new(Acceptor, NodeRole.Relay, "fuzz", Secret: null) { Nonces = AcceptorNonce, AcceptsParent = Opener.Id };
 
     /// <summary>The acceptor's HELLO in answer to <paramref name="openerHello"/>, as the connection target sends it (its signature differs every time).</summary>
     public static byte[] AcceptorHello(byte[] openerHello)
     {
-        var answer = new HelloMessage(ProtocolLimits.MaxVersion, ProtocolLimits.MaxVersion, Acceptor.Id, AcceptorIdentity.Role, AcceptorIdentity.Site, AcceptorNonce(), false, []) { PublicKey = Acceptor.PublicKey };
+        var answer = new HelloMessage(ProtocolLimits.MaxVersion, ProtocolLimits.MaxVersion, Acceptor.Id, AcceptorIdentity.Role, AcceptorIdentity.Site, AcceptorNonce(), false, [])
+        {
+            PublicKey = Acceptor.PublicKey,
+            OpenerSide = HelloMessage.Decode(openerHello).OpenerSide, // the acceptor repeats the side asked for
+        };
         return Handshake.SignAcceptorHello(Acceptor, openerHello, answer);
     }
 }
