@@ -31,7 +31,9 @@ internal static class FuzzIdentities
         var answer = new HelloMessage(ProtocolLimits.MaxVersion, ProtocolLimits.MaxVersion, Acceptor.Id, AcceptorIdentity.Role, AcceptorIdentity.Site, AcceptorNonce(), false, [])
         {
             PublicKey = Acceptor.PublicKey,
-            OpenerSide = HelloMessage.Decode(openerHello).OpenerSide, // the acceptor repeats the side asked for
+            // The acceptor repeats the side asked for: read from the flags alone (bits 1-2), since
+            // a seed's HELLO may be one that a node refuses for another field (a site with a control character).
+            OpenerSide = (TreeSide)((openerHello[21] >> 1) & 0b11),
         };
         return Handshake.SignAcceptorHello(Acceptor, openerHello, answer);
     }
