@@ -26,6 +26,21 @@ internal sealed record ConnectionIdentity(NodeIdentity Node, NodeRole Role, stri
     public NodeId? ExpectedPeer { get; init; }
 
     /// <summary>
+    /// What an opener asks to be to the node it dials: its child (every client, and a relay dialing
+    /// its parent), or its parent (a parent its child cannot reach dials the child). The acceptor's
+    /// answer must confirm it. Defaults to <see cref="TreeSide.Child"/>.
+    /// </summary>
+    public TreeSide OpenerSide { get; init; } = TreeSide.Child;
+
+    /// <summary>
+    /// An acceptor that takes a parent that dials it: that parent's node id. An opener that asks to
+    /// be the parent is taken only when it proves this id and says it is a root or a relay; any other
+    /// is refused with <see cref="OmniStoreError.Unauthorized"/>. Null (the default): this end takes
+    /// no parent that dials it.
+    /// </summary>
+    public NodeId? AcceptsParent { get; init; }
+
+    /// <summary>
     /// What an acceptor checks last, once the secrets and the opener's id are proved: given the
     /// opener's HELLO, the reason it is refused (sent to it as ERROR Unauthorized), or null to accept it.
     /// </summary>

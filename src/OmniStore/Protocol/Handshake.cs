@@ -6,9 +6,10 @@ namespace OmniStore.Protocol;
 
 /// <summary>
 /// What each side of the handshake proves (docs/protocol.md, "Proofs"): the shared and relay
-/// secrets, as HMAC-SHA256 over the connection's context (both nonces, ids and roles), so a secret
-/// never crosses the wire and a recorded handshake cannot be replayed; and its node id, as an ECDSA
-/// signature over every handshake byte sent before it, so no peer can answer to an id it has no key for.
+/// secrets, as HMAC-SHA256 over the connection's context (both nonces, ids and roles, and the
+/// opener's side), so a secret never crosses the wire and a recorded handshake cannot be replayed;
+/// and its node id, as an ECDSA signature over every handshake byte sent before it, so no peer can
+/// answer to an id it has no key for.
 /// </summary>
 internal static class Handshake
 {
@@ -35,16 +36,21 @@ internal static class Handshake
 
     public static byte[] NewNonce() => RandomNumberGenerator.GetBytes(HelloMessage.NonceSize);
 
-    /// <summary>What every proof of a secret covers: nonce_opener | nonce_acceptor | id_opener | id_acceptor | role_opener | role_acceptor.</summary>
+    /// <summary>
+    /// What every proof of a secret covers: nonce_opener | nonce_acceptor | id_opener | id_acceptor |
+    /// role_opener | role_acceptor | opener_side. The side is the one the opener asked for; an
+    /// opener takes no answer that names another, so a proof made for one side proves nothing for the other.
+    /// </summary>
     public static byte[] Context(HelloMessage opener, HelloMessage acceptor)
     {
-        var context = new byte[(2 * HelloMessage.NonceSize) + (2 * NodeId.Size) + 2];
+        var context = new byte[(2 * HelloMessage.NonceSize) + (2 * NodeId.Size) + 3];
         opener.Nonce.CopyTo(context, 0);
         acceptor.Nonce.CopyTo(context, HelloMessage.NonceSize);
         opener.NodeId.Write(context.AsSpan(2 * HelloMessage.NonceSize));
         acceptor.NodeId.Write(context.AsSpan((2 * HelloMessage.NonceSize) + NodeId.Size));
-        context[^2] = (byte)opener.Role;
-        context[^1] = (byte)acceptor.Role;
+        context[^3] = (byte)opener.Role;
+        context[^2] = (byte)acceptor.Role;
+        context[^1] = (byte)opener.OpenerSide;
         return context;
     }
 

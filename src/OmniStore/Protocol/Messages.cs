@@ -27,6 +27,11 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, NodeId
     /// <summary>The fields before the proof: versions, id, role, flags, nonce, proof length.</summary>
     private const int FixedSize = 2 + 2 + NodeId.Size + 1 + 1 + NonceSize + 1;
 
+    /// <summary>Bit 0 of the flags: the sender holds a shared secret; bits 1-2: <see cref="OpenerSide"/>.</summary>
+    private const int SecretFlag = 1;
+    private const int SideShift = 1;
+    private const int SideMask = 0b11;
+
     /// <summary>The longest opener's HELLO: no proof, the longest site.</summary>
     public const int MaxOpenerSize = FixedSize + 2 + SiteName.MaxLength;
 
@@ -42,6 +47,12 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, NodeId
     /// <summary>The acceptor's signature (docs/protocol.md, "Proofs"); empty in an opener's HELLO.</summary>
     public byte[] Signature { get; init; } = [];
 
+    /// <summary>
+    /// What the opener is to the acceptor in the tree (bits 1-2 of the flags): its child, or its
+    /// parent. The opener's HELLO asks for it; the acceptor's repeats it (docs/protocol.md, "Roles").
+    /// </summary>
+    public TreeSide OpenerSide { get; init; } = TreeSide.Child;
+
     /// <summary>The opener's HELLO, or the acceptor's with its key and signature.</summary>
     public byte[] Encode(bool fromAcceptor = false)
     {
@@ -53,7 +64,7 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, NodeId
         BinaryPrimitives.WriteUInt16LittleEndian(span[2..], MaxVersion);
         NodeId.Write(span[4..]);
         span[20] = (byte)Role;
-        span[21] = SecretRequired ? (byte)1 : (byte)0;
+        span[21] = (byte)((SecretRequired ? SecretFlag : 0) | ((byte)OpenerSide << SideShift));
         Nonce.CopyTo(span[22..]);
         span[22 + NonceSize] = (byte)Proof.Length;
         Proof.CopyTo(span[FixedSize..]);
@@ -96,7 +107,21 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, NodeId
             throw Malformed($"unknown role {(byte)role}");
         }
 
-        bool required = reader.Byte() switch { 0 => false, 1 => true, var b => throw Malformed($"bad flag {b}") };
+        int flags = reader.Byte();
+        if ((flags & ~(SecretFlag | (SideMask << SideShift))) != 0)
+        {
+            throw Malformed($"bad flag {flags}");
+        }
+
+        bool required = (flags & SecretFlag) != 0;
+
+        // Version 1 had no side: its openers were always the child, and its flags 0 or 1 read so.
+        var side = (TreeSide)((flags >> SideShift) & SideMask);
+        if (!Enum.IsDefined(side))
+        {
+            throw Malformed($"unknown tree side {(byte)side} (0 child, 1 parent)");
+        }
+
         var nonce = reader.Bytes(NonceSize).ToArray();
         int proofLength = reader.Byte();
         if (proofLength != 0 && !(fromAcceptor && proofLength == Handshake.ProofSize))
@@ -118,7 +143,7 @@ internal sealed record HelloMessage(ushort MinVersion, ushort MaxVersion, NodeId
         }
 
         reader.End();
-        return new HelloMessage(min, max, id, role, site, nonce, required, proof) { PublicKey = publicKey, Signature = signature };
+        return new HelloMessage(min, max, id, role, site, nonce, required, proof) { PublicKey = publicKey, Signature = signature, OpenerSide = side };
     }
 
     internal static OmniStoreException Malformed(string what) => new(OmniStoreError.ProtocolError, $"Malformed message: {what}.");

@@ -5,16 +5,22 @@ namespace OmniStore.Protocol;
 
 internal sealed partial class PeerConnection
 {
+    /// <summary>What a completed handshake settled: the peer's HELLO, the version, and what the peer is to this node.</summary>
+    private readonly record struct HandshakeOutcome(HelloMessage Remote, ushort Version, TreeSide PeerSide);
+
     private int _unansweredAtClose;
 
     /// <summary>
-    /// Whether this end opened the connection. A node opens only the connection to its parent and
-    /// accepts only its children's, so this tells which requests the peer may send (docs/protocol.md, "Messages").
+    /// Whether this end dialed the connection: it numbers its requests with odd stream ids. Not which
+    /// requests the peer may send: a parent may dial its child (<see cref="PeerSide"/>).
     /// </summary>
     public bool IsOpener => _isOpener;
 
-    /// <summary>What the peer is to this node: its parent or its child. Which requests it may send follow from this.</summary>
-    public TreeSide PeerSide => _isOpener ? TreeSide.Parent : TreeSide.Child;
+    /// <summary>
+    /// What the peer is to this node: its parent or its child, as settled by the handshake whoever
+    /// dialed (docs/protocol.md, "Roles"). Which requests the peer may send follow from this.
+    /// </summary>
+    public TreeSide PeerSide { get; }
 
     /// <summary>
     /// Requests from the peer that had not been answered when the connection closed (0 while it is
@@ -22,9 +28,9 @@ internal sealed partial class PeerConnection
     /// </summary>
     public int UnansweredAtClose => Volatile.Read(ref _unansweredAtClose);
 
-    private static async Task<(HelloMessage Remote, ushort Version)> OpenerHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
+    private static async Task<HandshakeOutcome> OpenerHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
-        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []);
+        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []) { OpenerSide = local.OpenerSide };
         var helloBytes = hello.Encode();
         await WriteFrameAsync(pipe.Output, FrameType.Hello, helloBytes, cancellationToken).ConfigureAwait(false);
 
@@ -39,12 +45,21 @@ internal sealed partial class PeerConnection
 
         var answer = HelloMessage.Decode(answerBytes, fromAcceptor: true);
         var context = Handshake.Context(hello, answer);
+        var refusalError = OmniStoreError.Unauthorized;
         string? refusal = NodeIdentity.CheckProof(answer.PublicKey, answer.NodeId, Handshake.AcceptorSigned(helloBytes, Handshake.Unsigned(answerBytes)), answer.Signature) is { } problem
             ? $"the peer is not the node it says: {problem}"
             : null;
         if (refusal is null && local.ExpectedPeer is { } expected && expected != answer.NodeId)
         {
             refusal = $"expected node {expected}, reached node {answer.NodeId}";
+        }
+
+        // The acceptor takes the side asked for or refuses with an ERROR: an answer that names
+        // another breaks the handshake's rules, whoever signed it.
+        if (refusal is null && answer.OpenerSide != hello.OpenerSide)
+        {
+            refusalError = OmniStoreError.ProtocolError;
+            refusal = $"this node asked to be the peer's {Name(hello.OpenerSide)}, and the peer answered that it takes it as its {Name(answer.OpenerSide)}";
         }
 
         if (refusal is null && local.Secret is { } secret)
@@ -56,8 +71,8 @@ internal sealed partial class PeerConnection
 
         if (refusal is not null)
         {
-            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Unauthorized, $"Refused: {refusal}."), cancellationToken).ConfigureAwait(false);
-            throw new OmniStoreException(OmniStoreError.Unauthorized, $"Refused the connection: {refusal}.");
+            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(refusalError, $"Refused: {refusal}."), cancellationToken).ConfigureAwait(false);
+            throw new OmniStoreException(refusalError, $"Refused the connection: {refusal}.");
         }
 
         // A relay proves the relay secret after the shared one (docs/protocol.md, "AUTH"): whether
@@ -67,10 +82,10 @@ internal sealed partial class PeerConnection
         var auth = Handshake.SignAuth(local.Node, helloBytes, answerBytes, proof, relayProof);
         await WriteFrameAsync(pipe.Output, FrameType.Auth, auth, cancellationToken).ConfigureAwait(false);
         await ExpectFrameAsync(pipe, FrameType.Ready, answerViolations: false, cancellationToken).ConfigureAwait(false);
-        return (answer, answer.MinVersion);
+        return new HandshakeOutcome(answer, answer.MinVersion, Opposite(hello.OpenerSide));
     }
 
-    private static async Task<(HelloMessage Remote, ushort Version)> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
+    private static async Task<HandshakeOutcome> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
         var helloBytes = await ExpectFrameAsync(pipe, FrameType.Hello, answerViolations: true, cancellationToken).ConfigureAwait(false);
 
@@ -87,7 +102,9 @@ internal sealed partial class PeerConnection
         }
 
         var hello = await DecodeOrRefuseAsync(pipe, () => HelloMessage.Decode(helloBytes), cancellationToken).ConfigureAwait(false);
-        var answer = new HelloMessage(high, high, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []) { PublicKey = local.Node.PublicKey };
+        // The answer repeats the side the opener asked for: whether this node takes it on that side
+        // is decided once the opener has proved its id, after its AUTH.
+        var answer = new HelloMessage(high, high, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []) { PublicKey = local.Node.PublicKey, OpenerSide = hello.OpenerSide };
         var context = Handshake.Context(hello, answer);
         if (local.Secret is { } secret)
         {
@@ -118,7 +135,7 @@ internal sealed partial class PeerConnection
         }
 
         hello = hello with { PublicKey = auth.PublicKey };
-        refusal ??= hello.Role switch
+        refusal ??= hello.OpenerSide == TreeSide.Parent ? ParentRefusal(local, hello) : hello.Role switch
         {
             NodeRole.Root => "a child cannot be the root: this node accepts clients and relays",
             NodeRole.Relay => RelayRefusal(local, context, auth.RelayProof),
@@ -132,8 +149,32 @@ internal sealed partial class PeerConnection
         }
 
         await WriteFrameAsync(pipe.Output, FrameType.Ready, [], cancellationToken).ConfigureAwait(false);
-        return (hello, high);
+        return new HandshakeOutcome(hello, high, hello.OpenerSide);
     }
+
+    /// <summary>
+    /// Why an opener that asks to be this node's parent is not taken as one, or null. Only the node
+    /// this one names as the parent that dials it is, proved by its signature (so no relay secret is
+    /// asked of it), and only as a root or a relay.
+    /// </summary>
+    private static string? ParentRefusal(ConnectionIdentity local, HelloMessage hello)
+    {
+        if (local.AcceptsParent is not { } parent)
+        {
+            return "this node takes no parent that dials it";
+        }
+
+        if (hello.Role == NodeRole.Client)
+        {
+            return "a client cannot be a parent: a parent that dials this node is a root or a relay";
+        }
+
+        return hello.NodeId == parent ? null : $"this node takes node {parent} as the parent that dials it, not node {hello.NodeId}";
+    }
+
+    private static TreeSide Opposite(TreeSide side) => side == TreeSide.Child ? TreeSide.Parent : TreeSide.Child;
+
+    private static string Name(TreeSide side) => side == TreeSide.Child ? "child" : "parent";
 
     /// <summary>
     /// Why an opener that says it is a relay is not taken as one, or null. A relay is waited for on

@@ -30,7 +30,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private Task? _readLoop;
     private TimeSpan _disposeTimeout = TimeSpan.FromSeconds(5);
 
-    private PeerConnection(IDuplexPipe pipe, IAsyncDisposable transport, bool isOpener, HelloMessage remote, ushort version, IRequestHandler? handler, LinkCounters counters, ConnectionLimits limits, ILogger logger)
+    private PeerConnection(IDuplexPipe pipe, IAsyncDisposable transport, bool isOpener, HandshakeOutcome handshake, IRequestHandler? handler, LinkCounters counters, ConnectionLimits limits, ILogger logger)
     {
         _limits = limits;
         _pipe = pipe;
@@ -41,8 +41,9 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         _isOpener = isOpener;
         _handler = handler;
         _logger = logger;
-        Remote = remote;
-        Version = version;
+        Remote = handshake.Remote;
+        Version = handshake.Version;
+        PeerSide = handshake.PeerSide;
         Counters = counters;
         _nextStream = isOpener ? 1u : 2u;
         if (limits.MayBeShed)
@@ -91,7 +92,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
 
     /// <summary>
     /// Runs the handshake over <paramref name="pipe"/> and starts the connection. The opener is the
-    /// side that connected. Throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.Unauthorized"/>,
+    /// side that connected; which end is the parent the handshake settles (<see cref="PeerSide"/>). Throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.Unauthorized"/>,
     /// <see cref="OmniStoreError.ProtocolError"/>, <see cref="OmniStoreError.Unavailable"/>) and disposes the transport on failure.
     /// </summary>
     public static Task<PeerConnection> StartAsync(
@@ -122,10 +123,10 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         timeout.CancelAfter(HandshakeTimeout);
         try
         {
-            var (remote, version) = isOpener
+            var handshake = isOpener
                 ? await OpenerHandshakeAsync(pipe, local, timeout.Token).ConfigureAwait(false)
                 : await AcceptorHandshakeAsync(pipe, local, timeout.Token).ConfigureAwait(false);
-            var connection = new PeerConnection(pipe, transport, isOpener, remote, version, handler, counters, limits, logger ?? NullLogger.Instance);
+            var connection = new PeerConnection(pipe, transport, isOpener, handshake, handler, counters, limits, logger ?? NullLogger.Instance);
             connection._readLoop = connection.ReadLoopAsync();
             _ = connection.WatchSendsAsync();
             return connection;

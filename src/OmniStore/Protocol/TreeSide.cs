@@ -1,15 +1,15 @@
 namespace OmniStore.Protocol;
 
 /// <summary>
-/// What the peer of a connection is to this node in the tree: its parent (which pushes UPDATE and
+/// What one end of a connection is to the other in the tree: its parent (which pushes UPDATE and
 /// PUSH_CHUNK and asks nothing) or its child (a client or relay, which asks). Settled by the
-/// handshake (docs/protocol.md, "HELLO").
+/// handshake, whoever dialed (docs/protocol.md, "Roles"); the value is the HELLO's `opener_side`.
 /// </summary>
 internal enum TreeSide : byte
 {
-    /// <summary>The peer is a client or relay below this node.</summary>
+    /// <summary>A client or relay below the other end.</summary>
     Child = 0,
 
-    /// <summary>The peer is this node's parent.</summary>
+    /// <summary>The other end's parent.</summary>
     Parent = 1,
 }

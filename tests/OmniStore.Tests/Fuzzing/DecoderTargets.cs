@@ -72,7 +72,7 @@ internal static class DecoderTargets
             Check(input.Length <= HelloMessage.MaxOpenerSize, "an opener's HELLO is at most its documented size");
             Check(hello.Nonce.Length == HelloMessage.NonceSize && hello.Proof.Length == 0, "nonce and proof sizes");
             Check(!hello.Site.Any(char.IsControl), "a peer's site holds no control characters (it goes into log lines and error messages)");
-            return $"ok:{hello.Role}:{hello.SecretRequired}:{hello.Proof.Length}:{Bucket(hello.Site.Length)}:{hello.MinVersion <= hello.MaxVersion}";
+            return $"ok:{hello.Role}:{hello.SecretRequired}:{hello.OpenerSide}:{hello.Proof.Length}:{Bucket(hello.Site.Length)}:{hello.MinVersion <= hello.MaxVersion}";
         },
         Dictionary = [.. NameTokens, [32], [0, 0], [0xff, 0xff]],
     };
@@ -85,6 +85,7 @@ internal static class DecoderTargets
         yield return new HelloMessage(2, 2, id, NodeRole.Client, string.Empty, nonce, false, []);
         yield return new HelloMessage(2, 2, id, NodeRole.Relay, "site-a", nonce, true, []);
         yield return new HelloMessage(1, 3, id, NodeRole.Root, "東京", nonce, false, []);
+        yield return new HelloMessage(2, 2, id, NodeRole.Relay, "parent", nonce, true, []) { OpenerSide = TreeSide.Parent };
     }
 
     /// <summary>Acceptors' HELLOs: with and without a proof, a site of each kind; the signature bytes fixed (nothing checks them here).</summary>
@@ -95,6 +96,7 @@ internal static class DecoderTargets
         var key = FuzzIdentities.Acceptor;
         yield return new HelloMessage(2, 2, key.Id, NodeRole.Root, "root-site", FuzzIdentities.AcceptorNonce(), false, []) { PublicKey = key.PublicKey, Signature = signature };
         yield return new HelloMessage(2, 2, key.Id, NodeRole.Relay, "東京", FuzzIdentities.AcceptorNonce(), true, proof) { PublicKey = key.PublicKey, Signature = signature };
+        yield return new HelloMessage(2, 2, key.Id, NodeRole.Relay, "child", FuzzIdentities.AcceptorNonce(), false, []) { PublicKey = key.PublicKey, Signature = signature, OpenerSide = TreeSide.Parent };
     }
 
     public static FuzzTarget HelloAnswer() => new()
@@ -111,7 +113,7 @@ internal static class DecoderTargets
             Check(input.Length <= HelloMessage.MaxAcceptorSize, "an acceptor's HELLO is at most its documented size");
             Check(hello.PublicKey.Length == NodeIdentity.PublicKeySize && hello.Signature.Length == NodeIdentity.SignatureSize && hello.Proof.Length is 0 or Handshake.ProofSize, "key, signature and proof sizes");
             Check(!hello.Site.Any(char.IsControl), "a peer's site holds no control characters");
-            return $"ok:{hello.Role}:{hello.SecretRequired}:{hello.Proof.Length}:{Bucket(hello.Site.Length)}";
+            return $"ok:{hello.Role}:{hello.SecretRequired}:{hello.OpenerSide}:{hello.Proof.Length}:{Bucket(hello.Site.Length)}";
         },
         Dictionary = [.. NameTokens, [NodeIdentity.PublicKeySize], [NodeIdentity.SignatureSize], [32], [0, 0], [0xff, 0xff]],
     };

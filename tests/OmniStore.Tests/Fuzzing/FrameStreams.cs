@@ -37,11 +37,13 @@ internal static class FrameStreams
     /// <summary>
     /// What an opener sends first: HELLO, then an AUTH signed for the connection target's answer
     /// (<see cref="FuzzIdentities"/>); <paramref name="withProof"/>: it says it holds the shared
-    /// secret and proves one (which an acceptor without a secret does not check).
+    /// secret and proves one (which an acceptor without a secret does not check); <paramref name="asParent"/>:
+    /// it is a root that joins as the acceptor's parent (which the connection target takes).
     /// </summary>
-    public static byte[] OpenerHandshake(bool withProof = false, string site = "")
+    public static byte[] OpenerHandshake(bool withProof = false, string site = "", bool asParent = false)
     {
-        var hello = (DecoderTargets.HelloSeeds().First() with { Site = site, SecretRequired = withProof }).Encode();
+        var seed = DecoderTargets.HelloSeeds().First() with { Site = site, SecretRequired = withProof };
+        var hello = (asParent ? seed with { Role = NodeRole.Root, OpenerSide = TreeSide.Parent } : seed).Encode();
         var auth = Handshake.SignAuth(FuzzIdentities.Opener, hello, FuzzIdentities.AcceptorHello(hello), withProof ? new byte[Handshake.ProofSize] : [], []);
         return [.. Frame(FrameType.Hello, FrameFlags.End, 0, hello), .. Frame(FrameType.Auth, FrameFlags.End, 0, auth)];
     }

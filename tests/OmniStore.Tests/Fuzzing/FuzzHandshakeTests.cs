@@ -12,7 +12,7 @@ public sealed class FuzzHandshakeTests
     [Fact]
     public async Task TheConnectionTargetsSeeds_PassTheHandshake_AndReachTheReadLoop()
     {
-        foreach (var (name, bytes) in PeerConnectionTarget.Create().Seeds().Where(s => s.Name is "session" or "handshake" or "handshake-proof" or "resolve"))
+        foreach (var (name, bytes) in PeerConnectionTarget.Create().Seeds().Where(s => s.Name is "session" or "handshake" or "handshake-proof" or "handshake-parent" or "resolve"))
         {
             var result = await new Fuzzer(PeerConnectionTarget.Create(), seed: 0).ExecuteAsync(bytes, measure: false);
             Assert.Null(result.Failure);

@@ -19,13 +19,22 @@ internal static class FuzzIdentities
 
     public static byte[] AcceptorNonce() => [.. Enumerable.Range(0x80, HelloMessage.NonceSize).Select(i => (byte)i)];
 
-    /// <summary>The connection target's own identity: a relay without secrets, whose nonce is fixed.</summary>
-    public static ConnectionIdentity AcceptorIdentity { get; } = new(Acceptor, NodeRole.Relay, "fuzz", Secret: null) { Nonces = AcceptorNonce };
+    /// <summary>
+    /// The connection target's own identity: a relay without secrets, whose nonce is fixed, and which
+    /// takes the fuzz opener as a parent that dials it (so that a parent's handshake reaches the read loop too).
+    /// </summary>
+    public static ConnectionIdentity AcceptorIdentity { get; } = new(Acceptor, NodeRole.Relay, "fuzz", Secret: null) { Nonces = AcceptorNonce, AcceptsParent = Opener.Id };
 
     /// <summary>The acceptor's HELLO in answer to <paramref name="openerHello"/>, as the connection target sends it (its signature differs every time).</summary>
     public static byte[] AcceptorHello(byte[] openerHello)
     {
-        var answer = new HelloMessage(ProtocolLimits.MaxVersion, ProtocolLimits.MaxVersion, Acceptor.Id, AcceptorIdentity.Role, AcceptorIdentity.Site, AcceptorNonce(), false, []) { PublicKey = Acceptor.PublicKey };
+        var answer = new HelloMessage(ProtocolLimits.MaxVersion, ProtocolLimits.MaxVersion, Acceptor.Id, AcceptorIdentity.Role, AcceptorIdentity.Site, AcceptorNonce(), false, [])
+        {
+            PublicKey = Acceptor.PublicKey,
+            // The acceptor repeats the side asked for: read from the flags alone (bits 1-2), since
+            // a seed's HELLO may be one that a node refuses for another field (a site with a control character).
+            OpenerSide = (TreeSide)((openerHello[21] >> 1) & 0b11),
+        };
         return Handshake.SignAcceptorHello(Acceptor, openerHello, answer);
     }
 }

@@ -40,6 +40,7 @@ internal static class PeerConnectionTarget
             ("handshake", FrameStreams.OpenerHandshake()),
             ("handshake-proof", FrameStreams.OpenerHandshake(withProof: true)),
             ("handshake-site", [.. FrameStreams.OpenerHandshake(site: "site-b"), .. FrameStreams.Frame(FrameType.Ping, FrameFlags.End, 0, new byte[8])]),
+            ("handshake-parent", [.. FrameStreams.OpenerHandshake(site: "parent", asParent: true), .. FrameStreams.Requests().Single(r => r.Name == "update").Frames]),
             ("session", FrameStreams.ClientSession()),
             .. FrameStreams.Requests().Select(r => (r.Name, (byte[])[.. FrameStreams.OpenerHandshake(), .. r.Frames])),
         ],
