@@ -273,11 +273,12 @@ public sealed class HandshakeSideTests : IAsyncDisposable
 
         var resolve = await Assert.ThrowsAsync<OmniStoreException>(() => parent.RequestAsync(FrameType.Resolve, "name"u8.ToArray(), ct).WaitAsync(Timeout, ct));
         Assert.Equal(OmniStoreError.ProtocolError, resolve.Error);
-        Assert.Contains("Resolve is a child's request; a parent may only push UPDATE and PUSH_CHUNK", resolve.Message, StringComparison.Ordinal);
+        Assert.Contains("Resolve is a child's request; a parent may only send UPDATE, PUSH_CHUNK", resolve.Message, StringComparison.Ordinal);
 
         // Its UPDATE passes the side rule (this node, a root, then has no use for it); a child's does not.
         var fromParent = await Assert.ThrowsAsync<OmniStoreException>(() => parent.RequestAsync(FrameType.Update, update, ct).WaitAsync(Timeout, ct));
         Assert.DoesNotContain("a child may not send it", fromParent.Message, StringComparison.Ordinal);
+        Assert.Contains("The root has no parent", fromParent.Message, StringComparison.Ordinal);
 
         using var childKey = NodeIdentity.Create();
         var (child, _) = await ConnectAsync(Identity(childKey, NodeRole.Client), Identity(nodeKey, NodeRole.Relay) with { AcceptsParent = parentKey.Id }, node);
