@@ -58,7 +58,8 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _misses = new RelayMisses(options);
         _admission = CreateAdmission(options);
         _identity = CreateIdentity(key);
-        Address = listener.Addresses[0];
+        Addresses = listener.Addresses;
+        Address = Addresses[0];
         if (options.Parent is { } parent)
         {
             _parent = new ParentLink(parent, options.Transports, _identity, this, _connectionLimits, _logger);
@@ -67,8 +68,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         }
     }
 
-    /// <summary>Where the node listens (with the actual port if 0 was asked for).</summary>
+    /// <summary>Where the node listens (with the actual port if 0 was asked for): the first of <see cref="Addresses"/>.</summary>
     public NodeAddress Address { get; }
+
+    /// <summary>Every address the node listens on, in the order of <see cref="TreeNodeOptions.Listen"/> (a host name that resolves to several gives each).</summary>
+    public IReadOnlyList<NodeAddress> Addresses { get; }
 
     public bool IsRoot => _options.IsRoot;
 
@@ -145,7 +149,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         var node = new TreeNode(options, store, listener, key);
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
-        NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.NodeId.ToString(), node.Address.ToString(), options.Site, options.DataDirectory);
+        foreach (var address in node.Addresses)
+        {
+            NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.NodeId.ToString(), address.ToString(), options.Site, options.DataDirectory);
+        }
+
         NodeLog.RelayPolicy(node._logger, node.RelayPolicy());
         node.LogConnectionLimits();
         if (node._parent is not null)
