@@ -115,7 +115,7 @@ public class TreeBenchmarks
     private TreeNode StartNode(string site, NodeAddress? parent) =>
         TreeNode.StartAsync(new TreeNodeOptions
         {
-            Listen = new NodeAddress("tcp", "127.0.0.1", 0),
+            Listen = [new NodeAddress("tcp", "127.0.0.1", 0)],
             Parent = parent,
             Site = site,
             DataDirectory = Path.Combine(_root, site),

@@ -85,7 +85,7 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     /// Where to dial <paramref name="address"/>, and the node id the peer there must prove, if the
     /// address names one (<c>tcp://relay:7070#ID</c>; docs/protocol.md, "Node identity").
     /// </summary>
-    private static (NodeAddress Endpoint, NodeId? Expected) Dialable(PeerAddress address) => address switch
+    internal static (NodeAddress Endpoint, NodeId? Expected) Dialable(PeerAddress address) => address switch
     {
         { Endpoint: null } => throw AddressGrammar.InvalidArgument(
             $"'{address}' names a node by its id alone, which needs a rendezvous that this version does not have: give the node's address"),

@@ -12,7 +12,7 @@ using OmniStore.Transport;
 namespace OmniStore.Cli.Commands;
 
 /// <summary>
-/// <c>omnistore relay --listen tcp://HOST:PORT [--parent URI] [--site NAME] [--data-dir DIR]
+/// <c>omnistore relay --listen tcp://HOST:PORT [--listen URI ...] [--parent URI[#NODEID]] [--site NAME] [--data-dir DIR]
 /// [--cache-size SIZE] [--secret-file FILE] [--relay-secret-file FILE | --open-relays]
 /// [--status-listen http://HOST:PORT] [--child-upstream-limit N] [--child-miss-rate N] [--child-miss-burst N]
 /// [connection limits]</c>: runs a relay
@@ -34,18 +34,22 @@ internal static class RelayCommand
 
     public static Command Create()
     {
-        var listen = new Option<NodeAddress>("--listen")
+        var listen = new Option<NodeAddress[]>("--listen")
         {
-            Description = "Where to listen for children (relays and clients), tcp://HOST:PORT; port 0 picks a free port, printed at startup",
+            Description = $"Where to listen for children (relays and clients), tcp://HOST:PORT; port 0 picks a free port. Repeat it to listen on several addresses (at most {TreeNodeOptions.MaxListenAddresses}); each address bound is printed at startup",
             HelpName = "URI",
             Required = true,
-            CustomParser = ParseAddress,
+
+            // Repeated, one address a token: `--listen A --listen B`.
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = ParseListenAddresses,
         };
-        var parent = new Option<NodeAddress?>("--parent")
+        var parent = new Option<PeerAddress?>("--parent")
         {
-            Description = "The parent (a relay or the root), tcp://HOST:PORT; without it this node is the root",
+            Description = "The parent (a relay or the root), tcp://HOST:PORT; with #NODEID after it, the parent must prove it is that node (32 hex digits, as it prints at startup) or it is refused. Without --parent this node is the root",
             HelpName = "URI",
-            CustomParser = ParseAddress,
+            CustomParser = ParseParent,
         };
         var site = new Option<string>("--site")
         {
@@ -258,10 +262,12 @@ internal static class RelayCommand
 
         return command;
 
-        RelaySettings Settings(ParseResult parseResult) =>
-            new RelaySettings(
+        RelaySettings Settings(ParseResult parseResult)
+        {
+            var (parentAddress, parentId) = parseResult.GetValue(parent) is { } named ? OmniStoreClient.Dialable(named) : (null, null);
+            return new RelaySettings(
                 parseResult.GetRequiredValue(listen),
-                parseResult.GetValue(parent),
+                parentAddress,
                 parseResult.GetRequiredValue(site),
                 Path.GetFullPath(parseResult.GetRequiredValue(dataDirectory)),
                 parseResult.GetValue(cacheSize) ?? 0,
@@ -270,6 +276,7 @@ internal static class RelayCommand
                 parseResult.GetValue(logLevel),
                 DefaultShutdownGrace)
             {
+                ParentNodeId = parentId,
                 RelaySecretFile = parseResult.GetValue(relaySecretFile) ?? RelaySecretFileFromEnvironment(),
                 OpenRelays = parseResult.GetValue(openRelays),
                 UpdateTimeout = parseResult.GetValue(updateTimeout) ?? TreeNodeOptions.DefaultUpdateTimeout,
@@ -287,6 +294,7 @@ internal static class RelayCommand
                 MemoryBudget = parseResult.GetValue(memoryBudget),
                 MaxConnectionReceive = parseResult.GetValue(connectionReceive),
             };
+        }
     }
 
     private static void ValidateSite(OptionResult result)
@@ -315,16 +323,61 @@ internal static class RelayCommand
         }
     }
 
-    private static NodeAddress? ParseAddress(ArgumentResult result)
+    /// <summary>Every <c>--listen</c> given, in order: each one address (the library's parser), none twice, at most <see cref="TreeNodeOptions.MaxListenAddresses"/>.</summary>
+    private static NodeAddress[] ParseListenAddresses(ArgumentResult result)
     {
-        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-        if (NodeAddress.TryParse(text, out var address, out string? error))
+        var addresses = new List<NodeAddress>(result.Tokens.Count);
+        foreach (var token in result.Tokens)
         {
-            return address;
+            if (!NodeAddress.TryParse(token.Value, out var address, out string? error))
+            {
+                string hint = token.Value.Contains(',', StringComparison.Ordinal) ? " Repeat --listen to listen on several addresses." : "";
+                result.AddError($"--listen: {error}.{hint}");
+                return [];
+            }
+
+            if (addresses.Contains(address))
+            {
+                result.AddError($"--listen: {address} is given twice; each address is listened on once.");
+                return [];
+            }
+
+            addresses.Add(address);
         }
 
-        result.AddError($"{OptionName(result)}: {error}.");
-        return null;
+        if (addresses.Count > TreeNodeOptions.MaxListenAddresses)
+        {
+            result.AddError(string.Create(CultureInfo.InvariantCulture, $"--listen is given {addresses.Count} times; a node listens on at most {TreeNodeOptions.MaxListenAddresses} addresses."));
+            return [];
+        }
+
+        return [.. addresses];
+    }
+
+    /// <summary>
+    /// The parent, <c>tcp://HOST:PORT</c> with an optional <c>#NODEID</c>: parsed as the client parses
+    /// its relay (<see cref="PeerAddress"/>), and dialable as it dials one (an endpoint, and an id of
+    /// this version's length).
+    /// </summary>
+    private static PeerAddress? ParseParent(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (!PeerAddress.TryParse(text, out var address, out string? error))
+        {
+            result.AddError($"--parent: {error}.");
+            return null;
+        }
+
+        try
+        {
+            _ = OmniStoreClient.Dialable(address);
+            return address;
+        }
+        catch (OmniStoreException ex)
+        {
+            result.AddError($"--parent: {ex.Message}");
+            return null;
+        }
     }
 
     private static long? ParseStoreSize(ArgumentResult result)

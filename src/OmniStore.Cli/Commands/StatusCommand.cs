@@ -17,6 +17,9 @@ internal static class StatusCommand
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Listen addresses shown on one line: any status page could send thousands.</summary>
+    private const int MaxListedAddresses = 16;
+
     public static Command Create()
     {
         var relay = new Option<Uri>("--relay")
@@ -120,11 +123,18 @@ internal static class StatusCommand
     {
         var c = CultureInfo.InvariantCulture;
         var output = Console.Out;
-        output.WriteLine(string.Create(c, $"{Safe(status.Role)} {Safe(status.NodeId)} at site {Safe(status.Site)}, listening on {Safe(status.Listen)}"));
+        // A status page of an older node has only the first address.
+        var listening = status.ListenAddresses is { Count: > 0 } all ? all : [status.Listen];
+        output.WriteLine(string.Create(c, $"{Safe(status.Role)} {Safe(status.NodeId)} at site {Safe(status.Site)}, listening on {string.Join(", ", listening.Take(MaxListedAddresses).Select(Safe))}{(listening.Count > MaxListedAddresses ? $" and {listening.Count - MaxListedAddresses} more" : "")}"));
         if (status.Parent is { } parent)
         {
             string state = parent.Connected ? (parent.NodeId is { } id ? $"connected to node {Safe(id)}" : "connected") : "DISCONNECTED";
-            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}, {state} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")}){Describe(parent.Link)}"));
+            string expected = parent.ExpectedNodeId is { } mustBe ? $", must be node {Safe(mustBe)}" : "";
+            output.WriteLine(string.Create(c, $"parent:   {Safe(parent.Address)}{expected}, {state} (the link came up {parent.Connections} time{(parent.Connections == 1 ? "" : "s")}){Describe(parent.Link)}"));
+            if (!parent.Connected && parent.Problem is { } problem)
+            {
+                output.WriteLine($"          last attempt: {Safe(problem)}");
+            }
         }
 
         var store = status.Store;

@@ -10,7 +10,8 @@ namespace OmniStore.Cli.Daemon;
 /// closes, in-flight requests get <see cref="RelaySettings.ShutdownGrace"/> to finish, connections
 /// close, and the store is checkpointed. Prints the lines scripts wait for on stdout:
 /// <c>node id ID</c> (32 hex digits, the same at every start on one data directory), <c>listening on
-/// tcp://HOST:PORT</c> and, with a status listener, <c>status on http://HOST:PORT</c>.
+/// tcp://HOST:PORT</c> once for each address bound (first the first <c>--listen</c>'s) and, with a
+/// status listener, <c>status on http://HOST:PORT</c> after them.
 /// </summary>
 internal static class RelayDaemon
 {
@@ -36,7 +37,7 @@ internal static class RelayDaemon
         DaemonLog.Starting(
             logger,
             settings.Parent is null ? "root" : "relay",
-            settings.Parent?.ToString() ?? "none",
+            settings.Parent is null ? "none" : settings.ParentNodeId is { } mustBe ? $"{settings.Parent} (must be node {mustBe})" : settings.Parent.ToString(),
             settings.Parent is null
                 ? $"pinned in {settings.DataDirectory}, capacity {(settings.CacheSize == 0 ? "unlimited" : ByteSize.Format(settings.CacheSize))}"
                 : $"cache of {ByteSize.Format(settings.CacheSize)} in {settings.DataDirectory}",
@@ -48,6 +49,7 @@ internal static class RelayDaemon
             {
                 Listen = settings.Listen,
                 Parent = settings.Parent,
+                ParentNodeId = settings.ParentNodeId,
                 Site = settings.Site,
                 DataDirectory = settings.DataDirectory,
                 CacheSize = settings.CacheSize,
@@ -82,7 +84,11 @@ internal static class RelayDaemon
             }
 
             Console.Out.WriteLine($"{NodeIdPrefix}{node.NodeId}");
-            Console.Out.WriteLine($"{ListeningPrefix}{node.Address}");
+            foreach (var address in node.Addresses)
+            {
+                Console.Out.WriteLine($"{ListeningPrefix}{address}");
+            }
+
             if (status is not null)
             {
                 Console.Out.WriteLine($"{StatusPrefix}{status.Address.GetLeftPart(UriPartial.Authority)}");

@@ -6,7 +6,7 @@ using OmniStore.Transport;
 namespace OmniStore.Cli.Daemon;
 
 /// <summary>What <c>omnistore relay</c> was asked to run, checked by the command line parser.</summary>
-/// <param name="Listen">Where the node listens for children.</param>
+/// <param name="Listen">Where the node listens for children: one address or more.</param>
 /// <param name="Parent">The parent; null for the root.</param>
 /// <param name="Site">The site name it reports.</param>
 /// <param name="DataDirectory">Its store's directory.</param>
@@ -16,7 +16,7 @@ namespace OmniStore.Cli.Daemon;
 /// <param name="LogLevel">The least severe log level written.</param>
 /// <param name="ShutdownGrace">How long in-flight requests may take to finish after SIGINT or SIGTERM.</param>
 internal sealed record RelaySettings(
-    NodeAddress Listen,
+    IReadOnlyList<NodeAddress> Listen,
     NodeAddress? Parent,
     string Site,
     string DataDirectory,
@@ -26,6 +26,9 @@ internal sealed record RelaySettings(
     LogLevel LogLevel,
     TimeSpan ShutdownGrace)
 {
+    /// <summary>The node id the parent must prove (<c>--parent URI#NODEID</c>); null for whichever node answers there.</summary>
+    public NodeId? ParentNodeId { get; init; }
+
     /// <summary>The file holding the tree's relay secret, if any (<c>--relay-secret-file</c>, <c>$OMNISTORE_RELAY_SECRET_FILE</c>).</summary>
     public string? RelaySecretFile { get; init; }
 

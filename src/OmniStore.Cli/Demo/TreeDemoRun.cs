@@ -75,7 +75,7 @@ internal static class TreeDemoRun
         var node = await TreeNode.StartAsync(
             new TreeNodeOptions
             {
-                Listen = new NodeAddress("tcp", "127.0.0.1", 0),
+                Listen = [new NodeAddress("tcp", "127.0.0.1", 0)],
                 Parent = parent,
                 Site = site,
                 DataDirectory = directory,

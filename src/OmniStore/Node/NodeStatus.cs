@@ -7,7 +7,8 @@ namespace OmniStore.Node;
 /// A point-in-time view of a node for its status page and metrics. <c>ChildrenTotal</c> counts every
 /// child since the node started, gone ones too. <c>RememberedMisses</c>: requests a relay answered
 /// NotFound from its memory of recent misses; <c>MissLimitedRequests</c>: requests refused because
-/// their connection caused too many misses upstream.
+/// their connection caused too many misses upstream. <c>Listen</c> is the first address the node
+/// listens on, <c>ListenAddresses</c> every one.
 /// </summary>
 internal sealed record NodeStatus(
     string Role,
@@ -24,7 +25,8 @@ internal sealed record NodeStatus(
     long RememberedMisses,
     long MissLimitedRequests,
 
-    ConnectionStatus? Connections = null);
+    ConnectionStatus? Connections = null,
+    IReadOnlyList<string>? ListenAddresses = null);
 
 /// <summary>
 /// The node's connections from children and what became of them. <c>Open</c> counts handshakes in
@@ -48,8 +50,12 @@ internal sealed record ConnectionStatus(
 /// <summary>Why the node refuses new connections, and since when.</summary>
 internal sealed record RefusalStatus(string Reason, DateTimeOffset Since);
 
-/// <summary>The parent link: where it points, whether it is up, what crossed it, and the id the parent proved (null while it is down).</summary>
-internal sealed record ParentStatus(string Address, bool Connected, int Connections, LinkTraffic Traffic, string? NodeId = null, LinkDetails? Link = null);
+/// <summary>
+/// The parent link: where it points, whether it is up, what crossed it, and the id the parent proved
+/// (null while it is down); the id it must prove, if one was given; and, while it is down, why the
+/// last attempt failed (unreachable, or refused).
+/// </summary>
+internal sealed record ParentStatus(string Address, bool Connected, int Connections, LinkTraffic Traffic, string? NodeId = null, LinkDetails? Link = null, string? ExpectedNodeId = null, string? Problem = null);
 
 /// <summary>One connected child; its node id as 32 hex digits, proved in the handshake.</summary>
 internal sealed record LinkStatus(string Role, string NodeId, string Site, LinkTraffic Traffic, LinkDetails? Link = null);

@@ -48,6 +48,9 @@ internal sealed class ParentLink : IAsyncDisposable
 
     public PeerConnection? Current => _current is { IsOpen: true } c ? c : null;
 
+    /// <summary>Why the last attempt to connect failed (the parent unreachable, or refused); null once one succeeds.</summary>
+    public string? LastProblem { get; private set; }
+
     /// <summary>How many times the link came up.</summary>
     public int Connections { get; private set; }
 
@@ -73,6 +76,7 @@ internal sealed class ParentLink : IAsyncDisposable
                 var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identity, _handler, _limits, _logger, _stop.Token).ConfigureAwait(false);
                 _current = connection;
                 Connections++;
+                LastProblem = null;
                 backoff = MinBackoff;
                 NodeLog.ParentConnected(_logger, _address.ToString(), connection.Describe());
                 Connected?.Invoke(connection);
@@ -86,6 +90,7 @@ internal sealed class ParentLink : IAsyncDisposable
             }
             catch (OmniStoreException ex)
             {
+                LastProblem = ex.Message;
                 _firstAttempt.TrySetResult();
                 if (ex.Error == OmniStoreError.Unauthorized)
                 {

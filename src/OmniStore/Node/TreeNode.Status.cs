@@ -10,7 +10,7 @@ internal sealed partial class TreeNode
         NodeId.ToString(),
         Site,
         Address.ToString(),
-        Parent is not { } parent ? null : new ParentStatus(parent.Address.ToString(), parent.Current is not null, parent.Connections, LinkTraffic.From(parent.Counters), parent.Current?.Remote.NodeId.ToString(), parent.Current is { } up ? Details(up) : null),
+        Parent is not { } parent ? null : new ParentStatus(parent.Address.ToString(), parent.Current is not null, parent.Connections, LinkTraffic.From(parent.Counters), parent.Current?.Remote.NodeId.ToString(), parent.Current is { } up ? Details(up) : null, _options.ParentNodeId?.ToString(), parent.Current is null ? parent.LastProblem : null),
         _children.Keys.Select(c => new LinkStatus(c.Remote.Role.ToString().ToLowerInvariant(), c.Remote.NodeId.ToString(), c.Remote.Site, LinkTraffic.From(c.Counters), Details(c))).ToList(),
         ChildrenTotal,
         new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes),
@@ -20,7 +20,8 @@ internal sealed partial class TreeNode
         Misses.Remembered,
         Misses.Refused,
 
-        Connections);
+        Connections,
+        [.. Addresses.Select(a => a.ToString())]);
 
     /// <summary>What status shows of a link: transport, path type, endpoint and round-trip times.</summary>
     private static LinkDetails Details(PeerConnection connection) =>

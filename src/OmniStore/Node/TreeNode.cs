@@ -48,7 +48,8 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _connectionLimits = options.ConnectionLimits with { Budget = _memory };
         _admission = CreateAdmission(options);
         _identity = CreateIdentity(key);
-        Address = listener.Addresses[0];
+        Addresses = listener.Addresses;
+        Address = Addresses[0];
         if (options.Parent is { } parent)
         {
             var link = new ParentLink(parent, options.Transports, _identity, this, _connectionLimits, _logger);
@@ -64,8 +65,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         _requests = CreateRequestTable();
     }
 
-    /// <summary>Where the node listens (with the actual port if 0 was asked for).</summary>
+    /// <summary>Where the node listens (with the actual port if 0 was asked for): the first of <see cref="Addresses"/>.</summary>
     public NodeAddress Address { get; }
+
+    /// <summary>Every address the node listens on, in the order of <see cref="TreeNodeOptions.Listen"/> (a host name that resolves to several gives each).</summary>
+    public IReadOnlyList<NodeAddress> Addresses { get; }
 
     public bool IsRoot => _options.IsRoot;
 
@@ -152,7 +156,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         var node = new TreeNode(options, store, listener, key);
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
-        NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.NodeId.ToString(), node.Address.ToString(), options.Site, options.DataDirectory);
+        foreach (var address in node.Addresses)
+        {
+            NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.NodeId.ToString(), address.ToString(), options.Site, options.DataDirectory);
+        }
+
         NodeLog.RelayPolicy(node._logger, node.RelayPolicy());
         node.LogConnectionLimits();
         if (node.Parent is { } parent)

@@ -9,8 +9,16 @@ namespace OmniStore.Node;
 /// <summary>Settings of a root or relay node. Without <see cref="Parent"/> the node is the root.</summary>
 internal sealed record TreeNodeOptions
 {
-    /// <summary>Where to listen. Required; port 0 picks a free port (see <see cref="TreeNode.Address"/>).</summary>
-    public required NodeAddress Listen { get; init; }
+    /// <summary>The most addresses <see cref="Listen"/> may hold.</summary>
+    public const int MaxListenAddresses = 16;
+
+    /// <summary>
+    /// Where to listen: one address or more, of any registered schemes, accepted from alike
+    /// (<c>[tcp://0.0.0.0:7070, mem://relay]</c>); at most <see cref="MaxListenAddresses"/>, none
+    /// twice. Port 0 picks a free port; <see cref="TreeNode.Addresses"/> has every address bound,
+    /// in this order. Required.
+    /// </summary>
+    public required IReadOnlyList<NodeAddress> Listen { get; init; }
 
     /// <summary>The transports the node listens and connects with, by scheme. Defaults to every transport of this build.</summary>
     internal TransportRegistry Transports { get; init; } = TransportRegistry.Default;
@@ -266,10 +274,7 @@ internal sealed record TreeNodeOptions
     /// <summary>Throws if a setting is missing or out of range; the message names the setting.</summary>
     public void Validate(string argumentName = "options")
     {
-        if (Listen is null)
-        {
-            throw new ArgumentNullException(argumentName, $"{nameof(Listen)} is required: the address the node listens on.");
-        }
+        ValidateListen(argumentName);
 
         if (string.IsNullOrWhiteSpace(DataDirectory))
         {
@@ -370,6 +375,37 @@ internal sealed record TreeNodeOptions
 
         Liveness.Validate(argumentName);
         StoreOptions.Validate(argumentName);
+    }
+
+    private void ValidateListen(string argumentName)
+    {
+        if (Listen is null || Listen.Count == 0)
+        {
+            throw new ArgumentException($"{nameof(Listen)} is required: at least one address the node listens on.", argumentName);
+        }
+
+        if (Listen.Count > MaxListenAddresses)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, Listen.Count, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{nameof(Listen)} holds {Listen.Count} addresses; at most {MaxListenAddresses} are allowed."));
+        }
+
+        for (int i = 0; i < Listen.Count; i++)
+        {
+            if (Listen[i] is null)
+            {
+                throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{nameof(Listen)}[{i}] is null."), argumentName);
+            }
+
+            // Parsed addresses are canonical, so two spellings of one are equal: twice the same is a
+            // typo for another, and would fail to bind (or, with port 0, bind a port nobody asked for).
+            for (int first = 0; first < i; first++)
+            {
+                if (Listen[first] == Listen[i])
+                {
+                    throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{nameof(Listen)} holds {Listen[i]} twice ([{first}] and [{i}])."), argumentName);
+                }
+            }
+        }
     }
 
     private static void AtLeast(long value, long minimum, string setting, string argumentName)

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using OmniStore.Transport.Internal;
 using OmniStore.Transport.Memory;
 using OmniStore.Transport.Tcp;
 
@@ -38,4 +39,39 @@ internal sealed class TransportRegistry
 
     /// <inheritdoc cref="ITransport.Listen"/>
     public IConnectionListener Listen(NodeAddress address) => Get(address.Scheme).Listen(address);
+
+    /// <summary>
+    /// Listens on every one of <paramref name="addresses"/> (of any registered schemes) as one
+    /// listener, whose <see cref="IConnectionListener.Addresses"/> are every address bound, in this
+    /// order. If one cannot be bound, those bound before it are closed and its error is thrown.
+    /// </summary>
+    public IConnectionListener Listen(IReadOnlyList<NodeAddress> addresses)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(addresses.Count);
+        if (addresses.Count == 1)
+        {
+            return Listen(addresses[0]); // nothing in between the node and its one listener
+        }
+
+        var bound = new List<IConnectionListener>(addresses.Count);
+        try
+        {
+            foreach (var address in addresses)
+            {
+                bound.Add(Listen(address));
+            }
+        }
+        catch
+        {
+            foreach (var listener in bound)
+            {
+                // Nothing was accepted yet, so closing completes at once.
+                listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
+            throw;
+        }
+
+        return new CompositeListener(bound);
+    }
 }

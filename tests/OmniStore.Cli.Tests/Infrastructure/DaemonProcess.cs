@@ -17,6 +17,7 @@ public sealed class DaemonProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
+    private readonly List<string> _addresses = [];
     private readonly TaskCompletionSource<string> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<string> _status = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _outputClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -24,8 +25,23 @@ public sealed class DaemonProcess : IAsyncDisposable
 
     private DaemonProcess(Process process) => _process = process;
 
-    /// <summary>The node's address, as it printed it.</summary>
+    /// <summary>The node's address, as it printed it: the first <c>listening on</c> line.</summary>
     public string Address { get; private set; } = "";
+
+    /// <summary>
+    /// Every address the node printed a <c>listening on</c> line for, so far. Complete once the
+    /// daemon is ready when it was started with <c>--status-listen</c>, whose line comes after them.
+    /// </summary>
+    public IReadOnlyList<string> Addresses
+    {
+        get
+        {
+            lock (_addresses)
+            {
+                return [.. _addresses];
+            }
+        }
+    }
 
     /// <summary>The status listener's address, when it was started with <c>--status-listen</c>.</summary>
     public string? StatusUrl { get; private set; }
@@ -197,7 +213,13 @@ public sealed class DaemonProcess : IAsyncDisposable
 
         if (line.StartsWith("listening on ", StringComparison.Ordinal))
         {
-            _listening.TrySetResult(line["listening on ".Length..].Trim());
+            string address = line["listening on ".Length..].Trim();
+            lock (_addresses)
+            {
+                _addresses.Add(address);
+            }
+
+            _listening.TrySetResult(address);
         }
         else if (line.StartsWith("status on ", StringComparison.Ordinal))
         {

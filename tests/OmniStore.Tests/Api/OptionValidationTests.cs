@@ -49,6 +49,10 @@ public sealed class OptionValidationTests
     public static TheoryData<string, string> NodeCases => new()
     {
         { "Listen", "Listen is required" },
+        { "Listen=empty", "Listen is required: at least one address" },
+        { "Listen=twice", "Listen holds tcp://127.0.0.1:7070 twice ([0] and [2])" },
+        { "Listen=17", "Listen holds 17 addresses; at most 16 are allowed" },
+        { "Listen=null-element", "Listen[1] is null" },
         { "DataDirectory", "DataDirectory is required" },
         { "CacheSize=-1", "CacheSize must not be negative" },
         { "CacheSize=0", "A relay needs a CacheSize" },
@@ -86,7 +90,7 @@ public sealed class OptionValidationTests
     {
         var valid = new TreeNodeOptions
         {
-            Listen = new NodeAddress("tcp", "127.0.0.1", 0),
+            Listen = [new NodeAddress("tcp", "127.0.0.1", 0)],
             Parent = new NodeAddress("tcp", "127.0.0.1", 7070),
             DataDirectory = "/tmp/x",
             CacheSize = 1L << 30,
@@ -96,6 +100,10 @@ public sealed class OptionValidationTests
         var options = setting switch
         {
             "Listen" => valid with { Listen = null! },
+            "Listen=empty" => valid with { Listen = [] },
+            "Listen=twice" => valid with { Listen = [NodeAddress.Parse("tcp://127.0.0.1:7070"), NodeAddress.Parse("mem://x"), NodeAddress.Parse("TCP://127.0.0.1:7070")] },
+            "Listen=17" => valid with { Listen = [.. Enumerable.Range(1, 17).Select(port => new NodeAddress("tcp", "127.0.0.1", port))] },
+            "Listen=null-element" => valid with { Listen = [NodeAddress.Parse("mem://x"), null!] },
             "DataDirectory" => valid with { DataDirectory = "" },
             "CacheSize=-1" => valid with { CacheSize = -1 },
             "CacheSize=0" => valid with { CacheSize = 0 },

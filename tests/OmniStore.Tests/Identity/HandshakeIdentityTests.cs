@@ -377,7 +377,7 @@ public sealed class HandshakeIdentityTests : IAsyncDisposable
     {
         var node = await TreeNode.StartAsync(new TreeNodeOptions
         {
-            Listen = new NodeAddress("tcp", "127.0.0.1", 0),
+            Listen = [new NodeAddress("tcp", "127.0.0.1", 0)],
             Parent = parent,
             ParentNodeId = parentId,
             Site = site,

@@ -217,7 +217,7 @@ public sealed class NodeIdentityFileTests : IDisposable
     private static string KeyPath(string directory) => Path.Combine(directory, NodeIdentityFile.FileName);
 
     private static Task<TreeNode> StartAsync(string directory) =>
-        TreeNode.StartAsync(new TreeNodeOptions { Listen = new NodeAddress("tcp", "127.0.0.1", 0), DataDirectory = directory, Site = "identity" }, TestContext.Current.CancellationToken);
+        TreeNode.StartAsync(new TreeNodeOptions { Listen = [new NodeAddress("tcp", "127.0.0.1", 0)], DataDirectory = directory, Site = "identity" }, TestContext.Current.CancellationToken);
 
     public void Dispose() => _dir.Dispose();
 }

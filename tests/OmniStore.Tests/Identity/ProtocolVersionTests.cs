@@ -125,7 +125,7 @@ public sealed class ProtocolVersionTests : IAsyncDisposable
     }
 
     private async Task<TreeNode> StartNodeAsync() =>
-        _node = await TreeNode.StartAsync(new TreeNodeOptions { Listen = new NodeAddress("tcp", "127.0.0.1", 0), DataDirectory = _dir.Sub("root"), Site = "v2" });
+        _node = await TreeNode.StartAsync(new TreeNodeOptions { Listen = [new NodeAddress("tcp", "127.0.0.1", 0)], DataDirectory = _dir.Sub("root"), Site = "v2" });
 
     public async ValueTask DisposeAsync()
     {

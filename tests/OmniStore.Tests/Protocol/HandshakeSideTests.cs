@@ -257,7 +257,7 @@ public sealed class HandshakeSideTests : IAsyncDisposable
         var ct = TestContext.Current.CancellationToken;
         var node = await TreeNode.StartAsync(new TreeNodeOptions
         {
-            Listen = new NodeAddress("tcp", "127.0.0.1", 0),
+            Listen = [new NodeAddress("tcp", "127.0.0.1", 0)],
             Site = "side",
             DataDirectory = _dir.Sub("root"),
             CacheSize = 0,

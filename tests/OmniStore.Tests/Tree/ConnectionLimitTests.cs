@@ -31,7 +31,7 @@ public sealed class ConnectionLimitTests : IAsyncDisposable
     {
         var options = new TreeNodeOptions
         {
-            Listen = new NodeAddress("tcp", "127.0.0.1", 0),
+            Listen = [new NodeAddress("tcp", "127.0.0.1", 0)],
             Site = "root",
             DataDirectory = _dir.Sub($"root-{Guid.NewGuid():N}"),
         };
@@ -390,7 +390,7 @@ public sealed class ConnectionLimitTests : IAsyncDisposable
     [MemberData(nameof(BadOptions))]
     public void ConnectionOptionsOutOfRange_AreRefusedUpFront_NamingTheSetting(string setting)
     {
-        var options = new TreeNodeOptions { Listen = new NodeAddress("tcp", "127.0.0.1", 0), DataDirectory = _dir.Sub("unused") };
+        var options = new TreeNodeOptions { Listen = [new NodeAddress("tcp", "127.0.0.1", 0)], DataDirectory = _dir.Sub("unused") };
         options = setting switch
         {
             "MaxConnections" => options with { MaxConnections = 0 },

@@ -55,7 +55,7 @@ public sealed class RelayMissLimitTests
         var answers = await Task.WhenAll(attack).WaitAsync(Timeout, ct);
         double seconds = clock.Elapsed.TotalSeconds;
 
-        var options = new TreeNodeOptions { Listen = relay.Address, DataDirectory = "unused" }; // the defaults
+        var options = new TreeNodeOptions { Listen = [relay.Address], DataDirectory = "unused" }; // the defaults
         long bound = options.UpstreamMissBurst + (long)Math.Ceiling(options.UpstreamMissRate * seconds) + options.MaxUpstreamFetchesPerChild;
         long upstream = relay.ChunkFetches.Executions - 8; // the worker's 8 chunks
         TestContext.Current.TestOutputHelper?.WriteLine($"{upstream} upstream fetches in {seconds:F2} s; {answers.Count(a => a.Error == OmniStoreError.Unavailable)} requests refused, {relay.Misses.Remembered} answered from memory");
@@ -155,7 +155,7 @@ public sealed class RelayMissLimitTests
         using var dir = new TempDirectory("omnistore-misslimit");
         await using var relay = await TreeNode.StartAsync(new TreeNodeOptions
         {
-            Listen = new NodeAddress("tcp", "127.0.0.1", 0),
+            Listen = [new NodeAddress("tcp", "127.0.0.1", 0)],
             Parent = parent.Address,
             Site = "relay",
             DataDirectory = dir.Sub("relay"),

@@ -76,7 +76,7 @@ public sealed class TreeCluster : IAsyncDisposable
     {
         var node = await TreeNode.StartAsync(Configure(new TreeNodeOptions
         {
-            Listen = ListenAddress(port),
+            Listen = [ListenAddress(port)],
             Parent = parent,
             Site = site,
             DataDirectory = directory ?? _dir.Sub($"{site}-{Guid.NewGuid():N}"),

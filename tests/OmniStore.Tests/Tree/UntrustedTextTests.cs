@@ -181,7 +181,7 @@ public sealed class UntrustedTextTests : IAsyncDisposable
         Assert.Contains("site name", error.Message, StringComparison.Ordinal);
         AssertSafeText(error.Message);
 
-        var options = new TreeNodeOptions { Listen = new NodeAddress("tcp", "127.0.0.1", 0), DataDirectory = _dir.Sub("unused"), Site = site };
+        var options = new TreeNodeOptions { Listen = [new NodeAddress("tcp", "127.0.0.1", 0)], DataDirectory = _dir.Sub("unused"), Site = site };
         var invalid = Assert.Throws<ArgumentException>(() => options.Validate());
         Assert.Contains("Site", invalid.Message, StringComparison.Ordinal);
     }
@@ -195,7 +195,7 @@ public sealed class UntrustedTextTests : IAsyncDisposable
     {
         Assert.Equal(expected, SiteName.FromHostName(host));
         Assert.Equal(SiteName.MaxLength, SiteName.FromHostName(new string('h', 300)).Length);
-        var defaults = new TreeNodeOptions { Listen = new NodeAddress("tcp", "127.0.0.1", 0), DataDirectory = _dir.Sub("unused") };
+        var defaults = new TreeNodeOptions { Listen = [new NodeAddress("tcp", "127.0.0.1", 0)], DataDirectory = _dir.Sub("unused") };
         Assert.True(SiteName.IsValid(defaults.Site, out _), defaults.Site);
     }
 
@@ -258,7 +258,7 @@ public sealed class UntrustedTextTests : IAsyncDisposable
         var node = await TreeNode.StartAsync(new TreeNodeOptions
         {
             AcceptRelaysWithoutSecret = true,
-            Listen = new NodeAddress("tcp", "127.0.0.1", 0),
+            Listen = [new NodeAddress("tcp", "127.0.0.1", 0)],
             Parent = parent,
             Site = site,
             DataDirectory = _dir.Sub($"{site}-{Guid.NewGuid():N}"),
