@@ -9,4 +9,12 @@ namespace OmniStore;
 /// <param name="ChunkCount">How many chunks the object has (0 for an empty object).</param>
 /// <param name="Version">The binding's version: it grows by one with every rebinding of the name.</param>
 /// <param name="ManifestId">The content id of the object's manifest.</param>
-public sealed record ObjectInfo(string Name, long Length, int ChunkSize, int ChunkCount, long Version, ManifestId ManifestId);
+public sealed record ObjectInfo(string Name, long Length, int ChunkSize, int ChunkCount, long Version, ManifestId ManifestId)
+{
+    /// <summary>
+    /// The indices of the object's chunks that the store knows to be damaged (they failed
+    /// verification and no verified copy has replaced them yet), in order; empty for an object the
+    /// store has found whole. Every Get of a damaged object fails with <see cref="OmniStoreError.Corrupt"/>.
+    /// </summary>
+    public IReadOnlyList<int> DamagedChunks { get; init; } = [];
+}

@@ -56,6 +56,14 @@ internal static class StatCommand
             writer.WriteNumber("chunkCount", info.ChunkCount);
             writer.WriteNumber("version", info.Version);
             writer.WriteString("manifestId", info.ManifestId.ToString());
+            writer.WriteBoolean("damaged", info.DamagedChunks.Count > 0);
+            writer.WriteStartArray("damagedChunks");
+            foreach (int index in info.DamagedChunks)
+            {
+                writer.WriteNumberValue(index);
+            }
+
+            writer.WriteEndArray();
             writer.WriteEndObject();
         }
 
@@ -71,5 +79,11 @@ internal static class StatCommand
         Console.Out.WriteLine(string.Create(c, $"chunks:      {info.ChunkCount}"));
         Console.Out.WriteLine(string.Create(c, $"version:     {info.Version}"));
         Console.Out.WriteLine(string.Create(c, $"manifest id: {info.ManifestId}"));
+        if (info.DamagedChunks.Count > 0)
+        {
+            const int Shown = 32;
+            string list = string.Join(", ", info.DamagedChunks.Take(Shown)) + (info.DamagedChunks.Count > Shown ? $" and {info.DamagedChunks.Count - Shown} more" : "");
+            Console.Out.WriteLine(string.Create(c, $"DAMAGED:     {info.DamagedChunks.Count} of {info.ChunkCount} chunks fail verification (chunks {list}); every Get fails with Corrupt until a verified copy replaces them"));
+        }
     }
 }

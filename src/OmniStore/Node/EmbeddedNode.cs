@@ -215,9 +215,11 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
         switch (result.Status)
         {
             case ChunkReadStatus.Missing:
-                throw new OmniStoreException(OmniStoreError.NotFound, $"Chunk {index} ({manifest.Chunks[index]}) of '{name}' is not in the store: it was evicted from the cache.");
+                // The embedded store is pinned: it never evicts what a binding reaches, so a missing
+                // chunk of a bound object is damage, not a name that does not exist.
+                throw ThrowHelper.Corrupt($"Chunk {index} ({manifest.Chunks[index]}) of '{name}' is missing from the store, which never drops what a bound object uses: the object is damaged.");
             case ChunkReadStatus.Corrupt:
-                throw ThrowHelper.Corrupt($"Chunk {index} ({manifest.Chunks[index]}) of '{name}' is corrupt on disk; it was dropped.");
+                throw ThrowHelper.Corrupt($"Chunk {index} ({manifest.Chunks[index]}) of '{name}' is damaged on disk (it fails verification); the object is damaged until a Put of the same data replaces the chunk.");
         }
 
         if (result.Length != manifest.Layout.LengthOf(index))
@@ -226,6 +228,9 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
         }
     }
 
-    private static ObjectInfo ToInfo(string name, Manifest manifest, Binding binding) =>
-        new(name, manifest.Length, manifest.Layout.ChunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id);
+    private ObjectInfo ToInfo(string name, Manifest manifest, Binding binding) =>
+        new(name, manifest.Length, manifest.Layout.ChunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id)
+        {
+            DamagedChunks = Store.DamagedChunks.Count == 0 ? [] : [.. Enumerable.Range(0, manifest.Layout.ChunkCount).Where(i => Store.IsDamaged(manifest.Chunks[i]))],
+        };
 }

@@ -56,4 +56,10 @@ internal static partial class NodeLog
 
     [LoggerMessage(3015, LogLevel.Warning, "The limit of {Configured} connections is more than the descriptors allow ({Descriptors}, some kept for the store, the status listener and the runtime): accepting at most {MaxConnections}; raise the descriptor limit to accept more")]
     public static partial void ConnectionLimitAboveDescriptors(ILogger logger, int configured, int maxConnections, string descriptors);
+
+    [LoggerMessage(3060, LogLevel.Warning, "Damaged chunk {ChunkId} repaired from the verified copy of {Peer}")]
+    public static partial void ChunkRepairedFrom(ILogger logger, string chunkId, PeerText peer);
+
+    [LoggerMessage(3061, LogLevel.Information, "No copy of damaged chunk {ChunkId} from {Peer}: {Reason}")]
+    public static partial void CopyNotFrom(ILogger logger, string chunkId, PeerText peer, PeerText reason);
 }

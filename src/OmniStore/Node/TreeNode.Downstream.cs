@@ -1,5 +1,6 @@
 using System.Buffers;
 using OmniStore.Content;
+using OmniStore.Node.Requests;
 using OmniStore.Node.Upstream;
 using OmniStore.Protocol;
 using OmniStore.Storage;
@@ -89,6 +90,37 @@ internal sealed partial class TreeNode : ITreeDownstream
     private static async Task PushChunkAsync(PeerConnection child, ReadOnlyMemory<byte> chunkMessage, CancellationToken cancellationToken)
     {
         using var _ = await child.RequestAsync(FrameType.PushChunk, chunkMessage, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Asks each relay below in turn for its own copy of a chunk (GET_COPY, at most
+    /// <see cref="TreeNodeOptions.UpdateTimeout"/> each) and writes the first verified one over this
+    /// node's record; false when no relay has one.
+    /// </summary>
+    public async Task<bool> RepairFromBelowAsync(ChunkId id, int length, CancellationToken cancellationToken)
+    {
+        var request = ChunkRequests.Encode(id, length);
+        foreach (var child in _children.Keys.Where(c => c.Remote.Role == NodeRole.Relay && c.IsOpen && c.PeerSide == TreeSide.Child).ToList())
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.UpdateTimeout);
+            try
+            {
+                using var response = await child.RequestAsync(FrameType.GetCopy, request, timeout.Token).ConfigureAwait(false);
+                var (received, data) = ChunkMessage.Read(response); // verified against its id
+                if (received == id && data.Length == length && _store.RepairChunk(id, data.Span))
+                {
+                    NodeLog.ChunkRepairedFrom(_logger, id.ToString(), child.Describe());
+                    return true;
+                }
+            }
+            catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                NodeLog.CopyNotFrom(_logger, id.ToString(), child.Describe(), ex is OperationCanceledException ? $"no answer within {_options.UpdateTimeout.TotalSeconds} s" : ex.Message);
+            }
+        }
+
+        return false;
     }
 
     private Task ForEachRelayChildAsync(Func<PeerConnection, Task> action) =>

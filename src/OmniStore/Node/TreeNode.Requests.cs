@@ -26,6 +26,7 @@ internal sealed partial class TreeNode
         table.Add(FrameType.Prefetch, TreeSide.Child, ServePrefetchAsync);
         table.Add(FrameType.Update, TreeSide.Parent, ApplyUpdateAsync);
         table.Add(FrameType.PushChunk, TreeSide.Parent, AcceptPushAsync);
+        table.Add(FrameType.GetCopy, TreeSide.Parent, ServeCopyAsync);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);
@@ -178,5 +179,36 @@ internal sealed partial class TreeNode
         var (id, data) = ChunkMessage.Read(request);
         await _upstream.AcceptPushAsync(request, id, data, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The parent's ask for this node's own copy of a chunk, to repair its damaged one: answered from
+    /// the store, or from the relays below (which are asked in turn), never from the parent.
+    /// </summary>
+    private async Task ServeCopyAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var (id, length) = ChunkRequests.Read(request.Payload);
+        using var reservation = await connection.ReserveSendAsync(length, cancellationToken).ConfigureAwait(false);
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            if (result.Status != ChunkReadStatus.Found && await RepairFromBelowAsync(id, length, cancellationToken).ConfigureAwait(false))
+            {
+                result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            }
+
+            if (result.Status != ChunkReadStatus.Found)
+            {
+                throw new OmniStoreException(OmniStoreError.NotFound, $"This node holds no verified copy of chunk {id}.");
+            }
+
+            ChunkRequests.CheckLength(id, length, result.Length);
+            await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, result.Length), buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 }

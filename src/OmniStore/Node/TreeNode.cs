@@ -59,7 +59,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         }
         else
         {
-            _upstream = new StoreUpstream(store, downstream: this, _logger);
+            _upstream = new StoreUpstream(store, downstream: this, _logger, _stopping.Token);
         }
 
         _requests = CreateRequestTable();

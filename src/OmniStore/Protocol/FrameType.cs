@@ -25,4 +25,5 @@ internal enum FrameType : byte
     Prefetch = 27,
     Update = 28,
     PushChunk = 29,
+    GetCopy = 30,
 }

@@ -216,7 +216,7 @@ internal sealed partial class PeerConnection : IMessageMemory
     /// <summary>The longest answer this end accepts to a request of <paramref name="type"/> with head <paramref name="head"/>.</summary>
     private static int MaxResponseLength(FrameType type, ReadOnlySpan<byte> head) => type switch
     {
-        FrameType.GetChunk when head.Length >= ChunkId.Size + 4 =>
+        FrameType.GetChunk or FrameType.GetCopy when head.Length >= ChunkId.Size + 4 =>
             Math.Max(MaxSmallResponse, ChunkMessage.HeaderSize + Math.Clamp(System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(head[ChunkId.Size..]), 0, ChunkLayout.MaxChunkSize)),
         FrameType.GetManifest => ProtocolLimits.MaxMessage,
         _ => MaxSmallResponse,

@@ -244,6 +244,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A chunk of {data.Length} bytes exceeds this store's maximum of {_options.MaxChunkSize}.");
         }
 
+        if (IsDamaged(id))
+        {
+            // A write of a damaged chunk's id brings a copy: it replaces the damaged record.
+            return RepairChunk(id, data);
+        }
+
         var key = ChunkKey(id);
         if (HasChunkOnDisk(id, key))
         {
@@ -264,11 +270,18 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Reads chunk <paramref name="id"/> into <paramref name="destination"/> and verifies it. A chunk
-    /// that fails verification is dropped and reported as <see cref="ChunkReadStatus.Corrupt"/>.
+    /// that fails verification is reported as <see cref="ChunkReadStatus.Corrupt"/>: dropped from a
+    /// cache, kept marked damaged in a pinned store (see <see cref="RepairChunk"/>).
     /// </summary>
     public async ValueTask<ChunkReadResult> ReadChunkAsync(ChunkId id, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         var key = ChunkKey(id);
+        if (IsDamaged(id))
+        {
+            Interlocked.Increment(ref _misses);
+            return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
+        }
+
         if (TryReadChunkDirect(id, key, destination) is { } direct)
         {
             return direct;
@@ -282,6 +295,12 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     public ChunkReadResult ReadChunk(ChunkId id, Memory<byte> destination)
     {
         var key = ChunkKey(id);
+        if (IsDamaged(id))
+        {
+            Interlocked.Increment(ref _misses);
+            return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
+        }
+
         if (TryReadChunkDirect(id, key, destination) is { } direct)
         {
             return direct;
@@ -306,9 +325,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
         if (!id.Matches(destination.Span[..output.Length]))
         {
-            StoreLog.ChunkCorrupt(_logger, id.ToString(), Directory);
-            _locations.Forget(id);
-            _data.Delete(key);
+            OnCorrupt(id, key);
             Interlocked.Increment(ref _misses);
             return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
         }
@@ -379,38 +396,11 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         return key;
     }
 
-    /// <summary>Reads every chunk in the store and checks it against its id; corrupt chunks are dropped.</summary>
+    /// <summary>Synchronous <see cref="VerifyAsync"/> without progress: chunks that verified, and chunks found damaged or malformed.</summary>
     public (long Verified, long Dropped) VerifyAllChunks()
     {
-        long verified = 0;
-        var bad = new List<byte[]>();
-        using (var iterator = _data.IterateLive())
-        {
-            while (iterator.GetNext(out _))
-            {
-                var key = iterator.GetKey().AsReadOnlySpan();
-                if (key.Length == ChunkId.Size && ChunkId.Read(key).Matches(iterator.GetValue().AsReadOnlySpan()))
-                {
-                    verified++;
-                }
-                else
-                {
-                    bad.Add(key.ToArray());
-                }
-            }
-        }
-
-        foreach (var key in bad)
-        {
-            if (key.Length == ChunkId.Size)
-            {
-                _locations.Forget(ChunkId.Read(key));
-            }
-
-            _data.Delete(key);
-        }
-
-        return (verified, bad.Count);
+        var report = Verify(progress: null, CancellationToken.None);
+        return (report.Verified, report.Damaged.Count + report.Malformed);
     }
 
     private static long RoundDownToPowerOfTwo(long value) => value <= 1 ? 1 : 1L << (63 - (int)ulong.LeadingZeroCount((ulong)value));

@@ -79,7 +79,7 @@ public sealed class ChunkReadPathTests : IDisposable
     }
 
     [Fact]
-    public async Task ADamagedChunkOnDisk_IsReportedCorrupt_AndDropped_WhileTheOthersStillRead()
+    public async Task ADamagedChunkInAPinnedStore_StaysCorrupt_NeverMissing_UntilAVerifiedCopyReplacesIt()
     {
         var chunks = Enumerable.Range(20, 4).Select(NewChunk).ToList();
         using var store = Open();
@@ -91,11 +91,14 @@ public sealed class ChunkReadPathTests : IDisposable
         store.EvictChunkLogFromMemory();
         DamageOnDisk(chunks[2].Data);
 
-        var (status, _) = await ReadAsync(store, chunks[2].Id);
-        Assert.Equal(ChunkReadStatus.Corrupt, status);
-        Assert.Equal(ChunkReadStatus.Missing, (await ReadAsync(store, chunks[2].Id)).Status);
-        Assert.False(await store.ContainsChunkAsync(chunks[2].Id, TestContext.Current.CancellationToken));
+        // Every read says Corrupt: the pinned store may hold the only copy, so it keeps the record.
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(ChunkReadStatus.Corrupt, (await ReadAsync(store, chunks[2].Id)).Status);
+        }
 
+        Assert.Equal([chunks[2].Id], store.DamagedChunks);
+        Assert.True(store.IsDamaged(chunks[2].Id));
         foreach (var (id, data) in chunks.Where((_, i) => i != 2))
         {
             var (found, read) = await ReadAsync(store, id);
@@ -103,11 +106,69 @@ public sealed class ChunkReadPathTests : IDisposable
             Assert.Equal(data, read);
         }
 
-        // Written again, it is whole again.
+        // Bytes that are not the chunk repair nothing; a write of the chunk (a Put of the same data) does.
+        Assert.False(store.RepairChunk(chunks[2].Id, chunks[3].Data));
+        Assert.Equal(ChunkReadStatus.Corrupt, (await ReadAsync(store, chunks[2].Id)).Status);
         Assert.True(store.WriteChunk(chunks[2].Id, chunks[2].Data));
         var (again, bytes) = await ReadAsync(store, chunks[2].Id);
         Assert.Equal(ChunkReadStatus.Found, again);
         Assert.Equal(chunks[2].Data, bytes);
+        Assert.Empty(store.DamagedChunks);
+    }
+
+    [Fact]
+    public async Task ADamagedChunkInACache_IsReportedCorrupt_AndDropped_ToBeFetchedAgain()
+    {
+        var chunks = Enumerable.Range(30, 4).Select(NewChunk).ToList();
+        using var store = Open(StoreMode.Cache);
+        foreach (var (id, data) in chunks)
+        {
+            store.WriteChunk(id, data);
+        }
+
+        store.EvictChunkLogFromMemory();
+        DamageOnDisk(chunks[2].Data);
+
+        Assert.Equal(ChunkReadStatus.Corrupt, (await ReadAsync(store, chunks[2].Id)).Status);
+        Assert.Equal(ChunkReadStatus.Missing, (await ReadAsync(store, chunks[2].Id)).Status);
+        Assert.False(await store.ContainsChunkAsync(chunks[2].Id, TestContext.Current.CancellationToken));
+        Assert.Empty(store.DamagedChunks);
+
+        Assert.True(store.WriteChunk(chunks[2].Id, chunks[2].Data));
+        Assert.Equal(ChunkReadStatus.Found, (await ReadAsync(store, chunks[2].Id)).Status);
+    }
+
+    [Fact]
+    public async Task Verification_ReadsEveryChunk_WithProgress_AndMarksTheDamagedOnes()
+    {
+        var chunks = Enumerable.Range(40, 6).Select(NewChunk).ToList();
+        using var store = Open();
+        foreach (var (id, data) in chunks)
+        {
+            store.WriteChunk(id, data);
+        }
+
+        store.EvictChunkLogFromMemory();
+        DamageOnDisk(chunks[1].Data);
+        DamageOnDisk(chunks[4].Data);
+
+        var seen = new List<VerifyProgress>();
+        var report = await store.VerifyAsync(new SyncProgress<VerifyProgress>(seen.Add), TestContext.Current.CancellationToken);
+
+        Assert.Equal(4, report.Verified);
+        Assert.Equal(new HashSet<ChunkId> { chunks[1].Id, chunks[4].Id }, report.Damaged.ToHashSet());
+        Assert.False(report.Dropped);
+        Assert.Equal(6, seen.Count);
+        Assert.Equal(6 * (long)Chunk, seen[^1].Bytes);
+        Assert.Equal(2, seen[^1].Damaged);
+        Assert.Equal(report.Damaged.ToHashSet(), store.DamagedChunks.ToHashSet());
+        Assert.Equal(ChunkReadStatus.Corrupt, (await ReadAsync(store, chunks[4].Id)).Status);
+    }
+
+    /// <summary>Reports on the caller's thread, in order (Progress&lt;T&gt; posts to the pool).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 
     [Fact]
@@ -161,23 +222,5 @@ public sealed class ChunkReadPathTests : IDisposable
         Assert.InRange(store.RememberedLocations, 1, (int)((8L << 20) / Chunk) + 8);
     }
 
-    /// <summary>Flips one byte of <paramref name="data"/> where it sits in the chunk log's files.</summary>
-    private void DamageOnDisk(byte[] data)
-    {
-        var marker = data.AsSpan(1000, 64).ToArray();
-        foreach (var file in Directory.EnumerateFiles(Path.Combine(_dir.Path, "data"), "log.*"))
-        {
-            var bytes = File.ReadAllBytes(file);
-            int at = bytes.AsSpan().IndexOf(marker);
-            if (at >= 0)
-            {
-                using var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-                stream.Position = at + 10;
-                stream.WriteByte((byte)~bytes[at + 10]);
-                return;
-            }
-        }
-
-        Assert.Fail("the chunk's bytes were not found in the log files");
-    }
+    private void DamageOnDisk(byte[] data) => StoreDamage.FlipByteOf(_dir.Path, data);
 }

@@ -62,4 +62,10 @@ internal interface ITreeDownstream
 
     /// <summary>Passes a pushed chunk (a whole PUSH_CHUNK payload) to every relay below.</summary>
     Task PushChunkAsync(ReadOnlyMemory<byte> chunkMessage, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks the relays below for their own verified copy of a chunk (GET_COPY) and writes the first
+    /// one over this node's damaged record; false when none has one.
+    /// </summary>
+    Task<bool> RepairFromBelowAsync(ChunkId id, int length, CancellationToken cancellationToken);
 }

@@ -17,6 +17,7 @@ internal sealed class StoreUpstream : IUpstream
     private readonly ContentStore _store;
     private readonly ITreeDownstream _downstream;
     private readonly ILogger _logger;
+    private readonly SingleFlight<(ChunkId Id, int Length), bool> _repairs;
 
     /// <summary>
     /// Chunks uploaded on a connection stay pinned until a binding references them or the
@@ -24,8 +25,9 @@ internal sealed class StoreUpstream : IUpstream
     /// </summary>
     private readonly ConcurrentDictionary<PeerConnection, ConcurrentDictionary<ChunkId, ContentPin>> _uploads = new();
 
-    public StoreUpstream(ContentStore store, ITreeDownstream downstream, ILogger logger)
+    public StoreUpstream(ContentStore store, ITreeDownstream downstream, ILogger logger, CancellationToken lifetime)
     {
+        _repairs = new(lifetime);
         _store = store;
         _downstream = downstream;
         _logger = logger;
@@ -40,10 +42,25 @@ internal sealed class StoreUpstream : IUpstream
     public Task<Manifest> FetchManifestAsync(ManifestId id, PeerConnection? child, CancellationToken cancellationToken) =>
         throw new OmniStoreException(OmniStoreError.NotFound, $"Manifest {id} is not in the store.");
 
-    public Task<(FetchedChunk Fetched, bool Started)> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken) =>
-        throw (local == ChunkReadStatus.Corrupt
-            ? new OmniStoreException(OmniStoreError.Corrupt, $"Chunk {id} is corrupt in the root's store; it was dropped.")
-            : new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the store."));
+    /// <summary>
+    /// A chunk the root's store did not give: missing, it does not exist; damaged, the root asks its
+    /// relays for a verified copy and repairs its own (one repair however many requests find the
+    /// damage), and the request reads the store again.
+    /// </summary>
+    public async Task<(FetchedChunk Fetched, bool Started)> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken)
+    {
+        if (local != ChunkReadStatus.Corrupt)
+        {
+            throw new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the store.");
+        }
+
+        if (!await _repairs.RunAsync((id, length), (asked, shared) => _downstream.RepairFromBelowAsync(asked.Id, asked.Length, shared), out _, cancellationToken).ConfigureAwait(false))
+        {
+            throw new OmniStoreException(OmniStoreError.Corrupt, $"Chunk {id} is damaged in the root's store, and no relay below holds a verified copy: the objects that use it are damaged until one does (a relay that caches it, or a Put of the same data).");
+        }
+
+        return (FetchedChunk.AlreadyCached, false);
+    }
 
     public Task WarmAsync(Manifest manifest, PeerConnection child, CancellationToken cancellationToken) => Task.CompletedTask;
 

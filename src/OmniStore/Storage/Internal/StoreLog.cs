@@ -8,6 +8,12 @@ internal static partial class StoreLog
     [LoggerMessage(1000, LogLevel.Error, "Chunk {ChunkId} in {Directory} failed verification and was dropped")]
     public static partial void ChunkCorrupt(ILogger logger, string chunkId, string directory);
 
+    [LoggerMessage(1004, LogLevel.Error, "Chunk {ChunkId} in {Directory} failed verification; the store keeps it marked damaged until a verified copy replaces it")]
+    public static partial void ChunkDamaged(ILogger logger, string chunkId, string directory);
+
+    [LoggerMessage(1005, LogLevel.Warning, "Chunk {ChunkId} in {Directory} was damaged and is repaired from a verified copy")]
+    public static partial void ChunkRepaired(ILogger logger, string chunkId, string directory);
+
     [LoggerMessage(1001, LogLevel.Information, "{Mode} store {Directory}: pass freed {Freed} bytes, {Used} of {Capacity} bytes used")]
     public static partial void PassCompleted(ILogger logger, StoreMode mode, string directory, long freed, long used, long capacity);
 
