@@ -221,6 +221,18 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
         return _service.StatAsync(name, cancellationToken);
     }
 
+    /// <summary>
+    /// Reads every chunk of the embedded store and checks it against its id, reporting progress;
+    /// damaged chunks are then marked (every read of them says <see cref="OmniStoreError.Corrupt"/>)
+    /// and the result names the objects that use them. See docs/storage.md, "Damaged chunks".
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> for a client of a remote node: a node verifies its own store (<c>omnistore relay --verify-interval</c>).</exception>
+    public Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return _service.VerifyAsync(progress, cancellationToken);
+    }
+
     /// <summary>Unbinds <paramref name="name"/>; returns whether it was bound. The space is reclaimed later.</summary>
     public ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {

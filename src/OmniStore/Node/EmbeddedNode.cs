@@ -171,6 +171,14 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
         return ToInfo(name, manifest, bound);
     }
 
+    public async Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress, CancellationToken cancellationToken)
+    {
+        var report = await Store.VerifyAsync(progress, cancellationToken).ConfigureAwait(false);
+        var damaged = report.Damaged.Select(d => d.Id).ToList();
+        var names = await Store.NamesUsingAsync(damaged, cancellationToken).ConfigureAwait(false);
+        return new VerifyResult(report.Verified, report.Bytes, damaged, names, []);
+    }
+
     public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);

@@ -62,4 +62,10 @@ internal static partial class NodeLog
 
     [LoggerMessage(3061, LogLevel.Information, "No copy of damaged chunk {ChunkId} from {Peer}: {Reason}")]
     public static partial void CopyNotFrom(ILogger logger, string chunkId, PeerText peer, PeerText reason);
+
+    [LoggerMessage(3062, LogLevel.Information, "Verified the store: {Chunks} chunks, {Bytes} bytes; {Damaged} damaged, {Repaired} repaired from a relay's copy, {Left} left damaged (objects: {Objects})")]
+    public static partial void Verified(ILogger logger, long chunks, long bytes, int damaged, int repaired, int left, PeerText objects);
+
+    [LoggerMessage(3063, LogLevel.Error, "Verifying the store failed: {Reason}; the next verification runs at the next interval")]
+    public static partial void VerifyFailed(ILogger logger, string reason);
 }

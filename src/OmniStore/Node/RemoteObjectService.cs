@@ -300,6 +300,9 @@ internal sealed class RemoteObjectService : IObjectService
         return (int)manifest.Length;
     }
 
+    public Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress, CancellationToken cancellationToken) =>
+        throw new OmniStoreException(OmniStoreError.InvalidArgument, "Verification reads a store where it is: a node verifies its own (omnistore relay --verify-interval), and a stopped node's directory can be verified with omnistore verify --store DIR.");
+
     public async ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken)
     {
         try

@@ -34,6 +34,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private readonly ConnectionLimits _connectionLimits;
     private readonly ConnectionAdmission _admission;
     private Task? _acceptLoop;
+    private Task? _verifyLoop;
     private int _inFlight;
     private long _answerBufferBytes;
     private int _disposed;
@@ -156,6 +157,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         var node = new TreeNode(options, store, listener, key);
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
+        if (options.VerifyInterval is { } every)
+        {
+            node._verifyLoop = Task.Run(() => node.VerifyLoopAsync(every), CancellationToken.None);
+        }
+
         foreach (var address in node.Addresses)
         {
             NodeLog.Listening(node._logger, node.IsRoot ? "Root" : "Relay", node.NodeId.ToString(), address.ToString(), options.Site, options.DataDirectory);
@@ -233,6 +239,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         if (_acceptLoop is not null)
         {
             await _acceptLoop.ConfigureAwait(false);
+        }
+
+        if (_verifyLoop is not null)
+        {
+            await _verifyLoop.ConfigureAwait(false);
         }
     }
 

@@ -178,6 +178,16 @@ internal sealed record TreeNodeOptions
     /// </summary>
     public TimeSpan MissCacheTime { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How often the node reads and checks every chunk of its store (docs/storage.md, "Damaged
+    /// chunks"): a root repairs what it finds damaged from its relays' copies, a relay drops it to
+    /// fetch again. At least a minute; null verifies only when asked. Defaults to null.
+    /// </summary>
+    public TimeSpan? VerifyInterval { get; init; }
+
+    /// <summary>The shortest <see cref="VerifyInterval"/> (tests shorten it).</summary>
+    internal TimeSpan MinVerifyInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The default of <see cref="MissCacheSize"/>.</summary>
     public const int DefaultMissCacheSize = 16_384;
 
@@ -348,6 +358,11 @@ internal sealed record TreeNodeOptions
         if (!(UpstreamMissRate > 0 && double.IsFinite(UpstreamMissRate)))
         {
             throw new ArgumentOutOfRangeException(argumentName, UpstreamMissRate, $"{nameof(UpstreamMissRate)} must be a positive number of misses per second.");
+        }
+
+        if (VerifyInterval is { } every && every < MinVerifyInterval)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, every, $"{nameof(VerifyInterval)} must be at least {MinVerifyInterval.TotalSeconds} s (a verification reads the whole store).");
         }
 
         if (MissCacheTime < TimeSpan.Zero)

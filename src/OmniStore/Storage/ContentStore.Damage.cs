@@ -65,11 +65,34 @@ internal sealed partial class ContentStore
     public Task<VerifyReport> VerifyAsync(IProgress<VerifyProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Verify(progress, cancellationToken), cancellationToken);
 
+    /// <summary>The bound names whose objects use one of <paramref name="chunks"/>, in order.</summary>
+    public async Task<IReadOnlyList<string>> NamesUsingAsync(IReadOnlyCollection<ChunkId> chunks, CancellationToken cancellationToken = default)
+    {
+        if (chunks.Count == 0)
+        {
+            return [];
+        }
+
+        var wanted = chunks.ToHashSet();
+        var names = new List<string>();
+        foreach (var (name, binding) in ListBindings().Where(b => b.Binding.IsBound))
+        {
+            var manifest = await ReadManifestAsync(binding.ManifestId, cancellationToken).ConfigureAwait(false);
+            if (manifest is null || manifest.Chunks.Any(wanted.Contains))
+            {
+                names.Add(name); // a missing manifest is damage too
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
     private VerifyReport Verify(IProgress<VerifyProgress>? progress, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         long verified = 0, bytes = 0;
-        var bad = new List<(ChunkId Id, byte[] Key)>();
+        var bad = new List<(ChunkId Id, byte[] Key, int Length)>();
         var malformed = new List<byte[]>();
         using (var iterator = _data.IterateLive())
         {
@@ -89,7 +112,7 @@ internal sealed partial class ContentStore
                 }
                 else
                 {
-                    bad.Add((ChunkId.Read(key), key.ToArray()));
+                    bad.Add((ChunkId.Read(key), key.ToArray(), value.Length));
                 }
 
                 progress?.Report(new VerifyProgress(verified + bad.Count + malformed.Count, bytes, bad.Count + malformed.Count));
@@ -97,7 +120,7 @@ internal sealed partial class ContentStore
         }
 
         // Outside the iteration: FASTER's iterator must not see the log change under it.
-        foreach (var (id, key) in bad)
+        foreach (var (id, key, _) in bad)
         {
             OnCorrupt(id, key);
         }
@@ -107,16 +130,16 @@ internal sealed partial class ContentStore
             _data.Delete(key); // not a chunk at all: nothing can ever read it
         }
 
-        return new VerifyReport(verified, bytes, [.. bad.Select(b => b.Id)], malformed.Count, Mode == StoreMode.Cache);
+        return new VerifyReport(verified, bytes, [.. bad.Select(b => new DamagedChunk(b.Id, b.Length))], malformed.Count, Mode == StoreMode.Cache);
     }
 }
 
-/// <summary>How far a verification got: chunks read, their bytes, and how many were damaged so far.</summary>
-internal readonly record struct VerifyProgress(long Chunks, long Bytes, long Damaged);
+/// <summary>A chunk that failed verification, and its length on disk (what a repair asks for).</summary>
+internal readonly record struct DamagedChunk(ChunkId Id, int Length);
 
 /// <summary>
 /// What <see cref="ContentStore.VerifyAsync"/> found: the chunks that verified, and the damaged ones
 /// (dropped when <see cref="Dropped"/>, in a cache; marked damaged in a pinned store). Malformed
 /// records (a key that is no chunk id) are always dropped.
 /// </summary>
-internal sealed record VerifyReport(long Verified, long Bytes, IReadOnlyList<ChunkId> Damaged, long Malformed, bool Dropped);
+internal sealed record VerifyReport(long Verified, long Bytes, IReadOnlyList<DamagedChunk> Damaged, long Malformed, bool Dropped);

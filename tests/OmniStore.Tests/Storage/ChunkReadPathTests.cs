@@ -156,12 +156,13 @@ public sealed class ChunkReadPathTests : IDisposable
         var report = await store.VerifyAsync(new SyncProgress<VerifyProgress>(seen.Add), TestContext.Current.CancellationToken);
 
         Assert.Equal(4, report.Verified);
-        Assert.Equal(new HashSet<ChunkId> { chunks[1].Id, chunks[4].Id }, report.Damaged.ToHashSet());
+        Assert.Equal(new HashSet<ChunkId> { chunks[1].Id, chunks[4].Id }, report.Damaged.Select(d => d.Id).ToHashSet());
+        Assert.All(report.Damaged, d => Assert.Equal(Chunk, d.Length));
         Assert.False(report.Dropped);
         Assert.Equal(6, seen.Count);
         Assert.Equal(6 * (long)Chunk, seen[^1].Bytes);
         Assert.Equal(2, seen[^1].Damaged);
-        Assert.Equal(report.Damaged.ToHashSet(), store.DamagedChunks.ToHashSet());
+        Assert.Equal(report.Damaged.Select(d => d.Id).ToHashSet(), store.DamagedChunks.ToHashSet());
         Assert.Equal(ChunkReadStatus.Corrupt, (await ReadAsync(store, chunks[4].Id)).Status);
     }
 

@@ -1,3 +1,4 @@
+using OmniStore.Content;
 using OmniStore.Node;
 using OmniStore.Tests.Infrastructure;
 
@@ -97,5 +98,76 @@ public sealed class RepairTests : IDisposable
         await client.PutAsync("local", data, ct);
         Assert.Equal(data, await client.GetAsync("local", ct));
         Assert.Empty((await client.StatAsync("local", ct))!.DamagedChunks);
+    }
+
+    [Fact]
+    public async Task AVerificationOfTheRoot_FindsItsDamage_AndRepairsItFromARelay_BeforeAnyGetAsks()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        var data = TestData.Random(12 * ChunkSize, 74);
+        var other = TestData.Random(4 * ChunkSize, 75);
+        var options = new OmniStoreOptions { ChunkSize = ChunkSize };
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root, options))
+        {
+            await master.PutAsync("cached", data, ct);
+            await master.PutAsync("uncached", other, ct);
+        }
+
+        await using (var worker = await TreeCluster.ConnectAsync(cluster.Relays[0], options))
+        {
+            Assert.Equal(data, await worker.GetAsync("cached", ct).AsTask().WaitAsync(Timeout, ct));
+        }
+
+        cluster.Root.Store.EvictChunkLogFromMemory();
+        StoreDamage.FlipByteOf(cluster.Root.Store.Directory, data[(3 * ChunkSize)..(4 * ChunkSize)]);
+        StoreDamage.FlipByteOf(cluster.Root.Store.Directory, other[..ChunkSize]);
+
+        var seen = 0L;
+        var result = await cluster.Root.VerifyAsync(new Counter(() => Interlocked.Increment(ref seen)), ct).WaitAsync(Timeout, ct);
+
+        Assert.Equal(16, result.VerifiedChunks + result.DamagedChunks.Count + result.RepairedChunks.Count);
+        Assert.Equal([ChunkId.Compute(data.AsSpan(3 * ChunkSize, ChunkSize))], result.RepairedChunks);
+        Assert.Equal([ChunkId.Compute(other.AsSpan(0, ChunkSize))], result.DamagedChunks); // no relay has it
+        Assert.Equal(["uncached"], result.DamagedObjects);
+        Assert.False(result.IsWhole);
+        Assert.Equal(16, Interlocked.Read(ref seen));
+        Assert.Equal([ChunkId.Compute(other.AsSpan(0, ChunkSize))], cluster.Root.Store.DamagedChunks);
+    }
+
+    [Fact]
+    public async Task OnItsInterval_ARootVerifiesItselfAndRepairs()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartWithAsync(relays: 1, o => o with { VerifyInterval = TimeSpan.FromMilliseconds(300), MinVerifyInterval = TimeSpan.Zero });
+        var data = TestData.Random(8 * ChunkSize, 76);
+        var options = new OmniStoreOptions { ChunkSize = ChunkSize };
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root, options))
+        {
+            await master.PutAsync("scrubbed", data, ct);
+        }
+
+        await using (var worker = await TreeCluster.ConnectAsync(cluster.Relays[0], options))
+        {
+            Assert.Equal(data, await worker.GetAsync("scrubbed", ct).AsTask().WaitAsync(Timeout, ct));
+        }
+
+        cluster.Root.Store.EvictChunkLogFromMemory();
+        var damaged = ChunkId.Compute(data.AsSpan(ChunkSize, ChunkSize));
+        StoreDamage.FlipByteOf(cluster.Root.Store.Directory, data[ChunkSize..(2 * ChunkSize)]);
+
+        var deadline = DateTime.UtcNow + Timeout;
+        while (cluster.Root.LastVerification?.RepairedChunks.Contains(damaged) != true && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, ct);
+        }
+
+        Assert.Contains(damaged, cluster.Root.LastVerification!.RepairedChunks);
+        Assert.Empty(cluster.Root.Store.DamagedChunks);
+    }
+
+    private sealed class Counter(Action tick) : IProgress<VerifyProgress>
+    {
+        public void Report(VerifyProgress value) => tick();
     }
 }
