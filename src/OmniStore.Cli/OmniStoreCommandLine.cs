@@ -19,6 +19,7 @@ internal static class OmniStoreCommandLine
             PutCommand.Create(),
             GetCommand.Create(),
             StatCommand.Create(),
+            VerifyCommand.Create(),
             RemoveCommand.Create(),
             PrefetchCommand.Create(),
             StatusCommand.Create(),

@@ -93,6 +93,12 @@ internal static class RelayCommand
             HelpName = "DURATION",
             CustomParser = ParseDuration,
         };
+        var verifyInterval = new Option<TimeSpan?>("--verify-interval")
+        {
+            Description = "Read and check every chunk of the store this often (at least 1m); a root repairs what it finds damaged from its relays' copies, such as 24h [default: only when restarted with omnistore verify]",
+            HelpName = "DURATION",
+            CustomParser = ParseDuration,
+        };
         var lateRelayCooldown = new Option<TimeSpan?>("--late-relay-cooldown")
         {
             Description = "How long relays from the address of a relay that missed an update deadline are refused, doubled on each repeat [default: 30s]",
@@ -205,6 +211,7 @@ internal static class RelayCommand
             updateTimeout,
             lateRelayCooldown,
             maxLateRelayCooldown,
+            verifyInterval,
             statusListen,
             childUpstreamLimit,
             childMissRate,
@@ -282,6 +289,7 @@ internal static class RelayCommand
                 UpdateTimeout = parseResult.GetValue(updateTimeout) ?? TreeNodeOptions.DefaultUpdateTimeout,
                 LateRelayCooldown = parseResult.GetValue(lateRelayCooldown) ?? TreeNodeOptions.DefaultLateRelayCooldown,
                 MaxLateRelayCooldown = parseResult.GetValue(maxLateRelayCooldown) ?? TreeNodeOptions.DefaultMaxLateRelayCooldown,
+                VerifyInterval = parseResult.GetValue(verifyInterval),
                 ChildUpstreamLimit = parseResult.GetValue(childUpstreamLimit),
                 ChildMissRate = parseResult.GetValue(childMissRate),
                 ChildMissBurst = parseResult.GetValue(childMissBurst),

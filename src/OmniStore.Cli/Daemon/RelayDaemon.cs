@@ -58,6 +58,7 @@ internal static class RelayDaemon
                 AcceptRelaysWithoutSecret = settings.OpenRelays,
                 UpdateTimeout = settings.UpdateTimeout,
                 LateRelayCooldown = settings.LateRelayCooldown,
+                VerifyInterval = settings.VerifyInterval,
                 MaxLateRelayCooldown = settings.MaxLateRelayCooldown,
                 MaxUpstreamFetchesPerChild = settings.ChildUpstreamLimit,
                 UpstreamMissRate = settings.ChildMissRate,

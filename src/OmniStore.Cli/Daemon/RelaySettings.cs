@@ -41,6 +41,9 @@ internal sealed record RelaySettings(
     /// <summary>How long a relay that missed an update deadline is refused, at first (<c>--late-relay-cooldown</c>).</summary>
     public TimeSpan LateRelayCooldown { get; init; } = TreeNodeOptions.DefaultLateRelayCooldown;
 
+    /// <summary>How often the node verifies its store (<see cref="TreeNodeOptions.VerifyInterval"/>); null: never on its own.</summary>
+    public TimeSpan? VerifyInterval { get; init; }
+
     /// <summary>The longest such cooldown (<c>--max-late-relay-cooldown</c>).</summary>
     public TimeSpan MaxLateRelayCooldown { get; init; } = TreeNodeOptions.DefaultMaxLateRelayCooldown;
 

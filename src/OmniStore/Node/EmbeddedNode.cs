@@ -175,6 +175,11 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
     {
         var report = await Store.VerifyAsync(progress, cancellationToken).ConfigureAwait(false);
         var damaged = report.Damaged.Select(d => d.Id).ToList();
+        if (damaged.Count > 0)
+        {
+            await Store.CommitAsync(cancellationToken).ConfigureAwait(false); // the damage marks, for the next process
+        }
+
         var names = await Store.NamesUsingAsync(damaged, cancellationToken).ConfigureAwait(false);
         return new VerifyResult(report.Verified, report.Bytes, damaged, names, []);
     }

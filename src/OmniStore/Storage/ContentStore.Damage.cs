@@ -11,9 +11,13 @@ namespace OmniStore.Storage;
 /// </summary>
 internal sealed partial class ContentStore
 {
+    // A pinned store remembers its damaged chunks in the catalog ('D' + chunk id), durable with the
+    // next commit, so that stat and reads still say so after a restart.
+    private const byte DamageTag = (byte)'D';
+
     private readonly ConcurrentDictionary<ChunkId, byte> _damaged = new();
 
-    /// <summary>The chunks this store knows to be damaged (a pinned store's; a cache drops them). Found by reads and by <see cref="VerifyAsync"/>; not kept across restarts, where the next read or verification finds them again.</summary>
+    /// <summary>The chunks this store knows to be damaged (a pinned store's; a cache drops them), found by reads and by <see cref="VerifyAsync"/>; kept across restarts once committed.</summary>
     public IReadOnlyCollection<ChunkId> DamagedChunks => (IReadOnlyCollection<ChunkId>)_damaged.Keys;
 
     /// <summary>Whether <paramref name="id"/> is known to be damaged here.</summary>
@@ -30,6 +34,7 @@ internal sealed partial class ContentStore
         }
         else if (_damaged.TryAdd(id, 0))
         {
+            _catalog.Upsert(DamageKey(id), [1]);
             StoreLog.ChunkDamaged(_logger, id.ToString(), Directory);
         }
     }
@@ -52,6 +57,7 @@ internal sealed partial class ContentStore
         _locations.Remember(id, _data.Upsert(key, data), data.Length);
         if (_damaged.TryRemove(id, out _))
         {
+            _catalog.Delete(DamageKey(id));
             StoreLog.ChunkRepaired(_logger, id.ToString(), Directory);
         }
 
@@ -64,6 +70,28 @@ internal sealed partial class ContentStore
     /// </summary>
     public Task<VerifyReport> VerifyAsync(IProgress<VerifyProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Verify(progress, cancellationToken), cancellationToken);
+
+    private static byte[] DamageKey(ChunkId id)
+    {
+        var key = new byte[1 + ChunkId.Size];
+        key[0] = DamageTag;
+        id.Write(key.AsSpan(1));
+        return key;
+    }
+
+    /// <summary>Reads the damage marks a pinned store left in its catalog.</summary>
+    private void LoadDamaged()
+    {
+        using var iterator = _catalog.IterateLive();
+        while (iterator.GetNext(out _))
+        {
+            var key = iterator.GetKey().AsReadOnlySpan();
+            if (key.Length == 1 + ChunkId.Size && key[0] == DamageTag)
+            {
+                _damaged.TryAdd(ChunkId.Read(key[1..]), 0);
+            }
+        }
+    }
 
     /// <summary>The bound names whose objects use one of <paramref name="chunks"/>, in order.</summary>
     public async Task<IReadOnlyList<string>> NamesUsingAsync(IReadOnlyCollection<ChunkId> chunks, CancellationToken cancellationToken = default)
@@ -91,8 +119,9 @@ internal sealed partial class ContentStore
     private VerifyReport Verify(IProgress<VerifyProgress>? progress, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
-        long verified = 0, bytes = 0;
-        var bad = new List<(ChunkId Id, byte[] Key, int Length)>();
+        long bytes = 0, records = 0;
+        var whole = new HashSet<ChunkId>();
+        var suspects = new List<(ChunkId Id, int Length)>();
         var malformed = new List<byte[]>();
         using (var iterator = _data.IterateLive())
         {
@@ -102,27 +131,48 @@ internal sealed partial class ContentStore
                 var key = iterator.GetKey().AsReadOnlySpan();
                 var value = iterator.GetValue().AsReadOnlySpan();
                 bytes += value.Length;
+                records++;
                 if (key.Length != ChunkId.Size)
                 {
                     malformed.Add(key.ToArray());
                 }
                 else if (ChunkId.Read(key).Matches(value))
                 {
-                    verified++;
+                    whole.Add(ChunkId.Read(key));
                 }
                 else
                 {
-                    bad.Add((ChunkId.Read(key), key.ToArray(), value.Length));
+                    suspects.Add((ChunkId.Read(key), value.Length));
                 }
 
-                progress?.Report(new VerifyProgress(verified + bad.Count + malformed.Count, bytes, bad.Count + malformed.Count));
+                progress?.Report(new VerifyProgress(records, bytes, suspects.Count + malformed.Count));
             }
         }
 
-        // Outside the iteration: FASTER's iterator must not see the log change under it.
-        foreach (var (id, key, _) in bad)
+        // A record that failed is read again the way every read goes, through the index, outside the
+        // iteration (which must not see the log change under it): the scan can also meet a record
+        // that a newer one of the same chunk replaced (a repair), which is no damage. The read marks
+        // (or, in a cache, drops) what is really damaged.
+        var damaged = new List<DamagedChunk>();
+        foreach (var (id, length) in suspects.DistinctBy(s => s.Id))
         {
-            OnCorrupt(id, key);
+            if (whole.Contains(id) || length > _options.MaxChunkSize)
+            {
+                continue;
+            }
+
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                if (ReadChunk(id, buffer.AsMemory(0, length)).Status == ChunkReadStatus.Corrupt)
+                {
+                    damaged.Add(new DamagedChunk(id, length));
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
 
         foreach (var key in malformed)
@@ -130,7 +180,7 @@ internal sealed partial class ContentStore
             _data.Delete(key); // not a chunk at all: nothing can ever read it
         }
 
-        return new VerifyReport(verified, bytes, [.. bad.Select(b => new DamagedChunk(b.Id, b.Length))], malformed.Count, Mode == StoreMode.Cache);
+        return new VerifyReport(whole.Count, bytes, damaged, malformed.Count, Mode == StoreMode.Cache);
     }
 }
 

@@ -46,6 +46,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         _lock = lockFile;
         _data = data;
         _catalog = catalog;
+        LoadDamaged();
     }
 
     /// <summary>The directory that holds the store.</summary>
