@@ -8,6 +8,9 @@ namespace OmniStore.Cli;
 /// </summary>
 internal static class CommandFailure
 {
+    /// <summary>Set to 1, every failure is followed by its exception and stack, for a bug report.</summary>
+    public const string DebugVariable = "OMNISTORE_DEBUG";
+
     /// <summary>Sets <paramref name="action"/> as the command's action, with failures reported as above.</summary>
     public static void SetGuardedAction(this Command command, Func<ParseResult, CancellationToken, Task<int>> action) =>
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -18,11 +21,25 @@ internal static class CommandFailure
             }
             catch (Exception ex)
             {
-                var (exitCode, message) = Describe(ex);
-                Report(message);
-                return exitCode;
+                return ReportException(ex);
             }
         });
+
+    /// <summary>
+    /// Reports <paramref name="ex"/> in one line and returns its exit code; with
+    /// <c>OMNISTORE_DEBUG=1</c> in the environment, the whole exception (with its stack) follows.
+    /// </summary>
+    public static int ReportException(Exception ex)
+    {
+        var (exitCode, message) = Describe(ex);
+        Report(message);
+        if (Environment.GetEnvironmentVariable(DebugVariable) == "1")
+        {
+            Console.Error.WriteLine(ex.ToString());
+        }
+
+        return exitCode;
+    }
 
     /// <summary>Writes one error line to stderr.</summary>
     public static void Report(string message) =>

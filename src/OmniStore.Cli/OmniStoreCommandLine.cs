@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using OmniStore.Cli.Commands;
 
 namespace OmniStore.Cli;
@@ -30,7 +31,7 @@ internal static class OmniStoreCommandLine
         };
 
         var help = new HelpOption();
-        help.Action = new HelpWithEpilogue((HelpAction)help.Action!, root, Epilogue);
+        help.Action = new HelpWithEpilogue((HelpAction)help.Action!, root, () => Epilogue);
         root.Options.Add(help);
         root.Options.Add(new VersionOption());
         return root;
@@ -38,14 +39,23 @@ internal static class OmniStoreCommandLine
 
     /// <summary>
     /// Parses and runs a command line. A usage error is reported like any other failure, in one
-    /// <c>omnistore: error:</c> line, exit code 1; only a bare <c>omnistore</c> shows the help.
+    /// <c>omnistore: error:</c> line, exit code 1; a bare <c>omnistore</c> shows the help first.
     /// </summary>
     public static async Task<int> RunAsync(string[] args)
     {
-        var parseResult = Create().Parse(args);
-        if (parseResult.Action is ParseErrorAction && parseResult.Tokens.Count > 0)
+        var root = Create();
+        var parseResult = root.Parse(args);
+        string? error = parseResult.Action is ParseErrorAction
+            ? string.Join(" ", parseResult.Errors.Select(e => e.Message))
+            : UnknownOption(parseResult);
+        if (error is not null)
         {
-            CommandFailure.Report(string.Join(" ", parseResult.Errors.Select(e => e.Message)));
+            if (parseResult.Tokens.Count == 0)
+            {
+                await root.Parse(["--help"]).InvokeAsync();
+            }
+
+            CommandFailure.Report(error);
             return ExitCodes.Usage;
         }
 
@@ -61,25 +71,51 @@ internal static class OmniStoreCommandLine
         return await parseResult.InvokeAsync(configuration);
     }
 
+    /// <summary>
+    /// An option nobody defined, taken for a command's argument (System.CommandLine gives a NAME or
+    /// FILE argument any token, so <c>omnistore rm --force</c> would remove an object named
+    /// "--force"); null if there is none. "-" (standard input or output) and anything after
+    /// <c>--</c> are arguments as written.
+    /// </summary>
+    private static string? UnknownOption(ParseResult parseResult)
+    {
+        var argumentTokens = parseResult.CommandResult.Children.OfType<ArgumentResult>().SelectMany(a => a.Tokens).ToHashSet();
+        foreach (var token in parseResult.Tokens)
+        {
+            if (token.Type == TokenType.DoubleDash)
+            {
+                return null;
+            }
+
+            if (token.Value.Length > 1 && token.Value[0] == '-' && argumentTokens.Contains(token))
+            {
+                return $"Unrecognized option '{token.Value}' (a name that starts with '-' goes after '--': {ExecutableName} {parseResult.CommandResult.Command.Name} -- {token.Value}).";
+            }
+        }
+
+        return null;
+    }
+
     private static string Epilogue =>
         $"""
         Sizes (SIZE): {ByteSize.Syntax}.
         Store: --relay tcp://HOST:PORT[,tcp://HOST:PORT...], else $OMNISTORE_RELAY, else the embedded store in --store DIR,
-               else $OMNISTORE_DATA, else "omnistore" in the user's local data folder; here: {OmniStoreOptions.DefaultDataDirectory}
+               else $OMNISTORE_DATA, else "omnistore" in the user's local data folder; here: {OmniStoreOptions.FindDefaultDataDirectory() ?? "none (no home directory), so give --store DIR"}
         Errors: one line on stderr, "{ExecutableName}: error: <message>".
 
         {ExitCodes.Describe()}
         """;
 
     /// <summary>The standard help, followed on the top-level help by notes that hold for every command.</summary>
-    private sealed class HelpWithEpilogue(HelpAction help, Command root, string epilogue) : SynchronousCommandLineAction
+    /// <remarks>The epilogue is built when shown: it names the default store directory, worked out only then.</remarks>
+    private sealed class HelpWithEpilogue(HelpAction help, Command root, Func<string> epilogue) : SynchronousCommandLineAction
     {
         public override int Invoke(ParseResult parseResult)
         {
             int result = help.Invoke(parseResult);
             if (parseResult.CommandResult.Command == root)
             {
-                parseResult.InvocationConfiguration.Output.WriteLine(epilogue);
+                parseResult.InvocationConfiguration.Output.WriteLine(epilogue());
             }
 
             return result;

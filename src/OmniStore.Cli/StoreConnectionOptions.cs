@@ -15,11 +15,11 @@ internal sealed class StoreConnectionOptions
     public const string RelayVariable = OmniStoreClient.RelayVariable;
     public const string FallbackVariable = OmniStoreClient.FallbackVariable;
 
-    public Option<string> Store { get; } = new("--store")
+    // No default value: the default directory is found only when the embedded store opens (StoreDirectory).
+    public Option<string?> Store { get; } = new("--store")
     {
-        Description = "The embedded store's directory, used when no relay is given (the OMNISTORE_DATA environment variable, if set, changes the default)",
+        Description = $"The embedded store's directory, used when no relay is given [default: {StoreDirectory.DefaultDescription}]",
         HelpName = "DIR",
-        DefaultValueFactory = _ => OmniStoreOptions.DefaultDataDirectory,
         Validators = { CommandLineValidators.NonEmpty },
     };
 
@@ -122,9 +122,12 @@ internal sealed class StoreConnectionOptions
                 throw new UsageException($"{(fallbacks.Length > 0 ? "--fallback" : "--secret-file")} applies to a relay: give --relay URI (or set ${RelayVariable}).");
             }
 
+            string? given = parseResult.GetValue(Store);
+            string directory = StoreDirectory.Resolve(given, Store.Name);
+            StoreDirectory.Create(directory, Store.Name, isDefault: given is null);
             return OmniStoreClient.OpenEmbedded(new OmniStoreOptions
             {
-                DataDirectory = parseResult.GetRequiredValue(Store),
+                DataDirectory = directory,
                 ChunkSize = chunkSize,
             });
         }
@@ -140,7 +143,6 @@ internal sealed class StoreConnectionOptions
 
         var options = new OmniStoreOptions
         {
-            DataDirectory = parseResult.GetRequiredValue(Store),
             ChunkSize = chunkSize,
             SharedSecret = secretPath is null ? Internal.SecretFile.FromEnvironment() : Cli.SecretFile.Read(secretPath),
         };

@@ -64,11 +64,26 @@ public sealed record OmniStoreOptions
     /// </summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
-    /// <summary>The default for <see cref="DataDirectory"/>.</summary>
-    public static string DefaultDataDirectory =>
-        Environment.GetEnvironmentVariable("OMNISTORE_DATA") is { Length: > 0 } fromEnvironment
-            ? fromEnvironment
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "omnistore");
+    /// <summary>
+    /// The default for <see cref="DataDirectory"/>. Working it out creates nothing: the store creates
+    /// its directory when it opens, so a HOME that cannot be written fails only what needs it there.
+    /// </summary>
+    public static string DefaultDataDirectory => FindDefaultDataDirectory() ?? "omnistore";
+
+    /// <summary>
+    /// <c>$OMNISTORE_DATA</c> if set, else <c>omnistore</c> in the user's local application data
+    /// folder; null when the user has no such folder (no home directory).
+    /// </summary>
+    internal static string? FindDefaultDataDirectory()
+    {
+        if (Environment.GetEnvironmentVariable("OMNISTORE_DATA") is { Length: > 0 } fromEnvironment)
+        {
+            return fromEnvironment;
+        }
+
+        string folder = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify);
+        return folder.Length > 0 ? Path.Combine(folder, "omnistore") : null;
+    }
 
     /// <summary>Throws if a setting is out of range, naming it.</summary>
     /// <exception cref="ArgumentException">A setting is missing or out of range; the message names it.</exception>

@@ -58,11 +58,10 @@ internal static class RelayCommand
             DefaultValueFactory = _ => SiteName.FromHostName(Environment.MachineName),
             Validators = { ValidateSite },
         };
-        var dataDirectory = new Option<string>("--data-dir")
+        var dataDirectory = new Option<string?>("--data-dir")
         {
-            Description = "The node's store directory (one node per directory)",
+            Description = $"The node's store directory (one node per directory) [default: \"node\" in {StoreDirectory.DefaultDescription}]",
             HelpName = "DIR",
-            DefaultValueFactory = _ => Path.Combine(OmniStoreOptions.DefaultDataDirectory, "node"),
             Validators = { CommandLineValidators.NonEmpty },
         };
         var cacheSize = new Option<long?>("--cache-size")
@@ -272,11 +271,12 @@ internal static class RelayCommand
         RelaySettings Settings(ParseResult parseResult)
         {
             var (parentAddress, parentId) = parseResult.GetValue(parent) is { } named ? OmniStoreClient.Dialable(named) : (null, null);
+            string? givenDirectory = parseResult.GetValue(dataDirectory);
             return new RelaySettings(
                 parseResult.GetRequiredValue(listen),
                 parentAddress,
                 parseResult.GetRequiredValue(site),
-                Path.GetFullPath(parseResult.GetRequiredValue(dataDirectory)),
+                Path.GetFullPath(StoreDirectory.Resolve(givenDirectory, dataDirectory.Name, "node")),
                 parseResult.GetValue(cacheSize) ?? 0,
                 parseResult.GetValue(secretFile),
                 parseResult.GetValue(statusListen),
@@ -284,6 +284,7 @@ internal static class RelayCommand
                 DefaultShutdownGrace)
             {
                 ParentNodeId = parentId,
+                DataDirectoryIsDefault = givenDirectory is null,
                 RelaySecretFile = parseResult.GetValue(relaySecretFile) ?? RelaySecretFileFromEnvironment(),
                 OpenRelays = parseResult.GetValue(openRelays),
                 UpdateTimeout = parseResult.GetValue(updateTimeout) ?? TreeNodeOptions.DefaultUpdateTimeout,

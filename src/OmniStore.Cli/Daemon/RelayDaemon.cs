@@ -44,6 +44,7 @@ internal static class RelayDaemon
             secret is null ? "none" : $"from {settings.SecretFile}");
 
         RaiseDescriptorLimit(logger);
+        StoreDirectory.Create(settings.DataDirectory, "--data-dir", settings.DataDirectoryIsDefault);
         var node = await TreeNode.StartAsync(
             new TreeNodeOptions
             {

@@ -29,6 +29,9 @@ internal sealed record RelaySettings(
     /// <summary>The node id the parent must prove (<c>--parent URI#NODEID</c>); null for whichever node answers there.</summary>
     public NodeId? ParentNodeId { get; init; }
 
+    /// <summary>Whether <see cref="DataDirectory"/> is the default (<c>--data-dir</c> not given), for the message when it cannot be created.</summary>
+    public bool DataDirectoryIsDefault { get; init; }
+
     /// <summary>The file holding the tree's relay secret, if any (<c>--relay-secret-file</c>, <c>$OMNISTORE_RELAY_SECRET_FILE</c>).</summary>
     public string? RelaySecretFile { get; init; }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -44,6 +45,10 @@ internal sealed class StatusListener : IAsyncDisposable
         });
         builder.Logging.ClearProviders();
         configureLogging(builder.Logging);
+
+        // The host logs a failed start with the whole exception and its stack (several KB on one
+        // line); every failure of the host reaches StartAsync or StopAsync, which report it in one.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
 
         // The daemon handles SIGINT and SIGTERM itself (it drains the node first); the host's
         // console lifetime would race it for the same signals.
@@ -95,13 +100,35 @@ internal sealed class StatusListener : IAsyncDisposable
         {
             await app.StartAsync(cancellationToken);
         }
-        catch
+        catch (Exception ex)
         {
             await app.DisposeAsync();
+            if (ex is IOException)
+            {
+                // Kestrel's "Failed to bind to address": another process (or node) listens there.
+                throw new OmniStoreException(OmniStoreError.Unavailable, $"Cannot listen on {listen.GetLeftPart(UriPartial.Authority)} (--status-listen): {BindFailure(ex)}", ex);
+            }
+
             throw;
         }
 
         return new StatusListener(app, new Uri(app.Urls.First()));
+    }
+
+    /// <summary>Why Kestrel could not bind, in words: the socket error under its exception.</summary>
+    private static string BindFailure(Exception ex)
+    {
+        for (var inner = ex; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException socket)
+            {
+                return socket.SocketErrorCode == SocketError.AddressAlreadyInUse
+                    ? "the address is in use (another process, or another node, listens there)"
+                    : $"{socket.Message} ({socket.SocketErrorCode})";
+            }
+        }
+
+        return ex.Message;
     }
 
     /// <summary>Stops listening; requests in progress get <paramref name="grace"/> to finish.</summary>

@@ -17,6 +17,12 @@ internal sealed class TcpConnectionListener : IConnectionListener
     /// </summary>
     private const int Backlog = 512;
 
+    // SOL_SOCKET and SO_REUSEADDR, which differ between Linux and the BSDs (macOS included).
+    private const int LinuxSolSocket = 1;
+    private const int LinuxSoReuseAddr = 2;
+    private const int BsdSolSocket = 0xffff;
+    private const int BsdSoReuseAddr = 0x4;
+
     private readonly Socket[] _sockets;
 
     // One accept in progress per socket, kept across calls: a call returns the first that
@@ -48,7 +54,7 @@ internal sealed class TcpConnectionListener : IConnectionListener
                 sockets.Add(socket);
                 try
                 {
-                    socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    AllowRestartWhileConnectionsLinger(socket);
                     if (ip.AddressFamily == AddressFamily.InterNetworkV6)
                     {
                         socket.DualMode = false; // the IPv4 addresses are bound on their own
@@ -73,7 +79,31 @@ internal sealed class TcpConnectionListener : IConnectionListener
         catch (SocketException ex)
         {
             sockets.ForEach(s => s.Dispose());
-            throw new OmniStoreException(OmniStoreError.Unavailable, $"Cannot listen on {address}: {ex.Message}", ex);
+            string reason = ex.SocketErrorCode == SocketError.AddressAlreadyInUse
+                ? "the address is in use (another process, or another node, listens there)"
+                : $"{ex.Message} ({ex.SocketErrorCode})";
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"Cannot listen on {address}: {reason}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Lets a node restarted on its port bind while the connections of the one before are still in
+    /// TIME_WAIT (SO_REUSEADDR on Unix), and never lets two listeners share a port. .NET's
+    /// <see cref="SocketOptionName.ReuseAddress"/> sets SO_REUSEPORT as well on Unix, with which a
+    /// second node would bind the same port and the kernel split new connections between the two,
+    /// so SO_REUSEADDR alone is set here directly (the runtime also sets it on TCP sockets it binds
+    /// on Unix today; set here, the restart does not depend on that). Windows needs nothing: there
+    /// SO_REUSEADDR means taking over a port in use, and TIME_WAIT does not keep a listener out.
+    /// </summary>
+    private static void AllowRestartWhileConnectionsLinger(Socket socket)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            socket.SetRawSocketOption(LinuxSolSocket, LinuxSoReuseAddr, BitConverter.GetBytes(1));
+        }
+        else if (OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD())
+        {
+            socket.SetRawSocketOption(BsdSolSocket, BsdSoReuseAddr, BitConverter.GetBytes(1));
         }
     }
 
