@@ -155,6 +155,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
                 descriptor.Save(options.Directory, durable: true);
             }
 
+            store.StartBackgroundCheckpoints();
             return store;
         }
         catch (Exception ex)
@@ -259,6 +260,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
         EnsureRoom(data.Length);
         _locations.Remember(id, _data.Upsert(key, data), data.Length);
+        NoteWritten();
         return true;
     }
 
@@ -428,6 +430,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             return;
         }
 
+        await StopBackgroundCheckpointsAsync().ConfigureAwait(false);
         try
         {
             await CommitAsync(CancellationToken.None).ConfigureAwait(false);
