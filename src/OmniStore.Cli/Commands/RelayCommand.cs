@@ -15,7 +15,7 @@ namespace OmniStore.Cli.Commands;
 /// <c>omnistore relay --listen tcp://HOST:PORT [--listen URI ...] [--parent URI[#NODEID]] [--site NAME] [--data-dir DIR]
 /// [--cache-size SIZE] [--secret-file FILE] [--relay-secret-file FILE | --open-relays]
 /// [--status-listen http://HOST:PORT] [--child-upstream-limit N] [--child-miss-rate N] [--child-miss-burst N]
-/// [connection limits]</c>: runs a relay
+/// [connection limits] [--checkpoint-interval DURATION] [--checkpoint-bytes SIZE]</c>: runs a relay
 /// (with a parent) or the root (without) until SIGINT or SIGTERM. See docs/operations.md.
 /// </summary>
 internal static class RelayCommand
