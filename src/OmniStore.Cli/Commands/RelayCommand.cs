@@ -15,7 +15,7 @@ namespace OmniStore.Cli.Commands;
 /// <c>omnistore relay --listen tcp://HOST:PORT [--listen URI ...] [--parent URI[#NODEID]] [--site NAME] [--data-dir DIR]
 /// [--cache-size SIZE] [--secret-file FILE] [--relay-secret-file FILE | --open-relays]
 /// [--status-listen http://HOST:PORT] [--child-upstream-limit N] [--child-miss-rate N] [--child-miss-burst N]
-/// [connection limits]</c>: runs a relay
+/// [connection limits] [--checkpoint-interval DURATION] [--checkpoint-bytes SIZE]</c>: runs a relay
 /// (with a parent) or the root (without) until SIGINT or SIGTERM. See docs/operations.md.
 /// </summary>
 internal static class RelayCommand
@@ -190,6 +190,18 @@ internal static class RelayCommand
             HelpName = "SIZE",
             CustomParser = result => ParseMemorySize(result, 4L << 20),
         };
+        var checkpointInterval = new Option<TimeSpan?>("--checkpoint-interval")
+        {
+            Description = "A relay: checkpoint the cache this often when something was written since the last checkpoint, so a relay killed without warning (kill -9, out of memory) keeps what it cached until then; such as 30s or 5m, or 0 for none by time [default: 30s]",
+            HelpName = "DURATION",
+            CustomParser = ParseDurationOrZero,
+        };
+        var checkpointBytes = new Option<long?>("--checkpoint-bytes")
+        {
+            Description = $"A relay: also checkpoint the cache once this much was written to it since the last checkpoint; 0 for none by bytes [default: {ByteSize.Format(ContentStoreOptions.DefaultCheckpointBytes)}]",
+            HelpName = "SIZE",
+            CustomParser = result => ParseMemorySize(result, 0),
+        };
         var logLevel = new Option<LogLevel>("--log-level")
         {
             Description = "The least severe log messages written to stderr",
@@ -223,6 +235,8 @@ internal static class RelayCommand
             idleTimeout,
             memoryBudget,
             connectionReceive,
+            checkpointInterval,
+            checkpointBytes,
             logLevel,
         };
         command.Validators.Add(result =>
@@ -302,6 +316,8 @@ internal static class RelayCommand
                 IdleTimeout = parseResult.GetValue(idleTimeout),
                 MemoryBudget = parseResult.GetValue(memoryBudget),
                 MaxConnectionReceive = parseResult.GetValue(connectionReceive),
+                CheckpointInterval = parseResult.GetValue(checkpointInterval) ?? ContentStoreOptions.DefaultCheckpointInterval,
+                CheckpointBytes = parseResult.GetValue(checkpointBytes) ?? ContentStoreOptions.DefaultCheckpointBytes,
             };
         }
     }
@@ -468,6 +484,10 @@ internal static class RelayCommand
         result.AddError($"{OptionName(result)}: '{text}' is not a duration between 1 ms and 7 days, such as 500ms, 10s, 5m or 1h.");
         return null;
     }
+
+    /// <summary>0 (none), or a duration as <see cref="ParseDuration(ArgumentResult)"/> takes it.</summary>
+    private static TimeSpan? ParseDurationOrZero(ArgumentResult result) =>
+        result.Tokens.Count > 0 && result.Tokens[0].Value.Trim() is "0" or "0s" ? TimeSpan.Zero : ParseDuration(result);
 
     /// <summary>A count of at least 1.</summary>
     private static int? ParseCount(ArgumentResult result)

@@ -140,6 +140,11 @@ internal static class StatusCommand
         var store = status.Store;
         string capacity = store.CapacityBytes == 0 ? "no limit" : ByteSize.Format(store.CapacityBytes);
         output.WriteLine(string.Create(c, $"store:    {Safe(store.Mode)}, {ByteSize.Format(store.UsedBytes)} used of {capacity}; {store.Hits} hits, {store.Misses} misses; {ByteSize.Format(store.EvictedBytes)} evicted"));
+        if (store.LastCommit is { } committed)
+        {
+            output.WriteLine(string.Create(c, $"          last checkpoint {committed.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}; {ByteSize.Format(store.UncommittedBytes)} written since (what a kill -9 now would lose at most)"));
+        }
+
         output.WriteLine(string.Create(c, $"requests: {status.InFlightRequests} in flight; {status.UpstreamChunkFetches} chunk fetches from the parent, {status.CoalescedChunkRequests} requests joined one already running; {status.RememberedMisses} misses answered from memory, {status.MissLimitedRequests} requests refused for too many misses"));
         output.WriteLine(string.Create(c, $"children: {status.Children.Count}"));
         if (status.Connections is { } connections)

@@ -72,6 +72,8 @@ internal static class RelayDaemon
                 IdleTimeout = settings.IdleTimeout,
                 MemoryBudget = settings.MemoryBudget ?? OmniStore.Protocol.MemoryBudget.DefaultLimit,
                 ConnectionReceiveBytes = settings.MaxConnectionReceive ?? OmniStore.Protocol.ConnectionLimits.Default.MaxReceiveBytes,
+                CheckpointInterval = settings.CheckpointInterval,
+                CheckpointBytes = settings.CheckpointBytes,
                 LoggerFactory = loggerFactory,
             },
             cancellationToken);

@@ -82,4 +82,10 @@ internal sealed record RelaySettings(
 
     /// <summary>Bytes of received messages one connection may hold (<c>--max-connection-receive</c>); null for the default.</summary>
     public long? MaxConnectionReceive { get; init; }
+
+    /// <summary>A relay: how often its cache is checkpointed when written to (<c>--checkpoint-interval</c>); zero for never by time.</summary>
+    public TimeSpan CheckpointInterval { get; init; } = Storage.ContentStoreOptions.DefaultCheckpointInterval;
+
+    /// <summary>A relay: bytes written to its cache after which it is checkpointed (<c>--checkpoint-bytes</c>); zero for never by bytes.</summary>
+    public long CheckpointBytes { get; init; } = Storage.ContentStoreOptions.DefaultCheckpointBytes;
 }

@@ -65,6 +65,7 @@ internal static class NodeMetrics
         text.Single("omnistore_cache_hits_total", "counter", "Chunk reads the store answered.", status.Store.Hits);
         text.Single("omnistore_cache_misses_total", "counter", "Chunk reads the store could not answer.", status.Store.Misses);
         text.Single("omnistore_evicted_bytes_total", "counter", "Bytes the cache evicted to make room.", status.Store.EvictedBytes);
+        text.Single("omnistore_store_uncommitted_bytes", "gauge", "Bytes written to the store since its last commit began: what a SIGKILL now would lose at most.", status.Store.UncommittedBytes);
         text.Single("omnistore_inflight_requests", "gauge", "Requests the node is serving now.", status.InFlightRequests);
         text.Single("omnistore_upstream_chunk_fetches_total", "counter", "Chunk fetches sent to the parent.", status.UpstreamChunkFetches);
         text.Single("omnistore_coalesced_chunk_requests_total", "counter", "Chunk requests that joined a fetch already running instead of going to the parent again.", status.CoalescedChunkRequests);

@@ -76,5 +76,10 @@ internal sealed record LinkTraffic(long PayloadIn, long PayloadOut, long WireIn,
         new(a.PayloadIn + b.PayloadIn, a.PayloadOut + b.PayloadOut, a.WireIn + b.WireIn, a.WireOut + b.WireOut);
 }
 
-/// <summary>The store: mode, bytes used of capacity, chunk read hits and misses, bytes evicted.</summary>
-internal sealed record StoreStatus(string Mode, long UsedBytes, long CapacityBytes, long Hits, long Misses, long EvictedBytes);
+/// <summary>
+/// The store: mode, bytes used of capacity, chunk read hits and misses, bytes evicted; and its last
+/// commit: when it completed, and the bytes written since it began (what a SIGKILL now would lose
+/// at most; a relay fetches them again).
+/// </summary>
+internal sealed record StoreStatus(string Mode, long UsedBytes, long CapacityBytes, long Hits, long Misses, long EvictedBytes,
+    DateTimeOffset? LastCommit = null, long UncommittedBytes = 0);

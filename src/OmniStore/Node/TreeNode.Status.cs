@@ -13,7 +13,7 @@ internal sealed partial class TreeNode
         Parent is not { } parent ? null : new ParentStatus(parent.Address.ToString(), parent.Current is not null, parent.Connections, LinkTraffic.From(parent.Counters), parent.Current?.Remote.NodeId.ToString(), parent.Current is { } up ? Details(up) : null, _options.ParentNodeId?.ToString(), parent.Current is null ? parent.LastProblem : null),
         _children.Keys.Select(c => new LinkStatus(c.Remote.Role.ToString().ToLowerInvariant(), c.Remote.NodeId.ToString(), c.Remote.Site, LinkTraffic.From(c.Counters), Details(c))).ToList(),
         ChildrenTotal,
-        new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes),
+        new StoreStatus(_store.Mode.ToString().ToLowerInvariant(), _store.UsedBytes, _store.Capacity, _store.Hits, _store.Misses, _store.EvictedBytes, _store.LastCommit, _store.UncommittedBytes),
         InFlight,
         ChunkFetches.Executions,
         ChunkFetches.Joined,

@@ -55,6 +55,22 @@ internal sealed record TreeNodeOptions
     /// </summary>
     public long CacheSize { get; init; }
 
+    /// <summary>
+    /// How often a relay checkpoints its cache in the background when something was written since its
+    /// last checkpoint: a relay killed without warning (SIGKILL, out of memory, power cut of a
+    /// machine whose disk kept its page cache) reopens with everything cached until its last
+    /// checkpoint, and fetches only the rest again. <see cref="TimeSpan.Zero"/>: none by time. The
+    /// root commits every Put and Delete before acknowledging them and takes none. Defaults to 30 s.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = ContentStoreOptions.DefaultCheckpointInterval;
+
+    /// <summary>
+    /// A relay also checkpoints its cache once this many bytes were written to it since its last
+    /// checkpoint, so a fast fill loses at most this much to a crash. 0: none by bytes. Defaults to
+    /// 256 MiB.
+    /// </summary>
+    public long CheckpointBytes { get; init; } = ContentStoreOptions.DefaultCheckpointBytes;
+
     /// <summary>The shared secret peers must prove they know; null for none. Defaults to null.</summary>
     public byte[]? Secret { get; init; }
 
@@ -279,6 +295,8 @@ internal sealed record TreeNodeOptions
         // A relay's memory goes to serving its children; two log pages (64 MiB) are enough for a
         // cache whose reads mostly come from the OS page cache anyway.
         LogMemory = IsRoot ? 0 : ContentStoreOptions.MinimalLogMemory,
+        CheckpointInterval = CheckpointInterval,
+        CheckpointBytes = CheckpointBytes,
     };
 
     /// <summary>Throws if a setting is missing or out of range; the message names the setting.</summary>

@@ -34,6 +34,8 @@ internal sealed partial class ContentStore
             WriteManifestKey(key, manifest.Id, part);
             _catalog.Upsert(key, encoded.AsSpan(offset, Math.Min(ManifestPartSize, encoded.Length - offset)));
         }
+
+        NoteWritten();
     }
 
     /// <summary>Reads and verifies a manifest; null if the store does not hold it.</summary>

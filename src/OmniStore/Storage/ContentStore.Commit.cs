@@ -49,6 +49,7 @@ internal sealed partial class ContentStore
                 }
             }
 
+            var position = NoteCommitStarted();
             try
             {
                 // The data table first: a catalog checkpoint must never name chunks that the data
@@ -56,6 +57,7 @@ internal sealed partial class ContentStore
                 bool withIndex = _commitCount++ % FullCheckpointEvery == 0;
                 await _data.CheckpointAsync(withIndex, CancellationToken.None).ConfigureAwait(false);
                 await _catalog.CheckpointAsync(withIndex, CancellationToken.None).ConfigureAwait(false);
+                NoteCommitCompleted(position);
                 batch.SetResult();
             }
             catch (Exception ex)

@@ -156,6 +156,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
                 descriptor.Save(options.Directory, durable: true);
             }
 
+            store.StartBackgroundCheckpoints();
             return store;
         }
         catch (Exception ex)
@@ -266,6 +267,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
 
         EnsureRoom(data.Length);
         _locations.Remember(id, _data.Upsert(key, data), data.Length);
+        NoteWritten();
         return true;
     }
 
@@ -419,6 +421,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             return;
         }
 
+        await StopBackgroundCheckpointsAsync().ConfigureAwait(false);
         try
         {
             await CommitAsync(CancellationToken.None).ConfigureAwait(false);

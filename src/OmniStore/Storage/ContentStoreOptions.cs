@@ -26,6 +26,31 @@ internal sealed record ContentStoreOptions
     /// <summary>A <see cref="LogMemory"/> that asks for the smallest log memory FASTER accepts: two pages.</summary>
     public const long MinimalLogMemory = 1;
 
+    /// <summary>The default of <see cref="CheckpointInterval"/>.</summary>
+    public static readonly TimeSpan DefaultCheckpointInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>The default of <see cref="CheckpointBytes"/>.</summary>
+    public const long DefaultCheckpointBytes = 256L << 20;
+
+    /// <summary>
+    /// A <see cref="StoreMode.Cache"/> store checkpoints in the background once this long has passed
+    /// since its last commit began and something was written since, so a process killed without
+    /// warning (SIGKILL, out of memory) loses at most the cache's last interval of writes.
+    /// <see cref="TimeSpan.Zero"/>: none by time. A pinned store takes no background checkpoints: it
+    /// commits every Put and Delete before acknowledging them. Defaults to 30 s.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = DefaultCheckpointInterval;
+
+    /// <summary>
+    /// A <see cref="StoreMode.Cache"/> store also checkpoints in the background once this many bytes
+    /// of log were written since its last commit began, so a fast fill loses at most this much to a
+    /// crash. 0: none by bytes. Defaults to <see cref="DefaultCheckpointBytes"/> (256 MiB).
+    /// </summary>
+    public long CheckpointBytes { get; init; } = DefaultCheckpointBytes;
+
+    /// <summary>The longest <see cref="CheckpointInterval"/>: beyond it a timer's wait is out of range, and a crash would lose weeks.</summary>
+    public static readonly TimeSpan MaxCheckpointInterval = TimeSpan.FromDays(7);
+
     internal int DataPageSizeBits => Math.Max(20, BitLength((2L * MaxChunkSize) - 1));
 
     public void Validate(string argumentName = "options")
@@ -41,6 +66,12 @@ internal sealed record ContentStoreOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(Capacity, argumentName);
+        if (CheckpointInterval < TimeSpan.Zero || CheckpointInterval > MaxCheckpointInterval)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, CheckpointInterval, $"{nameof(CheckpointInterval)} must be between 0 (none by time) and {MaxCheckpointInterval.TotalDays} days.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(CheckpointBytes, argumentName);
         if (Mode == StoreMode.Cache && Capacity == 0)
         {
             throw new ArgumentException($"A {StoreMode.Cache} store needs a {nameof(Capacity)}.", argumentName);

@@ -176,6 +176,23 @@ public sealed class DaemonProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>
+    /// Kills the daemon with SIGKILL, as a crash or the OOM killer would: no signal handler, no final
+    /// checkpoint. Only its own process id; waits for it to exit and its output to close.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        using (var kill = Process.Start("kill", ["-KILL", ProcessId.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync().WaitAsync(StopTimeout);
+            Assert.Equal(0, kill.ExitCode);
+        }
+
+        await _process.WaitForExitAsync().WaitAsync(StopTimeout);
+        await _outputClosed.Task.WaitAsync(StopTimeout);
+        await _errorClosed.Task.WaitAsync(StopTimeout);
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

@@ -16,6 +16,11 @@ public sealed class CrashRecoveryTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
+    /// <summary>At least this many kills; more while the time allows.</summary>
+    private const int MinRounds = 20;
+    private const int MaxRounds = 40;
+    private static readonly TimeSpan MoreRoundsWhileUnder = TimeSpan.FromSeconds(30);
+
     [Fact]
     public async Task KilledWriter_ReopenedStore_HasEveryAcknowledgedPutAndNoCorruption()
     {
@@ -23,10 +28,19 @@ public sealed class CrashRecoveryTests : IDisposable
         var random = new Random(2026);
         var state = new Dictionary<string, string?>(); // name -> content hash, or null when unbound
         int acknowledged = 0;
-        for (int round = 0; round < 20; round++)
+        int insidePut = 0;
+        var started = DateTime.UtcNow;
+        int round = 0;
+        for (; round < MaxRounds && (round < MinRounds || DateTime.UtcNow - started < MoreRoundsWhileUnder); round++)
         {
-            var (acked, inFlight) = await RunAndKillAsync(round, TimeSpan.FromMilliseconds(random.Next(150, 1500)), ct);
+            // Half the kills land at a random moment of the run, half a few milliseconds into a
+            // random Put (its chunk writes, its binding, its commit and fsyncs take about that long).
+            var moment = random.Next(2) == 0
+                ? KillMoment.After(TimeSpan.FromMilliseconds(random.Next(0, 1500)))
+                : KillMoment.IntoPut(random.Next(1, 30), TimeSpan.FromMilliseconds(random.Next(0, 15)));
+            var (acked, inFlight, killedInPut) = await RunAndKillAsync(round, moment, ct);
             acknowledged += acked.Count;
+            insidePut += killedInPut ? 1 : 0;
 
             await using var client = OmniStoreClient.OpenEmbedded(new OmniStoreOptions { DataDirectory = _dir.Path, ChunkSize = ChunkLayout.MinChunkSize });
             foreach (var (name, hash) in acked)
@@ -36,7 +50,7 @@ public sealed class CrashRecoveryTests : IDisposable
 
             foreach (var name in state.Keys.Union(inFlight is { } f ? [f.Name] : []).ToList())
             {
-                string? actual = await ReadHashAsync(client, name, ct);
+                string? actual = await ReadHashAsync(client, name, round, ct);
                 var allowed = new HashSet<string?> { state.GetValueOrDefault(name) };
                 if (inFlight is { } op && op.Name == name)
                 {
@@ -52,23 +66,46 @@ public sealed class CrashRecoveryTests : IDisposable
         var (verified, dropped) = store.VerifyAllChunks();
         Assert.Equal(0, dropped);
         Assert.True(verified > 0);
-        Assert.True(acknowledged > 20, $"only {acknowledged} operations were acknowledged across 20 rounds: the child barely ran");
+        Assert.True(acknowledged > round, $"only {acknowledged} operations were acknowledged across {round} rounds: the child barely ran");
+        Assert.True(insidePut >= MinRounds / 4, $"only {insidePut} of {round} kills landed inside a Put");
     }
 
-    private static async Task<string?> ReadHashAsync(OmniStoreClient client, string name, CancellationToken ct)
+    /// <summary>
+    /// What a name holds after a restart: null if it is bound to nothing; else the hash of its
+    /// content, which must read back whole: a name bound to a partial object fails the test here.
+    /// </summary>
+    private static async Task<string?> ReadHashAsync(OmniStoreClient client, string name, int round, CancellationToken ct)
     {
-        try
-        {
-            var data = await client.GetAsync(name, ct);
-            return XxHash3.Hash128(data).ToString("x32", CultureInfo.InvariantCulture);
-        }
-        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.NotFound)
+        var info = await client.StatAsync(name, ct);
+        if (info is null)
         {
             return null;
         }
+
+        byte[] data;
+        try
+        {
+            data = await client.GetAsync(name, ct);
+        }
+        catch (OmniStoreException ex)
+        {
+            Assert.Fail($"round {round}: '{name}' is bound (version {info.Version}, {info.Length} bytes) but its object does not read back whole: {ex.Error}: {ex.Message}");
+            throw;
+        }
+
+        Assert.Equal(info.Length, data.Length);
+        return XxHash3.Hash128(data).ToString("x32", CultureInfo.InvariantCulture);
     }
 
-    private async Task<(List<(string Name, string? Hash)> Acked, (string Name, string? Hash)? InFlight)> RunAndKillAsync(int round, TimeSpan delay, CancellationToken ct)
+    /// <summary>When to kill the writer: a delay after it is ready, or a delay after it began its Nth Put.</summary>
+    private readonly record struct KillMoment(TimeSpan Delay, int PutNumber)
+    {
+        public static KillMoment After(TimeSpan delay) => new(delay, 0);
+
+        public static KillMoment IntoPut(int putNumber, TimeSpan delay) => new(delay, putNumber);
+    }
+
+    private async Task<(List<(string Name, string? Hash)> Acked, (string Name, string? Hash)? InFlight, bool KilledInPut)> RunAndKillAsync(int round, KillMoment moment, CancellationToken ct)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -84,6 +121,8 @@ public sealed class CrashRecoveryTests : IDisposable
         var stderr = child.StandardError.ReadToEndAsync(ct);
         var lines = new List<string>();
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var putBegun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int puts = 0;
         var reader = Task.Run(
             async () =>
             {
@@ -98,6 +137,10 @@ public sealed class CrashRecoveryTests : IDisposable
                     {
                         ready.TrySetResult();
                     }
+                    else if (line.StartsWith("BEGIN ", StringComparison.Ordinal) && ++puts == moment.PutNumber)
+                    {
+                        putBegun.TrySetResult();
+                    }
                 }
             },
             ct);
@@ -108,7 +151,13 @@ public sealed class CrashRecoveryTests : IDisposable
             Assert.Fail($"round {round}: the writer did not start: {await stderr}");
         }
 
-        await Task.Delay(delay, ct);
+        if (moment.PutNumber > 0)
+        {
+            // Bounded: a writer that never gets that far is killed where it is.
+            await Task.WhenAny(putBegun.Task, child.WaitForExitAsync(ct), Task.Delay(TimeSpan.FromSeconds(20), ct));
+        }
+
+        await Task.Delay(moment.Delay, ct);
         child.Kill();
         await child.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
         await reader.WaitAsync(TimeSpan.FromSeconds(30), ct);
@@ -137,6 +186,6 @@ public sealed class CrashRecoveryTests : IDisposable
             }
         }
 
-        return (acked, inFlight);
+        return (acked, inFlight, moment.PutNumber > 0 && inFlight is { Item2: not null });
     }
 }

@@ -22,4 +22,11 @@ internal static partial class StoreLog
 
     [LoggerMessage(1003, LogLevel.Information, "Store {Directory} keeps the log segments of {Segment} bytes it was created with; its capacity now would give segments of {Wanted} bytes (a cache gets them when its directory is removed and refilled)")]
     public static partial void SegmentSizeKept(ILogger logger, string directory, long segment, long wanted);
+
+    // 1040-1049: background checkpoints (ContentStore.Checkpoints.cs).
+    [LoggerMessage(1040, LogLevel.Debug, "Store {Directory} checkpointed in the background ({Bytes} bytes written since the last commit, by {Trigger}) in {Milliseconds:0} ms")]
+    public static partial void BackgroundCheckpoint(ILogger logger, string directory, long bytes, string trigger, double milliseconds);
+
+    [LoggerMessage(1041, LogLevel.Warning, "A background checkpoint of {Directory} failed; the next try is in {Seconds} s, and a crash meanwhile loses what was written since the last commit")]
+    public static partial void BackgroundCheckpointFailed(ILogger logger, Exception exception, string directory, double seconds);
 }
