@@ -89,7 +89,7 @@ internal static class OmniStoreCommandLine
 
             if (token.Value.Length > 1 && token.Value[0] == '-' && argumentTokens.Contains(token))
             {
-                return $"Unrecognized option '{token.Value}' (a name that starts with '-' goes after '--': {ExecutableName} {parseResult.CommandResult.Command.Name} -- {token.Value}).";
+                return $"Unrecognized option '{token.Value}' (an argument that starts with '-' goes after '--': {ExecutableName} {parseResult.CommandResult.Command.Name} -- {token.Value}).";
             }
         }
 
