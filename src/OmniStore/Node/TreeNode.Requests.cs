@@ -83,52 +83,63 @@ internal sealed partial class TreeNode
         // send limit, so a peer that asks for large chunks and reads nothing waits for its own
         // answers instead of holding a buffer per request.
         using var reservation = await connection.ReserveSendAsync(length, cancellationToken).ConfigureAwait(false);
-        var buffer = ArrayPool<byte>.Shared.Rent(length);
-        Interlocked.Add(ref _answerBufferBytes, buffer.Length);
-        try
+        using var answer = RentAnswerBuffer(length);
+        var buffer = answer.Buffer;
+        for (int attempt = 0; ; attempt++)
         {
-            for (int attempt = 0; ; attempt++)
+            var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            if (result.Status == ChunkReadStatus.Found)
             {
-                var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-                if (result.Status == ChunkReadStatus.Found)
+                // Only the bytes the store wrote go out: the rest of a rented buffer is someone
+                // else's old data.
+                ChunkRequests.CheckLength(id, length, result.Length);
+                await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, result.Length), buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
+                return;
+            }
+
+            // One upstream fetch for every request that missed. The request that started it
+            // answers from the received bytes; the others read the store like a hit (or, when
+            // it could not take the chunk, answer from the copy the fetch kept).
+            var (fetched, started) = await _upstream.FetchChunkAsync(id, length, result.Status, connection, cancellationToken).ConfigureAwait(false);
+            if (started && fetched.TakeMessage() is { } received)
+            {
+                using (received)
                 {
-                    // Only the bytes the store wrote go out: the rest of a rented buffer is someone
-                    // else's old data.
-                    ChunkRequests.CheckLength(id, length, result.Length);
-                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, result.Length), buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
-                    return;
+                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, fetched.Data.Length), fetched.Data).ConfigureAwait(false);
                 }
 
-                // One upstream fetch for every request that missed. The request that started it
-                // answers from the received bytes; the others read the store like a hit (or, when
-                // it could not take the chunk, answer from the copy the fetch kept).
-                var (fetched, started) = await _upstream.FetchChunkAsync(id, length, result.Status, connection, cancellationToken).ConfigureAwait(false);
-                if (started && fetched.TakeMessage() is { } received)
-                {
-                    using (received)
-                    {
-                        await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, fetched.Data.Length), fetched.Data).ConfigureAwait(false);
-                    }
+                return;
+            }
 
-                    return;
-                }
+            if (fetched.Uncached is { } uncached)
+            {
+                ChunkRequests.CheckLength(id, length, uncached.Length);
+                await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, uncached.Length), uncached).ConfigureAwait(false);
+                return;
+            }
 
-                if (fetched.Uncached is { } uncached)
-                {
-                    ChunkRequests.CheckLength(id, length, uncached.Length);
-                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, uncached.Length), uncached).ConfigureAwait(false);
-                    return;
-                }
-
-                if (attempt == 2)
-                {
-                    throw new OmniStoreException(OmniStoreError.Unavailable, $"Chunk {id} keeps being evicted from this relay's cache before it can be served; the cache is too small for the load.");
-                }
+            if (attempt == 2)
+            {
+                throw new OmniStoreException(OmniStoreError.Unavailable, $"Chunk {id} keeps being evicted from this relay's cache before it can be served; the cache is too small for the load.");
             }
         }
-        finally
+    }
+
+    /// <summary>Rents a buffer to answer a chunk request from, counted in <see cref="AnswerBufferBytes"/> until disposed.</summary>
+    private AnswerBuffer RentAnswerBuffer(int length)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        Interlocked.Add(ref _answerBufferBytes, buffer.Length);
+        return new AnswerBuffer(this, buffer);
+    }
+
+    private readonly struct AnswerBuffer(TreeNode node, byte[] buffer) : IDisposable
+    {
+        public byte[] Buffer => buffer;
+
+        public void Dispose()
         {
-            Interlocked.Add(ref _answerBufferBytes, -buffer.Length);
+            Interlocked.Add(ref node._answerBufferBytes, -buffer.Length);
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
@@ -189,26 +200,19 @@ internal sealed partial class TreeNode
     {
         var (id, length) = ChunkRequests.Read(request.Payload);
         using var reservation = await connection.ReserveSendAsync(length, cancellationToken).ConfigureAwait(false);
-        var buffer = ArrayPool<byte>.Shared.Rent(length);
-        try
+        using var answer = RentAnswerBuffer(length);
+        var result = await _store.ReadChunkAsync(id, answer.Buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        if (result.Status != ChunkReadStatus.Found && await RepairFromBelowAsync(id, length, cancellationToken).ConfigureAwait(false))
         {
-            var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-            if (result.Status != ChunkReadStatus.Found && await RepairFromBelowAsync(id, length, cancellationToken).ConfigureAwait(false))
-            {
-                result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-            }
-
-            if (result.Status != ChunkReadStatus.Found)
-            {
-                throw new OmniStoreException(OmniStoreError.NotFound, $"This node holds no verified copy of chunk {id}.");
-            }
-
-            ChunkRequests.CheckLength(id, length, result.Length);
-            await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, result.Length), buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
+            result = await _store.ReadChunkAsync(id, answer.Buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
         }
-        finally
+
+        if (result.Status != ChunkReadStatus.Found)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            throw new OmniStoreException(OmniStoreError.NotFound, $"This node holds no verified copy of chunk {id}.");
         }
+
+        ChunkRequests.CheckLength(id, length, result.Length);
+        await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, result.Length), answer.Buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
     }
 }
