@@ -87,6 +87,27 @@ public sealed class RequestTableTests
     }
 
     [Fact]
+    public async Task AChildAskingForACopy_AsOnlyAParentMay_IsRefused_AndTheNodeServesOn()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartWithAsync(relays: 0, options => options);
+        await using var child = await ConnectAsync(cluster.Root, ct);
+
+        // GET_COPY makes a node read its store for the asker: only its parent may ask, whatever length it names.
+        foreach (int length in new[] { 1, int.MaxValue })
+        {
+            var payload = ChunkRequests.Encode(OmniStore.Content.ChunkId.Compute("x"u8), 1);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(OmniStore.Content.ChunkId.Size), length);
+            var refused = await Assert.ThrowsAsync<OmniStoreException>(() => child.RequestAsync(FrameType.GetCopy, payload, ct).WaitAsync(Timeout, ct));
+            Assert.Equal(OmniStoreError.ProtocolError, refused.Error);
+        }
+
+        await using var next = await ConnectAsync(cluster.Root, ct);
+        var miss = await Assert.ThrowsAsync<OmniStoreException>(() => next.RequestAsync(FrameType.Resolve, Names.Encode("still/serving"), ct).WaitAsync(Timeout, ct));
+        Assert.Equal(OmniStoreError.NotFound, miss.Error);
+    }
+
+    [Fact]
     public async Task AModuleThatRegistersANodesOwnType_KeepsTheNodeFromStarting()
     {
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() =>
