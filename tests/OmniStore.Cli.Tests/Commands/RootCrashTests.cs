@@ -39,7 +39,7 @@ public sealed class RootCrashTests : IDisposable
         {
             // Restarted on the same port, as a supervisor would: the relay reconnects to it.
             string listen = root.Address;
-            await using var relay = await _tree.StartRelayAsync(root, _dir.Sub("relay"), "--cache-size", "256M");
+            await using var relay = await _tree.StartRelayAsync(root, _dir.Sub("relay"), withStatus: true, "--cache-size", "256M");
 
             // One Put that is not interrupted gives the span over which the kills are spread.
             var timer = Stopwatch.StartNew();

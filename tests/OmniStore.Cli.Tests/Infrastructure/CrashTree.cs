@@ -34,9 +34,9 @@ public sealed class CrashTree : IDisposable
     public Task<DaemonProcess> StartRootAsync(string directory, string listen = "tcp://127.0.0.1:0") =>
         DaemonProcess.StartAsync(ClientData, "--listen", listen, "--site", "root", "--data-dir", directory, "--relay-secret-file", RelaySecret);
 
-    /// <summary>A relay below <paramref name="parent"/> with its cache in <paramref name="directory"/>.</summary>
-    public Task<DaemonProcess> StartRelayAsync(DaemonProcess parent, string directory, params string[] args) =>
-        DaemonProcess.StartAsync(ClientData, ["--listen", "tcp://127.0.0.1:0", "--parent", parent.Address, "--site", "site-a", "--data-dir", directory, "--relay-secret-file", RelaySecret, "--status-listen", "http://127.0.0.1:0", .. args]);
+    /// <summary>A relay below <paramref name="parent"/> with its cache in <paramref name="directory"/>; with a status listener if asked (it costs a start time).</summary>
+    public Task<DaemonProcess> StartRelayAsync(DaemonProcess parent, string directory, bool withStatus, params string[] args) =>
+        DaemonProcess.StartAsync(ClientData, ["--listen", "tcp://127.0.0.1:0", "--parent", parent.Address, "--site", "site-a", "--data-dir", directory, "--relay-secret-file", RelaySecret, .. (withStatus ? (string[])["--status-listen", "http://127.0.0.1:0"] : []), .. args]);
 
     /// <summary>A library client of the node at <paramref name="address"/>.</summary>
     public async Task<OmniStoreClient> ConnectAsync(string address, int chunkSize) =>

@@ -161,14 +161,14 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
         }
 
         await Input.CompleteAsync().ConfigureAwait(false);
-        await Output.CompleteAsync().ConfigureAwait(false);
+        await CompleteOutputAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
         _closed.Dispose();
     }
 
     public override async ValueTask CloseOutputAsync()
     {
-        await Output.CompleteAsync().ConfigureAwait(false);
+        await CompleteOutputAsync().ConfigureAwait(false);
         try
         {
             _socket.Shutdown(SocketShutdown.Send);
@@ -176,6 +176,24 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
             // Already closed: the peer sees the end anyway.
+        }
+    }
+
+    /// <summary>
+    /// Completes the output pipe, which writes out what a send left in it (written, not yet flushed,
+    /// when the send failed or was cancelled). Once the peer is gone or the socket is shut, those
+    /// bytes reach nobody, and the write's error is no reason for a close to throw: a client closing
+    /// its connection to a relay killed under it got an <see cref="IOException"/> out of its dispose.
+    /// </summary>
+    private async ValueTask CompleteOutputAsync()
+    {
+        try
+        {
+            await Output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            MarkClosed();
         }
     }
 
