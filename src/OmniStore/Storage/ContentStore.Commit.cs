@@ -55,7 +55,9 @@ internal sealed partial class ContentStore
                 // table's recovered checkpoint lacks.
                 bool withIndex = _commitCount++ % FullCheckpointEvery == 0;
                 await _data.CheckpointAsync(withIndex, CancellationToken.None).ConfigureAwait(false);
+                long checkpoint = Interlocked.Increment(ref _catalogCheckpointsStarted);
                 await _catalog.CheckpointAsync(withIndex, CancellationToken.None).ConfigureAwait(false);
+                ForgetDurableUnbinds(checkpoint);
                 batch.SetResult();
             }
             catch (Exception ex)

@@ -155,6 +155,9 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
                 descriptor.Save(options.Directory, durable: true);
             }
 
+            // A pass that was due (or under way) when the store was last closed goes on now.
+            store.LoadGarbageEstimate();
+            store.StartBackgroundPassIfDue();
             return store;
         }
         catch (Exception ex)
@@ -217,18 +220,48 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     public async ValueTask<bool> ContainsChunkAsync(ChunkId id, CancellationToken cancellationToken = default)
     {
         var key = ChunkKey(id);
-        if (HasChunkOnDisk(id, key))
+        long passUntil = Volatile.Read(ref _passUntil);
+        if (HasChunkOnDisk(id, key, passUntil))
         {
             return true;
         }
 
         var (found, output, address) = await _data.ReadAsync(key, new ReadInput { Mode = ReadMode.LengthOnly }, cancellationToken).ConfigureAwait(false);
+        if (found && address < passUntil)
+        {
+            // A running pass may drop this copy (see WriteChunk): the caller relies on the chunk, so
+            // it is copied to the tail, as the pass would have.
+            return await CopyForwardAsync(id, output.Length, cancellationToken).ConfigureAwait(false);
+        }
+
         if (found)
         {
             _locations.Remember(id, address, output.Length);
         }
 
         return found;
+    }
+
+    /// <summary>Reads and verifies chunk <paramref name="id"/> and writes it again at the log's tail; false if it is gone or damaged.</summary>
+    private async ValueTask<bool> CopyForwardAsync(ChunkId id, int length, CancellationToken cancellationToken)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+        try
+        {
+            var read = await ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            if (read.Status != ChunkReadStatus.Found)
+            {
+                return false;
+            }
+
+            EnsureRoom(length);
+            _locations.Remember(id, _data.Upsert(ChunkKey(id), buffer.AsSpan(0, length)), length);
+            return true;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
@@ -244,14 +277,17 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A chunk of {data.Length} bytes exceeds this store's maximum of {_options.MaxChunkSize}.");
         }
 
+        // A copy below the address a running pass compacts up to may be one the pass drops: the
+        // caller pinned the chunk first, but perhaps after the pass judged it, so it is written again.
         var key = ChunkKey(id);
-        if (HasChunkOnDisk(id, key))
+        long passUntil = Volatile.Read(ref _passUntil);
+        if (HasChunkOnDisk(id, key, passUntil))
         {
             return false;
         }
 
         var (found, existing, address) = _data.Read(key, new ReadInput { Mode = ReadMode.LengthOnly });
-        if (found)
+        if (found && address >= passUntil)
         {
             _locations.Remember(id, address, existing.Length);
             return false;
@@ -352,10 +388,10 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         return Found(id, location.Length);
     }
 
-    /// <summary>Whether the remembered location of <paramref name="id"/> is on disk and still holds its record.</summary>
-    private bool HasChunkOnDisk(ChunkId id, byte[] key)
+    /// <summary>Whether the remembered location of <paramref name="id"/> is on disk, at or above <paramref name="passUntil"/>, and still holds its record.</summary>
+    private bool HasChunkOnDisk(ChunkId id, byte[] key, long passUntil)
     {
-        if (!_locations.TryGet(id, out var location) || _data.IsInMemory(location.Address))
+        if (!_locations.TryGet(id, out var location) || _data.IsInMemory(location.Address) || location.Address < passUntil)
         {
             return false;
         }
@@ -428,6 +464,8 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             return;
         }
 
+        // A background pass stops within one step; what it did is committed below.
+        await StopPassesAsync().ConfigureAwait(false);
         try
         {
             await CommitAsync(CancellationToken.None).ConfigureAwait(false);
@@ -448,6 +486,9 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             gate.Dispose();
         }
+
+        _passGate.Dispose();
+        _stopPasses.Dispose();
 
         await _lock.DisposeAsync().ConfigureAwait(false);
     }

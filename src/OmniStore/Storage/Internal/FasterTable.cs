@@ -109,6 +109,9 @@ internal sealed partial class FasterTable : IDisposable
 
     public FasterKV<SpanByte, SpanByte> Kv => _kv;
 
+    /// <summary>log2 of the log's page size.</summary>
+    public int PageSizeBits => _pageBits;
+
     /// <summary>Bytes of log between the begin and the tail: what the table holds, live or not.</summary>
     public long LogBytes => _kv.Log.TailAddress - _kv.Log.BeginAddress;
 

@@ -16,4 +16,13 @@ internal static partial class StoreLog
 
     [LoggerMessage(1003, LogLevel.Information, "Store {Directory} keeps the log segments of {Segment} bytes it was created with; its capacity now would give segments of {Wanted} bytes (a cache gets them when its directory is removed and refilled)")]
     public static partial void SegmentSizeKept(ILogger logger, string directory, long segment, long wanted);
+
+    [LoggerMessage(1004, LogLevel.Information, "Store {Directory}: a reclamation pass starts in the background ({Garbage} bytes of objects were removed or replaced since the last one, of {Log} bytes of chunk log)")]
+    public static partial void BackgroundPassStarted(ILogger logger, string directory, long garbage, long log);
+
+    [LoggerMessage(1005, LogLevel.Warning, "The background reclamation pass of {Directory} failed; the store goes on serving, and the next pass tries again")]
+    public static partial void BackgroundPassFailed(ILogger logger, Exception exception, string directory);
+
+    [LoggerMessage(1006, LogLevel.Information, "Store {Directory}: the reclamation pass stopped after {Scanned} of {Total} bytes of chunk log; the next one goes on")]
+    public static partial void PassStopped(ILogger logger, string directory, long scanned, long total);
 }
