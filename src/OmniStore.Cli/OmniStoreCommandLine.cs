@@ -20,6 +20,7 @@ internal static class OmniStoreCommandLine
             GetCommand.Create(),
             StatCommand.Create(),
             RemoveCommand.Create(),
+            GcCommand.Create(),
             PrefetchCommand.Create(),
             StatusCommand.Create(),
             RelayCommand.Create(),
