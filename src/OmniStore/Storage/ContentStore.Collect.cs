@@ -52,10 +52,10 @@ internal sealed partial class ContentStore
     // One pass at a time, whoever starts it: a writer that needs room, the background, gc.
     private readonly SemaphoreSlim _passGate = new(1, 1);
 
-    // While a pass runs in a pinned store: the chunk-log address it compacts up to. A chunk found
-    // below it may be dropped by the pass (its record was judged before the finder pinned it), so a
-    // writer that relies on it writes it again. 0 when no pass runs.
-    private long _passUntil;
+    // While a pass compacts the chunk log: the end of the range its current step scans (0 otherwise).
+    // A chunk found in [begin, this) may have been judged before the finder pinned it, and dropped:
+    // the finder waits for the step (IsBeingCompacted) and looks again.
+    private long _stepUntil;
 
     // While a pass runs: chunks and manifests whose pin was released since it started, kept as if
     // still pinned (a Put that pinned them may have bound them after the pass read the catalog).
@@ -86,6 +86,9 @@ internal sealed partial class ContentStore
 
     /// <summary>How far the running (or last) reclamation pass has scanned the chunk log.</summary>
     internal ReclaimProgress PassProgress => new(Interlocked.Read(ref _passScanned), Interlocked.Read(ref _passTotal));
+
+    /// <summary>Whether the record at <paramref name="address"/> is in the range a pass's step is compacting now.</summary>
+    private bool IsBeingCompacted(long address) => address < Volatile.Read(ref _stepUntil) && address >= _data.Kv.Log.BeginAddress;
 
     /// <summary>Bytes of objects unbound or replaced since the last completed reclamation pass (tests, status).</summary>
     internal long GarbageEstimate => Interlocked.Read(ref _garbageEstimate);
@@ -147,7 +150,17 @@ internal sealed partial class ContentStore
         var key = new byte[1 + ManifestId.Size + 4];
         WriteManifestKey(key, id, 0);
         var header = new byte[Manifest.HeaderSize];
-        var (found, output, _) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.Prefix, Destination = header }, CancellationToken.None).ConfigureAwait(false);
+        bool found;
+        ReadOutput output;
+        try
+        {
+            (found, output, _) = await _catalog.ReadAsync(key, new ReadInput { Mode = ReadMode.Prefix, Destination = header }, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (OmniStoreException)
+        {
+            return 0; // unreadable: the binding is written, and a pass finds out what is reachable anyway
+        }
+
         return found && output.Length >= header.Length && Manifest.TryReadEncodedLength(header, out _)
             ? Math.Max(0, BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(8)))
             : 0;

@@ -144,18 +144,21 @@ internal sealed partial class ContentStore
         long garbageAtStart = Interlocked.Read(ref _garbageEstimate);
         try
         {
-            // Pins released from now on count as held (a Put may bind after the catalog was read), and
-            // in a pinned store a writer that finds a chunk below `until` writes it again (the pass may
-            // have decided to drop it just before the writer pinned it). Both are published with a full
-            // fence before the catalog is read: see Unpin and WriteChunk for the other side.
+            // Pins released from now on count as held (a Put may bind after the catalog was read),
+            // published with a full fence before the catalog is read: see Unpin for the other side.
             Interlocked.Exchange(ref _releasedChunks, releasedChunks);
             Interlocked.Exchange(ref _releasedManifests, releasedManifests);
-            long until = log.TailAddress;
             long catalogUntil = _catalog.Kv.Log.TailAddress;
-            if (Mode == StoreMode.Pinned)
-            {
-                Interlocked.Exchange(ref _passUntil, until);
-            }
+
+            // The pass compacts up to the tail as it is now, all of it read from disk: the pages in
+            // memory are written and dropped first. A record copied to the tail from a source in
+            // memory that leaves memory meanwhile (writers move the head all the time) makes FASTER
+            // 2.6.5 abandon an allocation with its size where the key's length belongs, which its
+            // own scans then misread; a source on disk cannot leave memory.
+            long until = log.TailAddress;
+            log.ShiftReadOnlyAddress(until, wait: true);
+            log.ShiftHeadAddress(until, wait: true);
+            until = Math.Min(until, log.HeadAddress);
 
             // Reachable: every bound manifest, and those unbound since the last catalog checkpoint (a
             // crash may recover the catalog as it was, still binding them). A cache also keeps the
@@ -183,12 +186,10 @@ internal sealed partial class ContentStore
             while (from < until && !stop.IsCancellationRequested)
             {
                 // Whole pages per step: a page starts with a record, and the pass stops within one step.
+                // Published (with a full fence) before the step judges any record: a writer that pinned a
+                // chunk and then finds it in this range waits for the step (see WriteChunk).
                 long stepUntil = Math.Min(until, ((from >> _data.PageSizeBits) + PagesPerStep) << _data.PageSizeBits);
-                if (stepUntil > log.SafeReadOnlyAddress)
-                {
-                    log.ShiftReadOnlyAddress(stepUntil, wait: true);
-                }
-
+                Interlocked.Exchange(ref _stepUntil, stepUntil);
                 long reached = _data.Compact(stepUntil, policy);
                 var report = new ReclaimProgress(Math.Min(reached, until) - begin, until - begin);
                 Interlocked.Exchange(ref _passTotal, report.Total);
@@ -220,7 +221,7 @@ internal sealed partial class ContentStore
         }
         finally
         {
-            Interlocked.Exchange(ref _passUntil, 0);
+            Interlocked.Exchange(ref _stepUntil, 0);
             Interlocked.Exchange(ref _releasedChunks, null);
             Interlocked.Exchange(ref _releasedManifests, null);
         }

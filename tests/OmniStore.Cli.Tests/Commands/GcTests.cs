@@ -135,6 +135,17 @@ public sealed partial class GcTests : IDisposable
         Assert.True(allocated <= live + (160L << 20), $"the store holds {allocated} bytes on disk for {live} bytes of bound objects");
     }
 
+    [Fact]
+    public async Task Help_ListsGc_AndRmSaysWhenTheSpaceComesBack()
+    {
+        var help = await CliRunner.RunAsync(Store, "--help");
+        Assert.Contains("  gc ", help.Output, StringComparison.Ordinal);
+
+        var rm = await CliRunner.RunAsync(Store, "rm", "--help");
+        Assert.Contains("omnistore gc", rm.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("reclaimed later", rm.Output, StringComparison.Ordinal);
+    }
+
     [GeneratedRegex(@"^'.+': \d[^ ]* \S+ on disk before, \d[^ ]* \S+ after, \d[^ ]* \S+ freed \(.+ of chunks bound to names\)\n$")]
     private static partial Regex SummaryLine();
 }

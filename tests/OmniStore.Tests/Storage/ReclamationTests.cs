@@ -22,6 +22,9 @@ public sealed class ReclamationTests : IDisposable
 
     private static ContentStore StoreOf(OmniStoreClient client) => ((EmbeddedNode)client.Service).Store;
 
+    /// <summary>The store with no background pass, so that the pass a test starts is the one doing the work.</summary>
+    private EmbeddedNode OpenQuietly() => new(ContentStore.Open(new ContentStoreOptions { Directory = _dir.Path, ReclaimFraction = 0 }));
+
     /// <summary>Makes every 1 MiB chunk of <paramref name="buffer"/> unique to (<paramref name="seed"/>, its index), so nothing deduplicates.</summary>
     private static void Stamp(byte[] buffer, int seed)
     {
@@ -103,18 +106,17 @@ public sealed class ReclamationTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         var keep = TestData.Random(32 << 20, 10);
-        await using var client = OpenClient();
-        await PutAndRemoveAsync(client, 8, keep, ct);
-        var store = StoreOf(client);
+        await using var node = OpenQuietly();
+        await PutAndRemoveAsync(node, 8, keep, ct);
 
-        var pass = store.CollectGarbageAsync(null, ct);
+        var pass = node.Store.CollectGarbageAsync(null, ct);
         int during = 0;
         for (int i = 0; i < 200 && !pass.IsCompleted; i++)
         {
             var small = TestData.Random(1 << 20, 100 + i);
-            await client.PutAsync($"small/{i}", small, ct);
-            Assert.Equal(small, await client.GetAsync($"small/{i}", ct));
-            Assert.Equal(keep, await client.GetAsync("keep", ct));
+            await node.PutAsync($"small/{i}", small, ChunkLayout.DefaultChunkSize, false, ct);
+            Assert.Equal(small, await node.GetAsync($"small/{i}", ct));
+            Assert.Equal(keep, await node.GetAsync("keep", ct));
             if (!pass.IsCompleted)
             {
                 during++;
@@ -126,7 +128,7 @@ public sealed class ReclamationTests : IDisposable
         Assert.True(during >= 2, $"only {during} Put and Get rounds completed while the pass ran");
         for (int i = 0; i < during; i++)
         {
-            Assert.Equal(TestData.Random(1 << 20, 100 + i), await client.GetAsync($"small/{i}", ct));
+            Assert.Equal(TestData.Random(1 << 20, 100 + i), await node.GetAsync($"small/{i}", ct));
         }
     }
 
@@ -136,23 +138,24 @@ public sealed class ReclamationTests : IDisposable
         var ct = TestContext.Current.CancellationToken;
         var data = TestData.Random(Object, 11);
         int rounds = 0;
-        await using (var client = OpenClient())
+        await using (var node = OpenQuietly())
         {
             // Several unreachable copies of the same content under one name, then a pass: while it
             // runs, the same content is put again, and its chunks are found (deduplicated) in the
             // region the pass is dropping.
-            await client.PutAsync("filler", TestData.Random(Object, 12), ct);
-            await client.PutAsync("object", data, ct);
-            Assert.True(await client.DeleteAsync("object", ct));
-            Assert.True(await client.DeleteAsync("filler", ct));
-            var pass = StoreOf(client).CollectGarbageAsync(null, ct);
+            await node.PutAsync("filler", TestData.Random(Object, 12), ChunkLayout.DefaultChunkSize, false, ct);
+            await node.PutAsync("object", data, ChunkLayout.DefaultChunkSize, false, ct);
+            Assert.True(await node.DeleteAsync("object", ct));
+            Assert.True(await node.DeleteAsync("filler", ct));
+            var pass = node.Store.CollectGarbageAsync(null, ct);
             for (; rounds < 50 && !pass.IsCompleted; rounds++)
             {
-                await client.PutAsync($"again/{rounds}", data, ct);
+                await node.PutAsync($"again/{rounds}", data, ChunkLayout.DefaultChunkSize, false, ct);
             }
 
-            await pass;
-            await client.PutAsync("after", data, ct);
+            Assert.True((await pass).Compacted);
+            Assert.True(rounds >= 1, "no Put ran while the pass did");
+            await node.PutAsync("after", data, ChunkLayout.DefaultChunkSize, false, ct);
         }
 
         await using var reopened = OpenClient();
@@ -165,16 +168,19 @@ public sealed class ReclamationTests : IDisposable
     }
 
     /// <summary>Puts <paramref name="objects"/> unique objects of 64 MiB and <paramref name="keep"/>, then removes all but <paramref name="keep"/>.</summary>
-    private async Task PutAndRemoveAsync(OmniStoreClient client, int objects, byte[] keep, CancellationToken ct)
+    private Task PutAndRemoveAsync(OmniStoreClient client, int objects, byte[] keep, CancellationToken ct) =>
+        PutAndRemoveAsync((EmbeddedNode)client.Service, objects, keep, ct);
+
+    private async Task PutAndRemoveAsync(EmbeddedNode client, int objects, byte[] keep, CancellationToken ct)
     {
         var buffer = TestData.Random(Object, 1);
         for (int i = 0; i < objects; i++)
         {
             Stamp(buffer, i);
-            await client.PutAsync($"big/{i}", buffer, ct);
+            await client.PutAsync($"big/{i}", buffer, ChunkLayout.DefaultChunkSize, false, ct);
         }
 
-        await client.PutAsync("keep", keep, ct);
+        await client.PutAsync("keep", keep, ChunkLayout.DefaultChunkSize, false, ct);
         long full = StoreDiskUsage.AllocatedBytes(_dir.Path);
         Assert.True(full >= (long)objects * Object, $"the store holds {full} bytes after {objects} objects of {Object} bytes were put");
         for (int i = 0; i < objects; i++)
