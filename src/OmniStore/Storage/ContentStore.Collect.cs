@@ -42,12 +42,11 @@ internal readonly record struct ReclaimSummary(long DiskBefore, long DiskAfter, 
 /// </summary>
 internal sealed partial class ContentStore
 {
-    private const byte StateTag = (byte)'S';
+    /// <summary>The file, in the store's directory, that keeps the garbage estimate between opens.</summary>
+    internal const string EstimateFileName = "reclaim.estimate";
 
     /// <summary>Pages of the chunk log a pass compacts per step: a stop request waits for one step at most.</summary>
     private const int PagesPerStep = 4;
-
-    private static readonly byte[] GarbageKey = [StateTag, (byte)'G'];
 
     // One pass at a time, whoever starts it: a writer that needs room, the background, gc.
     private readonly SemaphoreSlim _passGate = new(1, 1);
@@ -66,9 +65,11 @@ internal sealed partial class ContentStore
     private HashSet<ManifestId> _orphanManifests = [];
 
     // Bytes of objects unbound or replaced since the last completed pass (an upper bound of what
-    // became unreachable: dedup can keep some of it reachable). Kept in the catalog under GarbageKey.
+    // became unreachable: dedup can keep some of it reachable). Written to EstimateFileName at the
+    // commits after it changed (not to the catalog: rewriting one catalog key at every unbinding
+    // is an in-place update FASTER may have to relocate, see WriteChunk).
     private long _garbageEstimate;
-    private readonly Lock _garbageLock = new();
+    private int _estimateChanged;
 
     // Manifests unbound (or replaced) in a pinned store whose unbinding no completed catalog checkpoint
     // holds yet, with the number of catalog checkpoints started when it was written: a crash may
@@ -139,7 +140,7 @@ internal sealed partial class ContentStore
         _unboundNotDurable[manifestId] = Interlocked.Read(ref _catalogCheckpointsStarted);
         long length = await ManifestLengthAsync(manifestId).ConfigureAwait(false);
         Interlocked.Add(ref _garbageEstimate, length);
-        SaveGarbageEstimate();
+        GarbageEstimateChanged();
 
         StartBackgroundPassIfDue();
     }
@@ -166,31 +167,46 @@ internal sealed partial class ContentStore
             : 0;
     }
 
+    /// <summary>Notes that the garbage estimate changed: the next commit writes it (<see cref="SaveGarbageEstimate"/>).</summary>
+    private void GarbageEstimateChanged() => Volatile.Write(ref _estimateChanged, 1);
+
     /// <summary>
-    /// Writes the garbage estimate to the catalog (durable at the next commit), so a pass due when the
-    /// process stopped runs after the next open. The value is read under the lock, so the last write
-    /// holds every addition made before it.
+    /// After a commit: writes the garbage estimate if it changed, so a pass due when the process
+    /// stopped runs after the next open. Atomic (a rename), not fsynced: it is an estimate, and a
+    /// crash loses at most what the last commit added.
     /// </summary>
     private void SaveGarbageEstimate()
     {
-        if (Mode != StoreMode.Pinned)
+        if (Mode != StoreMode.Pinned || Interlocked.Exchange(ref _estimateChanged, 0) == 0)
         {
             return;
         }
 
         Span<byte> value = stackalloc byte[sizeof(long)];
-        lock (_garbageLock)
+        BinaryPrimitives.WriteInt64LittleEndian(value, Math.Max(0, Interlocked.Read(ref _garbageEstimate)));
+        try
         {
-            BinaryPrimitives.WriteInt64LittleEndian(value, Math.Max(0, Interlocked.Read(ref _garbageEstimate)));
-            _catalog.Upsert(GarbageKey, value);
+            DurableFile.Write(Path.Combine(Directory, EstimateFileName), value, durable: false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            GarbageEstimateChanged(); // the next commit tries again
         }
     }
 
-    /// <summary>Reads the garbage estimate the catalog holds (at open); a value that is not 8 bytes or is negative counts as 0.</summary>
+    /// <summary>Reads the garbage estimate at open; a file missing, not 8 bytes long or negative counts as 0.</summary>
     private void LoadGarbageEstimate()
     {
-        var (found, output, _) = _catalog.Read(GarbageKey, new ReadInput { Mode = ReadMode.Allocate });
-        long estimate = found && output.Allocated is { Length: sizeof(long) } bytes ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : 0;
+        long estimate = 0;
+        try
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(Directory, EstimateFileName));
+            estimate = bytes.Length == sizeof(long) ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : 0;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+
         Interlocked.Exchange(ref _garbageEstimate, Math.Max(0, estimate));
         if (estimate > 0)
         {

@@ -58,6 +58,7 @@ internal sealed partial class ContentStore
                 long checkpoint = Interlocked.Increment(ref _catalogCheckpointsStarted);
                 await _catalog.CheckpointAsync(withIndex, CancellationToken.None).ConfigureAwait(false);
                 ForgetDurableUnbinds(checkpoint);
+                SaveGarbageEstimate();
                 batch.SetResult();
             }
             catch (Exception ex)

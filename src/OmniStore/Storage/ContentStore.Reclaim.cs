@@ -176,7 +176,7 @@ internal sealed partial class ContentStore
             if (kind == PassKind.Collect && garbage < Math.Max(1, minimumGarbage))
             {
                 Interlocked.Add(ref _garbageEstimate, -Math.Min(garbageAtStart, Interlocked.Read(ref _garbageEstimate)));
-                SaveGarbageEstimate();
+                GarbageEstimateChanged();
                 return Completed(before, liveBytes, compacted: false);
             }
 
@@ -216,7 +216,7 @@ internal sealed partial class ContentStore
             }
 
             Interlocked.Add(ref _garbageEstimate, -Math.Min(garbageAtStart, Interlocked.Read(ref _garbageEstimate)));
-            SaveGarbageEstimate();
+            GarbageEstimateChanged();
             return Completed(before, liveBytes, compacted: true);
         }
         finally
@@ -339,7 +339,7 @@ internal sealed partial class ContentStore
     /// (or pinned since the pass started, <paramref name="released"/>) stay. A manifest that nothing
     /// binds in a pinned store (uploaded to the root, its binding still to come) gets one pass of
     /// grace: it is noted in <paramref name="orphans"/> and dropped only if it was in
-    /// <paramref name="previousOrphans"/>, the previous pass's. The store's state records stay.
+    /// <paramref name="previousOrphans"/>, the previous pass's.
     /// </summary>
     private readonly struct CatalogPolicy(
         ContentStore store,
@@ -354,11 +354,6 @@ internal sealed partial class ContentStore
         public bool IsDeleted(ref SpanByte key, ref SpanByte value)
         {
             var k = key.AsReadOnlySpan();
-            if (k[0] == StateTag)
-            {
-                return false;
-            }
-
             if (k[0] != ManifestTag)
             {
                 return !KeepsName(k);
