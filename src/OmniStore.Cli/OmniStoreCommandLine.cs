@@ -22,6 +22,7 @@ internal static class OmniStoreCommandLine
             StatCommand.Create(),
             VerifyCommand.Create(),
             RemoveCommand.Create(),
+            GcCommand.Create(),
             PrefetchCommand.Create(),
             StatusCommand.Create(),
             RelayCommand.Create(),

@@ -233,7 +233,11 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
         return _service.VerifyAsync(progress, cancellationToken);
     }
 
-    /// <summary>Unbinds <paramref name="name"/>; returns whether it was bound. The space is reclaimed later.</summary>
+    /// <summary>
+    /// Unbinds <paramref name="name"/>; returns whether it was bound. The space it held is reclaimed by
+    /// a background pass of the store once removed and replaced objects reach a quarter of it
+    /// (docs/storage.md, "Reclaiming space").
+    /// </summary>
     public ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();

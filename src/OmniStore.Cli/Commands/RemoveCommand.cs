@@ -10,7 +10,7 @@ internal static class RemoveCommand
         var name = new Argument<string>("NAME") { Description = "The object's name" };
         var store = new StoreConnectionOptions();
 
-        var command = new Command("rm", "Remove a name (the space it used is reclaimed later)")
+        var command = new Command("rm", "Remove a name; a background pass gives its space back once removed and replaced objects reach a quarter of the store, and 'omnistore gc' does now")
         {
             name,
         };

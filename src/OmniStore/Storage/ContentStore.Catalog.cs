@@ -40,7 +40,11 @@ internal sealed partial class ContentStore
 
     /// <summary>Reads and verifies a manifest; null if the store does not hold it.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Corrupt"/> if it does not verify.</exception>
-    public async ValueTask<Manifest?> ReadManifestAsync(ManifestId id, CancellationToken cancellationToken = default)
+    public ValueTask<Manifest?> ReadManifestAsync(ManifestId id, CancellationToken cancellationToken = default) =>
+        ReadManifestAsync(id, noteUse: true, cancellationToken);
+
+    /// <summary>Reads and verifies a manifest; <paramref name="noteUse"/> says whether a cache counts it as used (a pass reading them all does not).</summary>
+    private async ValueTask<Manifest?> ReadManifestAsync(ManifestId id, bool noteUse, CancellationToken cancellationToken)
     {
         var key = new byte[1 + ManifestId.Size + 4];
         WriteManifestKey(key, id, 0);
@@ -50,7 +54,10 @@ internal sealed partial class ContentStore
             return null;
         }
 
-        NoteManifestUsed(id);
+        if (noteUse)
+        {
+            NoteManifestUsed(id);
+        }
 
         if (!Manifest.TryReadEncodedLength(first.Allocated, out int total))
         {
@@ -159,14 +166,9 @@ internal sealed partial class ContentStore
     public List<(string Name, Binding Binding)> ListBindings()
     {
         var result = new List<(string, Binding)>();
-        using var iterator = _catalog.IterateLive();
-        while (iterator.GetNext(out _))
+        foreach (var (key, value) in _catalog.ReadLatest(NameTag))
         {
-            var key = iterator.GetKey().AsReadOnlySpan();
-            if (key.Length > 0 && key[0] == NameTag)
-            {
-                result.Add((Encoding.UTF8.GetString(key[1..]), Binding.Read(iterator.GetValue().AsReadOnlySpan())));
-            }
+            result.Add((Encoding.UTF8.GetString(key.AsSpan(1)), Binding.Read(value)));
         }
 
         return result;
@@ -177,6 +179,7 @@ internal sealed partial class ContentStore
         ThrowIfDisposed();
         var gate = _nameLocks[(int)((uint)StringComparer.Ordinal.GetHashCode(name) % (uint)_nameLocks.Length)];
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        ManifestId? unbound = null;
         try
         {
             var key = NameKey(name);
@@ -192,6 +195,10 @@ internal sealed partial class ContentStore
                 var value = new byte[Binding.EncodedSize];
                 binding.Write(value);
                 _catalog.Upsert(key, value);
+                if (previous is { IsBound: true } replaced && (!binding.IsBound || replaced.ManifestId != binding.ManifestId))
+                {
+                    unbound = replaced.ManifestId;
+                }
             }
 
             return binding;
@@ -199,6 +206,10 @@ internal sealed partial class ContentStore
         finally
         {
             gate.Release();
+            if (unbound is { } m)
+            {
+                await NoteUnboundAsync(m).ConfigureAwait(false);
+            }
         }
     }
 

@@ -56,8 +56,11 @@ internal sealed partial class ContentStore
                 // table's recovered checkpoint lacks.
                 bool withIndex = _commitCount++ % FullCheckpointEvery == 0;
                 await _data.CheckpointAsync(withIndex, CancellationToken.None).ConfigureAwait(false);
+                long checkpoint = Interlocked.Increment(ref _catalogCheckpointsStarted);
                 await _catalog.CheckpointAsync(withIndex, CancellationToken.None).ConfigureAwait(false);
                 NoteCommitCompleted(position);
+                ForgetDurableUnbinds(checkpoint);
+                SaveGarbageEstimate();
                 batch.SetResult();
             }
             catch (Exception ex)

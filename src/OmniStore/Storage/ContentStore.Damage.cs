@@ -82,13 +82,11 @@ internal sealed partial class ContentStore
     /// <summary>Reads the damage marks a pinned store left in its catalog.</summary>
     private void LoadDamaged()
     {
-        using var iterator = _catalog.IterateLive();
-        while (iterator.GetNext(out _))
+        foreach (var (key, _) in _catalog.ReadLatest(DamageTag))
         {
-            var key = iterator.GetKey().AsReadOnlySpan();
-            if (key.Length == 1 + ChunkId.Size && key[0] == DamageTag)
+            if (key.Length == 1 + ChunkId.Size)
             {
-                _damaged.TryAdd(ChunkId.Read(key[1..]), 0);
+                _damaged.TryAdd(ChunkId.Read(key.AsSpan(1)), 0);
             }
         }
     }
@@ -123,11 +121,16 @@ internal sealed partial class ContentStore
         var whole = new HashSet<ChunkId>();
         var suspects = new List<(ChunkId Id, int Length)>();
         var malformed = new List<byte[]>();
-        using (var iterator = _data.IterateLive())
+        using (var iterator = _data.ScanAll())
         {
-            while (iterator.GetNext(out _))
+            while (iterator.GetNext(out var info))
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (info.Tombstone)
+                {
+                    continue;
+                }
+
                 var key = iterator.GetKey().AsReadOnlySpan();
                 var value = iterator.GetValue().AsReadOnlySpan();
                 bytes += value.Length;
@@ -150,13 +153,14 @@ internal sealed partial class ContentStore
         }
 
         // A record that failed is read again the way every read goes, through the index, outside the
-        // iteration (which must not see the log change under it): the scan can also meet a record
-        // that a newer one of the same chunk replaced (a repair), which is no damage. The read marks
+        // scan (which must not see the log change under it): the scan meets every record, also one
+        // that a newer one of the same chunk replaced (a repair), which is no damage, and an older
+        // whole one of a chunk whose latest is damaged, which is no proof of health. The read marks
         // (or, in a cache, drops) what is really damaged.
         var damaged = new List<DamagedChunk>();
         foreach (var (id, length) in suspects.DistinctBy(s => s.Id))
         {
-            if (whole.Contains(id) || length > _options.MaxChunkSize)
+            if (length > _options.MaxChunkSize)
             {
                 continue;
             }
@@ -180,6 +184,7 @@ internal sealed partial class ContentStore
             _data.Delete(key); // not a chunk at all: nothing can ever read it
         }
 
+        whole.ExceptWith(damaged.Select(d => d.Id));
         return new VerifyReport(whole.Count, bytes, damaged, malformed.Count, Mode == StoreMode.Cache);
     }
 }

@@ -32,11 +32,30 @@ internal sealed partial class ContentStore
             _inUse.AddOrUpdate(id, 1, static (_, count) => count + 1);
         }
 
+        // Pinned before the caller looks the chunks up: a pass that starts later sees the pins, and
+        // one already running is seen by the lookup (WriteChunk reads its address with a fence here).
+        Interlocked.MemoryBarrier();
         return pinned;
     }
 
     internal void Unpin(ChunkId[] chunks, ManifestId? manifest)
     {
+        // A pass running now keeps what is released while it runs: the holder may have bound it
+        // after the pass read the catalog. Noted before the pin goes, so it is never in neither set.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _releasedChunks) is { } releasedChunks)
+        {
+            foreach (var id in chunks)
+            {
+                releasedChunks.TryAdd(id, 0);
+            }
+        }
+
+        if (manifest is { } released && Volatile.Read(ref _releasedManifests) is { } releasedManifests)
+        {
+            releasedManifests.TryAdd(released, 0);
+        }
+
         foreach (var id in chunks)
         {
             Release(_inUse, id);

@@ -51,6 +51,14 @@ internal sealed record ContentStoreOptions
     /// <summary>The longest <see cref="CheckpointInterval"/>: beyond it a timer's wait is out of range, and a crash would lose weeks.</summary>
     public static readonly TimeSpan MaxCheckpointInterval = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// The share of a pinned store's chunk log that objects removed or replaced since the last
+    /// reclamation pass may reach before a pass starts in the background (never below two log pages);
+    /// 0 turns background passes off (a pass then runs when the capacity is reached, or when asked).
+    /// Defaults to 0.25.
+    /// </summary>
+    public double ReclaimFraction { get; init; } = 0.25;
+
     internal int DataPageSizeBits => Math.Max(20, BitLength((2L * MaxChunkSize) - 1));
 
     public void Validate(string argumentName = "options")
@@ -72,6 +80,12 @@ internal sealed record ContentStoreOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(CheckpointBytes, argumentName);
+
+        if (ReclaimFraction is < 0 or > 1 || double.IsNaN(ReclaimFraction))
+        {
+            throw new ArgumentOutOfRangeException(argumentName, ReclaimFraction, $"{nameof(ReclaimFraction)} must be between 0 and 1.");
+        }
+
         if (Mode == StoreMode.Cache && Capacity == 0)
         {
             throw new ArgumentException($"A {StoreMode.Cache} store needs a {nameof(Capacity)}.", argumentName);

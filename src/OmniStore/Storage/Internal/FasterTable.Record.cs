@@ -4,6 +4,9 @@ namespace OmniStore.Storage.Internal;
 
 internal sealed partial class FasterTable
 {
+    // The log address below which the segment holding the begin address was given back to the disk.
+    private long _releasedUntil;
+
     /// <summary>
     /// Writes the commit record for the checkpoint <paramref name="token"/> just completed, then
     /// removes every other checkpoint: the record always names checkpoints that are on disk, and a
@@ -53,6 +56,47 @@ internal sealed partial class FasterTable
         (_digestBegin, _digestFinal) = (log.BeginAddress, log.FinalAddress);
         RemoveCheckpointsExcept(FasterCheckpointFiles.LogCheckpoints, token);
         RemoveCheckpointsExcept(FasterCheckpointFiles.IndexCheckpoints, indexToken);
+        ReleaseBelowBegin(log);
+    }
+
+    /// <summary>
+    /// Waits, at most <paramref name="timeout"/>, until FASTER has removed the segments wholly below the
+    /// begin address: it does so in the background after a checkpoint, and a caller that reports the
+    /// space given back wants it counted.
+    /// </summary>
+    public void WaitForRemovedSegments(TimeSpan timeout)
+    {
+        int beginSegment = (int)(_kv.Log.BeginAddress >> _segmentBits);
+        var deadline = DateTime.UtcNow + timeout;
+        while (Directory.EnumerateFiles(DirectoryPath, "log.*").Any(path => int.TryParse(Path.GetExtension(path).AsSpan(1), out int segment) && segment < beginSegment)
+            && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>
+    /// Gives the disk the blocks of the segment holding the recorded begin address, up to the start of
+    /// the page that holds it (or the head address's, if lower): FASTER removes only whole segments
+    /// below the begin address, so without this a pass that moves the begin into a 1 GiB segment
+    /// frees nothing of it. Only once the commit record names this begin: every checkpoint recovery
+    /// may use from now on (this one, or a later one) starts at or above it, and recovery reads whole
+    /// pages from the page of the head or begin address, never below.
+    /// </summary>
+    private void ReleaseBelowBegin(LogCheckpointInfo log)
+    {
+        long until = (Math.Min(log.BeginAddress, log.HeadAddress) >> _pageBits) << _pageBits;
+        long segmentStart = (until >> _segmentBits) << _segmentBits;
+        long from = Math.Max(segmentStart, _releasedUntil);
+        if (until <= from)
+        {
+            return;
+        }
+
+        if (_device.PunchHole((int)(until >> _segmentBits), from - segmentStart, until - from))
+        {
+            _releasedUntil = until;
+        }
     }
 
     /// <summary>

@@ -109,6 +109,9 @@ internal sealed partial class FasterTable : IDisposable
 
     public FasterKV<SpanByte, SpanByte> Kv => _kv;
 
+    /// <summary>log2 of the log's page size.</summary>
+    public int PageSizeBits => _pageBits;
+
     /// <summary>Bytes of log between the begin and the tail: what the table holds, live or not.</summary>
     public long LogBytes => _kv.Log.TailAddress - _kv.Log.BeginAddress;
 
@@ -289,9 +292,6 @@ internal sealed partial class FasterTable : IDisposable
 
     /// <summary>Writes every page of the log to disk and drops them from memory (tests: records then live only on disk).</summary>
     internal void EvictFromMemory() => _kv.Log.FlushAndEvict(wait: true);
-
-    /// <summary>Iterates the live (latest, undeleted) records.</summary>
-    public IFasterScanIterator<SpanByte, SpanByte> IterateLive() => _kv.Iterate<ReadInput, ReadOutput, Empty, StoreFunctions>(_functions);
 
     /// <summary>
     /// Takes a fold-over checkpoint (with the hash index when <paramref name="withIndex"/>), makes it

@@ -8,7 +8,7 @@ namespace OmniStore.Storage.Internal;
 
 /// <summary>
 /// A FASTER log device over plain segment files. It reserves disk space ahead of the writes, in
-/// steps of <see cref="AllocationStep"/>, with <c>fallocate</c>, and writes with <c>O_DIRECT</c>
+/// steps that grow with the segment up to <see cref="AllocationStep"/>, with <c>fallocate</c>, and writes with <c>O_DIRECT</c>
 /// where the file system allows it, straight from FASTER's page buffers (which FASTER aligns to
 /// <see cref="DirectAlignment"/>) to the disk. Reads go through the page cache, which keeps the hot
 /// chunks in memory. <see cref="FasterTable"/> fsyncs at commits.
@@ -26,6 +26,12 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
 {
     /// <summary>How far ahead of the writes a segment's space is reserved.</summary>
     public const long AllocationStep = 64L << 20;
+
+    /// <summary>
+    /// The first reservation of a segment: steps double with what the segment holds, from this up
+    /// to <see cref="AllocationStep"/>, so a store holding a few bytes takes a few MiB, not 64.
+    /// </summary>
+    public const long MinimumAllocationStep = 1L << 20;
 
     /// <summary>
     /// The sector size announced to FASTER, which aligns its page buffers, flush ranges and reads to
@@ -112,6 +118,32 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
             // Still open elsewhere or already gone: the next truncation tries again.
         }
     }
+
+    /// <summary>
+    /// Gives back to the file system the blocks of [<paramref name="offset"/>, +<paramref name="length"/>)
+    /// of a segment, keeping its length (<c>FALLOC_FL_PUNCH_HOLE</c>): the part of a segment below
+    /// the log's begin address, which nothing reads any more. False where the segment is gone or the
+    /// file system cannot punch holes; the space then comes back when the whole segment is removed.
+    /// </summary>
+    public bool PunchHole(int segmentId, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux() || length <= 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            var segment = Open(segmentId, create: false);
+            return segment is not null && Fallocate((int)segment.Handle.DangerousGetHandle(), PunchHoleKeepSize, offset, length) == 0;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private const int PunchHoleKeepSize = 0x02 | 0x01; // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 
     public override long GetFileSize(int segment) => segmentSize > 0 ? segmentSize : RandomAccess.GetLength(Open(segment).Handle);
 
@@ -302,7 +334,8 @@ internal sealed partial class PreallocatingFileDevice : StorageDeviceBase
 
             lock (this)
             {
-                long target = ((end + AllocationStep - 1) / AllocationStep) * AllocationStep;
+                long step = Math.Clamp((long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)end), MinimumAllocationStep, AllocationStep);
+                long target = ((end + step - 1) / step) * step;
                 if (segmentSize > 0)
                 {
                     target = Math.Min(target, segmentSize);

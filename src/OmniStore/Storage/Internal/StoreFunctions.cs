@@ -13,6 +13,9 @@ internal enum ReadMode : byte
 
     /// <summary>Only report the length.</summary>
     LengthOnly,
+
+    /// <summary>Copy the first bytes of the value, as many as <see cref="ReadInput.Destination"/> holds.</summary>
+    Prefix,
 }
 
 /// <summary>
@@ -67,6 +70,10 @@ internal sealed class StoreFunctions : FunctionsBase<SpanByte, SpanByte, ReadInp
         {
             case ReadMode.CopyToDestination when input.Destination.Length >= value.Length:
                 value.CopyTo(input.Destination.Span);
+                dst.Copied = true;
+                break;
+            case ReadMode.Prefix:
+                value[..Math.Min(value.Length, input.Destination.Length)].CopyTo(input.Destination.Span);
                 dst.Copied = true;
                 break;
             case ReadMode.Allocate:

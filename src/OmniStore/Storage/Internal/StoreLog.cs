@@ -29,4 +29,14 @@ internal static partial class StoreLog
 
     [LoggerMessage(1041, LogLevel.Warning, "A background checkpoint of {Directory} failed; the next try is in {Seconds} s, and a crash meanwhile loses what was written since the last commit")]
     public static partial void BackgroundCheckpointFailed(ILogger logger, Exception exception, string directory, double seconds);
+
+    // 1010-1019: reclamation passes (ContentStore.Collect.cs).
+    [LoggerMessage(1010, LogLevel.Information, "Store {Directory}: a reclamation pass starts in the background ({Garbage} bytes of objects were removed or replaced since the last one, of {Log} bytes of chunk log)")]
+    public static partial void BackgroundPassStarted(ILogger logger, string directory, long garbage, long log);
+
+    [LoggerMessage(1011, LogLevel.Warning, "The background reclamation pass of {Directory} failed; the store goes on serving, and the next pass tries again")]
+    public static partial void BackgroundPassFailed(ILogger logger, Exception exception, string directory);
+
+    [LoggerMessage(1012, LogLevel.Information, "Store {Directory}: the reclamation pass stopped after {Scanned} of {Total} bytes of chunk log; the next one goes on")]
+    public static partial void PassStopped(ILogger logger, string directory, long scanned, long total);
 }
