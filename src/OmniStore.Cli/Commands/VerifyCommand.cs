@@ -37,6 +37,8 @@ internal static class VerifyCommand
             Validators = { NodeAddressOptions.Validate },
         };
         var store = new StoreConnectionOptions();
+        store.Store.Description = $"The store directory to read, which no node may have open, used when no --node is given [default: {StoreDirectory.DefaultDescription}]";
+        store.SecretFile.Description = "A file holding the tree's shared secret, for --node and --from (trailing whitespace ignored) [default: $OMNISTORE_SECRET_FILE]";
 
         var command = new Command("verify", "Read and check every chunk of a store or a running node; name what is damaged, and with --repair repair what it can")
         {
