@@ -122,14 +122,7 @@ internal sealed class StoreConnectionOptions
                 throw new UsageException($"{(fallbacks.Length > 0 ? "--fallback" : "--secret-file")} applies to a relay: give --relay URI (or set ${RelayVariable}).");
             }
 
-            string? given = parseResult.GetValue(Store);
-            string directory = StoreDirectory.Resolve(given, Store.Name);
-            StoreDirectory.Create(directory, Store.Name, isDefault: given is null);
-            return OmniStoreClient.OpenEmbedded(new OmniStoreOptions
-            {
-                DataDirectory = directory,
-                ChunkSize = chunkSize,
-            });
+            return OpenEmbedded(parseResult, chunkSize);
         }
 
         // Each list keeps its label, so a bad address from the environment names its variable (it is
@@ -144,8 +137,26 @@ internal sealed class StoreConnectionOptions
         var options = new OmniStoreOptions
         {
             ChunkSize = chunkSize,
-            SharedSecret = secretPath is null ? Internal.SecretFile.FromEnvironment() : Cli.SecretFile.Read(secretPath),
+            SharedSecret = Secret(parseResult),
         };
         return await OmniStoreClient.ConnectAsync(sources, options, cancellationToken);
     }
+
+    /// <summary>Opens the embedded store in <c>--store</c> (or the default directory), creating it if missing; <paramref name="sharedSecret"/> is for the nodes it dials (a repair's source).</summary>
+    public OmniStoreClient OpenEmbedded(ParseResult parseResult, int chunkSize, byte[]? sharedSecret = null)
+    {
+        string? given = parseResult.GetValue(Store);
+        string directory = StoreDirectory.Resolve(given, Store.Name);
+        StoreDirectory.Create(directory, Store.Name, isDefault: given is null);
+        return OmniStoreClient.OpenEmbedded(new OmniStoreOptions
+        {
+            DataDirectory = directory,
+            ChunkSize = chunkSize,
+            SharedSecret = sharedSecret,
+        });
+    }
+
+    /// <summary>The tree's shared secret: <c>--secret-file</c>, else <c>$OMNISTORE_SECRET_FILE</c>, else none.</summary>
+    public byte[]? Secret(ParseResult parseResult) =>
+        parseResult.GetValue(SecretFile) is { } path ? Cli.SecretFile.Read(path) : Internal.SecretFile.FromEnvironment();
 }

@@ -222,15 +222,40 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// Reads every chunk of the embedded store and checks it against its id, reporting progress;
-    /// damaged chunks are then marked (every read of them says <see cref="OmniStoreError.Corrupt"/>)
-    /// and the result names the objects that use them. See docs/storage.md, "Damaged chunks".
+    /// Reads every chunk of the store and checks it against its id, reporting progress, without
+    /// repairing: damaged chunks are marked (every read of them says <see cref="OmniStoreError.Corrupt"/>)
+    /// and the result names the objects that use them. See <see cref="VerifyAsync(VerifyOptions?, IProgress{VerifyProgress}?, CancellationToken)"/>.
     /// </summary>
-    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> for a client of a remote node: a node verifies its own store (<c>omnistore relay --verify-interval</c>).</exception>
-    public Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress = null, CancellationToken cancellationToken = default)
+    public Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        VerifyAsync(options: null, progress, cancellationToken);
+
+    /// <summary>
+    /// Reads every chunk of the store and checks it against its id, reporting progress: the embedded
+    /// store here, or for a client of a node, that node's own store (the node runs one verification
+    /// at a time; a second request joins it, or waits for a report-only one when it asks for a
+    /// repair). Damaged chunks are marked (every read of them says <see cref="OmniStoreError.Corrupt"/>),
+    /// or repaired from a verified copy with <see cref="VerifyOptions.Repair"/>; the result names what
+    /// is left damaged and the objects that use it. See docs/storage.md, "Damaged chunks".
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> for a repair of the embedded store without <see cref="VerifyOptions.RepairFrom"/>, or with it from a client of a node; <see cref="OmniStoreError.Unavailable"/> if the node (or the node to repair from) cannot be reached; <see cref="OmniStoreError.ProtocolError"/> if the node's answer is malformed.</exception>
+    public async Task<VerifyResult> VerifyAsync(VerifyOptions? options, IProgress<VerifyProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return _service.VerifyAsync(progress, cancellationToken);
+        options ??= new VerifyOptions();
+        if (options.RepairFrom is not { } from)
+        {
+            return await _service.VerifyAsync(options.Repair, progress, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_service is not EmbeddedNode embedded || !options.Repair)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, _service is EmbeddedNode
+                ? "VerifyOptions.RepairFrom names where a repair fetches from: set Repair too."
+                : "VerifyOptions.RepairFrom is for the embedded store: a node repairs from its own tree (its relays below, its parent above).");
+        }
+
+        await using var source = await ConnectAsync(from, _options, cancellationToken).ConfigureAwait(false);
+        return await embedded.VerifyAsync(progress, (RemoteObjectService)source._service, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -94,7 +94,7 @@ internal static class RelayCommand
         };
         var verifyInterval = new Option<TimeSpan?>("--verify-interval")
         {
-            Description = "Read and check every chunk of the store this often (at least 1m); a root repairs what it finds damaged from its relays' copies, such as 24h [default: only when restarted with omnistore verify]",
+            Description = "Read and check every chunk of the store this often (at least 1m); a root repairs what it finds damaged from its relays' copies, a relay from its parent, such as 24h [default: only when asked, omnistore verify --node]",
             HelpName = "DURATION",
             CustomParser = ParseDuration,
         };

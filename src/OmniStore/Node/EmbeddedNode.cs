@@ -171,17 +171,36 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
         return ToInfo(name, manifest, bound);
     }
 
-    public async Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress, CancellationToken cancellationToken)
+    /// <summary>The embedded store has nowhere of its own to repair from: a repair names a node (<see cref="VerifyAsync(IProgress{VerifyProgress}?, RemoteObjectService?, CancellationToken)"/>).</summary>
+    public Task<VerifyResult> VerifyAsync(bool repair, IProgress<VerifyProgress>? progress, CancellationToken cancellationToken) => repair
+        ? throw new OmniStoreException(OmniStoreError.InvalidArgument, "The embedded store repairs from a node that holds verified copies: name it (VerifyOptions.RepairFrom, omnistore verify --from URI).")
+        : VerifyAsync(progress, repairFrom: null, cancellationToken);
+
+    /// <summary>
+    /// Reads and checks every chunk; each damaged one is then fetched by its id from
+    /// <paramref name="repairFrom"/>, if given, and written over the damaged record once it verifies.
+    /// What is left damaged stays marked, committed for the next process.
+    /// </summary>
+    public async Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress, RemoteObjectService? repairFrom, CancellationToken cancellationToken)
     {
         var report = await Store.VerifyAsync(progress, cancellationToken).ConfigureAwait(false);
-        var damaged = report.Damaged.Select(d => d.Id).ToList();
-        if (damaged.Count > 0)
+        var repaired = new List<ChunkId>();
+        var left = new List<ChunkId>();
+        foreach (var damaged in report.Damaged)
         {
-            await Store.CommitAsync(cancellationToken).ConfigureAwait(false); // the damage marks, for the next process
+            bool whole = repairFrom is not null
+                && await repairFrom.FetchCopyAsync(damaged.Id, damaged.Length, cancellationToken).ConfigureAwait(false) is { } copy
+                && Store.RepairChunk(damaged.Id, copy); // checked against the id again before it is written
+            (whole ? repaired : left).Add(damaged.Id);
         }
 
-        var names = await Store.NamesUsingAsync(damaged, cancellationToken).ConfigureAwait(false);
-        return new VerifyResult(report.Verified, report.Bytes, damaged, names, []);
+        if (report.Damaged.Count > 0)
+        {
+            await Store.CommitAsync(cancellationToken).ConfigureAwait(false); // the damage marks and the repairs, for the next process
+        }
+
+        var names = await Store.NamesUsingAsync(left, cancellationToken).ConfigureAwait(false);
+        return new VerifyResult(report.Verified, report.Bytes, left, names, repaired);
     }
 
     public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken)

@@ -25,6 +25,6 @@ internal interface IObjectService : IAsyncDisposable
     /// <summary>Asks the node to hold every chunk of the object (a relay fetches what it lacks).</summary>
     Task PrefetchAsync(string name, CancellationToken cancellationToken);
 
-    /// <summary>Reads and checks every chunk of the store (only where the store is: in process).</summary>
-    Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress, CancellationToken cancellationToken);
+    /// <summary>Reads and checks every chunk of the store (in process, or the node's own, asked with VERIFY); with <paramref name="repair"/>, repairs what it can.</summary>
+    Task<VerifyResult> VerifyAsync(bool repair, IProgress<VerifyProgress>? progress, CancellationToken cancellationToken);
 }

@@ -63,9 +63,15 @@ internal static partial class NodeLog
     [LoggerMessage(3061, LogLevel.Information, "No copy of damaged chunk {ChunkId} from {Peer}: {Reason}")]
     public static partial void CopyNotFrom(ILogger logger, string chunkId, PeerText peer, PeerText reason);
 
-    [LoggerMessage(3062, LogLevel.Information, "Verified the store: {Chunks} chunks, {Bytes} bytes; {Damaged} damaged, {Repaired} repaired from a relay's copy, {Left} left damaged (objects: {Objects})")]
+    [LoggerMessage(3062, LogLevel.Information, "Verified the store: {Chunks} chunks, {Bytes} bytes; {Damaged} damaged, {Repaired} repaired from a verified copy, {Left} left damaged (objects: {Objects})")]
     public static partial void Verified(ILogger logger, long chunks, long bytes, int damaged, int repaired, int left, PeerText objects);
 
     [LoggerMessage(3063, LogLevel.Error, "Verifying the store failed: {Reason}; the next verification runs at the next interval")]
     public static partial void VerifyFailed(ILogger logger, string reason);
+
+    [LoggerMessage(3064, LogLevel.Warning, "Damaged chunk {ChunkId} dropped from the cache and fetched again, verified, from the parent")]
+    public static partial void ChunkRefetched(ILogger logger, string chunkId);
+
+    [LoggerMessage(3065, LogLevel.Information, "Damaged chunk {ChunkId} dropped from the cache and not fetched again: {Reason}; a later request fetches it")]
+    public static partial void ChunkNotRefetched(ILogger logger, string chunkId, PeerText reason);
 }

@@ -300,8 +300,44 @@ internal sealed class RemoteObjectService : IObjectService
         return (int)manifest.Length;
     }
 
-    public Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress, CancellationToken cancellationToken) =>
-        throw new OmniStoreException(OmniStoreError.InvalidArgument, "Verification reads a store where it is: a node verifies its own (omnistore relay --verify-interval), and a stopped node's directory can be verified with omnistore verify --store DIR.");
+    /// <summary>
+    /// Asks the node to verify its own store (VERIFY), reporting its progress as it comes. Not moved
+    /// to another address when the node fails: the verification is of this node.
+    /// </summary>
+    public async Task<VerifyResult> VerifyAsync(bool repair, IProgress<VerifyProgress>? progress, CancellationToken cancellationToken)
+    {
+        var connection = await ConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var interim = new InterimAnswers(FrameType.VerifyProgress, payload =>
+        {
+            var now = VerifyMessages.DecodeProgress(payload.Span); // malformed: a protocol error, which closes the connection
+            progress?.Report(now);
+        });
+        using var answer = await connection.RequestAsync(FrameType.Verify, VerifyMessages.EncodeRequest(repair), interim, cancellationToken).ConfigureAwait(false);
+        if (answer.Type != FrameType.VerifyResult)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"{connection.Describe()} answered VERIFY with {answer.Type}.");
+        }
+
+        return VerifyMessages.DecodeResult(answer.Payload);
+    }
+
+    /// <summary>
+    /// The node's verified copy of a chunk, by its id (GET_CHUNK; checked against the id on arrival),
+    /// or null when the node has none: what an embedded store repairs a damaged chunk from.
+    /// </summary>
+    public async Task<byte[]?> FetchCopyAsync(ChunkId id, int length, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var message = await RequestAsync(FrameType.GetChunk, ChunkRequests.Encode(id, length), default, cancellationToken).ConfigureAwait(false);
+            var (received, data) = ChunkMessage.Read(message);
+            return received == id && data.Length == length ? data.ToArray() : null;
+        }
+        catch (OmniStoreException ex) when (ex.Error is OmniStoreError.NotFound or OmniStoreError.Corrupt or OmniStoreError.InvalidArgument)
+        {
+            return null;
+        }
+    }
 
     public async ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken)
     {

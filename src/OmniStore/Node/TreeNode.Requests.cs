@@ -27,6 +27,7 @@ internal sealed partial class TreeNode
         table.Add(FrameType.Update, TreeSide.Parent, ApplyUpdateAsync);
         table.Add(FrameType.PushChunk, TreeSide.Parent, AcceptPushAsync);
         table.Add(FrameType.GetCopy, TreeSide.Parent, ServeCopyAsync);
+        table.Add(FrameType.Verify, TreeSide.Child, ServeVerifyAsync);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);

@@ -245,6 +245,8 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         {
             await _verifyLoop.ConfigureAwait(false);
         }
+
+        await WaitForVerificationAsync().ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()

@@ -196,8 +196,9 @@ internal sealed record TreeNodeOptions
 
     /// <summary>
     /// How often the node reads and checks every chunk of its store (docs/storage.md, "Damaged
-    /// chunks"): a root repairs what it finds damaged from its relays' copies, a relay drops it to
-    /// fetch again. At least a minute; null verifies only when asked. Defaults to null.
+    /// chunks"): a root repairs what it finds damaged from its relays' copies, a relay drops it and
+    /// fetches a verified copy from its parent. At least a minute; null verifies only when a client
+    /// asks (<c>omnistore verify --node</c>). Defaults to null.
     /// </summary>
     public TimeSpan? VerifyInterval { get; init; }
 

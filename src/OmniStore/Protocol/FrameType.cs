@@ -1,6 +1,6 @@
 namespace OmniStore.Protocol;
 
-/// <summary>Frame types of protocol version 2, the same as version 1's (docs/protocol.md, "Messages").</summary>
+/// <summary>Frame types of protocol version 2 (version 1's, then GET_COPY and the VERIFY exchange) (docs/protocol.md, "Messages").</summary>
 internal enum FrameType : byte
 {
     Hello = 1,
@@ -26,4 +26,7 @@ internal enum FrameType : byte
     Update = 28,
     PushChunk = 29,
     GetCopy = 30,
+    Verify = 31,
+    VerifyProgress = 32,
+    VerifyResult = 33,
 }

@@ -338,6 +338,9 @@ internal ref struct PayloadReader(ReadOnlySpan<byte> payload)
 {
     private ReadOnlySpan<byte> _rest = payload;
 
+    /// <summary>The bytes not read yet.</summary>
+    public readonly int Remaining => _rest.Length;
+
     public byte Byte() => Bytes(1)[0];
 
     public ushort UInt16() => BinaryPrimitives.ReadUInt16LittleEndian(Bytes(2));

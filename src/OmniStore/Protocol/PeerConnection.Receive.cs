@@ -247,7 +247,18 @@ internal sealed partial class PeerConnection
         Counters.AddPayloadIn(message.Length);
         if (!IsRemoteInitiated(header.Stream))
         {
-            if (_pending.TryGetValue(header.Stream, out var waiter) && waiter.Response.TrySetResult(message))
+            if (_pending.TryGetValue(header.Stream, out var waiter) && waiter.Interim is { } interim && message.Type == interim.Type)
+            {
+                // An interim answer (progress): handed over, and the stream stays open for the next.
+                using (message)
+                {
+                    interim.OnMessage(message.PayloadMemory);
+                }
+
+                return;
+            }
+
+            if (waiter is not null && waiter.Response.TrySetResult(message))
             {
                 return;
             }

@@ -54,13 +54,27 @@ internal sealed partial class PeerConnection
     /// Sends a request and waits for its response. An ERROR response is thrown as
     /// <see cref="OmniStoreException"/>; the caller owns (and disposes) the returned message.
     /// </summary>
-    public async Task<Message> RequestAsync(FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    public Task<Message> RequestAsync(FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
+        SendRequestAsync(type, head, body, interim: null, cancellationToken);
+
+    /// <summary>
+    /// Sends a request whose answer may be preceded by interim messages of
+    /// <paramref name="interim"/>'s type (VERIFY_PROGRESS before VERIFY_RESULT): each is handed to its
+    /// callback as it arrives, on the receive loop (keep it short; throwing
+    /// <see cref="OmniStoreException"/> with <see cref="OmniStoreError.ProtocolError"/> for a malformed
+    /// one closes the connection), and the next message on the stream is waited for. The answer is
+    /// the first message of another type, as for any request.
+    /// </summary>
+    public Task<Message> RequestAsync(FrameType type, ReadOnlyMemory<byte> payload, InterimAnswers interim, CancellationToken cancellationToken) =>
+        SendRequestAsync(type, payload, default, interim, cancellationToken);
+
+    private async Task<Message> SendRequestAsync(FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, InterimAnswers? interim, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         await _requestSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
         uint stream = Interlocked.Add(ref _nextStream, 2) - 2;
         var response = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[stream] = new PendingRequest(response, MaxResponseLength(type, head.Span));
+        _pending[stream] = new PendingRequest(response, MaxResponseLength(type, head.Span), interim);
         bool consumed = false;
         try
         {
@@ -107,7 +121,7 @@ internal sealed partial class PeerConnection
 
     /// <summary>Sends a request with a single-part payload.</summary>
     public Task<Message> RequestAsync(FrameType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
-        RequestAsync(type, payload, default, cancellationToken);
+        SendRequestAsync(type, payload, default, interim: null, cancellationToken);
 
     /// <summary>
     /// Writes one message as frames of at most <see cref="ProtocolLimits.MaxFramePayload"/> bytes,
@@ -270,6 +284,9 @@ internal sealed partial class PeerConnection
         }
     }
 
-    /// <summary>A request this end sent: who waits for its answer, and the longest answer it accepts.</summary>
-    private sealed record PendingRequest(TaskCompletionSource<Message> Response, int MaxLength);
+    /// <summary>A request this end sent: who waits for its answer, the longest answer it accepts (each interim message too), and what takes its interim messages, if it has any.</summary>
+    private sealed record PendingRequest(TaskCompletionSource<Message> Response, int MaxLength, InterimAnswers? Interim);
 }
+
+/// <summary>Messages of <paramref name="Type"/> that come before a request's answer, each handed to <paramref name="OnMessage"/> (its payload) as it arrives.</summary>
+internal sealed record InterimAnswers(FrameType Type, Action<ReadOnlyMemory<byte>> OnMessage);
