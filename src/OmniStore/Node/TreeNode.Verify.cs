@@ -22,6 +22,11 @@ internal sealed partial class TreeNode
     /// <summary>What the last verification found; null before the first.</summary>
     internal VerifyResult? LastVerification => Volatile.Read(ref _lastVerification);
 
+    private long _repairedByVerification;
+
+    /// <summary>Chunks that verifications of this node repaired since it started, all runs together.</summary>
+    internal long RepairedByVerification => Interlocked.Read(ref _repairedByVerification);
+
     /// <summary>Reads and checks every chunk of the store, then repairs what a verified copy exists of (as the scheduled verification does).</summary>
     internal Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress, CancellationToken cancellationToken) =>
         VerifyAsync(repair: true, progress, cancellationToken);
@@ -92,6 +97,7 @@ internal sealed partial class TreeNode
 
             var names = await _store.NamesUsingAsync(left, token).ConfigureAwait(false);
             var result = new VerifyResult(report.Verified, report.Bytes, left, names, repaired);
+            Interlocked.Add(ref _repairedByVerification, repaired.Count);
             Volatile.Write(ref _lastVerification, result);
             NodeLog.Verified(_logger, report.Verified + report.Damaged.Count, report.Bytes, report.Damaged.Count, repaired.Count, left.Count, string.Join(", ", names.Take(16)));
             return result;
