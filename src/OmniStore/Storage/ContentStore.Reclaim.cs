@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using FASTER.core;
 using OmniStore.Content;
@@ -183,8 +184,10 @@ internal sealed partial class ContentStore
             var policy = new ChunkPolicy(this, _recentReads, live, releasedChunks, keepRecent: Mode == StoreMode.Cache);
             long begin = log.BeginAddress;
             long from = begin;
+            long work = Interlocked.Read(ref _foregroundWork);
             while (from < until && !stop.IsCancellationRequested)
             {
+                long stepStarted = Stopwatch.GetTimestamp();
                 // Whole pages per step: a page starts with a record, and the pass stops within one step.
                 // Published (with a full fence) before the step judges any record: a writer that pinned a
                 // chunk and then finds it in this range waits for the step (see WriteChunk).
@@ -201,6 +204,7 @@ internal sealed partial class ContentStore
                 }
 
                 from = reached;
+                work = YieldToForeground(work, Stopwatch.GetElapsedTime(stepStarted), stop);
             }
 
             if (from < until)

@@ -258,6 +258,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     public bool WriteChunk(ChunkId id, ReadOnlySpan<byte> data)
     {
         ThrowIfDisposed();
+        NoteForegroundWork();
         if (data.Length > _options.MaxChunkSize)
         {
             throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A chunk of {data.Length} bytes exceeds this store's maximum of {_options.MaxChunkSize}.");
@@ -315,6 +316,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// </summary>
     public async ValueTask<ChunkReadResult> ReadChunkAsync(ChunkId id, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
+        NoteForegroundWork();
         var key = ChunkKey(id);
         if (IsDamaged(id))
         {
@@ -334,6 +336,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>Synchronous <see cref="ReadChunkAsync"/>, for the span-based API.</summary>
     public ChunkReadResult ReadChunk(ChunkId id, Memory<byte> destination)
     {
+        NoteForegroundWork();
         var key = ChunkKey(id);
         if (IsDamaged(id))
         {
