@@ -156,9 +156,20 @@ internal sealed partial class ContentStore
             // memory that leaves memory meanwhile (writers move the head all the time) makes FASTER
             // 2.6.5 abandon an allocation with its size where the key's length belongs, which its
             // own scans then misread; a source on disk cannot leave memory.
-            long until = log.TailAddress;
-            log.ShiftReadOnlyAddress(until, wait: true);
-            log.ShiftHeadAddress(until, wait: true);
+            //
+            // Only up to the start of the tail's page, though: a head address in the middle of a
+            // page, recorded by the next checkpoint, makes FASTER's recovery load that page from the
+            // head on only, and the first flush after recovery then writes the sector around the
+            // recovered tail from memory that holds zeros before it, over the end of the last record
+            // (GcTests: the last chunk copied before a kill came back with its last bytes zeroed).
+            // The tail's page is compacted by a later pass.
+            long until = (log.TailAddress >> _data.PageSizeBits) << _data.PageSizeBits;
+            log.ShiftReadOnlyAddress(log.TailAddress, wait: true);
+            if (until > log.HeadAddress)
+            {
+                log.ShiftHeadAddress(until, wait: true);
+            }
+
             until = Math.Min(until, log.HeadAddress);
 
             // Reachable: every bound manifest, and those unbound since the last catalog checkpoint (a
@@ -251,12 +262,8 @@ internal sealed partial class ContentStore
             return;
         }
 
-        // Every source on disk, as for the chunk log (CollectUnreachable): the copies this compaction
-        // appends move the head of a catalog kept in a few pages of memory, and FASTER 2.6.5 must not
-        // copy a record whose source leaves memory meanwhile.
         log.ShiftReadOnlyAddress(tail, wait: true);
-        log.ShiftHeadAddress(tail, wait: true);
-        _catalog.Compact(Math.Min(tail, log.HeadAddress), policy);
+        _catalog.Compact(tail, policy);
     }
 
     /// <summary>

@@ -143,7 +143,10 @@ public sealed class ReclamationTests : IDisposable
             // Several unreachable copies of the same content under one name, then a pass: while it
             // runs, the same content is put again, and its chunks are found (deduplicated) in the
             // region the pass is dropping.
-            await node.PutAsync("filler", TestData.Random(Object, 12), ChunkLayout.DefaultChunkSize, false, ct);
+            // Filler enough that the garbage is well above the two pages a pass needs even when a
+            // Put binds the object again before the pass reads the catalog (and the tail's page is
+            // left for a later pass).
+            await node.PutAsync("filler", TestData.Random(2 * Object, 12), ChunkLayout.DefaultChunkSize, false, ct);
             await node.PutAsync("object", data, ChunkLayout.DefaultChunkSize, false, ct);
             Assert.True(await node.DeleteAsync("object", ct));
             Assert.True(await node.DeleteAsync("filler", ct));
