@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 
 namespace OmniStore.Cli.Commands;
 
@@ -46,10 +45,8 @@ internal static class StatCommand
 
     private static void WriteJson(ObjectInfo info)
     {
-        using var stdout = Console.OpenStandardOutput();
-        using (var writer = new Utf8JsonWriter(stdout))
+        JsonOutput.WriteObject(writer =>
         {
-            writer.WriteStartObject();
             writer.WriteString("name", info.Name);
             writer.WriteNumber("length", info.Length);
             writer.WriteNumber("chunkSize", info.ChunkSize);
@@ -64,10 +61,7 @@ internal static class StatCommand
             }
 
             writer.WriteEndArray();
-            writer.WriteEndObject();
-        }
-
-        stdout.WriteByte((byte)'\n');
+        });
     }
 
     private static void WriteText(ObjectInfo info)

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using OmniStore.Cli.Progress;
 using OmniStore.Content;
 using OmniStore.Internal;
@@ -129,10 +128,8 @@ internal static class VerifyCommand
 
     private static void WriteJson(VerifyResult result)
     {
-        using var stdout = Console.OpenStandardOutput();
-        using (var writer = new Utf8JsonWriter(stdout))
+        JsonOutput.WriteObject(writer =>
         {
-            writer.WriteStartObject();
             writer.WriteNumber("verifiedChunks", result.VerifiedChunks);
             writer.WriteNumber("bytes", result.Bytes);
             writer.WriteBoolean("whole", result.IsWhole);
@@ -160,10 +157,7 @@ internal static class VerifyCommand
             }
 
             writer.WriteEndArray();
-            writer.WriteEndObject();
-        }
-
-        stdout.WriteByte((byte)'\n');
+        });
     }
 
     /// <summary>Keeps the latest report on the reporting thread (no post to the pool per chunk).</summary>
