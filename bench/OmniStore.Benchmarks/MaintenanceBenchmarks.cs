@@ -25,7 +25,7 @@ namespace OmniStore.Benchmarks;
 [MemoryDiagnoser]
 [CategoriesColumn]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 8)]
 [ProcessedBytes(ObjectSize)]
 [Config(typeof(ThroughputConfig))]
 public class MaintenanceBenchmarks

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using OmniStore.Content;
 using OmniStore.Storage.Internal;
 
@@ -45,39 +46,107 @@ internal sealed partial class ContentStore
     /// <summary>The file, in the store's directory, that keeps the garbage estimate between opens.</summary>
     internal const string EstimateFileName = "reclaim.estimate";
 
-    /// <summary>Pages of the chunk log a pass compacts per step: a stop request waits for one step at most.</summary>
-    private const int PagesPerStep = 4;
+    /// <summary>
+    /// Pages of the chunk log a pass compacts per step: a step is what a Put or Get that starts
+    /// meanwhile shares the disk with, and a stop request waits for one step at most.
+    /// </summary>
+    private const int PagesPerStep = 1;
 
     /// <summary>
-    /// The share of the time a pass takes while Puts and Gets run: after a step during which any
-    /// chunk was read or written, the pass pauses for (1 / share - 1) times the step's duration, so
-    /// that the disk and the cores go to the readers and writers nine tenths of the time. With no
-    /// Put or Get (omnistore gc, an idle root), it runs flat out.
+    /// How long no chunk may have been read or written before a pass that saw Puts or Gets takes its
+    /// next step: the pass runs in the gaps between them, not alongside them.
     /// </summary>
-    private const double ShareUnderLoad = 0.1;
+    private static readonly TimeSpan QuietGap = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>The longest pause between two steps: a pass under constant load still goes on.</summary>
-    private static readonly TimeSpan MaxYield = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// The longest a pass waits for a quiet gap: under constant load it still goes on, a piece of
+    /// read-ahead (<see cref="ReadAheadPiece"/>, a few milliseconds of disk) this often.
+    /// </summary>
+    private static readonly TimeSpan MaxYield = TimeSpan.FromMilliseconds(250);
 
-    // Chunk reads and writes so far (not the pass's own): a pass yields when it moved during a step.
+    /// <summary>
+    /// What a pass reads ahead at once of the page its next step compacts (see
+    /// <see cref="ReadAheadYielding"/>): the longest a Put or Get that starts meanwhile shares the
+    /// disk with it.
+    /// </summary>
+    private const int ReadAheadPiece = 1 << 20;
+
+    // Chunk reads and writes started so far, and those under way (not the pass's own): a pass yields
+    // when the count moved during a step, until it stays put with none under way (a writer waiting
+    // in FASTER for a page to be flushed is still writing).
     private long _foregroundWork;
+    private int _foregroundInFlight;
 
-    private void NoteForegroundWork() => Interlocked.Increment(ref _foregroundWork);
+    private void BeginForegroundWork()
+    {
+        Interlocked.Increment(ref _foregroundInFlight);
+        Interlocked.Increment(ref _foregroundWork);
+    }
+
+    private void EndForegroundWork() => Interlocked.Decrement(ref _foregroundInFlight);
 
     /// <summary>
-    /// After a step that took <paramref name="step"/>: if Puts or Gets ran since
-    /// <paramref name="workBefore"/> was read, pauses to give them the time
-    /// <see cref="ShareUnderLoad"/> leaves them. Returns the count to compare with after the next step.
+    /// Before a step: if Puts or Gets read or wrote a chunk since <paramref name="workBefore"/> was
+    /// read (during the previous step), waits until <see cref="QuietGap"/> passes with none started
+    /// and none under way, or
+    /// <see cref="MaxYield"/> at most. With none (an idle store, omnistore gc) it returns at once.
+    /// Returns the count to compare with after the next step.
     /// </summary>
-    private long YieldToForeground(long workBefore, TimeSpan step, CancellationToken stop)
+    private long YieldToForeground(long workBefore, CancellationToken stop)
     {
-        if (Interlocked.Read(ref _foregroundWork) != workBefore)
+        long work = Interlocked.Read(ref _foregroundWork);
+        if (work == workBefore && Volatile.Read(ref _foregroundInFlight) == 0)
         {
-            var pause = TimeSpan.FromTicks(Math.Min(MaxYield.Ticks, (long)(step.Ticks * ((1 / ShareUnderLoad) - 1))));
-            stop.WaitHandle.WaitOne(pause);
+            return work;
+        }
+
+        long deadline = Stopwatch.GetTimestamp() + (long)(MaxYield.TotalSeconds * Stopwatch.Frequency);
+        while (!stop.IsCancellationRequested && Stopwatch.GetTimestamp() < deadline)
+        {
+            stop.WaitHandle.WaitOne(QuietGap);
+            long now = Interlocked.Read(ref _foregroundWork);
+            if (now == work && Volatile.Read(ref _foregroundInFlight) == 0)
+            {
+                break;
+            }
+
+            work = now;
         }
 
         return Interlocked.Read(ref _foregroundWork);
+    }
+
+    /// <summary>
+    /// Reads the part of the chunk log between <paramref name="from"/> and <paramref name="until"/>
+    /// that is on disk into the page cache, <see cref="ReadAheadPiece"/> at a time, yielding to Puts
+    /// and Gets between pieces (<see cref="YieldToForeground"/>). The step that then compacts the
+    /// range reads it from memory: the disk time of a pass, its main cost, is spent in pieces short
+    /// enough that a transfer starting meanwhile hardly notices, and in the gaps between transfers.
+    /// Returns the count to compare with after the next piece of work.
+    /// </summary>
+    private long ReadAheadYielding(long from, long until, long work, CancellationToken stop)
+    {
+        byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(ReadAheadPiece);
+        try
+        {
+            for (long address = from; address < until && !stop.IsCancellationRequested;)
+            {
+                int read = _data.ReadAhead(address, (int)Math.Min(ReadAheadPiece, until - address), scratch);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                address += read;
+                work = YieldToForeground(work, stop);
+            }
+
+            return work;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     // One pass at a time, whoever starts it: a writer that needs room, the background, gc.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Collections.Concurrent;
 using FASTER.core;
 using OmniStore.Content;
@@ -198,11 +197,15 @@ internal sealed partial class ContentStore
             long work = Interlocked.Read(ref _foregroundWork);
             while (from < until && !stop.IsCancellationRequested)
             {
-                long stepStarted = Stopwatch.GetTimestamp();
                 // Whole pages per step: a page starts with a record, and the pass stops within one step.
                 // Published (with a full fence) before the step judges any record: a writer that pinned a
                 // chunk and then finds it in this range waits for the step (see WriteChunk).
                 long stepUntil = Math.Min(until, ((from >> _data.PageSizeBits) + PagesPerStep) << _data.PageSizeBits);
+                if (kind == PassKind.Collect)
+                {
+                    work = ReadAheadYielding(from, Math.Min(stepUntil, log.HeadAddress), work, stop);
+                }
+
                 Interlocked.Exchange(ref _stepUntil, stepUntil);
                 long reached = _data.Compact(stepUntil, policy);
                 var report = new ReclaimProgress(Math.Min(reached, until) - begin, until - begin);
@@ -214,8 +217,14 @@ internal sealed partial class ContentStore
                     break;
                 }
 
-                from = reached;
-                work = YieldToForeground(work, Stopwatch.GetElapsedTime(stepStarted), stop);
+                // Short of the step's end is the free space at the end of its last page (no chunk
+                // record fitted there): every record before the step's end was judged.
+                from = Math.Max(reached, stepUntil);
+                if (kind == PassKind.Collect)
+                {
+                    // A pass for room holds up the writer that needs it: it does not yield.
+                    work = YieldToForeground(work, stop);
+                }
             }
 
             if (from < until)
