@@ -11,9 +11,9 @@ set -euo pipefail
 # System packages (Debian/Ubuntu names) the tests need: installed when running as root and missing.
 # xxhash, libxxhash0: the reference XXH3 the hash tests compare against. iproute2 (ip, tc),
 # nftables, procps (sysctl): the WAN lab. iperf3: the lab's wire-ceiling script
-# (bench/scripts/wire-ceiling.sh); no test needs it. cmake, make, gcc, g++ (libnethost.a is C++),
-# gfortran, pkg-config: building native/ and its C and Fortran tests.
-SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3 cmake make gcc g++ gfortran pkg-config)
+# (bench/scripts/wire-ceiling.sh); no test needs it. cmake, make, gcc (NativeAOT links libomnistore.so
+# with it), gfortran, pkg-config: building native/ and its C and Fortran tests.
+SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3 cmake make gcc gfortran pkg-config)
 
 # A test that runs longer than this is treated as hung: its test host is killed (dotnet test --blame-hang).
 TEST_HANG_TIMEOUT=${TEST_HANG_TIMEOUT:-5m}

@@ -32,15 +32,13 @@
  *   omst_last_error returns a buffer that belongs to the calling thread.
  *
  * The runtime
- *   libomnistore.so is a small C library that starts the .NET runtime (10 or later) in the process
- *   on omst_init, and calls OmniStore's managed code. It finds the runtime as the `dotnet` host
- *   does ($DOTNET_ROOT, /etc/dotnet/install_location, the default location) or, failing that, in
- *   the .NET installation it was built with; and its managed assemblies in the directory
- *   `omnistore/` next to libomnistore.so. If either is missing, omst_init returns
- *   OMST_E_RUNTIME and omst_last_error() says what was looked for. The runtime stays loaded until
- *   the process exits. The runtime installs handlers for fault signals (SIGSEGV, SIGFPE, ...) and
- *   passes on the faults it does not own to handlers installed before omst_init. Do not fork()
- *   after omst_init and use the library in the child: the runtime's threads are not forked.
+ *   libomnistore.so is OmniStore's C# library compiled ahead of time (NativeAOT): it carries its
+ *   own runtime and needs no .NET installed, nothing but the C library (glibc) and libm/libdl/
+ *   libpthread. Its runtime starts when the library is loaded and stays until the process exits.
+ *   It installs handlers for fault signals (SIGSEGV, SIGFPE, ...) and passes on the faults it does
+ *   not own to handlers installed before. Do not fork() after the first call and use the library
+ *   in the child: the runtime's threads are not forked. OMST_E_RUNTIME is kept for programs
+ *   written against earlier versions, which loaded an installed .NET; this library never returns it.
  */
 #ifndef OMNISTORE_H
 #define OMNISTORE_H
@@ -83,7 +81,7 @@ extern "C" {
 #define OMST_E_NOT_INITIALIZED (-101) /* omst_init has not succeeded yet */
 #define OMST_E_FINALIZED (-102)       /* omst_finalize was called: the library cannot be used again */
 #define OMST_E_ALREADY_INITIALIZED (-103) /* omst_init was called again after it succeeded */
-#define OMST_E_RUNTIME (-104)         /* the .NET runtime or the library's assemblies cannot be found or started */
+#define OMST_E_RUNTIME (-104)         /* the library's runtime could not be started (not returned since NativeAOT) */
 
 /*
  * Opens the store the process will use. `uri` is one of:
@@ -94,9 +92,9 @@ extern "C" {
  *   "tcp://HOST:PORT"     a relay or the root of a tree; more comma-separated addresses after the
  *                         first are fallbacks ("tcp://relay-a:7070,tcp://root:7070");
  *   "file:///DIR"         the embedded store in DIR (created if missing; one process at a time).
- * Starts the .NET runtime on the first call. Returns OMST_OK, or OMST_E_UNAVAILABLE (no node
+ * Returns OMST_OK, or OMST_E_UNAVAILABLE (no node
  * answers, or the store is in use by another process), OMST_E_UNAUTHORIZED,
- * OMST_E_INVALID_ARGUMENT (a URI that is none of the above), OMST_E_RUNTIME,
+ * OMST_E_INVALID_ARGUMENT (a URI that is none of the above),
  * OMST_E_ALREADY_INITIALIZED, OMST_E_FINALIZED. After a failure, omst_init may be called again.
  */
 OMST_API int omst_init(const char *uri);
@@ -132,7 +130,7 @@ OMST_API int omst_delete(const char *name);
 /*
  * Closes the store (the embedded store is checkpointed; connections are closed). Waits for calls
  * in progress on other threads to return. Afterwards every function, omst_init included, returns
- * OMST_E_FINALIZED: the .NET runtime cannot be unloaded, so the library is not restarted. Returns
+ * OMST_E_FINALIZED: the library is not restarted. Returns
  * OMST_OK, OMST_E_NOT_INITIALIZED, OMST_E_FINALIZED, or the error closing the store gave (the
  * library is finalized all the same).
  */

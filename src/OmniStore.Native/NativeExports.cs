@@ -1,176 +1,328 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace OmniStore.Native;
 
 /// <summary>
-/// The entry points libomnistore.so calls, one per C function of <c>omnistore.h</c>. Each returns
-/// 0 or a non-negative result on success and a negative code on failure, and on failure writes a
-/// message into the caller's buffer (<c>error</c>, <c>errorSize</c> bytes).
+/// The C API of <c>omnistore.h</c>: every function of the header, exported under its own name
+/// from <c>libomnistore.so</c>, which is this assembly compiled ahead of time (NativeAOT) into a
+/// shared library that needs no .NET installed. Each call is one call into
+/// <see cref="OmniStoreClient"/>; the caller's memory is read and written in place.
 /// </summary>
 /// <remarks>
 /// Nothing may throw out of an <see cref="UnmanagedCallersOnlyAttribute"/> method: the runtime
-/// would end the process. Every entry point therefore catches everything.
-/// The C library serializes <see cref="Open"/> and <see cref="Close"/> with the other calls (a
-/// reader-writer lock), so the client never goes away under a call in progress.
+/// would end the process. Every entry point therefore catches everything and returns a code, with
+/// the message kept for <c>omst_last_error</c> on the calling thread.
+/// The library's state (not initialized, ready, finalized) is guarded by a reader-writer lock:
+/// calls hold it shared, so they run in parallel; <c>omst_init</c> and <c>omst_finalize</c> hold
+/// it exclusive, so the client is never closed under a call in progress, and a waiting
+/// <c>omst_finalize</c> goes before new calls (a steady stream of Gets cannot keep it waiting).
 /// </remarks>
 internal static unsafe class NativeExports
 {
+    private static readonly ReaderWriterLockSlim StateLock = new(LockRecursionPolicy.NoRecursion);
+
+    // Guarded by StateLock: written exclusive, read shared.
+    private static LibraryState _state;
     private static OmniStoreClient? _client;
 
-    /// <summary>
-    /// Opens the client: <paramref name="uri"/> null means <see cref="OmniStoreClient.FromEnvironment"/>;
-    /// <c>file:///DIR</c> the embedded store in DIR; <c>tcp://HOST:PORT</c> a node, or a
-    /// comma-separated list of them tried in order.
-    /// </summary>
-    [UnmanagedCallersOnly]
-    internal static int Open(byte* uri, byte* error, int errorSize)
+    private enum LibraryState
     {
-        try
-        {
-            if (Volatile.Read(ref _client) is not null)
-            {
-                NativeText.WriteMessage(error, errorSize, "omst_init: the library is already initialized.");
-                return NativeStatus.AlreadyInitialized;
-            }
-
-            Volatile.Write(ref _client, OpenClient(NativeText.Decode(uri)));
-            return NativeStatus.Ok;
-        }
-        catch (Exception e)
-        {
-            return Fail(e, error, errorSize);
-        }
+        NotInitialized,
+        Ready,
+        Finalized,
     }
 
-    /// <summary>Disposes the client: the embedded store is checkpointed and closed, connections are closed.</summary>
-    [UnmanagedCallersOnly]
-    internal static int Close(byte* error, int errorSize)
+    /// <summary><c>int omst_init(const char *uri)</c>: opens the store the process uses (see the header).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_init")]
+    public static int Init(byte* uri)
     {
         try
         {
-            var client = Interlocked.Exchange(ref _client, null);
-            if (client is null)
-            {
-                NativeText.WriteMessage(error, errorSize, "omst_finalize: the library is not initialized.");
-                return NativeStatus.NotInitialized;
-            }
-
-            client.Dispose();
-            return NativeStatus.Ok;
-        }
-        catch (Exception e)
-        {
-            return Fail(e, error, errorSize);
-        }
-    }
-
-    /// <summary>Stores <paramref name="size"/> bytes at <paramref name="data"/> under the name, read in place.</summary>
-    [UnmanagedCallersOnly]
-    internal static int Put(byte* name, byte* data, nuint size, byte* error, int errorSize)
-    {
-        try
-        {
-            if (Volatile.Read(ref _client) is not { } client)
-            {
-                return NotInitialized(error, errorSize);
-            }
-
-            string objectName = NativeText.DecodeName(name);
-            CheckBuffer(data, size);
-            if (size <= int.MaxValue)
-            {
-                // The caller's memory, read in place: no copy before the chunks are hashed and stored.
-                client.Put(objectName, new ReadOnlySpan<byte>(data, (int)size));
-            }
-            else
-            {
-                // A span cannot be this long; the stream overload reads it one chunk at a time.
-                using var source = new UnmanagedMemoryStream(data, (long)size);
-                client.PutAsync(objectName, source).AsTask().GetAwaiter().GetResult();
-            }
-
-            return NativeStatus.Ok;
-        }
-        catch (Exception e)
-        {
-            return Fail(e, error, errorSize);
-        }
-    }
-
-    /// <summary>Copies the object into <paramref name="buffer"/> and returns its length; nothing is copied if it does not fit.</summary>
-    [UnmanagedCallersOnly]
-    internal static long Get(byte* name, byte* buffer, nuint size, byte* error, int errorSize)
-    {
-        try
-        {
-            if (Volatile.Read(ref _client) is not { } client)
-            {
-                return NotInitialized(error, errorSize);
-            }
-
-            string objectName = NativeText.DecodeName(name);
-            CheckBuffer(buffer, size);
-            int capacity = (int)Math.Min(size, int.MaxValue);
+            StateLock.EnterWriteLock();
             try
             {
-                // Chunks are copied (or received) straight into the caller's buffer.
-                return client.Get(objectName, new Span<byte>(buffer, capacity));
+                return InitializeLocked(uri, "omst_init");
             }
-            catch (OmniStoreException e) when (e.Error == OmniStoreError.TooSmall && size > int.MaxValue)
+            finally
             {
-                return GetLarge(client, objectName, buffer, size);
+                StateLock.ExitWriteLock();
             }
         }
         catch (Exception e)
         {
-            return Fail(e, error, errorSize);
+            return Fail(e);
         }
     }
 
-    /// <summary>The length of the object bound to the name.</summary>
-    [UnmanagedCallersOnly]
-    internal static long GetSize(byte* name, byte* error, int errorSize)
+    /// <summary><c>int omst_finalize(void)</c>: closes the store; the library cannot be used again.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_finalize")]
+    public static int Finalize()
     {
         try
         {
-            if (Volatile.Read(ref _client) is not { } client)
+            StateLock.EnterWriteLock();
+            try
             {
-                return NotInitialized(error, errorSize);
+                switch (_state)
+                {
+                    case LibraryState.Ready:
+                        var client = _client!;
+                        _client = null;
+                        _state = LibraryState.Finalized;
+                        client.Dispose();
+                        return NativeStatus.Ok;
+                    case LibraryState.Finalized:
+                        return LastError.Fail(NativeStatus.Finalized, "omst_finalize: the library is already finalized");
+                    default:
+                        return LastError.Fail(NativeStatus.NotInitialized, "omst_finalize: the library is not initialized");
+                }
             }
-
-            string objectName = NativeText.DecodeName(name);
-            var info = client.StatAsync(objectName).AsTask().GetAwaiter().GetResult()
-                ?? throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{objectName}'.");
-            return info.Length;
+            finally
+            {
+                StateLock.ExitWriteLock();
+            }
         }
         catch (Exception e)
         {
-            return Fail(e, error, errorSize);
+            return Fail(e);
         }
     }
 
-    /// <summary>Unbinds the name; <see cref="OmniStoreError.NotFound"/> if nothing was bound to it.</summary>
-    [UnmanagedCallersOnly]
-    internal static int Delete(byte* name, byte* error, int errorSize)
+    /// <summary><c>int omst_put_data(const char *name, const void *data, size_t size)</c>.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_put_data")]
+    public static int PutData(byte* name, byte* data, nuint size) => Put("omst_put_data", name, data, size, initialize: false);
+
+    /// <summary><c>long long omst_get_data(const char *name, void *buf, size_t size)</c>.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_get_data")]
+    public static long GetData(byte* name, byte* buffer, nuint size) => Get("omst_get_data", name, buffer, size, initialize: false);
+
+    /// <summary>OmniStorage's <c>OmstPutData</c>: <c>omst_put_data</c>, initializing from the environment first if nobody has.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "OmstPutData")]
+    public static int OmstPutData(byte* name, byte* data, nuint size) => Put("OmstPutData", name, data, size, initialize: true);
+
+    /// <summary>OmniStorage's <c>OmstGetData</c>: <c>omst_get_data</c>, initializing from the environment first if nobody has.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "OmstGetData")]
+    public static long OmstGetData(byte* name, byte* buffer, nuint size) => Get("OmstGetData", name, buffer, size, initialize: true);
+
+    /// <summary><c>long long omst_get_size(const char *name)</c>.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_get_size")]
+    public static long GetSize(byte* name)
     {
         try
         {
-            if (Volatile.Read(ref _client) is not { } client)
+            CheckName("omst_get_size", name);
+            var client = Enter("omst_get_size", initialize: false);
+            try
             {
-                return NotInitialized(error, errorSize);
+                string objectName = NativeText.DecodeName(name);
+                var info = client.StatAsync(objectName).AsTask().GetAwaiter().GetResult()
+                    ?? throw NotFound(objectName);
+                return info.Length;
+            }
+            finally
+            {
+                StateLock.ExitReadLock();
+            }
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary><c>int omst_delete(const char *name)</c>.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_delete")]
+    public static int Delete(byte* name)
+    {
+        try
+        {
+            CheckName("omst_delete", name);
+            var client = Enter("omst_delete", initialize: false);
+            try
+            {
+                string objectName = NativeText.DecodeName(name);
+                if (!client.DeleteAsync(objectName).AsTask().GetAwaiter().GetResult())
+                {
+                    throw NotFound(objectName);
+                }
+
+                return NativeStatus.Ok;
+            }
+            finally
+            {
+                StateLock.ExitReadLock();
+            }
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary><c>const char *omst_strerror(int code)</c>: a constant description, never NULL.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_strerror")]
+    public static byte* StrError(int code) => Constant(code switch
+    {
+        NativeStatus.Ok => "success\0"u8,
+        -1 => "unknown error\0"u8,
+        -2 => "no object is bound to the name\0"u8,
+        -3 => "invalid object name (1..1024 bytes of UTF-8, no control characters)\0"u8,
+        -4 => "the buffer is smaller than the object\0"u8,
+        -5 => "the store is full\0"u8,
+        -6 => "data does not match its content id\0"u8,
+        -7 => "the node or the store is unavailable\0"u8,
+        -8 => "the node refused the shared secret\0"u8,
+        -9 => "protocol error\0"u8,
+        -10 => "invalid argument\0"u8,
+        -11 => "the operation was cancelled\0"u8,
+        -12 => "the client or store was closed\0"u8,
+        NativeStatus.NotInitialized => "the library is not initialized (omst_init)\0"u8,
+        NativeStatus.Finalized => "the library was finalized (omst_finalize)\0"u8,
+        NativeStatus.AlreadyInitialized => "the library is already initialized\0"u8,
+        NativeStatus.Runtime => "the library's runtime could not be started\0"u8,
+        _ => "unknown OmniStore error code\0"u8,
+    });
+
+    /// <summary><c>const char *omst_last_error(void)</c>: the calling thread's last failure ("" if none).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_last_error")]
+    public static byte* GetLastError() => LastError.Buffer;
+
+    private static int Put(string function, byte* name, byte* data, nuint size, bool initialize)
+    {
+        try
+        {
+            CheckName(function, name);
+            CheckBuffer(function, data, size);
+            var client = Enter(function, initialize);
+            try
+            {
+                string objectName = NativeText.DecodeName(name);
+                if (size <= int.MaxValue)
+                {
+                    // The caller's memory, read in place: no copy before the chunks are hashed and stored.
+                    client.Put(objectName, new ReadOnlySpan<byte>(data, (int)size));
+                }
+                else
+                {
+                    // A span cannot be this long; the stream overload reads it one chunk at a time.
+                    using var source = new UnmanagedMemoryStream(data, (long)size);
+                    client.PutAsync(objectName, source).AsTask().GetAwaiter().GetResult();
+                }
+
+                return NativeStatus.Ok;
+            }
+            finally
+            {
+                StateLock.ExitReadLock();
+            }
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    private static long Get(string function, byte* name, byte* buffer, nuint size, bool initialize)
+    {
+        try
+        {
+            CheckName(function, name);
+            CheckBuffer(function, buffer, size);
+            var client = Enter(function, initialize);
+            try
+            {
+                string objectName = NativeText.DecodeName(name);
+                int capacity = (int)Math.Min(size, int.MaxValue);
+                try
+                {
+                    // Chunks are copied (or received) straight into the caller's buffer.
+                    return client.Get(objectName, new Span<byte>(buffer, capacity));
+                }
+                catch (OmniStoreException e) when (e.Error == OmniStoreError.TooSmall && size > int.MaxValue)
+                {
+                    return GetLarge(client, objectName, buffer, size);
+                }
+            }
+            finally
+            {
+                StateLock.ExitReadLock();
+            }
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>
+    /// Takes the state lock shared and returns the client if the library is ready; otherwise
+    /// (initializing from the environment first when <paramref name="initialize"/>, as OmniStorage's
+    /// functions did) throws the condition that says why not. The caller releases the lock.
+    /// </summary>
+    private static OmniStoreClient Enter(string function, bool initialize)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            StateLock.EnterReadLock();
+            if (_state == LibraryState.Ready)
+            {
+                return _client!;
             }
 
-            string objectName = NativeText.DecodeName(name);
-            if (!client.DeleteAsync(objectName).AsTask().GetAwaiter().GetResult())
+            var state = _state;
+            StateLock.ExitReadLock();
+            if (state == LibraryState.Finalized)
             {
-                throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{objectName}'.");
+                throw new LibraryStateException(NativeStatus.Finalized, $"{function}: omst_finalize was called; the library cannot be used again in this process");
             }
 
+            if (!initialize || attempt > 0)
+            {
+                throw new LibraryStateException(NativeStatus.NotInitialized, $"{function}: the library is not initialized (call omst_init first)");
+            }
+
+            StateLock.EnterWriteLock();
+            try
+            {
+                if (_state == LibraryState.NotInitialized)
+                {
+                    int status = InitializeLocked(null, function);
+                    if (status != NativeStatus.Ok)
+                    {
+                        throw new LibraryStateException(status, null);
+                    }
+                }
+            }
+            finally
+            {
+                StateLock.ExitWriteLock();
+            }
+        }
+    }
+
+    /// <summary>Called with the state lock held exclusive.</summary>
+    private static int InitializeLocked(byte* uri, string function)
+    {
+        if (_state == LibraryState.Finalized)
+        {
+            return LastError.Fail(NativeStatus.Finalized, $"{function}: omst_finalize was called; the library cannot be used again in this process");
+        }
+
+        if (_state == LibraryState.Ready)
+        {
+            return LastError.Fail(NativeStatus.AlreadyInitialized, $"{function}: the library is already initialized");
+        }
+
+        try
+        {
+            _client = OpenClient(NativeText.Decode(uri));
+            _state = LibraryState.Ready;
             return NativeStatus.Ok;
         }
         catch (Exception e)
         {
-            return Fail(e, error, errorSize);
+            return Fail(e);
         }
     }
 
@@ -206,8 +358,7 @@ internal static unsafe class NativeExports
     /// </summary>
     private static long GetLarge(OmniStoreClient client, string name, byte* buffer, nuint size)
     {
-        var info = client.StatAsync(name).AsTask().GetAwaiter().GetResult()
-            ?? throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+        var info = client.StatAsync(name).AsTask().GetAwaiter().GetResult() ?? throw NotFound(name);
         if ((ulong)info.Length > size)
         {
             throw new OmniStoreException(OmniStoreError.TooSmall, $"The destination holds {size} bytes but the object has {info.Length}.");
@@ -225,28 +376,44 @@ internal static unsafe class NativeExports
         }
     }
 
-    private static void CheckBuffer(byte* buffer, nuint size)
+    private static void CheckName(string function, byte* name)
+    {
+        if (name is null)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidName, $"{function}: the name is NULL");
+        }
+    }
+
+    private static void CheckBuffer(string function, byte* buffer, nuint size)
     {
         if (buffer is null && size != 0)
         {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"The buffer is NULL but its size is {size}.");
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"{function}: the buffer is NULL but its size is {size}");
         }
 
         if (size > long.MaxValue)
         {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"The size {size} is larger than any object can be.");
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"{function}: the size {size} is larger than any object can be");
         }
     }
 
-    private static int Fail(Exception exception, byte* error, int errorSize)
-    {
-        NativeText.WriteMessage(error, errorSize, exception.Message);
-        return NativeStatus.From(exception);
-    }
+    private static OmniStoreException NotFound(string name) =>
+        new(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
 
-    private static int NotInitialized(byte* error, int errorSize)
+    private static int Fail(Exception exception) => exception switch
     {
-        NativeText.WriteMessage(error, errorSize, "The library is not initialized (omst_init).");
-        return NativeStatus.NotInitialized;
+        // Without a message, the thread's last error already says why.
+        LibraryStateException state => state.Message.Length == 0 ? state.Status : LastError.Fail(state.Status, state.Message),
+        _ => LastError.Fail(NativeStatus.From(exception), exception.Message),
+    };
+
+    private static byte* Constant(ReadOnlySpan<byte> nulTerminated) =>
+        // A u8 literal lives in the image's read-only data: its address never changes.
+        (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(nulTerminated));
+
+    /// <summary>A condition of the library itself (not initialized, finalized), with its C code.</summary>
+    private sealed class LibraryStateException(int status, string? message) : Exception(message ?? string.Empty)
+    {
+        public int Status { get; } = status;
     }
 }

@@ -12,8 +12,17 @@ internal static class NativeStatus
     /// <summary>No client is open (<c>OMST_E_NOT_INITIALIZED</c>).</summary>
     public const int NotInitialized = -101;
 
+    /// <summary><c>omst_finalize</c> was called: the library cannot be used again (<c>OMST_E_FINALIZED</c>).</summary>
+    public const int Finalized = -102;
+
     /// <summary>A client is already open (<c>OMST_E_ALREADY_INITIALIZED</c>).</summary>
     public const int AlreadyInitialized = -103;
+
+    /// <summary>
+    /// The runtime could not be started (<c>OMST_E_RUNTIME</c>): kept for the header's ABI; the
+    /// NativeAOT library carries its runtime and never returns it.
+    /// </summary>
+    public const int Runtime = -104;
 
     /// <summary>The C code of <paramref name="error"/>: its stable value, negated.</summary>
     public static int From(OmniStoreError error) => -(int)error;
