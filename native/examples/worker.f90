@@ -5,92 +5,16 @@
 !   ID   this worker's number (0, 1, ...)
 !   URI  the relay to use; default: $OMNISTORE_RELAY, else the embedded store
 
-! The C API of omnistore.h, for Fortran. Names are passed NUL-terminated (name // c_null_char);
-! buffers as c_loc(array); omst_init takes c_null_ptr (the environment) or c_loc of a
-! NUL-terminated character array.
-module omnistore
-  use, intrinsic :: iso_c_binding
+! The module omnistore is native/include/omnistore.f90 (installed as include/omnistore.f90).
+program worker
+  use omnistore
   implicit none
-  integer(c_int), parameter :: OMST_OK = 0
-  integer(c_int), parameter :: OMST_E_NOT_FOUND = -2
-  integer(c_int), parameter :: OMST_E_TOO_SMALL = -4
-
   interface
-    integer(c_int) function omst_init(uri) bind(c, name='omst_init')
-      import :: c_int, c_ptr
-      type(c_ptr), value :: uri
-    end function
-
-    integer(c_int) function omst_put_data(name, data, size) bind(c, name='omst_put_data')
-      import :: c_int, c_ptr, c_char, c_size_t
-      character(kind=c_char), dimension(*), intent(in) :: name
-      type(c_ptr), value :: data
-      integer(c_size_t), value :: size
-    end function
-
-    integer(c_long_long) function omst_get_data(name, buf, size) bind(c, name='omst_get_data')
-      import :: c_long_long, c_ptr, c_char, c_size_t
-      character(kind=c_char), dimension(*), intent(in) :: name
-      type(c_ptr), value :: buf
-      integer(c_size_t), value :: size
-    end function
-
-    integer(c_long_long) function omst_get_size(name) bind(c, name='omst_get_size')
-      import :: c_long_long, c_char
-      character(kind=c_char), dimension(*), intent(in) :: name
-    end function
-
-    integer(c_int) function omst_finalize() bind(c, name='omst_finalize')
-      import :: c_int
-    end function
-
-    type(c_ptr) function omst_strerror(code) bind(c, name='omst_strerror')
-      import :: c_ptr, c_int
-      integer(c_int), value :: code
-    end function
-
-    type(c_ptr) function omst_last_error() bind(c, name='omst_last_error')
-      import :: c_ptr
-    end function
-
     integer(c_int) function c_usleep(microseconds) bind(c, name='usleep')
       import :: c_int
       integer(c_int), value :: microseconds
     end function
   end interface
-
-contains
-
-  ! A C string as a Fortran one.
-  function from_c_string(pointer) result(text)
-    type(c_ptr), intent(in) :: pointer
-    character(len=:), allocatable :: text
-    character(kind=c_char), pointer :: chars(:)
-    integer :: length
-    interface
-      integer(c_size_t) function c_strlen(s) bind(c, name='strlen')
-        import :: c_size_t, c_ptr
-        type(c_ptr), value :: s
-      end function
-    end interface
-    length = int(c_strlen(pointer))
-    call c_f_pointer(pointer, chars, [length])
-    allocate(character(len=length) :: text)
-    text = transfer(chars, text)
-  end function
-
-  subroutine fail(what, code)
-    character(len=*), intent(in) :: what
-    integer(c_long_long), intent(in) :: code
-    write (0, '(a, ": ", a, " (", i0, "): ", a)') 'worker_f: ' // what, &
-      from_c_string(omst_strerror(int(code, c_int))), code, from_c_string(omst_last_error())
-    error stop 1
-  end subroutine
-end module omnistore
-
-program worker
-  use omnistore
-  implicit none
   integer, parameter :: initial_count = 1000 * 1000, output_count = 1000, wait_seconds = 120
   real(c_double), allocatable, target :: initialdata(:)
   real(c_double), target :: output(output_count)
@@ -155,4 +79,13 @@ program worker
 
   rc = omst_finalize()
   if (rc /= OMST_OK) call fail('omst_finalize', int(rc, c_long_long))
+contains
+
+  subroutine fail(what, code)
+    character(len=*), intent(in) :: what
+    integer(c_long_long), intent(in) :: code
+    write (0, '(a, ": ", a, " (", i0, "): ", a)') 'worker_f: ' // what, &
+      omst_string(omst_strerror(int(code, c_int))), code, omst_string(omst_last_error())
+    error stop 1
+  end subroutine
 end program worker

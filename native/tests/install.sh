@@ -10,11 +10,11 @@ prefix=$WORK/prefix
 command -v pkg-config >/dev/null || skip_or_fail "pkg-config is not installed"
 "$cmake" --install "$build" --prefix "$prefix" >"$WORK/install.log"
 for file in "$libdir/libomnistore.so" "$libdir/libomnistore.so.0" "$libdir/libomnistore.so.0.1.0" \
-  include/omnistore.h "$libdir/pkgconfig/omnistore.pc"; do
+  include/omnistore.h include/omnistore.f90 "$libdir/pkgconfig/omnistore.pc"; do
   [[ -e $prefix/$file ]] || { echo "not installed: $file" >&2; cat "$WORK/install.log" >&2; exit 1; }
 done
 
-extra=$(cd "$prefix" && find . -type f ! -path "./$libdir/libomnistore.so.0.1.0" ! -path ./include/omnistore.h ! -path "./$libdir/pkgconfig/omnistore.pc")
+extra=$(cd "$prefix" && find . -type f ! -path "./$libdir/libomnistore.so.0.1.0" ! -path ./include/omnistore.h ! -path ./include/omnistore.f90 ! -path "./$libdir/pkgconfig/omnistore.pc")
 [[ -z $extra ]] || { echo "installed besides the library, header and pkg-config file: $extra" >&2; exit 1; }
 
 flags=$(PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" pkg-config --cflags --libs omnistore)

@@ -6,7 +6,11 @@
 # Needs root, or unprivileged user namespaces (unshare -rm); otherwise it skips (fails with CI=true).
 # Usage: no_dotnet.sh MASTER WORKER API_TEST
 source "$(dirname "${BASH_SOURCE[0]}")/tree.sh"
-master=$1 worker=$2 api_test=$3
+if [[ ${1:-} == --demo ]]; then
+  mode=demo
+else
+  mode=examples master=$1 worker=$2 api_test=$3
+fi
 
 command -v unshare >/dev/null || skip_or_fail "unshare (util-linux) is not installed"
 if [[ $(id -u) -eq 0 ]]; then
@@ -29,16 +33,26 @@ done
 ((${#existing[@]} > 0)) || skip_or_fail "no .NET installation found to hide"
 
 # run_hidden COMMAND...: COMMAND with the folders above empty, a PATH without dotnet, no DOTNET_*.
-run_hidden() {
-  env -u DOTNET_ROOT -u DOTNET_ROOT_X64 -u DOTNET_HOST_PATH PATH=/usr/bin:/bin \
-    "${namespace[@]}" bash -c '
-      for folder in "${@:2:$1}"; do mount -t tmpfs -o size=1m,mode=755 none "$folder"; done
-      shift "$(($1 + 1))"
-      if command -v dotnet >/dev/null || ls /usr/share/dotnet/* >/dev/null 2>&1; then
-        echo "dotnet is still visible" >&2; exit 1
-      fi
-      exec "$@"' hide "${#existing[@]}" "${existing[@]}" "$@"
-}
+# exec_hidden: the same in place of the calling (background) shell, so that $! is COMMAND's id.
+hidden_prefix=(env -u DOTNET_ROOT -u DOTNET_ROOT_X64 -u DOTNET_HOST_PATH PATH=/usr/bin:/bin
+  "${namespace[@]}" bash -c '
+    for folder in "${@:2:$1}"; do mount -t tmpfs -o size=1m,mode=755 none "$folder"; done
+    shift "$(($1 + 1))"
+    if command -v dotnet >/dev/null || ls /usr/share/dotnet/* >/dev/null 2>&1; then
+      echo "dotnet is still visible" >&2; exit 1
+    fi
+    exec "$@"' hide "${#existing[@]}" "${existing[@]}")
+run_hidden() { "${hidden_prefix[@]}" "$@"; }
+exec_hidden() { exec "${hidden_prefix[@]}" "$@"; }
+
+echo "hidden: ${existing[*]}"
+
+if [[ $mode == demo ]]; then
+  run_hidden timeout 240 "$OMNISTORE_TEST_OMNISTORE" demo >"$WORK/demo.log" 2>&1 || { cat "$WORK/demo.log"; echo "omnistore demo failed without .NET" >&2; exit 1; }
+  cat "$WORK/demo.log"
+  grep -q "^verified OK" "$WORK/demo.log"
+  exit
+fi
 
 # The library exports the API, and the runtime's header for debuggers, nothing else.
 library=$(dirname "$master")/libomnistore.so
@@ -46,10 +60,11 @@ exported=$(nm -D --defined-only "$library" | awk '{print $3}' | sed 's/@.*//' | 
   grep -Ev '^(omst_(init|put_data|get_data|get_size|delete|finalize|strerror|last_error)|Omst(Put|Get)Data|DotNetRuntimeDebugHeader|V1\.0)$' || true)
 [[ -z $exported ]] || { echo "libomnistore.so exports more than the API: $exported" >&2; exit 1; }
 
-echo "hidden: ${existing[*]}"
 echo "what the API test links to, seen from inside:"
 run_hidden ldd "$api_test" | sed 's/^/  /'
 
+# The daemons too: the whole tree runs without .NET.
+NODE_LAUNCHER=(exec_hidden)
 start_tree
 run_hidden timeout 180 "$worker" 0 "$RELAY_URI" >"$WORK/worker0.log" 2>&1 &
 w0=$!

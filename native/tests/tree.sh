@@ -2,13 +2,15 @@
 # daemons (a root and a relay) on loopback ports chosen by the system, stopped and removed at exit.
 # Only the processes started here are ever signalled, by their ids.
 #
-# Needs OMNISTORE_TEST_DOTNET (the dotnet command) and OMNISTORE_TEST_CLI (OmniStore.Cli.dll),
-# which CMake sets for every test.
+# Needs OMNISTORE_TEST_OMNISTORE, the omnistore command as shipped (compiled ahead of time), which
+# CMake sets for every test. NODE_LAUNCHER (an array, empty by default) is put before it: a test
+# can run the daemons under a wrapper (no_dotnet.sh runs them with .NET hidden).
 set -euo pipefail
 
 # The tests say where their store is; nothing from the caller's environment may choose it.
 unset OMNISTORE_RELAY OMNISTORE_FALLBACK OMNISTORE_DATA OMNISTORE_SECRET_FILE OMNISTORE_RELAY_SECRET_FILE
 
+NODE_LAUNCHER=()
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/omnistore-native-test-XXXXXX")
 STARTED_PIDS=()
 
@@ -52,9 +54,9 @@ skip_or_fail() {
 start_node() {
   local name=$1 variable=$2
   shift 2
-  : "${OMNISTORE_TEST_DOTNET:?}" "${OMNISTORE_TEST_CLI:?}"
-  [[ -f $OMNISTORE_TEST_CLI ]] || { echo "the CLI is not built: $OMNISTORE_TEST_CLI" >&2; return 1; }
-  "$OMNISTORE_TEST_DOTNET" "$OMNISTORE_TEST_CLI" relay --listen tcp://127.0.0.1:0 --data-dir "$WORK/$name" \
+  : "${OMNISTORE_TEST_OMNISTORE:?}"
+  [[ -x $OMNISTORE_TEST_OMNISTORE ]] || { echo "the omnistore command is not built: $OMNISTORE_TEST_OMNISTORE" >&2; return 1; }
+  "${NODE_LAUNCHER[@]}" "$OMNISTORE_TEST_OMNISTORE" relay --listen tcp://127.0.0.1:0 --data-dir "$WORK/$name" \
     --site "$name" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   STARTED_PIDS+=($!)
   local pid=$!

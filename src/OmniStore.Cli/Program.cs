@@ -2,6 +2,12 @@ using OmniStore.Cli;
 
 try
 {
+    // The lab's wire process (omnistore bench staging): this same program, started by the lab.
+    if (args is [OmniStore.Lab.Wire.WireHost.Mode, ..])
+    {
+        return OmniStore.Lab.Wire.WireHost.Run(args[1..]);
+    }
+
     return await OmniStoreCommandLine.RunAsync(args);
 }
 catch (Exception ex)

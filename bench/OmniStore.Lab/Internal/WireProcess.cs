@@ -35,21 +35,30 @@ internal sealed class WireProcess : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting for the wire to report ready (and stops it).</param>
     public static async Task<WireProcess> StartAsync(string tag, IReadOnlyList<(string SiteNamespace, string SiteDevice, string CoreNamespace, string CoreDevice)> links, CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(DotnetHost())
+        // Compiled ahead of time (the omnistore executable), the lab is part of the running program,
+        // which runs the wire itself: there is no lab assembly on disk. Otherwise the wire is the
+        // lab assembly run by the dotnet host. (RuntimeFeature.IsDynamicCodeSupported cannot tell:
+        // a project that publishes with NativeAOT turns it off in JIT runs too.)
+        bool selfHosted = !File.Exists(LabAssemblyPath);
+        var start = new ProcessStartInfo(selfHosted ? Environment.ProcessPath ?? throw new LabException("The path of this program is unknown.") : DotnetHost())
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add("exec");
-        if (RuntimeConfig() is { } runtimeConfig)
+        if (!selfHosted)
         {
-            start.ArgumentList.Add("--runtimeconfig");
-            start.ArgumentList.Add(runtimeConfig);
+            start.ArgumentList.Add("exec");
+            if (RuntimeConfig() is { } runtimeConfig)
+            {
+                start.ArgumentList.Add("--runtimeconfig");
+                start.ArgumentList.Add(runtimeConfig);
+            }
+
+            start.ArgumentList.Add(LabAssemblyPath);
         }
 
-        start.ArgumentList.Add(typeof(WireProcess).Assembly.Location);
         start.ArgumentList.Add(WireHost.Mode);
         start.ArgumentList.Add("--tag");
         start.ArgumentList.Add(tag);
@@ -93,7 +102,7 @@ internal sealed class WireProcess : IAsyncDisposable
             if (line != WireHost.ReadyLine)
             {
                 await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
-                throw new LabException($"The wire did not start (exit status {process.ExitCode}): {wire.StandardError()}");
+                throw new LabException($"The wire did not start (exit status {process.ExitCode}; {start.FileName} {string.Join(' ', start.ArgumentList)}): {wire.StandardError()}");
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -188,22 +197,23 @@ internal sealed class WireProcess : IAsyncDisposable
         }
     }
 
+    // The lab assembly, next to the app that runs it (the CLI, the lab itself, a test host).
+    private static string LabAssemblyPath => Path.Combine(AppContext.BaseDirectory, typeof(WireProcess).Assembly.GetName().Name + ".dll");
+
     /// <summary>The lab assembly's runtimeconfig when it was built as its own app, else the running app's (same runtime).</summary>
     private static string? RuntimeConfig()
     {
-        var own = Path.ChangeExtension(typeof(WireProcess).Assembly.Location, ".runtimeconfig.json");
+        var own = Path.ChangeExtension(LabAssemblyPath, ".runtimeconfig.json");
         if (File.Exists(own))
         {
             return own;
         }
 
-        var entry = System.Reflection.Assembly.GetEntryAssembly()?.Location;
-        return entry is { Length: > 0 } && File.Exists(Path.ChangeExtension(entry, ".runtimeconfig.json"))
-            ? Path.ChangeExtension(entry, ".runtimeconfig.json")
-            : null;
+        var entry = System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name;
+        var entryConfig = entry is null ? null : Path.Combine(AppContext.BaseDirectory, entry + ".runtimeconfig.json");
+        return entryConfig is not null && File.Exists(entryConfig) ? entryConfig : null;
     }
 
-    /// <summary>The dotnet host running this process, so the wire runs on the same runtime.</summary>
     private static string DotnetHost()
     {
         if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } fromEnvironment && File.Exists(fromEnvironment))

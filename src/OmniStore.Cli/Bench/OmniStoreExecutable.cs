@@ -8,9 +8,9 @@ internal static class OmniStoreExecutable
     {
         string process = Environment.ProcessPath ?? throw new InvalidOperationException("The path of this program is unknown.");
         // Run as "dotnet OmniStore.Cli.dll": the host needs the assembly again. Run from the
-        // apphost (the tool's "omnistore" executable): the executable is enough.
+        // apphost (the tool's "omnistore" executable) or compiled ahead of time: the executable is enough.
         return Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase)
-            ? (process, [typeof(OmniStoreExecutable).Assembly.Location])
+            ? (process, [Path.Combine(AppContext.BaseDirectory, typeof(OmniStoreExecutable).Assembly.GetName().Name + ".dll")])
             : (process, []);
     }
 }
