@@ -105,6 +105,7 @@ if [[ -z $NGINX_BIN ]]; then
   fi
   [[ -n $NGINX_BIN ]] || { echo "nginx is missing: install it (Debian/Ubuntu: apt-get install nginx-light), or set NGINX=/path/to/nginx" >&2; exit 2; }
 fi
+[[ -x $NGINX_BIN ]] || { echo "NGINX=$NGINX_BIN is not an executable file" >&2; exit 2; }
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')
 
 if [[ -n ${OMNISTORE:-} ]]; then
