@@ -39,6 +39,12 @@ internal sealed partial class ContentStore
     /// </summary>
     public long UncommittedBytes => Math.Max(0, WrittenPosition - Volatile.Read(ref _committedWritten));
 
+    /// <summary>Whether a commit completed and nothing was written to or dropped from either log since.</summary>
+    internal bool IsCommitted =>
+        Volatile.Read(ref _committedAtTicks) != 0
+        && WrittenPosition == Volatile.Read(ref _committedWritten)
+        && FreedPosition == Volatile.Read(ref _committedFreed);
+
     /// <summary>When the last commit completed (UTC); null before the first one.</summary>
     public DateTimeOffset? LastCommit
     {

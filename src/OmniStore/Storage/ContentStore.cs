@@ -502,7 +502,13 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         await StopBackgroundCheckpointsAsync().ConfigureAwait(false);
         try
         {
-            await CommitAsync(CancellationToken.None).ConfigureAwait(false);
+            // Nothing written or dropped since the last completed commit (a command that only
+            // read): the files already hold what a commit would write, and a checkpoint with its
+            // fsyncs would only slow the process's exit.
+            if (!IsCommitted)
+            {
+                await CommitAsync(CancellationToken.None).ConfigureAwait(false);
+            }
         }
         catch (OmniStoreException ex)
         {

@@ -28,6 +28,50 @@ public sealed class BackgroundCheckpointTests : IDisposable
         CheckpointBytes = bytes,
     };
 
+    [Fact]
+    public async Task Close_AfterOnlyReads_TakesNoCheckpoint_AndAfterAWrite_Takes_One()
+    {
+        var options = Options(StoreMode.Pinned, TimeSpan.Zero, 0);
+        List<ChunkId> ids;
+        using (var store = ContentStore.Open(options))
+        {
+            ids = WriteChunks(store, 2, firstSeed: 1);
+        }
+
+        // A command that only reads (omnistore get on an embedded store) exits without a checkpoint.
+        var before = CommitRecordTimes(options.Directory);
+        using (var store = ContentStore.Open(options))
+        {
+            before = CommitRecordTimes(options.Directory); // the open's own commit
+            Assert.Equal(2, await CountFoundAsync(store, ids));
+            Assert.True(store.IsCommitted);
+        }
+
+        Assert.Equal(before, CommitRecordTimes(options.Directory));
+
+        // A write since the last commit is committed at close, and found after reopening.
+        List<ChunkId> more;
+        using (var store = ContentStore.Open(options))
+        {
+            before = CommitRecordTimes(options.Directory);
+            more = WriteChunks(store, 1, firstSeed: 10);
+            Assert.False(store.IsCommitted);
+        }
+
+        Assert.NotEqual(before, CommitRecordTimes(options.Directory));
+        using (var store = ContentStore.Open(options))
+        {
+            Assert.Equal(3, await CountFoundAsync(store, [.. ids, .. more]));
+        }
+    }
+
+    // Each table's commit records, with their contents: a commit rewrites one of them.
+    private static string CommitRecordTimes(string directory) => string.Join(
+        ";",
+        Directory.EnumerateFiles(directory, "commit.record.*", SearchOption.AllDirectories)
+            .Order(StringComparer.Ordinal)
+            .Select(path => path + "=" + Convert.ToHexString(File.ReadAllBytes(path))));
+
     private static List<ChunkId> WriteChunks(ContentStore store, int count, int firstSeed)
     {
         var ids = new List<ChunkId>(count);
