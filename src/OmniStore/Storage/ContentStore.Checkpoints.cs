@@ -85,6 +85,9 @@ internal sealed partial class ContentStore
         Volatile.Write(ref _committedAtTicks, DateTimeOffset.UtcNow.UtcTicks);
     }
 
+    /// <summary>Called by <see cref="Open"/> for a store recovered from its checkpoints: its state is committed as it stands.</summary>
+    private void NoteOpenedCommitted() => NoteCommitCompleted(NoteCommitStarted());
+
     /// <summary>Starts the background checkpoints of a cache store that asks for any; called once, by <see cref="Open"/>.</summary>
     private void StartBackgroundCheckpoints()
     {

@@ -146,14 +146,24 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
                 new TableIntegrity("catalog", catalogLimits, DigestRecords: true, requireRecords, "this version of OmniStore"));
             var store = new ContentStore(options, logger ?? NullLogger.Instance, lockFile, data, catalog);
 
-            // A first full checkpoint gives recovery its base: without one, nothing written before the
-            // first commit's checkpoint could be recovered. It also writes both commit records, after
-            // which the descriptor (new, or of an older format) is written: a store with committed
-            // data always has both.
-            store.CommitAsync(CancellationToken.None).GetAwaiter().GetResult();
-            if (saved != descriptor)
+            if (saved == descriptor && data.Recovered && catalog.Recovered)
             {
-                descriptor.Save(options.Directory, durable: true);
+                // Opened from checkpoints of the current format: what the tables hold is what those
+                // checkpoints hold, durable already. No checkpoint here (it cost a read-only command
+                // most of its time); the first commit of this process is a full one all the same.
+                store.NoteOpenedCommitted();
+            }
+            else
+            {
+                // A first full checkpoint gives recovery its base: without one, nothing written before
+                // the first commit's checkpoint could be recovered. It also writes both commit records,
+                // after which the descriptor (new, or of an older format) is written: a store with
+                // committed data always has both.
+                store.CommitAsync(CancellationToken.None).GetAwaiter().GetResult();
+                if (saved != descriptor)
+                {
+                    descriptor.Save(options.Directory, durable: true);
+                }
             }
 
             store.StartBackgroundCheckpoints();

@@ -29,7 +29,7 @@ public sealed class BackgroundCheckpointTests : IDisposable
     };
 
     [Fact]
-    public async Task Close_AfterOnlyReads_TakesNoCheckpoint_AndAfterAWrite_Takes_One()
+    public async Task OpenAndClose_OfAStoreThatOnlyReads_TakeNoCheckpoint_AWriteIsCommittedAtClose_AndACrashKeepsWhatWasCommitted()
     {
         var options = Options(StoreMode.Pinned, TimeSpan.Zero, 0);
         List<ChunkId> ids;
@@ -38,35 +38,48 @@ public sealed class BackgroundCheckpointTests : IDisposable
             ids = WriteChunks(store, 2, firstSeed: 1);
         }
 
-        // A command that only reads (omnistore get on an embedded store) exits without a checkpoint.
-        var before = CommitRecordTimes(options.Directory);
+        // A command that only reads (omnistore get on an embedded store) opens and exits without a
+        // checkpoint: the recovered state is the committed one.
+        var committed = CommitRecords(options.Directory);
         using (var store = ContentStore.Open(options))
         {
-            before = CommitRecordTimes(options.Directory); // the open's own commit
-            Assert.Equal(2, await CountFoundAsync(store, ids));
+            Assert.Equal(committed, CommitRecords(options.Directory));
             Assert.True(store.IsCommitted);
+            Assert.Equal(2, await CountFoundAsync(store, ids));
         }
 
-        Assert.Equal(before, CommitRecordTimes(options.Directory));
+        Assert.Equal(committed, CommitRecords(options.Directory));
 
-        // A write since the last commit is committed at close, and found after reopening.
+        // A write after such an open: lost by a crash before any commit (nothing acknowledged it),
+        // with everything committed before kept; committed at close, and found after reopening.
         List<ChunkId> more;
         using (var store = ContentStore.Open(options))
         {
-            before = CommitRecordTimes(options.Directory);
             more = WriteChunks(store, 1, firstSeed: 10);
             Assert.False(store.IsCommitted);
+            await using (var crashed = ContentStore.Open(options with { Directory = CrashCopy(options) }))
+            {
+                Assert.Equal(2, await CountFoundAsync(crashed, [.. ids, .. more]));
+            }
+
+            await store.CommitAsync(TestContext.Current.CancellationToken);
+            await using (var crashed = ContentStore.Open(options with { Directory = CrashCopy(options) }))
+            {
+                Assert.Equal(3, await CountFoundAsync(crashed, [.. ids, .. more]));
+            }
+
+            more.AddRange(WriteChunks(store, 1, firstSeed: 20));
         }
 
-        Assert.NotEqual(before, CommitRecordTimes(options.Directory));
+        Assert.NotEqual(committed, CommitRecords(options.Directory));
         using (var store = ContentStore.Open(options))
         {
-            Assert.Equal(3, await CountFoundAsync(store, [.. ids, .. more]));
+            Assert.Equal(4, await CountFoundAsync(store, [.. ids, .. more]));
         }
     }
 
     // Each table's commit records, with their contents: a commit rewrites one of them.
-    private static string CommitRecordTimes(string directory) => string.Join(
+    private static string CommitRecords(string directory) => string.Join(
         ";",
         Directory.EnumerateFiles(directory, "commit.record.*", SearchOption.AllDirectories)
             .Order(StringComparer.Ordinal)

@@ -91,6 +91,7 @@ internal sealed partial class FasterTable : IDisposable
             {
                 _kv.Recover(recovery.IndexToken, recovery.Log.Token);
                 CheckRecovered(recovery);
+                Recovered = true;
             }
             catch (Exception ex) when (ex is FasterException or IOException or InvalidDataException or OmniStoreException)
             {
@@ -102,6 +103,9 @@ internal sealed partial class FasterTable : IDisposable
     }
 
     public string DirectoryPath { get; }
+
+    /// <summary>Whether the table was opened from a checkpoint its commit record names (false: a new table).</summary>
+    public bool Recovered { get; }
 
     public (long Direct, long Buffered) DeviceWrites => _device.WriteCounts;
 
