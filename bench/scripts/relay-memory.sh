@@ -4,14 +4,19 @@
 # distinct pseudo-random data at the root, then runs WORKERS concurrent `omnistore get` through
 # the relay (the relay fetches each chunk from the root once), sampling the relay's VmRSS.
 #
-# Usage: bash bench/scripts/relay-memory.sh [SIZE=4G] [WORKERS=8]
+# Usage: [OMNISTORE=dist/bin/omnistore] bash bench/scripts/relay-memory.sh [SIZE=4G] [WORKERS=8]
 # Prints the relay's peak VmRSS (and VmHWM) in MB. Needs openssl (fast pseudo-random bytes).
 set -euo pipefail
 SIZE=${1:-4G}
 WORKERS=${2:-8}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-dotnet build src/OmniStore.Cli -c Release -v quiet -nologo >/dev/null
-CLI=(dotnet "$PWD/src/OmniStore.Cli/bin/Release/net10.0/OmniStore.Cli.dll")
+# OMNISTORE=path/to/omnistore (e.g. dist/bin/omnistore from eng/publish.sh) runs that build instead.
+if [[ -n ${OMNISTORE:-} ]]; then
+  CLI=("$OMNISTORE")
+else
+  dotnet build src/OmniStore.Cli -c Release -v quiet -nologo >/dev/null
+  CLI=(dotnet "$PWD/src/OmniStore.Cli/bin/Release/net10.0/OmniStore.Cli.dll")
+fi
 WORK=$(mktemp -d /tmp/omnistore-relay-memory-XXXXXX)
 cleanup() {
   # start_node runs in a command substitution (a subshell), so the daemons' ids are in files.
