@@ -77,13 +77,19 @@ internal sealed partial class ContentStore
     private long _foregroundWork;
     private int _foregroundInFlight;
 
-    private void BeginForegroundWork()
+    /// <summary>Counts a chunk read or write (or a commit) as started and under way until the result is disposed.</summary>
+    private ForegroundWork BeginForegroundWork()
     {
         Interlocked.Increment(ref _foregroundInFlight);
         Interlocked.Increment(ref _foregroundWork);
+        return new ForegroundWork(this);
     }
 
-    private void EndForegroundWork() => Interlocked.Decrement(ref _foregroundInFlight);
+    /// <summary>A piece of foreground work under way: disposing it ends it.</summary>
+    private readonly struct ForegroundWork(ContentStore store) : IDisposable
+    {
+        public void Dispose() => Interlocked.Decrement(ref store._foregroundInFlight);
+    }
 
     /// <summary>
     /// Before a step: if Puts or Gets read or wrote a chunk since <paramref name="workBefore"/> was

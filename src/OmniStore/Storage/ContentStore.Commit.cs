@@ -50,7 +50,7 @@ internal sealed partial class ContentStore
             }
 
             var position = NoteCommitStarted();
-            BeginForegroundWork(); // a reclamation pass waits for the commit, as for a chunk write
+            using var work = BeginForegroundWork(); // a reclamation pass waits for the commit, as for a chunk write
             try
             {
                 // The data table first: a catalog checkpoint must never name chunks that the data
@@ -67,10 +67,6 @@ internal sealed partial class ContentStore
             catch (Exception ex)
             {
                 batch.SetException(ex as OmniStoreException ?? new OmniStoreException(OmniStoreError.Unavailable, $"The checkpoint of {Directory} failed: {ex.Message}", ex));
-            }
-            finally
-            {
-                EndForegroundWork();
             }
         }
     }

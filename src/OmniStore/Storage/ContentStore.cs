@@ -268,19 +268,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     public bool WriteChunk(ChunkId id, ReadOnlySpan<byte> data)
     {
         ThrowIfDisposed();
-        BeginForegroundWork();
-        try
-        {
-            return WriteChunkCore(id, data);
-        }
-        finally
-        {
-            EndForegroundWork();
-        }
-    }
-
-    private bool WriteChunkCore(ChunkId id, ReadOnlySpan<byte> data)
-    {
+        using var work = BeginForegroundWork();
         if (data.Length > _options.MaxChunkSize)
         {
             throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A chunk of {data.Length} bytes exceeds this store's maximum of {_options.MaxChunkSize}.");
@@ -338,19 +326,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// </summary>
     public async ValueTask<ChunkReadResult> ReadChunkAsync(ChunkId id, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        BeginForegroundWork();
-        try
-        {
-            return await ReadChunkCoreAsync(id, destination, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            EndForegroundWork();
-        }
-    }
-
-    private async ValueTask<ChunkReadResult> ReadChunkCoreAsync(ChunkId id, Memory<byte> destination, CancellationToken cancellationToken)
-    {
+        using var work = BeginForegroundWork();
         var key = ChunkKey(id);
         if (IsDamaged(id))
         {
@@ -370,19 +346,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>Synchronous <see cref="ReadChunkAsync"/>, for the span-based API.</summary>
     public ChunkReadResult ReadChunk(ChunkId id, Memory<byte> destination)
     {
-        BeginForegroundWork();
-        try
-        {
-            return ReadChunkCore(id, destination);
-        }
-        finally
-        {
-            EndForegroundWork();
-        }
-    }
-
-    private ChunkReadResult ReadChunkCore(ChunkId id, Memory<byte> destination)
-    {
+        using var work = BeginForegroundWork();
         var key = ChunkKey(id);
         if (IsDamaged(id))
         {
