@@ -128,27 +128,58 @@ public sealed class LabSite
     }
 
     /// <summary>Reads the kernel byte and packet counters of both ends of the site's WAN link.</summary>
-    public async Task<WanLinkCounters> ReadWanCountersAsync(CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// Both ends are read within microseconds of each other, in this process (a thread enters each
+    /// namespace and reads its /proc/thread-self/net/dev): a rate measured between two reads is not
+    /// skewed by how long a helper process takes to start on a busy machine.
+    /// </remarks>
+    public Task<WanLinkCounters> ReadWanCountersAsync(CancellationToken cancellationToken = default)
     {
-        var siteEnd = ReadCountersAsync(GatewayNamespace, LabNames.WanDevice, cancellationToken);
-        var coreEnd = ReadCountersAsync(_lab.CoreNamespace, CoreDevice, cancellationToken);
-        return new WanLinkCounters(await siteEnd.ConfigureAwait(false), await coreEnd.ConfigureAwait(false));
+        cancellationToken.ThrowIfCancellationRequested();
+        var siteEnd = ReadCounters(GatewayNamespace, LabNames.WanDevice);
+        var coreEnd = ReadCounters(_lab.CoreNamespace, CoreDevice);
+        return Task.FromResult(new WanLinkCounters(siteEnd, coreEnd));
+    }
+
+    /// <summary>The traffic-control statistics (<c>tc -s qdisc</c>) of both ends of the site's WAN link: sent, dropped, overlimits, backlog.</summary>
+    public async Task<string> ShowWanQdiscsAsync(CancellationToken cancellationToken = default)
+    {
+        var siteEnd = await CommandRunner.RunAsync("tc", ["-n", GatewayNamespace, "-s", "qdisc", "show", "dev", LabNames.WanDevice], cancellationToken: cancellationToken).ConfigureAwait(false);
+        var coreEnd = await CommandRunner.RunAsync("tc", ["-n", _lab.CoreNamespace, "-s", "qdisc", "show", "dev", CoreDevice], cancellationToken: cancellationToken).ConfigureAwait(false);
+        return $"site end (upload): {siteEnd.StandardOutput.Trim()}\ncore end (download): {coreEnd.StandardOutput.Trim()}";
     }
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name} ({Namespace}, {Address})";
 
-    /// <summary>Reads /sys/class/net/DEVICE/statistics inside the namespace (<c>ip netns exec</c> mounts that namespace's sysfs).</summary>
-    internal static async Task<InterfaceCounters> ReadCountersAsync(string ns, string device, CancellationToken cancellationToken)
+    /// <summary>Reads one device's counters from /proc/thread-self/net/dev on a thread inside the namespace.</summary>
+    internal static InterfaceCounters ReadCounters(string ns, string device) =>
+        NetworkNamespace.Run(ns, () => ParseNetDev(File.ReadAllText("/proc/thread-self/net/dev"), device, ns));
+
+    /// <summary>
+    /// Finds DEVICE's line in /proc/net/dev ("name: rx_bytes rx_packets errs drop fifo frame
+    /// compressed multicast tx_bytes tx_packets errs drop ...").
+    /// </summary>
+    internal static InterfaceCounters ParseNetDev(string text, string device, string ns)
     {
-        string[] names = ["rx_bytes", "rx_packets", "rx_dropped", "tx_bytes", "tx_packets", "tx_dropped"];
-        var output = await CommandRunner.InNamespaceAsync(ns, "cat", [.. names.Select(n => $"/sys/class/net/{device}/statistics/{n}")], cancellationToken).ConfigureAwait(false);
-        var values = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(v => long.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        if (values.Length != names.Length)
+        foreach (var line in text.Split('\n'))
         {
-            throw new LabException($"Unexpected counters of {device} in {ns}: '{output}'.");
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon < 0 || line[..colon].Trim() != device)
+            {
+                continue;
+            }
+
+            var fields = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length < 12)
+            {
+                break;
+            }
+
+            long Field(int i) => long.Parse(fields[i], CultureInfo.InvariantCulture);
+            return new InterfaceCounters(Field(0), Field(1), Field(3), Field(8), Field(9), Field(11));
         }
 
-        return new InterfaceCounters(values[0], values[1], values[2], values[3], values[4], values[5]);
+        throw new LabException($"No counters of {device} in {ns}'s /proc/net/dev.");
     }
 }

@@ -87,6 +87,10 @@ public sealed class WireAccuracyTests
 
         double expected = upward ? upload : download;
         _output.WriteLine($"{(upward ? "upload" : "download")}: {rate / 1e6:F2} Mbit/s of IP bytes, configured {expected / 1e6:F2} Mbit/s");
+        // What the shaper did (sent, dropped, overlimits, backlog) and how late the wire ran: a rate
+        // outside the bounds says here whether the qdisc, the wire or the sender fell short.
+        _output.WriteLine(await site.ShowWanQdiscsAsync(Token));
+        _output.WriteLine($"wire: {string.Join("; ", await lab.WireStatisticsAsync(Token))}");
         Assert.InRange(rate, expected * 0.95, expected * 1.05);
     }
 
