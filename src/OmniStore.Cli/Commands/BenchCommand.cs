@@ -6,7 +6,9 @@ namespace OmniStore.Cli.Commands;
 
 /// <summary>
 /// <c>omnistore bench staging</c>: the staging benchmark (docs/benchmarks.md). <c>bench master</c>
-/// and <c>bench worker</c> are the processes it starts; they are hidden from help.
+/// and <c>bench worker</c> are the processes it starts; they are hidden from help. <c>bench small</c>
+/// and <c>bench gather</c> are load generators for small objects against a running node
+/// (docs/performance.md, "Small objects against Redis").
 /// </summary>
 internal static class BenchCommand
 {
@@ -14,6 +16,8 @@ internal static class BenchCommand
     {
         Staging(),
         Report(),
+        Small(),
+        Gather(),
         Master(),
         Worker(),
     };
@@ -86,6 +90,115 @@ internal static class BenchCommand
         });
         return command;
     }
+
+    private static Command Small()
+    {
+        var relay = new Option<string>("--relay") { Description = "The node the clients connect to, tcp://HOST:PORT (a relay, or a root)", HelpName = "URI", Required = true, Validators = { NodeAddressOptions.Validate } };
+        var operation = new Option<string>("--op") { Description = "What every client does back to back: get (objects put first, read at random) or put (distinct names, each acknowledged once durable)", DefaultValueFactory = _ => "get", HelpName = "get|put" };
+        operation.AcceptOnlyFromAmong("get", "put");
+        var clients = new Option<int>("--clients") { Description = "Clients, each with a connection of its own, one operation at a time", DefaultValueFactory = _ => SmallObjectSettings.DefaultClients };
+        var size = SizeOptions.Size("--size", SmallObjectSettings.DefaultSize, 1, SmallObjectSettings.MaxSize, "Bytes of every object");
+        var operations = new Option<int>("--ops") { Description = "The most operations of the run, over all clients", DefaultValueFactory = _ => SmallObjectSettings.DefaultOperations };
+        var seconds = new Option<double>("--seconds") { Description = "The longest the run lasts (it ends at --ops or here, whichever comes first)", DefaultValueFactory = _ => SmallObjectSettings.DefaultDuration.TotalSeconds };
+        var keys = new Option<int>("--keys") { Description = "Objects a get run puts first and then reads at random", DefaultValueFactory = _ => SmallObjectSettings.DefaultKeys };
+        var secret = SecretOption();
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (latencies in microseconds)" };
+        var command = new Command("small", "Small objects at a key-value store's pace: N clients, each with a connection of its own, get or put objects back to back; reports operations per second and p50, p99 and max latency (like redis-benchmark -c 16 -d 4096)")
+        {
+            relay, operation, clients, size, operations, seconds, keys, secret, json,
+        };
+
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            var settings = new SmallObjectSettings
+            {
+                Relay = parseResult.GetRequiredValue(relay),
+                Operation = parseResult.GetValue(operation) == "put" ? SmallObjectOperation.Put : SmallObjectOperation.Get,
+                Clients = parseResult.GetValue(clients),
+                Size = (int)parseResult.GetValue(size),
+                Operations = parseResult.GetValue(operations),
+                Duration = Seconds(parseResult.GetValue(seconds), "--seconds"),
+                Keys = parseResult.GetValue(keys),
+                SharedSecret = Secret(parseResult.GetValue(secret)),
+            };
+            settings.Validate();
+
+            var result = await SmallObjectBenchmark.RunAsync(settings, Console.Error, cancellationToken);
+            if (parseResult.GetValue(json))
+            {
+                JsonOutput.WriteObject(result.WriteJson);
+            }
+            else
+            {
+                result.WriteText(Console.Out);
+            }
+
+            return result.Errors == 0 ? ExitCodes.Success : ExitCodes.For(result.FirstErrorKind ?? OmniStoreError.Unavailable);
+        });
+        return command;
+    }
+
+    private static Command Gather()
+    {
+        var relay = new Option<string>("--relay") { Description = "The node the workers put through, tcp://HOST:PORT (a relay)", HelpName = "URI", Required = true, Validators = { NodeAddressOptions.Validate } };
+        var master = new Option<string?>("--master") { Description = "The node the master gets from, tcp://HOST:PORT (default: --relay)", HelpName = "URI", Validators = { NodeAddressOptions.Validate } };
+        var workers = new Option<int>("--workers") { Description = "Workers, each with a connection of its own, putting their shares at once", DefaultValueFactory = _ => GatherSettings.DefaultWorkers };
+        var results = new Option<int>("--results") { Description = "Result objects over all workers", DefaultValueFactory = _ => GatherSettings.DefaultResults };
+        var size = SizeOptions.Size("--size", SmallObjectSettings.DefaultSize, sizeof(int), SmallObjectSettings.MaxSize, "Bytes of every result");
+        var concurrency = new Option<int>("--master-concurrency") { Description = "Gets the master keeps in flight on its connection", DefaultValueFactory = _ => GatherSettings.DefaultMasterConcurrency };
+        var seconds = new Option<double>("--seconds") { Description = "The longest the run may take; past it, it fails", DefaultValueFactory = _ => GatherSettings.DefaultTimeLimit.TotalSeconds };
+        var secret = SecretOption();
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (latencies in microseconds)" };
+        var command = new Command("gather", "A master gathering small results from many workers: the workers put their results at once (each acknowledged once durable), then the master gets every one; reports both phases' wall time and objects per second")
+        {
+            relay, master, workers, results, size, concurrency, seconds, secret, json,
+        };
+
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            var settings = new GatherSettings
+            {
+                Relay = parseResult.GetRequiredValue(relay),
+                Master = parseResult.GetValue(master),
+                Workers = parseResult.GetValue(workers),
+                Results = parseResult.GetValue(results),
+                Size = (int)parseResult.GetValue(size),
+                MasterConcurrency = parseResult.GetValue(concurrency),
+                TimeLimit = Seconds(parseResult.GetValue(seconds), "--seconds"),
+                SharedSecret = Secret(parseResult.GetValue(secret)),
+            };
+            settings.Validate();
+
+            var result = await GatherBenchmark.RunAsync(settings, cancellationToken);
+            if (parseResult.GetValue(json))
+            {
+                JsonOutput.WriteObject(result.WriteJson);
+            }
+            else
+            {
+                result.WriteText(Console.Out);
+            }
+
+            return result.Errors == 0 ? ExitCodes.Success : ExitCodes.For(result.FirstErrorKind ?? OmniStoreError.Unavailable);
+        });
+        return command;
+    }
+
+    private static Option<string?> SecretOption() => new("--secret-file")
+    {
+        Description = "A file holding the tree's shared secret [default: $OMNISTORE_SECRET_FILE]",
+        HelpName = "FILE",
+        Validators = { CommandLineValidators.NonEmpty },
+    };
+
+    /// <summary>The secret in <paramref name="path"/>, else the one <c>$OMNISTORE_SECRET_FILE</c> names, else none.</summary>
+    private static byte[]? Secret(string? path) => path is null ? OmniStore.Internal.SecretFile.FromEnvironment() : SecretFile.Read(path);
+
+    /// <summary>A duration in seconds, positive and at most an hour.</summary>
+    internal static TimeSpan Seconds(double value, string option) =>
+        double.IsFinite(value) && value > 0 && value <= SmallObjectSettings.MaxDuration.TotalSeconds
+            ? TimeSpan.FromSeconds(value)
+            : throw new UsageException($"{option} must be more than 0 and at most {SmallObjectSettings.MaxDuration.TotalSeconds:0}.");
 
     private static Command Master()
     {
