@@ -119,10 +119,11 @@ internal static class SmallObjectBenchmark
         Task.WhenAll(Enumerable.Range(0, clients.Count).Select(async client =>
         {
             var data = new byte[settings.Size];
+            new Random(settings.Seed - 1 - client).NextBytes(data);
             for (int i = 0; i < SmallObjectSettings.WarmUpOperationsPerClient; i++)
             {
                 BinaryPrimitives.WriteInt32LittleEndian(data, i);
-                await clients[client].PutAsync(settings.WarmUpName(client), data, cancellationToken).ConfigureAwait(false);
+                await clients[client].PutAsync(settings.WarmUpName(client, i), data, cancellationToken).ConfigureAwait(false);
             }
         }));
 

@@ -87,8 +87,8 @@ internal sealed record SmallObjectSettings
     /// <summary>The name the Put of slot <paramref name="slot"/> writes.</summary>
     public string PutName(int slot) => $"{NamePrefix}/put/{slot}";
 
-    /// <summary>The name a client's warm-up Puts write (Put runs).</summary>
-    public string WarmUpName(int client) => $"{NamePrefix}/warm-up/{client}";
+    /// <summary>The name of a client's warm-up Put (Put runs): a name of its own, as every measured Put has.</summary>
+    public string WarmUpName(int client, int index) => $"{NamePrefix}/warm-up/{client}/{index}";
 
     private static void Within(int value, int min, int max, string option)
     {
