@@ -2,6 +2,7 @@ using System.Buffers;
 using Microsoft.Extensions.Logging;
 using OmniStore.Content;
 using OmniStore.Internal;
+using OmniStore.Node.Internal;
 using OmniStore.Node.Requests;
 using OmniStore.Protocol;
 using OmniStore.Transport;
@@ -24,6 +25,9 @@ internal sealed class RemoteObjectService : IObjectService
     private readonly int _window;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
+
+    // Small objects read again skip GET_MANIFEST (docs/performance.md, "Small objects against Redis").
+    private readonly ManifestCache _manifests = new(ManifestCacheCapacity, ManifestCacheMaxChunks);
     private PeerConnection? _connection;
     private int _index;
     private int _disposed;
@@ -37,7 +41,16 @@ internal sealed class RemoteObjectService : IObjectService
         _logger = logger;
     }
 
+    /// <summary>Manifests the client keeps of the small objects it read (a few hundred bytes each at most).</summary>
+    internal const int ManifestCacheCapacity = 4096;
+
+    /// <summary>The most chunks of a manifest the client keeps: beyond that, its request is a small part of a Get.</summary>
+    internal const int ManifestCacheMaxChunks = 16;
+
     public LinkCounters Counters { get; } = new();
+
+    /// <summary>The manifests of small objects this client read, so that reading one again costs no GET_MANIFEST.</summary>
+    internal ManifestCache Manifests => _manifests;
 
     /// <summary>The address of the node currently in use.</summary>
     public NodeAddress CurrentAddress => _addresses[Volatile.Read(ref _index)];
@@ -197,10 +210,18 @@ internal sealed class RemoteObjectService : IObjectService
             binding = BindingMessage.Decode(response.Payload);
         }
 
+        // A manifest is named by the hash of its content: one read before is the one bound now.
+        if (_manifests.TryGet(binding.ManifestId, out var known))
+        {
+            return (binding, known);
+        }
+
         var id = new byte[ManifestId.Size];
         binding.ManifestId.Write(id);
-        using var manifest = await RequestAsync(FrameType.GetManifest, id, default, cancellationToken).ConfigureAwait(false);
-        return (binding, Manifest.Parse(manifest.Payload, binding.ManifestId));
+        using var answer = await RequestAsync(FrameType.GetManifest, id, default, cancellationToken).ConfigureAwait(false);
+        var manifest = Manifest.Parse(answer.Payload, binding.ManifestId);
+        _manifests.Add(manifest);
+        return (binding, manifest);
     }
 
     /// <summary>Fetches the chunks of <paramref name="manifest"/> in order, keeping a window of requests in flight.</summary>
