@@ -18,25 +18,54 @@ internal static class SmallObjectBenchmark
     /// <summary>How long operations still in flight at the time bound may take before the run gives up on them.</summary>
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(30);
 
+    /// <summary>The longest the connections, the Get run's objects and the warm-up may take before the clock starts.</summary>
+    internal static readonly TimeSpan PreparationLimit = TimeSpan.FromMinutes(10);
+
     public static async Task<SmallObjectResult> RunAsync(SmallObjectSettings settings, TextWriter progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(progress);
         settings.Validate();
 
-        await using var clients = await BenchClients.ConnectAsync(settings.Relay, settings.SharedSecret, settings.Clients, cancellationToken).ConfigureAwait(false);
+        using var preparation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        preparation.CancelAfter(PreparationLimit);
+        BenchClients? connected = null;
         byte[][] objects = [];
         string[] keyNames = [];
-        if (settings.Operation == SmallObjectOperation.Get)
+        try
         {
-            (objects, keyNames) = MakeKeys(settings);
-            progress.WriteLine($"putting {settings.Keys} objects of {settings.Size} bytes, then reading each once");
-            await PrepareKeysAsync(clients, objects, keyNames, cancellationToken).ConfigureAwait(false);
+            connected = await BenchClients.ConnectAsync(settings.Relay, settings.SharedSecret, settings.Clients, preparation.Token).ConfigureAwait(false);
+            if (settings.Operation == SmallObjectOperation.Get)
+            {
+                (objects, keyNames) = MakeKeys(settings);
+                progress.WriteLine($"putting {settings.Keys} objects of {settings.Size} bytes, then reading each once");
+                await PrepareKeysAsync(connected, objects, keyNames, preparation.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await WarmUpPutsAsync(connected, settings, preparation.Token).ConfigureAwait(false);
+            }
         }
-        else
+        catch (OperationCanceledException) when (preparation.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            await WarmUpPutsAsync(clients, settings, cancellationToken).ConfigureAwait(false);
+            if (connected is not null)
+            {
+                await connected.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"The preparation (connections, objects, warm-up) did not finish within {PreparationLimit.TotalMinutes:0} minutes.");
         }
+        catch
+        {
+            if (connected is not null)
+            {
+                await connected.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+
+        await using var clients = connected;
 
         var recorder = new LatencyRecorder(settings.Operations);
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
