@@ -49,8 +49,7 @@ internal sealed partial class FasterTable : IDisposable
     private readonly CommitDurability _durability;
     private readonly int _segmentBits;
 
-    private const int KeyLockCount = 256;
-    private readonly object[] _keyLocks = Enumerable.Range(0, KeyLockCount).Select(_ => new object()).ToArray();
+    private readonly ConcurrentDictionary<byte[], ManualResetEventSlim> _writers = new(KeyComparer.Instance);
 
     /// <summary>
     /// Opens the table in <paramref name="directory"/>, recovering its last checkpoint after checking
@@ -126,9 +125,8 @@ internal sealed partial class FasterTable : IDisposable
     /// <summary>Writes <paramref name="value"/> under <paramref name="key"/>; returns the new record's log address.</summary>
     public unsafe long Upsert(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
+        var turn = TakeTurn(key);
         var session = Rent();
-        var keyLock = KeyLockOf(key);
-        Monitor.Enter(keyLock);
         try
         {
             fixed (byte* k = key)
@@ -144,16 +142,15 @@ internal sealed partial class FasterTable : IDisposable
         }
         finally
         {
-            Monitor.Exit(keyLock);
+            EndTurn(turn);
             Return(session);
         }
     }
 
     public unsafe void Delete(ReadOnlySpan<byte> key)
     {
+        var turn = TakeTurn(key);
         var session = Rent();
-        var keyLock = KeyLockOf(key);
-        Monitor.Enter(keyLock);
         try
         {
             fixed (byte* k = key)
@@ -164,21 +161,49 @@ internal sealed partial class FasterTable : IDisposable
         }
         finally
         {
-            Monitor.Exit(keyLock);
+            EndTurn(turn);
             Return(session);
         }
     }
 
     /// <summary>
-    /// The lock that writers of <paramref name="key"/> take, one of <see cref="KeyLockCount"/>. Two
-    /// sessions inserting the same key at once make FASTER 2.6.5 abandon the loser's allocation
+    /// Waits until no other write of <paramref name="key"/> is under way, then registers this one.
+    /// Two sessions inserting the same key at once make FASTER 2.6.5 abandon the loser's allocation
     /// with its size written over the key's length (SaveAllocationForRetry); when the retry then
     /// updates the winner's record in place, the abandoned record stays in the log, and FASTER's
     /// own recovery and scans read that size as a key length and lose the rest of the page
-    /// (docs/storage.md, "Writers of the same key"). Writers of one key therefore take turns;
-    /// writers of different keys rarely share a lock.
+    /// (docs/storage.md, "Writers of the same key"). So writers of one key take turns; writers of
+    /// different keys never wait for each other.
     /// </summary>
-    private object KeyLockOf(ReadOnlySpan<byte> key) => _keyLocks[(int)(XxHash3.Hash64(key) & (KeyLockCount - 1))];
+    private (byte[] Key, ManualResetEventSlim Done) TakeTurn(ReadOnlySpan<byte> key)
+    {
+        var mine = (Key: key.ToArray(), Done: new ManualResetEventSlim(false));
+        while (!_writers.TryAdd(mine.Key, mine.Done))
+        {
+            if (_writers.TryGetValue(mine.Key, out var other))
+            {
+                other.Wait();
+            }
+        }
+
+        return mine;
+    }
+
+    private void EndTurn((byte[] Key, ManualResetEventSlim Done) turn)
+    {
+        _writers.TryRemove(KeyValuePair.Create(turn.Key, turn.Done));
+        turn.Done.Set();
+    }
+
+    /// <summary>Keys compared by their bytes.</summary>
+    private sealed class KeyComparer : IEqualityComparer<byte[]>
+    {
+        public static readonly KeyComparer Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] key) => (int)XxHash3.Hash64(key);
+    }
 
     /// <summary>
     /// Reads the value of <paramref name="key"/>; <c>Found</c> is false if there is none. <c>Address</c>
