@@ -92,6 +92,24 @@ public sealed class LogFileReaderStashTests : IDisposable
     }
 
     [Fact]
+    public void A_whole_record_FASTER_invalidated_is_read_as_a_record_not_as_a_stash()
+    {
+        var log = new byte[1 << PageBits];
+        int at = WriteRecord(log, 64, key: 0x11, valueLength: 40);
+        int invalidated = at;
+        at = WriteRecord(log, at, key: 0x22, valueLength: 100);
+        // Valid bit cleared: its first key word is the key's length, 16, a length the table allows.
+        BitConverter.TryWriteBytes(log.AsSpan(invalidated), 1L);
+        int end = WriteRecord(log, at, key: 0x33, valueLength: 8);
+        File.WriteAllBytes(Path.Combine(_dir.Path, "log.0"), log);
+
+        using var reader = new LogFileReader(Path.Combine(_dir.Path, "log"), "test/log", PageBits, PageBits);
+        var digests = reader.Digest(64, end, new RecordLimits(16, 16, 1024));
+
+        Assert.Equal(3, digests.Values.Sum(d => d.Records));
+    }
+
+    [Fact]
     public void An_invalid_record_whose_size_runs_off_its_page_is_still_damage()
     {
         var log = new byte[1 << PageBits];

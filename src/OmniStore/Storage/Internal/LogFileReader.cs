@@ -113,12 +113,16 @@ internal sealed class LogFileReader : IDisposable
             }
 
             int keyField = BinaryPrimitives.ReadInt32LittleEndian(Read(address + 8, sizeof(int)));
-            if ((word & ValidBit) == 0 && IsStashedAllocation(address, keyField, pageEnd, until))
+            if ((word & ValidBit) == 0 && (keyField < limits.MinKeyLength || keyField > limits.MaxKeyLength)
+                && IsStashedAllocation(address, keyField, pageEnd, until))
             {
                 // An allocation FASTER abandoned (its insert lost a race for the same key, or its
                 // page left memory meanwhile) and kept for a retry that did not use it: marked
                 // invalid, its size where the key's length would be. FASTER skips it on every scan
                 // and at recovery; it holds nothing, so it is skipped here too and not digested.
+                // An invalid record whose first word is a key length the table allows is a whole
+                // record FASTER invalidated: it is read as one (a chunk key's 16 read as a size
+                // would put the walk in the middle of the record).
                 address += keyField;
                 continue;
             }
