@@ -63,7 +63,7 @@ public sealed class ConcurrentSameContentTests : IDisposable
 }
 
 /// <summary>The log walker that checks and digests a table's records, over a log written by hand.</summary>
-public sealed class LogFileReaderStashTests : IDisposable
+public sealed class LogFileReaderInvalidRecordTests : IDisposable
 {
     private const int PageBits = 16;
     private readonly TempDirectory _dir = new("omnistore-walk");
@@ -71,24 +71,22 @@ public sealed class LogFileReaderStashTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public void An_allocation_FASTER_abandoned_is_skipped_whole_and_not_digested()
+    public void An_allocation_FASTER_abandoned_is_reported_as_damage()
     {
+        // FASTER 2.6.5's own recovery reads the stash's size as a key length and loses the rest of
+        // the page, so a store holding one is reported damaged rather than opened with records
+        // missing; writers of one key take turns so that none arises from a race for a key.
         var log = new byte[1 << PageBits];
-        int at = 64;
-        at = WriteRecord(log, at, key: 0x11, valueLength: 40);
-        // FASTER's stash of an abandoned allocation: previous address 1, no valid bit, its size
-        // (72) where the key's length would be, and leftovers of the record it was.
+        int at = WriteRecord(log, 64, key: 0x11, valueLength: 40);
         BitConverter.TryWriteBytes(log.AsSpan(at), 1L);
         BitConverter.TryWriteBytes(log.AsSpan(at + 8), 72);
         log.AsSpan(at + 12, 60).Fill(0x7b);
-        at += 72;
-        int end = WriteRecord(log, at, key: 0x22, valueLength: 8);
+        int end = WriteRecord(log, at + 72, key: 0x22, valueLength: 8);
         File.WriteAllBytes(Path.Combine(_dir.Path, "log.0"), log);
 
         using var reader = new LogFileReader(Path.Combine(_dir.Path, "log"), "test/log", PageBits, PageBits);
-        var digests = reader.Digest(64, end, new RecordLimits(16, 16, 1024));
-
-        Assert.Equal(2, digests.Values.Sum(d => d.Records));
+        var error = Assert.Throws<OmniStoreException>(() => reader.Digest(64, end, new RecordLimits(16, 16, 1024)));
+        Assert.Contains("malformed record header", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -28,17 +28,14 @@ internal readonly record struct PageDigest(long From, long Until, long Records, 
 /// FASTER's record layout for byte keys and values: an 8-byte header (48 bits of previous address,
 /// then flags, the tombstone at bit 55), the key as a 4-byte length and its bytes padded to 8, then
 /// the value as a 4-byte length and its bytes, the record padded to 8. A record never crosses a page;
-/// an all-zero header is free space (the end of a page), skipped 8 bytes at a time; a header without
-/// the valid bit (56) whose first key word is a size is an allocation FASTER abandoned, skipped
-/// whole. The two high bits of a length are flags (unserialized, extra metadata) that a record on
-/// disk never has.
+/// an all-zero header is free space (the end of a page), skipped 8 bytes at a time. The two high bits
+/// of a length are flags (unserialized, extra metadata) that a record on disk never has.
 /// </remarks>
 internal sealed class LogFileReader : IDisposable
 {
     private const int WindowSize = 64 << 10;
     private const long PreviousAddressMask = (1L << 48) - 1;
     private const long TombstoneBit = 1L << 55;
-    private const long ValidBit = 1L << 56;
     private const int LengthFlags = unchecked((int)0xC0000000);
 
     private readonly string _path;
@@ -113,20 +110,6 @@ internal sealed class LogFileReader : IDisposable
             }
 
             int keyField = BinaryPrimitives.ReadInt32LittleEndian(Read(address + 8, sizeof(int)));
-            if ((word & ValidBit) == 0 && (keyField < limits.MinKeyLength || keyField > limits.MaxKeyLength)
-                && IsStashedAllocation(address, keyField, pageEnd, until))
-            {
-                // An allocation FASTER abandoned (its insert lost a race for the same key, or its
-                // page left memory meanwhile) and kept for a retry that did not use it: marked
-                // invalid, its size where the key's length would be. FASTER skips it on every scan
-                // and at recovery; it holds nothing, so it is skipped here too and not digested.
-                // An invalid record whose first word is a key length the table allows is a whole
-                // record FASTER invalidated: it is read as one (a chunk key's 16 read as a size
-                // would put the walk in the middle of the record).
-                address += keyField;
-                continue;
-            }
-
             int keyLength = keyField & ~LengthFlags;
             if ((keyField & LengthFlags) != 0 || keyLength < limits.MinKeyLength || keyLength > limits.MaxKeyLength)
             {
@@ -165,14 +148,6 @@ internal sealed class LogFileReader : IDisposable
             address = end;
         }
     }
-
-    /// <summary>
-    /// True when the invalid record at <paramref name="address"/> is FASTER's stash of an abandoned
-    /// allocation (SaveAllocationForRetry): its first key word is the allocation's size, a multiple
-    /// of 8 that holds at least a header and a length and stays within the page and the range.
-    /// </summary>
-    private static bool IsStashedAllocation(long address, int size, long pageEnd, long until) =>
-        size >= 16 && (size & 7) == 0 && address + size <= Math.Min(pageEnd, until);
 
     private void AddToDigest(SortedDictionary<long, PageDigest> digests, long address, long word, ReadOnlySpan<byte> body, int keyLength, int valueOffset, int valueLength, long from, long until)
     {
