@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
 using OmniStore.Cli.Bench;
 
 namespace OmniStore.Cli.Commands;
@@ -124,16 +125,7 @@ internal static class BenchCommand
             settings.Validate();
 
             var result = await SmallObjectBenchmark.RunAsync(settings, Console.Error, cancellationToken);
-            if (parseResult.GetValue(json))
-            {
-                JsonOutput.WriteObject(result.WriteJson);
-            }
-            else
-            {
-                result.WriteText(Console.Out);
-            }
-
-            return result.Errors == 0 ? ExitCodes.Success : ExitCodes.For(result.FirstErrorKind ?? OmniStoreError.Unavailable);
+            return Report(parseResult.GetValue(json), result.WriteJson, result.WriteText, result.Errors, result.FirstErrorKind);
         });
         return command;
     }
@@ -170,18 +162,24 @@ internal static class BenchCommand
             settings.Validate();
 
             var result = await GatherBenchmark.RunAsync(settings, cancellationToken);
-            if (parseResult.GetValue(json))
-            {
-                JsonOutput.WriteObject(result.WriteJson);
-            }
-            else
-            {
-                result.WriteText(Console.Out);
-            }
-
-            return result.Errors == 0 ? ExitCodes.Success : ExitCodes.For(result.FirstErrorKind ?? OmniStoreError.Unavailable);
+            return Report(parseResult.GetValue(json), result.WriteJson, result.WriteText, result.Errors, result.FirstErrorKind);
         });
         return command;
+    }
+
+    /// <summary>Prints a load run's result as JSON or text; its exit code says whether any operation failed, and how the first did.</summary>
+    private static int Report(bool json, Action<Utf8JsonWriter> writeJson, Action<TextWriter> writeText, int errors, OmniStoreError? firstErrorKind)
+    {
+        if (json)
+        {
+            JsonOutput.WriteObject(writeJson);
+        }
+        else
+        {
+            writeText(Console.Out);
+        }
+
+        return errors == 0 ? ExitCodes.Success : ExitCodes.For(firstErrorKind ?? OmniStoreError.Unavailable);
     }
 
     private static Option<string?> SecretOption() => new("--secret-file")
