@@ -201,27 +201,93 @@ internal sealed class RemoteObjectService : IObjectService
 
     // ---- reads ----
 
+    /// <summary>
+    /// A name's binding and manifest and, when the node sent them along, the bytes of the object's
+    /// only chunk (verified against the manifest), held in <see cref="Answer"/> until disposed.
+    /// </summary>
+    private readonly record struct Resolved(BindingMessage Binding, Manifest Manifest, Message? Answer, Range Chunk) : IDisposable
+    {
+        public ReadOnlyMemory<byte> Data => Answer is { } answer ? answer.PayloadMemory[Chunk] : default;
+
+        public void Dispose() => Answer?.Dispose();
+    }
+
     private async Task<(BindingMessage Binding, Manifest Manifest)> ResolveAsync(string name, CancellationToken cancellationToken)
     {
+        using var resolved = await ResolveAsync(name, inline: 0, cancellationToken).ConfigureAwait(false);
+        return (resolved.Binding, resolved.Manifest);
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="name"/>: with a node of protocol version 3 in one GET_OBJECT, which
+    /// brings the bytes of a one-chunk object of at most <paramref name="inline"/> bytes along;
+    /// with an older one as RESOLVE, then GET_MANIFEST unless the manifest is known.
+    /// </summary>
+    private Task<Resolved> ResolveAsync(string name, int inline, CancellationToken cancellationToken)
+    {
         ObjectName.Validate(name);
+        return WithFailoverAsync(
+            connection => connection.Version >= ProtocolLimits.ObjectVersion
+                ? GetObjectAsync(connection, name, inline, cancellationToken)
+                : ResolveSeparatelyAsync(connection, name, cancellationToken),
+            cancellationToken);
+    }
+
+    private async Task<Resolved> GetObjectAsync(PeerConnection connection, string name, int inline, CancellationToken cancellationToken)
+    {
+        var answer = await connection.RequestAsync(FrameType.GetObject, ObjectMessages.EncodeRequest(name, inline), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var (binding, manifest, chunk) = ObjectMessages.ReadAnswer(answer.Payload);
+            if (manifest is null)
+            {
+                manifest = await ManifestAsync(connection, binding.ManifestId, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                _manifests.Add(manifest);
+            }
+
+            if (chunk.End.Value > chunk.Start.Value)
+            {
+                return new Resolved(binding, manifest, answer, chunk);
+            }
+
+            answer.Dispose();
+            return new Resolved(binding, manifest, null, default);
+        }
+        catch
+        {
+            answer.Dispose();
+            throw;
+        }
+    }
+
+    private async Task<Resolved> ResolveSeparatelyAsync(PeerConnection connection, string name, CancellationToken cancellationToken)
+    {
         BindingMessage binding;
-        using (var response = await RequestAsync(FrameType.Resolve, Names.Encode(name), default, cancellationToken).ConfigureAwait(false))
+        using (var response = await connection.RequestAsync(FrameType.Resolve, Names.Encode(name), cancellationToken).ConfigureAwait(false))
         {
             binding = BindingMessage.Decode(response.Payload);
         }
 
-        // A manifest is named by the hash of its content: one read before is the one bound now.
-        if (_manifests.TryGet(binding.ManifestId, out var known))
+        return new Resolved(binding, await ManifestAsync(connection, binding.ManifestId, cancellationToken).ConfigureAwait(false), null, default);
+    }
+
+    /// <summary>The manifest <paramref name="id"/>: one read before (content addressed, so still the same), or asked for.</summary>
+    private async Task<Manifest> ManifestAsync(PeerConnection connection, ManifestId id, CancellationToken cancellationToken)
+    {
+        if (_manifests.TryGet(id, out var known))
         {
-            return (binding, known);
+            return known;
         }
 
-        var id = new byte[ManifestId.Size];
-        binding.ManifestId.Write(id);
-        using var answer = await RequestAsync(FrameType.GetManifest, id, default, cancellationToken).ConfigureAwait(false);
-        var manifest = Manifest.Parse(answer.Payload, binding.ManifestId);
+        var request = new byte[ManifestId.Size];
+        id.Write(request);
+        using var answer = await connection.RequestAsync(FrameType.GetManifest, request, cancellationToken).ConfigureAwait(false);
+        var manifest = Manifest.Parse(answer.Payload, id);
         _manifests.Add(manifest);
-        return (binding, manifest);
+        return manifest;
     }
 
     /// <summary>Fetches the chunks of <paramref name="manifest"/> in order, keeping a window of requests in flight.</summary>
@@ -271,14 +337,26 @@ internal sealed class RemoteObjectService : IObjectService
     public async ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        var (_, manifest) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
-        await FetchChunksAsync(manifest, (_, data) => destination.WriteAsync(data, cancellationToken), cancellationToken).ConfigureAwait(false);
-        return manifest.Length;
+        using var resolved = await ResolveAsync(name, ObjectMessages.MaxInlineChunk, cancellationToken).ConfigureAwait(false);
+        if (resolved.Answer is not null)
+        {
+            await destination.WriteAsync(resolved.Data, cancellationToken).ConfigureAwait(false);
+            return resolved.Manifest.Length;
+        }
+
+        await FetchChunksAsync(resolved.Manifest, (_, data) => destination.WriteAsync(data, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return resolved.Manifest.Length;
     }
 
     public async ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken)
     {
-        var (_, manifest) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        using var resolved = await ResolveAsync(name, ObjectMessages.MaxInlineChunk, cancellationToken).ConfigureAwait(false);
+        var manifest = resolved.Manifest;
+        if (resolved.Answer is not null)
+        {
+            return resolved.Data.ToArray();
+        }
+
         if (manifest.Length > Array.MaxLength)
         {
             throw new OmniStoreException(OmniStoreError.TooSmall, $"'{name}' has {manifest.Length} bytes, more than one array holds; use the Stream overload.");
@@ -298,10 +376,17 @@ internal sealed class RemoteObjectService : IObjectService
 
     public unsafe int Get(string name, Span<byte> destination)
     {
-        var (_, manifest) = ResolveAsync(name, CancellationToken.None).GetAwaiter().GetResult();
+        using var resolved = ResolveAsync(name, Math.Min(destination.Length, ObjectMessages.MaxInlineChunk), CancellationToken.None).GetAwaiter().GetResult();
+        var manifest = resolved.Manifest;
         if (manifest.Length > destination.Length)
         {
             throw ThrowHelper.TooSmall(manifest.Length, destination.Length);
+        }
+
+        if (resolved.Answer is not null)
+        {
+            resolved.Data.Span.CopyTo(destination);
+            return (int)manifest.Length;
         }
 
         fixed (byte* start = destination)

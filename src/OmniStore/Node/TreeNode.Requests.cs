@@ -28,6 +28,7 @@ internal sealed partial class TreeNode
         table.Add(FrameType.PushChunk, TreeSide.Parent, AcceptPushAsync);
         table.Add(FrameType.GetCopy, TreeSide.Parent, ServeCopyAsync);
         table.Add(FrameType.Verify, TreeSide.Child, ServeVerifyAsync);
+        table.Add(FrameType.GetObject, TreeSide.Child, ServeObjectAsync, since: ProtocolLimits.ObjectVersion);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);
@@ -79,13 +80,59 @@ internal sealed partial class TreeNode
     private async Task ServeChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
         var (id, length) = ChunkRequests.Read(request.Payload);
+        await AnswerWithChunkAsync(
+            connection,
+            id,
+            length,
+            data => connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, data.Length), data),
+            cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// GET_OBJECT: the binding, the manifest and, for a one-chunk object no longer than asked, its
+    /// bytes, in one answer; found as RESOLVE, GET_MANIFEST and GET_CHUNK find them (from the store,
+    /// or fetched once from upstream). What the answer leaves out, the asker fetches as before.
+    /// </summary>
+    private async Task ServeObjectAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var (name, inline) = ObjectMessages.ReadRequest(request.Payload);
+        var binding = await ResolveAsync(name, connection, cancellationToken).ConfigureAwait(false);
+        var manifest = await GetManifestAsync(binding.ManifestId, connection, cancellationToken).ConfigureAwait(false);
+        var manifestBytes = manifest.ToBytes();
+        if (manifestBytes.Length > ObjectMessages.MaxInlineManifest)
+        {
+            await connection.RespondAsync(request.Stream, FrameType.Object, ObjectMessages.EncodeHead(binding, manifest: null, withChunk: false)).ConfigureAwait(false);
+            return;
+        }
+
+        if (manifest.Layout.ChunkCount != 1 || manifest.Length > inline)
+        {
+            await connection.RespondAsync(request.Stream, FrameType.Object, ObjectMessages.EncodeHead(binding, manifestBytes, withChunk: false)).ConfigureAwait(false);
+            return;
+        }
+
+        var head = ObjectMessages.EncodeHead(binding, manifestBytes, withChunk: true);
+        await AnswerWithChunkAsync(
+            connection,
+            manifest.Chunks[0],
+            (int)manifest.Length,
+            data => connection.RespondAsync(request.Stream, FrameType.Object, head, data),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Finds the <paramref name="length"/> bytes of chunk <paramref name="id"/> (the store, else one
+    /// upstream fetch shared by every request that missed) and answers with them; the bytes are
+    /// valid until <paramref name="answer"/> completes.
+    /// </summary>
+    private async Task AnswerWithChunkAsync(PeerConnection connection, ChunkId id, int length, Func<ReadOnlyMemory<byte>, ValueTask> answer, CancellationToken cancellationToken)
+    {
         // The asked length is the peer's word: the buffer is reserved against this connection's
         // send limit, so a peer that asks for large chunks and reads nothing waits for its own
         // answers instead of holding a buffer per request.
         using var reservation = await connection.ReserveSendAsync(length, cancellationToken).ConfigureAwait(false);
-        using var answer = RentAnswerBuffer(length);
-        var buffer = answer.Buffer;
+        using var rented = RentAnswerBuffer(length);
+        var buffer = rented.Buffer;
         for (int attempt = 0; ; attempt++)
         {
             var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
@@ -94,7 +141,7 @@ internal sealed partial class TreeNode
                 // Only the bytes the store wrote go out: the rest of a rented buffer is someone
                 // else's old data.
                 ChunkRequests.CheckLength(id, length, result.Length);
-                await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, result.Length), buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
+                await answer(buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
                 return;
             }
 
@@ -106,7 +153,7 @@ internal sealed partial class TreeNode
             {
                 using (received)
                 {
-                    await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, fetched.Data.Length), fetched.Data).ConfigureAwait(false);
+                    await answer(fetched.Data).ConfigureAwait(false);
                 }
 
                 return;
@@ -115,7 +162,7 @@ internal sealed partial class TreeNode
             if (fetched.Uncached is { } uncached)
             {
                 ChunkRequests.CheckLength(id, length, uncached.Length);
-                await connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, uncached.Length), uncached).ConfigureAwait(false);
+                await answer(uncached).ConfigureAwait(false);
                 return;
             }
 

@@ -186,7 +186,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
             using (request)
             {
                 // Which requests a peer may send follows from its side, settled by the handshake.
-                var entry = _requests.Route(request.Type, connection.PeerSide);
+                var entry = _requests.Route(request.Type, connection.PeerSide, connection.Version);
                 await entry.Handler(connection, request, cancellationToken).ConfigureAwait(false);
             }
         }

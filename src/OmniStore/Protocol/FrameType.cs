@@ -1,6 +1,6 @@
 namespace OmniStore.Protocol;
 
-/// <summary>Frame types of protocol version 2 (version 1's, then GET_COPY and the VERIFY exchange) (docs/protocol.md, "Messages").</summary>
+/// <summary>Frame types of protocol versions 2 (version 1's, then GET_COPY and the VERIFY exchange) and 3 (GET_OBJECT and OBJECT) (docs/protocol.md, "Messages").</summary>
 internal enum FrameType : byte
 {
     Hello = 1,
@@ -29,4 +29,6 @@ internal enum FrameType : byte
     Verify = 31,
     VerifyProgress = 32,
     VerifyResult = 33,
+    GetObject = 34,
+    Object = 35,
 }

@@ -219,6 +219,7 @@ internal sealed partial class PeerConnection : IMessageMemory
         FrameType.GetChunk or FrameType.GetCopy when head.Length >= ChunkId.Size + 4 =>
             Math.Max(MaxSmallResponse, ChunkMessage.HeaderSize + Math.Clamp(System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(head[ChunkId.Size..]), 0, ChunkLayout.MaxChunkSize)),
         FrameType.GetManifest => ProtocolLimits.MaxMessage,
+        FrameType.GetObject => ObjectMessages.MaxAnswerLength(head),
         FrameType.Verify => VerifyMessages.MaxResultSize,
         _ => MaxSmallResponse,
     };

@@ -11,8 +11,11 @@ internal static class ProtocolLimits
     /// </summary>
     public const ushort MinVersion = 2;
 
-    /// <summary>The protocol versions this build speaks.</summary>
-    public const ushort MaxVersion = 2;
+    /// <summary>The protocol versions this build speaks: 3 adds GET_OBJECT and OBJECT (a small object in one round trip).</summary>
+    public const ushort MaxVersion = 3;
+
+    /// <summary>The first version with GET_OBJECT and OBJECT.</summary>
+    public const ushort ObjectVersion = 3;
 
     /// <summary>Header bytes before the payload.</summary>
     public const int HeaderSize = 12;

@@ -33,7 +33,7 @@ internal static class DecoderTargets
     public static IEnumerable<FuzzTarget> All(string workDirectory) =>
     [
         Frames(), Hello(), HelloAnswer(), Auth(), BindingMessages(), BindMessages(), ErrorMessages(), WireNames(), ChunkMessages(), ChunkRequests(),
-        Manifests(), Bindings(), StoreDescriptors(workDirectory),
+        ObjectRequests(), ObjectAnswers(), Manifests(), Bindings(), StoreDescriptors(workDirectory),
     ];
 
     // ---- frames ---------------------------------------------------------------------------
@@ -253,6 +253,56 @@ internal static class DecoderTargets
             return $"ok:{Bucket(length)}";
         },
     };
+
+    public static FuzzTarget ObjectRequests() => new()
+    {
+        Name = "get-object",
+        MaxInputLength = 4 * 1024,
+        Weight = 3,
+        DocumentedErrors = [OmniStoreError.ProtocolError, OmniStoreError.InvalidName],
+        Seeds = () => SeedNames.Select((name, i) => ($"get-object-{i}", ObjectMessages.EncodeRequest(name, RequestedLengths[i % RequestedLengths.Length]))),
+        Run = static input =>
+        {
+            var (name, inline) = ObjectMessages.ReadRequest(input);
+            Check(inline is >= 0 and <= ObjectMessages.MaxInlineChunk, "the inline length read is within the inline limit");
+            Check(ObjectName.IsValid(name, out _), "a decoded name is valid");
+            return $"ok:{Bucket(inline)}:{Bucket(name.Length)}";
+        },
+        Dictionary = NameTokens,
+    };
+
+    public static FuzzTarget ObjectAnswers() => new()
+    {
+        Name = "object-message",
+        MaxInputLength = 16 * 1024,
+        Weight = 4,
+        DocumentedErrors = [OmniStoreError.ProtocolError, OmniStoreError.InvalidName, OmniStoreError.Corrupt],
+        Seeds = ObjectAnswerSeeds,
+        Run = static input =>
+        {
+            var (binding, manifest, chunk) = ObjectMessages.ReadAnswer(input);
+            Check(binding.IsBound, "an OBJECT is for a bound name");
+            Check(manifest is null || manifest.Id == binding.ManifestId, "an OBJECT's manifest is the binding's");
+            int length = chunk.End.Value - chunk.Start.Value;
+            Check(length == 0 || (manifest is { Layout.ChunkCount: 1 } && manifest.Length == length && manifest.Chunks[0].Matches(input.AsSpan(chunk))), "an OBJECT's bytes are its manifest's only chunk");
+            return $"ok:{manifest is null}:{Bucket(length)}";
+        },
+        Dictionary = NameTokens,
+    };
+
+    private static IEnumerable<(string, byte[])> ObjectAnswerSeeds()
+    {
+        foreach (int length in ChunkSeedLengths.Where(l => l > 0))
+        {
+            var data = TestData.Random(length, length);
+            var manifest = new Manifest(new ChunkLayout(length, ChunkLayout.DefaultChunkSize), [ChunkId.Compute(data)]);
+            var binding = new BindingMessage(SeedNames[length % SeedNames.Length], length, manifest.Id, IsBound: true);
+            yield return ($"object-{length}", [.. ObjectMessages.EncodeHead(binding, manifest.ToBytes(), withChunk: true), .. data]);
+            yield return ($"object-manifest-{length}", ObjectMessages.EncodeHead(binding, manifest.ToBytes(), withChunk: false));
+        }
+
+        yield return ("object-binding", ObjectMessages.EncodeHead(new BindingMessage("a/b", 1, SomeManifest, IsBound: true), null, withChunk: false));
+    }
 
     // ---- content and storage --------------------------------------------------------------
 

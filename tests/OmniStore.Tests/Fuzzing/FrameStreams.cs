@@ -95,6 +95,7 @@ internal static class FrameStreams
         yield return ("resolve", Message(FrameType.Resolve, 1, Names.Encode("datasets/a")));
         yield return ("get-manifest", Message(FrameType.GetManifest, 1, Bytes(manifest.Id.Write, ManifestId.Size)));
         yield return ("get-chunk", Message(FrameType.GetChunk, 1, ChunkRequests.Encode(chunkId, 100)));
+        yield return ("get-object", Message(FrameType.GetObject, 1, ObjectMessages.EncodeRequest("datasets/a", ObjectMessages.MaxInlineChunk)));
         yield return ("put-chunk", Message(FrameType.PutChunk, 1, chunk));
         yield return ("put-chunk-frames", Message(FrameType.PutChunk, 3, chunk, framePayload: 24));
         yield return ("push-chunk", Message(FrameType.PushChunk, 1, chunk));

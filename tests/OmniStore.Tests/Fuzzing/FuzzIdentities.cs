@@ -28,7 +28,9 @@ internal static class FuzzIdentities
     /// <summary>The acceptor's HELLO in answer to <paramref name="openerHello"/>, as the connection target sends it (its signature differs every time).</summary>
     public static byte[] AcceptorHello(byte[] openerHello)
     {
-        var answer = new HelloMessage(ProtocolLimits.MaxVersion, ProtocolLimits.MaxVersion, Acceptor.Id, AcceptorIdentity.Role, AcceptorIdentity.Site, AcceptorNonce(), false, [])
+        // The highest version both speak, as a node chooses it (the opener's range is in bytes 0-3 of every version's HELLO).
+        var version = Math.Min(System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(openerHello.AsSpan(2)), ProtocolLimits.MaxVersion);
+        var answer = new HelloMessage(version, version, Acceptor.Id, AcceptorIdentity.Role, AcceptorIdentity.Site, AcceptorNonce(), false, [])
         {
             PublicKey = Acceptor.PublicKey,
             // The acceptor repeats the side asked for: read from the flags alone (bits 1-2), since

@@ -21,8 +21,8 @@ internal sealed class RawPeer : IAsyncDisposable
 
     public Socket Socket => _socket;
 
-    /// <summary>Connects and completes the handshake as <paramref name="role"/> without a secret.</summary>
-    public static async Task<RawPeer> ConnectAsync(int port, CancellationToken ct, NodeRole role = NodeRole.Client, int receiveBuffer = 0)
+    /// <summary>Connects and completes the handshake as <paramref name="role"/> without a secret, offering protocol versions up to <paramref name="maxVersion"/>.</summary>
+    public static async Task<RawPeer> ConnectAsync(int port, CancellationToken ct, NodeRole role = NodeRole.Client, int receiveBuffer = 0, ushort maxVersion = ProtocolLimits.MaxVersion)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         if (receiveBuffer > 0)
@@ -33,7 +33,7 @@ internal sealed class RawPeer : IAsyncDisposable
         await socket.ConnectAsync("127.0.0.1", port, ct);
         var peer = new RawPeer(socket);
         using var key = NodeIdentity.Create();
-        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, key.Id, role, "raw", Handshake.NewNonce(), false, []).Encode();
+        var hello = new HelloMessage(ProtocolLimits.MinVersion, maxVersion, key.Id, role, "raw", Handshake.NewNonce(), false, []).Encode();
         await peer.SendAsync(Frame(FrameType.Hello, 0, hello), ct);
         var answer = await peer.ReadFrameAsync(ct);
         Assert.Equal((byte)FrameType.Hello, answer[4]);

@@ -54,19 +54,31 @@ public sealed class RequestTableTests
         table.Add(FrameType.Update, TreeSide.Parent, Nothing);
         table.Add(FrameType.PushChunk, TreeSide.Parent, Nothing);
 
-        Assert.Same(table.Find(FrameType.Resolve), table.Route(FrameType.Resolve, TreeSide.Child));
-        Assert.Same(table.Find(FrameType.Update), table.Route(FrameType.Update, TreeSide.Parent));
+        Assert.Same(table.Find(FrameType.Resolve), table.Route(FrameType.Resolve, TreeSide.Child, ProtocolLimits.MaxVersion));
+        Assert.Same(table.Find(FrameType.Update), table.Route(FrameType.Update, TreeSide.Parent, ProtocolLimits.MaxVersion));
 
-        var unserved = Assert.Throws<OmniStoreException>(() => table.Route(FrameType.Bind, TreeSide.Child));
+        var unserved = Assert.Throws<OmniStoreException>(() => table.Route(FrameType.Bind, TreeSide.Child, ProtocolLimits.MaxVersion));
         Assert.Equal(OmniStoreError.ProtocolError, unserved.Error);
         Assert.Contains("Bind is not a request", unserved.Message);
 
-        var fromParent = Assert.Throws<OmniStoreException>(() => table.Route(FrameType.Resolve, TreeSide.Parent));
+        var fromParent = Assert.Throws<OmniStoreException>(() => table.Route(FrameType.Resolve, TreeSide.Parent, ProtocolLimits.MaxVersion));
         Assert.Equal(OmniStoreError.ProtocolError, fromParent.Error);
         Assert.Contains("a parent may only send UPDATE, PUSH_CHUNK", fromParent.Message);
 
-        var fromChild = Assert.Throws<OmniStoreException>(() => table.Route(FrameType.Update, TreeSide.Child));
+        var fromChild = Assert.Throws<OmniStoreException>(() => table.Route(FrameType.Update, TreeSide.Child, ProtocolLimits.MaxVersion));
         Assert.Contains("Update is a parent's request; a child may not send it", fromChild.Message);
+    }
+
+    [Fact]
+    public void Route_RefusesARequestNewerThanTheConnectionsVersion_NamingBoth()
+    {
+        var table = new RequestTable();
+        table.Add(FrameType.GetObject, TreeSide.Child, Nothing, since: ProtocolLimits.ObjectVersion);
+
+        Assert.Same(table.Find(FrameType.GetObject), table.Route(FrameType.GetObject, TreeSide.Child, ProtocolLimits.ObjectVersion));
+        var older = Assert.Throws<OmniStoreException>(() => table.Route(FrameType.GetObject, TreeSide.Child, ProtocolLimits.MinVersion));
+        Assert.Equal(OmniStoreError.ProtocolError, older.Error);
+        Assert.Contains("GET_OBJECT is a request of protocol version 3; this connection speaks 2", older.Message);
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public sealed class CrashRecoveryTests : IDisposable
     /// What a name holds after a restart: null if it is bound to nothing; else the hash of its
     /// content, which must read back whole: a name bound to a partial object fails the test here.
     /// </summary>
-    private static async Task<string?> ReadHashAsync(OmniStoreClient client, string name, int round, CancellationToken ct)
+    private async Task<string?> ReadHashAsync(OmniStoreClient client, string name, int round, CancellationToken ct)
     {
         var info = await client.StatAsync(name, ct);
         if (info is null)
@@ -89,12 +89,70 @@ public sealed class CrashRecoveryTests : IDisposable
         }
         catch (OmniStoreException ex)
         {
-            Assert.Fail($"round {round}: '{name}' is bound (version {info.Version}, {info.Length} bytes) but its object does not read back whole: {ex.Error}: {ex.Message}");
+            Assert.Fail($"round {round}: '{name}' is bound (version {info.Version}, {info.Length} bytes) but its object does not read back whole: {ex.Error}: {ex.Message} {TryDescribeMissingChunk(ex.Message)}");
             throw;
         }
 
         Assert.Equal(info.Length, data.Length);
         return XxHash3.Hash128(data).ToString("x32", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Where the chunk a failure names is in the chunk log's files, byte for byte (its id is the
+    /// record's key): present (FASTER's index or recovery lost it) or absent (never written, or
+    /// dropped by a reclamation pass); and the store's files, kept for a post-mortem.
+    /// </summary>
+    private string TryDescribeMissingChunk(string message)
+    {
+        try
+        {
+            return DescribeMissingChunk(message);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"(could not look for the chunk: {ex.Message})";
+        }
+    }
+
+    private string DescribeMissingChunk(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, "\\(([0-9a-f]{32})\\)");
+        if (!match.Success || !ChunkId.TryParse(match.Groups[1].Value, out var id))
+        {
+            return "(no chunk id in the message)";
+        }
+
+        var key = new byte[16];
+        id.Write(key);
+        var found = new List<string>();
+        foreach (var file in Directory.GetFiles(Path.Combine(_dir.Path, "data"), "log.*"))
+        {
+            var bytes = File.ReadAllBytes(file);
+            for (int at = bytes.AsSpan().IndexOf(key); at >= 0;)
+            {
+                found.Add($"{Path.GetFileName(file)}+{at}");
+                int next = bytes.AsSpan(at + 1).IndexOf(key);
+                at = next < 0 ? -1 : at + 1 + next;
+            }
+        }
+
+        string kept = Path.Combine(Path.GetTempPath(), $"omnistore-crash-failed-{DateTime.UtcNow:yyyyMMddHHmmss}");
+        CopyDirectory(_dir.Path, kept);
+        return $"[chunk {id} in the chunk log's files: {(found.Count == 0 ? "nowhere" : string.Join(", ", found))}; files: {string.Join(", ", Directory.GetFiles(Path.Combine(_dir.Path, "data"), "*", SearchOption.AllDirectories).Select(f => $"{Path.GetRelativePath(_dir.Path, f)} {new FileInfo(f).Length}"))}; the store is kept in {kept}]";
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var directory in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, directory)));
+        }
+
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)), overwrite: true);
+        }
     }
 
     /// <summary>When to kill the writer: a delay after it is ready, or a delay after it began its Nth Put.</summary>

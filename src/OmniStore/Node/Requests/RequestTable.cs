@@ -19,11 +19,14 @@ internal sealed class RequestTable
     private bool _sealed;
 
     /// <summary>One request type: who may send it and what serves it.</summary>
-    internal sealed record Entry(FrameType Type, TreeSide From, RequestHandler Handler);
+    internal sealed record Entry(FrameType Type, TreeSide From, RequestHandler Handler, ushort Since);
 
-    /// <summary>Registers <paramref name="handler"/> for requests of <paramref name="type"/> from the peers on <paramref name="from"/>.</summary>
+    /// <summary>
+    /// Registers <paramref name="handler"/> for requests of <paramref name="type"/> from the peers on
+    /// <paramref name="from"/>, on connections of protocol version <paramref name="since"/> or later.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The type is registered already, or the node has started.</exception>
-    public void Add(FrameType type, TreeSide from, RequestHandler handler)
+    public void Add(FrameType type, TreeSide from, RequestHandler handler, ushort since = ProtocolLimits.MinVersion)
     {
         ArgumentNullException.ThrowIfNull(handler);
         if (_sealed)
@@ -41,7 +44,7 @@ internal sealed class RequestTable
             throw new InvalidOperationException($"{type} is served already (a request type has one handler); it cannot be registered twice.");
         }
 
-        _entries[(byte)type] = new Entry(type, from, handler);
+        _entries[(byte)type] = new Entry(type, from, handler, since);
     }
 
     /// <summary>No more entries: the node has started.</summary>
@@ -55,12 +58,18 @@ internal sealed class RequestTable
         _entries.Where(e => e is not null && e.From == side).Select(e => e!.Type);
 
     /// <summary>
-    /// Finds the entry for <paramref name="type"/> sent by a peer on <paramref name="side"/>; a type
-    /// this node does not serve, or one from the wrong side, is a <see cref="OmniStoreError.ProtocolError"/>.
+    /// Finds the entry for <paramref name="type"/> sent by a peer on <paramref name="side"/> over a
+    /// connection of protocol <paramref name="version"/>; a type this node does not serve, one from
+    /// the wrong side, or one the connection's version does not have, is a <see cref="OmniStoreError.ProtocolError"/>.
     /// </summary>
-    public Entry Route(FrameType type, TreeSide side)
+    public Entry Route(FrameType type, TreeSide side, ushort version)
     {
         var entry = Find(type) ?? throw new OmniStoreException(OmniStoreError.ProtocolError, $"{type} is not a request.");
+        if (version < entry.Since)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"{Names(type)} is a request of protocol version {entry.Since}; this connection speaks {version}.");
+        }
+
         if (entry.From != side)
         {
             throw new OmniStoreException(OmniStoreError.ProtocolError, side == TreeSide.Parent
