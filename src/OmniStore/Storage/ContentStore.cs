@@ -231,6 +231,11 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>Whether the store holds chunk <paramref name="id"/>.</summary>
     public async ValueTask<bool> ContainsChunkAsync(ChunkId id, CancellationToken cancellationToken = default)
     {
+        if (_pending.ContainsKey(id))
+        {
+            return true; // written behind, soon
+        }
+
         var key = ChunkKey(id);
         while (true)
         {
@@ -265,7 +270,10 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// caller has checked that <paramref name="data"/> hashes to <paramref name="id"/>.
     /// </summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.StoreFull"/> in a pinned store with no room.</exception>
-    public bool WriteChunk(ChunkId id, ReadOnlySpan<byte> data)
+    public bool WriteChunk(ChunkId id, ReadOnlySpan<byte> data) =>
+        !_pending.ContainsKey(id) && WriteChunkNow(id, data); // a chunk waiting to be written behind is there already
+
+    private bool WriteChunkNow(ChunkId id, ReadOnlySpan<byte> data)
     {
         ThrowIfDisposed();
         using var work = BeginForegroundWork();
@@ -334,6 +342,11 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
         }
 
+        if (TryReadPending(id, destination) is { } pending)
+        {
+            return pending;
+        }
+
         if (TryReadChunkDirect(id, key, destination) is { } direct)
         {
             return direct;
@@ -352,6 +365,11 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             Interlocked.Increment(ref _misses);
             return new ChunkReadResult(ChunkReadStatus.Corrupt, 0);
+        }
+
+        if (TryReadPending(id, destination) is { } pending)
+        {
+            return pending;
         }
 
         if (TryReadChunkDirect(id, key, destination) is { } direct)
@@ -470,6 +488,9 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             return;
         }
+
+        // Chunks waiting to be written behind are written, then committed below with the rest.
+        StopWriteBehind();
 
         // A background pass stops within one step; what it did is committed below.
         await StopPassesAsync().ConfigureAwait(false);

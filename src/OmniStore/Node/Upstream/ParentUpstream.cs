@@ -1,3 +1,4 @@
+using OmniStore.Internal;
 using Microsoft.Extensions.Logging;
 using OmniStore.Content;
 using OmniStore.Node.Internal;
@@ -209,17 +210,29 @@ internal sealed partial class ParentUpstream : IUpstream
 
                 ChunkRequests.CheckLength(key, length, data.Length);
 
-                try
+                // Cached behind the answer: the store's writer thread writes the chunk while the
+                // children get it, from the same received bytes (one share each). When too much
+                // waits to be written already, this fetch writes it itself: the disk's pace then
+                // holds the fetches back, rather than memory filling up.
+                var shares = new SharedOwner(response, owners: 2);
+                if (!_store.TryWriteChunkLater(key, data, shares))
                 {
-                    _store.WriteChunk(key, data.Span);
-                }
-                catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull)
-                {
-                    return FetchedChunk.NotCached(data.ToArray());
+                    shares.Dispose(); // the store's share, not taken
+                    try
+                    {
+                        _store.WriteChunk(key, data.Span);
+                    }
+                    catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull)
+                    {
+                        var copy = data.ToArray();
+                        shares.Dispose();
+                        handedOver = true;
+                        return FetchedChunk.NotCached(copy);
+                    }
                 }
 
                 handedOver = true;
-                return FetchedChunk.Cached(response, data);
+                return FetchedChunk.Cached(shares, data);
             }
             finally
             {

@@ -39,4 +39,8 @@ internal static partial class StoreLog
 
     [LoggerMessage(1012, LogLevel.Information, "Store {Directory}: the reclamation pass stopped after {Scanned} of {Total} bytes of chunk log; the next one goes on")]
     public static partial void PassStopped(ILogger logger, string directory, long scanned, long total);
+
+    // 1050-1059: chunks written behind (ContentStore.WriteBehind.cs).
+    [LoggerMessage(1050, LogLevel.Debug, "A chunk written behind was not cached ({Chunk}): {Reason}")]
+    public static partial void WriteBehindFailed(ILogger logger, Content.ChunkId chunk, string reason);
 }
