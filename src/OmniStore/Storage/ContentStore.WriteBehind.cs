@@ -23,6 +23,7 @@ internal sealed partial class ContentStore
     private Thread? _writer;
     private long _pendingBytes;
     private long _writtenBehind;
+    private TaskCompletionSource _room = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Bytes of chunks taken to be written behind and not written yet.</summary>
     internal long PendingChunkBytes => Interlocked.Read(ref _pendingBytes);
@@ -51,11 +52,23 @@ internal sealed partial class ContentStore
             return false;
         }
 
-        long waiting = Interlocked.Add(ref _pendingBytes, data.Length);
-        if (waiting > WriteBehindLimit && waiting > data.Length)
+        // Reserved only if it fits (never counted over the limit, even for a moment); one chunk
+        // always fits, however large: a store with nothing waiting takes it.
+        long waiting = Interlocked.Read(ref _pendingBytes);
+        while (true)
         {
-            Interlocked.Add(ref _pendingBytes, -data.Length);
-            return false; // one chunk always fits, however large: a store with nothing waiting takes it
+            if (waiting > 0 && waiting + data.Length > WriteBehindLimit)
+            {
+                return false;
+            }
+
+            long seen = Interlocked.CompareExchange(ref _pendingBytes, waiting + data.Length, waiting);
+            if (seen == waiting)
+            {
+                break;
+            }
+
+            waiting = seen;
         }
 
         var pending = new PendingChunk(id, data, owner);
@@ -79,6 +92,37 @@ internal sealed partial class ContentStore
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// As <see cref="TryWriteChunkLater"/>, but waits while <see cref="WriteBehindLimit"/> bytes
+    /// wait already, instead of refusing: the caller's fetch is held back to the disk's pace and
+    /// only the store's writer thread ever writes fetched chunks (writers that wrote themselves
+    /// when the queue was full all spun in FASTER's wait for log memory at once). Returns false,
+    /// taking nothing, when the chunk is stored or waiting already or the store is closing.
+    /// </summary>
+    public async ValueTask<bool> WriteChunkBehindAsync(ChunkId id, ReadOnlyMemory<byte> data, IDisposable owner, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task room;
+            lock (_writerGate)
+            {
+                room = _room.Task;
+            }
+
+            if (TryWriteChunkLater(id, data, owner))
+            {
+                return true;
+            }
+
+            if (Volatile.Read(ref _disposed) != 0 || _pending.ContainsKey(id) || data.Length > _options.MaxChunkSize)
+            {
+                return false;
+            }
+
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Copies a chunk waiting to be written into <paramref name="destination"/>; null when none waits.</summary>
@@ -134,8 +178,21 @@ internal sealed partial class ContentStore
                 _pending.TryRemove(new KeyValuePair<ChunkId, PendingChunk>(pending.Id, pending));
                 Interlocked.Add(ref _pendingBytes, -pending.Data.Length);
                 pending.Release();
+                SignalRoom();
             }
         }
+    }
+
+    private void SignalRoom()
+    {
+        TaskCompletionSource room;
+        lock (_writerGate)
+        {
+            room = _room;
+            _room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        room.TrySetResult();
     }
 
     /// <summary>Writes what waits and stops the writer: called when the store closes, before its last commit.</summary>
@@ -150,6 +207,7 @@ internal sealed partial class ContentStore
 
         writer?.Join();
         _pendingQueue.Dispose();
+        SignalRoom(); // fetches waiting for room find the store closing
     }
 
     /// <summary>A chunk waiting to be written: its bytes stay valid until it is released, which waits for copies under way.</summary>

@@ -85,6 +85,38 @@ public sealed class WriteBehindTests : IDisposable
     }
 
     [Fact]
+    public async Task FetchesHandingOverMoreThanTheLimit_WaitForRoom_AndEveryChunkIsWrittenOnce()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var store = ContentStore.Open(Options());
+        var chunks = Enumerable.Range(0, 48).Select(i => TestData.Random(ChunkLayout.DefaultChunkSize, 300 + i)).ToList();
+        var owners = chunks.Select(_ => new CountingOwner()).ToList();
+        long mostWaiting = 0;
+        using var watching = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                mostWaiting = Math.Max(mostWaiting, store.PendingChunkBytes);
+                await Task.Yield();
+            }
+        }, ct);
+
+        var taken = await Task.WhenAll(chunks.Select((data, i) => store.WriteChunkBehindAsync(ChunkId.Compute(data), data, owners[i], ct).AsTask()));
+        await watching.CancelAsync();
+        await watcher;
+
+        Assert.All(taken, Assert.True);
+        Assert.True(mostWaiting <= ContentStore.WriteBehindLimit, $"{mostWaiting} bytes waited at once, more than the limit of {ContentStore.WriteBehindLimit}");
+        await WaitUntilAsync(() => store.PendingChunkBytes == 0 && owners.All(o => o.Disposals == 1), ct);
+        Assert.Equal(chunks.Count, store.ChunksWrittenBehind);
+        foreach (var data in chunks)
+        {
+            Assert.Equal(data, await ReadAsync(store, ChunkId.Compute(data), data.Length, ct));
+        }
+    }
+
+    [Fact]
     public async Task Closing_WritesWhatWaits_AndTheReopenedCacheHasIt()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -212,26 +212,27 @@ internal sealed partial class ParentUpstream : IUpstream
 
                 // Cached behind the answer: the store's writer thread writes the chunk while the
                 // children get it, from the same received bytes (one share each). When too much
-                // waits to be written already, this fetch writes it itself: the disk's pace then
+                // waits to be written already, this fetch waits for room: the disk's pace then
                 // holds the fetches back, rather than memory filling up.
                 var shares = new SharedOwner(response, owners: 2);
-                if (!_store.TryWriteChunkLater(key, data, shares))
+                handedOver = true;
+                bool taken;
+                try
                 {
-                    shares.Dispose(); // the store's share, not taken
-                    try
-                    {
-                        _store.WriteChunk(key, data.Span);
-                    }
-                    catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull)
-                    {
-                        var copy = data.ToArray();
-                        shares.Dispose();
-                        handedOver = true;
-                        return FetchedChunk.NotCached(copy);
-                    }
+                    taken = await _store.WriteChunkBehindAsync(key, data, shares, shared).ConfigureAwait(false);
+                }
+                catch
+                {
+                    shares.Dispose(); // the store's share
+                    shares.Dispose(); // and the answer's: nobody answers from it
+                    throw;
                 }
 
-                handedOver = true;
+                if (!taken)
+                {
+                    shares.Dispose(); // the store's share, not taken (stored already, or closing)
+                }
+
                 return FetchedChunk.Cached(shares, data);
             }
             finally
