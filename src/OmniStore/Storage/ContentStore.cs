@@ -111,10 +111,9 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
             // creation are kept in the store's descriptor and win over the options on every later open.
             var (descriptor, saved) = LoadDescriptor(options);
             int pageBits = descriptor.DataPageSizeBits;
-            if (options.MaxChunkSize > descriptor.MaxChunkSize)
-            {
-                options = options with { MaxChunkSize = descriptor.MaxChunkSize };
-            }
+            // The largest chunk is the store's, from its page size: the options' value only sizes
+            // a new store's pages (an existing store takes what its pages hold, more or less than asked).
+            options = options with { MaxChunkSize = descriptor.MaxChunkSize };
 
             long memory = Math.Max(options.LogMemory == 0 ? 4L << pageBits : options.LogMemory, 2L << pageBits);
             long segment = descriptor.DataSegmentSizeBits != 0 ? 1L << descriptor.DataSegmentSizeBits : DataSegmentSize(options, pageBits);
@@ -279,7 +278,7 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         using var work = BeginForegroundWork();
         if (data.Length > _options.MaxChunkSize)
         {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A chunk of {data.Length} bytes exceeds this store's maximum of {_options.MaxChunkSize}.");
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A chunk of {data.Length} bytes exceeds this store's maximum of {_options.MaxChunkSize}, the size it was made for; use a smaller chunk size, or a store made for larger chunks.");
         }
 
         if (IsDamaged(id))

@@ -14,7 +14,10 @@ internal sealed record ContentStoreOptions
     /// <summary>Bytes of log the store may hold on disk; 0 means no limit. Defaults to 0.</summary>
     public long Capacity { get; init; }
 
-    /// <summary>The largest chunk the store must accept. Defaults to 16 MiB.</summary>
+    /// <summary>
+    /// The largest chunk a new store must accept, which sizes its log pages (twice this, at least
+    /// 1 MiB). An existing store keeps the size it was made with, whatever this says. Defaults to 16 MiB.
+    /// </summary>
     public int MaxChunkSize { get; init; } = ChunkLayout.MaxChunkSize;
 
     /// <summary>
