@@ -12,7 +12,10 @@ internal sealed class LossDetector(RttEstimator rtt)
     /// <summary>RFC 9002's kPacketThreshold.</summary>
     public const int PacketThreshold = 3;
 
-    private readonly SortedDictionary<long, SentPacket> _inFlight = [];
+    // Packet numbers are dense and increasing: in flight is a map by number plus the oldest number
+    // still in it, so an ACK and a loss scan touch only the span of numbers in flight.
+    private readonly Dictionary<long, SentPacket> _inFlight = [];
+    private long _oldest;
     private long _largestAcknowledged = -1;
     private long _largestSent = -1;
 
@@ -29,6 +32,11 @@ internal sealed class LossDetector(RttEstimator rtt)
         if (packet.Number <= _largestSent)
         {
             throw new InvalidOperationException($"Packet {packet.Number} sent after packet {_largestSent}: packet numbers are never reused.");
+        }
+
+        if (_inFlight.Count == 0)
+        {
+            _oldest = packet.Number;
         }
 
         _largestSent = packet.Number;
@@ -53,45 +61,35 @@ internal sealed class LossDetector(RttEstimator rtt)
             return false;
         }
 
-        // One pass over the packets in flight, oldest first, against the ranges from the oldest up
-        // (they arrive newest first): a window's worth of packets and at most 64 ranges.
-        int next = ranges.Length - 1;
-        List<long>? acked = null;
-        foreach (long number in _inFlight.Keys)
+        int first = acknowledged.Count;
+        for (int r = ranges.Length - 1; r >= 0; r--)
         {
-            while (next >= 0 && ranges[next].Largest < number)
+            // Only the numbers still in flight: a range may span far more than was ever unacknowledged.
+            for (long n = Math.Max(ranges[r].Smallest, _oldest); n <= ranges[r].Largest; n++)
             {
-                next--;
-            }
-
-            if (next < 0)
-            {
-                break;
-            }
-
-            if (number >= ranges[next].Smallest)
-            {
-                (acked ??= []).Add(number);
+                if (_inFlight.Remove(n, out var packet))
+                {
+                    BytesInFlight -= packet.Size;
+                    acknowledged.Add(packet);
+                }
             }
         }
 
-        foreach (long number in acked ?? [])
-        {
-            var packet = _inFlight[number];
-            _inFlight.Remove(number);
-            BytesInFlight -= packet.Size;
-            acknowledged.Add(packet);
-        }
-
-        acknowledged.Sort(static (a, b) => a.Number.CompareTo(b.Number));
-        if (acknowledged.Count == 0)
+        AdvanceOldest();
+        if (acknowledged.Count == first)
         {
             return true; // duplicates of acks already applied
         }
 
         _largestAcknowledged = Math.Max(_largestAcknowledged, ranges[0].Largest);
         var largestNew = acknowledged[^1];
-        if (largestNew.Number == ranges[0].Largest && acknowledged.Any(p => p.AckEliciting))
+        bool elicited = false;
+        for (int i = first; i < acknowledged.Count; i++)
+        {
+            elicited |= acknowledged[i].AckEliciting;
+        }
+
+        if (largestNew.Number == ranges[0].Largest && elicited)
         {
             rtt.Update(now - largestNew.SentAt, ackDelay, maxAckDelay);
         }
@@ -100,19 +98,28 @@ internal sealed class LossDetector(RttEstimator rtt)
         return true;
     }
 
-    /// <summary>The packets lost by now (for the loss timer); adds them to <paramref name="lost"/>.</summary>
+    /// <summary>The packets lost by now (for the loss timer); adds them to <paramref name="lost"/>, oldest first.</summary>
     public void DetectLost(long now, List<SentPacket> lost)
     {
         long lossDelay = rtt.LossDelay;
-        foreach (var packet in _inFlight.Values.Where(p => p.Number < _largestAcknowledged).ToList())
+        for (long n = _oldest; n < _largestAcknowledged; n++)
         {
-            if (packet.Number <= _largestAcknowledged - PacketThreshold || now - packet.SentAt >= lossDelay)
+            if (!_inFlight.TryGetValue(n, out var packet))
             {
-                _inFlight.Remove(packet.Number);
-                BytesInFlight -= packet.Size;
-                lost.Add(packet);
+                continue;
             }
+
+            if (n > _largestAcknowledged - PacketThreshold && now - packet.SentAt < lossDelay)
+            {
+                break; // younger ones, sent later and closer to the largest acknowledged, are not lost either
+            }
+
+            _inFlight.Remove(n);
+            BytesInFlight -= packet.Size;
+            lost.Add(packet);
         }
+
+        AdvanceOldest();
     }
 
     /// <summary>
@@ -121,16 +128,16 @@ internal sealed class LossDetector(RttEstimator rtt)
     /// </summary>
     public long? LossTime()
     {
-        foreach (var packet in _inFlight.Values)
+        return _inFlight.Count > 0 && _oldest < _largestAcknowledged && _inFlight.TryGetValue(_oldest, out var packet)
+            ? packet.SentAt + rtt.LossDelay
+            : null;
+    }
+
+    private void AdvanceOldest()
+    {
+        while (_inFlight.Count > 0 && !_inFlight.ContainsKey(_oldest))
         {
-            if (packet.Number < _largestAcknowledged)
-            {
-                return packet.SentAt + rtt.LossDelay;
-            }
-
-            break;
+            _oldest++;
         }
-
-        return null;
     }
 }

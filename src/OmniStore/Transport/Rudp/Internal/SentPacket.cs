@@ -15,4 +15,5 @@ internal readonly record struct SentPacket(
     bool Fin,
     long DeliveredAtSend,
     long DeliveredTimeAtSend,
-    bool AppLimited);
+    bool AppLimited,
+    long FirstSentTimeAtSend = 0);

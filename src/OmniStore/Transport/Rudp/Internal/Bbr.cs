@@ -1,0 +1,248 @@
+namespace OmniStore.Transport.Rudp.Internal;
+
+/// <summary>
+/// BBR congestion control (Cardwell et al., ACM Queue 2016; draft-cardwell-iccrg-bbr-congestion-control):
+/// the path is modelled by its bottleneck bandwidth (the maximum delivery rate over the last
+/// <see cref="BandwidthWindowRounds"/> round trips) and its minimum RTT (over
+/// <see cref="MinRttWindow"/>); the sender paces at a gain times the bandwidth and keeps at most
+/// <see cref="CwndGain"/> bandwidth-delay products in flight. States: Startup, Drain, ProbeBW (an
+/// eight-phase gain cycle) and ProbeRTT. Random loss does not shrink the window; from BBRv2 this
+/// takes one thing, a bound on data in flight after a round trip that lost more than
+/// <see cref="LossThreshold"/> of what it delivered, raised again while probing (docs/rudp.md).
+/// </summary>
+internal sealed class Bbr : ICongestionController
+{
+    public const double StartupGain = 2.885; // 2 / ln 2
+    public const double CwndGain = 2.0;
+    public const int BandwidthWindowRounds = 10;
+    public const long MinRttWindow = 10_000_000;
+    public const long ProbeRttDuration = 200_000;
+    public const double LossThreshold = 0.02;
+    public const double LossBeta = 0.7;
+    private static readonly double[] CycleGains = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
+
+    private readonly int _mss;
+    private readonly long[] _bandwidthByRound = new long[BandwidthWindowRounds];
+    private BbrState _state = BbrState.Startup;
+    private long _round;
+    private long _nextRoundDelivered;
+    private long _delivered;
+    private long _minRtt = long.MaxValue;
+    private long _minRttStamp;
+    private long _fullBandwidth;
+    private int _fullBandwidthRounds;
+    private int _cycleIndex;
+    private long _cycleStart;
+    private long _probeRttDone;
+    private long _inflightHigh = long.MaxValue;
+    private long _roundLost;
+    private long _roundDelivered;
+    private long _probeUpRounds;
+
+    public Bbr(int mss, long now)
+    {
+        _mss = mss;
+        _minRttStamp = now;
+        CongestionWindow = 10L * mss;
+        PacingRate = (long)(StartupGain * CongestionWindow * 1_000_000 / RttEstimator.InitialRtt);
+    }
+
+    public string State => $"bbr/{_state}";
+
+    public long CongestionWindow { get; private set; }
+
+    public long PacingRate { get; private set; }
+
+    /// <summary>The bottleneck bandwidth estimate, bytes per second.</summary>
+    public long Bandwidth
+    {
+        get
+        {
+            long max = 0;
+            foreach (long b in _bandwidthByRound)
+            {
+                max = Math.Max(max, b);
+            }
+
+            return max;
+        }
+    }
+
+    /// <summary>The bound on data in flight after a lossy round (long.MaxValue when none).</summary>
+    public long InflightHigh => _inflightHigh;
+
+    private long MinCwnd => 4L * _mss;
+
+    private long Bdp(double gain) => _minRtt == long.MaxValue || Bandwidth == 0
+        ? 10L * _mss
+        : (long)(gain * Bandwidth * _minRtt / 1_000_000);
+
+    public void OnAck(IReadOnlyList<SentPacket> acknowledged, RateSample? sample, long minRtt, long now, long bytesInFlight)
+    {
+        bool roundStart = false;
+        foreach (var packet in acknowledged)
+        {
+            _delivered += packet.Size;
+            _roundDelivered += packet.Size;
+            if (packet.DeliveredAtSend >= _nextRoundDelivered)
+            {
+                _nextRoundDelivered = _delivered;
+                roundStart = true;
+            }
+        }
+
+        if (roundStart)
+        {
+            EndRound(bytesInFlight);
+        }
+
+        if (sample is { } s && (!s.AppLimited || s.BytesPerSecond >= Bandwidth))
+        {
+            int slot = (int)(_round % BandwidthWindowRounds);
+            _bandwidthByRound[slot] = Math.Max(_bandwidthByRound[slot], s.BytesPerSecond);
+        }
+
+        if (minRtt > 0 && (minRtt <= _minRtt || now - _minRttStamp > MinRttWindow))
+        {
+            if (minRtt < _minRtt || now - _minRttStamp > MinRttWindow)
+            {
+                _minRtt = minRtt;
+            }
+
+            _minRttStamp = now;
+        }
+
+        if (roundStart && _state == BbrState.Startup)
+        {
+            CheckFullBandwidth();
+        }
+
+        UpdateState(now, bytesInFlight);
+        SetRateAndWindow();
+    }
+
+    public void OnLoss(IReadOnlyList<SentPacket> lost, long now, long bytesInFlight)
+    {
+        foreach (var packet in lost)
+        {
+            _roundLost += packet.Size;
+        }
+
+        // A round losing more than the threshold bounds data in flight where the loss began (BBRv2's inflight_hi).
+        if (_roundLost > LossThreshold * Math.Max(_roundDelivered, 1) && _roundLost > 2L * _mss)
+        {
+            // Never below one bandwidth-delay product: the pipe itself; what the bound takes away is queue.
+            long bound = Math.Max(Math.Max((long)(LossBeta * (bytesInFlight + _roundLost)), Bdp(1)), MinCwnd);
+            _inflightHigh = Math.Min(_inflightHigh, bound);
+            _probeUpRounds = 0;
+            if (_state == BbrState.Startup)
+            {
+                _state = BbrState.Drain; // the pipe is full: loss says so before the bandwidth stalls
+            }
+        }
+
+        SetRateAndWindow();
+    }
+
+    private void EndRound(long bytesInFlight)
+    {
+        _round++;
+        _bandwidthByRound[(int)(_round % BandwidthWindowRounds)] = 0;
+        _roundLost = 0;
+        _roundDelivered = 0;
+
+        // In ProbeBW, each round raises the bound, more each round while no round loses heavily
+        // (OnLoss lowers it again and restarts the growth): BBRv2's probing of inflight_hi.
+        if (_inflightHigh != long.MaxValue && _state == BbrState.ProbeBw)
+        {
+            _probeUpRounds++;
+            _inflightHigh += _mss * (1L << (int)Math.Min(_probeUpRounds, 20));
+            if (_inflightHigh > 4 * Bdp(CwndGain))
+            {
+                _inflightHigh = long.MaxValue;
+            }
+        }
+    }
+
+    private void CheckFullBandwidth()
+    {
+        long bandwidth = Bandwidth;
+        if (bandwidth >= _fullBandwidth * 5 / 4)
+        {
+            _fullBandwidth = bandwidth;
+            _fullBandwidthRounds = 0;
+            return;
+        }
+
+        if (++_fullBandwidthRounds >= 3)
+        {
+            _state = BbrState.Drain;
+        }
+    }
+
+    private void UpdateState(long now, long bytesInFlight)
+    {
+        switch (_state)
+        {
+            case BbrState.Drain when bytesInFlight <= Bdp(1):
+                _state = BbrState.ProbeBw;
+                _cycleIndex = 2; // start cruising: the up-probe comes within the cycle
+                _cycleStart = now;
+                break;
+            case BbrState.ProbeBw:
+                long phase = _minRtt == long.MaxValue ? RttEstimator.InitialRtt : _minRtt;
+                if (now - _cycleStart > phase)
+                {
+                    _cycleIndex = (_cycleIndex + 1) % CycleGains.Length;
+                    _cycleStart = now;
+                }
+
+                break;
+            case BbrState.ProbeRtt when now >= _probeRttDone:
+                _minRttStamp = now;
+                _state = BbrState.ProbeBw;
+                _cycleStart = now;
+                break;
+        }
+
+        if (_state != BbrState.ProbeRtt && _state != BbrState.Startup && now - _minRttStamp > MinRttWindow)
+        {
+            _state = BbrState.ProbeRtt;
+            _probeRttDone = now + Math.Max(ProbeRttDuration, _minRtt == long.MaxValue ? 0 : _minRtt);
+        }
+    }
+
+    private void SetRateAndWindow()
+    {
+        double pacingGain = _state switch
+        {
+            BbrState.Startup => StartupGain,
+            BbrState.Drain => 1 / StartupGain,
+            BbrState.ProbeBw => CycleGains[_cycleIndex],
+            _ => 1,
+        };
+        long bandwidth = Bandwidth;
+        if (bandwidth > 0)
+        {
+            long rate = (long)(pacingGain * bandwidth);
+            // In Startup the rate only grows (the first samples are small).
+            PacingRate = _state == BbrState.Startup ? Math.Max(PacingRate, rate) : rate;
+        }
+
+        long window = _state switch
+        {
+            BbrState.ProbeRtt => MinCwnd,
+            BbrState.Startup => Math.Max(CongestionWindow, Bdp(StartupGain)),
+            _ => Bdp(CwndGain),
+        };
+        CongestionWindow = Math.Max(Math.Min(window, _inflightHigh), MinCwnd);
+    }
+
+    private enum BbrState
+    {
+        Startup,
+        Drain,
+        ProbeBw,
+        ProbeRtt,
+    }
+}
