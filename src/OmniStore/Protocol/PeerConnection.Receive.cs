@@ -289,6 +289,7 @@ internal sealed partial class PeerConnection
             {
                 // An ERROR (or a message of the wrong type) in place of a streaming answer, or of
                 // the rest of one: it fails with it, and its buffer takes no more frames.
+                _pending.TryRemove(header.Stream, out _);
                 using (message)
                 {
                     FailStreaming(streaming, message);

@@ -221,8 +221,10 @@ internal sealed partial class PeerConnection
 
                 offset += sent;
             }
-            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException || !IsOpen)
             {
+                // Closed under this send (the transport disposed, its writer completed, whatever
+                // that throws): the send fails as the connection did.
                 Close(new OmniStoreException(OmniStoreError.Unavailable, $"Sending to {Describe()} failed: {ex.Message}", ex));
                 ThrowIfClosed();
                 throw;

@@ -133,6 +133,9 @@ internal sealed partial class PeerConnection
         }
 
         Counters.AddPayloadIn(answer.Received);
+
+        // The request is no longer in flight once its answer ended, before anyone sees it end.
+        _pending.TryRemove(header.Stream, out _);
         if (answer.Received != answer.Length)
         {
             answer.Fail(new OmniStoreException(OmniStoreError.ProtocolError, $"{Describe()} ended a {header.Type} answer at {answer.Received} bytes; its request asked for {answer.Length}."));
@@ -259,8 +262,9 @@ internal sealed partial class PeerConnection
             }
             catch (OperationCanceledException) when (offset > 0 && IsOpen)
             {
-                // The peer cancelled the request (or this node is stopping): finish the stream all the same.
-                await SendAsync(stream, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Cancelled, "The answer was abandoned."), default).ConfigureAwait(false);
+                // The peer cancelled the request (it drops this), or this node is stopping: as for
+                // any request cancelled here, the asker may try again, elsewhere if need be.
+                await SendAsync(stream, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Unavailable, "The request was cancelled on this node before it could be answered; try again."), default).ConfigureAwait(false);
                 return;
             }
 

@@ -38,12 +38,16 @@ internal sealed class ChunkFetch
     /// <summary>Completes once the whole chunk arrived and matches its id: true if the store took it, false if the cache could not; faults when the fetch failed.</summary>
     public Task<bool> Checked => _checked.Task;
 
-    /// <summary>A reader's share of the fetch, or null once it has ended and given up its buffer (look in the store again).</summary>
+    /// <summary>
+    /// A reader's share of the fetch, or null once it has failed (even if its failure is not
+    /// settled yet: its answer failed) or ended and given up its buffer: then a new fetch is due,
+    /// or the store has the chunk.
+    /// </summary>
     public Reader? TryJoin()
     {
         lock (_gate)
         {
-            if (_shares == 0)
+            if (_shares == 0 || _checked.Task.IsFaulted || _answer is { Completion.IsFaulted: true })
             {
                 return null;
             }

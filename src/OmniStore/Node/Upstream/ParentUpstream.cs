@@ -225,7 +225,7 @@ internal sealed partial class ParentUpstream : IUpstream
                     return joined;
                 }
 
-                // Ended, and its buffer gone, just now: its entry goes too.
+                // Failed or ended just now: its entry goes, and a new fetch (or the store) serves this request.
                 _chunkFetches.TryRemove(new KeyValuePair<(ChunkId, int), ChunkFetch>(key, running));
                 continue;
             }
@@ -278,7 +278,11 @@ internal sealed partial class ParentUpstream : IUpstream
         }
         catch (Exception ex)
         {
-            fetch.Fail(ex);
+            // A relay that is stopping (its store closing under the fetch, say) is unavailable:
+            // its children move on to their next address.
+            fetch.Fail(_lifetime.IsCancellationRequested && ex is not OmniStoreException { Error: OmniStoreError.Corrupt }
+                ? new OmniStoreException(OmniStoreError.Unavailable, $"This relay stopped while it fetched chunk {fetch.Id}; try again.", ex)
+                : ex);
         }
         finally
         {
