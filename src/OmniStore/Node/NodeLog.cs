@@ -74,4 +74,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(3065, LogLevel.Information, "Damaged chunk {ChunkId} dropped from the cache and not fetched again: {Reason}; a later request fetches it")]
     public static partial void ChunkNotRefetched(ILogger logger, string chunkId, PeerText reason);
+
+    [LoggerMessage(3066, LogLevel.Warning, "Chunk {ChunkId} arrived from parent {Parent} with bytes that do not match its id: not cached, and the children reading it were answered Corrupt")]
+    public static partial void CorruptChunkFetched(ILogger logger, string chunkId, PeerText parent);
 }

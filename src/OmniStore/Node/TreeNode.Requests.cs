@@ -80,11 +80,18 @@ internal sealed partial class TreeNode
     private async Task ServeChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
         var (id, length) = ChunkRequests.Read(request.Payload);
+
+        // A chunk still arriving from the parent streams on to a child that can read an abandoned
+        // answer; an older child gets it once checked.
+        Func<IArrivingBody, Task>? stream = connection.Version >= ProtocolLimits.AbandonVersion
+            ? body => connection.RespondArrivingAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, length), body, cancellationToken)
+            : null;
         await AnswerWithChunkAsync(
             connection,
             id,
             length,
             data => connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, data.Length), data),
+            stream,
             cancellationToken).ConfigureAwait(false);
     }
 
@@ -117,52 +124,59 @@ internal sealed partial class TreeNode
             manifest.Chunks[0],
             (int)manifest.Length,
             data => connection.RespondAsync(request.Stream, FrameType.Object, head, data),
+            stream: null,
             cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Finds the <paramref name="length"/> bytes of chunk <paramref name="id"/> (the store, else one
-    /// upstream fetch shared by every request that missed) and answers with them; the bytes are
-    /// valid until <paramref name="answer"/> completes.
+    /// upstream fetch shared by every request that missed) and answers with them: with
+    /// <paramref name="answer"/> once they are all there and checked (the bytes are valid until it
+    /// completes), or, for a fetch, with <paramref name="stream"/> while they arrive, when given.
     /// </summary>
-    private async Task AnswerWithChunkAsync(PeerConnection connection, ChunkId id, int length, Func<ReadOnlyMemory<byte>, ValueTask> answer, CancellationToken cancellationToken)
+    private async Task AnswerWithChunkAsync(PeerConnection connection, ChunkId id, int length, Func<ReadOnlyMemory<byte>, ValueTask> answer, Func<IArrivingBody, Task>? stream, CancellationToken cancellationToken)
     {
         // The asked length is the peer's word: the buffer is reserved against this connection's
         // send limit, so a peer that asks for large chunks and reads nothing waits for its own
         // answers instead of holding a buffer per request.
         using var reservation = await connection.ReserveSendAsync(length, cancellationToken).ConfigureAwait(false);
-        using var rented = RentAnswerBuffer(length);
-        var buffer = rented.Buffer;
         for (int attempt = 0; ; attempt++)
         {
-            var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-            if (result.Status == ChunkReadStatus.Found)
+            ChunkReadStatus status;
+            using (var rented = RentAnswerBuffer(length))
             {
-                // Only the bytes the store wrote go out: the rest of a rented buffer is someone
-                // else's old data.
-                ChunkRequests.CheckLength(id, length, result.Length);
-                await answer(buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
-                return;
-            }
-
-            // One upstream fetch for every request that missed. The request that started it
-            // answers from the received bytes; the others read the store like a hit (or, when
-            // it could not take the chunk, answer from the copy the fetch kept).
-            var (fetched, started) = await _upstream.FetchChunkAsync(id, length, result.Status, connection, cancellationToken).ConfigureAwait(false);
-            if (started && fetched.TakeMessage() is { } received)
-            {
-                using (received)
+                var buffer = rented.Buffer;
+                var result = await _store.ReadChunkAsync(id, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                if (result.Status == ChunkReadStatus.Found)
                 {
-                    await answer(fetched.Data).ConfigureAwait(false);
+                    // Only the bytes the store wrote go out: the rest of a rented buffer is someone
+                    // else's old data.
+                    ChunkRequests.CheckLength(id, length, result.Length);
+                    await answer(buffer.AsMemory(0, result.Length)).ConfigureAwait(false);
+                    return;
                 }
 
-                return;
+                status = result.Status;
             }
 
-            if (fetched.Uncached is { } uncached)
+            // One upstream fetch for every request that missed: each streams from its one buffer
+            // (or, when the chunk is in the store by now, reads it there like a hit).
+            var fetched = await _upstream.FetchChunkAsync(id, length, status, connection, cancellationToken).ConfigureAwait(false);
+            if (fetched.Reader is { } reader)
             {
-                ChunkRequests.CheckLength(id, length, uncached.Length);
-                await answer(uncached).ConfigureAwait(false);
+                using (reader)
+                {
+                    if (stream is not null)
+                    {
+                        await stream(reader).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await reader.WaitCheckedAsync(cancellationToken).ConfigureAwait(false);
+                        await answer(reader.Memory).ConfigureAwait(false);
+                    }
+                }
+
                 return;
             }
 

@@ -125,13 +125,17 @@ internal sealed partial class TreeNode
 
         try
         {
-            var (fetched, started) = await _upstream.FetchChunkAsync(damaged.Id, damaged.Length, ChunkReadStatus.Corrupt, child: null, cancellationToken).ConfigureAwait(false);
-            if (started)
+            var fetched = await _upstream.FetchChunkAsync(damaged.Id, damaged.Length, ChunkReadStatus.Corrupt, child: null, cancellationToken).ConfigureAwait(false);
+            bool cached = true;
+            if (fetched.Reader is { } reader)
             {
-                fetched.TakeMessage()?.Dispose();
+                using (reader)
+                {
+                    cached = await reader.Fetch.Checked.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
             }
 
-            if (fetched.Uncached is null)
+            if (cached)
             {
                 NodeLog.ChunkRefetched(_logger, damaged.Id.ToString());
                 return true;

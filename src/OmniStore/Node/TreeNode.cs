@@ -97,6 +97,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     /// </summary>
     public (long Executions, long Joined) ChunkFetches => _relay?.ChunkFetches ?? default;
 
+    /// <summary>Chunks this relay's parent sent with bytes that do not match their id: never cached, answered Corrupt (docs/architecture.md, "Cut-through on a miss").</summary>
+    public long CorruptFetches => _relay?.CorruptChunkFetches ?? 0;
+
     /// <summary>Requests answered NotFound from a remembered miss, and requests refused because their connection caused too many misses.</summary>
     internal (long Remembered, long Refused) Misses => _relay?.Misses ?? default;
 

@@ -21,6 +21,10 @@ internal sealed partial class PeerConnection
     // Handlers started and not yet returned; once the connection is closed, the last one to return
     // completes _handlersFinished.
     private int _runningHandlers;
+
+    // The token of each request being served, cancelled by the peer's CANCEL: a handler that waits
+    // (for a chunk still arriving, say) stops waiting and gives up what it holds.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, CancellationTokenSource> _serving = new();
     private readonly TaskCompletionSource _handlersFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Answers request <paramref name="stream"/>.</summary>
@@ -30,6 +34,25 @@ internal sealed partial class PeerConnection
     /// <summary>Answers request <paramref name="stream"/> with an ERROR.</summary>
     public ValueTask RespondErrorAsync(uint stream, OmniStoreError error, string message) =>
         SendAsync(stream, FrameType.Error, ErrorMessage.Encode(error, message), default);
+
+    /// <summary>Read loop: the peer cancelled request <paramref name="stream"/>, which is being served: its handler's token is cancelled (off the read loop).</summary>
+    private void CancelServing(uint stream)
+    {
+        if (_serving.TryGetValue(stream, out var serving))
+        {
+            _ = Task.Run(() =>
+            {
+                try
+                {
+                    serving.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The handler returned meanwhile.
+                }
+            });
+        }
+    }
 
     /// <summary>Serves a request that has fully arrived; called by the read loop, so counted before the loop can end.</summary>
     private void StartHandler(Message request)
@@ -42,10 +65,12 @@ internal sealed partial class PeerConnection
     {
         uint stream = request.Stream;
         bool slot = false;
+        using var serving = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token);
+        _serving[stream] = serving;
         try
         {
             ServingFor.Value = this;
-            await _handlerSlots.WaitAsync(_closed.Token).ConfigureAwait(false);
+            await _handlerSlots.WaitAsync(serving.Token).ConfigureAwait(false);
             slot = true;
             if (_handler is null)
             {
@@ -54,7 +79,7 @@ internal sealed partial class PeerConnection
                 return;
             }
 
-            await _handler.HandleAsync(this, request, _closed.Token).ConfigureAwait(false);
+            await _handler.HandleAsync(this, request, serving.Token).ConfigureAwait(false);
         }
         catch (OmniStoreException ex) when (IsOpen)
         {
@@ -77,6 +102,7 @@ internal sealed partial class PeerConnection
         }
         finally
         {
+            _serving.TryRemove(new KeyValuePair<uint, CancellationTokenSource>(stream, serving));
             if (slot)
             {
                 _handlerSlots.Release();

@@ -68,7 +68,7 @@ internal sealed partial class PeerConnection
                 input.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
-                    if (!buffer.IsEmpty || _assembling.Count > 0)
+                    if (!buffer.IsEmpty || _assembling.Count > 0 || _streaming.Count > 0)
                     {
                         throw new OmniStoreException(OmniStoreError.ProtocolError, $"{Describe()} closed the connection in the middle of a frame.");
                     }
@@ -97,6 +97,11 @@ internal sealed partial class PeerConnection
             }
 
             _assembling.Clear();
+            foreach (var stream in _streaming.Keys.ToList())
+            {
+                StopStreaming(stream);
+            }
+
             await CloseTransportAsync().ConfigureAwait(false); // not DisposeAsync, which waits for this loop
         }
     }
@@ -108,7 +113,7 @@ internal sealed partial class PeerConnection
         && header.Stream != 0
         && header.Type != FrameType.Cancel
         && buffer.Length >= ProtocolLimits.HeaderSize + MinDirectPrefix
-        && (IsRemoteInitiated(header.Stream) || _pending.ContainsKey(header.Stream)); // a frame to drop goes through the pipe
+        && (IsRemoteInitiated(header.Stream) || _pending.ContainsKey(header.Stream)); // a frame to drop goes through the pipe (a streaming answer's too, below)
 
     /// <summary>
     /// Takes the frame that starts <paramref name="buffer"/> (the whole rest of the buffer, which ends
@@ -117,6 +122,12 @@ internal sealed partial class PeerConnection
     private async Task ReceiveRestDirectlyAsync(PipeReader input, ReadOnlySequence<byte> buffer, FrameHeader header)
     {
         var arrived = buffer.Slice(ProtocolLimits.HeaderSize);
+        if (TryGetStreaming(header, out var streaming))
+        {
+            await ReceiveStreamingDirectlyAsync(arrived, header, streaming, () => input.AdvanceTo(buffer.End)).ConfigureAwait(false);
+            return;
+        }
+
         var message = BeginFrame(header, arrived);
         message.Append(arrived);
         int rest = header.PayloadLength - (int)arrived.Length;
@@ -144,13 +155,17 @@ internal sealed partial class PeerConnection
 
         if (header.Type == FrameType.Cancel)
         {
-            // A request still arriving is dropped; one being served finishes and its answer is
-            // discarded by the peer, which stopped waiting.
+            // A request still arriving is dropped; one being served sees its token cancelled and
+            // finishes (its answer, if any, is discarded by the peer, which stopped waiting).
             if (IsRemoteInitiated(header.Stream) && _assembling.Remove(header.Stream, out var abandoned))
             {
                 Finished(abandoned);
                 abandoned.Dispose();
                 Interlocked.Decrement(ref _incomingRequests);
+            }
+            else if (IsRemoteInitiated(header.Stream))
+            {
+                CancelServing(header.Stream);
             }
 
             return;
@@ -159,6 +174,17 @@ internal sealed partial class PeerConnection
         if (!IsRemoteInitiated(header.Stream) && !_pending.ContainsKey(header.Stream))
         {
             DropResponseFrame(header);
+            return;
+        }
+
+        if (TryGetStreaming(header, out var streaming))
+        {
+            if (BeginStreamingFrame(header, streaming, out var destination))
+            {
+                payload.CopyTo(destination.Span);
+                EndStreamingFrame(header, streaming);
+            }
+
             return;
         }
 
@@ -184,6 +210,8 @@ internal sealed partial class PeerConnection
             Finished(abandoned);
             abandoned.Dispose();
         }
+
+        StopStreaming(header.Stream);
     }
 
     private bool IsRemoteInitiated(uint stream) => (stream & 1) == (_isOpener ? 0u : 1u);
@@ -197,6 +225,16 @@ internal sealed partial class PeerConnection
     {
         bool request = IsRemoteInitiated(header.Stream);
         _assembling.TryGetValue(header.Stream, out var message);
+        if (message is not null && !request && header.Type == FrameType.Error && message.Type != FrameType.Error)
+        {
+            // An abandoned answer (docs/protocol.md, "Abandoned answers"): the ERROR takes the place
+            // of what arrived of it.
+            _assembling.Remove(header.Stream);
+            Finished(message);
+            message.Dispose();
+            message = null;
+        }
+
         int limit = request ? ProtocolLimits.MaxMessage
             : _pending.TryGetValue(header.Stream, out var pending) ? pending.MaxLength
             : (message?.Length ?? 0) + header.PayloadLength; // cancelled just now: this frame is taken, the next ones dropped
@@ -247,7 +285,21 @@ internal sealed partial class PeerConnection
         Counters.AddPayloadIn(message.Length);
         if (!IsRemoteInitiated(header.Stream))
         {
-            if (_pending.TryGetValue(header.Stream, out var waiter) && waiter.Interim is { } interim && message.Type == interim.Type)
+            if (_pending.TryGetValue(header.Stream, out var waiter) && waiter.Streaming is { } streaming)
+            {
+                // An ERROR (or a message of the wrong type) in place of a streaming answer, or of
+                // the rest of one: it fails with it, and its buffer takes no more frames.
+                _pending.TryRemove(header.Stream, out _);
+                using (message)
+                {
+                    FailStreaming(streaming, message);
+                }
+
+                StopStreaming(header.Stream);
+                return;
+            }
+
+            if (waiter is not null && waiter.Interim is { } interim && message.Type == interim.Type)
             {
                 // An interim answer (progress): handed over, and the stream stays open for the next.
                 using (message)

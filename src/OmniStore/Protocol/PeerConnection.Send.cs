@@ -140,7 +140,28 @@ internal sealed partial class PeerConnection
             throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A message of {total} bytes exceeds the protocol's {ProtocolLimits.MaxMessage}.");
         }
 
-        int offset = 0;
+        await SendFramesAsync(stream, type, head, body, 0, total).ConfigureAwait(false);
+        Counters.AddPayloadOut(total);
+    }
+
+    /// <summary>
+    /// Sends the frames that carry the bytes <paramref name="offset"/> to <paramref name="end"/> of
+    /// the message <paramref name="head"/> then <paramref name="body"/> (the last frame of the
+    /// message has END set), as <see cref="SendAsync"/> describes. A message sent in several calls
+    /// (<see cref="RespondArrivingAsync"/>) reads only the bytes below each call's end.
+    /// </summary>
+    private async ValueTask SendFramesAsync(uint stream, FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, int offset, int end)
+    {
+        int total = head.Length + body.Length;
+        if (offset == end)
+        {
+            // An empty message is still one frame.
+            if (total != 0)
+            {
+                return;
+            }
+        }
+
         do
         {
             bool small = total - offset <= ProtocolLimits.MaxFramePayload;
@@ -170,12 +191,12 @@ internal sealed partial class PeerConnection
             {
                 ThrowIfClosed();
                 int sent = 0;
-                if (_gatheringSender is not null && total - offset >= MinGatheredFrame)
+                if (_gatheringSender is not null && end - offset >= MinGatheredFrame)
                 {
                     int batch = Volatile.Read(ref _smallWriteWaiters) == 0 ? MaxGatheredBatch : ProtocolLimits.MaxFramePayload;
-                    if (total - offset - batch < MinGatheredFrame)
+                    if (end - offset - batch < MinGatheredFrame)
                     {
-                        batch = total - offset; // with the small tail (a chunk's own header makes one), not in a send of its own
+                        batch = end - offset; // with the small tail (a chunk's own header makes one), not in a send of its own
                     }
 
                     Volatile.Write(ref _sendSince, DateTime.UtcNow.Ticks);
@@ -184,7 +205,7 @@ internal sealed partial class PeerConnection
 
                 if (sent == 0)
                 {
-                    sent = Math.Min(ProtocolLimits.MaxFramePayload, total - offset);
+                    sent = Math.Min(ProtocolLimits.MaxFramePayload, end - offset);
                     var header = new FrameHeader(type, offset + sent == total ? FrameFlags.End : FrameFlags.None, stream, sent);
                     var span = _pipe.Output.GetSpan(ProtocolLimits.HeaderSize + sent);
                     header.Write(span);
@@ -200,8 +221,10 @@ internal sealed partial class PeerConnection
 
                 offset += sent;
             }
-            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException || !IsOpen)
             {
+                // Closed under this send (the transport disposed, its writer completed, whatever
+                // that throws): the send fails as the connection did.
                 Close(new OmniStoreException(OmniStoreError.Unavailable, $"Sending to {Describe()} failed: {ex.Message}", ex));
                 ThrowIfClosed();
                 throw;
@@ -212,8 +235,7 @@ internal sealed partial class PeerConnection
                 _writeLock.Release();
             }
         }
-        while (offset < total);
-        Counters.AddPayloadOut(total);
+        while (offset < end);
     }
 
     /// <summary>
@@ -284,8 +306,8 @@ internal sealed partial class PeerConnection
         }
     }
 
-    /// <summary>A request this end sent: who waits for its answer, the longest answer it accepts (each interim message too), and what takes its interim messages, if it has any.</summary>
-    private sealed record PendingRequest(TaskCompletionSource<Message> Response, int MaxLength, InterimAnswers? Interim);
+    /// <summary>A request this end sent: who waits for its answer, the longest answer it accepts (each interim message too), what takes its interim messages, if it has any, and the answer read while it arrives, if it is one (whose own frames bypass <c>Response</c>).</summary>
+    private sealed record PendingRequest(TaskCompletionSource<Message> Response, int MaxLength, InterimAnswers? Interim, StreamingAnswer? Streaming = null);
 }
 
 /// <summary>Messages of <paramref name="Type"/> that come before a request's answer, each handed to <paramref name="OnMessage"/> (its payload) as it arrives.</summary>

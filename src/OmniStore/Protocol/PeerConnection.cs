@@ -159,6 +159,9 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         foreach (var (_, waiter) in _pending)
         {
             waiter.Response.TrySetException(reason);
+
+            // As ThrowIfClosed tells callers: a protocol violation of the peer is this end's outage.
+            waiter.Streaming?.Fail(new OmniStoreException(reason.Error == OmniStoreError.ProtocolError ? OmniStoreError.Unavailable : reason.Error, reason.Message, reason));
         }
 
         _pipe.Input.CancelPendingRead();

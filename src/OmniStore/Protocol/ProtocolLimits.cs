@@ -11,11 +11,20 @@ internal static class ProtocolLimits
     /// </summary>
     public const ushort MinVersion = 2;
 
-    /// <summary>The protocol versions this build speaks: 3 adds GET_OBJECT and OBJECT (a small object in one round trip).</summary>
-    public const ushort MaxVersion = 3;
+    /// <summary>
+    /// The protocol versions this build speaks: 3 adds GET_OBJECT and OBJECT (a small object in one
+    /// round trip), 4 abandoned answers (a relay streams a chunk it is still fetching).
+    /// </summary>
+    public const ushort MaxVersion = 4;
 
     /// <summary>The first version with GET_OBJECT and OBJECT.</summary>
     public const ushort ObjectVersion = 3;
+
+    /// <summary>
+    /// The first version whose receivers take an ERROR in place of the rest of an answer already
+    /// begun (docs/protocol.md, "Abandoned answers"): only such a child is sent a chunk while it arrives.
+    /// </summary>
+    public const ushort AbandonVersion = 4;
 
     /// <summary>Header bytes before the payload.</summary>
     public const int HeaderSize = 12;

@@ -75,6 +75,14 @@ public sealed class RemoteVerifyTests
         Assert.Equal(data, await worker.GetAsync("cached", ct).AsTask().WaitAsync(Timeout, ct));
         var relay = cluster.Relays[0];
         var damaged = ChunkId.Compute(data.AsSpan(2 * ChunkSize, ChunkSize));
+
+        // The relay's cache writes what it fetched behind the answers (the Get may end first).
+        var deadline = DateTime.UtcNow + Timeout;
+        while (relay.Store.PendingChunkBytes > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10, ct);
+        }
+
         relay.Store.EvictChunkLogFromMemory();
         StoreDamage.FlipByteOf(relay.Store.Directory, data[(2 * ChunkSize)..(3 * ChunkSize)]);
 

@@ -24,10 +24,11 @@ internal interface IUpstream
     Task<Manifest> FetchManifestAsync(ManifestId id, PeerConnection? child, CancellationToken cancellationToken);
 
     /// <summary>
-    /// A chunk the node's store did not give (<paramref name="local"/> says why). <c>Started</c>
-    /// is whether this request started the fetch, and so owns its received message (see <see cref="FetchedChunk"/>).
+    /// A chunk the node's store did not give (<paramref name="local"/> says why): a share of the
+    /// upstream fetch to stream it from, which the caller disposes, or nothing when it is in the store
+    /// now (see <see cref="FetchedChunk"/>).
     /// </summary>
-    Task<(FetchedChunk Fetched, bool Started)> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken);
+    Task<FetchedChunk> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken);
 
     /// <summary>Makes every chunk of <paramref name="manifest"/> local (PREFETCH): nothing to do where the store is the authority.</summary>
     Task WarmAsync(Manifest manifest, PeerConnection child, CancellationToken cancellationToken);

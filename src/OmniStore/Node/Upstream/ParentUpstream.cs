@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using OmniStore.Internal;
 using Microsoft.Extensions.Logging;
 using OmniStore.Content;
@@ -26,12 +28,15 @@ internal sealed partial class ParentUpstream : IUpstream
     private readonly BindingCache _bindingCache;
     private readonly RelayMisses _misses;
 
-    // Keyed by id and asked length: a request with a wrong length fails alone instead of failing
-    // every request that joined it.
-    private readonly SingleFlight<(ChunkId Id, int Length), FetchedChunk> _chunkFetches;
+    // Chunk fetches running, each read by every request that misses its chunk meanwhile. Keyed by
+    // id and asked length: a request with a wrong length fails alone instead of failing every
+    // request that joined it.
+    private readonly ConcurrentDictionary<(ChunkId Id, int Length), ChunkFetch> _chunkFetches = new();
     private readonly SingleFlight<ManifestId, Manifest> _manifestFetches;
     private readonly SingleFlight<string, BindingMessage> _resolves;
     private long _upstreamChunkFetches;
+    private long _joinedChunkFetches;
+    private long _corruptChunkFetches;
 
     public ParentUpstream(TreeNodeOptions options, ContentStore store, ParentLink parent, ITreeDownstream downstream, ILogger logger, CancellationToken lifetime)
     {
@@ -45,7 +50,6 @@ internal sealed partial class ParentUpstream : IUpstream
         _misses = new RelayMisses(options);
 
         // Upstream fetches are shared by every child that asks: they live as long as the node.
-        _chunkFetches = new(lifetime, unclaimed: static fetched => fetched.TakeMessage()?.Dispose());
         _manifestFetches = new(lifetime);
         _resolves = new(lifetime);
         WatchParent();
@@ -57,7 +61,10 @@ internal sealed partial class ParentUpstream : IUpstream
     public int CachedBindings => _bindingCache.Count;
 
     /// <summary>Chunks requested from the parent, and requests that joined a fetch already running.</summary>
-    public (long Executions, long Joined) ChunkFetches => (Interlocked.Read(ref _upstreamChunkFetches), _chunkFetches.Joined);
+    public (long Executions, long Joined) ChunkFetches => (Interlocked.Read(ref _upstreamChunkFetches), Interlocked.Read(ref _joinedChunkFetches));
+
+    /// <summary>Chunks the parent sent with bytes that do not match their id (not cached; the children reading them got <see cref="OmniStoreError.Corrupt"/>).</summary>
+    public long CorruptChunkFetches => Interlocked.Read(ref _corruptChunkFetches);
 
     /// <summary>Requests answered NotFound from a remembered miss, and requests refused because their connection caused too many misses.</summary>
     public (long Remembered, long Refused) Misses => (_misses.Remembered, _misses.Refused);
@@ -133,7 +140,7 @@ internal sealed partial class ParentUpstream : IUpstream
         }), cancellationToken), cancellationToken);
     }
 
-    public Task<(FetchedChunk Fetched, bool Started)> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken)
+    public Task<FetchedChunk> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken)
     {
         // A corrupt copy was dropped by the store: fetched again like a miss.
         if (_misses.Chunks.Contains(id))
@@ -142,7 +149,27 @@ internal sealed partial class ParentUpstream : IUpstream
             throw new OmniStoreException(OmniStoreError.NotFound, $"Chunk {id} is not in the tree (the parent said so moments ago).");
         }
 
-        return AskParentForAsync(child, async () => (await FetchChunkAsync(id, length, out bool started, cancellationToken).ConfigureAwait(false), started), cancellationToken);
+        // Within the child's budget until the parent's answer has begun (or failed): what streams
+        // after that is bounded by the child's send reservation.
+        return AskParentForAsync(child, async () =>
+        {
+            var reader = JoinChunkFetch(id, length);
+            try
+            {
+                if (await reader.Fetch.Started.WaitAsync(cancellationToken).ConfigureAwait(false) is null)
+                {
+                    reader.Dispose();
+                    return FetchedChunk.AlreadyCached;
+                }
+
+                return FetchedChunk.Streaming(reader);
+            }
+            catch
+            {
+                reader.Dispose();
+                throw;
+            }
+        }, cancellationToken);
     }
 
     public async Task WarmAsync(Manifest manifest, PeerConnection child, CancellationToken cancellationToken)
@@ -168,11 +195,11 @@ internal sealed partial class ParentUpstream : IUpstream
         {
             try
             {
-                var (fetched, started) = await AskParentForAsync(child, async () => (await FetchChunkAsync(id, length, out bool s, cancellationToken).ConfigureAwait(false), s), cancellationToken).ConfigureAwait(false);
-                if (started)
+                await AskParentForAsync(child, async () =>
                 {
-                    fetched.TakeMessage()?.Dispose();
-                }
+                    using var reader = JoinChunkFetch(id, length);
+                    return await reader.Fetch.Checked.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -182,67 +209,151 @@ internal sealed partial class ParentUpstream : IUpstream
     }
 
     /// <summary>
-    /// Gets a chunk this node lacks from its parent: one upstream request however many children
-    /// ask at once; verified (by <see cref="ChunkMessage.Read"/>) before it is cached. See
-    /// <see cref="FetchedChunk"/> for what the waiting requests get.
+    /// A share of the fetch of a chunk this node lacks: the one running (every request that misses
+    /// the chunk while it runs reads the same buffer), or a new one, started here.
     /// </summary>
-    private Task<FetchedChunk> FetchChunkAsync(ChunkId id, int length, out bool started, CancellationToken cancellationToken) =>
-        _chunkFetches.RunAsync((id, length), (asked, shared) => RememberMissAsync(_misses.Chunks, asked.Id, async () =>
+    private ChunkFetch.Reader JoinChunkFetch(ChunkId id, int length)
+    {
+        var key = (id, length);
+        while (true)
         {
-            var key = asked.Id;
+            if (_chunkFetches.TryGetValue(key, out var running))
+            {
+                if (running.TryJoin() is { } joined)
+                {
+                    Interlocked.Increment(ref _joinedChunkFetches);
+                    return joined;
+                }
+
+                // Failed or ended just now: its entry goes, and a new fetch (or the store) serves this request.
+                _chunkFetches.TryRemove(new KeyValuePair<(ChunkId, int), ChunkFetch>(key, running));
+                continue;
+            }
+
+            var fetch = new ChunkFetch(id, length);
+            var reader = fetch.TryJoin()!;
+            if (!_chunkFetches.TryAdd(key, fetch))
+            {
+                reader.Dispose();
+                fetch.Release();
+                continue;
+            }
+
+            _ = RunChunkFetchAsync(fetch);
+            return reader;
+        }
+    }
+
+    /// <summary>
+    /// Gets a chunk this node lacks from its parent, under the node's lifetime (the fetch is shared):
+    /// its readers stream it as it arrives; once whole it is checked against its id (a mismatch is
+    /// counted, logged and never cached), handed to the store, and only then may the readers finish.
+    /// </summary>
+    private async Task RunChunkFetchAsync(ChunkFetch fetch)
+    {
+        var key = (fetch.Id, fetch.Length);
+        try
+        {
             // A fetch that finished between this request's miss and now has already cached the
             // chunk: look again before going upstream, or the burst would cross the link twice.
-            if (await _store.ContainsChunkAsync(key, shared).ConfigureAwait(false))
+            if (await _store.ContainsChunkAsync(fetch.Id, _lifetime).ConfigureAwait(false))
             {
-                return FetchedChunk.AlreadyCached;
+                fetch.FoundCached();
+                return;
             }
 
             Interlocked.Increment(ref _upstreamChunkFetches);
-            var response = await _parent.Get().RequestAsync(FrameType.GetChunk, ChunkRequests.Encode(key, length), shared).ConfigureAwait(false);
-            bool handedOver = false;
-            try
+            var answer = await RememberMissAsync(_misses.Chunks, fetch.Id, () => AskParentForChunkAsync(fetch.Id, fetch.Length)).ConfigureAwait(false);
+            fetch.Start(answer); // the fetch's own share holds the answer's from here on
+            await answer.Completion.ConfigureAwait(false);
+            var data = answer.Payload.Slice(ChunkMessage.HeaderSize, fetch.Length);
+            if (!fetch.Id.Matches(data.Span))
             {
-                var (received, data) = ChunkMessage.Read(response);
-                if (received != key)
-                {
-                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked the parent for chunk {key}, got {received}.");
-                }
-
-                ChunkRequests.CheckLength(key, length, data.Length);
-
-                // Cached behind the answer: the store's writer thread writes the chunk while the
-                // children get it, from the same received bytes (one share each). When too much
-                // waits to be written already, this fetch waits for room: the disk's pace then
-                // holds the fetches back, rather than memory filling up.
-                var shares = new SharedOwner(response, owners: 2);
-                handedOver = true;
-                bool taken;
-                try
-                {
-                    taken = await _store.WriteChunkBehindAsync(key, data, shares, shared).ConfigureAwait(false);
-                }
-                catch
-                {
-                    shares.Dispose(); // the store's share
-                    shares.Dispose(); // and the answer's: nobody answers from it
-                    throw;
-                }
-
-                if (!taken)
-                {
-                    shares.Dispose(); // the store's share, not taken (stored already, or closing)
-                }
-
-                return FetchedChunk.Cached(shares, data);
+                Interlocked.Increment(ref _corruptChunkFetches);
+                NodeLog.CorruptChunkFetched(_logger, fetch.Id.ToString(), _parent.Current?.Describe());
+                throw new OmniStoreException(OmniStoreError.Corrupt, $"Chunk {fetch.Id} arrived from this relay's parent with bytes that do not match its id; the relay did not keep them.");
             }
-            finally
+
+            fetch.Check(await CacheFetchedAsync(fetch, data).ConfigureAwait(false));
+        }
+        catch (Exception ex)
+        {
+            // A relay that is stopping (its store closing under the fetch, say) is unavailable:
+            // its children move on to their next address.
+            fetch.Fail(_lifetime.IsCancellationRequested && ex is not OmniStoreException { Error: OmniStoreError.Corrupt }
+                ? new OmniStoreException(OmniStoreError.Unavailable, $"This relay stopped while it fetched chunk {fetch.Id}; try again.", ex)
+                : ex);
+        }
+        finally
+        {
+            _chunkFetches.TryRemove(new KeyValuePair<(ChunkId, int), ChunkFetch>(key, fetch));
+            fetch.Release();
+        }
+    }
+
+    /// <summary>
+    /// Asks the parent for a chunk, read as it arrives; returns once the answer has begun with the
+    /// chunk's own header (an ERROR before that, NotFound say, is thrown), with the caller's share.
+    /// </summary>
+    private async Task<StreamingAnswer> AskParentForChunkAsync(ChunkId id, int length)
+    {
+        var answer = await _parent.Get().RequestStreamingAsync(FrameType.GetChunk, ChunkRequests.Encode(id, length), FrameType.Chunk, ChunkMessage.HeaderSize + length, _lifetime).ConfigureAwait(false);
+        try
+        {
+            await answer.WaitAsync(ChunkMessage.HeaderSize, _lifetime).ConfigureAwait(false);
+            var head = answer.Payload.Span[..ChunkMessage.HeaderSize];
+            var received = ChunkId.Read(head);
+            if (received != id)
             {
-                if (!handedOver)
-                {
-                    response.Dispose();
-                }
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked the parent for chunk {id}, got {received}.");
             }
-        }), out started, cancellationToken);
+
+            int announced = BinaryPrimitives.ReadInt32LittleEndian(head[ChunkId.Size..]);
+            if (announced != length)
+            {
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked the parent for the {length} bytes of chunk {id}; its answer announces {announced}.");
+            }
+
+            return answer;
+        }
+        catch (Exception ex)
+        {
+            answer.Fail(ex);
+            answer.Release();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Caches a checked chunk behind its answers: the store's writer thread writes it from the
+    /// fetch's buffer (holding a share of it) while the children get it. When too much waits to be
+    /// written already, the fetch waits for room: the disk's pace then holds the fetches back,
+    /// rather than memory filling up, and only the writer thread writes fetched chunks (fetches
+    /// that wrote themselves spun together in FASTER's wait; docs/storage.md, "Writing behind").
+    /// False when the cache did not take it (the store closing: best effort).
+    /// </summary>
+    private async Task<bool> CacheFetchedAsync(ChunkFetch fetch, ReadOnlyMemory<byte> data)
+    {
+        var share = fetch.TryJoin()!; // the fetch's own share is held: never null
+        bool taken;
+        try
+        {
+            taken = await _store.WriteChunkBehindAsync(fetch.Id, data, share, _lifetime).ConfigureAwait(false);
+        }
+        catch
+        {
+            share.Dispose();
+            throw;
+        }
+
+        if (taken)
+        {
+            return true;
+        }
+
+        share.Dispose();
+        return await _store.ContainsChunkAsync(fetch.Id, _lifetime).ConfigureAwait(false); // there already, or not cached
+    }
 
     /// <summary>
     /// Keeps the newest of what is cached and <paramref name="binding"/>; returns the one kept. A

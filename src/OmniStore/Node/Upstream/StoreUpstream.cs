@@ -47,7 +47,7 @@ internal sealed class StoreUpstream : IUpstream
     /// relays for a verified copy and repairs its own (one repair however many requests find the
     /// damage), and the request reads the store again.
     /// </summary>
-    public async Task<(FetchedChunk Fetched, bool Started)> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken)
+    public async Task<FetchedChunk> FetchChunkAsync(ChunkId id, int length, ChunkReadStatus local, PeerConnection? child, CancellationToken cancellationToken)
     {
         if (local != ChunkReadStatus.Corrupt)
         {
@@ -59,7 +59,7 @@ internal sealed class StoreUpstream : IUpstream
             throw new OmniStoreException(OmniStoreError.Corrupt, $"Chunk {id} is damaged in the root's store, and no relay below holds a verified copy: the objects that use it are damaged until one does (a relay that caches it, or a Put of the same data).");
         }
 
-        return (FetchedChunk.AlreadyCached, false);
+        return FetchedChunk.AlreadyCached;
     }
 
     public Task WarmAsync(Manifest manifest, PeerConnection child, CancellationToken cancellationToken) => Task.CompletedTask;
