@@ -1,3 +1,4 @@
+using OmniStore.Internal;
 using System.Collections.Concurrent;
 
 namespace OmniStore.Protocol;
@@ -16,8 +17,7 @@ internal sealed class MemoryBudget
     internal const long MinShedBytes = 1 << 20;
 
     private readonly ConcurrentDictionary<PeerConnection, byte> _connections = new();
-    private readonly object _gate = new();
-    private TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ReleaseSignal _released = new();
     private long _used;
     private long _shed;
 
@@ -53,24 +53,11 @@ internal sealed class MemoryBudget
     internal void Release(long bytes)
     {
         Interlocked.Add(ref _used, -bytes);
-        TaskCompletionSource released;
-        lock (_gate)
-        {
-            released = _released;
-            _released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        released.TrySetResult();
+        _released.Pulse();
     }
 
     /// <summary>Completes at the next release of memory by any connection.</summary>
-    internal Task NextReleaseAsync()
-    {
-        lock (_gate)
-        {
-            return _released.Task;
-        }
-    }
+    internal Task NextReleaseAsync() => _released.Next;
 
     /// <summary>
     /// Closes the connection holding the most bytes of unfinished messages, if it holds at least

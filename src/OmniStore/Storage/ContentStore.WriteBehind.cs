@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using OmniStore.Content;
+using OmniStore.Internal;
 using OmniStore.Storage.Internal;
 
 namespace OmniStore.Storage;
@@ -23,7 +24,7 @@ internal sealed partial class ContentStore
     private Thread? _writer;
     private long _pendingBytes;
     private long _writtenBehind;
-    private TaskCompletionSource _room = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ReleaseSignal _room = new();
 
     /// <summary>Bytes of chunks taken to be written behind and not written yet.</summary>
     internal long PendingChunkBytes => Interlocked.Read(ref _pendingBytes);
@@ -105,11 +106,7 @@ internal sealed partial class ContentStore
     {
         while (true)
         {
-            Task room;
-            lock (_writerGate)
-            {
-                room = _room.Task;
-            }
+            var room = _room.Next;
 
             if (TryWriteChunkLater(id, data, owner))
             {
@@ -178,21 +175,9 @@ internal sealed partial class ContentStore
                 _pending.TryRemove(new KeyValuePair<ChunkId, PendingChunk>(pending.Id, pending));
                 Interlocked.Add(ref _pendingBytes, -pending.Data.Length);
                 pending.Release();
-                SignalRoom();
+                _room.Pulse();
             }
         }
-    }
-
-    private void SignalRoom()
-    {
-        TaskCompletionSource room;
-        lock (_writerGate)
-        {
-            room = _room;
-            _room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        room.TrySetResult();
     }
 
     /// <summary>Writes what waits and stops the writer: called when the store closes, before its last commit.</summary>
@@ -207,7 +192,7 @@ internal sealed partial class ContentStore
 
         writer?.Join();
         _pendingQueue.Dispose();
-        SignalRoom(); // fetches waiting for room find the store closing
+        _room.Pulse(); // fetches waiting for room find the store closing
     }
 
     /// <summary>A chunk waiting to be written: its bytes stay valid until it is released, which waits for copies under way.</summary>

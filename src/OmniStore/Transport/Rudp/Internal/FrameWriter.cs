@@ -15,32 +15,37 @@ internal static class FrameWriter
             throw new ArgumentException("An ACK acknowledges at least one range.", nameof(ranges));
         }
 
-        int count = Math.Min(ranges.Length, FrameReader.MaxAckRanges);
-        while (count > 0)
+        // One pass: the size with each further range, keeping the most ranges that fit (the range
+        // count's own varint grows with them).
+        var first = ranges[0];
+        ulong delay = (ulong)Math.Max(0, ackDelayMicroseconds) >> 3;
+        int fixedSize = 1 + Varint.SizeOf((ulong)first.Largest) + Varint.SizeOf(delay) + Varint.SizeOf((ulong)(first.Largest - first.Smallest));
+        int limit = Math.Min(ranges.Length, FrameReader.MaxAckRanges);
+        int count = 0, rangesSize = 0;
+        for (int i = 0; i < limit; i++)
         {
-            int written = TryWriteAck(destination, ranges[..count], ackDelayMicroseconds);
-            if (written > 0)
+            int added = 0;
+            if (i > 0)
             {
-                return written;
+                long gap = ranges[i - 1].Smallest - ranges[i].Largest - 2;
+                if (gap < 0 || ranges[i].Smallest > ranges[i].Largest)
+                {
+                    throw new ArgumentException("ACK ranges must be descending, apart and well formed.", nameof(ranges));
+                }
+
+                added = Varint.SizeOf((ulong)gap) + Varint.SizeOf((ulong)(ranges[i].Largest - ranges[i].Smallest));
             }
 
-            count--;
+            if (fixedSize + Varint.SizeOf((ulong)i) + rangesSize + added > destination.Length)
+            {
+                break;
+            }
+
+            rangesSize += added;
+            count = i + 1;
         }
 
-        return 0;
-    }
-
-    private static int TryWriteAck(Span<byte> destination, ReadOnlySpan<AckRange> ranges, long ackDelayMicroseconds)
-    {
-        var first = ranges[0];
-        int size = 1 + Varint.SizeOf((ulong)first.Largest) + Varint.SizeOf((ulong)Math.Max(0, ackDelayMicroseconds) >> 3)
-            + Varint.SizeOf((ulong)(ranges.Length - 1)) + Varint.SizeOf((ulong)(first.Largest - first.Smallest));
-        for (int i = 1; i < ranges.Length; i++)
-        {
-            size += Varint.SizeOf((ulong)(ranges[i - 1].Smallest - ranges[i].Largest - 2)) + Varint.SizeOf((ulong)(ranges[i].Largest - ranges[i].Smallest));
-        }
-
-        if (size > destination.Length)
+        if (count == 0)
         {
             return 0;
         }
@@ -48,18 +53,12 @@ internal static class FrameWriter
         int at = 0;
         destination[at++] = (byte)RudpFrameType.Ack;
         at += Varint.Write(destination[at..], (ulong)first.Largest);
-        at += Varint.Write(destination[at..], (ulong)Math.Max(0, ackDelayMicroseconds) >> 3);
-        at += Varint.Write(destination[at..], (ulong)(ranges.Length - 1));
+        at += Varint.Write(destination[at..], delay);
+        at += Varint.Write(destination[at..], (ulong)(count - 1));
         at += Varint.Write(destination[at..], (ulong)(first.Largest - first.Smallest));
-        for (int i = 1; i < ranges.Length; i++)
+        for (int i = 1; i < count; i++)
         {
-            long gap = ranges[i - 1].Smallest - ranges[i].Largest - 2;
-            if (gap < 0 || ranges[i].Smallest > ranges[i].Largest)
-            {
-                throw new ArgumentException("ACK ranges must be descending, apart and well formed.", nameof(ranges));
-            }
-
-            at += Varint.Write(destination[at..], (ulong)gap);
+            at += Varint.Write(destination[at..], (ulong)(ranges[i - 1].Smallest - ranges[i].Largest - 2));
             at += Varint.Write(destination[at..], (ulong)(ranges[i].Largest - ranges[i].Smallest));
         }
 
