@@ -33,7 +33,7 @@ internal static class DecoderTargets
     public static IEnumerable<FuzzTarget> All(string workDirectory) =>
     [
         Frames(), Hello(), HelloAnswer(), Auth(), BindingMessages(), BindMessages(), ErrorMessages(), WireNames(), ChunkMessages(), ChunkRequests(),
-        ObjectRequests(), ObjectAnswers(), Manifests(), Bindings(), StoreDescriptors(workDirectory),
+        ObjectRequests(), ObjectAnswers(), RudpFrames(), RudpHeaders(), Manifests(), Bindings(), StoreDescriptors(workDirectory),
     ];
 
     // ---- frames ---------------------------------------------------------------------------
@@ -303,6 +303,76 @@ internal static class DecoderTargets
 
         yield return ("object-binding", ObjectMessages.EncodeHead(new BindingMessage("a/b", 1, SomeManifest, IsBound: true), null, withChunk: false));
     }
+
+    public static FuzzTarget RudpFrames() => new()
+    {
+        Name = "rudp-frames",
+        MaxInputLength = 2 * 1024,
+        Weight = 4,
+        DocumentedErrors = [], // the reader reports a problem, it never throws
+        Seeds = RudpFrameSeeds,
+        Run = static input =>
+        {
+            var reader = new OmniStore.Transport.Rudp.Internal.FrameReader(input);
+            var ranges = new OmniStore.Transport.Rudp.Internal.AckRange[OmniStore.Transport.Rudp.Internal.FrameReader.MaxAckRanges];
+            int frames = 0;
+            while (reader.TryRead(ranges, out var frame))
+            {
+                frames++;
+                Check(frame.Data.Length <= input.Length, "a frame's bytes are inside the datagram");
+                if (frame.Type == OmniStore.Transport.Rudp.Internal.RudpFrameType.Ack)
+                {
+                    Check(frame.RangeCount is >= 1 and <= OmniStore.Transport.Rudp.Internal.FrameReader.MaxAckRanges, "an ACK's range count is bounded");
+                    for (int i = 0; i < frame.RangeCount; i++)
+                    {
+                        Check(ranges[i].Smallest >= 0 && ranges[i].Smallest <= ranges[i].Largest && (i == 0 ? ranges[i].Largest == frame.LargestAcknowledged : ranges[i].Largest < ranges[i - 1].Smallest - 1), "ACK ranges are descending, apart and never below 0");
+                    }
+                }
+            }
+
+            return reader.Problem is null ? $"ok:{Bucket(frames)}" : $"refused:{Fuzzer.Shape(reader.Problem)}";
+        },
+    };
+
+    private static IEnumerable<(string, byte[])> RudpFrameSeeds()
+    {
+        var packet = new byte[600];
+        int at = OmniStore.Transport.Rudp.Internal.FrameWriter.WriteAck(packet, [new(50, 60), new(20, 40), new(0, 10)], 800);
+        yield return ("ack", packet[..at]);
+        int stream = OmniStore.Transport.Rudp.Internal.FrameWriter.WriteStream(packet.AsSpan(at), 1L << 33, new byte[100], fin: true, out _);
+        at += stream;
+        at += OmniStore.Transport.Rudp.Internal.FrameWriter.WriteLimit(packet.AsSpan(at), OmniStore.Transport.Rudp.Internal.RudpFrameType.MaxData, 1L << 24);
+        at += OmniStore.Transport.Rudp.Internal.FrameWriter.WriteClose(packet.AsSpan(at), 3, "closing");
+        yield return ("mixed", [.. packet[..at], 0x00, 0x01]);
+    }
+
+    public static FuzzTarget RudpHeaders() => new()
+    {
+        Name = "rudp-header",
+        MaxInputLength = 256,
+        Weight = 2,
+        DocumentedErrors = [],
+        Seeds = () =>
+        {
+            var longHeader = new byte[OmniStore.Transport.Rudp.Internal.PacketHeader.LongHeaderLength];
+            OmniStore.Transport.Rudp.Internal.PacketHeader.WriteLong(longHeader, OmniStore.Transport.Rudp.Internal.PacketType.Initial, OmniStore.Transport.Rudp.Internal.PacketHeader.Version1, new(1), new(2));
+            var shortHeader = new byte[16];
+            int length = OmniStore.Transport.Rudp.Internal.PacketHeader.WriteShort(shortHeader, new(3), 0x123456, 3);
+            return [("long", longHeader), ("short", shortHeader[..length])];
+        },
+        Run = static input =>
+        {
+            if (!OmniStore.Transport.Rudp.Internal.PacketHeader.TryRead(input, out var header, out var problem))
+            {
+                Check(problem is not null, "a refused header says why");
+                return $"refused:{Fuzzer.Shape(problem!)}";
+            }
+
+            Check(header.Length <= input.Length, "a header is inside the datagram");
+            Check(header.Type == OmniStore.Transport.Rudp.Internal.PacketType.Short ? header.PacketNumberLength is >= 1 and <= 4 : true, "a packet number is 1 to 4 bytes");
+            return $"ok:{header.Type}";
+        },
+    };
 
     // ---- content and storage --------------------------------------------------------------
 
