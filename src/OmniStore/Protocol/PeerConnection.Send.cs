@@ -140,8 +140,9 @@ internal sealed partial class PeerConnection
             throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A message of {total} bytes exceeds the protocol's {ProtocolLimits.MaxMessage}.");
         }
 
-        await SendFramesAsync(stream, type, head, body, 0, total).ConfigureAwait(false);
+        // Counted before the bytes go: a peer that has them and reports back never finds the count behind.
         Counters.AddPayloadOut(total);
+        await SendFramesAsync(stream, type, head, body, 0, total).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -268,10 +268,9 @@ internal sealed partial class PeerConnection
                 return;
             }
 
+            Counters.AddPayloadOut(end - offset); // before the bytes go, as in SendAsync
             await SendFramesAsync(stream, type, head, body.Memory, offset, end).ConfigureAwait(false);
             offset = end;
         }
-
-        Counters.AddPayloadOut(total);
     }
 }

@@ -192,12 +192,33 @@ internal sealed partial class ContentStore
                     Interlocked.Increment(ref _unboundSinceReclaim);
                 }
 
-                var value = new byte[Binding.EncodedSize];
-                binding.Write(value);
-                _catalog.Upsert(key, value);
                 if (previous is { IsBound: true } replaced && (!binding.IsBound || replaced.ManifestId != binding.ManifestId))
                 {
                     unbound = replaced.ManifestId;
+                }
+
+                var value = new byte[Binding.EncodedSize];
+                binding.Write(value);
+                if (unbound is { } old && Mode == StoreMode.Pinned)
+                {
+                    // Until a catalog checkpoint holds this write, a crash recovers the name bound to
+                    // the old manifest: passes keep it. Listed as being unbound before the write (a
+                    // pass that reads the new binding finds it listed), then tagged with the catalog
+                    // checkpoints started, read after the write (a later one holds the write).
+                    _unbinding.AddOrUpdate(old, 1, static (_, count) => count + 1);
+                    try
+                    {
+                        _catalog.Upsert(key, value);
+                        _unboundNotDurable[old] = Interlocked.Read(ref _catalogCheckpointsStarted);
+                    }
+                    finally
+                    {
+                        Release(_unbinding, old);
+                    }
+                }
+                else
+                {
+                    _catalog.Upsert(key, value);
                 }
             }
 

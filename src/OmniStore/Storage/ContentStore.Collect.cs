@@ -182,6 +182,10 @@ internal sealed partial class ContentStore
     // holds yet, with the number of catalog checkpoints started when it was written: a crash may
     // recover the catalog binding them still, so passes keep them and their chunks.
     private readonly ConcurrentDictionary<ManifestId, long> _unboundNotDurable = new();
+
+    // Manifests whose binding is being replaced right now (counts): listed before the write, so a pass
+    // that reads the catalog after the write finds them here or in _unboundNotDurable (see RebindAsync).
+    private readonly ConcurrentDictionary<ManifestId, int> _unbinding = new();
     private long _catalogCheckpointsStarted;
 
     private readonly Lock _backgroundLock = new();
@@ -243,8 +247,6 @@ internal sealed partial class ContentStore
             return;
         }
 
-        // Read after the binding's write: a catalog checkpoint started later holds the unbinding.
-        _unboundNotDurable[manifestId] = Interlocked.Read(ref _catalogCheckpointsStarted);
         long length = await ManifestLengthAsync(manifestId).ConfigureAwait(false);
         Interlocked.Add(ref _garbageEstimate, length);
         GarbageEstimateChanged();

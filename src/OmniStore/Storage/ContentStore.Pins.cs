@@ -65,17 +65,18 @@ internal sealed partial class ContentStore
         {
             Release(_inUseManifests, m);
         }
+    }
 
-        static void Release<T>(ConcurrentDictionary<T, int> counts, T key)
-            where T : notnull
+    /// <summary>Takes one from <paramref name="key"/>'s count, removing it at zero.</summary>
+    private static void Release<T>(ConcurrentDictionary<T, int> counts, T key)
+        where T : notnull
+    {
+        while (true)
         {
-            while (true)
+            int count = counts[key];
+            if (count == 1 ? counts.TryRemove(new KeyValuePair<T, int>(key, 1)) : counts.TryUpdate(key, count - 1, count))
             {
-                int count = counts[key];
-                if (count == 1 ? counts.TryRemove(new KeyValuePair<T, int>(key, 1)) : counts.TryUpdate(key, count - 1, count))
-                {
-                    return;
-                }
+                return;
             }
         }
     }

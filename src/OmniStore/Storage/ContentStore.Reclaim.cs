@@ -9,6 +9,9 @@ internal sealed partial class ContentStore
 {
     private readonly Lock _roomLock = new();
 
+    /// <summary>Runs in a reclamation pass just before it reads the catalog's bindings (tests: a change landing then).</summary>
+    internal Action? BeforeLiveScan { get; set; }
+
     /// <summary>
     /// Makes room for <paramref name="bytes"/> more bytes of log, or throws
     /// <see cref="OmniStoreError.StoreFull"/>. A cache evicts; a pinned store only reclaims the
@@ -89,7 +92,7 @@ internal sealed partial class ContentStore
             null,
             null,
             null);
-        CollectLive(catalogPolicy, liveManifests, null);
+        CollectBound(catalogPolicy, liveManifests);
 
         // Second chance: chunks read since the previous pass survive this one, and start over.
         var recent = Interlocked.Exchange(ref _recentReads, new ConcurrentDictionary<ChunkId, byte>());
@@ -172,15 +175,22 @@ internal sealed partial class ContentStore
             until = Math.Min(until, log.HeadAddress);
 
             // Reachable: every bound manifest, and those unbound since the last catalog checkpoint (a
-            // crash may recover the catalog as it was, still binding them). A cache also keeps the
-            // manifests read since its previous pass; neither recency set is reset here.
-            var liveManifests = new HashSet<ManifestId>(_unboundNotDurable.Keys);
+            // crash may recover the catalog as it was, still binding them). Those are read after the
+            // bindings: a name changed after this list was taken and before the scan reached it would
+            // otherwise be seen changed and its old manifest not listed yet (a rebinding lists it
+            // before it writes, see RebindAsync). A cache also keeps the manifests read since its
+            // previous pass; neither recency set is reset here.
+            var liveManifests = new HashSet<ManifestId>();
             var live = new HashSet<ChunkId>();
             var orphans = new HashSet<ManifestId>();
             var catalogPolicy = Mode == StoreMode.Pinned
                 ? new CatalogPolicy(this, liveManifests, null, null, releasedManifests, _orphanManifests, orphans)
                 : new CatalogPolicy(this, liveManifests, null, _recentManifests, releasedManifests, null, null);
-            long liveBytes = CollectLive(catalogPolicy, liveManifests, live);
+            BeforeLiveScan?.Invoke();
+            CollectBound(catalogPolicy, liveManifests);
+            liveManifests.UnionWith(_unbinding.Keys);
+            liveManifests.UnionWith(_unboundNotDurable.Keys);
+            long liveBytes = CollectChunks(liveManifests, live);
 
             // Each record of the chunk log is its value and about 40 bytes of header and key.
             long garbage = (until - log.BeginAddress) - liveBytes - (live.Count * 40L);
@@ -275,12 +285,8 @@ internal sealed partial class ContentStore
         _catalog.Compact(tail, policy);
     }
 
-    /// <summary>
-    /// Adds to <paramref name="manifests"/> the manifests bound to the names <paramref name="policy"/>
-    /// keeps, and to <paramref name="chunks"/> (when given) the chunks of every manifest in it; returns
-    /// the bytes of those chunks, each counted once. Reads only the catalog.
-    /// </summary>
-    private long CollectLive(CatalogPolicy policy, HashSet<ManifestId> manifests, HashSet<ChunkId>? chunks)
+    /// <summary>Adds to <paramref name="manifests"/> the manifests bound to the names <paramref name="policy"/> keeps. Reads only the catalog.</summary>
+    private void CollectBound(CatalogPolicy policy, HashSet<ManifestId> manifests)
     {
         foreach (var (key, value) in _catalog.ReadLatest(NameTag))
         {
@@ -290,12 +296,14 @@ internal sealed partial class ContentStore
                 manifests.Add(binding.ManifestId);
             }
         }
+    }
 
-        if (chunks is null)
-        {
-            return 0;
-        }
-
+    /// <summary>
+    /// Adds to <paramref name="chunks"/> the chunks of every manifest in <paramref name="manifests"/>;
+    /// returns the bytes of those chunks, each counted once. Reads only the catalog.
+    /// </summary>
+    private long CollectChunks(HashSet<ManifestId> manifests, HashSet<ChunkId> chunks)
+    {
         long bytes = 0;
         foreach (var id in manifests)
         {

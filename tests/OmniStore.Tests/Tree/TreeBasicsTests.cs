@@ -81,4 +81,26 @@ public sealed class TreeBasicsTests
         Assert.InRange(status.ChildrenTotal.PayloadIn, data.Length, data.Length + (64 << 10));
         Assert.True(status.ChildrenTotal.WireOut >= status.ChildrenTotal.PayloadOut);
     }
+
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task TheSendersCounters_AreNeverBehindWhatTheReceiverHas(string transport)
+    {
+        // The counters are read the moment a Get returns (as the demo and the staging benchmark do):
+        // bytes counted after their send completed could still be missing from them then.
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
+        var data = TestData.Random(1 << 20, 8);
+        await using var worker = await TreeCluster.ConnectAsync(cluster.Root);
+        await worker.PutAsync("dataset", data, ct).AsTask().WaitAsync(Timeout, ct); // the root has its link once it answered
+        var link = Assert.Single(cluster.Root.Children);
+        long before = link.Counters.PayloadOut;
+        for (int i = 1; i <= 40; i++)
+        {
+            Assert.Equal(data.Length, (await worker.GetAsync("dataset", ct).AsTask().WaitAsync(Timeout, ct)).Length);
+            long payload = link.Counters.PayloadOut, wire = link.Counters.WireOut;
+            Assert.True(payload - before >= (long)i * data.Length, $"Get {i}: the root counts {payload - before} payload bytes sent since the first Get; the worker has {(long)i * data.Length}");
+            Assert.True(wire >= payload, $"Get {i}: the root counts {wire} wire bytes sent, fewer than its {payload} payload bytes");
+        }
+    }
 }

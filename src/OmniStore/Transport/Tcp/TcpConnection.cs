@@ -99,6 +99,8 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
             total += segments[i].Count;
         }
 
+        // Counted before the bytes go: a peer that has them and reports back never finds the count behind.
+        _counters.AddWireOut(total);
         try
         {
             // A stream socket's send completes only once every byte of the list is out.
@@ -109,7 +111,6 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
             throw new IOException($"Sending failed: {ex.Message}", ex);
         }
 
-        _counters.AddWireOut(total);
         return true;
     }
 
@@ -249,14 +250,14 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
+            counters.AddWireOut(buffer.Length); // before the bytes go, as in TrySendAsync
             await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-            counters.AddWireOut(buffer.Length);
         }
 
         public override void Write(byte[] buffer, int offset, int count)
         {
-            inner.Write(buffer, offset, count);
             counters.AddWireOut(count);
+            inner.Write(buffer, offset, count);
         }
 
         public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
