@@ -187,6 +187,11 @@ internal sealed partial class ContentStore
             var binding = next(previous);
             if (binding != previous && binding.Version > 0)
             {
+                if (binding.IsBound && Mode == StoreMode.Pinned)
+                {
+                    await WaitForCommitToBindAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 if (previous is { IsBound: true } p && (!binding.IsBound || p.ManifestId != binding.ManifestId))
                 {
                     Interlocked.Increment(ref _unboundSinceReclaim);
