@@ -30,10 +30,12 @@ for (int i = 0; i < 100_000; i++)
     }
 
     // Sizes around chunk boundaries, sometimes reusing chunks of a shared prefix (dedup paths).
-    int size = random.Next(4) switch
+    // Objects up to 1 MiB are made durable by the journal, larger ones by a commit: both paths.
+    int size = random.Next(8) switch
     {
-        0 => random.Next(0, 100),
-        1 => ChunkLayout.MinChunkSize * random.Next(1, 4),
+        0 or 1 => random.Next(0, 100),
+        2 or 3 => ChunkLayout.MinChunkSize * random.Next(1, 4),
+        4 => random.Next(17, 24) * ChunkLayout.MinChunkSize,
         _ => random.Next(1, 6 * ChunkLayout.MinChunkSize),
     };
     var data = new byte[size];

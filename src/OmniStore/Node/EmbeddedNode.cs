@@ -73,7 +73,7 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
     {
         var manifest = writer.Complete();
         var binding = await Store.BindAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
-        await Store.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await Store.MakeDurableAsync(name, binding, manifest, cancellationToken).ConfigureAwait(false);
         return ToInfo(name, manifest, binding);
     }
 
@@ -206,13 +206,13 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
     public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
-        bool removed = await Store.UnbindAsync(name, cancellationToken).ConfigureAwait(false);
-        if (removed)
+        if (await Store.RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not { } tombstone)
         {
-            await Store.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return false;
         }
 
-        return removed;
+        await Store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>Everything is local: prefetching only checks that the object is there.</summary>

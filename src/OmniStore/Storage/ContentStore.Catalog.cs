@@ -148,10 +148,14 @@ internal sealed partial class ContentStore
         RebindAsync(name, previous => previous is { } p && p.Version >= binding.Version ? p : binding, cancellationToken);
 
     /// <summary>Unbinds <paramref name="name"/>, leaving a tombstone; returns whether it was bound.</summary>
-    public async ValueTask<bool> UnbindAsync(string name, CancellationToken cancellationToken = default)
+    public async ValueTask<bool> UnbindAsync(string name, CancellationToken cancellationToken = default) =>
+        await RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>Unbinds <paramref name="name"/>, leaving a tombstone; returns the tombstone, or null if the name was not bound.</summary>
+    public async ValueTask<Binding?> RemoveAsync(string name, CancellationToken cancellationToken = default)
     {
         bool wasBound = false;
-        await RebindAsync(
+        var tombstone = await RebindAsync(
             name,
             previous =>
             {
@@ -159,7 +163,7 @@ internal sealed partial class ContentStore
                 return wasBound ? new Binding(default, previous!.Value.Version + 1, IsBound: false) : previous ?? default;
             },
             cancellationToken).ConfigureAwait(false);
-        return wasBound;
+        return wasBound ? tombstone : null;
     }
 
     /// <summary>All current bindings (tombstones included), read from the catalog.</summary>

@@ -77,8 +77,13 @@ internal sealed partial class ContentStore
             // look at it) has its chunks written before the chunk table's checkpoint begins.
             var bindsHeld = Mode == StoreMode.Pinned ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
             Interlocked.Exchange(ref _bindsHeld, bindsHeld);
+            long journal = 0;
             try
             {
+                // Records journaled before this were written after their bindings: this commit's
+                // checkpoints hold them, and their files go once it completed.
+                journal = _journal?.Rotate() ?? 0;
+
                 // The data table first: a catalog checkpoint must never name chunks that the data
                 // table's recovered checkpoint lacks.
                 bool withIndex = _commitCount++ % FullCheckpointEvery == 0;
@@ -87,6 +92,7 @@ internal sealed partial class ContentStore
                 long checkpoint = Interlocked.Increment(ref _catalogCheckpointsStarted);
                 await _catalog.CheckpointAsync(withIndex, CancellationToken.None).ConfigureAwait(false);
                 NoteCommitCompleted(position);
+                _journal?.DropBefore(journal);
                 ForgetDurableUnbinds(checkpoint);
                 SaveGarbageEstimate();
                 batch.SetResult();

@@ -165,6 +165,11 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
                 }
             }
 
+            if (options.Mode == StoreMode.Pinned)
+            {
+                store.OpenJournal();
+            }
+
             store.StartBackgroundCheckpoints();
             // A pass that was due (or under way) when the store was last closed goes on now.
             store.LoadGarbageEstimate();
@@ -508,6 +513,9 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
         {
             StoreLog.FinalCheckpointFailed(_logger, ex, Directory);
         }
+
+        // After a last commit the journal's current file holds nothing (and goes); else what it holds is replayed at the next open.
+        _journal?.Close(removeIfEmpty: IsCommitted);
 
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {

@@ -62,6 +62,17 @@ internal sealed record ContentStoreOptions
     /// </summary>
     public double ReclaimFraction { get; init; } = 0.25;
 
+    /// <summary>The default of <see cref="JournalLimit"/>: 1 MiB.</summary>
+    public const long DefaultJournalLimit = 1 << 20;
+
+    /// <summary>
+    /// A pinned store makes a Put of an object up to this size, and every Delete, durable through its
+    /// journal (one record and one <c>fdatasync</c> shared with the writes made meanwhile) instead of
+    /// a commit of both tables; larger objects are committed. 0 turns the journal off. See
+    /// docs/storage.md, "The journal".
+    /// </summary>
+    public long JournalLimit { get; init; } = DefaultJournalLimit;
+
     internal int DataPageSizeBits => Math.Max(20, BitLength((2L * MaxChunkSize) - 1));
 
     public void Validate(string argumentName = "options")
@@ -83,6 +94,11 @@ internal sealed record ContentStoreOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(CheckpointBytes, argumentName);
+
+        if (JournalLimit is < 0 or > ChunkLayout.MaxChunkSize)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, JournalLimit, $"{nameof(JournalLimit)} must be between 0 and {ChunkLayout.MaxChunkSize} bytes.");
+        }
 
         if (ReclaimFraction is < 0 or > 1 || double.IsNaN(ReclaimFraction))
         {

@@ -33,7 +33,7 @@ internal static class DecoderTargets
     public static IEnumerable<FuzzTarget> All(string workDirectory) =>
     [
         Frames(), Hello(), HelloAnswer(), Auth(), BindingMessages(), BindMessages(), ErrorMessages(), WireNames(), ChunkMessages(), ChunkRequests(),
-        ObjectRequests(), ObjectAnswers(), RudpFrames(), RudpHeaders(), Manifests(), Bindings(), StoreDescriptors(workDirectory),
+        ObjectRequests(), ObjectAnswers(), RudpFrames(), RudpHeaders(), Manifests(), JournalRecords(), Bindings(), StoreDescriptors(workDirectory),
     ];
 
     // ---- frames ---------------------------------------------------------------------------
@@ -375,6 +375,34 @@ internal static class DecoderTargets
     };
 
     // ---- content and storage --------------------------------------------------------------
+
+    public static FuzzTarget JournalRecords() => new()
+    {
+        Name = "journal-record",
+        MaxInputLength = 4096,
+        Weight = 3,
+        DocumentedErrors = [OmniStoreError.Corrupt],
+        Seeds = () =>
+        {
+            var data = new byte[300];
+            new Random(5).NextBytes(data);
+            var layout = new ChunkLayout(data.Length, 128 << 10);
+            var manifest = new Manifest(layout, [ChunkId.Compute(data)]);
+            var put = new OmniStore.Storage.Internal.JournalRecord("a/b", new OmniStore.Storage.Binding(manifest.Id, 2, IsBound: true), manifest, [data]);
+            var delete = new OmniStore.Storage.Internal.JournalRecord("gone", new OmniStore.Storage.Binding(default, 9, IsBound: false), null, []);
+            return [("put", put.Encode()), ("delete", delete.Encode())];
+        },
+        Run = static input =>
+        {
+            var record = OmniStore.Storage.Internal.JournalRecord.Decode(input.ToArray(), ChunkLayout.MinChunkSize);
+            Check(ObjectName.IsValid(record.Name, out _), "a decoded record's name is valid");
+            Check(record.Binding.IsBound == record.Manifest is not null, "a binding has a manifest, a tombstone none");
+            Check(record.Manifest is null || record.Manifest.Id == record.Binding.ManifestId, "the manifest is the one bound");
+            Check(record.Chunks.All(c => record.Manifest!.Chunks.Contains(ChunkId.Compute(c.Span))), "every chunk is one its manifest lists");
+            Check(record.Encode().AsSpan().SequenceEqual(input), "a decoded record re-encodes to its input");
+            return record.Binding.IsBound ? "put" : "delete";
+        },
+    };
 
     public static FuzzTarget Manifests() => new()
     {

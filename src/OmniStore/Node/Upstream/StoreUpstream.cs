@@ -104,7 +104,7 @@ internal sealed class StoreUpstream : IUpstream
             }
 
             var stored = await _store.BindAsync(bind.Name, bind.ManifestId, cancellationToken).ConfigureAwait(false);
-            await _store.CommitAsync(cancellationToken).ConfigureAwait(false);
+            await _store.MakeDurableAsync(bind.Name, stored, manifest, cancellationToken).ConfigureAwait(false);
             ReleaseUploads(from, manifest.Chunks);
             var binding = new BindingMessage(bind.Name, stored.Version, stored.ManifestId, stored.IsBound);
             NodeLog.Bound(_logger, bind.Name, stored.Version);
@@ -120,13 +120,12 @@ internal sealed class StoreUpstream : IUpstream
 
     public async Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken)
     {
-        if (!await _store.UnbindAsync(name, cancellationToken).ConfigureAwait(false))
+        if (await _store.RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not { } tombstone)
         {
             throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
         }
 
-        await _store.CommitAsync(cancellationToken).ConfigureAwait(false);
-        var tombstone = (await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false))!.Value;
+        await _store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
         var binding = new BindingMessage(name, tombstone.Version, tombstone.ManifestId, tombstone.IsBound);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
         return binding;

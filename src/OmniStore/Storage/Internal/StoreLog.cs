@@ -43,4 +43,11 @@ internal static partial class StoreLog
     // 1050-1059: chunks written behind (ContentStore.WriteBehind.cs).
     [LoggerMessage(1050, LogLevel.Debug, "A chunk written behind was not cached ({Chunk}): {Reason}")]
     public static partial void WriteBehindFailed(ILogger logger, Content.ChunkId chunk, string reason);
+
+    // 1060-1069: the journal (ContentStore.Journal.cs).
+    [LoggerMessage(1060, LogLevel.Information, "Store {Directory}: replayed {Records} journaled writes from {Files} journal files left by a crash")]
+    public static partial void JournalReplayed(ILogger logger, string directory, int records, int files);
+
+    [LoggerMessage(1061, LogLevel.Warning, "The commit of {Directory} that keeps its journal short failed; the journal grows until one succeeds")]
+    public static partial void JournalCommitFailed(ILogger logger, Exception exception, string directory);
 }
