@@ -516,6 +516,11 @@ internal sealed class RemoteObjectService : IObjectService
     public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
+        if (data.Length <= PutObjectMessage.MaxObject && await PutObjectAsync(name, data, chunkSize, broadcast, cancellationToken).ConfigureAwait(false) is { } info)
+        {
+            return info;
+        }
+
         var upload = new Upload(this, chunkSize, cancellationToken);
         try
         {
@@ -533,6 +538,37 @@ internal sealed class RemoteObjectService : IObjectService
         {
             await upload.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A small object in one PUT_OBJECT (protocol version 5): its manifest and bytes, answered once
+    /// the root has it durable. Null when the node speaks an older version (the caller uploads it in
+    /// pieces).
+    /// </summary>
+    private async Task<ObjectInfo?> PutObjectAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken)
+    {
+        var layout = new ChunkLayout(data.Length, chunkSize);
+        var chunks = new ChunkId[layout.ChunkCount];
+        for (int i = 0; i < chunks.Length; i++)
+        {
+            chunks[i] = ChunkId.Compute(data.Span.Slice((int)layout.OffsetOf(i), layout.LengthOf(i)));
+        }
+
+        var manifest = new Manifest(layout, chunks);
+        var head = PutObjectMessage.EncodeHead(name, manifest, broadcast);
+        var binding = await WithFailoverAsync<BindingMessage?>(
+            async connection =>
+            {
+                if (connection.Version < ProtocolLimits.PutObjectVersion)
+                {
+                    return null;
+                }
+
+                using var response = await connection.RequestAsync(FrameType.PutObject, head, data, cancellationToken).ConfigureAwait(false);
+                return BindingMessage.Decode(response.Payload);
+            },
+            cancellationToken).ConfigureAwait(false);
+        return binding is { } bound ? new ObjectInfo(name, manifest.Length, chunkSize, layout.ChunkCount, bound.Version, manifest.Id) : null;
     }
 
     public unsafe ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize)

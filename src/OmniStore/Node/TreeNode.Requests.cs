@@ -29,6 +29,7 @@ internal sealed partial class TreeNode
         table.Add(FrameType.GetCopy, TreeSide.Parent, ServeCopyAsync);
         table.Add(FrameType.Verify, TreeSide.Child, ServeVerifyAsync);
         table.Add(FrameType.GetObject, TreeSide.Child, ServeObjectAsync, since: ProtocolLimits.ObjectVersion);
+        table.Add(FrameType.PutObject, TreeSide.Child, ServePutObjectAsync, since: ProtocolLimits.PutObjectVersion);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);
@@ -230,6 +231,12 @@ internal sealed partial class TreeNode
     private async Task ServeBindAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
         var binding = await _upstream.BindAsync(connection, request, BindMessage.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+    }
+
+    private async Task ServePutObjectAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        var binding = await _upstream.PutObjectAsync(connection, request, PutObjectMessage.Decode(request.PayloadMemory), cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 

@@ -29,6 +29,7 @@ internal sealed partial class TreeNode
             RelaySecret = _options.RelaySecret,
             AcceptsRelaysWithoutSecret = _options.AcceptRelaysWithoutSecret,
             ExpectedPeer = _options.ParentNodeId, // only the parent link dials
+            MaxVersion = _options.MaxProtocolVersion,
         };
 
     /// <summary>This node's identity for a child connecting from <paramref name="remote"/>: a relay that was late here is refused for a while.</summary>

@@ -29,6 +29,9 @@ internal sealed record TreeNodeOptions
     /// </summary>
     internal IReadOnlyList<INodeModule> Modules { get; init; } = [];
 
+    /// <summary>The newest protocol version the node speaks (tests: a node of an older version).</summary>
+    internal ushort MaxProtocolVersion { get; init; } = ProtocolLimits.MaxVersion;
+
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
 

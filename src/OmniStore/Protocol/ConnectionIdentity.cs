@@ -32,6 +32,9 @@ internal sealed record ConnectionIdentity(NodeIdentity Node, NodeRole Role, stri
     /// </summary>
     public TreeSide OpenerSide { get; init; } = TreeSide.Child;
 
+    /// <summary>The newest protocol version this end offers or accepts (tests: a node of an older version).</summary>
+    public ushort MaxVersion { get; init; } = ProtocolLimits.MaxVersion;
+
     /// <summary>
     /// An acceptor that takes a parent that dials it: that parent's node id. An opener that asks to
     /// be the parent is taken only when it proves this id and says it is a root or a relay; any other

@@ -31,4 +31,5 @@ internal enum FrameType : byte
     VerifyResult = 33,
     GetObject = 34,
     Object = 35,
+    PutObject = 36,
 }

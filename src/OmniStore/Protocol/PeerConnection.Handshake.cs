@@ -30,7 +30,7 @@ internal sealed partial class PeerConnection
 
     private static async Task<HandshakeOutcome> OpenerHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
     {
-        var hello = new HelloMessage(ProtocolLimits.MinVersion, ProtocolLimits.MaxVersion, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []) { OpenerSide = local.OpenerSide };
+        var hello = new HelloMessage(ProtocolLimits.MinVersion, local.MaxVersion, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []) { OpenerSide = local.OpenerSide };
         var helloBytes = hello.Encode();
         await WriteFrameAsync(pipe.Output, FrameType.Hello, helloBytes, cancellationToken).ConfigureAwait(false);
 
@@ -38,9 +38,9 @@ internal sealed partial class PeerConnection
 
         // The version first: the rest is laid out as the version the peer chose says.
         var (min, max) = HelloMessage.ReadVersions(answerBytes);
-        if (min != max || min is < ProtocolLimits.MinVersion or > ProtocolLimits.MaxVersion)
+        if (min != max || min < ProtocolLimits.MinVersion || min > local.MaxVersion)
         {
-            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The peer chose protocol version {min}..{max}; this node speaks {ProtocolLimits.MinVersion}..{ProtocolLimits.MaxVersion}.");
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The peer chose protocol version {min}..{max}; this node speaks {ProtocolLimits.MinVersion}..{local.MaxVersion}.");
         }
 
         var answer = HelloMessage.Decode(answerBytes, fromAcceptor: true);
@@ -93,10 +93,10 @@ internal sealed partial class PeerConnection
         // both ranges, not that its HELLO is malformed.
         var (offeredMin, offeredMax) = await DecodeOrRefuseAsync(pipe, () => HelloMessage.ReadVersions(helloBytes), cancellationToken).ConfigureAwait(false);
         ushort low = Math.Max(offeredMin, ProtocolLimits.MinVersion);
-        ushort high = Math.Min(offeredMax, ProtocolLimits.MaxVersion);
+        ushort high = Math.Min(offeredMax, local.MaxVersion);
         if (low > high)
         {
-            string problem = $"no common protocol version: the peer speaks {offeredMin}..{offeredMax}, this node {ProtocolLimits.MinVersion}..{ProtocolLimits.MaxVersion}";
+            string problem = $"no common protocol version: the peer speaks {offeredMin}..{offeredMax}, this node {ProtocolLimits.MinVersion}..{local.MaxVersion}";
             await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, problem), cancellationToken).ConfigureAwait(false);
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"Refused the connection: {problem}.");
         }

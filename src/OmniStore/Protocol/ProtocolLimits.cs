@@ -13,9 +13,13 @@ internal static class ProtocolLimits
 
     /// <summary>
     /// The protocol versions this build speaks: 3 adds GET_OBJECT and OBJECT (a small object in one
-    /// round trip), 4 abandoned answers (a relay streams a chunk it is still fetching).
+    /// round trip), 4 abandoned answers (a relay streams a chunk it is still fetching), 5 PUT_OBJECT
+    /// (a small object put in one round trip).
     /// </summary>
-    public const ushort MaxVersion = 4;
+    public const ushort MaxVersion = 5;
+
+    /// <summary>The first version with PUT_OBJECT.</summary>
+    public const ushort PutObjectVersion = 5;
 
     /// <summary>The first version with GET_OBJECT and OBJECT.</summary>
     public const ushort ObjectVersion = 3;

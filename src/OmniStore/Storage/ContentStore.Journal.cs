@@ -28,12 +28,20 @@ internal sealed partial class ContentStore
     /// else by a commit. The caller holds a pin on <paramref name="manifest"/> (its chunks are read
     /// back for the record).
     /// </summary>
-    public async Task MakeDurableAsync(string name, Binding binding, Manifest? manifest, CancellationToken cancellationToken = default)
+    public Task MakeDurableAsync(string name, Binding binding, Manifest? manifest, CancellationToken cancellationToken = default) =>
+        MakeDurableAsync(name, binding, manifest, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="MakeDurableAsync(string, Binding, Manifest?, CancellationToken)"/>, with the
+    /// object's bytes when the caller has them (<paramref name="chunk"/> gives chunk i's), so they
+    /// need not be read back from the store.
+    /// </summary>
+    public async Task MakeDurableAsync(string name, Binding binding, Manifest? manifest, Func<int, ReadOnlyMemory<byte>>? chunk, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         if (_journal is not { } journal
             || (manifest is not null && manifest.Layout.Length > _options.JournalLimit)
-            || EncodeJournalRecord(name, binding, manifest) is not { } payload)
+            || EncodeJournalRecord(name, binding, manifest, chunk) is not { } payload)
         {
             await CommitAsync(cancellationToken).ConfigureAwait(false);
             return;
@@ -75,7 +83,7 @@ internal sealed partial class ContentStore
     }
 
     /// <summary>The record for a binding, with the object's distinct chunks read back; null if one cannot be read (then a commit does it).</summary>
-    private byte[]? EncodeJournalRecord(string name, Binding binding, Manifest? manifest)
+    private byte[]? EncodeJournalRecord(string name, Binding binding, Manifest? manifest, Func<int, ReadOnlyMemory<byte>>? chunk)
     {
         var chunks = new List<ReadOnlyMemory<byte>>();
         if (manifest is not null)
@@ -85,6 +93,12 @@ internal sealed partial class ContentStore
             {
                 if (!seen.Add(manifest.Chunks[i]))
                 {
+                    continue;
+                }
+
+                if (chunk is not null)
+                {
+                    chunks.Add(chunk(i));
                     continue;
                 }
 

@@ -33,7 +33,7 @@ internal static class DecoderTargets
     public static IEnumerable<FuzzTarget> All(string workDirectory) =>
     [
         Frames(), Hello(), HelloAnswer(), Auth(), BindingMessages(), BindMessages(), ErrorMessages(), WireNames(), ChunkMessages(), ChunkRequests(),
-        ObjectRequests(), ObjectAnswers(), RudpFrames(), RudpHeaders(), Manifests(), JournalRecords(), Bindings(), StoreDescriptors(workDirectory),
+        ObjectRequests(), ObjectAnswers(), PutObjectRequests(), RudpFrames(), RudpHeaders(), Manifests(), JournalRecords(), Bindings(), StoreDescriptors(workDirectory),
     ];
 
     // ---- frames ---------------------------------------------------------------------------
@@ -267,6 +267,41 @@ internal static class DecoderTargets
             Check(inline is >= 0 and <= ObjectMessages.MaxInlineChunk, "the inline length read is within the inline limit");
             Check(ObjectName.IsValid(name, out _), "a decoded name is valid");
             return $"ok:{Bucket(inline)}:{Bucket(name.Length)}";
+        },
+        Dictionary = NameTokens,
+    };
+
+    public static FuzzTarget PutObjectRequests() => new()
+    {
+        Name = "put-object",
+        MaxInputLength = 16 * 1024,
+        Weight = 4,
+        DocumentedErrors = [OmniStoreError.ProtocolError, OmniStoreError.InvalidName, OmniStoreError.InvalidArgument, OmniStoreError.Corrupt],
+        Seeds = () =>
+        {
+            var small = new byte[3000];
+            new Random(3).NextBytes(small);
+            var layout = new ChunkLayout(small.Length, ChunkLayout.MinChunkSize);
+            var manifest = new Manifest(layout, [ChunkId.Compute(small)]);
+            var empty = new Manifest(new ChunkLayout(0, ChunkLayout.DefaultChunkSize), []);
+            return
+            [
+                ("small", [.. PutObjectMessage.EncodeHead("results/1", manifest, false), .. small]),
+                ("empty-broadcast", PutObjectMessage.EncodeHead("e", empty, true)),
+            ];
+        },
+        Run = static input =>
+        {
+            var put = PutObjectMessage.Decode(input);
+            Check(ObjectName.IsValid(put.Name, out _), "a decoded name is valid");
+            Check(put.Data.Length == put.Manifest.Length && put.Data.Length <= PutObjectMessage.MaxObject, "the bytes are the manifest's length, within the limit");
+            for (int i = 0; i < put.Manifest.Chunks.Count; i++)
+            {
+                Check(put.Manifest.Chunks[i].Matches(put.Chunk(i).Span), "every chunk matches its id");
+            }
+
+            Check(PutObjectMessage.EncodeHead(put.Name, put.Manifest, put.Broadcast).Concat(put.Data.ToArray()).SequenceEqual(input), "a decoded request re-encodes to its input");
+            return $"ok:{put.Manifest.Chunks.Count}:{put.Broadcast}";
         },
         Dictionary = NameTokens,
     };

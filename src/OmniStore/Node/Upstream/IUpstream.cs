@@ -42,6 +42,9 @@ internal interface IUpstream
     /// <summary>Binds a name (BIND); done once every relay below the root applied the new binding.</summary>
     Task<BindingMessage> BindAsync(PeerConnection from, Message request, BindMessage bind, CancellationToken cancellationToken);
 
+    /// <summary>A small object put in one request (PUT_OBJECT, checked whole): stored, bound and durable at the root; cached and forwarded by a relay.</summary>
+    Task<BindingMessage> PutObjectAsync(PeerConnection from, Message request, PutObjectMessage put, CancellationToken cancellationToken);
+
     /// <summary>Unbinds a name (DELETE); the tombstone is the answer.</summary>
     Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken);
 

@@ -33,6 +33,49 @@ internal sealed partial class ParentUpstream
         return await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task<BindingMessage> PutObjectAsync(PeerConnection from, Message request, PutObjectMessage put, CancellationToken cancellationToken)
+    {
+        TryCache(() =>
+        {
+            for (int i = 0; i < put.Manifest.Chunks.Count; i++)
+            {
+                _store.WriteChunk(put.Manifest.Chunks[i], put.Chunk(i).Span);
+            }
+
+            _store.WriteManifest(put.Manifest);
+        });
+
+        var parent = _parent.Get();
+        Message response;
+        if (parent.Version >= ProtocolLimits.PutObjectVersion)
+        {
+            response = await parent.RequestAsync(FrameType.PutObject, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            // A parent of an older version: the object as the three requests it knows.
+            for (int i = 0; i < put.Manifest.Chunks.Count; i++)
+            {
+                var chunk = put.Chunk(i);
+                (await parent.RequestAsync(FrameType.PutChunk, ChunkMessage.Head(put.Manifest.Chunks[i], chunk.Length), chunk, cancellationToken).ConfigureAwait(false)).Dispose();
+            }
+
+            (await parent.RequestAsync(FrameType.PutManifest, put.Manifest.ToBytes(), cancellationToken).ConfigureAwait(false)).Dispose();
+            response = await parent.RequestAsync(FrameType.Bind, new BindMessage(put.Name, put.Manifest.Id, put.Broadcast).Encode(), cancellationToken).ConfigureAwait(false);
+        }
+
+        using (response)
+        {
+            foreach (var id in put.Manifest.Chunks)
+            {
+                _misses.Chunks.Forget(id);
+            }
+
+            _misses.Manifests.Forget(put.Manifest.Id);
+            return await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public async Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken)
     {
         using var response = await _parent.Get().RequestAsync(FrameType.Delete, request.PayloadMemory, cancellationToken).ConfigureAwait(false);

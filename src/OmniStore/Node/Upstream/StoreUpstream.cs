@@ -103,19 +103,41 @@ internal sealed class StoreUpstream : IUpstream
                 }
             }
 
-            var stored = await _store.BindAsync(bind.Name, bind.ManifestId, cancellationToken).ConfigureAwait(false);
-            await _store.MakeDurableAsync(bind.Name, stored, manifest, cancellationToken).ConfigureAwait(false);
+            var binding = await BindDurablyAsync(bind.Name, manifest, bind.Broadcast, chunk: null, cancellationToken).ConfigureAwait(false);
             ReleaseUploads(from, manifest.Chunks);
-            var binding = new BindingMessage(bind.Name, stored.Version, stored.ManifestId, stored.IsBound);
-            NodeLog.Bound(_logger, bind.Name, stored.Version);
-            await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
-            if (bind.Broadcast)
-            {
-                await _downstream.BroadcastAsync(manifest, cancellationToken).ConfigureAwait(false);
-            }
-
             return binding;
         }
+    }
+
+    public async Task<BindingMessage> PutObjectAsync(PeerConnection from, Message request, PutObjectMessage put, CancellationToken cancellationToken)
+    {
+        // Pinned before the chunks are written, as an upload pins them: a pass keeps them until bound.
+        using (_store.Pin(put.Manifest))
+        {
+            for (int i = 0; i < put.Manifest.Chunks.Count; i++)
+            {
+                _store.WriteChunk(put.Manifest.Chunks[i], put.Chunk(i).Span);
+            }
+
+            _store.WriteManifest(put.Manifest);
+            return await BindDurablyAsync(put.Name, put.Manifest, put.Broadcast, put.Chunk, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Binds a name to a stored (and pinned) manifest, makes it durable, and tells the tree.</summary>
+    private async Task<BindingMessage> BindDurablyAsync(string name, Manifest manifest, bool broadcast, Func<int, ReadOnlyMemory<byte>>? chunk, CancellationToken cancellationToken)
+    {
+        var stored = await _store.BindAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
+        await _store.MakeDurableAsync(name, stored, manifest, chunk, cancellationToken).ConfigureAwait(false);
+        var binding = new BindingMessage(name, stored.Version, stored.ManifestId, stored.IsBound);
+        NodeLog.Bound(_logger, name, stored.Version);
+        await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
+        if (broadcast)
+        {
+            await _downstream.BroadcastAsync(manifest, cancellationToken).ConfigureAwait(false);
+        }
+
+        return binding;
     }
 
     public async Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken)

@@ -79,7 +79,9 @@ internal sealed partial class WriteJournal : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(record.AsSpan(8), XxHash3.Hash64(payload));
         payload.CopyTo(record.AsSpan(HeaderSize));
 
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Completed on the sync loop's thread, which runs the writers' continuations (their answers)
+        // there too: one thread hop fewer per write, for a few microseconds each before the next sync.
+        var done = new TaskCompletionSource();
         bool start;
         lock (_lock)
         {
@@ -141,6 +143,7 @@ internal sealed partial class WriteJournal : IDisposable
     public void Close(bool removeIfEmpty)
     {
         string? empty = null;
+        List<TaskCompletionSource> waiting;
         lock (_lock)
         {
             if (_disposed)
@@ -155,12 +158,14 @@ internal sealed partial class WriteJournal : IDisposable
                 empty = FilePath(_directory, _generation);
             }
 
-            foreach (var waiter in _waiting)
-            {
-                waiter.TrySetException(new OmniStoreException(OmniStoreError.Unavailable, "The store was closed before the write reached the disk."));
-            }
-
+            waiting = _waiting;
             _waiting = [];
+        }
+
+        // Outside the lock: the writers' continuations run here.
+        foreach (var waiter in waiting)
+        {
+            waiter.TrySetException(new OmniStoreException(OmniStoreError.Unavailable, "The store was closed before the write reached the disk."));
         }
 
         if (empty is not null)
@@ -203,20 +208,22 @@ internal sealed partial class WriteJournal : IDisposable
             }
             catch (Exception ex) when (ex is IOException or ObjectDisposedException)
             {
+                // Rotated meanwhile: the old file was synced by Rotate, with these records in it.
+                bool rotated;
                 lock (_lock)
                 {
-                    // Rotated meanwhile: the old file was synced by Rotate, with these records in it.
-                    bool rotated = !_disposed && !ReferenceEquals(file, _file);
-                    foreach (var waiter in batch)
+                    rotated = !_disposed && !ReferenceEquals(file, _file);
+                }
+
+                foreach (var waiter in batch)
+                {
+                    if (rotated)
                     {
-                        if (rotated)
-                        {
-                            waiter.TrySetResult();
-                        }
-                        else
-                        {
-                            waiter.TrySetException(new OmniStoreException(OmniStoreError.Unavailable, $"The journal of the store in '{Path.GetDirectoryName(_directory)}' could not be written to disk: {ex.Message}", ex));
-                        }
+                        waiter.TrySetResult();
+                    }
+                    else
+                    {
+                        waiter.TrySetException(new OmniStoreException(OmniStoreError.Unavailable, $"The journal of the store in '{_directory}' could not be written to disk: {ex.Message}", ex));
                     }
                 }
             }
