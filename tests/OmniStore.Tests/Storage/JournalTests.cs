@@ -107,6 +107,28 @@ public sealed class JournalTests : IDisposable
     }
 
     [Fact]
+    public async Task CodeThatGoesOnAfterAnAwaitedPut_MayPutSynchronously()
+    {
+        // The continuation after an awaited Put (ConfigureAwait(false): it runs wherever the Put
+        // completed) does a blocking Put: it must not run on the thread that syncs the journal,
+        // or that thread waits for itself.
+        var ct = TestContext.Current.CancellationToken;
+        await using var node = Open(Live);
+        var run = Task.Run(
+            async () =>
+            {
+                for (int i = 0; i < 20; i++)
+                {
+                    await node.PutAsync($"async/{i}", TestData.Random(100, i), Chunk, false, ct).ConfigureAwait(false);
+                    node.Put($"sync/{i}", TestData.Random(100, 1000 + i), Chunk);
+                }
+            },
+            ct);
+        await run.WaitAsync(TimeSpan.FromSeconds(30), ct);
+        Assert.Equal(40, node.Store.JournaledWrites);
+    }
+
+    [Fact]
     public async Task ARecordCutShortAtTheEnd_IsIgnored_TheOnesBeforeItReplayed()
     {
         var ct = TestContext.Current.CancellationToken;
