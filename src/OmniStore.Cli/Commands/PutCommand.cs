@@ -36,7 +36,8 @@ internal static class PutCommand
             ObjectName.Validate(objectName);
 
             // Opened before the store, so that a missing file fails without touching the store.
-            // PutAsync reads one chunk at a time: a file of any size is streamed, never loaded whole.
+            // PutAsync reads one chunk at a time: a file of any size is streamed, never loaded whole
+            // (but one of at most 1 MiB, read whole and put in one request).
             await using Stream input = path == "-"
                 ? Console.OpenStandardInput()
                 : new FileStream(path, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, Options = FileOptions.SequentialScan, BufferSize = 0 });
@@ -52,7 +53,18 @@ internal static class PutCommand
                 () => counting.Transferred,
                 async () =>
                 {
-                    await client.PutAsync(objectName, counting, putOptions, cancellationToken);
+                    if (total is { } length && length <= Protocol.PutObjectMessage.MaxObject)
+                    {
+                        // A small file is read whole and put in one request (PUT_OBJECT).
+                        var whole = new byte[length];
+                        await counting.ReadExactlyAsync(whole, cancellationToken);
+                        await client.PutAsync(objectName, whole, putOptions, cancellationToken);
+                    }
+                    else
+                    {
+                        await client.PutAsync(objectName, counting, putOptions, cancellationToken);
+                    }
+
                     return counting.Transferred;
                 });
 

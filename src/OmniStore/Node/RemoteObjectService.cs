@@ -485,6 +485,14 @@ internal sealed class RemoteObjectService : IObjectService
     {
         ObjectName.Validate(name);
         ArgumentNullException.ThrowIfNull(source);
+        if (source.CanSeek && source.Length - source.Position is >= 0 and <= PutObjectMessage.MaxObject)
+        {
+            // A small file (its length known): read whole, it goes in one PUT_OBJECT.
+            var whole = new byte[source.Length - source.Position];
+            await source.ReadExactlyAsync(whole, cancellationToken).ConfigureAwait(false);
+            return await PutAsync(name, whole, chunkSize, broadcast, cancellationToken).ConfigureAwait(false);
+        }
+
         var upload = new Upload(this, chunkSize, cancellationToken);
         try
         {

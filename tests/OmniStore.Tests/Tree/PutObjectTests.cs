@@ -40,6 +40,23 @@ public sealed class PutObjectTests
     }
 
     [Fact]
+    public async Task ASmallSeekableStream_IsOneRequestToo()
+    {
+        // What `omnistore put FILE` does with a small file.
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var client = await TreeCluster.ConnectAsync(cluster.Root);
+        var data = TestData.Random(5000, 11);
+        var counters = ((RemoteObjectService)client.Service).Counters;
+        long before = counters.PayloadOut;
+
+        await client.PutAsync("results/file", new MemoryStream(data), ct).AsTask().WaitAsync(Timeout, ct);
+
+        Assert.Equal(PutObjectMessage.EncodeHead("results/file", ManifestOf(data, ChunkLayout.DefaultChunkSize), false).Length + data.Length, counters.PayloadOut - before);
+        Assert.Equal(data, await client.GetAsync("results/file", ct));
+    }
+
+    [Fact]
     public async Task ThroughARelay_TheRelayCachesIt_AndAnotherSiteReadsIt()
     {
         var ct = TestContext.Current.CancellationToken;
