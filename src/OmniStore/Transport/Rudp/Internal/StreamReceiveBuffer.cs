@@ -1,0 +1,116 @@
+namespace OmniStore.Transport.Rudp.Internal;
+
+/// <summary>
+/// The receiving end of a connection's one stream (docs/rudp.md, "Flow control"): STREAM frames in
+/// any order, duplicated or overlapping, are put in place; the application reads the contiguous
+/// prefix; the window (the highest offset the peer may send, MAX_DATA) moves with what was read.
+/// Memory is bounded by the window: a frame past it, a final size that changes, or bytes past the
+/// final size are protocol violations, refused before anything is stored.
+/// </summary>
+internal sealed class StreamReceiveBuffer
+{
+    private readonly byte[] _ring;   // offsets [read, read + capacity) live at offset % capacity
+    private readonly RangeSet _held = new();
+    private long _read;              // bytes the application has read
+    private long _limit;             // MAX_DATA as last advertised
+    private long _finalSize = -1;
+
+    /// <param name="window">Bytes the peer may send beyond what was read (the initial MAX_DATA); the buffer's capacity.</param>
+    public StreamReceiveBuffer(int window)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
+        _ring = new byte[window];
+        _limit = window;
+    }
+
+    /// <summary>The highest stream offset the peer may send (MAX_DATA).</summary>
+    public long Limit => _limit;
+
+    /// <summary>Bytes read by the application so far.</summary>
+    public long ReadOffset => _read;
+
+    /// <summary>Bytes ready to read (the contiguous prefix past <see cref="ReadOffset"/>).</summary>
+    public long Readable => _held.First is { } first && first.Start == _read ? first.End - _read : 0;
+
+    /// <summary>Whether every byte up to the stream's end has been read.</summary>
+    public bool Finished => _finalSize >= 0 && _read == _finalSize;
+
+    /// <summary>
+    /// Puts a STREAM frame's bytes in place. Returns null when accepted (a duplicate is accepted and
+    /// changes nothing), else why the frame violates the protocol.
+    /// </summary>
+    public string? Receive(long offset, ReadOnlySpan<byte> data, bool fin)
+    {
+        if (offset < 0 || offset > long.MaxValue - data.Length)
+        {
+            return "a STREAM frame's offset out of range";
+        }
+
+        long end = offset + data.Length;
+        if (end > _limit)
+        {
+            return $"a STREAM frame up to offset {end}, past the window's {_limit}";
+        }
+
+        if (_finalSize >= 0 && (end > _finalSize || (fin && end != _finalSize)))
+        {
+            return $"a STREAM frame up to offset {end} of a stream whose final size is {_finalSize}";
+        }
+
+        if (fin)
+        {
+            if (end < _held.End || end < _read)
+            {
+                return $"a final size of {end} below bytes already received";
+            }
+
+            _finalSize = end;
+        }
+
+        // Only what was not read yet is kept.
+        long from = Math.Max(offset, _read);
+        for (long at = from; at < end;)
+        {
+            int index = (int)(at % _ring.Length);
+            int count = (int)Math.Min(end - at, _ring.Length - index);
+            data.Slice((int)(at - offset), count).CopyTo(_ring.AsSpan(index, count));
+            at += count;
+        }
+
+        _held.Add(from, end);
+        return null;
+    }
+
+    /// <summary>Copies up to <paramref name="destination"/>'s length of the readable bytes out; returns how many.</summary>
+    public int Read(Span<byte> destination)
+    {
+        int count = (int)Math.Min(destination.Length, Readable);
+        for (int done = 0; done < count;)
+        {
+            int index = (int)((_read + done) % _ring.Length);
+            int piece = Math.Min(count - done, _ring.Length - index);
+            _ring.AsSpan(index, piece).CopyTo(destination.Slice(done, piece));
+            done += piece;
+        }
+
+        _read += count;
+        _held.RemoveBelow(_read);
+        return count;
+    }
+
+    /// <summary>
+    /// The new MAX_DATA to advertise when the application has read half a window since the last
+    /// one (so a sender is never stalled waiting for credit it could have had), else null.
+    /// </summary>
+    public long? WindowUpdate()
+    {
+        long next = _read + _ring.Length;
+        if (next - _limit < _ring.Length / 2 || _finalSize >= 0)
+        {
+            return null;
+        }
+
+        _limit = next;
+        return next;
+    }
+}
