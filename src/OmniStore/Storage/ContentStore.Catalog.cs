@@ -196,14 +196,10 @@ internal sealed partial class ContentStore
                     await WaitForCommitToBindAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                if (previous is { IsBound: true } p && (!binding.IsBound || p.ManifestId != binding.ManifestId))
-                {
-                    Interlocked.Increment(ref _unboundSinceReclaim);
-                }
-
                 if (previous is { IsBound: true } replaced && (!binding.IsBound || replaced.ManifestId != binding.ManifestId))
                 {
                     unbound = replaced.ManifestId;
+                    Interlocked.Increment(ref _unboundSinceReclaim);
                 }
 
                 var value = new byte[Binding.EncodedSize];

@@ -40,7 +40,7 @@ public sealed class BindDuringCommitTests : IDisposable
             Assert.NotNull(put);
 
             // What a kill right now leaves on the disk: the files as they are.
-            CopyStore(live, crashed);
+            StoreCopy.AsAKillLeavesIt(live, crashed);
             await put.WaitAsync(TimeSpan.FromSeconds(30), ct);
         }
 
@@ -53,30 +53,13 @@ public sealed class BindDuringCommitTests : IDisposable
 
     private static async Task PutAsync(ContentStore store, string name, byte[] data, CancellationToken ct)
     {
-        var layout = new ChunkLayout(data.Length, Chunk);
-        var chunks = new List<ChunkId>();
-        for (int i = 0; i < layout.ChunkCount; i++)
+        var manifest = TestManifests.Of(data, Chunk);
+        for (int i = 0; i < manifest.Chunks.Count; i++)
         {
-            var bytes = data.AsSpan((int)layout.OffsetOf(i), layout.LengthOf(i));
-            chunks.Add(ChunkId.Compute(bytes));
-            store.WriteChunk(chunks[i], bytes);
+            store.WriteChunk(manifest.Chunks[i], TestManifests.Chunk(manifest, data, i));
         }
 
-        var manifest = new Manifest(layout, chunks);
         store.WriteManifest(manifest);
         await store.BindAsync(name, manifest.Id, ct);
-    }
-
-    private static void CopyStore(string from, string to)
-    {
-        foreach (var directory in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
-        {
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, directory)));
-        }
-
-        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "lock"))
-        {
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
-        }
     }
 }

@@ -137,29 +137,8 @@ public sealed class CrashRecoveryTests : IDisposable
         }
 
         string kept = Path.Combine(Path.GetTempPath(), $"omnistore-crash-failed-{DateTime.UtcNow:yyyyMMddHHmmss}");
-        CopyDirectory(_dir.Path, kept);
+        StoreCopy.AsAKillLeavesIt(_dir.Path, kept);
         return $"[chunk {id} in the chunk log's files: {(found.Count == 0 ? "nowhere" : string.Join(", ", found))}; files: {string.Join(", ", Directory.GetFiles(Path.Combine(_dir.Path, "data"), "*", SearchOption.AllDirectories).Select(f => $"{Path.GetRelativePath(_dir.Path, f)} {new FileInfo(f).Length}"))}; the store is kept in {kept}]";
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        foreach (var directory in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
-        {
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, directory)));
-        }
-
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
-        {
-            try
-            {
-                File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)), overwrite: true);
-            }
-            catch (IOException)
-            {
-                // The store's lock file, held open by the client under test: not needed for a post-mortem.
-            }
-        }
     }
 
     /// <summary>When to kill the writer: a delay after it is ready, or a delay after it began its Nth Put.</summary>

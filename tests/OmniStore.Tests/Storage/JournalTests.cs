@@ -26,20 +26,6 @@ public sealed class JournalTests : IDisposable
     private static EmbeddedNode Open(string directory, long journalLimit = ContentStoreOptions.DefaultJournalLimit) =>
         new(ContentStore.Open(new ContentStoreOptions { Directory = directory, MaxChunkSize = Chunk, ReclaimFraction = 0, CheckpointInterval = TimeSpan.FromDays(1), JournalLimit = journalLimit }));
 
-    /// <summary>The files as a kill would leave them now (the store stays open).</summary>
-    private static void Crash(string from, string to)
-    {
-        foreach (var directory in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
-        {
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, directory)));
-        }
-
-        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "lock"))
-        {
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)), overwrite: true);
-        }
-    }
-
     private static string[] JournalFiles(string directory) => [.. Directory.GetFiles(directory, WriteJournal.FilePrefix + "*").Select(Path.GetFileName)!];
 
     [Fact]
@@ -58,7 +44,7 @@ public sealed class JournalTests : IDisposable
             Assert.True(await node.DeleteAsync("gone", ct));
             Assert.Equal(5, node.Store.JournaledWrites);
             Assert.Equal(commits, node.Store.LastCommit!.Value.Ticks); // no commit: the journal made them durable
-            Crash(Live, Crashed);
+            StoreCopy.AsAKillLeavesIt(Live, Crashed);
         }
 
         Assert.Empty(JournalFiles(Live)); // closed cleanly: committed, the journal gone
@@ -80,7 +66,7 @@ public sealed class JournalTests : IDisposable
         {
             await node.PutAsync("large", large, Chunk, false, ct);
             Assert.Equal(0, node.Store.JournaledWrites);
-            Crash(Live, Crashed);
+            StoreCopy.AsAKillLeavesIt(Live, Crashed);
         }
 
         await using var reopened = Open(Crashed);
@@ -136,7 +122,7 @@ public sealed class JournalTests : IDisposable
         await using (var node = Open(Live))
         {
             await node.PutAsync("kept", data, Chunk, false, ct);
-            Crash(Live, Crashed);
+            StoreCopy.AsAKillLeavesIt(Live, Crashed);
         }
 
         string journal = Path.Combine(Crashed, JournalFiles(Crashed).Single());
@@ -155,7 +141,7 @@ public sealed class JournalTests : IDisposable
         {
             await node.PutAsync("first", TestData.Random(1000, 8), Chunk, false, ct);
             await node.PutAsync("second", TestData.Random(1000, 9), Chunk, false, ct);
-            Crash(Live, Crashed);
+            StoreCopy.AsAKillLeavesIt(Live, Crashed);
         }
 
         string name = JournalFiles(Crashed).Single();
@@ -173,9 +159,8 @@ public sealed class JournalTests : IDisposable
     public void Records_RoundTrip_AndADamagedOrCutPayload_IsCorruptNeverAnotherError()
     {
         var data = TestData.Random((2 * Chunk) + 5, 10);
-        var layout = new ChunkLayout(data.Length, Chunk);
-        var chunks = Enumerable.Range(0, layout.ChunkCount).Select(i => (ReadOnlyMemory<byte>)data.AsMemory((int)layout.OffsetOf(i), layout.LengthOf(i))).ToList();
-        var manifest = new Manifest(layout, chunks.Select(c => ChunkId.Compute(c.Span)));
+        var manifest = TestManifests.Of(data, Chunk);
+        var chunks = Enumerable.Range(0, manifest.Chunks.Count).Select(i => (ReadOnlyMemory<byte>)TestManifests.Chunk(manifest, data, i).ToArray()).ToList();
         var record = new JournalRecord("dir/name", new Binding(manifest.Id, 7, IsBound: true), manifest, chunks);
         var payload = record.Encode();
 

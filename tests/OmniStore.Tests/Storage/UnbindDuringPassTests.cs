@@ -46,16 +46,12 @@ public sealed class UnbindDuringPassTests : IDisposable
             store.BeforeLiveScan = null;
             if (rebind)
             {
-                var layout = new ChunkLayout(replacement.Length, Chunk);
-                var chunks = new List<ChunkId>();
-                for (int i = 0; i < layout.ChunkCount; i++)
+                var other = TestManifests.Of(replacement, Chunk);
+                for (int i = 0; i < other.Chunks.Count; i++)
                 {
-                    var bytes = replacement.AsSpan((int)layout.OffsetOf(i), layout.LengthOf(i));
-                    chunks.Add(ChunkId.Compute(bytes));
-                    store.WriteChunk(chunks[i], bytes);
+                    store.WriteChunk(other.Chunks[i], TestManifests.Chunk(other, replacement, i));
                 }
 
-                var other = new Manifest(layout, chunks);
                 store.WriteManifest(other);
                 store.BindAsync("name", other.Id, ct).AsTask().GetAwaiter().GetResult();
             }

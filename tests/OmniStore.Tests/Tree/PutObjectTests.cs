@@ -15,12 +15,6 @@ public sealed class PutObjectTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    private static Manifest ManifestOf(byte[] data, int chunkSize)
-    {
-        var layout = new ChunkLayout(data.Length, chunkSize);
-        return new Manifest(layout, Enumerable.Range(0, layout.ChunkCount).Select(i => ChunkId.Compute(data.AsSpan((int)layout.OffsetOf(i), layout.LengthOf(i)))));
-    }
-
     [Fact]
     public async Task ASmallPut_IsOneRequest_DurableAtTheRoot()
     {
@@ -34,7 +28,7 @@ public sealed class PutObjectTests
         await client.PutAsync("results/1", data, ct).AsTask().WaitAsync(Timeout, ct);
 
         // Exactly one PUT_OBJECT's bytes went out: its head and the object.
-        Assert.Equal(PutObjectMessage.EncodeHead("results/1", ManifestOf(data, ChunkLayout.DefaultChunkSize), false).Length + data.Length, counters.PayloadOut - before);
+        Assert.Equal(PutObjectMessage.EncodeHead("results/1", TestManifests.Of(data, ChunkLayout.DefaultChunkSize), false).Length + data.Length, counters.PayloadOut - before);
         Assert.Equal(1, cluster.Root.Store.JournaledWrites);
         Assert.Equal(data, await client.GetAsync("results/1", ct));
     }
@@ -52,7 +46,7 @@ public sealed class PutObjectTests
 
         await client.PutAsync("results/file", new MemoryStream(data), ct).AsTask().WaitAsync(Timeout, ct);
 
-        Assert.Equal(PutObjectMessage.EncodeHead("results/file", ManifestOf(data, ChunkLayout.DefaultChunkSize), false).Length + data.Length, counters.PayloadOut - before);
+        Assert.Equal(PutObjectMessage.EncodeHead("results/file", TestManifests.Of(data, ChunkLayout.DefaultChunkSize), false).Length + data.Length, counters.PayloadOut - before);
         Assert.Equal(data, await client.GetAsync("results/file", ct));
     }
 
@@ -67,7 +61,7 @@ public sealed class PutObjectTests
             await worker.PutAsync("results/2", data, ct).AsTask().WaitAsync(Timeout, ct);
         }
 
-        var manifest = ManifestOf(data, ChunkLayout.MinChunkSize);
+        var manifest = TestManifests.Of(data, ChunkLayout.MinChunkSize);
         foreach (var id in manifest.Chunks)
         {
             Assert.True(await cluster.Relays[0].Store.ContainsChunkAsync(id, ct), "the relay the object went through keeps its chunks");
@@ -110,7 +104,7 @@ public sealed class PutObjectTests
         await using var cluster = await TreeCluster.StartAsync(relays: 0);
         await using var peer = await RawPeer.ConnectAsync(cluster.Root.Address.Port, ct);
         var data = TestData.Random(3000, 5);
-        var manifest = ManifestOf(data, ChunkLayout.MinChunkSize);
+        var manifest = TestManifests.Of(data, ChunkLayout.MinChunkSize);
 
         // Bytes that do not match the manifest's chunk id.
         var wrong = data.ToArray();
@@ -144,7 +138,7 @@ public sealed class PutObjectTests
         await using var cluster = await TreeCluster.StartAsync(relays: 0);
         await using var old = await RawPeer.ConnectAsync(cluster.Root.Address.Port, ct, maxVersion: 4);
         var data = TestData.Random(10, 6);
-        await old.SendAsync(RawPeer.Frame(FrameType.PutObject, 1, [.. PutObjectMessage.EncodeHead("x", ManifestOf(data, ChunkLayout.DefaultChunkSize), false), .. data]), ct);
+        await old.SendAsync(RawPeer.Frame(FrameType.PutObject, 1, [.. PutObjectMessage.EncodeHead("x", TestManifests.Of(data, ChunkLayout.DefaultChunkSize), false), .. data]), ct);
         var refused = await old.ReadMessageAsync(ct).WaitAsync(Timeout, ct);
         Assert.Equal(FrameType.Error, refused.Type);
         Assert.Contains("this connection speaks 4", ErrorMessage.Decode(refused.Payload).Message, StringComparison.Ordinal);

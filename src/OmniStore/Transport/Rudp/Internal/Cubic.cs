@@ -34,7 +34,6 @@ internal sealed class Cubic : ICongestionController
     private double _k;              // seconds to regain _wMax
     private long _epochStart = -1;  // microseconds; -1: no congestion-avoidance epoch yet
     private double _wEst;           // segments, the Reno-friendly estimate
-    private double _cwndAtEpoch;    // segments
     private long _reductionAt = -1; // when the window was last reduced: losses of packets sent before belong to that event
     private bool _inRecovery;       // until a packet sent after the reduction is acknowledged
 
@@ -164,7 +163,6 @@ internal sealed class Cubic : ICongestionController
         if (_epochStart < 0)
         {
             _epochStart = now;
-            _cwndAtEpoch = cwnd;
             if (_wMax <= cwnd)
             {
                 _wMax = cwnd; // no earlier event (HyStart++'s exit), or the window already past it

@@ -14,21 +14,6 @@ internal sealed class RangeSet
     /// <summary>The number of disjoint ranges (what a peer can make a receiver keep, so it is bounded by the caller).</summary>
     public int Count => _ranges.Count;
 
-    /// <summary>The bytes covered.</summary>
-    public long Bytes
-    {
-        get
-        {
-            long total = 0;
-            foreach (var (start, end) in _ranges)
-            {
-                total += end - start;
-            }
-
-            return total;
-        }
-    }
-
     /// <summary>Adds [<paramref name="start"/>, <paramref name="end"/>), merging with what it touches.</summary>
     public void Add(long start, long end)
     {

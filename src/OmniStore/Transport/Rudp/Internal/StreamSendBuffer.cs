@@ -31,14 +31,8 @@ internal sealed class StreamSendBuffer
     /// <summary>Room for the application's next bytes.</summary>
     public int Free => (int)(_ring.Length - (_written - _ackedPrefix));
 
-    /// <summary>Bytes the application gave that are not acknowledged yet.</summary>
-    public long Unacknowledged => _written - _ackedPrefix;
-
     /// <summary>Whether every byte and the end of the stream are acknowledged.</summary>
     public bool Done => _closed && _finAcked && _ackedPrefix == _written;
-
-    /// <summary>The stream's final size once closed, else -1.</summary>
-    public long FinalSize => _closed ? _written : -1;
 
     /// <summary>Takes as many of <paramref name="data"/>'s bytes as there is room for; returns how many.</summary>
     public int Write(ReadOnlySpan<byte> data)
