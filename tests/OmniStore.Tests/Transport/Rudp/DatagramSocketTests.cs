@@ -17,9 +17,12 @@ public sealed class DatagramSocketTests
     public const string Portable = "portable";
     public const string Linux = "linux";
 
+    /// <summary>The fast path with GSO and GRO off: one message per datagram each way.</summary>
+    public const string LinuxPlain = "linux-plain";
+
     private static readonly TimeSpan ReceiveDeadline = TimeSpan.FromSeconds(10);
 
-    public static TheoryData<string> Kinds => new(Portable, Linux);
+    public static TheoryData<string> Kinds => new(Portable, Linux, LinuxPlain);
 
     public static TheoryData<string, string> Pairs => new()
     {
@@ -27,6 +30,8 @@ public sealed class DatagramSocketTests
         { Linux, Linux },
         { Linux, Portable },
         { Portable, Linux },
+        { LinuxPlain, Linux },
+        { Linux, LinuxPlain },
     };
 
     [Theory]
@@ -205,6 +210,56 @@ public sealed class DatagramSocketTests
         expected.AssertReceived((await receivingOnTheOther).Datagrams, sender.LocalEndPoint);
     }
 
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task SendAndReceiveOnTwoThreads_WhileAThirdDisposes_EndCleanly(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        for (int round = 0; round < 8; round++)
+        {
+            var socket = Open(kind, new IPEndPoint(IPAddress.Loopback, 0));
+            var self = socket.LocalEndPoint.Serialize();
+            var data = new byte[1200 * 20];
+            long received = 0;
+            var receiver = Task.Factory.StartNew(() =>
+            {
+                var batch = new DatagramBatch(16, AddressFamily.InterNetwork);
+                try
+                {
+                    while (true)
+                    {
+                        int count = socket.Receive(batch);
+                        for (int i = 0; i < count; i++)
+                        {
+                            batch.ForEachDatagram(i, 0, (_, _, _) => received++);
+                        }
+                    }
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            var sender = Task.Factory.StartNew(() =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        socket.Send([new OutgoingDatagrams(self, data, 1200), new OutgoingDatagrams(self, data.AsMemory(0, 500), 1200)]);
+                    }
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+            await Task.Delay(50 + (round * 10), ct);
+            socket.Dispose();
+            await Task.WhenAll(receiver, sender).WaitAsync(TimeSpan.FromSeconds(2), ct);
+            Assert.True(received > 0, "nothing was received before the socket was disposed");
+        }
+    }
+
     [Fact]
     public void Open_PicksTheLinuxPathOnLinux_AndThePortableOneWhenAsked()
     {
@@ -248,7 +303,7 @@ public sealed class DatagramSocketTests
         }
 
         Assert.SkipUnless(OperatingSystem.IsLinux(), "the fast path is Linux's");
-        var socket = LinuxDatagramSocket.TryOpen(local);
+        var socket = LinuxDatagramSocket.TryOpen(local, useGso: kind == Linux, useGro: kind == Linux);
         if (socket is null)
         {
             Assert.Skip("this kernel (or a seccomp filter) refuses recvmmsg/sendmmsg: the fast path is not available");

@@ -12,7 +12,7 @@ namespace OmniStore.Transport.Rudp.Internal;
 /// datagrams per call, those of one flow coalesced into one buffer with their segment size in a
 /// control message), <c>sendmmsg</c> with UDP_SEGMENT (one buffer of equal-sized datagrams to one
 /// peer is one message, segmented by the kernel or the NIC). GSO and GRO are used each when the
-/// kernel takes it; <see cref="TryOpen"/> returns null when <c>recvmmsg</c>/<c>sendmmsg</c> are not
+/// kernel takes it; <see cref="TryOpen(IPEndPoint)"/> returns null when <c>recvmmsg</c>/<c>sendmmsg</c> are not
 /// there at all (another OS, a 32-bit process, a seccomp filter), and the portable path is used.
 /// </summary>
 /// <remarks>
@@ -160,7 +160,10 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
     /// offer <c>recvmmsg</c>/<c>sendmmsg</c> (GSO and GRO are each used when available). Throws
     /// <see cref="OmniStoreException"/> for a bind that failed.
     /// </summary>
-    public static DatagramSocket? TryOpen(IPEndPoint local)
+    public static DatagramSocket? TryOpen(IPEndPoint local) => TryOpen(local, useGso: true, useGro: true);
+
+    /// <summary>As <see cref="TryOpen(IPEndPoint)"/>, with GSO or GRO left off on request (tests run the paths without them).</summary>
+    internal static DatagramSocket? TryOpen(IPEndPoint local, bool useGso, bool useGro)
     {
         if (!OperatingSystem.IsLinux() || IntPtr.Size != 8)
         {
@@ -188,8 +191,8 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
 
         try
         {
-            bool gso = TryGso(socket);
-            bool gro = TryGro(socket);
+            bool gso = useGso && TryGso(socket);
+            bool gro = useGro && TryGro(socket);
             if (!Probe(socket))
             {
                 socket.Dispose();
