@@ -261,6 +261,35 @@ public sealed class DatagramSocketTests
     }
 
     [Fact]
+    public async Task AGsoSendTheKernelRefuses_IsSentDatagramByDatagram_AndGsoIsTurnedOff()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var loopback = new IPEndPoint(IPAddress.Loopback, 0);
+        using var sender = Open(Linux, loopback);
+        Assert.SkipUnless(sender.Mode.Contains("+gso", StringComparison.Ordinal), "this kernel has no UDP_SEGMENT");
+        using var receiver = Open(Linux, loopback);
+
+        // SO_NO_CHECK (no UDP checksums): the kernel refuses UDP_SEGMENT sends with EINVAL, as a
+        // device without checksum offload refuses them with EIO.
+        Span<byte> on = stackalloc byte[sizeof(int)];
+        BitConverter.TryWriteBytes(on, 1);
+        ((LinuxDatagramSocket)sender).Socket.SetRawSocketOption(1, 11, on);
+
+        var expected = new Expected(receiver.LocalEndPoint, tag: 6);
+        OutgoingDatagrams[] items =
+        [
+            expected.Item(segment: 1400, count: 40, last: 700),
+            expected.Item(segment: 100, count: 1, last: 100),
+            expected.Item(segment: 1000, count: 70, last: 1),
+        ];
+        var receiving = ReceiveAsync(receiver, expected.Datagrams.Count, ct);
+        sender.Send(items);
+        expected.AssertReceived((await receiving).Datagrams, sender.LocalEndPoint);
+        Assert.Equal(0, sender.SendDrops);
+        Assert.Equal("sendmmsg/recvmmsg+gro", sender.Mode);
+    }
+
+    [Fact]
     public void Open_PicksTheLinuxPathOnLinux_AndThePortableOneWhenAsked()
     {
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);

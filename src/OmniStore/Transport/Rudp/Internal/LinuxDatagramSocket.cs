@@ -153,6 +153,9 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
 
     public override IPEndPoint LocalEndPoint { get; }
 
+    /// <summary>The socket underneath, for tests that set an option on it.</summary>
+    internal Socket Socket => _socket;
+
     public override string Mode => $"sendmmsg{(_gso ? "+gso" : "")}/recvmmsg{(_gro ? "+gro" : "")}";
 
     /// <summary>
@@ -478,8 +481,13 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
             // The message at 'at' was refused: GSO the device cannot do, or one datagram dropped.
             if (_sendSegments[at] > 0 && error is EIO or EInval)
             {
+                // Off for good if the datagrams go one by one; if none goes either, the fault was
+                // not GSO's (the address, say), and GSO stays on.
                 _gso = false;
-                SendSplit(ref _sendMessages[at].Header, _sendSegments[at]);
+                if (SendSplit(ref _sendMessages[at].Header, _sendSegments[at]) == 0)
+                {
+                    _gso = true;
+                }
             }
             else
             {
@@ -490,8 +498,8 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
         }
     }
 
-    /// <summary>Sends one GSO message again as one message per datagram (GSO is then off for this socket).</summary>
-    private void SendSplit(ref MsgHdr gsoMessage, int segment)
+    /// <summary>Sends one GSO message again as one message per datagram; answers how many went.</summary>
+    private int SendSplit(ref MsgHdr gsoMessage, int segment)
     {
         byte* data = (byte*)gsoMessage.Iov->Base;
         int total = (int)gsoMessage.Iov->Length;
@@ -507,12 +515,14 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
         }
 
         int done = 0;
+        int went = 0;
         while (done < count)
         {
             int sent = SendMany(_splitMessages + done, count - done, out int error);
             if (sent > 0)
             {
                 done += sent;
+                went += sent;
             }
             else if (error != EIntr)
             {
@@ -520,6 +530,8 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
                 done++;
             }
         }
+
+        return went;
     }
 
     /// <summary>One <c>sendmmsg</c>: how many messages went (or -1 and the errno). Throws once disposed.</summary>
