@@ -21,7 +21,7 @@ internal sealed class Bbr : ICongestionController
     public const double LossBeta = 0.7;
     private static readonly double[] CycleGains = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
 
-    private readonly int _mss;
+    private int _mss;
     private readonly long[] _bandwidthByRound = new long[BandwidthWindowRounds];
     private BbrState _state = BbrState.Startup;
     private long _round;
@@ -112,12 +112,19 @@ internal sealed class Bbr : ICongestionController
             _minRttStamp = now;
         }
 
-        if (roundStart && _state == BbrState.Startup)
+        // A round the application limited says nothing of the path's bandwidth (BBRCheckFullBW).
+        if (roundStart && _state == BbrState.Startup && sample is { AppLimited: false })
         {
             CheckFullBandwidth();
         }
 
         UpdateState(now, bytesInFlight);
+        SetRateAndWindow();
+    }
+
+    public void OnMaxDatagram(int size)
+    {
+        _mss = Math.Max(_mss, size);
         SetRateAndWindow();
     }
 

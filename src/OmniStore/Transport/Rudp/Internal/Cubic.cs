@@ -80,7 +80,9 @@ internal sealed class Cubic : ICongestionController
 
     private bool InSlowStart => CongestionWindow < _ssthresh;
 
-    private long MinWindow => 2L * _mss;
+    private long MinWindow => Math.Max(2L * _mss, 2L * _maxDatagram);
+
+    private int _maxDatagram;
 
     public void OnAck(IReadOnlyList<SentPacket> acknowledged, RateSample? sample, long minRtt, long now, long bytesInFlight)
     {
@@ -125,6 +127,12 @@ internal sealed class Cubic : ICongestionController
         {
             CongestionAvoidance(ackedBytes, now);
         }
+    }
+
+    public void OnMaxDatagram(int size)
+    {
+        _maxDatagram = Math.Max(_maxDatagram, size);
+        CongestionWindow = Math.Max(CongestionWindow, MinWindow);
     }
 
     public void OnLoss(IReadOnlyList<SentPacket> lost, long now, long bytesInFlight)

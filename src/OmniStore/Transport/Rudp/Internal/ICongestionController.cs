@@ -21,4 +21,7 @@ internal interface ICongestionController
 
     /// <summary>Packets declared lost at <paramref name="now"/>.</summary>
     void OnLoss(IReadOnlyList<SentPacket> lost, long now, long bytesInFlight);
+
+    /// <summary>The path's datagrams grew (path MTU probing): the window's floor follows, in bytes.</summary>
+    void OnMaxDatagram(int size);
 }

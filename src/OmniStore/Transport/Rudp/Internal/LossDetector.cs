@@ -44,6 +44,17 @@ internal sealed class LossDetector(RttEstimator rtt)
         BytesInFlight += packet.Size;
     }
 
+    /// <summary>A packet that asks for no ack (ACK frames only) was sent: it is not in flight, but the peer may acknowledge its number.</summary>
+    public void OnSentUntracked(long number)
+    {
+        if (number <= _largestSent)
+        {
+            throw new InvalidOperationException($"Packet {number} sent after packet {_largestSent}: packet numbers are never reused.");
+        }
+
+        _largestSent = number;
+    }
+
     /// <summary>
     /// Applies an ACK received at <paramref name="now"/>: adds the newly acknowledged and the lost
     /// packets to the lists given (oldest first) and returns false when the ACK names a packet that

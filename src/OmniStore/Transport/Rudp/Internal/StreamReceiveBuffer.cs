@@ -9,19 +9,31 @@ namespace OmniStore.Transport.Rudp.Internal;
 /// </summary>
 internal sealed class StreamReceiveBuffer
 {
-    private readonly byte[] _ring;   // offsets [read, read + capacity) live at offset % capacity
+    private byte[] _ring;            // offsets [read, read + ring length) live at offset % ring length; grows with what is held
     private readonly RangeSet _held = new();
+    private int _window;             // bytes the peer may send beyond what was read
     private long _read;              // bytes the application has read
     private long _limit;             // MAX_DATA as last advertised
     private long _finalSize = -1;
 
-    /// <param name="window">Bytes the peer may send beyond what was read (the initial MAX_DATA); the buffer's capacity.</param>
-    public StreamReceiveBuffer(int window)
+    /// <param name="window">Bytes the peer may send beyond what was read (the initial MAX_DATA): the most the buffer holds.</param>
+    /// <param name="initialRing">Bytes allocated at first; the ring doubles as the bytes held need it, up to the window, so an idle connection costs little.</param>
+    public StreamReceiveBuffer(int window, int initialRing = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
-        _ring = new byte[window];
+        _ring = new byte[Math.Clamp(initialRing, 1, window)];
+        _window = window;
         _limit = window;
     }
+
+    /// <summary>Bytes the peer may send beyond what was read.</summary>
+    public int Window => _window;
+
+    /// <summary>Bytes allocated for the ring now.</summary>
+    public int Allocated => _ring.Length;
+
+    /// <summary>Lets the peer send up to <paramref name="window"/> bytes beyond what was read (window auto-tuning); the next <see cref="WindowUpdate"/> advertises it. Never shrinks.</summary>
+    public void GrowWindow(int window) => _window = Math.Max(_window, window);
 
     /// <summary>The highest stream offset the peer may send (MAX_DATA).</summary>
     public long Limit => _limit;
@@ -31,6 +43,9 @@ internal sealed class StreamReceiveBuffer
 
     /// <summary>Bytes ready to read (the contiguous prefix past <see cref="ReadOffset"/>).</summary>
     public long Readable => _held.First is { } first && first.Start == _read ? first.End - _read : 0;
+
+    /// <summary>The stream's final size once the peer sent its FIN, else -1.</summary>
+    public long FinalSize => _finalSize;
 
     /// <summary>Whether every byte up to the stream's end has been read.</summary>
     public bool Finished => _finalSize >= 0 && _read == _finalSize;
@@ -69,6 +84,11 @@ internal sealed class StreamReceiveBuffer
 
         // Only what was not read yet is kept.
         long from = Math.Max(offset, _read);
+        if (end - _read > _ring.Length)
+        {
+            Grow(end - _read); // within the limit, so within the window
+        }
+
         for (long at = from; at < end;)
         {
             int index = (int)(at % _ring.Length);
@@ -104,13 +124,38 @@ internal sealed class StreamReceiveBuffer
     /// </summary>
     public long? WindowUpdate()
     {
-        long next = _read + _ring.Length;
-        if (next - _limit < _ring.Length / 2 || _finalSize >= 0)
+        long next = _read + _window;
+        if (next - _limit < _window / 2 || _finalSize >= 0)
         {
             return null;
         }
 
         _limit = next;
         return next;
+    }
+
+    /// <summary>A larger ring holding at least <paramref name="needed"/> bytes past the read offset, the held bytes moved to their places in it.</summary>
+    private void Grow(long needed)
+    {
+        long size = _ring.Length;
+        while (size < needed)
+        {
+            size *= 2;
+        }
+
+        var ring = new byte[(int)Math.Min(size, Math.Max(_window, needed))];
+        foreach (var (start, end) in _held.Ranges)
+        {
+            for (long at = start; at < end;)
+            {
+                int from = (int)(at % _ring.Length);
+                int to = (int)(at % ring.Length);
+                int count = (int)Math.Min(Math.Min(end - at, _ring.Length - from), ring.Length - to);
+                _ring.AsSpan(from, count).CopyTo(ring.AsSpan(to, count));
+                at += count;
+            }
+        }
+
+        _ring = ring;
     }
 }

@@ -9,7 +9,8 @@ namespace OmniStore.Transport.Rudp.Internal;
 /// </summary>
 internal sealed class StreamSendBuffer
 {
-    private readonly byte[] _ring;   // offsets [acked prefix, written) live at offset % capacity
+    private byte[] _ring;            // offsets [acked prefix, written) live at offset % ring length; grows up to the capacity
+    private readonly int _capacity;
     private readonly RangeSet _acked = new();
     private readonly RangeSet _lost = new();
     private long _ackedPrefix;       // every byte below is acknowledged (and its room free)
@@ -21,15 +22,37 @@ internal sealed class StreamSendBuffer
     private bool _finLost;
     private bool _finAcked;
 
-    public StreamSendBuffer(int capacity, long peerLimit)
+    /// <param name="capacity">The most bytes held (written and not yet acknowledged).</param>
+    /// <param name="peerLimit">The peer's initial MAX_DATA.</param>
+    /// <param name="initialRing">Bytes allocated at first; the ring doubles as the bytes held need it, up to the capacity.</param>
+    public StreamSendBuffer(int capacity, long peerLimit, int initialRing = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        _ring = new byte[capacity];
+        _capacity = capacity;
+        _ring = new byte[Math.Clamp(initialRing, 1, capacity)];
         _peerLimit = peerLimit;
     }
 
     /// <summary>Room for the application's next bytes.</summary>
-    public int Free => (int)(_ring.Length - (_written - _ackedPrefix));
+    public int Free => (int)(_capacity - (_written - _ackedPrefix));
+
+    /// <summary>Bytes the application gave so far.</summary>
+    public long Written => _written;
+
+    /// <summary>The peer's window: the highest offset it accepts.</summary>
+    public long PeerLimit => _peerLimit;
+
+    /// <summary>Bytes written and not yet acknowledged.</summary>
+    public long Held => _written - _ackedPrefix;
+
+    /// <summary>Bytes allocated for the ring now.</summary>
+    public int Allocated => _ring.Length;
+
+    /// <summary>Whether nothing waits to be sent: no lost range, no new byte the window allows, no FIN to send.</summary>
+    public bool Idle => _lost.Count == 0 && Math.Min(_written, _peerLimit) <= _sent && !(_closed && (!_finSent || _finLost));
+
+    /// <summary>Whether new bytes wait for the peer's window (DATA_BLOCKED).</summary>
+    public bool Blocked => _written > _peerLimit && _sent >= _peerLimit;
 
     /// <summary>Whether every byte and the end of the stream are acknowledged.</summary>
     public bool Done => _closed && _finAcked && _ackedPrefix == _written;
@@ -43,6 +66,11 @@ internal sealed class StreamSendBuffer
         }
 
         int count = Math.Min(data.Length, Free);
+        if (_written + count - _ackedPrefix > _ring.Length)
+        {
+            Grow(_written + count - _ackedPrefix);
+        }
+
         for (int done = 0; done < count;)
         {
             int index = (int)((_written + done) % _ring.Length);
@@ -153,5 +181,27 @@ internal sealed class StreamSendBuffer
         {
             _finLost = true; // it goes with the last lost range, or alone (Next)
         }
+    }
+
+    /// <summary>A larger ring holding at least <paramref name="needed"/> bytes past the acknowledged prefix, the held bytes moved to their places in it.</summary>
+    private void Grow(long needed)
+    {
+        long size = _ring.Length;
+        while (size < needed)
+        {
+            size *= 2;
+        }
+
+        var ring = new byte[(int)Math.Min(size, _capacity)];
+        for (long at = _ackedPrefix; at < _written;)
+        {
+            int from = (int)(at % _ring.Length);
+            int to = (int)(at % ring.Length);
+            int count = (int)Math.Min(Math.Min(_written - at, _ring.Length - from), ring.Length - to);
+            _ring.AsSpan(from, count).CopyTo(ring.AsSpan(to, count));
+            at += count;
+        }
+
+        _ring = ring;
     }
 }

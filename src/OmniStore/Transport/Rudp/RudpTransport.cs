@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Sockets;
+using OmniStore.Transport.Rudp.Internal;
+
+namespace OmniStore.Transport.Rudp;
+
+/// <summary>
+/// rudp: <c>rudp://host:port</c>, OmniStore's reliable transport over UDP (docs/rudp.md). A
+/// listener serves every peer from one UDP socket; a dial opens a socket of its own.
+/// </summary>
+internal sealed class RudpTransport(RudpSettings settings) : ITransport
+{
+    public static RudpTransport Instance { get; } = new(RudpSettings.Default);
+
+    public RudpSettings Settings => settings;
+
+    public string Scheme => "rudp";
+
+    public async Task<TransportConnection> ConnectAsync(NodeAddress address, LinkCounters counters, CancellationToken cancellationToken)
+    {
+        settings.Validate();
+        var ips = Resolve(address, forListening: false);
+        OmniStoreException? last = null;
+        foreach (var ip in ips)
+        {
+            try
+            {
+                return await RudpConnection.ConnectAsync(new IPEndPoint(ip, address.Port), counters, settings, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable)
+            {
+                last = ex;
+            }
+        }
+
+        throw new OmniStoreException(OmniStoreError.Unavailable, $"Cannot connect to {address}: {last?.Message ?? "no address"}", last);
+    }
+
+    public IConnectionListener Listen(NodeAddress address) => RudpListener.Bind(address, settings);
+
+    internal static IPAddress[] Resolve(NodeAddress address, bool forListening)
+    {
+        if (forListening && address.Host is "*" or "0.0.0.0")
+        {
+            return [IPAddress.Any];
+        }
+
+        if (IPAddress.TryParse(address.Host, out var parsed))
+        {
+            return [parsed];
+        }
+
+        IPAddress[] resolved;
+        try
+        {
+            resolved = address.Host is "localhost" ? [IPAddress.Loopback, IPAddress.IPv6Loopback] : Dns.GetHostAddresses(address.Host);
+        }
+        catch (SocketException ex)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}: {ex.Message}", ex);
+        }
+
+        var distinct = resolved.Distinct().OrderBy(ip => ip.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
+        return distinct.Length > 0 ? distinct : throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}: it has no addresses.");
+    }
+}

@@ -1,0 +1,176 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using OmniStore.Transport;
+using OmniStore.Transport.Rudp;
+using OmniStore.Transport.Rudp.Internal;
+
+namespace OmniStore.Tests.Transport.Rudp;
+
+/// <summary>
+/// rudp connections over loopback, end to end: the handshake, a stream each way that arrives
+/// whole, a clean end of stream, a refusal's farewell, a dial nobody answers, and the same stream
+/// through a shim that loses, duplicates and reorders datagrams.
+/// </summary>
+public sealed class RudpConnectionTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    internal static RudpSettings Fast { get; } = RudpSettings.Default with { HandshakeTimeout = TimeSpan.FromSeconds(5), IdleTimeout = TimeSpan.FromSeconds(5) };
+
+    internal static async Task<(RudpListener Listener, RudpConnection Client, TransportConnection Server)> PairAsync(RudpSettings settings, Func<IPEndPoint, IPEndPoint>? via = null, CancellationToken ct = default)
+    {
+        var listener = RudpListener.Bind(new NodeAddress("rudp", "127.0.0.1", 0), settings);
+        var serverAt = new IPEndPoint(IPAddress.Loopback, listener.Addresses[0].Port);
+        var accept = listener.AcceptAsync(ct);
+        var client = await RudpConnection.ConnectAsync(via?.Invoke(serverAt) ?? serverAt, new LinkCounters(), settings, ct).WaitAsync(Timeout, ct);
+        var accepted = await accept.WaitAsync(Timeout, ct);
+        Assert.Equal(AcceptStatus.Accepted, accepted.Status);
+        var server = accepted.Connection!.Open(new LinkCounters())!;
+        return (listener, client, server);
+    }
+
+    /// <summary>Writes <paramref name="data"/> to <paramref name="to"/> and closes its output, while reading everything <paramref name="from"/> gets until the end of its stream.</summary>
+    internal static async Task<byte[]> TransferAsync(TransportConnection to, TransportConnection from, byte[] data, CancellationToken ct)
+    {
+        var write = Task.Run(async () =>
+        {
+            for (int at = 0; at < data.Length; at += 100_000)
+            {
+                await to.Output.WriteAsync(data.AsMemory(at, Math.Min(100_000, data.Length - at)), ct);
+            }
+
+            await to.CloseOutputAsync();
+        }, ct);
+        using var received = new MemoryStream();
+        while (true)
+        {
+            var result = await from.Input.ReadAsync(ct);
+            foreach (var segment in result.Buffer)
+            {
+                received.Write(segment.Span);
+            }
+
+            from.Input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        await write;
+        return received.ToArray();
+    }
+
+    [Fact]
+    public async Task AStreamEachWay_ArrivesWholeAndEnds()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (listener, client, server) = await PairAsync(Fast, ct: ct);
+        await using (listener)
+        await using (client)
+        await using (server)
+        {
+            var up = RandomNumberGenerator.GetBytes(8 << 20);
+            var down = RandomNumberGenerator.GetBytes(3 << 20);
+            var toServer = TransferAsync(client, server, up, ct);
+            var toClient = TransferAsync(server, client, down, ct);
+            Assert.Equal(up, await toServer.WaitAsync(Timeout, ct));
+            Assert.Equal(down, await toClient.WaitAsync(Timeout, ct));
+            Assert.True(client.Counters.WireOut > up.Length, "wire bytes counted");
+            Assert.True(server.Counters.WireIn > up.Length, "wire bytes counted");
+        }
+    }
+
+    [Theory]
+    [InlineData(0.01, 0.0, 0.0)]
+    [InlineData(0.10, 0.02, 0.02)]
+    [InlineData(0.30, 0.0, 0.0)]
+    [InlineData(0.0, 0.10, 0.10)]
+    public async Task ThroughALossyPath_TheStreamArrivesWhole(double loss, double duplicate, double reorder)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        LossyUdpShim? shim = null;
+        var settings = Fast with { IdleTimeout = TimeSpan.FromSeconds(20), HandshakeTimeout = TimeSpan.FromSeconds(20) };
+        var (listener, client, server) = await PairAsync(settings, server => (shim = new LossyUdpShim(server, loss, duplicate, reorder, seed: 42)).FrontEndPoint, ct);
+        using (shim)
+        await using (listener)
+        await using (client)
+        await using (server)
+        {
+            var data = RandomNumberGenerator.GetBytes(loss >= 0.3 ? 512 << 10 : 2 << 20);
+            Assert.Equal(data, await TransferAsync(client, server, data, ct).WaitAsync(Timeout, ct));
+            var back = RandomNumberGenerator.GetBytes(256 << 10);
+            Assert.Equal(back, await TransferAsync(server, client, back, ct).WaitAsync(Timeout, ct));
+            Assert.True(loss == 0 || shim!.Dropped > 0, "the shim dropped datagrams");
+            Assert.True(loss == 0 || client.Status.PacketsLost > 0, "the sender saw losses");
+        }
+    }
+
+    [Fact]
+    public async Task Dialing_WhereNobodyAnswers_FailsUnavailable_InTheHandshakeTimeout()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0)); // receives, never answers
+        var settings = Fast with { HandshakeTimeout = TimeSpan.FromSeconds(1) };
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => RudpConnection.ConnectAsync((IPEndPoint)silent.LocalEndPoint!, new LinkCounters(), settings, ct).WaitAsync(Timeout, ct));
+        Assert.Equal(OmniStoreError.Unavailable, error.Error);
+        Assert.Contains("no rudp answer", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ARefusal_DeliversItsFarewell_ThenTheEnd()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var listener = RudpListener.Bind(new NodeAddress("rudp", "127.0.0.1", 0), Fast);
+        var accept = listener.AcceptAsync(ct);
+        var connecting = RudpConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, listener.Addresses[0].Port), new LinkCounters(), Fast, ct);
+        var incoming = (await accept.WaitAsync(Timeout, ct)).Connection!;
+        incoming.Refuse("go away"u8);
+        await using var client = await connecting.WaitAsync(Timeout, ct);
+        var read = await client.Input.ReadAtLeastAsync(100, ct).AsTask().WaitAsync(Timeout, ct);
+        Assert.True(read.IsCompleted);
+        Assert.Equal("go away"u8.ToArray(), System.Buffers.BuffersExtensions.ToArray(read.Buffer));
+        Assert.Equal(0, listener.Endpoints[0].ConnectionCount);
+    }
+
+    [Fact]
+    public async Task APeerThatVanishes_EndsTheConnection_WithATimeoutError_AndItIsForgotten()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        LossyUdpShim? shim = null;
+        var settings = Fast with { IdleTimeout = TimeSpan.FromSeconds(2) };
+        var (listener, client, server) = await PairAsync(settings, server => (shim = new LossyUdpShim(server)).FrontEndPoint, ct);
+        using (shim)
+        await using (listener)
+        await using (client)
+        await using (server)
+        {
+            shim!.Blackhole = true;
+            var started = DateTime.UtcNow;
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                while (true)
+                {
+                    var result = await server.Input.ReadAsync(ct).AsTask().WaitAsync(Timeout, ct);
+                    server.Input.AdvanceTo(result.Buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        return;
+                    }
+                }
+            });
+            Assert.Contains("silent", error.Message, StringComparison.Ordinal);
+            Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15));
+            Assert.True(server.Closed.IsCancellationRequested);
+            for (int i = 0; i < 100 && listener.Endpoints[0].ConnectionCount > 0; i++)
+            {
+                await Task.Delay(50, ct);
+            }
+
+            Assert.Equal(0, listener.Endpoints[0].ConnectionCount);
+        }
+    }
+}
