@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using OmniStore.Transport.Internal;
 using OmniStore.Transport.Memory;
+using OmniStore.Transport.Rudp;
 using OmniStore.Transport.Tcp;
 
 namespace OmniStore.Transport;
@@ -19,8 +20,8 @@ internal sealed class TransportRegistry
         Schemes = [.. _byScheme.Keys.Order(StringComparer.Ordinal)];
     }
 
-    /// <summary>What this build offers: TCP and the in-process <c>mem</c> transport.</summary>
-    public static TransportRegistry Default { get; } = new([TcpTransport.Instance, MemoryTransport.Instance]);
+    /// <summary>What this build offers: TCP, rudp (reliable UDP) and the in-process <c>mem</c> transport.</summary>
+    public static TransportRegistry Default { get; } = new([TcpTransport.Instance, RudpTransport.Instance, MemoryTransport.Instance]);
 
     /// <summary>The registered schemes, sorted.</summary>
     public IReadOnlyList<string> Schemes { get; }

@@ -75,6 +75,8 @@ internal sealed class RudpConnectionCore
     private bool _pingDue;
     private long? _maxDataDue;
     private bool _dataBlockedSent;
+    private long _maxDataPacket = -1;      // the packet that carried the latest MAX_DATA: if it is lost, the limit goes again
+    private long _dataBlockedPacket = -1;
     private long _peerIdleTimeout;
     private long _peerMaxAckDelay;
     private long _lingerDeadline;
@@ -449,6 +451,10 @@ internal sealed class RudpConnectionCore
                     _dataBlockedSent = false;
                     _events |= CoreEvents.Writable;
                     break;
+                case RudpFrameType.DataBlocked:
+                    // The sender waits for credit: the limit goes again, in case its last MAX_DATA was lost.
+                    _maxDataDue = Math.Max(_maxDataDue ?? 0, _receive.Limit);
+                    break;
                 case RudpFrameType.PathChallenge:
                     _responseData = frame.Data.ToArray();
                     _responseAddress = CopyOf(from);
@@ -535,6 +541,18 @@ internal sealed class RudpConnectionCore
         {
             var packet = _lost[i];
             PacketsLost++;
+
+            // Control frames are not re-sent as they were but as they are now (RFC 9000 section 13.3).
+            if (packet.Number == _maxDataPacket)
+            {
+                _maxDataDue = Math.Max(_maxDataDue ?? 0, _receive.Limit);
+            }
+
+            if (packet.Number == _dataBlockedPacket)
+            {
+                _dataBlockedSent = false;
+            }
+
             if (_probes.Remove(packet.Number, out int size))
             {
                 OnProbeLost(size, now);
@@ -806,6 +824,7 @@ internal sealed class RudpConnectionCore
             {
                 written += frame;
                 _maxDataDue = null;
+                _maxDataPacket = number;
                 eliciting = true;
             }
         }
@@ -847,6 +866,7 @@ internal sealed class RudpConnectionCore
             {
                 written += FrameWriter.WriteLimit(packet[written..], RudpFrameType.DataBlocked, _send.PeerLimit);
                 _dataBlockedSent = true;
+                _dataBlockedPacket = number;
                 eliciting = true;
             }
         }
