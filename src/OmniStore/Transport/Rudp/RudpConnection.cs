@@ -64,6 +64,18 @@ internal sealed class RudpConnection : TransportConnection
 
     internal ConnectionId LocalId => _core.LocalId;
 
+    /// <summary>How often the peer moved to a new, validated address.</summary>
+    internal int PathChanges
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _core.PathChanges;
+            }
+        }
+    }
+
     /// <summary>Whether the send thread may forget it: closed, and its last packet sent.</summary>
     internal bool IsFinished { get; private set; }
 
@@ -223,11 +235,18 @@ internal sealed class RudpConnection : TransportConnection
         }
     }
 
-    internal void OnEndpointStopped()
+    /// <summary>The socket is closing: the peer is told (the close packet goes into <paramref name="queue"/>) and the connection ends.</summary>
+    internal void OnEndpointStopped(SendQueue queue)
     {
         lock (_gate)
         {
-            _core.Abort(RudpConnectionCore.Aborted, "the socket closed", new IOException("The rudp socket was closed."));
+            _core.Abort(RudpConnectionCore.Aborted, "the node closed its socket", new IOException("The rudp socket was closed."));
+            var span = queue.Reserve(Math.Max(_core.MaxDatagram, _endpoint.Settings.BaseDatagram));
+            int size = _core.Build(span, RudpSettings.Now(), out var to);
+            if (size > 0)
+            {
+                queue.Commit(to, size);
+            }
         }
 
         Signal(CoreEvents.Closed | CoreEvents.Readable | CoreEvents.Writable);

@@ -173,4 +173,32 @@ public sealed class RudpConnectionTests
             Assert.Equal(0, listener.Endpoints[0].ConnectionCount);
         }
     }
+
+    [Fact]
+    public async Task AListenerThatCloses_TellsItsPeersAtOnce()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var settings = RudpSettings.Default with { IdleTimeout = TimeSpan.FromSeconds(60) };
+        var (listener, client, server) = await PairAsync(settings, ct: ct);
+        await using (client)
+        await using (server)
+        {
+            var started = DateTime.UtcNow;
+            await listener.DisposeAsync();
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                while (true)
+                {
+                    var result = await client.Input.ReadAsync(ct).AsTask().WaitAsync(Timeout, ct);
+                    client.Input.AdvanceTo(result.Buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        return;
+                    }
+                }
+            });
+            Assert.Contains("closed", error.Message, StringComparison.Ordinal);
+            Assert.InRange(DateTime.UtcNow - started, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+        }
+    }
 }

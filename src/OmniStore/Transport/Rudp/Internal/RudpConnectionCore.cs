@@ -162,6 +162,8 @@ internal sealed class RudpConnectionCore
 
     public long ProtocolErrors { get; private set; }
 
+    public int PathChanges { get; private set; }
+
     public RttEstimator Rtt => _rtt;
 
     public ICongestionController Congestion => _cc;
@@ -463,6 +465,7 @@ internal sealed class RudpConnectionCore
                     if (_challengeData is { } expected && frame.Data.SequenceEqual(expected) && _challengedAddress is { } address && address.Equals(from))
                     {
                         Peer = address; // the new path is proven: the connection moves to it
+                        PathChanges++;
                         _challengeData = null;
                         _challengedAddress = null;
                     }

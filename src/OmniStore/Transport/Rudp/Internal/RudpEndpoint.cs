@@ -442,15 +442,33 @@ internal sealed class RudpEndpoint : IDisposable
             _sender.Join(TimeSpan.FromSeconds(2));
         }
 
+        // Every peer is told at once (CONNECTION_CLOSE), as a closing TCP socket sends its FIN or
+        // RST, rather than left to find out by its idle timeout. The send thread has stopped, so
+        // this thread may send.
+        var queue = new SendQueue(_socket, 64 * 1024);
+        foreach (var connection in _connections.Values)
+        {
+            try
+            {
+                connection.OnEndpointStopped(queue);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        try
+        {
+            queue.Flush();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
         _socket.Dispose();
         if (Thread.CurrentThread != _receiver)
         {
             _receiver.Join(TimeSpan.FromSeconds(2));
-        }
-
-        foreach (var connection in _connections.Values)
-        {
-            connection.OnEndpointStopped();
         }
 
         _connections.Clear();
