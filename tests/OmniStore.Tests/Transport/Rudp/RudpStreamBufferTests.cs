@@ -230,4 +230,38 @@ public sealed class RudpStreamBufferTests
         Assert.True(receiver.Finished, "the receiver read to the end");
         Assert.Equal(data, received.ToArray());
     }
+
+    [Fact]
+    public void Receiver_RefusesAPeerThatLeavesAGapAfterEveryByte()
+    {
+        var receiver = new StreamReceiveBuffer(64 * 1024, initialRing: 4096);
+        string? problem = null;
+        for (int offset = 1; offset < 64 * 1024 && problem is null; offset += 2)
+        {
+            problem = receiver.Receive(offset, [0x42], fin: false);
+        }
+
+        Assert.NotNull(problem);
+        Assert.Contains("separate ranges", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Receiver_GrowsItsRingAndWindow_KeepingWhatItHolds()
+    {
+        var receiver = new StreamReceiveBuffer(8192, initialRing: 1024);
+        var data = Enumerable.Range(0, 64 * 1024).Select(i => (byte)(i * 7)).ToArray();
+        Assert.Null(receiver.Receive(4096, data.AsSpan(4096, 4096), fin: false)); // past the ring: it grows
+        Assert.Null(receiver.Receive(0, data.AsSpan(0, 4096), fin: false));
+        Assert.Equal(8192, receiver.Allocated);
+        var read = new byte[8192];
+        Assert.Equal(8192, receiver.Read(read));
+        Assert.Equal(data.AsSpan(0, 8192).ToArray(), read);
+        receiver.GrowWindow(32 * 1024);
+        Assert.Equal(8192 + (32 * 1024), receiver.WindowUpdate());
+        Assert.Null(receiver.Receive(8192, data.AsSpan(8192, 32 * 1024), fin: true));
+        var rest = new byte[32 * 1024];
+        Assert.Equal(rest.Length, receiver.Read(rest));
+        Assert.Equal(data.AsSpan(8192, 32 * 1024).ToArray(), rest);
+        Assert.True(receiver.Finished);
+    }
 }

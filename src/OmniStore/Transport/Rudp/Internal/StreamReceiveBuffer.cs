@@ -29,6 +29,13 @@ internal sealed class StreamReceiveBuffer
     /// <summary>Bytes the peer may send beyond what was read.</summary>
     public int Window => _window;
 
+    /// <summary>
+    /// Separate ranges held at most: one per 512 bytes of window, far more than the gaps losses
+    /// leave between packets, so a peer cannot make the receiver keep (and search) a range per
+    /// byte. More is a protocol violation.
+    /// </summary>
+    public int MaxGaps => Math.Max(64, _window / 512);
+
     /// <summary>Bytes allocated for the ring now.</summary>
     public int Allocated => _ring.Length;
 
@@ -98,6 +105,11 @@ internal sealed class StreamReceiveBuffer
         }
 
         _held.Add(from, end);
+        if (_held.Count > MaxGaps)
+        {
+            return $"{_held.Count} separate ranges of stream bytes held (at most {MaxGaps} for a window of {_window} bytes)";
+        }
+
         return null;
     }
 
