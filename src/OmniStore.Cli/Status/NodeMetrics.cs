@@ -50,6 +50,8 @@ internal static class NodeMetrics
             }
         }
 
+        AddTransportState(text, status, listed);
+
         text.Family("omnistore_children_bytes_total", "counter", "Bytes that crossed the links to all children since the node started, including children that have left.");
         AddLink(text, status.ChildrenTotal, "omnistore_children_bytes_total");
 
@@ -107,5 +109,43 @@ internal static class NodeMetrics
         text.Sample(family, traffic.PayloadOut, [.. link, ("direction", "out"), ("kind", "payload")]);
         text.Sample(family, traffic.WireIn, [.. link, ("direction", "in"), ("kind", "wire")]);
         text.Sample(family, traffic.WireOut, [.. link, ("direction", "out"), ("kind", "wire")]);
+    }
+
+    /// <summary>Per rudp link (docs/rudp.md, "Status and metrics"): the transport's RTT, window, pacing rate, bytes in flight, packets sent and lost, retransmitted bytes and path MTU.</summary>
+    private static void AddTransportState(PrometheusText text, NodeStatus status, IEnumerable<LinkStatus> children)
+    {
+        var links = new List<((string, string)[] Labels, OmniStore.Transport.TransportStatistics State)>();
+        if (status.Parent is { Link.TransportState: { } parentState } parent)
+        {
+            links.Add(([("link", "parent"), ("peer", parent.Address), ("transport", parent.Link.Transport ?? "")], parentState));
+        }
+
+        foreach (var child in children)
+        {
+            if (child.Link?.TransportState is { } childState)
+            {
+                links.Add(([("link", "child"), ("peer_role", child.Role), ("peer_site", child.Site), ("peer_id", child.NodeId), ("transport", child.Link.Transport ?? "")], childState));
+            }
+        }
+
+        (string Name, string Type, string Help, Func<OmniStore.Transport.TransportStatistics, long> Value)[] families =
+        [
+            ("omnistore_transport_rtt_microseconds", "gauge", "Smoothed round-trip time the transport measured from its acks (rudp links).", s => (long)Math.Round(s.RttMs * 1000)),
+            ("omnistore_transport_congestion_window_bytes", "gauge", "Bytes the congestion controller lets be in flight (rudp links).", s => s.CongestionWindow),
+            ("omnistore_transport_pacing_rate_bytes", "gauge", "Bytes per second the sender paces at (rudp links).", s => s.PacingRate),
+            ("omnistore_transport_bytes_in_flight", "gauge", "Bytes sent and not yet acknowledged or declared lost (rudp links).", s => s.BytesInFlight),
+            ("omnistore_transport_packets_sent_total", "counter", "Packets sent on the link (rudp links).", s => s.PacketsSent),
+            ("omnistore_transport_packets_lost_total", "counter", "Packets declared lost (rudp links); over packets sent, the loss ratio.", s => s.PacketsLost),
+            ("omnistore_transport_retransmitted_bytes_total", "counter", "Stream bytes sent again after a loss (rudp links).", s => s.BytesRetransmitted),
+            ("omnistore_transport_path_mtu_bytes", "gauge", "The largest datagram the path was confirmed to carry (rudp links).", s => s.PathMtu),
+        ];
+        foreach (var (name, type, help, value) in families)
+        {
+            text.Family(name, type, help);
+            foreach (var (labels, state) in links)
+            {
+                text.Sample(name, value(state), labels);
+            }
+        }
     }
 }

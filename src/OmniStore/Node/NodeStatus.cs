@@ -63,9 +63,10 @@ internal sealed record LinkStatus(string Role, string NodeId, string Site, LinkT
 /// <summary>
 /// How a link runs: its transport (<c>tcp</c>, <c>mem</c>), path type (<c>direct</c>; later
 /// <c>mapped</c>, <c>punched</c>, <c>relayed</c>), the peer's endpoint, and the round-trip time
-/// its keep-alive PINGs measured (smoothed, and the least seen), in milliseconds; null until measured.
+/// its keep-alive PINGs measured (smoothed, and the least seen), in milliseconds; null until measured;
+/// and, for a transport with congestion control of its own (rudp), its state.
 /// </summary>
-internal sealed record LinkDetails(string? Transport, string? Path, string? RemoteEndPoint, double? RttMs, double? MinRttMs);
+internal sealed record LinkDetails(string? Transport, string? Path, string? RemoteEndPoint, double? RttMs, double? MinRttMs, TransportStatistics? TransportState = null);
 
 /// <summary>Bytes in both directions: payload (messages) and wire (everything the transport carried).</summary>
 internal sealed record LinkTraffic(long PayloadIn, long PayloadOut, long WireIn, long WireOut)

@@ -25,7 +25,7 @@ internal sealed partial class TreeNode
 
     /// <summary>What status shows of a link: transport, path type, endpoint and round-trip times.</summary>
     private static LinkDetails Details(PeerConnection connection) =>
-        new(connection.Path?.Transport, connection.Path?.TypeName, connection.RemoteEndPoint, Milliseconds(connection.SmoothedRtt), Milliseconds(connection.MinRtt));
+        new(connection.Path?.Transport, connection.Path?.TypeName, connection.RemoteEndPoint, Milliseconds(connection.SmoothedRtt), Milliseconds(connection.MinRtt), connection.TransportStatistics);
 
     private static double? Milliseconds(TimeSpan? time) => time is { } t ? Math.Round(t.TotalMilliseconds, 3) : null;
 }

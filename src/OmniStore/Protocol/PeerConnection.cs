@@ -29,6 +29,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
     private OmniStoreException? _closeReason;
     private Task? _readLoop;
     private TimeSpan _disposeTimeout = TimeSpan.FromSeconds(5);
+    private readonly ITransportStatistics? _statistics;
 
     private PeerConnection(IDuplexPipe pipe, IAsyncDisposable transport, bool isOpener, HandshakeOutcome handshake, IRequestHandler? handler, LinkCounters counters, ConnectionLimits limits, ILogger logger)
     {
@@ -37,6 +38,7 @@ internal sealed partial class PeerConnection : IAsyncDisposable
         // Features are asked of the transport by type; a bare pipe (tests, the fuzzer) has none.
         _gatheringSender = (pipe as TransportConnection)?.GetFeature<IGatheringSender>();
         _directReceiver = (pipe as TransportConnection)?.GetFeature<IDirectReceiver>();
+        _statistics = (pipe as TransportConnection)?.GetFeature<ITransportStatistics>();
         _transport = transport;
         _isOpener = isOpener;
         _handler = handler;
@@ -57,6 +59,9 @@ internal sealed partial class PeerConnection : IAsyncDisposable
 
     /// <summary>The negotiated protocol version.</summary>
     public ushort Version { get; }
+
+    /// <summary>The transport's own view of the link (rudp: congestion window, losses, path MTU), or null when it has none (tcp).</summary>
+    public TransportStatistics? TransportStatistics => _statistics?.Statistics;
 
     /// <summary>Byte counters of this link.</summary>
     public LinkCounters Counters { get; }

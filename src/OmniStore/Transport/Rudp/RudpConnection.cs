@@ -12,7 +12,7 @@ namespace OmniStore.Transport.Rudp;
 /// thread and send thread drive the protocol (<see cref="RudpConnectionCore"/>, under this
 /// connection's lock).
 /// </summary>
-internal sealed class RudpConnection : TransportConnection
+internal sealed class RudpConnection : TransportConnection, ITransportStatistics
 {
     private const int PerTurnBytes = 256 * 1024;
 
@@ -80,18 +80,22 @@ internal sealed class RudpConnection : TransportConnection
     internal bool IsFinished { get; private set; }
 
     /// <summary>What the connection's path looks like now, for status.</summary>
-    public RudpLinkStatus Status
+    public TransportStatistics Statistics
     {
         get
         {
             lock (_gate)
             {
-                return new RudpLinkStatus(
-                    _core.Rtt.Smoothed, _core.Rtt.Min, _core.Congestion.State, _core.Congestion.CongestionWindow, _core.Congestion.PacingRate,
+                return new TransportStatistics(
+                    _core.Rtt.Smoothed / 1000.0, _core.Rtt.Min / 1000.0, _core.Congestion.State, _core.Congestion.CongestionWindow, _core.Congestion.PacingRate,
                     _core.BytesInFlight, _core.PacketsSent, _core.PacketsLost, _core.BytesRetransmitted, _core.MaxDatagram, _core.ReceiveWindow, _endpoint.SocketMode);
             }
         }
     }
+
+    /// <summary>Statistics for status; no gathered sends or direct receives (the stream goes through the connection's buffers).</summary>
+    public override TFeature? GetFeature<TFeature>()
+        where TFeature : class => this as ITransportStatistics as TFeature;
 
     /// <summary>Dials <paramref name="server"/> from a socket of its own; throws <see cref="OmniStoreException"/> (Unavailable) when no rudp server answers.</summary>
     public static async Task<RudpConnection> ConnectAsync(IPEndPoint server, LinkCounters counters, RudpSettings settings, CancellationToken cancellationToken)
@@ -464,8 +468,3 @@ internal sealed class RudpConnection : TransportConnection
         }
     }
 }
-
-/// <summary>A rudp link's state, for status and metrics (docs/rudp.md, "Status and metrics"). Times in microseconds, rates in bytes per second.</summary>
-internal sealed record RudpLinkStatus(
-    long SmoothedRtt, long MinRtt, string Congestion, long CongestionWindow, long PacingRate, long BytesInFlight,
-    long PacketsSent, long PacketsLost, long BytesRetransmitted, int PathMtu, int ReceiveWindow, string SocketPath);

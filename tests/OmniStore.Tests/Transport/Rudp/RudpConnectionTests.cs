@@ -104,7 +104,7 @@ public sealed class RudpConnectionTests
             var back = RandomNumberGenerator.GetBytes(256 << 10);
             Assert.Equal(back, await TransferAsync(server, client, back, ct).WaitAsync(Timeout, ct));
             Assert.True(loss == 0 || shim!.Dropped > 0, "the shim dropped datagrams");
-            Assert.True(loss == 0 || client.Status.PacketsLost > 0, "the sender saw losses");
+            Assert.True(loss == 0 || client.Statistics.PacketsLost > 0, "the sender saw losses");
         }
     }
 
