@@ -67,7 +67,7 @@ internal static class StagingBenchmark
 
     private static async Task WriteAsync(string stem, StagingSettings settings, IStagingTopology topology, string machine, DateTimeOffset started, IReadOnlyList<StagingRunResult> results, CancellationToken cancellationToken)
     {
-        var file = new StagingResultsFile(started, settings.CommandLine, topology.Description, machine, topology.ShapesWan, settings.Size, settings.Sites, results.Select(StagingRunRecord.From).ToArray());
+        var file = new StagingResultsFile(started, settings.CommandLine, settings.Transport == "tcp" ? topology.Description : $"{topology.Description}; every link over {settings.Transport}", machine, topology.ShapesWan, settings.Size, settings.Sites, results.Select(StagingRunRecord.From).ToArray());
         await File.WriteAllTextAsync(stem + ".json", StagingResultsJson.Serialize(file), cancellationToken);
         await WriteReportAsync(stem, file, cancellationToken);
     }

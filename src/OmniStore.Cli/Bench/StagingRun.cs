@@ -153,7 +153,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
         var inv = CultureInfo.InvariantCulture;
         var arguments = new List<string>
         {
-            "relay", "--listen", $"tcp://{topology.HostOf(site)}:0", "--data-dir", dataDirectory,
+            "relay", "--listen", $"{settings.Transport}://{topology.HostOf(site)}:0", "--data-dir", dataDirectory,
             "--site", site < 0 ? "master" : $"site-{site}", "--relay-secret-file", _relaySecretFile!,
         };
         if (parent is not null)

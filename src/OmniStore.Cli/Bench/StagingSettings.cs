@@ -27,6 +27,9 @@ internal sealed record StagingSettings
     /// <summary>Loss rate of each WAN link, each way (0..1; the lab only).</summary>
     public double Loss { get; init; }
 
+    /// <summary>The transport every link of the tree uses: <c>tcp</c> or <c>rudp</c>.</summary>
+    public string Transport { get; init; } = "tcp";
+
     /// <summary>Loopback instead of the lab: no namespaces, no shaping.</summary>
     public bool Loopback { get; init; }
 

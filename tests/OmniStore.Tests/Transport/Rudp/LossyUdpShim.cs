@@ -18,12 +18,28 @@ internal sealed class LossyUdpShim : IDisposable
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
+    private readonly TimeSpan _delay;
+    private readonly double _bytesPerSecond;
+    private readonly TimeSpan _queue;
+    private readonly PriorityQueue<(long Due, byte[] Data, bool ToServer), long> _line = new();
+    private readonly long[] _departure = new long[2]; // when the link each way is free again (Stopwatch ticks)
+    private readonly SemaphoreSlim _lineSignal = new(0);
     private Socket _back;
     private EndPoint? _client;
     private (byte[] Data, bool ToServer)? _held;
 
-    public LossyUdpShim(IPEndPoint server, double loss = 0, double duplicate = 0, double reorder = 0, int seed = 1)
+    /// <param name="oneWayDelay">Added to every datagram each way (a long path).</param>
+    /// <param name="bitsPerSecond">The path's rate each way (0: unlimited), with a drop-tail queue of <paramref name="queue"/> behind it.</param>
+    public LossyUdpShim(IPEndPoint server, double loss = 0, double duplicate = 0, double reorder = 0, int seed = 1, TimeSpan oneWayDelay = default, long bitsPerSecond = 0, TimeSpan queue = default)
     {
+        _delay = oneWayDelay;
+        _bytesPerSecond = bitsPerSecond / 8.0;
+        _queue = queue == default ? TimeSpan.FromMilliseconds(50) : queue;
+        if (oneWayDelay > TimeSpan.Zero || bitsPerSecond > 0)
+        {
+            _loops.Add(Task.Factory.StartNew(DelayLoop, TaskCreationOptions.LongRunning));
+        }
+
         _server = server;
         _random = new Random(seed);
         Loss = loss;
@@ -156,12 +172,94 @@ internal sealed class LossyUdpShim : IDisposable
 
         for (int i = 0; i < copies; i++)
         {
-            Send(datagram, toServer);
+            Enqueue(datagram, toServer);
         }
 
         if (release is { } late)
         {
-            Send(late.Data, late.ToServer);
+            Enqueue(late.Data, late.ToServer);
+        }
+    }
+
+    /// <summary>Straight on, or into the delay line: each way a link of the rate given, its queue, then the delay.</summary>
+    private void Enqueue(byte[] datagram, bool toServer)
+    {
+        if (_delay <= TimeSpan.Zero && _bytesPerSecond <= 0)
+        {
+            Send(datagram, toServer);
+            return;
+        }
+
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        long frequency = System.Diagnostics.Stopwatch.Frequency;
+        lock (_line)
+        {
+            int way = toServer ? 0 : 1;
+            long start = Math.Max(now, _departure[way]);
+            if (_bytesPerSecond > 0 && start - now > _queue.TotalSeconds * frequency)
+            {
+                Interlocked.Increment(ref Dropped); // the queue is full: drop-tail
+                return;
+            }
+
+            long serialization = _bytesPerSecond > 0 ? (long)((datagram.Length + 28) / _bytesPerSecond * frequency) : 0;
+            _departure[way] = start + serialization;
+            long due = _departure[way] + (long)(_delay.TotalSeconds * frequency);
+            _line.Enqueue((due, datagram, toServer), due);
+        }
+
+        _lineSignal.Release();
+    }
+
+    private void DelayLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                _lineSignal.Wait(_stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            (long Due, byte[] Data, bool ToServer) next;
+            lock (_line)
+            {
+                if (!_line.TryPeek(out next, out _))
+                {
+                    continue;
+                }
+            }
+
+            // The earliest due goes first; one that arrives meanwhile due sooner is looked at on the next turn.
+            if (next.Due > System.Diagnostics.Stopwatch.GetTimestamp() + (System.Diagnostics.Stopwatch.Frequency / 500))
+            {
+                Thread.Sleep(1);
+                _lineSignal.Release(); // look again
+                continue;
+            }
+
+            lock (_line)
+            {
+                _line.TryDequeue(out next, out _);
+            }
+
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < next.Due && !_stop.IsCancellationRequested)
+            {
+                long left = next.Due - System.Diagnostics.Stopwatch.GetTimestamp();
+                if (left > System.Diagnostics.Stopwatch.Frequency / 500)
+                {
+                    Thread.Sleep(1);
+                }
+                else
+                {
+                    Thread.SpinWait(50);
+                }
+            }
+
+            Send(next.Data, next.ToServer);
         }
     }
 

@@ -63,6 +63,37 @@ internal abstract class DatagramSocket : IDisposable
     /// <summary>Socket buffers large enough for a window of datagrams between the threads' turns (the kernel caps them at net.core.[rw]mem_max).</summary>
     protected const int KernelBufferSize = 8 << 20;
 
+    /// <summary>
+    /// Datagrams leave with the don't-fragment bit and are never fragmented or capped by the
+    /// kernel's idea of the path MTU (Linux: IP_MTU_DISCOVER = IP_PMTUDISC_PROBE): rudp finds the
+    /// path's MTU itself (docs/rudp.md, "Paths"), and a probe larger than a hop carries must vanish
+    /// there, not arrive in fragments that each may be lost. Elsewhere the OS's default stays.
+    /// </summary>
+    protected static void SetDontFragment(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        const int PmtuDiscProbe = 3;
+        try
+        {
+            if (socket.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                socket.SetRawSocketOption(41 /* IPPROTO_IPV6 */, 23 /* IPV6_MTU_DISCOVER */, BitConverter.GetBytes(PmtuDiscProbe));
+            }
+            else
+            {
+                socket.SetRawSocketOption(0 /* IPPROTO_IP */, 10 /* IP_MTU_DISCOVER */, BitConverter.GetBytes(PmtuDiscProbe));
+            }
+        }
+        catch (SocketException)
+        {
+            // An old kernel: probes may be fragmented, and the search then settles on what arrives.
+        }
+    }
+
     /// <summary>Throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.Unavailable"/>) for a bind that failed.</summary>
     protected static OmniStoreException BindFailed(IPEndPoint local, SocketException ex) =>
         new(OmniStoreError.Unavailable, ex.SocketErrorCode == SocketError.AddressAlreadyInUse

@@ -184,6 +184,7 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
             socket.ReceiveBufferSize = KernelBufferSize;
             socket.SendBufferSize = KernelBufferSize;
             socket.ReceiveTimeout = 250;
+            SetDontFragment(socket);
             socket.Bind(local);
         }
         catch (SocketException ex)

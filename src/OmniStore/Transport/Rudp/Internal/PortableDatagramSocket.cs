@@ -34,6 +34,7 @@ internal sealed class PortableDatagramSocket : DatagramSocket
             socket.ReceiveBufferSize = KernelBufferSize;
             socket.SendBufferSize = KernelBufferSize;
             socket.ReceiveTimeout = 250;
+            SetDontFragment(socket);
             socket.Bind(local);
             return new PortableDatagramSocket(socket);
         }
