@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Runs the API contract test (api_test) against an embedded store or a relay; "secret": against a
 # relay of a tree with a shared secret, which the library reads from $OMNISTORE_SECRET_FILE.
-# Usage: api.sh embedded|relay|secret API_TEST
+# "relay-rudp": against a relay of a tree whose every link is rudp (reliable UDP).
+# Usage: api.sh embedded|relay|relay-rudp|secret API_TEST
 source "$(dirname "${BASH_SOURCE[0]}")/tree.sh"
 mode=$1 api_test=$2
 case $mode in
   embedded) timeout 240 "$api_test" "file://$WORK/store" ;;
   relay)
     start_tree
+    timeout 240 "$api_test" "$RELAY_URI"
+    ;;
+  relay-rudp)
+    TREE_SCHEME=rudp
+    start_tree
+    [[ $RELAY_URI == rudp://* ]] || { echo "the relay listens on $RELAY_URI, not rudp://" >&2; exit 1; }
     timeout 240 "$api_test" "$RELAY_URI"
     ;;
   secret)

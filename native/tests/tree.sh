@@ -50,13 +50,16 @@ skip_or_fail() {
   exit 77
 }
 
-# start_node NAME VARIABLE [relay options...]: starts a node, stores its tcp:// address in VARIABLE.
+# The transport the tree's nodes listen on (and so every link of the tree): tcp, or rudp.
+TREE_SCHEME=${TREE_SCHEME:-tcp}
+
+# start_node NAME VARIABLE [relay options...]: starts a node, stores its TREE_SCHEME:// address in VARIABLE.
 start_node() {
   local name=$1 variable=$2
   shift 2
   : "${OMNISTORE_TEST_OMNISTORE:?}"
   [[ -x $OMNISTORE_TEST_OMNISTORE ]] || { echo "the omnistore command is not built: $OMNISTORE_TEST_OMNISTORE" >&2; return 1; }
-  "${NODE_LAUNCHER[@]}" "$OMNISTORE_TEST_OMNISTORE" relay --listen tcp://127.0.0.1:0 --data-dir "$WORK/$name" \
+  "${NODE_LAUNCHER[@]}" "$OMNISTORE_TEST_OMNISTORE" relay --listen "$TREE_SCHEME://127.0.0.1:0" --data-dir "$WORK/$name" \
     --site "$name" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   STARTED_PIDS+=($!)
   local pid=$!
