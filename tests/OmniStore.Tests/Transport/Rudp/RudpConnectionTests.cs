@@ -63,11 +63,13 @@ public sealed class RudpConnectionTests
         return received.ToArray();
     }
 
-    [Fact]
-    public async Task AStreamEachWay_ArrivesWholeAndEnds()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AStreamEachWay_ArrivesWholeAndEnds(bool portableSocket)
     {
         var ct = TestContext.Current.CancellationToken;
-        var (listener, client, server) = await PairAsync(Fast, ct: ct);
+        var (listener, client, server) = await PairAsync(Fast with { PortableSocket = portableSocket }, ct: ct);
         await using (listener)
         await using (client)
         await using (server)
@@ -80,6 +82,7 @@ public sealed class RudpConnectionTests
             Assert.Equal(down, await toClient.WaitAsync(Timeout, ct));
             Assert.True(client.Counters.WireOut > up.Length, "wire bytes counted");
             Assert.True(server.Counters.WireIn > up.Length, "wire bytes counted");
+            Assert.Equal(portableSocket, client.Statistics.SocketPath == "portable");
         }
     }
 
