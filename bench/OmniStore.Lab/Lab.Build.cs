@@ -130,8 +130,8 @@ public sealed partial class Lab
         await SetRateAsync(site.GatewayNamespace, LabNames.WanDevice, link.UploadRate, link.QueueBytes, cancellationToken).ConfigureAwait(false);
         await SetRateAsync(CoreNamespace, site.CoreDevice, link.DownloadRate, link.QueueBytes, cancellationToken).ConfigureAwait(false);
         var wire = _wire ?? throw new ObjectDisposedException(nameof(Lab));
-        await wire.SetAsync(site.Index, up: true, link.Delay, link.Jitter, link.Loss, Seed(site.Index, up: true), cancellationToken).ConfigureAwait(false);
-        await wire.SetAsync(site.Index, up: false, link.Delay, link.Jitter, link.Loss, Seed(site.Index, up: false), cancellationToken).ConfigureAwait(false);
+        await wire.SetAsync(site.Index, up: true, link, Seed(site.Index, up: true), cancellationToken).ConfigureAwait(false);
+        await wire.SetAsync(site.Index, up: false, link, Seed(site.Index, up: false), cancellationToken).ConfigureAwait(false);
     }
 
     private ulong Seed(int site, bool up) => _seed ^ (((ulong)site << 1) | (up ? 1UL : 0UL)) * 0x9E3779B97F4A7C15UL;

@@ -161,7 +161,7 @@ public sealed partial class Lab : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Changes a site's link while the lab runs: the rate limits at once (packets queued under the old
-    /// rate stay queued), and the wire's delay, jitter and loss from the next packet on.
+    /// rate stay queued), and the wire's delay, jitter, loss, duplication and reordering from the next packet on.
     /// </summary>
     public async Task SetLinkAsync(string siteName, WanLinkSpec link, CancellationToken cancellationToken = default)
     {

@@ -30,7 +30,7 @@ public sealed record LabTopology
     /// <summary>The other sites (indexes 1..K), in order. Defaults to none.</summary>
     public IReadOnlyList<SiteSpec> Sites { get; init; } = [];
 
-    /// <summary>Seed of the wire's loss and jitter draws, so a run can be repeated packet for packet. Defaults to null: a random seed.</summary>
+    /// <summary>Seed of the wire's loss, duplication, reordering and jitter draws, so a run can be repeated packet for packet. Defaults to null: a random seed.</summary>
     public ulong? Seed { get; init; }
 
     /// <summary>The master first, then the sites: a site's position here is its index in the address plan.</summary>

@@ -13,13 +13,17 @@ internal static class Program
 {
     private const string Usage = """
         usage: OmniStore.Lab up [--sites N] [--rate BITS] [--upload-rate BITS] [--delay TIME] [--jitter TIME]
-                                [--loss P] [--nat none|cone|symmetric] [--master-rate BITS] [--master-delay TIME] [--seed N]
+                                [--loss P] [--duplicate P] [--reorder P] [--reorder-delay TIME]
+                                [--nat none|cone|symmetric] [--master-rate BITS] [--master-delay TIME] [--seed N]
                OmniStore.Lab clean [--all]
 
           up     builds a master site and N sites (default 2) joined by a WAN core, prints the namespaces and
                  addresses, and holds them until SIGINT or SIGTERM, then removes everything.
                  BITS: bits per second, with k, M or G (1M = 1,000,000); TIME: 20ms, 1.5s, 500us.
                  --rate/--delay/... set every site's link; the master's link is unlimited unless --master-*.
+                 P: a probability 0..1 per packet and direction. --duplicate: delivered twice; --reorder: held
+                 back by --reorder-delay (default 1ms) so what follows within that time overtakes it.
+                 --seed: repeats the loss, duplicate, reorder and jitter draws.
           clean  removes namespaces and processes of lab runs whose owning process is gone
                  (--all: of every run, live ones included). Run as root.
         """;
@@ -61,6 +65,9 @@ internal static class Program
                 case "--delay": link = link with { Delay = ParseTime(value) }; break;
                 case "--jitter": link = link with { Jitter = ParseTime(value) }; break;
                 case "--loss": link = link with { Loss = double.Parse(value, CultureInfo.InvariantCulture) }; break;
+                case "--duplicate": link = link with { Duplicate = double.Parse(value, CultureInfo.InvariantCulture) }; break;
+                case "--reorder": link = link with { Reorder = double.Parse(value, CultureInfo.InvariantCulture) }; break;
+                case "--reorder-delay": link = link with { ReorderDelay = ParseTime(value) }; break;
                 case "--nat": nat = Enum.Parse<NatKind>(value, ignoreCase: true); break;
                 case "--master-rate": master = master with { RateBitsPerSecond = ParseRate(value) }; break;
                 case "--master-delay": master = master with { Delay = ParseTime(value) }; break;
@@ -135,7 +142,18 @@ internal static class Program
             rate += $" (up {up / 1e6:0.###} Mbit/s)";
         }
 
-        return string.Create(CultureInfo.InvariantCulture, $"{rate}, delay {link.Delay.TotalMilliseconds} ms, jitter {link.Jitter.TotalMilliseconds} ms, loss {link.Loss}");
+        var text = string.Create(CultureInfo.InvariantCulture, $"{rate}, delay {link.Delay.TotalMilliseconds} ms, jitter {link.Jitter.TotalMilliseconds} ms, loss {link.Loss}");
+        if (link.Duplicate > 0)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $", duplicate {link.Duplicate}");
+        }
+
+        if (link.Reorder > 0)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $", reorder {link.Reorder} by {link.ReorderDelay.TotalMilliseconds} ms");
+        }
+
+        return text;
     }
 
     private static long ParseRate(string text)

@@ -2,12 +2,13 @@ namespace OmniStore.Lab;
 
 /// <summary>
 /// The WAN link between a site and the WAN core: a rate (tc tbf on each end's device), and a delay,
-/// jitter and loss that the wire applies to each direction on its own.
+/// jitter, loss, duplication and reordering that the wire applies to each direction on its own.
 /// </summary>
 /// <remarks>
 /// A packet sent up from a site waits for the link's rate first (serialization, in a queue of
-/// <see cref="QueueBytes"/>), then crosses the wire (loss, then delay and jitter), as on a real
-/// link. The round-trip time between two sites is twice the sum of their links' delays.
+/// <see cref="QueueBytes"/>), then crosses the wire (loss, then duplication, then reordering, then
+/// delay and jitter), as on a real link. The round-trip time between two sites is twice the sum of
+/// their links' delays.
 /// </remarks>
 public sealed record WanLinkSpec
 {
@@ -22,9 +23,9 @@ public sealed record WanLinkSpec
 
     /// <summary>
     /// Each packet's delay is drawn uniformly from <see cref="Delay"/> ± this (never below zero),
-    /// but a packet never leaves before the one ahead of it: the wire does not reorder. On a busy link
-    /// that bunches packets behind a slow one, so the mean delay moves toward Delay + Jitter.
-    /// Defaults to zero.
+    /// but a packet never leaves before the one ahead of it: jitter does not reorder (only
+    /// <see cref="Reorder"/> does). On a busy link that bunches packets behind a slow one, so the mean
+    /// delay moves toward Delay + Jitter. Defaults to zero.
     /// </summary>
     public TimeSpan Jitter { get; init; }
 
@@ -32,11 +33,33 @@ public sealed record WanLinkSpec
     public double Loss { get; init; }
 
     /// <summary>
+    /// Probability (0..1) that the wire delivers a packet twice, back to back, drawn independently per
+    /// packet and direction (after loss: a lost packet is not duplicated). The copy is made after the
+    /// rate limit, so it adds to the bytes the link carries. Defaults to zero.
+    /// </summary>
+    public double Duplicate { get; init; }
+
+    /// <summary>
+    /// Probability (0..1) that the wire holds a packet back by <see cref="ReorderDelay"/> on top of its
+    /// delay and jitter, drawn independently per packet and direction, while the packets behind it keep
+    /// their own release times: whatever the direction sends within that time overtakes it. A packet
+    /// with nothing behind it within <see cref="ReorderDelay"/> is only delayed. Defaults to zero: the
+    /// wire never reorders.
+    /// </summary>
+    public double Reorder { get; init; }
+
+    /// <summary>How long a packet chosen by <see cref="Reorder"/> is held back (above zero, at most 10 s). Defaults to 1 ms.</summary>
+    public TimeSpan ReorderDelay { get; init; } = DefaultReorderDelay;
+
+    /// <summary>
     /// Bytes the rate limiter queues before it drops (the link's buffer). Defaults to null: 100 ms at
     /// the link's rate, at least 64 KiB. A buffer far below the path's bandwidth-delay product keeps
     /// one TCP flow from filling the link; far above it adds queueing delay.
     /// </summary>
     public int? QueueBytes { get; init; }
+
+    /// <summary>The default of <see cref="ReorderDelay"/>: 1 ms.</summary>
+    public static TimeSpan DefaultReorderDelay { get; } = TimeSpan.FromMilliseconds(1);
 
     /// <summary>A link with no limit, delay or loss.</summary>
     public static WanLinkSpec Unlimited { get; } = new();
@@ -73,6 +96,21 @@ public sealed record WanLinkSpec
         if (!(Loss is >= 0 and <= 1))
         {
             throw new ArgumentException($"{argumentName}.{nameof(Loss)} must be within 0..1.", argumentName);
+        }
+
+        if (!(Duplicate is >= 0 and <= 1))
+        {
+            throw new ArgumentException($"{argumentName}.{nameof(Duplicate)} must be within 0..1.", argumentName);
+        }
+
+        if (!(Reorder is >= 0 and <= 1))
+        {
+            throw new ArgumentException($"{argumentName}.{nameof(Reorder)} must be within 0..1.", argumentName);
+        }
+
+        if (ReorderDelay <= TimeSpan.Zero || ReorderDelay > TimeSpan.FromSeconds(10))
+        {
+            throw new ArgumentException($"{argumentName}.{nameof(ReorderDelay)} must be above zero and at most 10 s.", argumentName);
         }
 
         if (QueueBytes is < 3000)

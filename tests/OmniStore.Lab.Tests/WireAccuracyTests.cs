@@ -4,8 +4,9 @@ namespace OmniStore.Lab.Tests;
 
 /// <summary>
 /// The wire is measured, not assumed: a configured delay gives the round-trip time it should,
-/// a configured loss drops that share of 10,000 packets, and a configured rate is the rate the
-/// link's IP bytes grow at, each in both directions where it matters.
+/// a configured loss drops that share of 10,000 packets, duplication and reordering hit that share,
+/// and a configured rate is the rate the link's IP bytes grow at, each in both directions where it
+/// matters.
 /// </summary>
 public sealed class WireAccuracyTests
 {
@@ -69,6 +70,78 @@ public sealed class WireAccuracyTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
+    public async Task Duplicate_delivers_the_configured_share_of_10000_packets_twice_within_20_percent(bool upward)
+    {
+        LabRequirement.Ensure();
+        const double duplicate = 0.1;
+        const int count = 10_000;
+        await using var lab = await Lab.StartAsync(TwoSites(WanLinkSpec.Unlimited, new WanLinkSpec { Duplicate = duplicate }), Token);
+        var (from, to) = upward ? (lab.Sites[0], lab.Master) : (lab.Master, lab.Sites[0]);
+
+        var arrived = await LabSockets.SendNumberedAsync(from, to, count, Token);
+
+        var copies = arrived.CountBy(n => n).ToDictionary();
+        var twice = copies.Count(c => c.Value == 2);
+        var measured = twice / (double)count;
+        var stats = string.Join("; ", await lab.WireStatisticsAsync(Token));
+        _output.WriteLine($"{(upward ? "up" : "down")}: {arrived.Count} datagrams for {count} sent, {twice} twice ({measured:P2}, configured {duplicate:P0}); wire: {stats}");
+        Assert.Equal(count, copies.Count);
+        Assert.All(copies, c => Assert.InRange(c.Value, 1, 2));
+        Assert.InRange(measured, duplicate * 0.8, duplicate * 1.2);
+        // A copy follows its original: duplication alone does not reorder.
+        Assert.Equal(0, OutOfOrder(arrived));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Reorder_delivers_the_configured_share_of_10000_packets_out_of_order_and_each_exactly_once(bool upward)
+    {
+        LabRequirement.Ensure();
+        const double reorder = 0.1;
+        const int count = 10_000;
+        // The sender's bursts of 20 packets are a millisecond or so apart, more on a busy machine: held
+        // back 5 ms, a chosen packet is overtaken by the next burst at the latest, so the share out
+        // of order is the share chosen (the default 1 ms would leave the last of a burst in place now
+        // and then, and measure the sender's pacing as much as the wire).
+        var link = new WanLinkSpec { Reorder = reorder, ReorderDelay = TimeSpan.FromMilliseconds(5) };
+        await using var lab = await Lab.StartAsync(TwoSites(WanLinkSpec.Unlimited, link), Token);
+        var (from, to) = upward ? (lab.Sites[0], lab.Master) : (lab.Master, lab.Sites[0]);
+
+        var arrived = await LabSockets.SendNumberedAsync(from, to, count, Token);
+
+        var outOfOrder = OutOfOrder(arrived);
+        var measured = outOfOrder / (double)count;
+        var stats = string.Join("; ", await lab.WireStatisticsAsync(Token));
+        _output.WriteLine($"{(upward ? "up" : "down")}: {arrived.Count} of {count} arrived, {outOfOrder} out of order ({measured:P2}, configured {reorder:P0}); wire: {stats}");
+        Assert.Equal(Enumerable.Range(0, count), arrived.Order());
+        Assert.InRange(measured, reorder * 0.8, reorder * 1.2);
+    }
+
+    [Fact]
+    public async Task Without_duplicate_and_reorder_no_packet_arrives_twice_or_out_of_order()
+    {
+        LabRequirement.Ensure();
+        const int count = 10_000;
+        // Delay, jitter and loss all on, so every draw but duplication and reordering is made.
+        var link = new WanLinkSpec { Delay = TimeSpan.FromMilliseconds(5), Jitter = TimeSpan.FromMilliseconds(4), Loss = 0.05, Duplicate = 0, Reorder = 0 };
+        await using var lab = await Lab.StartAsync(TwoSites(WanLinkSpec.Unlimited, link), Token);
+
+        var up = await LabSockets.SendNumberedAsync(lab.Sites[0], lab.Master, count, Token);
+        var down = await LabSockets.SendNumberedAsync(lab.Master, lab.Sites[0], count, Token);
+
+        _output.WriteLine($"up: {up.Count} of {count} arrived; down: {down.Count} of {count}; wire: {string.Join("; ", await lab.WireStatisticsAsync(Token))}");
+        foreach (var arrived in new[] { up, down })
+        {
+            Assert.Equal(arrived.Count, arrived.Distinct().Count());
+            Assert.Equal(0, OutOfOrder(arrived));
+            Assert.InRange(arrived.Count, count * 0.9, count * 0.99);
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
     public async Task Rate_limits_the_link_to_within_5_percent(bool upward)
     {
         LabRequirement.Ensure();
@@ -119,6 +192,24 @@ public sealed class WireAccuracyTests
         Sites = [new SiteSpec("site1") { Link = site }],
         Seed = 20261122,
     };
+
+    /// <summary>Packets whose sequence number is below the highest that arrived before them.</summary>
+    private static int OutOfOrder(List<int> arrived)
+    {
+        var highest = -1;
+        var count = 0;
+        foreach (var number in arrived)
+        {
+            if (number < highest)
+            {
+                count++;
+            }
+
+            highest = Math.Max(highest, number);
+        }
+
+        return count;
+    }
 
     private static double StandardDeviation(double[] values)
     {

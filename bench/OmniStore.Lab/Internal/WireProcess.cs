@@ -120,12 +120,16 @@ internal sealed class WireProcess : IAsyncDisposable
     }
 
     /// <summary>Sets what one direction of a link does to its packets, effective for the next packet.</summary>
-    public Task SetAsync(int link, bool up, TimeSpan delay, TimeSpan jitter, double loss, ulong seed, CancellationToken cancellationToken) =>
+    public Task SetAsync(int link, bool up, WanLinkSpec spec, ulong seed, CancellationToken cancellationToken) =>
         CommandAsync(
-            string.Create(CultureInfo.InvariantCulture, $"set {link} {(up ? "up" : "down")} {(long)(delay.Ticks * 100)} {(long)(jitter.Ticks * 100)} {loss:R} {seed}"),
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"set {link} {(up ? "up" : "down")} {Nanoseconds(spec.Delay)} {Nanoseconds(spec.Jitter)} {spec.Loss:R} {spec.Duplicate:R} {spec.Reorder:R} {Nanoseconds(spec.ReorderDelay)} {seed}"),
             cancellationToken);
 
-    /// <summary>Per direction of each link: packets forwarded, lost, dropped on a full queue, failed writes.</summary>
+    private static long Nanoseconds(TimeSpan time) => time.Ticks * 100;
+
+    /// <summary>Per direction of each link: packets forwarded, lost, duplicated, held back for reordering, dropped on a full queue, failed writes.</summary>
     public async Task<IReadOnlyList<string>> StatisticsAsync(CancellationToken cancellationToken) =>
         await CommandAsync("stats", cancellationToken).ConfigureAwait(false);
 

@@ -1,9 +1,10 @@
 namespace OmniStore.Lab.Wire;
 
 /// <summary>
-/// The packets of one direction in flight on the wire, in order. A wire never reorders (a packet is
-/// released no earlier than the one ahead of it), so release times never decrease and a FIFO ring
-/// is the whole delay queue: no heap or timer wheel is needed. Packet memory lives in pinned slots
+/// The packets of one direction in flight on the wire, in order. Within a queue a packet is released
+/// no earlier than the one ahead of it, so release times never decrease and a FIFO ring is the whole
+/// delay queue: no heap or timer wheel is needed. (Packets that reordering holds back wait in a
+/// second queue of their own, which is just as ordered; the pump releases from both by time.) Packet memory lives in pinned slots
 /// of <see cref="SlotSize"/> bytes, allocated in segments as the queue first grows and then reused;
 /// a full queue drops the packet, as a router's full buffer does.
 /// </summary>
@@ -18,6 +19,7 @@ internal sealed unsafe class DelayQueue
     private readonly byte[]?[] _segments;
     private readonly long[] _release;
     private readonly int[] _length;
+    private readonly byte[] _copies;
     private readonly int _mask;
     private int _head;
     private int _tail;
@@ -33,6 +35,7 @@ internal sealed unsafe class DelayQueue
         _segments = new byte[]?[capacity / SlotsPerSegment];
         _release = new long[capacity];
         _length = new int[capacity];
+        _copies = new byte[capacity];
         _mask = capacity - 1;
     }
 
@@ -50,11 +53,18 @@ internal sealed unsafe class DelayQueue
 
     public int HeadLength => _length[_head & _mask];
 
-    public void Commit(int length, long release)
+    /// <summary>How many times the oldest packet is written when released: 1, or 2 for a duplicated packet.</summary>
+    public int HeadCopies => _copies[_head & _mask];
+
+    /// <summary>Release time of the newest packet, or <see cref="long.MinValue"/> when empty.</summary>
+    public long LastRelease => _head == _tail ? long.MinValue : _release[(_tail - 1) & _mask];
+
+    public void Commit(int length, long release, int copies = 1)
     {
         var index = _tail & _mask;
         _length[index] = length;
         _release[index] = release;
+        _copies[index] = (byte)copies;
         _tail++;
     }
 

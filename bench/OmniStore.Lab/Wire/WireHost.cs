@@ -14,7 +14,7 @@ namespace OmniStore.Lab.Wire;
 /// one pair of ends per link, each <c>NAMESPACE:DEVICE</c>: the device is created right inside that
 /// network namespace, so it never appears in the host's. It prints <c>ready</c> once every device exists. Commands,
 /// one per line, each answered by <c>ok</c> or <c>error MESSAGE</c>:
-/// <c>set LINK up|down DELAY_NS JITTER_NS LOSS SEED</c> (up: from the site end to the core end),
+/// <c>set LINK up|down DELAY_NS JITTER_NS LOSS DUPLICATE REORDER REORDER_DELAY_NS SEED</c> (up: from the site end to the core end),
 /// and <c>stats</c> (a line per direction before the <c>ok</c>).
 /// </remarks>
 internal static class WireHost
@@ -120,7 +120,7 @@ internal static class WireHost
         {
             switch (parts)
             {
-                case ["set", var link, var direction, var delay, var jitter, var loss, var seed]:
+                case ["set", var link, var direction, var delay, var jitter, var loss, var duplicate, var reorder, var reorderDelay, var seed]:
                     var (up, down) = pumps[int.Parse(link, CultureInfo.InvariantCulture)];
                     var pump = direction switch
                     {
@@ -132,6 +132,9 @@ internal static class WireHost
                         long.Parse(delay, CultureInfo.InvariantCulture),
                         long.Parse(jitter, CultureInfo.InvariantCulture),
                         double.Parse(loss, CultureInfo.InvariantCulture),
+                        double.Parse(duplicate, CultureInfo.InvariantCulture),
+                        double.Parse(reorder, CultureInfo.InvariantCulture),
+                        long.Parse(reorderDelay, CultureInfo.InvariantCulture),
                         ulong.Parse(seed, CultureInfo.InvariantCulture)));
                     return "ok";
                 case ["stats"]:

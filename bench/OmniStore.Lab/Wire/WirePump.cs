@@ -6,11 +6,21 @@ namespace OmniStore.Lab.Wire;
 
 /// <summary>
 /// One direction of a wire: reads the packets one TUN device transmits and writes them into the
-/// other, after dropping some (loss) and holding the rest until their release time (delay and
+/// other, after dropping some (loss), marking some to go out twice (duplication), holding some back
+/// longer than the rest (reordering) and holding the rest until their release time (delay and
 /// jitter). It runs on a thread of its own and allocates nothing per packet: packets are read
-/// straight into the delay queue's slots, and with no delay, jitter or loss they go out from there
-/// at once without being queued.
+/// straight into the delay queue's slots, and with no delay, jitter, loss or reordering they go out
+/// from there at once without being queued.
 /// </summary>
+/// <remarks>
+/// Per packet, in this order: loss (dropped: nothing else happens), duplication, reordering, then
+/// delay and jitter. Each is one draw from the seeded generator, made only when its probability is
+/// not zero, so a link without duplication or reordering draws exactly as it did before they
+/// existed. A packet chosen for reordering is copied into a second queue with its release time plus
+/// the reorder delay; the packets behind it keep their own release times, so whatever arrives within
+/// the reorder delay leaves before it. Both queues are FIFOs ordered by release time, and the pump
+/// releases from whichever is due first.
+/// </remarks>
 internal sealed unsafe class WirePump
 {
     /// <summary>At most this many packets are read in a row before due packets are released, so a flood cannot delay releases.</summary>
@@ -25,15 +35,21 @@ internal sealed unsafe class WirePump
     private readonly int _input;
     private readonly int _output;
     private readonly DelayQueue _queue;
+    private readonly int _queueCapacity;
     private readonly byte[] _overflowSlot = GC.AllocateUninitializedArray<byte>(DelayQueue.SlotSize, pinned: true);
     private WireConditions _conditions = WireConditions.Transparent;
     private SplitMix64 _random = new(1);
+
+    /// <summary>The packets reordering holds back; made when a link first reorders.</summary>
+    private DelayQueue? _held;
     private long _lastRelease;
     private long _wakeLatency = 100_000;
 
     private long _forwarded;
     private long _forwardedBytes;
     private long _lost;
+    private long _duplicated;
+    private long _reordered;
     private long _overflowed;
     private long _errors;
     private long _releases;
@@ -46,6 +62,7 @@ internal sealed unsafe class WirePump
         _input = inputFd;
         _output = outputFd;
         _queue = new DelayQueue(queueCapacity);
+        _queueCapacity = queueCapacity;
     }
 
     public string Name { get; }
@@ -58,7 +75,8 @@ internal sealed unsafe class WirePump
 
     public string Statistics() =>
         $"{Name} forwarded={Volatile.Read(ref _forwarded)} bytes={Volatile.Read(ref _forwardedBytes)} lost={Volatile.Read(ref _lost)} " +
-        $"overflowed={Volatile.Read(ref _overflowed)} errors={Volatile.Read(ref _errors)} queued={_queue.Count} " +
+        $"duplicated={Volatile.Read(ref _duplicated)} reordered={Volatile.Read(ref _reordered)} " +
+        $"overflowed={Volatile.Read(ref _overflowed)} errors={Volatile.Read(ref _errors)} queued={_queue.Count + (_held?.Count ?? 0)} " +
         $"late_mean_us={Volatile.Read(ref _latenessSum) / 1000.0 / Math.Max(1, Volatile.Read(ref _releases)):F1} late_max_us={Volatile.Read(ref _latenessMax) / 1000.0:F1}";
 
     public Thread Start()
@@ -151,9 +169,27 @@ internal sealed unsafe class WirePump
             return;
         }
 
+        var copies = 1;
+        if (conditions.DuplicateThreshold != 0 && _random.Next() < conditions.DuplicateThreshold)
+        {
+            copies = 2;
+            Volatile.Write(ref _duplicated, _duplicated + 1);
+        }
+
+        if (conditions.ReorderThreshold != 0 && _random.Next() < conditions.ReorderThreshold)
+        {
+            HoldBack(packet, length, copies, conditions);
+            return;
+        }
+
         if (conditions.DelayNanoseconds == 0 && conditions.JitterNanoseconds == 0 && _queue.Count == 0)
         {
             Send(packet, length);
+            if (copies == 2)
+            {
+                Send(packet, length);
+            }
+
             return;
         }
 
@@ -163,6 +199,35 @@ internal sealed unsafe class WirePump
             return;
         }
 
+        var release = ReleaseTime(conditions);
+        _lastRelease = release;
+        _queue.Commit(length, release, copies);
+    }
+
+    /// <summary>
+    /// Reordering: the packet leaves the reorder delay after the time it would have left, and the
+    /// packets behind it do not wait for it. It is copied out of the main queue's slot (or the
+    /// overflow slot) into the held queue's: the one copy reordering costs.
+    /// </summary>
+    private void HoldBack(byte* packet, int length, int copies, WireConditions conditions)
+    {
+        var held = _held ??= new DelayQueue(_queueCapacity);
+        var release = ReleaseTime(conditions) + conditions.ReorderDelayNanoseconds;
+        if (held.IsFull)
+        {
+            Volatile.Write(ref _overflowed, _overflowed + 1);
+            return;
+        }
+
+        Buffer.MemoryCopy(packet, held.TailSlot, DelayQueue.SlotSize, length);
+        // Held packets keep their order among themselves (a shorter reorder delay set meanwhile cannot pass them).
+        held.Commit(length, Math.Max(release, held.LastRelease), copies);
+        Volatile.Write(ref _reordered, _reordered + 1);
+    }
+
+    /// <summary>Now plus the delay and a jitter draw, never below zero and never before the packet ahead: a WAN path jitters but does not reorder.</summary>
+    private long ReleaseTime(WireConditions conditions)
+    {
         var now = MonotonicClock.Nanoseconds();
         var delay = conditions.DelayNanoseconds;
         if (conditions.JitterNanoseconds > 0)
@@ -170,19 +235,24 @@ internal sealed unsafe class WirePump
             delay += (long)(((_random.NextDouble() * 2) - 1) * conditions.JitterNanoseconds);
         }
 
-        var release = now + Math.Max(0, delay);
-        // Never before the packet ahead: a WAN path jitters but does not reorder.
-        release = Math.Max(release, _lastRelease);
-        _lastRelease = release;
-        _queue.Commit(length, release);
+        return Math.Max(now + Math.Max(0, delay), _lastRelease);
     }
+
+    /// <summary>Release time of the next packet due, from either queue, or <see cref="long.MaxValue"/> when both are empty.</summary>
+    private long NextRelease => Math.Min(_queue.NextRelease, _held?.NextRelease ?? long.MaxValue);
+
+    private int Queued => _queue.Count + (_held?.Count ?? 0);
 
     private void ReleaseDue(long now)
     {
-        while (_queue.NextRelease <= now)
+        // Bounded: each pass removes a packet, and nothing is added meanwhile.
+        while (NextRelease <= now)
         {
+            // On a tie the main queue goes first: a held packet leaves no earlier than one that was not held.
+            var queue = _held is { } held && held.NextRelease < _queue.NextRelease ? held : _queue;
+
             // How late the packet leaves (timer and scheduling latency): the error the wire adds to the configured delay.
-            var lateness = now - _queue.NextRelease;
+            var lateness = now - queue.NextRelease;
             Volatile.Write(ref _releases, _releases + 1);
             Volatile.Write(ref _latenessSum, _latenessSum + lateness);
             if (lateness > _latenessMax)
@@ -190,8 +260,12 @@ internal sealed unsafe class WirePump
                 Volatile.Write(ref _latenessMax, lateness);
             }
 
-            Send(_queue.HeadSlot, _queue.HeadLength);
-            _queue.Dequeue();
+            for (var copy = 0; copy < queue.HeadCopies; copy++)
+            {
+                Send(queue.HeadSlot, queue.HeadLength);
+            }
+
+            queue.Dequeue();
         }
     }
 
@@ -236,14 +310,14 @@ internal sealed unsafe class WirePump
     private void Wait()
     {
         var poll = new Libc.PollFd { Fd = _input, Events = Libc.POLLIN };
-        var next = _queue.NextRelease;
+        var next = NextRelease;
         if (next == long.MaxValue)
         {
             Libc.PPoll(&poll, 1, null, null);
             return;
         }
 
-        var sparse = _queue.Count <= SparseQueue;
+        var sparse = Queued <= SparseQueue;
         var wake = sparse ? next - _wakeLatency : next;
         var now = MonotonicClock.Nanoseconds();
         if (wake > now)
