@@ -21,7 +21,9 @@ internal sealed class LabStagingTopology : IStagingTopology
         var c = CultureInfo.InvariantCulture;
         Description = string.Create(c, $"lab: {settings.Sites} sites and the master's, each behind a WAN link of {LinkUnits.FormatRate(settings.RateBitsPerSecond)}, {settings.RoundTrip.TotalMilliseconds:0.#} ms round trip between sites")
             + (settings.Jitter > TimeSpan.Zero ? string.Create(c, $", jitter {settings.Jitter.TotalMilliseconds:0.#} ms per link") : string.Empty)
-            + (settings.Loss > 0 ? string.Create(c, $", loss {settings.Loss:P2} per link and direction") : string.Empty);
+            + (settings.Loss > 0 ? string.Create(c, $", loss {settings.Loss:P2} per link and direction") : string.Empty)
+            + (settings.Duplicate > 0 ? string.Create(c, $", {settings.Duplicate:P2} duplicated") : string.Empty)
+            + (settings.Reorder > 0 ? string.Create(c, $", {settings.Reorder:P2} reordered") : string.Empty);
     }
 
     public string Description { get; }
@@ -44,6 +46,8 @@ internal sealed class LabStagingTopology : IStagingTopology
             Delay = settings.RoundTrip / 4,
             Jitter = settings.Jitter,
             Loss = settings.Loss,
+            Duplicate = settings.Duplicate,
+            Reorder = settings.Reorder,
         };
         var lab = await LabNetwork.StartAsync(LabTopology.Uniform(settings.Sites, link), cancellationToken);
         return new LabStagingTopology(lab, settings);

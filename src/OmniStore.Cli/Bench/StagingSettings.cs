@@ -27,6 +27,12 @@ internal sealed record StagingSettings
     /// <summary>Loss rate of each WAN link, each way (0..1; the lab only).</summary>
     public double Loss { get; init; }
 
+    /// <summary>Share of packets each WAN link delivers twice, each way (0..1; the lab only).</summary>
+    public double Duplicate { get; init; }
+
+    /// <summary>Share of packets each WAN link holds back 1 ms, so that later ones overtake them (0..1; the lab only).</summary>
+    public double Reorder { get; init; }
+
     /// <summary>The transport every link of the tree uses: <c>tcp</c> or <c>rudp</c>.</summary>
     public string Transport { get; init; } = "tcp";
 

@@ -35,12 +35,14 @@ internal static class BenchCommand
         var jitter = new Option<string>("--jitter") { Description = "Delay jitter of each WAN link, each way (the lab)", DefaultValueFactory = _ => "0ms", HelpName = "TIME" };
         var loss = new Option<double>("--loss") { Description = "Packet loss of each WAN link, each way, 0..1 (the lab)", DefaultValueFactory = _ => 0 };
         var results = new Option<string>("--results") { Description = "Where the table (.md) and chart (.svg) go", DefaultValueFactory = _ => Path.Combine("bench", "results"), HelpName = "DIR" };
+        var duplicate = new Option<double>("--duplicate") { Description = "Share of packets each WAN link delivers twice, each way, 0..1 (the lab)", DefaultValueFactory = _ => 0 };
+        var reorder = new Option<double>("--reorder") { Description = "Share of packets each WAN link holds back 1 ms so later ones overtake them, each way, 0..1 (the lab)", DefaultValueFactory = _ => 0 };
         var transport = new Option<string>("--transport") { Description = "The transport of every link: tcp or rudp (reliable UDP)", DefaultValueFactory = _ => "tcp", HelpName = "tcp|rudp" };
         transport.AcceptOnlyFromAmong("tcp", "rudp");
 
         var command = new Command("staging", "The master puts an object; workers over several sites get it: direct from the root, through their site's relay, or pre-staged by broadcast. Reports time, WAN bytes, CPU and the physical floor.")
         {
-            loopback, size, sites, workers, modes, rate, rtt, jitter, loss, results, transport,
+            loopback, size, sites, workers, modes, rate, rtt, jitter, loss, duplicate, reorder, results, transport,
         };
 
         command.SetGuardedAction(async (parseResult, cancellationToken) =>
@@ -56,6 +58,8 @@ internal static class BenchCommand
                 RoundTrip = Duration(parseResult.GetValue(rtt)!, "--rtt"),
                 Jitter = Duration(parseResult.GetValue(jitter)!, "--jitter"),
                 Loss = parseResult.GetValue(loss) is >= 0 and < 1 and var l ? l : throw new UsageException("--loss must be at least 0 and below 1."),
+                Duplicate = parseResult.GetValue(duplicate) is >= 0 and <= 1 and var d ? d : throw new UsageException("--duplicate must be from 0 to 1."),
+                Reorder = parseResult.GetValue(reorder) is >= 0 and <= 1 and var r ? r : throw new UsageException("--reorder must be from 0 to 1."),
                 ResultsDirectory = parseResult.GetValue(results)!,
                 Transport = parseResult.GetValue(transport)!,
                 CommandLine = "omnistore " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).SkipWhile(a => a.EndsWith(".dll", StringComparison.Ordinal))),

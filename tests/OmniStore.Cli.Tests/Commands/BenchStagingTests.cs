@@ -87,11 +87,11 @@ public sealed class BenchStagingTests : IDisposable
     }
 
     [Fact]
-    public async Task Lab_OverRudp_OnALossyWan_EveryWorkerVerifies_AndTheRelayMovesTheObjectOncePerSite()
+    public async Task Lab_OverRudp_OnAWanThatLosesDuplicatesAndReorders_EveryWorkerVerifies_AndTheRelayMovesTheObjectOncePerSite()
     {
         LabRequirement.Ensure();
         var result = await CliRunner.RunAsync(
-            ["bench", "staging", "--transport", "rudp", "--size", "8M", "--sites", "2", "--workers", "4", "--modes", "relay", "--rate", "200mbit", "--rtt", "20ms", "--loss", "0.01", "--results", _dir.Sub("results")],
+            ["bench", "staging", "--transport", "rudp", "--size", "8M", "--sites", "2", "--workers", "4", "--modes", "relay", "--rate", "200mbit", "--rtt", "20ms", "--loss", "0.01", "--duplicate", "0.02", "--reorder", "0.05", "--results", _dir.Sub("results")],
             _dir.Sub("data"), timeout: RunTimeout);
 
         Assert.True(result.ExitCode == 0, result.ToString());
@@ -101,9 +101,10 @@ public sealed class BenchStagingTests : IDisposable
         Assert.Equal(0, run.GetProperty("failedWorkers").GetInt32());
         foreach (var site in run.GetProperty("wanLinks").EnumerateArray().Skip(1))
         {
-            // Datagrams into the site: the object once, plus rudp's headers, acks' echoes and what the 1% loss made it send again.
+            // Datagrams into the site: the object once, plus rudp's headers, what the 1% loss made it
+            // send again and the 2% the link duplicated.
             long bytesIn = site.GetProperty("payloadIn").GetInt64();
-            Assert.InRange(bytesIn, Size * 0.99, Size * 1.10);
+            Assert.InRange(bytesIn, Size * 0.99, Size * 1.12);
         }
     }
 
