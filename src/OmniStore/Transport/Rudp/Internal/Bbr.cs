@@ -236,11 +236,15 @@ internal sealed class Bbr : ICongestionController
             PacingRate = _state == BbrState.Startup ? Math.Max(PacingRate, rate) : rate;
         }
 
+        // Linux's BBR adds three send quanta (its TSO budget) to the window: packets leave in
+        // batches (here up to a GSO batch per pacing wake), and a window of one BDP on a path whose
+        // BDP is a few packets (loopback: 30 us) would stall on every batch.
+        long budget = 3 * Math.Clamp(PacingRate / 1000, 2L * _mss, 64 * 1024);
         long window = _state switch
         {
             BbrState.ProbeRtt => MinCwnd,
-            BbrState.Startup => Math.Max(CongestionWindow, Bdp(StartupGain)),
-            _ => Bdp(CwndGain),
+            BbrState.Startup => Math.Max(CongestionWindow, Bdp(StartupGain) + budget),
+            _ => Bdp(CwndGain) + budget,
         };
         CongestionWindow = Math.Max(Math.Min(window, _inflightHigh), MinCwnd);
     }
