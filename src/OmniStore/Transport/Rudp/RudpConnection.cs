@@ -64,6 +64,18 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
 
     internal ConnectionId LocalId => _core.LocalId;
 
+    /// <summary>Bytes allocated for the stream's buffers now (not the pipes').</summary>
+    internal long BufferBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _core.BufferBytes;
+            }
+        }
+    }
+
     /// <summary>How often the peer moved to a new, validated address.</summary>
     internal int PathChanges
     {
@@ -101,7 +113,7 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
     public static async Task<RudpConnection> ConnectAsync(IPEndPoint server, LinkCounters counters, RudpSettings settings, CancellationToken cancellationToken)
     {
         var endpoint = RudpEndpoint.ForClient(server.AddressFamily, settings);
-        var core = RudpConnectionCore.ForClient(settings, server.Serialize(), RudpSettings.Now());
+        var core = RudpConnectionCore.ForClient(settings, server.Serialize(), RudpSettings.Now(), endpoint.WindowBudget);
         var connection = new RudpConnection(endpoint, ownsEndpoint: true, core, counters, server);
         endpoint.Add(connection);
         try
@@ -121,7 +133,7 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
     /// <summary>A server's side of an admitted handshake.</summary>
     internal static RudpConnection Accept(RudpEndpoint endpoint, RudpIncoming incoming, LinkCounters counters, List<(byte[] Datagram, SocketAddress From)> held)
     {
-        var core = RudpConnectionCore.ForServer(endpoint.Settings, incoming.ServerId, incoming.ClientId, incoming.Address, incoming.Parameters, RudpSettings.Now());
+        var core = RudpConnectionCore.ForServer(endpoint.Settings, incoming.ServerId, incoming.ClientId, incoming.Address, incoming.Parameters, RudpSettings.Now(), endpoint.WindowBudget);
         var connection = new RudpConnection(endpoint, ownsEndpoint: false, core, counters, incoming.RemoteEndPoint);
         connection.StartPumps();
         foreach (var (datagram, from) in held)

@@ -209,4 +209,70 @@ public sealed class RudpRobustnessTests
             await AssertStillServesAsync(listener, ct);
         }
     }
+
+    [Fact]
+    public async Task AReaderThatStops_BoundsTheBuffersAtBothEnds_ByTheWindow()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (listener, client, server) = await RudpConnectionTests.PairAsync(RudpConnectionTests.Fast, ct: ct);
+        await using (listener)
+        await using (client)
+        await using (server)
+        {
+            var data = RandomNumberGenerator.GetBytes(48 << 20);
+            var write = Task.Run(async () => await server.Output.WriteAsync(data, ct), ct);
+            await Task.Delay(1000, ct); // the client reads nothing meanwhile
+            var sender = (RudpConnection)server;
+            int window = client.Statistics.ReceiveWindow;
+            Assert.InRange(window, 1 << 20, 4 << 20); // it grows only while the pipe above takes bytes (1 MiB)
+            Assert.InRange(client.BufferBytes, 0, window + (64 << 10)); // the receive ring holds at most the window (and the idle send ring 64 KiB)
+            Assert.InRange(sender.BufferBytes, 0, (2 * (window + (256 << 10))) + (64 << 10)); // the window and a little more, in a ring that doubles: the writer waits
+            Assert.False(write.IsCompleted);
+
+            var received = new MemoryStream();
+            while (received.Length < data.Length)
+            {
+                var result = await client.Input.ReadAsync(ct).AsTask().WaitAsync(Timeout, ct);
+                foreach (var segment in result.Buffer)
+                {
+                    received.Write(segment.Span);
+                }
+
+                client.Input.AdvanceTo(result.Buffer.End);
+            }
+
+            await write.WaitAsync(Timeout, ct);
+            Assert.Equal(data, received.ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task WindowGrowth_ComesOutOfTheSocketsBudget_AndGoesBackAtClose()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var settings = RudpConnectionTests.Fast with { InitialWindow = 64 * 1024, WindowBudget = 192 * 1024 };
+        LossyUdpShim? shim = null;
+        var (listener, client, server) = await RudpConnectionTests.PairAsync(settings, s => (shim = new LossyUdpShim(s, oneWayDelay: TimeSpan.FromMilliseconds(5))).FrontEndPoint, ct);
+        var budget = listener.Endpoints[0].WindowBudget;
+        using (shim)
+        await using (listener)
+        {
+            await using (client)
+            await using (server)
+            {
+                var data = RandomNumberGenerator.GetBytes(8 << 20);
+                Assert.Equal(data, await RudpConnectionTests.TransferAsync(client, server, data, ct).WaitAsync(Timeout, ct));
+                var window = ((RudpConnection)server).Statistics.ReceiveWindow;
+                Assert.InRange(window, 128 * 1024, (64 + 192) * 1024); // it grew (a 10 ms path), within the budget
+                Assert.Equal(192 * 1024 - (window - (64 * 1024)), budget.Left);
+            }
+
+            for (int i = 0; i < 100 && budget.Left != 192 * 1024; i++)
+            {
+                await Task.Delay(20, ct);
+            }
+
+            Assert.Equal(192 * 1024, budget.Left);
+        }
+    }
 }

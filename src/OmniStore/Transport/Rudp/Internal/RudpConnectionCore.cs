@@ -132,6 +132,11 @@ internal sealed class RudpConnectionCore
         _peerMaxAckDelay = settings.MaxAckDelay;
     }
 
+    /// <summary>Where window growth beyond the initial window comes from (the socket's budget), or null for none.</summary>
+    public RudpWindowBudget? WindowBudget { get; init; }
+
+    private long _budgetTaken;
+
     /// <summary>This end's connection id: what the peer puts in the packets it sends here.</summary>
     public ConnectionId LocalId { get; }
 
@@ -172,11 +177,15 @@ internal sealed class RudpConnectionCore
 
     public int ReceiveWindow => _receive.Window;
 
+    /// <summary>Bytes allocated for the stream's two buffers now.</summary>
+    public long BufferBytes => _receive.Allocated + _send.Allocated;
+
     /// <summary>A client's side: it sends Initials until the server accepts (or the handshake times out).</summary>
-    public static RudpConnectionCore ForClient(RudpSettings settings, SocketAddress server, long now)
+    public static RudpConnectionCore ForClient(RudpSettings settings, SocketAddress server, long now, RudpWindowBudget? budget = null)
     {
         var core = new RudpConnectionCore(settings, isClient: true, ConnectionId.NewRandom(), server, now)
         {
+            WindowBudget = budget,
             _phase = Phase.Handshake,
             _initialDestination = ConnectionId.NewRandom(),
             _nextInitialAt = now,
@@ -186,10 +195,11 @@ internal sealed class RudpConnectionCore
     }
 
     /// <summary>A server's side of a validated Initial, about to send its Accept.</summary>
-    public static RudpConnectionCore ForServer(RudpSettings settings, ConnectionId localId, ConnectionId clientId, SocketAddress client, RudpParameters clientParameters, long now)
+    public static RudpConnectionCore ForServer(RudpSettings settings, ConnectionId localId, ConnectionId clientId, SocketAddress client, RudpParameters clientParameters, long now, RudpWindowBudget? budget = null)
     {
         var core = new RudpConnectionCore(settings, isClient: false, localId, client, now)
         {
+            WindowBudget = budget,
             _phase = Phase.Established,
             RemoteId = clientId,
         };
@@ -248,9 +258,14 @@ internal sealed class RudpConnectionCore
         {
             // Auto-tuning (docs/rudp.md, "Flow control"): a window consumed in under two round
             // trips limited the sender, so the next one is twice as large, up to the maximum.
-            if (_lastWindowUpdateAt > 0 && now - _lastWindowUpdateAt < 2 * _rtt.Smoothed && _receive.Window < _settings.MaxWindow && now - _windowGrownAt > _rtt.Smoothed)
+            // The growth comes out of the socket's budget (all its connections' windows beyond their
+            // first), so many fast connections cannot each take the maximum.
+            int grown = Math.Min(_settings.MaxWindow, _receive.Window * 2);
+            if (_lastWindowUpdateAt > 0 && now - _lastWindowUpdateAt < 2 * _rtt.Smoothed && _receive.Window < _settings.MaxWindow && now - _windowGrownAt > _rtt.Smoothed
+                && (WindowBudget is null || WindowBudget.TryTake(grown - _receive.Window)))
             {
-                _receive.GrowWindow(Math.Min(_settings.MaxWindow, _receive.Window * 2));
+                _budgetTaken += grown - _receive.Window;
+                _receive.GrowWindow(grown);
                 _windowGrownAt = now;
                 limit = _receive.WindowUpdate() ?? limit;
             }
@@ -303,6 +318,8 @@ internal sealed class RudpConnectionCore
 
         Failure ??= failure;
         _phase = Phase.Closed;
+        WindowBudget?.Return(_budgetTaken);
+        _budgetTaken = 0;
         _events |= CoreEvents.Closed | CoreEvents.Readable | CoreEvents.Writable;
     }
 

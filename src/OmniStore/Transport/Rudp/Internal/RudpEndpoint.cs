@@ -38,6 +38,7 @@ internal sealed class RudpEndpoint : IDisposable
     {
         _socket = socket;
         Settings = settings;
+        WindowBudget = new RudpWindowBudget(settings.WindowBudget);
         if (listening)
         {
             _cookie = new RetryCookie();
@@ -55,6 +56,9 @@ internal sealed class RudpEndpoint : IDisposable
     }
 
     public RudpSettings Settings { get; }
+
+    /// <summary>The receive window this socket's connections may still grow by.</summary>
+    public RudpWindowBudget WindowBudget { get; private init; } = null!;
 
     public IPEndPoint LocalEndPoint => _socket.LocalEndPoint;
 

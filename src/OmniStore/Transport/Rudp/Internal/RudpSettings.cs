@@ -14,6 +14,9 @@ internal sealed record RudpSettings
     /// <summary>The most the receive window grows to, and the most a sender holds unacknowledged.</summary>
     public int MaxWindow { get; init; } = 16 << 20;
 
+    /// <summary>Receive window all the connections of one socket may grow by together, beyond their initial windows.</summary>
+    public long WindowBudget { get; init; } = 256L << 20;
+
     /// <summary>How long a receiver may hold back an ACK (microseconds).</summary>
     public long MaxAckDelay { get; init; } = 25_000;
 
