@@ -861,22 +861,17 @@ internal sealed class RudpConnectionCore
         bool fin = false;
         if (streamDue || (eliciting && !_send.Idle && CongestionAllows(_datagram)))
         {
-            // Room for the frame's header (type, two varints of at most 8 bytes each).
-            int room = packet.Length - written - 17;
+            // A STREAM frame's header of a fixed size (type, the offset in 8 bytes, the length in 4),
+            // so the bytes are copied once, from the send buffer straight to their place.
+            const int StreamHeader = 1 + 8 + 4;
+            int room = packet.Length - written - StreamHeader;
             if (room > 0 && _send.Next(room) is { } range)
             {
-                if (range.Length > 0)
-                {
-                    Span<byte> scratch = packet[(written + 17)..];
-                    _send.CopyTo(range.Offset, scratch[..range.Length]);
-                    int frame = WriteStreamInPlace(packet[written..], range.Offset, range.Length, range.Fin);
-                    written += frame;
-                }
-                else
-                {
-                    written += FrameWriter.WriteStream(packet[written..], range.Offset, [], range.Fin, out _);
-                }
-
+                packet[written] = (byte)(range.Fin ? RudpFrameType.StreamFin : RudpFrameType.Stream);
+                Varint.WriteFixed(packet[(written + 1)..], (ulong)range.Offset, 8);
+                Varint.WriteFixed(packet[(written + 9)..], (ulong)range.Length, 4);
+                _send.CopyTo(range.Offset, packet.Slice(written + StreamHeader, range.Length));
+                written += StreamHeader + range.Length;
                 streamOffset = range.Offset;
                 streamLength = range.Length;
                 fin = range.Fin;
@@ -920,21 +915,6 @@ internal sealed class RudpConnectionCore
         }
 
         return _ackScratch.AsSpan(0, ranges.Count);
-    }
-
-    /// <summary>
-    /// A STREAM frame whose bytes were already copied 17 bytes past <paramref name="destination"/>'s
-    /// start: the header is written and the bytes moved down behind it (one copy out of the send
-    /// buffer, not two).
-    /// </summary>
-    private static int WriteStreamInPlace(Span<byte> destination, long offset, int length, bool fin)
-    {
-        int at = 0;
-        destination[at++] = (byte)(fin ? RudpFrameType.StreamFin : RudpFrameType.Stream);
-        at += Varint.Write(destination[at..], (ulong)offset);
-        at += Varint.Write(destination[at..], (ulong)length);
-        destination.Slice(17, length).CopyTo(destination[at..]);
-        return at + length;
     }
 
     private void OnAckElicitingSent(long number, int size, long streamOffset, int streamLength, bool fin, long now)

@@ -45,6 +45,34 @@ internal static class Varint
     }
 
     /// <summary>
+    /// Writes <paramref name="value"/> in exactly <paramref name="size"/> bytes (2, 4 or 8), which
+    /// may be longer than its shortest form: RFC 9000 section 16 lets a value take any length that
+    /// holds it, and a header of known size lets a frame's data be copied once, straight to its place.
+    /// </summary>
+    public static void WriteFixed(Span<byte> destination, ulong value, int size)
+    {
+        if (SizeOf(value) > size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(value), value, $"{value} does not fit a varint of {size} bytes.");
+        }
+
+        switch (size)
+        {
+            case 2:
+                BinaryPrimitives.WriteUInt16BigEndian(destination, (ushort)(value | 0x4000));
+                break;
+            case 4:
+                BinaryPrimitives.WriteUInt32BigEndian(destination, (uint)value | 0x8000_0000);
+                break;
+            case 8:
+                BinaryPrimitives.WriteUInt64BigEndian(destination, value | 0xC000_0000_0000_0000);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(size), size, "A fixed varint is 2, 4 or 8 bytes.");
+        }
+    }
+
+    /// <summary>
     /// Reads a varint from the start of <paramref name="source"/>: false when the bytes end before
     /// it does (a truncated datagram), never an exception.
     /// </summary>
