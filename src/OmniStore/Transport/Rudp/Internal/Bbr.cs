@@ -36,6 +36,8 @@ internal sealed class Bbr : ICongestionController
     private long _probeRttDone;
     private long _inflightHigh = long.MaxValue;
     private long _roundLost;
+    private long _roundMinRtt = long.MaxValue;     // the least RTT sample of this round so far
+    private long _lastRoundMinRtt = long.MaxValue; // and of the round before
     private long _roundDelivered;
     private long _probeUpRounds;
 
@@ -82,6 +84,7 @@ internal sealed class Bbr : ICongestionController
         bool roundStart = false;
         foreach (var packet in acknowledged)
         {
+            _roundMinRtt = Math.Min(_roundMinRtt, now - packet.SentAt);
             _delivered += packet.Size;
             _roundDelivered += packet.Size;
             if (packet.DeliveredAtSend >= _nextRoundDelivered)
@@ -135,8 +138,19 @@ internal sealed class Bbr : ICongestionController
             _roundLost += packet.Size;
         }
 
-        // A round losing more than the threshold bounds data in flight where the loss began (BBRv2's inflight_hi).
-        if (_roundLost > LossThreshold * Math.Max(_roundDelivered, 1) && _roundLost > 2L * _mss)
+        // A round losing more than the threshold bounds data in flight where the loss began (BBRv2's
+        // inflight_hi), when the path has a standing queue (even the round's fastest packet took a
+        // quarter longer than the path's minimum) or the round lost three times the threshold (a
+        // shallow buffer overflowing shows no queue). Loss of a few percent with no queue is the
+        // path's, not ours (a lossy WAN or radio link): sending less would not make it lose less,
+        // and the bound would only shrink the rate round by round, as the model then measures what
+        // the bound lets through. Where rudp differs from BBRv2, which bounds on any such loss.
+        long roundMin = Math.Min(_roundMinRtt, _lastRoundMinRtt);
+        bool queueing = _minRtt != long.MaxValue && roundMin != long.MaxValue && roundMin > _minRtt + (_minRtt / 4);
+        double lossRate = (double)_roundLost / Math.Max(_roundDelivered + _roundLost, 1);
+        // Without a queue, at least 8 packets lost in the round (BBRv2's bbr_full_loss_cnt): in a
+        // small round, as in Startup's first, 3 random losses of 40 packets read as 7.5%.
+        if (queueing ? lossRate > LossThreshold && _roundLost > 2L * _mss : lossRate > 3 * LossThreshold && _roundLost >= 8L * _mss)
         {
             // Never below one bandwidth-delay product: the pipe itself; what the bound takes away is queue.
             long bound = Math.Max(Math.Max((long)(LossBeta * (bytesInFlight + _roundLost)), Bdp(1)), MinCwnd);
@@ -156,6 +170,8 @@ internal sealed class Bbr : ICongestionController
         _round++;
         _bandwidthByRound[(int)(_round % BandwidthWindowRounds)] = 0;
         _roundLost = 0;
+        _lastRoundMinRtt = _roundMinRtt;
+        _roundMinRtt = long.MaxValue;
         _roundDelivered = 0;
 
         // In ProbeBW, each round raises the bound, more each round while no round loses heavily
