@@ -146,7 +146,7 @@ trap 'exit 130' INT TERM
 # Where the current case runs: the client's and the server's command prefixes (ip netns exec NS,
 # or nothing: this namespace) and the server's address. Commands started in the background are
 # simple commands (ip netns exec and env exec theirs), so $! is the process itself.
-CLIENT=() SERVER=() SERVER_ADDR=127.0.0.1
+CLIENT=() SERVER=() GATEWAY=() SERVER_ADDR=127.0.0.1
 
 lab_up() { # rate_bits delay loss
   local rate=$1 delay=$2 loss=$3
@@ -159,10 +159,44 @@ lab_up() { # rate_bits delay loss
   done
   PREFIX=$(sed -n 's/^lab \(omnilab-[0-9a-f]*\) up.*/\1/p' "$WORK/up.out")
   [[ -n $PREFIX ]] || die "the lab did not come up in 60 s: $(cat "$WORK/up.err")"
-  CLIENT=(ip netns exec "$PREFIX.site1") SERVER=(ip netns exec "$PREFIX.master") SERVER_ADDR=198.18.0.2
+  CLIENT=(ip netns exec "$PREFIX.site1") SERVER=(ip netns exec "$PREFIX.master") GATEWAY=(ip netns exec "$PREFIX.site1.gw") SERVER_ADDR=198.18.0.2
   log "lab $PREFIX: $(grep -E '^  site1 ' "$WORK/up.out" | sed 's/.*link: //')"
 }
-no_lab() { CLIENT=() SERVER=() SERVER_ADDR=127.0.0.1; }
+no_lab() { CLIENT=() SERVER=() GATEWAY=() SERVER_ADDR=127.0.0.1; }
+
+# Where packets were dropped other than by the lab's loss: datagrams the receiving host's UDP
+# sockets had no buffer room for (RcvbufErrors of the server's namespace) and the sending host's
+# could not queue (SndbufErrors of the client's; on loopback both are the whole host's), packets the
+# site link's queue dropped (tc on the gateway's wan device: the site's upload), and packets the
+# lab's devices dropped (rx and tx drops of every device in the lab's namespaces: a TUN device's
+# queue overflows when the wire's pump cannot keep up). "rcvbuf sndbuf queue devices".
+snmp_udp() { # field, with a namespace prefix before it: one of /proc/net/snmp's Udp counters
+  local field=$1
+  shift
+  # shellcheck disable=SC2016 # awk's own fields
+  "$@" awk -v f="$field" '/^Udp:/ {if (!h) {for (i = 1; i <= NF; i++) k[i] = $i; h = 1} else for (i = 1; i <= NF; i++) if (k[i] == f) print $i}' /proc/net/snmp
+}
+drop_counters() {
+  local rcvbuf sndbuf queue=- devices=- ns
+  rcvbuf=$(snmp_udp RcvbufErrors "${SERVER[@]}")
+  sndbuf=$(snmp_udp SndbufErrors "${CLIENT[@]}")
+  if ((${#GATEWAY[@]})); then
+    queue=$("${GATEWAY[@]}" tc -s qdisc show dev wan | grep -o 'dropped [0-9]*' | awk '{s += $2} END {print s + 0}')
+    devices=0
+    for ns in "$PREFIX.site1" "$PREFIX.site1.gw" "$PREFIX.core" "$PREFIX.master.gw" "$PREFIX.master"; do
+      devices=$((devices + $(ip netns exec "$ns" sh -c 'cat /sys/class/net/*/statistics/rx_dropped /sys/class/net/*/statistics/tx_dropped' | awk '{s += $1} END {print s + 0}')))
+    done
+  fi
+  echo "${rcvbuf:-0} ${sndbuf:-0} $queue $devices"
+}
+drops_note() { # "rcvbuf sndbuf queue devices" before: what changed since
+  local before after
+  read -r -a before <<<"$1"
+  read -r -a after <<<"$(drop_counters)"
+  local text="UDP drops: receiver buffer $((after[0] - before[0])), sender buffer $((after[1] - before[1]))"
+  [[ ${after[2]} == - ]] || text+="; link queue drops $((after[2] - before[2])), lab device drops $((after[3] - before[3]))"
+  echo "$text"
+}
 
 # --- one run of each tool ----------------------------------------------------------------------
 # ROWS: "case|tool|goodput Mbit/s|CPU s/GB sender|CPU s/GB receiver|retransmitted|loss|note"
@@ -196,7 +230,7 @@ iperf3_row() { # case tool seconds out: a row from iperf3's JSON
   sender=$(jq '(.end.cpu_utilization_percent.host_total / 100 * .end.sum_sent.seconds) / (.end.sum_received.bytes / 1e9)' "$out")
   receiver=$(jq '(.end.cpu_utilization_percent.remote_total / 100 * .end.sum_sent.seconds) / (.end.sum_received.bytes / 1e9)' "$out")
   retrans=$(jq '(.end.sum_sent.retransmits // 0) * (.start.tcp_mss_default // 1448) / .end.sum_sent.bytes' "$out")
-  ROWS+=("$case|$tool|$mbps|$sender|$receiver|$retrans|||")
+  ROWS+=("$case|$tool|$mbps|$sender|$receiver|$retrans||${DROPS:-}")
   log "$case $tool: $(num "$mbps") Mbit/s, retransmits $(jq '.end.sum_sent.retransmits // 0' "$out")"
 }
 
@@ -218,11 +252,11 @@ link_client() { # seconds scheme port out [args...]
 }
 link_row() { # case tool out: a row from bench link's JSON
   local case=$1 tool=$2 out=$3
-  if ! jq -e '.operation == "link"' "$out" >/dev/null 2>&1; then
+  if ! [[ -s $out ]] || ! jq -e '.operation == "link"' "$out" >/dev/null 2>&1; then
     local error
     error=$(tr '\n' ' ' <"$out.err" | cut -c1-200)
     log "$case $tool failed: $error"
-    ROWS+=("$case|$tool|failed|||||${error//|/ }")
+    ROWS+=("$case|$tool|failed|||||${error//|/ }; ${DROPS:-}")
     return
   fi
   local mbps sender receiver retrans loss note
@@ -238,7 +272,7 @@ link_row() { # case tool out: a row from bench link's JSON
   if [[ $(jq '.connections' "$out") -gt 1 ]]; then
     note="flows $(jq -r '[.flows[].goodputMbps | (. * 10 | round / 10 | tostring)] | join(" + ")' "$out") Mbit/s, Jain $(jq '.jainIndex * 10000 | round / 10000' "$out"); $note"
   fi
-  ROWS+=("$case|$tool|$mbps|$sender|$receiver|$retrans|$loss|$note")
+  ROWS+=("$case|$tool|$mbps|$sender|$receiver|$retrans|$loss|${note:+$note; }${DROPS:-}")
   log "$case $tool: $(num "$mbps") Mbit/s${loss:+, loss $loss}${note:+ ($note)}"
 }
 
@@ -247,7 +281,10 @@ next_port() { RUN=$((RUN + 1)); PORT=$((5300 + RUN)); }
 run_iperf3() { # case seconds cc
   next_port
   iperf3_server "$PORT"
+  local counters
+  counters=$(drop_counters)
   iperf3_client "$2" "$PORT" "$3" "$WORK/run$RUN.json"
+  DROPS=$(drops_note "$counters")
   stop_all
   iperf3_row "$1" "iperf3 TCP $3" "$2" "$WORK/run$RUN.json"
 }
@@ -257,7 +294,10 @@ run_link() { # case seconds scheme cc(empty: default) [client args...]
   next_port
   CC_ENV=${cc:+OMNISTORE_RUDP_CC=$cc}
   link_server "$scheme" "$PORT"
+  local counters
+  counters=$(drop_counters)
   link_client "$seconds" "$scheme" "$PORT" "$WORK/run$RUN.json" "$@"
+  DROPS=$(drops_note "$counters")
   stop_all
   tool="bench link $scheme"
   [[ $scheme == rudp ]] && tool+=" ${cc:-bbr}"
@@ -265,7 +305,7 @@ run_link() { # case seconds scheme cc(empty: default) [client args...]
   link_row "$case" "$tool" "$WORK/run$RUN.json"
   CC_ENV=''
 }
-CC_ENV=''
+CC_ENV='' DROPS=''
 
 all_tools() { # case seconds
   run_iperf3 "$1" "$2" cubic
@@ -284,6 +324,8 @@ shared_with_tcp() { # case seconds: one rudp (BBR) flow and one iperf3 TCP (CUBI
   tcp_out=$WORK/run$((RUN - 1)).json rudp_out=$WORK/run$RUN.json
   iperf3_server "$tcp_port"
   link_server rudp "$rudp_port"
+  local counters
+  counters=$(drop_counters)
   timeout $((seconds + 60)) "${CLIENT[@]}" iperf3 -c "$SERVER_ADDR" -p "$tcp_port" -t "$seconds" -C cubic -J >"$tcp_out" 2>"$tcp_out.err" &
   tcp_pid=$!
   PIDS+=("$tcp_pid")
@@ -291,6 +333,7 @@ shared_with_tcp() { # case seconds: one rudp (BBR) flow and one iperf3 TCP (CUBI
   rudp_pid=$!
   PIDS+=("$rudp_pid")
   wait "$tcp_pid" "$rudp_pid" || true
+  DROPS="both flows: $(drops_note "$counters")"
   stop_all
   iperf3_row "$case" "iperf3 TCP cubic (shared)" "$seconds" "$tcp_out"
   link_row "$case" "bench link rudp bbr (shared)" "$rudp_out"

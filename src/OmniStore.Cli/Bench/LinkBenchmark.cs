@@ -111,6 +111,7 @@ internal static class LinkBenchmark
     {
         ulong run = 0;
         int count = 0;
+        long bytes = 0;
         try
         {
             double cpuStart = CpuSeconds();
@@ -141,7 +142,7 @@ internal static class LinkBenchmark
             int index = BinaryPrimitives.ReadInt32LittleEndian(hello[20..]);
             long start = Stopwatch.GetTimestamp();
             cpuStart = CpuSeconds();
-            long bytes = first.Buffer.Length - HelloSize;
+            bytes = first.Buffer.Length - HelloSize;
             bool completed = first.IsCompleted;
             input.AdvanceTo(first.Buffer.End);
             while (!completed)
@@ -181,7 +182,8 @@ internal static class LinkBenchmark
         }
         catch (Exception ex) when (ex is IOException or OmniStoreException or OperationCanceledException or InvalidOperationException)
         {
-            CommandFailure.Warn($"connection from {remote} failed: {ex.Message}");
+            string state = connection.GetFeature<ITransportStatistics>() is { } statistics ? "; the connection: " + LinkResult.Describe(statistics.Statistics, 0) : "";
+            CommandFailure.Warn($"connection from {remote} failed after {bytes:N0} bytes read: {ex.Message}{state}");
         }
         finally
         {
@@ -309,16 +311,40 @@ internal static class LinkBenchmark
 
         long sent = 0;
         long limit = settings.Bytes ?? long.MaxValue;
-        while (sent < limit && (deadline is not { } d || Stopwatch.GetTimestamp() < d))
-        {
-            int n = (int)Math.Min(payload.Length, limit - sent);
-            output.Write(payload.AsSpan(0, n));
-            sent += n;
-            var flush = await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (flush.IsCompleted)
+
+        // A transport that takes nothing for ReportTimeout has stalled: say so, with its state, rather than wait for ever.
+        using var stalled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        long progress = Stopwatch.GetTimestamp();
+        using var watchdog = new Timer(
+            _ =>
             {
-                throw new IOException($"The server at {settings.Connect} stopped reading after {sent:N0} bytes.");
+                if (Stopwatch.GetElapsedTime(Volatile.Read(ref progress)) > ReportTimeout)
+                {
+                    stalled.Cancel();
+                }
+            },
+            null,
+            TimeSpan.FromSeconds(1),
+            TimeSpan.FromSeconds(1));
+        try
+        {
+            while (sent < limit && (deadline is not { } d || Stopwatch.GetTimestamp() < d))
+            {
+                int n = (int)Math.Min(payload.Length, limit - sent);
+                output.Write(payload.AsSpan(0, n));
+                sent += n;
+                var flush = await output.FlushAsync(stalled.Token).ConfigureAwait(false);
+                Volatile.Write(ref progress, Stopwatch.GetTimestamp());
+                if (flush.IsCompleted)
+                {
+                    throw new IOException($"The server at {settings.Connect} stopped reading after {sent:N0} bytes.");
+                }
             }
+        }
+        catch (OperationCanceledException) when (stalled.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            string state = connection.GetFeature<ITransportStatistics>() is { } stuck ? "; the connection: " + LinkResult.Describe(stuck.Statistics, sent) : "";
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"Connection {index + 1} to {settings.Connect} took no bytes for {ReportTimeout.TotalSeconds:0} s after {sent:N0} were written: the transport stalled{state}.");
         }
 
         await connection.CloseOutputAsync().ConfigureAwait(false);
@@ -333,7 +359,8 @@ internal static class LinkBenchmark
             }
             catch (OperationCanceledException) when (reportDeadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
-                throw new OmniStoreException(OmniStoreError.Unavailable, $"The server at {settings.Connect} did not report within {ReportTimeout.TotalSeconds:0} s of the end of the stream.");
+                string state = connection.GetFeature<ITransportStatistics>() is { } stuck ? "; the connection: " + LinkResult.Describe(stuck.Statistics, sent) : "";
+                throw new OmniStoreException(OmniStoreError.Unavailable, $"The server at {settings.Connect} did not report within {ReportTimeout.TotalSeconds:0} s of the end of the stream ({sent:N0} bytes sent on connection {index + 1}){state}.");
             }
         }
 
