@@ -254,7 +254,7 @@ link_row() { # case tool out: a row from bench link's JSON
   local case=$1 tool=$2 out=$3
   if ! [[ -s $out ]] || ! jq -e '.operation == "link"' "$out" >/dev/null 2>&1; then
     local error
-    error=$(tr '\n' ' ' <"$out.err" | cut -c1-200)
+    error=$(tr '\n' ' ' <"$out.err" | cut -c1-1000)
     log "$case $tool failed: $error"
     ROWS+=("$case|$tool|failed|||||${error//|/ }; ${DROPS:-}")
     return

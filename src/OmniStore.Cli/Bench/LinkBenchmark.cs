@@ -187,7 +187,7 @@ internal static class LinkBenchmark
         }
         finally
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await CloseAsync(connection).ConfigureAwait(false);
             if (count > 0)
             {
                 finished(run, count);
@@ -293,7 +293,7 @@ internal static class LinkBenchmark
             {
                 if (connection is not null)
                 {
-                    await connection.DisposeAsync().ConfigureAwait(false);
+                    await CloseAsync(connection).ConfigureAwait(false);
                 }
             }
         }
@@ -312,7 +312,7 @@ internal static class LinkBenchmark
         long sent = 0;
         long limit = settings.Bytes ?? long.MaxValue;
 
-        // A transport that takes nothing for ReportTimeout has stalled: say so, with its state, rather than wait for ever.
+        // A transport that completes no write for ReportTimeout has stalled: say so, with its state, rather than wait for ever.
         using var stalled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         long progress = Stopwatch.GetTimestamp();
         using var watchdog = new Timer(
@@ -344,7 +344,7 @@ internal static class LinkBenchmark
         catch (OperationCanceledException) when (stalled.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             string state = connection.GetFeature<ITransportStatistics>() is { } stuck ? "; the connection: " + LinkResult.Describe(stuck.Statistics, sent) : "";
-            throw new OmniStoreException(OmniStoreError.Unavailable, $"Connection {index + 1} to {settings.Connect} took no bytes for {ReportTimeout.TotalSeconds:0} s after {sent:N0} were written: the transport stalled{state}.");
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"Connection {index + 1} to {settings.Connect}: no write completed for {ReportTimeout.TotalSeconds:0} s after {sent:N0} bytes were written (the transport took next to nothing){state}.");
         }
 
         await connection.CloseOutputAsync().ConfigureAwait(false);
@@ -389,6 +389,17 @@ internal static class LinkBenchmark
             ClientSeconds = clientSeconds,
             Statistics = connection.GetFeature<ITransportStatistics>()?.Statistics,
         };
+    }
+
+    /// <summary>Disposes <paramref name="connection"/>, waiting at most <see cref="LingerTimeout"/>: a stuck transport must not keep the result (or the error) from being reported.</summary>
+    private static async Task CloseAsync(TransportConnection connection)
+    {
+        var dispose = connection.DisposeAsync().AsTask();
+        await dispose.WaitAsync(LingerTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!dispose.IsCompleted)
+        {
+            CommandFailure.Warn($"closing the connection to {connection.RemoteEndPoint} did not finish within {LingerTimeout.TotalSeconds:0} s; left behind");
+        }
     }
 
     /// <summary>This process's CPU time, user and system, in seconds.</summary>
