@@ -188,30 +188,41 @@ internal static class BenchCommand
             listen, connect, seconds, bytes, parallel, once, json,
         };
 
-        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        // Which end this is, and the options that belong to it: checked while parsing, so a wrong mix is a usage error.
+        command.Validators.Add(result =>
         {
-            bool given(Option option) => parseResult.GetResult(option) is { Implicit: false };
-            bool server = parseResult.GetValue(listen) is not null;
-            if (server)
+            bool given(Option option) => result.GetResult(option) is { Implicit: false };
+            if (given(listen) == given(connect))
+            {
+                result.AddError("bench link needs exactly one of --listen (the server) and --connect (the client).");
+                return;
+            }
+
+            if (given(listen))
             {
                 foreach (var clientOnly in new Option[] { seconds, bytes, parallel })
                 {
                     if (given(clientOnly))
                     {
-                        throw new UsageException($"{clientOnly.Name} is for the client (--connect), not the server (--listen).");
+                        result.AddError($"{clientOnly.Name} is for the client (--connect), not the server (--listen).");
                     }
                 }
             }
             else if (given(once))
             {
-                throw new UsageException("--once is for the server (--listen), not the client (--connect).");
+                result.AddError("--once is for the server (--listen), not the client (--connect).");
             }
 
             if (given(seconds) && given(bytes))
             {
-                throw new UsageException("--seconds and --bytes cannot be given together: the client sends for a time or a number of bytes.");
+                result.AddError("--seconds and --bytes cannot be given together: the client sends for a time or a number of bytes.");
             }
+        });
 
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            bool given(Option option) => parseResult.GetResult(option) is { Implicit: false };
+            bool server = parseResult.GetValue(listen) is not null;
             var settings = new LinkSettings
             {
                 Listen = parseResult.GetValue(listen) is { } l ? NodeAddress.Parse(l) : null,
