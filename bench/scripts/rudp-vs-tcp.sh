@@ -204,6 +204,15 @@ ROWS=()
 RUN=0
 num() { awk -v v="$1" -v f="${2:-%.1f}" 'BEGIN {if (v == "" || v == "null") print "-"; else printf f, v}'; }
 
+# in_background COMMAND...: runs it as a background job and waits for it, so that a signal's trap
+# runs at once (bash defers traps while a foreground command runs) and the cleanup can stop it.
+in_background() {
+  "$@" &
+  local pid=$!
+  PIDS+=("$pid")
+  wait "$pid"
+}
+
 iperf3_server() { # port: an iperf3 server for one test on SERVER_ADDR:port, in the server's namespace
   "${SERVER[@]}" iperf3 -s -1 -B "$SERVER_ADDR" -p "$1" >"$WORK/iperf3-server-$1.out" 2>&1 &
   PIDS+=($!)
@@ -214,7 +223,7 @@ iperf3_server() { # port: an iperf3 server for one test on SERVER_ADDR:port, in 
   die "iperf3 did not listen on $SERVER_ADDR:$1: $(cat "$WORK/iperf3-server-$1.out")"
 }
 iperf3_client() { # seconds port cc out: iperf3 -c, JSON into out
-  timeout $(($1 + 60)) "${CLIENT[@]}" iperf3 -c "$SERVER_ADDR" -p "$2" -t "$1" -C "$3" -J >"$4" 2>"$4.err" || true
+  in_background timeout $(($1 + 60)) "${CLIENT[@]}" iperf3 -c "$SERVER_ADDR" -p "$2" -t "$1" -C "$3" -J >"$4" 2>"$4.err" || true
 }
 iperf3_row() { # case tool seconds out: a row from iperf3's JSON
   local case=$1 tool=$2 seconds=$3 out=$4 error
@@ -248,7 +257,7 @@ link_server() { # scheme port: bench link --listen ... --once in the server's na
 link_client() { # seconds scheme port out [args...]
   local seconds=$1 scheme=$2 port=$3 out=$4
   shift 4
-  timeout $((seconds + 90)) "${CLIENT[@]}" env ${CC_ENV:+"$CC_ENV"} "${CLI[@]}" bench link --connect "$scheme://$SERVER_ADDR:$port" --seconds "$seconds" --json "$@" >"$out" 2>"$out.err" || true
+  in_background timeout $((seconds + 90)) "${CLIENT[@]}" env ${CC_ENV:+"$CC_ENV"} "${CLI[@]}" bench link --connect "$scheme://$SERVER_ADDR:$port" --seconds "$seconds" --json "$@" >"$out" 2>"$out.err" || true
 }
 link_row() { # case tool out: a row from bench link's JSON
   local case=$1 tool=$2 out=$3
