@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using OmniStore.Cli.Bench;
+using OmniStore.Transport;
 
 namespace OmniStore.Cli.Commands;
 
@@ -9,7 +10,9 @@ namespace OmniStore.Cli.Commands;
 /// <c>omnistore bench staging</c>: the staging benchmark (docs/benchmarks.md). <c>bench master</c>
 /// and <c>bench worker</c> are the processes it starts; they are hidden from help. <c>bench small</c>
 /// and <c>bench gather</c> are load generators for small objects against a running node
-/// (docs/performance.md, "Small objects against Redis").
+/// (docs/performance.md, "Small objects against Redis"). <c>bench link</c> measures one transport's
+/// bulk goodput and CPU cost between two hosts, like iperf3 (docs/performance.md, "Reliable UDP
+/// against TCP").
 /// </summary>
 internal static class BenchCommand
 {
@@ -19,6 +22,7 @@ internal static class BenchCommand
         Report(),
         Small(),
         Gather(),
+        Link(),
         Master(),
         Worker(),
     };
@@ -172,6 +176,97 @@ internal static class BenchCommand
             return Report(parseResult.GetValue(json), result.WriteJson, result.WriteText, result.Errors, result.FirstErrorKind);
         });
         return command;
+    }
+
+    private static Command Link()
+    {
+        var listen = new Option<string?>("--listen") { Description = "Be the server: accept connections on SCHEME://HOST:PORT (tcp or rudp; port 0 picks one, printed as \"listening on ...\") and discard what they send", HelpName = "URI", Validators = { NodeAddressOptions.Validate } };
+        var connect = new Option<string?>("--connect") { Description = "Be the client: connect to the server at SCHEME://HOST:PORT and send as fast as the transport takes it", HelpName = "URI", Validators = { NodeAddressOptions.Validate } };
+        var seconds = new Option<double>("--seconds") { Description = "How long the client sends", DefaultValueFactory = _ => LinkSettings.DefaultSeconds };
+        var bytes = new Option<long>("--bytes") { Description = "Send this many bytes on every connection instead of sending for --seconds", HelpName = "SIZE", CustomParser = result => ByteSize.TryParse(result.Tokens.Count > 0 ? result.Tokens[0].Value : "", out long n, out string? problem) ? n : Fail(result, problem) };
+        var parallel = new Option<int>("--parallel") { Description = "Connections at once, each with its own stream; reports each one's goodput and Jain's fairness index", DefaultValueFactory = _ => 1 };
+        var once = new Option<bool>("--once") { Description = "The server exits once the first client's connections have all ended" };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (the server: one per connection)" };
+        var command = new Command("link", "A transport benchmark like iperf3: a server (--listen) reads and discards; a client (--connect) sends for --seconds and reports goodput (bytes the server read), both ends' CPU seconds per GB, and for rudp the transport's state at the end (RTT, loss, path MTU, congestion). OMNISTORE_RUDP_CC=cubic selects rudp's CUBIC.")
+        {
+            listen, connect, seconds, bytes, parallel, once, json,
+        };
+
+        // Which end this is, and the options that belong to it: checked while parsing, so a wrong mix is a usage error.
+        command.Validators.Add(result =>
+        {
+            bool given(Option option) => result.GetResult(option) is { Implicit: false };
+            if (given(listen) == given(connect))
+            {
+                result.AddError("bench link needs exactly one of --listen (the server) and --connect (the client).");
+                return;
+            }
+
+            if (given(listen))
+            {
+                foreach (var clientOnly in new Option[] { seconds, bytes, parallel })
+                {
+                    if (given(clientOnly))
+                    {
+                        result.AddError($"{clientOnly.Name} is for the client (--connect), not the server (--listen).");
+                    }
+                }
+            }
+            else if (given(once))
+            {
+                result.AddError("--once is for the server (--listen), not the client (--connect).");
+            }
+
+            if (given(seconds) && given(bytes))
+            {
+                result.AddError("--seconds and --bytes cannot be given together: the client sends for a time or a number of bytes.");
+            }
+        });
+
+        command.SetGuardedAction(async (parseResult, cancellationToken) =>
+        {
+            bool given(Option option) => parseResult.GetResult(option) is { Implicit: false };
+            bool server = parseResult.GetValue(listen) is not null;
+            var settings = new LinkSettings
+            {
+                Listen = parseResult.GetValue(listen) is { } l ? NodeAddress.Parse(l) : null,
+                Connect = parseResult.GetValue(connect) is { } c ? NodeAddress.Parse(c) : null,
+                Duration = double.IsFinite(parseResult.GetValue(seconds)) && parseResult.GetValue(seconds) > 0 && parseResult.GetValue(seconds) <= LinkSettings.MaxDuration.TotalSeconds
+                    ? TimeSpan.FromSeconds(parseResult.GetValue(seconds))
+                    : throw new UsageException($"--seconds must be more than 0 and at most {LinkSettings.MaxDuration.TotalSeconds:0}."),
+                Bytes = given(bytes) ? parseResult.GetValue(bytes) : null,
+                Parallel = parseResult.GetValue(parallel),
+                Once = parseResult.GetValue(once),
+                Json = parseResult.GetValue(json),
+            };
+            settings.Validate();
+
+            if (server)
+            {
+                return await LinkBenchmark.RunServerAsync(settings, Console.Out, cancellationToken);
+            }
+
+            var result = await LinkBenchmark.RunClientAsync(settings, cancellationToken);
+            if (settings.Json)
+            {
+                JsonOutput.WriteObject(result.WriteJson);
+            }
+            else
+            {
+                result.WriteText(Console.Out);
+            }
+
+            return result.BytesMatch
+                ? ExitCodes.Success
+                : throw new OmniStoreException(OmniStoreError.Corrupt, $"The server read {result.ServerBytes:N0} bytes of the {result.BytesSent:N0} sent.");
+        });
+        return command;
+
+        static long Fail(System.CommandLine.Parsing.ArgumentResult result, string? problem)
+        {
+            result.AddError($"--bytes: {problem}.");
+            return 0;
+        }
     }
 
     /// <summary>Prints a load run's result as JSON or text; its exit code says whether any operation failed, and how the first did.</summary>
