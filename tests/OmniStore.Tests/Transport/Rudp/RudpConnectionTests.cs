@@ -204,4 +204,24 @@ public sealed class RudpConnectionTests
             Assert.InRange(DateTime.UtcNow - started, TimeSpan.Zero, TimeSpan.FromSeconds(5));
         }
     }
+
+    [Fact]
+    public async Task OnALongPath_TheMinimumRtt_IsThePaths_NotAResentInitials()
+    {
+        // Initials are resent every 200 ms; on a 300 ms path the Accept answers an earlier one than
+        // the latest, and a sample taken from the latest read a third of the path's round trip.
+        var ct = TestContext.Current.CancellationToken;
+        LossyUdpShim? shim = null;
+        var (listener, client, server) = await PairAsync(Fast, s => (shim = new LossyUdpShim(s, oneWayDelay: TimeSpan.FromMilliseconds(150))).FrontEndPoint, ct);
+        using (shim)
+        await using (listener)
+        await using (client)
+        await using (server)
+        {
+            var data = RandomNumberGenerator.GetBytes(256 << 10);
+            Assert.Equal(data, await TransferAsync(client, server, data, ct).WaitAsync(Timeout, ct));
+            Assert.InRange(client.Statistics.MinRttMs, 295, 400);
+            Assert.InRange(((RudpConnection)server).Statistics.MinRttMs, 295, 400);
+        }
+    }
 }

@@ -83,6 +83,9 @@ internal sealed class RudpConnectionCore
     private long _handshakeDeadline;
     private long _nextInitialAt;
     private long _initialInterval = 200_000;
+    private long _initialSentAt = -1;
+    private int _initialsSinceRetry;
+    private long _firstInitialAt = -1;  // the first Initial of all, while it is the only one: the Retry's round trip paces the next   // when the one Initial since the last Retry left; -1 once one was sent again (Karn: no sample)
     private byte[]? _token;
     private ConnectionId _initialDestination;
     private bool _retried;
@@ -160,6 +163,9 @@ internal sealed class RudpConnectionCore
     public long PacketsSent { get; private set; }
 
     public long PacketsLost { get; private set; }
+
+    /// <summary>Path MTU probes that did not arrive (not counted in <see cref="PacketsLost"/>).</summary>
+    public long ProbesLost { get; private set; }
 
     public long PacketsReceived { get; private set; }
 
@@ -347,7 +353,16 @@ internal sealed class RudpConnectionCore
         _token = token.ToArray();
         _initialDestination = header.Source;
         _nextInitialAt = now;
-        _initialInterval = 200_000;
+        _initialInterval = Math.Max(200_000, 3 * SampleOfTheFirstInitial(now));
+        _initialSentAt = -1;
+    }
+
+    /// <summary>The Retry's round trip, when it answered the only Initial sent (else 0): the second Initial is resent no sooner than 3 of these.</summary>
+    private long SampleOfTheFirstInitial(long now)
+    {
+        long sample = _initialsSinceRetry == 1 && _firstInitialAt >= 0 ? now - _firstInitialAt : 0;
+        _initialsSinceRetry = 0;
+        return sample;
     }
 
     /// <summary>The server's Accept (client): the connection is established.</summary>
@@ -369,9 +384,13 @@ internal sealed class RudpConnectionCore
         ApplyPeerParameters(parameters);
         _phase = Phase.Established;
         _lastReceivedAt = now;
-        if (_rtt is { HasSample: false } && _lastSentAt > 0)
+        if (_rtt is { HasSample: false } && _initialSentAt >= 0)
         {
-            _rtt.Update(now - _lastSentAt, 0, 0); // the Initial's round trip: the first RTT sample
+            // The Initial's round trip is the first RTT sample, but only when one Initial went since
+            // the Retry: with two in flight, the Accept may answer either (Karn's rule). A sample
+            // taken from the latest of Initials resent every 200 ms on a 300 ms path read 112 ms,
+            // and the minimum RTT, which never rises, held BBR's window at a third of the path's.
+            _rtt.Update(now - _initialSentAt, 0, 0);
         }
 
         _events |= CoreEvents.Established | CoreEvents.Writable;
@@ -540,7 +559,7 @@ internal sealed class RudpConnectionCore
         }
 
         var sample = _sampler.OnAck(_acknowledged, now);
-        _cc.OnAck(_acknowledged, sample, _rtt.Min, now, _loss.BytesInFlight);
+        _cc.OnAck(_acknowledged, sample, _rtt.Latest, now, _loss.BytesInFlight); // BBR keeps its own windowed minimum
         OnLost(now);
         _events |= CoreEvents.Writable;
         if (_phase == Phase.Lingering && _send.Done)
@@ -560,8 +579,6 @@ internal sealed class RudpConnectionCore
         for (int i = 0; i < _lost.Count; i++)
         {
             var packet = _lost[i];
-            PacketsLost++;
-
             // Control frames are not re-sent as they were but as they are now (RFC 9000 section 13.3).
             if (packet.Number == _maxDataPacket)
             {
@@ -576,8 +593,10 @@ internal sealed class RudpConnectionCore
             if (_probes.Remove(packet.Number, out int size))
             {
                 OnProbeLost(size, now);
-                continue; // a probe that did not fit is no sign of congestion (RFC 8899 section 4.4)
+                continue; // a probe that did not fit is no sign of congestion (RFC 8899 section 4.4), nor a lost packet of the stream
             }
+
+            PacketsLost++;
 
             if (packet.StreamLength > 0 || packet.Fin)
             {
@@ -721,13 +740,21 @@ internal sealed class RudpConnectionCore
 
     private bool CongestionAllows(int size) => _probesDue > 0 || _loss.BytesInFlight + size <= _cc.CongestionWindow;
 
-    private double Quantum => Math.Max(2.0 * _datagram, _cc.PacingRate * 0.0015);
+    private double Quantum => Math.Max(2.0 * _datagram, _cc.PacingRate * 0.002);
 
+    /// <summary>
+    /// Refills the pacer's bucket for the time since the last refill. It holds a quantum (2 ms at
+    /// the pacing rate), or what the elapsed time earned when the send thread woke late (up to
+    /// 10 ms): a thread on a busy machine that wakes 3 ms late sends what was due, rather than
+    /// losing it, which would keep the rate below the model's and make the model measure that.
+    /// </summary>
     private void Refill(long now)
     {
         if (now > _tokensAt)
         {
-            _tokens = Math.Min(Quantum, _tokens + (_cc.PacingRate * (now - _tokensAt) / 1_000_000.0));
+            double earned = _cc.PacingRate * (now - _tokensAt) / 1_000_000.0;
+            double cap = Math.Max(Quantum, _cc.PacingRate * Math.Min(now - _tokensAt, 10_000) / 1_000_000.0);
+            _tokens = Math.Min(cap, _tokens + earned);
             _tokensAt = now;
         }
     }
@@ -801,13 +828,9 @@ internal sealed class RudpConnectionCore
         bool control = _pingDue || _maxDataDue is not null;
 
         // An MTU probe, when the search has a size to try and the window has room for it.
-        if (!ackDue && !control && _probeSize == 0 && _searchHigh > _searchLow + 8 && now >= _nextProbeAt && _loss.BytesInFlight + _searchHigh <= _cc.CongestionWindow)
+        if (!ackDue && !control && _probeSize == 0 && NextProbeSize() is > 0 and var probeSize && now >= _nextProbeAt && _loss.BytesInFlight + probeSize <= _cc.CongestionWindow && buffer.Length >= probeSize)
         {
-            int size = (_searchLow + _searchHigh + 1) / 2;
-            if (buffer.Length >= size)
-            {
-                return BuildProbe(buffer, size, now);
-            }
+            return BuildProbe(buffer, probeSize, now);
         }
 
         bool streamDue = !_send.Idle && CongestionAllows(_datagram) && PacedAt(now) <= now;
@@ -967,6 +990,30 @@ internal sealed class RudpConnectionCore
         return Sent(size, now);
     }
 
+    /// <summary>The largest datagram of an Ethernet path (1500 - 28): the size most paths have, tried first.</summary>
+    private const int EthernetDatagram = 1472;
+
+    /// <summary>
+    /// The next size to probe, or 0 when the search is over: Ethernet's 1472 first; above it, the
+    /// largest allowed (jumbo frames, loopback), and if that fails the search ends at 1472 (paths
+    /// between the two are rare, and each size given up costs three lost probes); below it (a
+    /// tunnel), a binary search.
+    /// </summary>
+    private int NextProbeSize()
+    {
+        if (_searchHigh <= _searchLow + 8)
+        {
+            return 0;
+        }
+
+        if (_searchLow < EthernetDatagram && EthernetDatagram <= _searchHigh)
+        {
+            return EthernetDatagram;
+        }
+
+        return _searchLow >= EthernetDatagram ? _searchHigh : (_searchLow + _searchHigh + 1) / 2;
+    }
+
     private void OnProbeAcknowledged(int size, long now)
     {
         _probeSize = 0;
@@ -983,10 +1030,11 @@ internal sealed class RudpConnectionCore
     private void OnProbeLost(int size, long now)
     {
         _probeSize = 0;
+        ProbesLost++;
         if (++_probeFailures >= ProbeCount)
         {
             _probeFailures = 0;
-            _searchHigh = size - 1;
+            _searchHigh = _searchLow >= EthernetDatagram ? _searchLow : size - 1; // above Ethernet's size, one try only
             if (_searchHigh <= _searchLow + 8)
             {
                 _nextProbeAt = now + ProbeRetry;
@@ -1003,6 +1051,8 @@ internal sealed class RudpConnectionCore
 
         _nextInitialAt = now + _initialInterval;
         _initialInterval = Math.Min(_initialInterval * 2, 2_000_000);
+        _initialSentAt = _initialsSinceRetry++ == 0 ? now : -1;
+        _firstInitialAt = _firstInitialAt < 0 ? now : _firstInitialAt;
         int at = PacketHeader.WriteLong(buffer, PacketType.Initial, PacketHeader.Version1, _initialDestination, LocalId);
         var token = _token ?? [];
         at += Varint.Write(buffer[at..], (ulong)token.Length);
