@@ -76,6 +76,18 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
         }
     }
 
+    /// <summary>Whether it was closed and still sends the rest of its stream.</summary>
+    internal bool IsLingering
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _core.IsLingering;
+            }
+        }
+    }
+
     /// <summary>How often the peer moved to a new, validated address.</summary>
     internal int PathChanges
     {

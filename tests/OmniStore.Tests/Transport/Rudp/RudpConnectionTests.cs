@@ -224,4 +224,40 @@ public sealed class RudpConnectionTests
             Assert.InRange(((RudpConnection)server).Statistics.MinRttMs, 295, 400);
         }
     }
+
+    [Fact]
+    public async Task WhatAClosedConnectionWasGiven_StillArrives_WhenItsListenerClosesRightAfter()
+    {
+        // A server answers, closes the connection and stops (omnistore bench link --once): as over
+        // TCP, the answer must arrive, not be cut off by the listener's closing.
+        var ct = TestContext.Current.CancellationToken;
+        LossyUdpShim? shim = null;
+        var (listener, client, server) = await PairAsync(Fast, s => (shim = new LossyUdpShim(s, loss: 0.05, seed: 8, oneWayDelay: TimeSpan.FromMilliseconds(20))).FrontEndPoint, ct);
+        using (shim)
+        await using (client)
+        {
+            var answer = RandomNumberGenerator.GetBytes(512 << 10);
+            await server.Output.WriteAsync(answer, ct);
+            await server.DisposeAsync();
+            await listener.DisposeAsync();
+
+            var received = new MemoryStream();
+            while (true)
+            {
+                var result = await client.Input.ReadAsync(ct).AsTask().WaitAsync(Timeout, ct);
+                foreach (var segment in result.Buffer)
+                {
+                    received.Write(segment.Span);
+                }
+
+                client.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+
+            Assert.Equal(answer, received.ToArray());
+        }
+    }
 }

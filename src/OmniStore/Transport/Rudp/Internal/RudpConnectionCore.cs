@@ -154,6 +154,9 @@ internal sealed class RudpConnectionCore
 
     public bool IsClosed => _phase == Phase.Closed;
 
+    /// <summary>Whether the application closed it and the rest of its stream is still going.</summary>
+    public bool IsLingering => _phase == Phase.Lingering;
+
     public bool IsEstablished => _phase is Phase.Established or Phase.Lingering;
 
     /// <summary>The largest datagram this connection sends now (the path MTU confirmed so far).</summary>

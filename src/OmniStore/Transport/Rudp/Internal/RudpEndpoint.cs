@@ -31,6 +31,7 @@ internal sealed class RudpEndpoint : IDisposable
     private readonly Channel<RudpIncoming>? _incoming;
     private readonly ConcurrentDictionary<ConnectionId, RudpIncoming> _pendingIncoming = new();
     private volatile bool _stopping;
+    private int _disposed;
     private int _statelessQueued;
     private long _lastVersionNegotiation;
 
@@ -433,14 +434,23 @@ internal sealed class RudpEndpoint : IDisposable
 
     public void Dispose()
     {
-        if (_stopping)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
 
+        // Connections the application closed still deliver what they were given, as a TCP socket
+        // closed before its process exits still sends what its buffer holds: the socket stays up
+        // until they are done (at most the linger time, and 3 s), then everything left is aborted.
+        _incoming?.Writer.TryComplete();
+        var lingerUntil = DateTime.UtcNow + TimeSpan.FromTicks(Math.Min(Settings.LingerTimeout.Ticks, TimeSpan.FromSeconds(3).Ticks));
+        while (Thread.CurrentThread != _sender && Thread.CurrentThread != _receiver && DateTime.UtcNow < lingerUntil && _connections.Values.Any(c => c.IsLingering))
+        {
+            Thread.Sleep(5);
+        }
+
         _stopping = true;
         _wake.Set();
-        _incoming?.Writer.TryComplete();
         if (Thread.CurrentThread != _sender)
         {
             _sender.Join(TimeSpan.FromSeconds(2));
