@@ -88,6 +88,18 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
         }
     }
 
+    /// <summary>How often the path's MTU seemed to shrink and the datagrams went back to the base size.</summary>
+    internal int BlackHoles
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _core.BlackHoles;
+            }
+        }
+    }
+
     /// <summary>How often the peer moved to a new, validated address.</summary>
     internal int PathChanges
     {

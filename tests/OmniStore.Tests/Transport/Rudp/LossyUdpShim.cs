@@ -58,6 +58,9 @@ internal sealed class LossyUdpShim : IDisposable
 
     public double Reorder { get; set; }
 
+    /// <summary>Datagrams larger than this are dropped (a path whose MTU shrinks: a new route, a tunnel).</summary>
+    public int MaxDatagram { get; set; } = int.MaxValue;
+
     /// <summary>Drops everything, both ways (a peer that vanished, or a cut link).</summary>
     public bool Blackhole { get; set; }
 
@@ -149,7 +152,7 @@ internal sealed class LossyUdpShim : IDisposable
         int copies = 1;
         lock (_gate)
         {
-            if (Blackhole || _random.NextDouble() < Loss)
+            if (Blackhole || datagram.Length > MaxDatagram || _random.NextDouble() < Loss)
             {
                 Interlocked.Increment(ref Dropped);
                 return;

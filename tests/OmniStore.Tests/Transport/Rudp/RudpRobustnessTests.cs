@@ -275,4 +275,34 @@ public sealed class RudpRobustnessTests
             Assert.Equal(192 * 1024, budget.Left);
         }
     }
+
+    [Fact]
+    public async Task APathWhoseMtuShrinks_MidStream_IsFoundAgain_AndTheStreamArrives()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        LossyUdpShim? shim = null;
+        var (listener, client, server) = await RudpConnectionTests.PairAsync(RudpConnectionTests.Fast, s => (shim = new LossyUdpShim(s, oneWayDelay: TimeSpan.FromMilliseconds(2))).FrontEndPoint, ct);
+        using (shim)
+        await using (listener)
+        await using (client)
+        await using (server)
+        {
+            var sender = (RudpConnection)server;
+            var data = RandomNumberGenerator.GetBytes(16 << 20);
+            var shrink = Task.Run(async () =>
+            {
+                while (sender.Statistics.PathMtu <= 1300 && !ct.IsCancellationRequested)
+                {
+                    await Task.Delay(5, ct); // until the search found the loopback's jumbo size
+                }
+
+                await Task.Delay(100, ct);
+                shim!.MaxDatagram = 1300; // a new route with a smaller MTU: larger datagrams vanish, no ICMP
+            }, ct);
+            Assert.Equal(data, await RudpConnectionTests.TransferAsync(server, client, data, ct).WaitAsync(Timeout, ct));
+            await shrink.WaitAsync(Timeout, ct);
+            Assert.True(sender.BlackHoles >= 1, "the shrink was seen as a black hole");
+            Assert.InRange(sender.Statistics.PathMtu, 1200, 1300);
+        }
+    }
 }

@@ -103,6 +103,7 @@ internal sealed class RudpConnectionCore
     private int _searchHigh;
     private int _probeSize;
     private int _probeFailures;
+    private int _largestAllowed; // the most either end accepts: where a new search may go
     private long _nextProbeAt;
 
     // Path validation after the peer's address changed.
@@ -128,6 +129,7 @@ internal sealed class RudpConnectionCore
         _datagram = settings.BaseDatagram;
         _searchLow = _datagram;
         _searchHigh = Math.Max(_datagram, settings.MaxProbedDatagram);
+        _largestAllowed = _searchHigh;
         _lastReceivedAt = now;
         _lastSentAt = now;
         _tokensAt = now;
@@ -177,6 +179,9 @@ internal sealed class RudpConnectionCore
     public long ProtocolErrors { get; private set; }
 
     public int PathChanges { get; private set; }
+
+    /// <summary>Times the path's MTU seemed to shrink (a black hole) and the size went back to the base.</summary>
+    public int BlackHoles { get; private set; }
 
     public RttEstimator Rtt => _rtt;
 
@@ -680,6 +685,19 @@ internal sealed class RudpConnectionCore
             _ptoCount = Math.Min(_ptoCount + 1, 16);
             _probesDue = 2;
             _pingDue = true;
+
+            // A black hole (RFC 8899 section 4.3): two probe timeouts in a row with datagrams above
+            // the base size may mean the path's MTU shrank (a new route, a tunnel); back to the base
+            // size, whose packets every path carries, and search again below the size that failed.
+            if (_ptoCount >= 2 && _datagram > _settings.BaseDatagram)
+            {
+                _searchHigh = _datagram - 1;
+                _datagram = _settings.BaseDatagram;
+                _searchLow = _datagram;
+                _probeFailures = 0;
+                _nextProbeAt = now;
+                BlackHoles++;
+            }
         }
 
         // Keep-alive: a third of the idle timeout without sending anything.
@@ -831,6 +849,13 @@ internal sealed class RudpConnectionCore
         bool control = _pingDue || _maxDataDue is not null;
 
         // An MTU probe, when the search has a size to try and the window has room for it.
+        // The search is done: it starts again every 10 minutes, up to the largest either end accepts
+        // (a path's MTU may have grown since).
+        if (_probeSize == 0 && _searchHigh <= _searchLow + 8 && now >= _nextProbeAt && _largestAllowed > _searchLow + 8)
+        {
+            _searchHigh = _largestAllowed;
+        }
+
         if (!ackDue && !control && _probeSize == 0 && NextProbeSize() is > 0 and var probeSize && now >= _nextProbeAt && _loss.BytesInFlight + probeSize <= _cc.CongestionWindow && buffer.Length >= probeSize)
         {
             return BuildProbe(buffer, probeSize, now);
@@ -1083,5 +1108,6 @@ internal sealed class RudpConnectionCore
         _peerMaxAckDelay = parameters.MaxAckDelayUs;
         _send.OnMaxData(parameters.InitialMaxData);
         _searchHigh = (int)Math.Min(_searchHigh, parameters.MaxDatagram);
+        _largestAllowed = _searchHigh;
     }
 }
