@@ -31,7 +31,7 @@ internal sealed class RudpListener : IConnectionListener
     public static RudpListener Bind(NodeAddress address, RudpSettings settings)
     {
         settings.Validate();
-        var ips = RudpTransport.Resolve(address, forListening: true);
+        var ips = OmniStore.Transport.Internal.HostResolver.Resolve(address);
         var endpoints = new List<RudpEndpoint>();
         try
         {

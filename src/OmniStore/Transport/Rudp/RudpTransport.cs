@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using OmniStore.Transport.Internal;
 using OmniStore.Transport.Rudp.Internal;
 
 namespace OmniStore.Transport.Rudp;
@@ -19,7 +20,7 @@ internal sealed class RudpTransport(RudpSettings settings) : ITransport
     public async Task<TransportConnection> ConnectAsync(NodeAddress address, LinkCounters counters, CancellationToken cancellationToken)
     {
         settings.Validate();
-        var ips = Resolve(address, forListening: false);
+        var ips = HostResolver.Resolve(address, forListening: false);
         OmniStoreException? last = null;
         foreach (var ip in ips)
         {
@@ -37,30 +38,4 @@ internal sealed class RudpTransport(RudpSettings settings) : ITransport
     }
 
     public IConnectionListener Listen(NodeAddress address) => RudpListener.Bind(address, settings);
-
-    internal static IPAddress[] Resolve(NodeAddress address, bool forListening)
-    {
-        if (forListening && address.Host is "*" or "0.0.0.0")
-        {
-            return [IPAddress.Any];
-        }
-
-        if (IPAddress.TryParse(address.Host, out var parsed))
-        {
-            return [parsed];
-        }
-
-        IPAddress[] resolved;
-        try
-        {
-            resolved = address.Host is "localhost" ? [IPAddress.Loopback, IPAddress.IPv6Loopback] : Dns.GetHostAddresses(address.Host);
-        }
-        catch (SocketException ex)
-        {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}: {ex.Message}", ex);
-        }
-
-        var distinct = resolved.Distinct().OrderBy(ip => ip.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
-        return distinct.Length > 0 ? distinct : throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}: it has no addresses.");
-    }
 }

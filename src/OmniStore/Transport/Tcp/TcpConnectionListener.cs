@@ -43,7 +43,7 @@ internal sealed class TcpConnectionListener : IConnectionListener
     /// <summary>Binds every address <paramref name="address"/>'s host resolves to, all on its port (with port 0, the first picks one and the others take the same).</summary>
     public static TcpConnectionListener Bind(NodeAddress address)
     {
-        var ips = Resolve(address);
+        var ips = Internal.HostResolver.Resolve(address);
         var sockets = new List<Socket>();
         try
         {
@@ -105,33 +105,6 @@ internal sealed class TcpConnectionListener : IConnectionListener
         {
             socket.SetRawSocketOption(BsdSolSocket, BsdSoReuseAddr, BitConverter.GetBytes(1));
         }
-    }
-
-    private static IPAddress[] Resolve(NodeAddress address)
-    {
-        if (address.Host is "*" or "0.0.0.0")
-        {
-            return [IPAddress.Any];
-        }
-
-        if (IPAddress.TryParse(address.Host, out var parsed))
-        {
-            return [parsed];
-        }
-
-        IPAddress[] resolved;
-        try
-        {
-            resolved = address.Host is "localhost" ? [IPAddress.Loopback, IPAddress.IPv6Loopback] : Dns.GetHostAddresses(address.Host);
-        }
-        catch (SocketException ex)
-        {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}: {ex.Message}", ex);
-        }
-
-        // IPv4 first: with port 0 the first socket picks the port the others share.
-        var distinct = resolved.Distinct().OrderBy(ip => ip.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
-        return distinct.Length > 0 ? distinct : throw new OmniStoreException(OmniStoreError.InvalidArgument, $"Cannot resolve {address.Host}: it has no addresses.");
     }
 
     public async Task<AcceptResult> AcceptAsync(CancellationToken cancellationToken)

@@ -94,6 +94,35 @@ internal abstract class DatagramSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// A UDP socket bound to <paramref name="local"/> as both paths want it: one address family,
+    /// kernel buffers of <see cref="KernelBufferSize"/>, a quarter-second receive timeout (so a
+    /// closing socket is noticed), don't-fragment. A bind that fails throws <see cref="BindFailed"/>'s error.
+    /// </summary>
+    protected static Socket CreateBound(IPEndPoint local)
+    {
+        var socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (local.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                socket.DualMode = false;
+            }
+
+            socket.ReceiveBufferSize = KernelBufferSize;
+            socket.SendBufferSize = KernelBufferSize;
+            socket.ReceiveTimeout = 250;
+            SetDontFragment(socket);
+            socket.Bind(local);
+            return socket;
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw BindFailed(local, ex);
+        }
+    }
+
     /// <summary>Throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.Unavailable"/>) for a bind that failed.</summary>
     protected static OmniStoreException BindFailed(IPEndPoint local, SocketException ex) =>
         new(OmniStoreError.Unavailable, ex.SocketErrorCode == SocketError.AddressAlreadyInUse

@@ -173,25 +173,7 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
             return null;
         }
 
-        var socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        try
-        {
-            if (local.AddressFamily == AddressFamily.InterNetworkV6)
-            {
-                socket.DualMode = false;
-            }
-
-            socket.ReceiveBufferSize = KernelBufferSize;
-            socket.SendBufferSize = KernelBufferSize;
-            socket.ReceiveTimeout = 250;
-            SetDontFragment(socket);
-            socket.Bind(local);
-        }
-        catch (SocketException ex)
-        {
-            socket.Dispose();
-            throw BindFailed(local, ex);
-        }
+        var socket = CreateBound(local);
 
         try
         {

@@ -21,29 +21,7 @@ internal sealed class PortableDatagramSocket : DatagramSocket
 
     public override string Mode => "portable";
 
-    public static PortableDatagramSocket Open(IPEndPoint local)
-    {
-        var socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        try
-        {
-            if (local.AddressFamily == AddressFamily.InterNetworkV6)
-            {
-                socket.DualMode = false;
-            }
-
-            socket.ReceiveBufferSize = KernelBufferSize;
-            socket.SendBufferSize = KernelBufferSize;
-            socket.ReceiveTimeout = 250;
-            SetDontFragment(socket);
-            socket.Bind(local);
-            return new PortableDatagramSocket(socket);
-        }
-        catch (SocketException ex)
-        {
-            socket.Dispose();
-            throw BindFailed(local, ex);
-        }
-    }
+    public static PortableDatagramSocket Open(IPEndPoint local) => new(CreateBound(local));
 
     public override int Receive(DatagramBatch batch)
     {
