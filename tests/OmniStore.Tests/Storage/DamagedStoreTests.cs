@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using OmniStore.Content;
 using OmniStore.Storage;
+using OmniStore.Storage.Internal;
 using OmniStore.Tests.Infrastructure;
 
 namespace OmniStore.Tests.Storage;
@@ -163,6 +164,40 @@ public sealed class DamagedStoreTests : IDisposable
     private string OnlyDirectory(string relative) => Assert.Single(Directory.GetDirectories(PathOf(relative)));
 
     // ---- no false alarms ----
+
+    [Theory]
+    [InlineData("data")]
+    [InlineData("catalog")]
+    public async Task RecordCutShortPastTheLastCommit_IsIgnored_NotACrash(string table)
+    {
+        // What a kill during a flush after the last commit can leave: right behind the log's end as
+        // of that commit, in the same 4 KiB sector, the start of a later record, cut short. FASTER
+        // reads the whole sector at recovery and walks every record header on the page, this one
+        // too: a key length running out of the page crashed it with an access violation.
+        var manifests = await WriteStoreAsync();
+        long final = LastCommittedLogEnd(table);
+        Assert.NotEqual(0, final % 4096);
+        Overwrite(PathOf($"{table}/log.0"), final, [0x01, 0, 0, 0, 0, 0, 0, 0, 0xF0, 0xFF, 0xFF, 0x3F]);
+
+        await using (var store = ContentStore.Open(Options()))
+        {
+            await AssertHoldsEverythingAsync(store, manifests);
+            manifests.AddRange(await WriteObjectsAsync(store, manifests.Count, 2));
+        }
+
+        await using var reopened = ContentStore.Open(Options());
+        await AssertHoldsEverythingAsync(reopened, manifests);
+    }
+
+    /// <summary>The log's end as of the table's last commit (its checkpoint's final address).</summary>
+    private long LastCommittedLogEnd(string table)
+    {
+        string checkpoints = PathOf($"{table}/checkpoints");
+        var token = Assert.Single(FasterCheckpointFiles.ListTokens(checkpoints, FasterCheckpointFiles.LogCheckpoints));
+        var metadata = FasterCheckpointFiles.ReadMetadataFile(checkpoints, FasterCheckpointFiles.LogCheckpoints, token);
+        Assert.True(FasterCheckpointFiles.TryParseLog(metadata, token, out var log, out string problem), problem);
+        return log.FinalAddress;
+    }
 
     [Fact]
     public async Task UndamagedStore_ReopensWithEverything_ManyTimes()

@@ -223,6 +223,41 @@ internal sealed partial class FasterTable
         reader.Walk(walkFrom, log.FinalAddress, _integrity.Limits, null);
     }
 
+    /// <summary>
+    /// Zeroes the rest of the 4 KiB sector that holds the log's end as of the checkpoint to recover.
+    /// FASTER reads the last page up to the end of that sector and then walks every record header
+    /// on the page (ClearLocksOnPage), past the checkpoint's end too. What lies there was written
+    /// after the checkpoint: no checkpoint holds it and the next record overwrites it, but a kill
+    /// during its write leaves it cut short, and a header whose length runs out of the page crashes
+    /// the walk with an access violation that no handler catches. Zeroes read as empty slots.
+    /// </summary>
+    private void ClearPastTheEnd(long final)
+    {
+        int inSector = (int)(final & (PreallocatingFileDevice.DirectAlignment - 1));
+        if (inSector == 0)
+        {
+            return;
+        }
+
+        string path = Path.Combine(DirectoryPath, $"log.{final >> _segmentBits}");
+        if (!File.Exists(path))
+        {
+            return; // an empty log, never flushed (a missing segment of a log that has records is refused by CheckLog)
+        }
+
+        long offset = final & ((1L << _segmentBits) - 1);
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
+        int length = (int)Math.Min(PreallocatingFileDevice.DirectAlignment - inSector, Math.Max(0, RandomAccess.GetLength(file) - offset));
+        Span<byte> rest = stackalloc byte[PreallocatingFileDevice.DirectAlignment];
+        rest = rest[..length];
+        int read = RandomAccess.Read(file, rest, offset);
+        if (rest[..read].ContainsAnyExcept((byte)0))
+        {
+            rest.Clear();
+            RandomAccess.Write(file, rest[..read], offset);
+        }
+    }
+
     private void CompareDigests(SortedDictionary<long, PageDigest> found, SortedDictionary<long, PageDigest> recorded, bool exact)
     {
         foreach (var (page, digest) in found)

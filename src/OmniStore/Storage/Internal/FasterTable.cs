@@ -70,6 +70,10 @@ internal sealed partial class FasterTable : IDisposable
         // Before FASTER touches a file: what it would trust, checked (a damaged record header or hash
         // table crashes FASTER's recovery with an access violation, which no handler can catch).
         var plan = PlanRecovery();
+        if (plan is { } planned)
+        {
+            ClearPastTheEnd(planned.Log.FinalAddress);
+        }
 
         // Direct writes, buffered reads, space reserved ahead; see SyncToDisk for how commits stay durable.
         _device = new PreallocatingFileDevice(Path.Combine(directory, "log"));
