@@ -404,32 +404,38 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
             while (true)
             {
                 var result = await reader.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                foreach (var segment in buffer)
+                var rest = result.Buffer;
+                while (!rest.IsEmpty)
                 {
-                    var rest = segment;
-                    while (!rest.IsEmpty)
+                    // As much as the send buffer takes, every segment under one lock and one wake of
+                    // the send thread (a lock and a wake per 16 KiB segment cost more than the copy).
+                    var wake = _writable.Next;
+                    long taken = 0;
+                    lock (_gate)
                     {
-                        var wake = _writable.Next;
-                        int taken;
-                        lock (_gate)
+                        foreach (var segment in rest)
                         {
-                            taken = _core.Write(rest.Span);
+                            int n = _core.Write(segment.Span);
+                            taken += n;
+                            if (n < segment.Length)
+                            {
+                                break;
+                            }
                         }
+                    }
 
-                        if (taken > 0)
-                        {
-                            rest = rest[taken..];
-                            _endpoint.MarkReady(this);
-                        }
-                        else
-                        {
-                            await wake.ConfigureAwait(false);
-                        }
+                    if (taken > 0)
+                    {
+                        rest = rest.Slice(taken);
+                        _endpoint.MarkReady(this);
+                    }
+                    else
+                    {
+                        await wake.ConfigureAwait(false);
                     }
                 }
 
-                reader.AdvanceTo(buffer.End);
+                reader.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted || result.IsCanceled)
                 {
                     lock (_gate)

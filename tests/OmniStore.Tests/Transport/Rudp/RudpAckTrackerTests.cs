@@ -61,4 +61,37 @@ public sealed class RudpAckTrackerTests
         tracker.OnReceived(5, ackEliciting: true, now: 7_000); // 3 and 4 missing
         Assert.Equal(7_000, tracker.AckDueAt(7_000));
     }
+
+    [Fact]
+    public void AfterTheFirst100Packets_AnAckIsDueAfterEveryTenth_OrAQuarterRttAfterTheFirst()
+    {
+        var tracker = new AckTracker(MaxAckDelay);
+        long number = 0;
+        for (int i = 0; i < AckTracker.EarlyPackets; i++)
+        {
+            tracker.OnReceived(number++, ackEliciting: true, now: 0);
+            Assert.Equal(i % 2 == 1, tracker.AckDueAt(0) == 0);
+            if (i % 2 == 1)
+            {
+                tracker.OnAckSent();
+            }
+        }
+
+        tracker.OnRtt(40_000); // a quarter: 10 ms, shorter than max_ack_delay
+        for (int i = 1; i <= AckTracker.LaterAckEvery; i++)
+        {
+            tracker.OnReceived(number++, ackEliciting: true, now: 1_000 * i);
+            Assert.Equal(i == AckTracker.LaterAckEvery ? 1_000 * i : 1_000 + 10_000, tracker.AckDueAt(1_000 * i));
+        }
+
+        tracker.OnAckSent();
+        tracker.OnRtt(1_000_000); // a quarter longer than max_ack_delay: max_ack_delay
+        tracker.OnReceived(number++, ackEliciting: true, now: 50_000);
+        Assert.Equal(50_000 + MaxAckDelay, tracker.AckDueAt(50_000));
+        tracker.OnRtt(100); // a loopback RTT: no shorter than the timer granularity
+        Assert.Equal(50_000 + AckTracker.MinDelay, tracker.AckDueAt(50_000));
+
+        tracker.OnReceived(number + 1, ackEliciting: true, now: 51_000); // a gap: at once, as before
+        Assert.Equal(51_000, tracker.AckDueAt(51_000));
+    }
 }

@@ -4,14 +4,30 @@ namespace OmniStore.Transport.Rudp.Internal;
 /// The receiving side of acknowledgment (docs/rudp.md, "Reliability"): which packet numbers
 /// arrived, as at most <see cref="MaxRanges"/> ranges (the oldest are forgotten: a packet that old
 /// was acknowledged many times already), whether one arrived twice, and when an ACK is due: at
-/// once after a packet out of order, after every second ack-eliciting packet, else
-/// <c>max_ack_delay</c> after the first unacknowledged one (RFC 9000 section 13.2). Times in
-/// microseconds. Not thread-safe: one connection owns it.
+/// once after a packet out of order; after every second ack-eliciting packet for the first
+/// <see cref="EarlyPackets"/> of them, then after every <see cref="LaterAckEvery"/>th (ack
+/// decimation: a paced flow arrives a packet at a time, and an ACK per two packets cost both ends
+/// as much CPU as the data); else a delay after the first unacknowledged one: <c>max_ack_delay</c>,
+/// or a quarter of the RTT when that is shorter (RFC 9000 section 13.2 and its ACK frequency
+/// extension). Times in microseconds. Not thread-safe: one connection owns it.
 /// </summary>
 internal sealed class AckTracker(long maxAckDelay)
 {
     /// <summary>Ranges kept and sent; RFC 9000 leaves the number to the implementation.</summary>
     public const int MaxRanges = 32;
+
+    /// <summary>Ack-eliciting packets acknowledged every second one (slow start grows by the acks it gets).</summary>
+    public const int EarlyPackets = 100;
+
+    /// <summary>After <see cref="EarlyPackets"/>: an ACK at once after this many ack-eliciting packets.</summary>
+    public const int LaterAckEvery = 10;
+
+    /// <summary>The shortest delay the quarter RTT may give (the timer granularity).</summary>
+    public const long MinDelay = 1_000;
+
+    private long _elicitingReceived;
+    private readonly long _maxAckDelay = maxAckDelay;
+    private long _delay = maxAckDelay;
 
     // Newest first, apart (a gap of at least one between ranges).
     private readonly List<AckRange> _ranges = [];
@@ -54,7 +70,7 @@ internal sealed class AckTracker(long maxAckDelay)
                 _immediate = true;
             }
 
-            if (++_unacknowledgedEliciting >= 2)
+            if (++_unacknowledgedEliciting >= (++_elicitingReceived <= EarlyPackets ? 2 : LaterAckEvery))
             {
                 _immediate = true;
             }
@@ -70,7 +86,10 @@ internal sealed class AckTracker(long maxAckDelay)
 
     /// <summary>When an ACK is due (at once: <paramref name="now"/> or earlier), or null when nothing awaits one.</summary>
     public long? AckDueAt(long now) =>
-        _firstUnacknowledgedAt < 0 ? null : _immediate ? now : _firstUnacknowledgedAt + maxAckDelay;
+        _firstUnacknowledgedAt < 0 ? null : _immediate ? now : _firstUnacknowledgedAt + _delay;
+
+    /// <summary>The connection's RTT estimate changed: a delayed ACK waits at most a quarter of <paramref name="smoothedRtt"/> (at least <see cref="MinDelay"/>, at most <c>max_ack_delay</c>).</summary>
+    public void OnRtt(long smoothedRtt) => _delay = Math.Clamp(smoothedRtt / 4, Math.Min(MinDelay, _maxAckDelay), _maxAckDelay);
 
     /// <summary>The ack delay to report in an ACK sent at <paramref name="now"/>: how long the largest packet waited.</summary>
     public long AckDelay(long now) => Math.Max(0, now - _largestReceivedAt);

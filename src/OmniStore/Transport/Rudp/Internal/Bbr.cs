@@ -41,6 +41,17 @@ internal sealed class Bbr : ICongestionController
     private long _roundDelivered;
     private long _probeUpRounds;
 
+    // Ack aggregation (Linux's bbr_update_ack_aggregation): how far the bytes acknowledged since an
+    // epoch began ran ahead of what the bandwidth estimate would have delivered, the maximum of
+    // each of two windows of AggregationWindowRounds round trips.
+    public const int AggregationWindowRounds = 5;
+    public const long AggregationMaxTime = 100_000;
+    private readonly long[] _extraAcked = new long[2];
+    private int _extraAckedSlot;
+    private int _extraAckedRounds;
+    private long _ackEpochStart = -1;
+    private long _ackEpochAcked;
+
     public Bbr(int mss, long now)
     {
         _mss = mss;
@@ -82,9 +93,11 @@ internal sealed class Bbr : ICongestionController
     public void OnAck(IReadOnlyList<SentPacket> acknowledged, RateSample? sample, long minRtt, long now, long bytesInFlight)
     {
         bool roundStart = false;
+        long newlyAcked = 0;
         foreach (var packet in acknowledged)
         {
             _roundMinRtt = Math.Min(_roundMinRtt, now - packet.SentAt);
+            newlyAcked += packet.Size;
             _delivered += packet.Size;
             _roundDelivered += packet.Size;
             if (packet.DeliveredAtSend >= _nextRoundDelivered)
@@ -121,9 +134,44 @@ internal sealed class Bbr : ICongestionController
             CheckFullBandwidth();
         }
 
+        UpdateAckAggregation(newlyAcked, now, roundStart);
         UpdateState(now, bytesInFlight);
         SetRateAndWindow();
     }
+
+    /// <summary>
+    /// The bytes acknowledged beyond what the bandwidth estimate explains, at most: the receiver
+    /// acknowledges every tenth packet, GRO hands it packets in batches, and a loopback or LAN path's
+    /// RTT under load is several times its minimum, so acks come in bursts; a window of 2 BDP from
+    /// the minimum RTT stalls between them. The most of the last 5-10 rounds is added to the window,
+    /// at most 100 ms of the bandwidth (Linux's BBR since 4.19; BBRv2's extra_acked).
+    /// </summary>
+    private void UpdateAckAggregation(long newlyAcked, long now, bool roundStart)
+    {
+        if (roundStart && ++_extraAckedRounds >= AggregationWindowRounds)
+        {
+            _extraAckedRounds = 0;
+            _extraAckedSlot ^= 1;
+            _extraAcked[_extraAckedSlot] = 0;
+        }
+
+        long bandwidth = Bandwidth;
+        long expected = _ackEpochStart < 0 ? 0 : bandwidth * (now - _ackEpochStart) / 1_000_000;
+        if (_ackEpochStart < 0 || _ackEpochAcked <= expected || _ackEpochAcked > 1L << 30)
+        {
+            // Acks caught up with the estimate (or none came for long): a new epoch starts here.
+            _ackEpochAcked = 0;
+            _ackEpochStart = now;
+            expected = 0;
+        }
+
+        _ackEpochAcked += newlyAcked;
+        long extra = Math.Min(_ackEpochAcked - expected, CongestionWindow);
+        _extraAcked[_extraAckedSlot] = Math.Max(_extraAcked[_extraAckedSlot], extra);
+    }
+
+    /// <summary>The window's allowance for ack aggregation (after Startup).</summary>
+    private long AggregationAllowance => Math.Min(Math.Max(_extraAcked[0], _extraAcked[1]), Bandwidth * AggregationMaxTime / 1_000_000);
 
     public void OnMaxDatagram(int size)
     {
@@ -260,7 +308,7 @@ internal sealed class Bbr : ICongestionController
         {
             BbrState.ProbeRtt => MinCwnd,
             BbrState.Startup => Math.Max(CongestionWindow, Bdp(StartupGain) + budget),
-            _ => Bdp(CwndGain) + budget,
+            _ => Bdp(CwndGain) + budget + AggregationAllowance,
         };
         CongestionWindow = Math.Max(Math.Min(window, _inflightHigh), MinCwnd);
     }

@@ -399,6 +399,7 @@ internal sealed class RudpConnectionCore
             // taken from the latest of Initials resent every 200 ms on a 300 ms path read 112 ms,
             // and the minimum RTT, which never rises, held BBR's window at a third of the path's.
             _rtt.Update(now - _initialSentAt, 0, 0);
+            _acks.OnRtt(_rtt.Smoothed);
         }
 
         _events |= CoreEvents.Established | CoreEvents.Writable;
@@ -552,6 +553,7 @@ internal sealed class RudpConnectionCore
             return;
         }
 
+        _acks.OnRtt(_rtt.Smoothed);
         _ptoCount = 0;
         foreach (var packet in _acknowledged)
         {
