@@ -29,6 +29,7 @@ internal static class OmniStoreCommandLine
             DemoCommand.Create(),
             BenchCommand.Create(),
             LabCommand.Create(),
+            CaCommand.Create(),
         };
 
         var help = new HelpOption();

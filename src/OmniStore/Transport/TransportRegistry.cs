@@ -3,6 +3,8 @@ using OmniStore.Transport.Internal;
 using OmniStore.Transport.Memory;
 using OmniStore.Transport.Rudp;
 using OmniStore.Transport.Tcp;
+using OmniStore.Transport.Tls;
+using OmniStore.Security;
 
 namespace OmniStore.Transport;
 
@@ -20,8 +22,19 @@ internal sealed class TransportRegistry
         Schemes = [.. _byScheme.Keys.Order(StringComparer.Ordinal)];
     }
 
-    /// <summary>What this build offers: TCP, rudp (reliable UDP) and the in-process <c>mem</c> transport.</summary>
-    public static TransportRegistry Default { get; } = new([TcpTransport.Instance, RudpTransport.Instance, MemoryTransport.Instance]);
+    /// <summary>What this build offers: TCP, rudp (reliable UDP), the in-process <c>mem</c> transport, and TLS over TCP and rudp (which refuse to connect until <see cref="WithTls"/> gives them credentials).</summary>
+    public static TransportRegistry Default { get; } = new(
+    [
+        TcpTransport.Instance, RudpTransport.Instance, MemoryTransport.Instance,
+        new TlsTransport(TcpTransport.Instance, null), new TlsTransport(RudpTransport.Instance, null),
+    ]);
+
+    /// <summary>
+    /// This registry with its TLS transports (<c>tls+tcp</c>, <c>tls+rudp</c>) using
+    /// <paramref name="credentials"/>: what a node given a certificate connects and listens with.
+    /// </summary>
+    public TransportRegistry WithTls(TlsCredentials credentials) =>
+        new(_byScheme.Values.Select(t => t is TlsTransport tls ? new TlsTransport(tls.Inner, credentials) : t));
 
     /// <summary>The registered schemes, sorted.</summary>
     public IReadOnlyList<string> Schemes { get; }

@@ -1,0 +1,396 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using OmniStore.Security;
+using OmniStore.Tests.Infrastructure;
+using OmniStore.Transport;
+using OmniStore.Transport.Rudp;
+using OmniStore.Transport.Tcp;
+using OmniStore.Transport.Tls;
+
+namespace OmniStore.Tests.Security;
+
+/// <summary>
+/// TLS over tcp and rudp (docs/tls.md): bytes cross whole, each end learns the other's certificate
+/// name and rights, and the refusals: a certificate for another name, from another CA, revoked; an
+/// eavesdropper on the path sees no byte of what was sent; an altered byte ends the connection and
+/// is never delivered.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // key files and their modes
+public sealed class TlsTransportTests : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+    private readonly TempDirectory _dir = new("omnistore-tls");
+    private readonly TreeCa _ca;
+
+    public TlsTransportTests()
+    {
+        _ca = TreeCa.Init(_dir.Sub("ca"), "tree", 30);
+    }
+
+    public void Dispose()
+    {
+        _ca.Dispose();
+        _dir.Dispose();
+    }
+
+    public static TheoryData<string> Inner => new("tcp", "rudp");
+
+    private static ITransport InnerTransport(string scheme) => scheme == "tcp" ? TcpTransport.Instance : RudpTransport.Instance;
+
+    /// <summary>Credentials for a certificate <paramref name="name"/> of <paramref name="ca"/> (the test's CA by default).</summary>
+    private TlsCredentials Credentials(string name, CertificateRole role, string[] hosts, TreeCa? ca = null, string[]? write = null)
+    {
+        ca ??= _ca;
+        var issued = ca.Issue(name, role, hosts, write, null, 30);
+        string directory = _dir.Sub($"{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(directory);
+        string certificate = Path.Combine(directory, "node.pem");
+        string key = Path.Combine(directory, "node.key");
+        string caFile = Path.Combine(directory, "ca.pem");
+        File.WriteAllText(certificate, issued.CertificatePem);
+        File.WriteAllText(key, issued.KeyPem);
+        File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(caFile, ca.Certificate.ExportCertificatePem());
+        return TlsCredentials.Load(certificate, key, caFile);
+    }
+
+    /// <summary>A TLS listener that echoes every connection's bytes back, and the node's view of each connection.</summary>
+    private static (IConnectionListener Listener, Task Accepting, List<TransportConnection> Accepted) Echo(string inner, TlsCredentials server, CancellationToken ct)
+    {
+        var listener = new TlsTransport(InnerTransport(inner), server).Listen(new NodeAddress("tls+" + inner, "127.0.0.1", 0));
+        var accepted = new List<TransportConnection>();
+        var accepting = Task.Run(
+            async () =>
+            {
+                while (!ct.IsCancellationRequested)
+                {
+                    var result = await listener.AcceptAsync(ct);
+                    if (result.Status == AcceptStatus.Stopped)
+                    {
+                        return;
+                    }
+
+                    if (result.Connection?.Open(new LinkCounters()) is not { } connection)
+                    {
+                        continue;
+                    }
+
+                    lock (accepted)
+                    {
+                        accepted.Add(connection);
+                    }
+
+                    _ = Task.Run(
+                        async () =>
+                        {
+                            try
+                            {
+                                await connection.Input.CopyToAsync(connection.Output, ct);
+                                await connection.CloseOutputAsync();
+                            }
+                            catch (Exception ex) when (ex is IOException or OmniStoreException or OperationCanceledException or InvalidOperationException)
+                            {
+                                // a refused or broken connection: what the test looks at is the client's side
+                            }
+                        },
+                        ct);
+                }
+            },
+            ct);
+        return (listener, accepting, accepted);
+    }
+
+    /// <summary>Reads the connection's input into <paramref name="received"/> until it ends (or fails).</summary>
+    private static Task ReadAllAsync(TransportConnection connection, MemoryStream received, CancellationToken ct) => Task.Run(
+        async () =>
+        {
+            while (true)
+            {
+                var result = await connection.Input.ReadAsync(ct);
+                foreach (var segment in result.Buffer)
+                {
+                    received.Write(segment.Span);
+                }
+
+                connection.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        },
+        ct);
+
+    private static async Task<byte[]> SendAndReadBackAsync(TransportConnection connection, byte[] data, CancellationToken ct)
+    {
+        var received = new MemoryStream();
+        var reading = ReadAllAsync(connection, received, ct);
+        await connection.Output.WriteAsync(data, ct);
+        await connection.CloseOutputAsync();
+        await reading.WaitAsync(Timeout, ct);
+        return received.ToArray();
+    }
+
+    [Theory]
+    [MemberData(nameof(Inner))]
+    public async Task BytesCrossWhole_AndEachEndKnowsTheOthersCertificate(string inner)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var client = Credentials("worker-1", CertificateRole.Client, [], write: ["results/"]);
+        var (listener, accepting, accepted) = Echo(inner, server, ct);
+        await using (listener)
+        {
+            var address = listener.Addresses[0];
+            Assert.Equal("tls+" + inner, address.Scheme);
+            await using var connection = await new TlsTransport(InnerTransport(inner), client).ConnectAsync(address, new LinkCounters(), ct).WaitAsync(Timeout, ct);
+            Assert.Equal("tls+" + inner, connection.Path.Transport);
+
+            var data = TestData.Random(3 << 20, 7);
+            Assert.Equal(data, await SendAndReadBackAsync(connection, data, ct));
+
+            var peer = connection.GetFeature<ITlsPeer>()!;
+            Assert.Equal("node-a", peer.PeerName);
+            Assert.Equal(CertificateRole.Relay, peer.PeerRights!.Role);
+            Assert.Equal(server.Certificate.PublicKey.ExportSubjectPublicKeyInfo(), peer.PeerPublicKey);
+            Assert.Contains("TLS 1.3", ((TlsConnection)connection).Protocol, StringComparison.Ordinal);
+
+            var side = (ITlsPeer)accepted.Single();
+            await side.Authenticated.WaitAsync(Timeout, ct);
+            Assert.Equal("worker-1", side.PeerName);
+            Assert.Equal(["results/"], side.PeerRights!.Write);
+            Assert.True(connection.Counters.WireOut > data.Length, "the link counts wire bytes: the records' overhead and the handshake");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Inner))]
+    public async Task ACertificateForAnotherName_IsRefusedByTheDialer(string inner)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-b", CertificateRole.Relay, []); // names node-b only, not 127.0.0.1
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        var (listener, _, _) = Echo(inner, server, ct);
+        await using (listener)
+        {
+            var ex = await Assert.ThrowsAsync<OmniStoreException>(() => new TlsTransport(InnerTransport(inner), client).ConnectAsync(listener.Addresses[0], new LinkCounters(), ct).WaitAsync(Timeout, ct));
+            Assert.Equal(OmniStoreError.Unauthorized, ex.Error);
+            Assert.Contains("certificate 'node-b' is not for '127.0.0.1' (it names node-b)", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Inner))]
+    public async Task ACertificateOfAnotherCa_IsRefused_ByTheDialerAndByTheAcceptor(string inner)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var stranger = TreeCa.Init(_dir.Sub("stranger"), "tree", 30); // same name, another key
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var fakeServer = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"], stranger);
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        using var fakeClient = Credentials("worker-1", CertificateRole.Client, [], stranger);
+
+        var (fake, _, _) = Echo(inner, fakeServer, ct);
+        await using (fake)
+        {
+            var ex = await Assert.ThrowsAsync<OmniStoreException>(() => new TlsTransport(InnerTransport(inner), client).ConnectAsync(fake.Addresses[0], new LinkCounters(), ct).WaitAsync(Timeout, ct));
+            Assert.Equal(OmniStoreError.Unauthorized, ex.Error);
+            Assert.Contains("is not one of this tree's", ex.Message, StringComparison.Ordinal);
+        }
+
+        var (real, _, accepted) = Echo(inner, server, ct);
+        await using (real)
+        {
+            // TLS 1.3: the dialer's certificate goes in its last flight, so its handshake may end
+            // before the acceptor refuses it; its first read then fails, and nothing is echoed.
+            try
+            {
+                await using var connection = await new TlsTransport(InnerTransport(inner), fakeClient).ConnectAsync(real.Addresses[0], new LinkCounters(), ct).WaitAsync(Timeout, ct);
+                await Assert.ThrowsAnyAsync<Exception>(() => SendAndReadBackAsync(connection, Encoding.ASCII.GetBytes("hello"), ct));
+            }
+            catch (OmniStoreException ex)
+            {
+                Assert.Equal(OmniStoreError.Unauthorized, ex.Error);
+            }
+
+            var side = (ITlsPeer)await WaitForAsync(accepted, ct);
+            var refused = await Assert.ThrowsAsync<OmniStoreException>(() => side.Authenticated.WaitAsync(Timeout, ct));
+            Assert.Equal(OmniStoreError.Unauthorized, refused.Error);
+            Assert.Contains("is not one of this tree's", refused.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Inner))]
+    public async Task ARevokedCertificate_IsRefused(string inner)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        var (_, list) = _ca.Revoke("node-a", null);
+        Assert.True(client.TryReplaceRevocations(list));
+        Assert.False(client.TryReplaceRevocations(list)); // not newer
+
+        var (listener, _, _) = Echo(inner, server, ct);
+        await using (listener)
+        {
+            var ex = await Assert.ThrowsAsync<OmniStoreException>(() => new TlsTransport(InnerTransport(inner), client).ConnectAsync(listener.Addresses[0], new LinkCounters(), ct).WaitAsync(Timeout, ct));
+            Assert.Equal(OmniStoreError.Unauthorized, ex.Error);
+            Assert.Contains("certificate 'node-a'", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("is revoked", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task ATlsAddressWithoutCredentials_IsRefusedNamingTheOptions()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ex = await Assert.ThrowsAsync<OmniStoreException>(() => TransportRegistry.Default.ConnectAsync(new NodeAddress("tls+tcp", "127.0.0.1", 9), new LinkCounters(), ct));
+        Assert.Equal(OmniStoreError.InvalidArgument, ex.Error);
+        Assert.Contains("--tls-cert, --tls-key, --tls-ca", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnEavesdropperOnThePath_SeesNoByteOfWhatWasSent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        var (listener, _, _) = Echo("tcp", server, ct);
+        await using (listener)
+        await using (var proxy = new TcpProxy(listener.Addresses[0].Port))
+        {
+            await using var connection = await new TlsTransport(TcpTransport.Instance, client).ConnectAsync(new NodeAddress("tls+tcp", "127.0.0.1", proxy.Port), new LinkCounters(), ct).WaitAsync(Timeout, ct);
+            var marker = Encoding.ASCII.GetBytes("PUT inputs/secret-object-name 0123456789abcdef");
+            var data = marker.Concat(TestData.Random(256 * 1024, 3)).Concat(marker).ToArray();
+            Assert.Equal(data, await SendAndReadBackAsync(connection, data, ct));
+
+            var captured = proxy.Captured();
+            Assert.True(captured.Length > 2 * data.Length, $"the proxy carried {captured.Length} bytes");
+            Assert.Equal(-1, captured.AsSpan().IndexOf(marker));
+            Assert.Equal(-1, captured.AsSpan().IndexOf(data.AsSpan(marker.Length + 1000, 32)));
+        }
+    }
+
+    [Fact]
+    public async Task AnAlteredByte_EndsTheConnection_AndIsNeverDelivered()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        var (listener, _, _) = Echo("tcp", server, ct);
+        await using (listener)
+        await using (var proxy = new TcpProxy(listener.Addresses[0].Port) { FlipTowardClientAt = 200_000 })
+        {
+            await using var connection = await new TlsTransport(TcpTransport.Instance, client).ConnectAsync(new NodeAddress("tls+tcp", "127.0.0.1", proxy.Port), new LinkCounters(), ct).WaitAsync(Timeout, ct);
+            var data = TestData.Random(1 << 20, 5);
+            var received = new MemoryStream();
+            var reading = ReadAllAsync(connection, received, ct);
+            await connection.Output.WriteAsync(data, ct);
+            var failure = await Record.ExceptionAsync(() => reading.WaitAsync(Timeout, ct));
+            Assert.IsType<IOException>(failure);
+            Assert.True(received.Length < data.Length, $"{received.Length} bytes arrived");
+            Assert.Equal(data.AsSpan(0, (int)received.Length).ToArray(), received.ToArray()); // what arrived is what was sent
+        }
+    }
+
+    private static async Task<TransportConnection> WaitForAsync(List<TransportConnection> accepted, CancellationToken ct)
+    {
+        for (int i = 0; i < 200; i++)
+        {
+            lock (accepted)
+            {
+                if (accepted.Count > 0)
+                {
+                    return accepted[0];
+                }
+            }
+
+            await Task.Delay(50, ct);
+        }
+
+        throw new TimeoutException("nothing was accepted");
+    }
+
+    /// <summary>A TCP proxy on loopback that keeps a copy of everything it carries, and can flip one byte toward the client.</summary>
+    private sealed class TcpProxy : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly MemoryStream _captured = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _running;
+
+        public TcpProxy(int serverPort)
+        {
+            _listener.Start();
+            _running = Task.Run(async () =>
+            {
+                using var front = await _listener.AcceptTcpClientAsync(_stop.Token);
+                using var back = new TcpClient();
+                await back.ConnectAsync(IPAddress.Loopback, serverPort, _stop.Token);
+                await Task.WhenAll(
+                    PumpAsync(front.GetStream(), back.GetStream(), flipAt: -1),
+                    PumpAsync(back.GetStream(), front.GetStream(), FlipTowardClientAt));
+            });
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        /// <summary>The byte of the server-to-client stream to flip (-1: none).</summary>
+        public long FlipTowardClientAt { get; init; } = -1;
+
+        public byte[] Captured()
+        {
+            lock (_captured)
+            {
+                return _captured.ToArray();
+            }
+        }
+
+        private async Task PumpAsync(NetworkStream from, NetworkStream to, long flipAt)
+        {
+            var buffer = new byte[16 * 1024];
+            long position = 0;
+            try
+            {
+                while (true)
+                {
+                    int read = await from.ReadAsync(buffer, _stop.Token);
+                    if (read == 0)
+                    {
+                        to.Socket.Shutdown(SocketShutdown.Send);
+                        return;
+                    }
+
+                    if (flipAt >= position && flipAt < position + read)
+                    {
+                        buffer[flipAt - position] ^= 0x01;
+                    }
+
+                    position += read;
+                    lock (_captured)
+                    {
+                        _captured.Write(buffer, 0, read);
+                    }
+
+                    await to.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // one side closed
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            await _running.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _stop.Dispose();
+        }
+    }
+}
