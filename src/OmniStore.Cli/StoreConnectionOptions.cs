@@ -46,12 +46,16 @@ internal sealed class StoreConnectionOptions
         Validators = { CommandLineValidators.NonEmpty },
     };
 
+    /// <summary>The client's certificate, key and tree CA for <c>tls+</c> relays.</summary>
+    public TlsCommandOptions Tls { get; } = new();
+
     /// <summary>Adds the options to <paramref name="command"/>, with the check that --relay and --store exclude each other.</summary>
     public void AddTo(Command command)
     {
         command.Options.Add(Relay);
         command.Options.Add(Fallback);
         command.Options.Add(SecretFile);
+        Tls.AddTo(command);
         command.Options.Add(Store);
         command.Validators.Add(result =>
         {
@@ -117,9 +121,9 @@ internal sealed class StoreConnectionOptions
         string? secretPath = parseResult.GetValue(SecretFile);
         if (relay is not { } source)
         {
-            if (fallbacks.Length > 0 || secretPath is not null)
+            if (fallbacks.Length > 0 || secretPath is not null || parseResult.GetValue(Tls.Certificate) is not null)
             {
-                throw new UsageException($"{(fallbacks.Length > 0 ? "--fallback" : "--secret-file")} applies to a relay: give --relay URI (or set ${RelayVariable}).");
+                throw new UsageException($"{(fallbacks.Length > 0 ? "--fallback" : secretPath is not null ? "--secret-file" : "--tls-cert")} applies to a relay: give --relay URI (or set ${RelayVariable}).");
             }
 
             return OpenEmbedded(parseResult, chunkSize);
@@ -138,6 +142,7 @@ internal sealed class StoreConnectionOptions
         {
             ChunkSize = chunkSize,
             SharedSecret = Secret(parseResult),
+            Tls = Tls.Read(parseResult),
         };
         return await OmniStoreClient.ConnectAsync(sources, options, cancellationToken);
     }

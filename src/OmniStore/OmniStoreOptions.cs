@@ -46,6 +46,13 @@ public sealed record OmniStoreOptions
     public byte[]? SharedSecret { get; init; }
 
     /// <summary>
+    /// The client's certificate, key and tree CA, for <c>tls+tcp://</c> and <c>tls+rudp://</c>
+    /// addresses (docs/tls.md); the certificate's rights are what the tree lets the client do.
+    /// Null when the client reaches plain addresses only. Defaults to null.
+    /// </summary>
+    public TlsOptions? Tls { get; init; }
+
+    /// <summary>
     /// Chunk requests a connected client keeps in flight per Get or Put: enough to fill a long fat
     /// link (16 MiB at the default chunk size). Higher values use more memory per transfer.
     /// Defaults to 16.

@@ -239,6 +239,8 @@ internal static class RelayCommand
             checkpointBytes,
             logLevel,
         };
+        var tls = new TlsCommandOptions();
+        tls.AddTo(command);
         command.Validators.Add(result =>
         {
             if (result.GetResult(parent) is not { Implicit: false })
@@ -300,6 +302,7 @@ internal static class RelayCommand
                 ParentNodeId = parentId,
                 DataDirectoryIsDefault = givenDirectory is null,
                 RelaySecretFile = parseResult.GetValue(relaySecretFile) ?? RelaySecretFileFromEnvironment(),
+                Tls = tls.Read(parseResult),
                 OpenRelays = parseResult.GetValue(openRelays),
                 UpdateTimeout = parseResult.GetValue(updateTimeout) ?? TreeNodeOptions.DefaultUpdateTimeout,
                 LateRelayCooldown = parseResult.GetValue(lateRelayCooldown) ?? TreeNodeOptions.DefaultLateRelayCooldown,

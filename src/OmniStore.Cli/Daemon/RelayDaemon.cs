@@ -56,6 +56,7 @@ internal static class RelayDaemon
                 CacheSize = settings.CacheSize,
                 Secret = secret,
                 RelaySecret = relaySecret,
+                Tls = settings.Tls,
                 AcceptRelaysWithoutSecret = settings.OpenRelays,
                 UpdateTimeout = settings.UpdateTimeout,
                 LateRelayCooldown = settings.LateRelayCooldown,

@@ -35,6 +35,9 @@ internal sealed record RelaySettings(
     /// <summary>The file holding the tree's relay secret, if any (<c>--relay-secret-file</c>, <c>$OMNISTORE_RELAY_SECRET_FILE</c>).</summary>
     public string? RelaySecretFile { get; init; }
 
+    /// <summary>The node's certificate, key and tree CA (<c>--tls-cert</c>, <c>--tls-key</c>, <c>--tls-ca</c>, <c>--tls-crl</c>), if given.</summary>
+    public TlsOptions? Tls { get; init; }
+
     /// <summary>Insecure: accept any child that says it is a relay (<c>--open-relays</c>).</summary>
     public bool OpenRelays { get; init; }
 

@@ -31,6 +31,8 @@ internal sealed class RemoteObjectService : IObjectService
     private PeerConnection? _connection;
     private int _index;
     private int _disposed;
+    private TransportRegistry _transports = TransportRegistry.Default;
+    private Security.TlsCredentials? _tls;
 
     private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, ConnectionIdentity identity, int window, ILogger logger)
     {
@@ -60,13 +62,31 @@ internal sealed class RemoteObjectService : IObjectService
 
     /// <summary>
     /// Connects to the first of <paramref name="addresses"/> that answers; <paramref name="expected"/>
-    /// gives, per address, the node id the node there must prove (null: any).
+    /// gives, per address, the node id the node there must prove (null: any). With
+    /// <paramref name="tls"/> (for <c>tls+</c> addresses), the certificate's key is the client's node key.
     /// </summary>
-    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, int window, ILogger logger, CancellationToken cancellationToken)
+    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNotEqual(expected.Count, addresses.Count, nameof(expected));
-        var service = new RemoteObjectService(addresses, expected, ConnectionIdentity.NewClient(secret), window, logger);
-        await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
+        var credentials = tls?.Load();
+        var identity = credentials is null
+            ? ConnectionIdentity.NewClient(secret)
+            : new ConnectionIdentity(NodeIdentity.FromCertificate(credentials.Certificate), NodeRole.Client, string.Empty, secret);
+        var service = new RemoteObjectService(addresses, expected, identity, window, logger)
+        {
+            _transports = credentials is null ? TransportRegistry.Default : TransportRegistry.Default.WithTls(credentials),
+            _tls = credentials,
+        };
+        try
+        {
+            await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await service.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         return service;
     }
 
@@ -108,7 +128,7 @@ internal sealed class RemoteObjectService : IObjectService
                 int index = (start + attempt) % _addresses.Count;
                 try
                 {
-                    var transport = await TransportRegistry.Default.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
+                    var transport = await _transports.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
                     var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identities[index], handler: null, ConnectionLimits.Default, logger: null, cancellationToken).ConfigureAwait(false);
                     if (_connection is { } previous && index != _index)
                     {
@@ -665,6 +685,7 @@ internal sealed class RemoteObjectService : IObjectService
             }
 
             _identity.Node.Dispose(); // the client's ephemeral key: no later handshake needs it
+            _tls?.Dispose();
         }
     }
 }

@@ -5,6 +5,7 @@ using OmniStore.Node.Internal;
 using OmniStore.Node.Requests;
 using OmniStore.Node.Upstream;
 using OmniStore.Protocol;
+using OmniStore.Security;
 using OmniStore.Storage;
 using OmniStore.Transport;
 
@@ -38,6 +39,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private int _inFlight;
     private long _answerBufferBytes;
     private int _disposed;
+    private TlsCredentials? _tls;
 
     private TreeNode(TreeNodeOptions options, ContentStore store, IConnectionListener listener, NodeIdentity key)
     {
@@ -65,6 +67,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 
         _requests = CreateRequestTable();
     }
+
+    /// <summary>The options the node was started with.</summary>
+    internal TreeNodeOptions Options => _options;
 
     /// <summary>Where the node listens (with the actual port if 0 was asked for): the first of <see cref="Addresses"/>.</summary>
     public NodeAddress Address { get; }
@@ -142,22 +147,35 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         options.Validate(nameof(options));
         var store = ContentStore.Open(options.StoreOptions, options.LoggerFactory.CreateLogger<ContentStore>());
         NodeIdentity? key = null;
+        TlsCredentials? tls = null;
         IConnectionListener listener;
         try
         {
             // After the store: its lock keeps a second process on this directory from racing here.
             var logger = options.LoggerFactory.CreateLogger<TreeNode>();
-            key = NodeIdentityFile.LoadOrCreate(options.DataDirectory, warning => NodeLog.NodeKeyExposed(logger, warning));
+            if (options.Tls is { } files)
+            {
+                // The certificate's key is the node key: the id the handshake proves is the key TLS checked.
+                tls = files.Load();
+                key = NodeIdentity.FromCertificate(tls.Certificate);
+                options = options with { Transports = options.Transports.WithTls(tls) };
+            }
+            else
+            {
+                key = NodeIdentityFile.LoadOrCreate(options.DataDirectory, warning => NodeLog.NodeKeyExposed(logger, warning));
+            }
+
             listener = options.Transports.Listen(options.Listen);
         }
         catch
         {
             key?.Dispose();
+            tls?.Dispose();
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
 
-        var node = new TreeNode(options, store, listener, key);
+        var node = new TreeNode(options, store, listener, key) { _tls = tls };
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
         if (options.VerifyInterval is { } every)
@@ -262,6 +280,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         await StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         await _store.DisposeAsync().ConfigureAwait(false);
         _identity.Node.Dispose();
+        _tls?.Dispose();
         _stopping.Dispose();
     }
 }

@@ -24,6 +24,12 @@ internal sealed record TreeNodeOptions
     internal TransportRegistry Transports { get; init; } = TransportRegistry.Default;
 
     /// <summary>
+    /// This node's certificate, key and tree CA, for its <c>tls+</c> listeners and parent (docs/tls.md).
+    /// Its key is then the node key (no <c>node.key</c> is read or written). Null: no TLS.
+    /// </summary>
+    public TlsOptions? Tls { get; init; }
+
+    /// <summary>
     /// Parts of the node that serve requests of their own (<see cref="INodeModule"/>); each adds its
     /// entries to the node's request table when the node starts. Defaults to none.
     /// </summary>

@@ -57,6 +57,24 @@ internal sealed class NodeIdentity : IDisposable
         return new NodeIdentity(key, key.ExportSubjectPublicKeyInfo());
     }
 
+    /// <summary>
+    /// The identity of a node given a TLS certificate (docs/tls.md): the certificate's key is the
+    /// node key, so the id the handshake proves is the key TLS verified.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/>: the certificate has no ECDSA P-256 private key.</exception>
+    public static NodeIdentity FromCertificate(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        var key = System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(certificate);
+        byte[]? publicKey = key?.ExportSubjectPublicKeyInfo();
+        if (key is null || publicKey is null || publicKey.Length != PublicKeySize || !publicKey.AsSpan().StartsWith(P256KeyPrefix))
+        {
+            key?.Dispose();
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"The certificate '{certificate.Subject}' has no ECDSA P-256 private key (make it with `omnistore ca issue`).");
+        }
+
+        return new NodeIdentity(key, publicKey);
+    }
+
     /// <summary>Signs <paramref name="data"/> (ECDSA P-256 over SHA-256): <see cref="SignatureSize"/> bytes.</summary>
     public byte[] Sign(ReadOnlySpan<byte> data)
     {

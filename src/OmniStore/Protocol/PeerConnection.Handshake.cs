@@ -1,5 +1,8 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using OmniStore.Security;
+using OmniStore.Transport;
+using OmniStore.Transport.Tls;
 
 namespace OmniStore.Protocol;
 
@@ -54,6 +57,9 @@ internal sealed partial class PeerConnection
             refusal = $"expected node {expected}, reached node {answer.NodeId}";
         }
 
+        var tls = (pipe as TransportConnection)?.GetFeature<ITlsPeer>();
+        refusal ??= tls is null ? null : TlsRefusal(tls, answer.PublicKey, answer.Role);
+
         // The acceptor takes the side asked for or refuses with an ERROR: an answer that names
         // another breaks the handshake's rules, whoever signed it.
         if (refusal is null && answer.OpenerSide != hello.OpenerSide)
@@ -62,7 +68,7 @@ internal sealed partial class PeerConnection
             refusal = $"this node asked to be the peer's {Name(hello.OpenerSide)}, and the peer answered that it takes it as its {Name(answer.OpenerSide)}";
         }
 
-        if (refusal is null && local.Secret is { } secret)
+        if (refusal is null && local.Secret is { } secret && tls is null)
         {
             refusal = answer.Proof.Length == 0
                 ? "the peer has no shared secret, but this node requires one"
@@ -129,16 +135,18 @@ internal sealed partial class PeerConnection
         string? refusal = NodeIdentity.CheckProof(auth.PublicKey, hello.NodeId, Handshake.OpenerSigned(helloBytes, Handshake.Unsigned(answerBytes), Handshake.Unsigned(authBytes)), auth.Signature) is { } mismatch
             ? $"the peer is not the node it says: {mismatch}"
             : null;
-        if (refusal is null && local.Secret is { } expected && !Handshake.Verify(Handshake.OpenerProof(expected, context), auth.Proof))
+        var tls = (pipe as TransportConnection)?.GetFeature<ITlsPeer>(); // over TLS the certificates authenticate: no secret is asked for
+        if (refusal is null && local.Secret is { } expected && tls is null && !Handshake.Verify(Handshake.OpenerProof(expected, context), auth.Proof))
         {
             refusal = auth.Proof.Length == 0 ? "the peer sent no shared secret, and this node requires one" : "the peer's shared secret does not match this node's";
         }
 
         hello = hello with { PublicKey = auth.PublicKey };
+        refusal ??= tls is null ? null : TlsRefusal(tls, auth.PublicKey, hello.Role);
         refusal ??= hello.OpenerSide == TreeSide.Parent ? ParentRefusal(local, hello) : hello.Role switch
         {
             NodeRole.Root => "a child cannot be the root: this node accepts clients and relays",
-            NodeRole.Relay => RelayRefusal(local, context, auth.RelayProof),
+            NodeRole.Relay => tls is not null ? null : RelayRefusal(local, context, auth.RelayProof), // over TLS the certificate grants the role
             _ => null,
         };
         refusal ??= local.Admission?.Invoke(hello);
@@ -170,6 +178,32 @@ internal sealed partial class PeerConnection
         }
 
         return hello.NodeId == parent ? null : $"this node takes node {parent} as the parent that dials it, not node {hello.NodeId}";
+    }
+
+    /// <summary>
+    /// Why a peer on a TLS link is refused, or null (docs/tls.md, "What each end checks"): it must
+    /// sign the handshake with its certificate's key, so that a party on the path with a
+    /// certificate of its own cannot relay another node's handshake; and its certificate must grant
+    /// the role its HELLO claims.
+    /// </summary>
+    private static string? TlsRefusal(ITlsPeer tls, ReadOnlySpan<byte> handshakeKey, NodeRole role)
+    {
+        if (!tls.Authenticated.IsCompletedSuccessfully || tls.PeerPublicKey is not { } certificateKey || tls.PeerRights is not { } rights)
+        {
+            return "the TLS handshake did not establish the peer's certificate";
+        }
+
+        if (!handshakeKey.SequenceEqual(certificateKey))
+        {
+            return $"the peer signs the handshake with another key than its TLS certificate's ('{tls.PeerName}')";
+        }
+
+        return role switch
+        {
+            NodeRole.Relay when !rights.MayRelay => $"certificate '{tls.PeerName}' is a client's: it cannot act as a relay",
+            NodeRole.Root when rights.Role != CertificateRole.Root => $"certificate '{tls.PeerName}' is a {rights.Role.ToString().ToLowerInvariant()}'s: it cannot act as the root",
+            _ => null,
+        };
     }
 
     private static TreeSide Opposite(TreeSide side) => side == TreeSide.Child ? TreeSide.Parent : TreeSide.Child;

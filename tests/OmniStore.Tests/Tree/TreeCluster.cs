@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using OmniStore.Node;
+using OmniStore.Security;
 using OmniStore.Tests.Infrastructure;
 using OmniStore.Transport;
 
@@ -37,10 +38,51 @@ public sealed class TreeCluster : IAsyncDisposable
     public string Transport { get; init; } = "tcp";
 
     /// <summary>
-    /// Every registered transport: the tree suite runs once over each. The TLS ones (tls+tcp,
-    /// tls+rudp) need every node to hold a certificate, which this cluster does not give them yet.
+    /// Every registered transport: the tree suite runs once over each. Over the TLS ones (tls+tcp,
+    /// tls+rudp) every node gets a certificate of the cluster's own CA (the root's role root, the
+    /// relays' relay), and clients connected through <see cref="ConnectAsync"/> a client's that may
+    /// read and write every name.
     /// </summary>
-    public static TheoryData<string> Transports => new(OmniStore.Transport.TransportRegistry.Default.Schemes.Where(s => !s.StartsWith(OmniStore.Transport.Tls.TlsTransport.Prefix, StringComparison.Ordinal)));
+    public static TheoryData<string> Transports => new(OmniStore.Transport.TransportRegistry.Default.Schemes);
+
+    /// <summary>
+    /// The transports without TLS: for what only they have (the shared secret, which is not asked
+    /// for over TLS) and for raw peers that sign a handshake by hand (over TLS that needs a
+    /// certificate's key).
+    /// </summary>
+    public static TheoryData<string> PlainTransports => new(OmniStore.Transport.TransportRegistry.Default.Schemes.Where(s => !IsTls(s)));
+
+    /// <summary>Whether <paramref name="transport"/> is one of the TLS ones (the shared secret is not asked for over them).</summary>
+    public static bool IsTls(string transport) => transport.StartsWith(OmniStore.Transport.Tls.TlsTransport.Prefix, StringComparison.Ordinal);
+
+    private TreeCa? _ca;
+    private readonly Dictionary<string, TlsOptions> _tlsByDirectory = [];
+
+    // The client certificate of the cluster each node belongs to, for the static ConnectAsync.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<TreeNode, TlsOptions> ClientTls = [];
+
+    /// <summary>A certificate of the cluster's CA for <paramref name="name"/> (made on first use), answering to 127.0.0.1.</summary>
+    internal TlsOptions IssueTls(string name, CertificateRole role)
+    {
+        _ca ??= TreeCa.Init(_dir.Sub("ca"), "tree-cluster", 30);
+        var issued = _ca.Issue(name, role, ["127.0.0.1", "::1", "localhost"], role == CertificateRole.Client ? [""] : null, null, 30);
+        string directory = _dir.Sub($"tls-{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(directory);
+        var options = new TlsOptions
+        {
+            CertificateFile = Path.Combine(directory, "node.pem"),
+            KeyFile = Path.Combine(directory, "node.key"),
+            CaFile = Path.Combine(_dir.Sub("ca"), TreeCa.CertificateFile),
+        };
+        File.WriteAllText(options.CertificateFile, issued.CertificatePem);
+        File.WriteAllText(options.KeyFile, issued.KeyPem);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(options.KeyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        return options;
+    }
 
     internal static async Task<TreeCluster> StartAsync(int relays, byte[]? secret = null, long relayCache = 512L << 20, string transport = "tcp")
     {
@@ -77,12 +119,22 @@ public sealed class TreeCluster : IAsyncDisposable
 
     internal async Task<TreeNode> StartNodeAsync(string site, NodeAddress? parent, string? directory = null, int port = 0)
     {
+        directory ??= _dir.Sub($"{site}-{Guid.NewGuid():N}");
+        TlsOptions? tls = null;
+        if (IsTls(Transport) && !_tlsByDirectory.TryGetValue(directory, out tls))
+        {
+            // One certificate per data directory: a node restarted on it keeps its key, so its id.
+            tls = IssueTls(site, parent is null ? CertificateRole.Root : CertificateRole.Relay);
+            _tlsByDirectory[directory] = tls;
+        }
+
         var node = await TreeNode.StartAsync(Configure(new TreeNodeOptions
         {
+            Tls = tls,
             Listen = [ListenAddress(port)],
             Parent = parent,
             Site = site,
-            DataDirectory = directory ?? _dir.Sub($"{site}-{Guid.NewGuid():N}"),
+            DataDirectory = directory,
             CacheSize = parent is null ? 0 : RelayCacheSize,
             Secret = Secret,
             RelaySecret = RelaySecret,
@@ -92,6 +144,11 @@ public sealed class TreeCluster : IAsyncDisposable
             LateRelayCooldown = LateRelayCooldown,
         }));
         _nodes.Add(node);
+        if (tls is not null)
+        {
+            ClientTls.AddOrUpdate(node, IssueTls($"client-of-{site}", CertificateRole.Client));
+        }
+
         return node;
     }
 
@@ -110,14 +167,47 @@ public sealed class TreeCluster : IAsyncDisposable
         await node.DisposeAsync();
     }
 
-    internal static Task<OmniStoreClient> ConnectAsync(TreeNode node, OmniStoreOptions? options = null) =>
-        OmniStoreClient.ConnectAsync(node.Address.ToString(), options ?? new OmniStoreOptions());
+    /// <summary>
+    /// A bare link to <paramref name="node"/> and the client identity to run the protocol over it
+    /// with: over TLS, a client certificate of the cluster's CA and its key.
+    /// </summary>
+    internal async Task<(TransportConnection Link, OmniStore.Protocol.ConnectionIdentity Identity)> DialAsync(TreeNode node, LinkCounters counters, CancellationToken ct)
+    {
+        if (!ClientTls.TryGetValue(node, out var tls))
+        {
+            return (await TransportRegistry.Default.ConnectAsync(node.Address, counters, ct), OmniStore.Protocol.ConnectionIdentity.NewClient());
+        }
+
+        var credentials = tls.Load();
+        _credentials.Add(credentials);
+        var link = await TransportRegistry.Default.WithTls(credentials).ConnectAsync(node.Address, counters, ct);
+        return (link, new OmniStore.Protocol.ConnectionIdentity(OmniStore.Protocol.NodeIdentity.FromCertificate(credentials.Certificate), OmniStore.Protocol.NodeRole.Client, string.Empty, null));
+    }
+
+    private readonly List<TlsCredentials> _credentials = [];
+
+    internal static Task<OmniStoreClient> ConnectAsync(TreeNode node, OmniStoreOptions? options = null)
+    {
+        options ??= new OmniStoreOptions();
+        if (options.Tls is null && ClientTls.TryGetValue(node, out var tls))
+        {
+            options = options with { Tls = tls };
+        }
+
+        return OmniStoreClient.ConnectAsync(node.Address.ToString(), options);
+    }
 
     public async ValueTask DisposeAsync()
     {
         foreach (var node in Enumerable.Reverse(_nodes).ToList())
         {
             await node.DisposeAsync();
+        }
+
+        _ca?.Dispose();
+        foreach (var credentials in _credentials)
+        {
+            credentials.Dispose();
         }
 
         _dir.Dispose();

@@ -21,6 +21,9 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
     /// <summary>How long an acceptor waits for a dialer's TLS handshake.</summary>
     public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long closing waits for what was written to go out.</summary>
+    private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
+
     private const int ReadSize = 16 * 1024 + 256; // a TLS record's plaintext, and a little more
 
     private readonly TransportConnection _inner;
@@ -30,6 +33,7 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
     private readonly TaskCompletionSource _authenticated = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TlsVerdict _verdict = new();
     private Task _pumps = Task.CompletedTask;
+    private Task? _writePump;
     private int _disposed;
 
     public TlsConnection(TransportConnection inner, string scheme)
@@ -86,7 +90,14 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
         }
 
         _authenticated.TrySetResult();
-        _pumps = Task.WhenAll(Task.Run(ReadPumpAsync, CancellationToken.None), Task.Run(WritePumpAsync, CancellationToken.None));
+        _pumps = StartPumps();
+    }
+
+    private Task StartPumps()
+    {
+        var writing = Task.Run(WritePumpAsync, CancellationToken.None);
+        Volatile.Write(ref _writePump, writing);
+        return Task.WhenAll(Task.Run(ReadPumpAsync, CancellationToken.None), writing);
     }
 
     /// <summary>Starts the acceptor's handshake in the background; the pipes carry bytes once it is done.</summary>
@@ -110,7 +121,7 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
             }
 
             _authenticated.TrySetResult();
-            await Task.WhenAll(Task.Run(ReadPumpAsync), Task.Run(WritePumpAsync)).ConfigureAwait(false);
+            await StartPumps().ConfigureAwait(false);
         });
     }
 
@@ -208,6 +219,15 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
 
         await _output.Writer.CompleteAsync().ConfigureAwait(false);
         await _input.Reader.CompleteAsync().ConfigureAwait(false);
+
+        // What was written goes out first (a refusal's ERROR frame, the last answers), then
+        // close_notify, as a plain connection delivers what it was given before it closes; bounded,
+        // for a peer that reads nothing.
+        if (Volatile.Read(ref _writePump) is { } writing)
+        {
+            await writing.WaitAsync(LingerTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         await _inner.DisposeAsync().ConfigureAwait(false); // ends the pumps' reads and writes
         await _pumps.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         try

@@ -1,0 +1,159 @@
+using System.Text;
+using OmniStore.Node;
+using OmniStore.Protocol;
+using OmniStore.Security;
+using OmniStore.Tests.Infrastructure;
+using OmniStore.Transport;
+
+namespace OmniStore.Tests.Tree;
+
+/// <summary>
+/// A tree whose links are TLS (docs/tls.md), over tcp and rudp: a node's id is its certificate's
+/// key; a relay of another CA, a revoked relay and a client certificate posing as a relay are
+/// refused by the parent; a client without a certificate is told what it needs; and on a relay's
+/// link to the root a proxy sees neither the object's name nor its bytes. The whole tree suite
+/// also runs over tls+tcp and tls+rudp (TreeCluster.Transports).
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // key files and their modes
+public sealed class TlsTreeTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    public static TheoryData<string> Transports => new("tls+tcp", "tls+rudp");
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task ANodesIdIsItsCertificatesKey_AndATreeServesOverTls(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1, transport: transport);
+        var tls = cluster.Root.Options.Tls!;
+        using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(tls.CertificateFile, ct));
+        Assert.Equal(NodeId.FromPublicKey(certificate.PublicKey.ExportSubjectPublicKeyInfo()), cluster.Root.NodeId);
+        Assert.False(File.Exists(Path.Combine(cluster.Root.Options.DataDirectory, NodeIdentityFile.FileName)), "a node with a certificate keeps no node.key");
+
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
+        {
+            await master.PutAsync("inputs/a", TestData.Random(3 << 20, 1), ct);
+        }
+
+        await using var worker = await TreeCluster.ConnectAsync(cluster.Relays[0]);
+        Assert.Equal(TestData.Random(3 << 20, 1), await worker.GetAsync("inputs/a", ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task ARelayOfAnotherCa_CannotJoin_SoItsClientsGetUnavailable(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
+        await using var rogue = new TreeCluster { Transport = transport }; // its own CA
+        var relay = await rogue.StartNodeAsync("rogue", cluster.Root.Address);
+        Assert.Null(relay.Parent!.Current);
+        await using var worker = await TreeCluster.ConnectAsync(relay);
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => worker.GetAsync("x", ct).AsTask());
+        Assert.Equal(OmniStoreError.Unavailable, error.Error);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task AClientCertificate_CannotActAsARelay(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
+        var tls = cluster.IssueTls("posing-relay", CertificateRole.Client);
+        await using var relay = await TreeNode.StartAsync(new TreeNodeOptions
+        {
+            Listen = [new NodeAddress(transport, "127.0.0.1", 0)],
+            Parent = cluster.Root.Address,
+            Site = "posing",
+            DataDirectory = cluster.DirectoryOf($"posing-{Guid.NewGuid():N}"),
+            CacheSize = 256L << 20,
+            Tls = tls,
+        }, ct);
+        Assert.Null(relay.Parent!.Current);
+        var refusal = await WaitForRefusalAsync(relay, ct);
+        Assert.Contains("certificate 'posing-relay' is a client's: it cannot act as a relay", refusal, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task ARevokedRelay_IsRefusedByItsParent(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = new TreeCluster { Transport = transport };
+        var relayTls = cluster.IssueTls("relay-x", CertificateRole.Relay);
+        var rootTls = cluster.IssueTls("root", CertificateRole.Root);
+        using (var ca = TreeCa.Open(Path.GetDirectoryName(rootTls.CaFile)!))
+        {
+            ca.Revoke("relay-x", null);
+        }
+
+        await using var root = await TreeNode.StartAsync(new TreeNodeOptions
+        {
+            Listen = [new NodeAddress(transport, "127.0.0.1", 0)],
+            Site = "root",
+            DataDirectory = cluster.DirectoryOf($"root-{Guid.NewGuid():N}"),
+            Tls = rootTls with { RevocationListFile = Path.Combine(Path.GetDirectoryName(rootTls.CaFile)!, TreeCa.RevocationFile) },
+        }, ct);
+        await using var relay = await TreeNode.StartAsync(new TreeNodeOptions
+        {
+            Listen = [new NodeAddress(transport, "127.0.0.1", 0)],
+            Parent = root.Address,
+            Site = "relay-x",
+            DataDirectory = cluster.DirectoryOf($"relay-{Guid.NewGuid():N}"),
+            CacheSize = 256L << 20,
+            Tls = relayTls,
+        }, ct);
+        Assert.Null(relay.Parent!.Current);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task AClientWithoutACertificate_IsToldWhatItNeeds(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
+        var ex = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync(cluster.Root.Address.ToString(), new OmniStoreOptions(), ct));
+        Assert.Equal(OmniStoreError.InvalidArgument, ex.Error);
+        Assert.Contains("--tls-cert, --tls-key, --tls-ca", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OnARelaysLinkToTheRoot_AProxySeesNoNameAndNoObjectByte()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: "tls+tcp");
+        await using var proxy = new TcpProxy(cluster.Root.Address.Port);
+        var relay = await cluster.StartNodeAsync("site-behind-proxy", new NodeAddress("tls+tcp", "127.0.0.1", proxy.Port));
+        var data = TestData.Random(2 << 20, 9);
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
+        {
+            await master.PutAsync("inputs/very-secret-name", data, ct);
+        }
+
+        await using var worker = await TreeCluster.ConnectAsync(relay);
+        Assert.Equal(data, await worker.GetAsync("inputs/very-secret-name", ct).AsTask().WaitAsync(Timeout, ct));
+
+        var captured = proxy.Captured();
+        Assert.True(captured.Length > data.Length, $"the proxy carried {captured.Length} bytes");
+        Assert.Equal(-1, captured.AsSpan().IndexOf(Encoding.UTF8.GetBytes("very-secret-name")));
+        Assert.Equal(-1, captured.AsSpan().IndexOf(data.AsSpan(100_000, 32)));
+    }
+
+    /// <summary>The relay's parent link reports why it is not connected (its last refusal).</summary>
+    private static async Task<string> WaitForRefusalAsync(TreeNode relay, CancellationToken ct)
+    {
+        for (int i = 0; i < 100; i++)
+        {
+            if (relay.Parent!.LastProblem is { } error)
+            {
+                return error;
+            }
+
+            await Task.Delay(100, ct);
+        }
+
+        throw new TimeoutException("the parent link reported nothing");
+    }
+}
