@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace OmniStore.Node;
 
-/// <summary>Log messages about roles and late relays; event ids 3040-3049.</summary>
+/// <summary>Log messages about roles, late relays and rights; event ids 3040-3049.</summary>
 internal static partial class NodeLog
 {
     [LoggerMessage(3040, LogLevel.Warning, "Relay {Peer} at {Address} missed an update deadline; relays from {Address} are refused for {CooldownSeconds} s")]
@@ -16,4 +16,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(3043, LogLevel.Information, "Accepting as relays: {Policy}")]
     public static partial void RelayPolicy(ILogger logger, string policy);
+
+    [LoggerMessage(3044, LogLevel.Warning, "Refused {Peer}: {Reason}")]
+    public static partial void Unauthorized(ILogger logger, string peer, string reason);
 }

@@ -1,7 +1,9 @@
 using System.Buffers;
 using OmniStore.Content;
 using OmniStore.Node.Requests;
+using OmniStore.Internal;
 using OmniStore.Protocol;
+using OmniStore.Security;
 using OmniStore.Storage;
 
 namespace OmniStore.Node;
@@ -39,9 +41,41 @@ internal sealed partial class TreeNode
         return table;
     }
 
+    /// <summary>
+    /// Refuses a request for <paramref name="name"/> the peer's certificate does not grant (docs/tls.md,
+    /// "Rights"): <see cref="OmniStoreError.Unauthorized"/> naming the name and the right missing,
+    /// logged with the peer's identity. A relay checks its children here too, before anything goes
+    /// to its parent, so a client cannot reach through a relay what the root would refuse it.
+    /// </summary>
+    private void Authorize(PeerConnection connection, string name, bool write)
+    {
+        if (connection.PeerRights is not { } rights || (write ? rights.MayWrite(name) : rights.MayRead(name)))
+        {
+            return;
+        }
+
+        var prefixes = write ? rights.Write : rights.Read;
+        string reason = $"certificate '{connection.PeerCertificateName}' may not {(write ? "write" : "read")} '{UntrustedText.Escape(name, 200)}' (it {(write ? "writes" : "reads")} {UntrustedText.Escape(NodeRights.Describe(prefixes), 400)})";
+        NodeLog.Unauthorized(_logger, connection.Describe(), reason);
+        throw new OmniStoreException(OmniStoreError.Unauthorized, char.ToUpperInvariant(reason[0]) + reason[1..] + ".");
+    }
+
+    /// <summary>Chunks and manifests come only from a peer that may write some name: a reader's certificate uploads nothing.</summary>
+    private void AuthorizeUpload(PeerConnection connection)
+    {
+        if (connection.PeerRights is { } rights && rights.Role == CertificateRole.Client && rights.Write.Count == 0)
+        {
+            string reason = $"certificate '{connection.PeerCertificateName}' may not write (it writes no name), so it uploads no chunk or manifest";
+            NodeLog.Unauthorized(_logger, connection.Describe(), reason);
+            throw new OmniStoreException(OmniStoreError.Unauthorized, char.ToUpperInvariant(reason[0]) + reason[1..] + ".");
+        }
+    }
+
     private async Task ServeResolveAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
-        var binding = await ResolveAsync(Names.Decode(request.Payload), connection, cancellationToken).ConfigureAwait(false);
+        string name = Names.Decode(request.Payload);
+        Authorize(connection, name, write: false);
+        var binding = await ResolveAsync(name, connection, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 
@@ -104,6 +138,7 @@ internal sealed partial class TreeNode
     private async Task ServeObjectAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
         var (name, inline) = ObjectMessages.ReadRequest(request.Payload);
+        Authorize(connection, name, write: false);
         var binding = await ResolveAsync(name, connection, cancellationToken).ConfigureAwait(false);
         var manifest = await GetManifestAsync(binding.ManifestId, connection, cancellationToken).ConfigureAwait(false);
         var manifestBytes = manifest.ToBytes();
@@ -209,7 +244,9 @@ internal sealed partial class TreeNode
 
     private async Task ServePrefetchAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
-        var binding = await ResolveAsync(Names.Decode(request.Payload), connection, cancellationToken).ConfigureAwait(false);
+        string name = Names.Decode(request.Payload);
+        Authorize(connection, name, write: false);
+        var binding = await ResolveAsync(name, connection, cancellationToken).ConfigureAwait(false);
         var manifest = await GetManifestAsync(binding.ManifestId, connection, cancellationToken).ConfigureAwait(false);
         await _upstream.WarmAsync(manifest, connection, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
@@ -217,6 +254,7 @@ internal sealed partial class TreeNode
 
     private async Task AcceptChunkAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
+        AuthorizeUpload(connection);
         var (id, data) = ChunkMessage.Read(request);
         await _upstream.WriteChunkAsync(connection, request, id, data, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
@@ -224,25 +262,32 @@ internal sealed partial class TreeNode
 
     private async Task AcceptManifestAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
+        AuthorizeUpload(connection);
         await _upstream.WriteManifestAsync(request, Manifest.Parse(request.Payload), cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Ok, default).ConfigureAwait(false);
     }
 
     private async Task ServeBindAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
-        var binding = await _upstream.BindAsync(connection, request, BindMessage.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        var bind = BindMessage.Decode(request.Payload);
+        Authorize(connection, bind.Name, write: true);
+        var binding = await _upstream.BindAsync(connection, request, bind, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 
     private async Task ServePutObjectAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
-        var binding = await _upstream.PutObjectAsync(connection, request, PutObjectMessage.Decode(request.PayloadMemory), cancellationToken).ConfigureAwait(false);
+        var put = PutObjectMessage.Decode(request.PayloadMemory);
+        Authorize(connection, put.Name, write: true);
+        var binding = await _upstream.PutObjectAsync(connection, request, put, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 
     private async Task ServeDeleteAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
-        var binding = await _upstream.DeleteAsync(request, Names.Decode(request.Payload), cancellationToken).ConfigureAwait(false);
+        string name = Names.Decode(request.Payload);
+        Authorize(connection, name, write: true);
+        var binding = await _upstream.DeleteAsync(request, name, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 

@@ -11,6 +11,12 @@ internal sealed partial class PeerConnection
     /// <summary>The peer's endpoint as the transport reports it; null if it has none.</summary>
     public string? RemoteEndPoint => (_pipe as TransportConnection)?.RemoteEndPoint?.ToString();
 
+    /// <summary>What the peer's TLS certificate grants (docs/tls.md, "Rights"); null on a plain link, where every peer may do everything its side allows.</summary>
+    public Security.NodeRights? PeerRights => (_pipe as TransportConnection)?.GetFeature<Transport.Tls.ITlsPeer>()?.PeerRights;
+
+    /// <summary>The name in the peer's TLS certificate (escaped); null on a plain link.</summary>
+    public string? PeerCertificateName => (_pipe as TransportConnection)?.GetFeature<Transport.Tls.ITlsPeer>()?.PeerName;
+
     /// <summary>
     /// Runs the handshake over <paramref name="transport"/> and starts the connection, counting in
     /// the transport's counters and using its features (gathered send, direct receive) where it has

@@ -141,6 +141,74 @@ public sealed class TlsTreeTests
         Assert.Equal(-1, captured.AsSpan().IndexOf(data.AsSpan(100_000, 32)));
     }
 
+    /// <summary>A client of <paramref name="node"/> whose certificate writes and reads only what is given.</summary>
+    private static Task<OmniStoreClient> ClientAsync(TreeCluster cluster, TreeNode node, string name, string[] write, string[]? read = null) =>
+        OmniStoreClient.ConnectAsync(node.Address.ToString(), new OmniStoreOptions { Tls = cluster.IssueTls(name, CertificateRole.Client, write, read) });
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task AReaderCertificate_CannotPut(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
+        await using var reader = await ClientAsync(cluster, cluster.Root, "reader", write: []);
+        foreach (int size in new[] { 100, 3 << 20 }) // one PUT_OBJECT; chunks, a manifest and a BIND
+        {
+            var ex = await Assert.ThrowsAsync<OmniStoreException>(() => reader.PutAsync("inputs/x", TestData.Random(size, 2), ct).AsTask());
+            Assert.Equal(OmniStoreError.Unauthorized, ex.Error);
+            Assert.Contains("Certificate 'reader' may not write", ex.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Null(await reader.StatAsync("inputs/x", ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task AWriterForResults_CannotPutOrRemoveInputs_ButPutsResults(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
+        {
+            await master.PutAsync("inputs/x", TestData.Random(1000, 3), ct);
+        }
+
+        await using var worker = await ClientAsync(cluster, cluster.Root, "worker", write: ["results/"]);
+        var put = await Assert.ThrowsAsync<OmniStoreException>(() => worker.PutAsync("inputs/x", TestData.Random(1000, 4), ct).AsTask());
+        Assert.Equal(OmniStoreError.Unauthorized, put.Error);
+        Assert.Equal("Certificate 'worker' may not write 'inputs/x' (it writes results/).", put.Message);
+        var remove = await Assert.ThrowsAsync<OmniStoreException>(() => worker.DeleteAsync("inputs/x", ct).AsTask());
+        Assert.Equal(OmniStoreError.Unauthorized, remove.Error);
+
+        await worker.PutAsync("results/run-1", TestData.Random(1000, 5), ct);
+        Assert.Equal(TestData.Random(1000, 5), await worker.GetAsync("results/run-1", ct));
+        Assert.Equal(TestData.Random(1000, 3), await worker.GetAsync("inputs/x", ct)); // reading is every name by default
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task ThroughARelay_AClientGetsOnlyWhatItsCertificateGrants(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1, transport: transport);
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
+        {
+            await master.PutAsync("inputs/x", TestData.Random(1000, 6), ct);
+            await master.PutAsync("results/secret", TestData.Random(1000, 7), ct);
+        }
+
+        await using var worker = await ClientAsync(cluster, cluster.Relays[0], "worker", write: ["results/"], read: ["inputs/"]);
+        Assert.Equal(TestData.Random(1000, 6), await worker.GetAsync("inputs/x", ct));
+        var read = await Assert.ThrowsAsync<OmniStoreException>(() => worker.GetAsync("results/secret", ct).AsTask());
+        Assert.Equal(OmniStoreError.Unauthorized, read.Error);
+        Assert.Equal("Certificate 'worker' may not read 'results/secret' (it reads inputs/).", read.Message);
+        var write = await Assert.ThrowsAsync<OmniStoreException>(() => worker.PutAsync("inputs/y", TestData.Random(1000, 8), ct).AsTask());
+        Assert.Equal(OmniStoreError.Unauthorized, write.Error);
+
+        await using var master2 = await TreeCluster.ConnectAsync(cluster.Root);
+        Assert.Null(await master2.StatAsync("inputs/y", ct)); // the relay refused it: nothing reached the root
+    }
+
     /// <summary>The relay's parent link reports why it is not connected (its last refusal).</summary>
     private static async Task<string> WaitForRefusalAsync(TreeNode relay, CancellationToken ct)
     {

@@ -62,10 +62,10 @@ public sealed class TreeCluster : IAsyncDisposable
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<TreeNode, TlsOptions> ClientTls = [];
 
     /// <summary>A certificate of the cluster's CA for <paramref name="name"/> (made on first use), answering to 127.0.0.1.</summary>
-    internal TlsOptions IssueTls(string name, CertificateRole role)
+    internal TlsOptions IssueTls(string name, CertificateRole role, string[]? write = null, string[]? read = null)
     {
         _ca ??= TreeCa.Init(_dir.Sub("ca"), "tree-cluster", 30);
-        var issued = _ca.Issue(name, role, ["127.0.0.1", "::1", "localhost"], role == CertificateRole.Client ? [""] : null, null, 30);
+        var issued = _ca.Issue(name, role, ["127.0.0.1", "::1", "localhost"], role == CertificateRole.Client ? write ?? [""] : null, read, 30);
         string directory = _dir.Sub($"tls-{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
         var options = new TlsOptions

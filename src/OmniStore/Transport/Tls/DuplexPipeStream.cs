@@ -5,11 +5,15 @@ namespace OmniStore.Transport.Tls;
 
 /// <summary>
 /// A connection's pipes as the one <see cref="Stream"/> <see cref="System.Net.Security.SslStream"/>
-/// runs over: a read takes what the input pipe holds; a write goes into the output pipe and leaves
-/// at the next flush (SslStream writes a record at a time and flushes once per write).
+/// runs over: a read takes what the input pipe holds; a write goes into the output pipe and is
+/// flushed at once. Writes are serialized: SslStream writes from its read path too (TLS 1.3's
+/// post-handshake messages, a KeyUpdate's answer) while the write pump writes, and a PipeWriter
+/// takes one writer at a time; and what the read path writes is not followed by a flush of its own.
 /// </summary>
 internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 {
+    private readonly SemaphoreSlim _writing = new(1, 1);
+
     public override bool CanRead => true;
 
     public override bool CanWrite => true;
@@ -48,27 +52,45 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        pipe.Output.Write(buffer.Span);
-        return ValueTask.CompletedTask;
+        await _writing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            pipe.Output.Write(buffer.Span);
+            var result = await pipe.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (result.IsCompleted)
+            {
+                throw new IOException("The connection under TLS is closed.");
+            }
+        }
+        finally
+        {
+            _writing.Release();
+        }
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override void Write(byte[] buffer, int offset, int count) => pipe.Output.Write(buffer.AsSpan(offset, count));
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-    public override async Task FlushAsync(CancellationToken cancellationToken)
+    // Every write is flushed as it is made.
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override void Flush()
     {
-        var result = await pipe.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        if (result.IsCompleted)
-        {
-            throw new IOException("The connection under TLS is closed.");
-        }
     }
 
-    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _writing.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 

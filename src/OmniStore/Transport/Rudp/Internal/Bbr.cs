@@ -156,10 +156,11 @@ internal sealed class Bbr : ICongestionController
         }
 
         long bandwidth = Bandwidth;
-        long expected = _ackEpochStart < 0 ? 0 : bandwidth * (now - _ackEpochStart) / 1_000_000;
-        if (_ackEpochStart < 0 || _ackEpochAcked <= expected || _ackEpochAcked > 1L << 30)
+        long elapsed = _ackEpochStart < 0 ? 0 : now - _ackEpochStart;
+        long expected = elapsed is <= 0 or > 1_000_000 ? 0 : bandwidth * elapsed / 1_000_000;
+        if (_ackEpochStart < 0 || elapsed > 1_000_000 || _ackEpochAcked <= expected || _ackEpochAcked > 1L << 30)
         {
-            // Acks caught up with the estimate (or none came for long): a new epoch starts here.
+            // Acks caught up with the estimate, or none came for a second: a new epoch starts here.
             _ackEpochAcked = 0;
             _ackEpochStart = now;
             expected = 0;
