@@ -8,6 +8,7 @@
 #   C: omst_init + get + finalize  the same from a C program, embedded store
 # Usage: bash bench/scripts/startup.sh [COUNT=20]   (builds dist/ with eng/publish.sh if missing)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/timing.sh"
 COUNT=${1:-20}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 [[ -x dist/bin/omnistore && -e dist/lib/libomnistore.so ]] || bash eng/publish.sh dist >/dev/null
@@ -43,14 +44,6 @@ NODE=$(sed -n 's/^listening on //p' "$WORK/root.out")
 printf 'abc' | "${AOT[@]}" put small - --relay "$NODE" --quiet
 printf 'abc' | "${AOT[@]}" put small - --store "$WORK/store" --quiet
 
-# time_ms COMMAND...: wall milliseconds of one run (its output discarded; a failure stops the script).
-time_ms() {
-  local start=$EPOCHREALTIME
-  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-  local end=$EPOCHREALTIME
-  echo $(((${end/./} - ${start/./}) / 1000))
-}
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
 declare -A samples
 cases=("--help|aot" "--help|jit" "get via a node|aot" "get via a node|jit" "get from the embedded store|aot" "get from the embedded store|jit" "C: omst_init + get + finalize|c")

@@ -9,6 +9,7 @@
 # Traffic only on 127.0.0.1; every daemon it starts is stopped by its pid at exit, and its files
 # (under a mktemp directory in /tmp) removed.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/timing.sh"
 COUNT=${1:-7}
 SIZE=${2:-1G}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -51,13 +52,6 @@ bytes=$(stat -c %s object)
 "${OMNISTORE[@]}" get object-1 -o /dev/null --relay "$plain_relay" --quiet
 "${OMNISTORE[@]}" get object-1 -o /dev/null --relay "$tls_relay" --quiet "${CLIENT_TLS[@]}"
 
-time_ms() {
-  local start=$EPOCHREALTIME
-  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-  local end=$EPOCHREALTIME
-  echo $(((${end/./} - ${start/./}) / 1000))
-}
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
 plain=() tls=()
 for ((i = 0; i < COUNT; i++)); do

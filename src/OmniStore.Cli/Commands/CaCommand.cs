@@ -10,8 +10,6 @@ namespace OmniStore.Cli.Commands;
 /// </summary>
 internal static class CaCommand
 {
-    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-
     public static Command Create()
     {
         var command = new Command("ca", "The tree's certificate authority: make it, issue node certificates, revoke them (docs/security.md)")
@@ -79,8 +77,8 @@ internal static class CaCommand
             string prefix = parseResult.GetValue(output) ?? issued.Name;
             string certificate = prefix + ".pem";
             string key = prefix + ".key";
-            WriteNew(key, issued.KeyPem, Private);
-            WriteNew(certificate, issued.CertificatePem, Private | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            WriteNew(key, issued.KeyPem, KeyFiles.Private);
+            WriteNew(certificate, issued.CertificatePem, KeyFiles.Public);
             var rights = NodeRights.For(certificateRole, writes, reads);
             string what = certificateRole == CertificateRole.Client
                 ? $"client: writes {NodeRights.Describe(rights.Write)}, reads {NodeRights.Describe(rights.Read)}"
@@ -121,16 +119,9 @@ internal static class CaCommand
 
     private static void WriteNew(string path, string text, UnixFileMode mode)
     {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = mode;
-        }
-
         try
         {
-            using var stream = new FileStream(path, options);
-            stream.Write(System.Text.Encoding.ASCII.GetBytes(text));
+            KeyFiles.WriteNew(path, text, mode);
         }
         catch (IOException) when (File.Exists(path))
         {

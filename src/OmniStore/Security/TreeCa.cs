@@ -28,9 +28,6 @@ internal sealed class TreeCa : IDisposable
     /// <summary>How long a revocation list is valid; <c>ca revoke</c> writes a new one, and so should a yearly cron job.</summary>
     public static readonly TimeSpan RevocationListLifetime = TimeSpan.FromDays(365);
 
-    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private const UnixFileMode Public = Private | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-
     private TreeCa(string directory, X509Certificate2 certificate)
     {
         Directory = directory;
@@ -62,9 +59,9 @@ internal sealed class TreeCa : IDisposable
         var now = DateTimeOffset.UtcNow;
         using var selfSigned = request.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(days));
 
-        WriteNew(Path.Combine(directory, KeyFile), key.ExportPkcs8PrivateKeyPem(), Private);
-        WriteNew(Path.Combine(directory, CertificateFile), selfSigned.ExportCertificatePem() + "\n", Public);
-        WriteNew(Path.Combine(directory, IssuedFile), "# serial\tname\trole\tnot after\n", Private);
+        KeyFiles.WriteNew(Path.Combine(directory, KeyFile), key.ExportPkcs8PrivateKeyPem(), KeyFiles.Private);
+        KeyFiles.WriteNew(Path.Combine(directory, CertificateFile), selfSigned.ExportCertificatePem() + "\n", KeyFiles.Public);
+        KeyFiles.WriteNew(Path.Combine(directory, IssuedFile), "# serial\tname\trole\tnot after\n", KeyFiles.Private);
         var ca = Open(directory);
         ca.WriteRevocations(new CertificateRevocationListBuilder(), 1);
         return ca;
@@ -236,25 +233,13 @@ internal sealed class TreeCa : IDisposable
         File.WriteAllText(temporary, pem, Encoding.ASCII);
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(temporary, Public);
+            File.SetUnixFileMode(temporary, KeyFiles.Public);
         }
 
         File.Move(temporary, path, overwrite: true);
     }
 
     public void Dispose() => Certificate.Dispose();
-
-    private static void WriteNew(string path, string text, UnixFileMode mode)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = mode;
-        }
-
-        using var stream = new FileStream(path, options);
-        stream.Write(Encoding.ASCII.GetBytes(text));
-    }
 
     /// <summary>A certificate's name: a host name as DNS writes it (letters, digits, '-', '.', '_'; 1 to 64).</summary>
     public static bool IsName(string name) =>
