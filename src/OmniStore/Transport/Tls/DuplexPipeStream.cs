@@ -10,7 +10,11 @@ namespace OmniStore.Transport.Tls;
 /// (a flush per 16 KiB record cost a third of the throughput). Writes are serialized: SslStream
 /// writes from its read path too (TLS 1.3's post-handshake messages, a KeyUpdate's answer) while
 /// the write pump writes, and a PipeWriter takes one writer at a time; what the read path wrote is
-/// flushed before the next read, so it never waits for application data to carry it.
+/// flushed before the next read, so it never waits for application data to carry it. That flush
+/// never makes a read wait: it starts only when the write lock is free and finishes on its own, and
+/// when the lock is held its holder flushes on its way out (the write pump ends every batch with a
+/// flush). A read that waited for the lock held by a writer that waited for the peer to read (which
+/// was waiting the same way) hung both ends of an echo.
 /// </summary>
 internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 {
@@ -34,7 +38,7 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
     {
         if (Volatile.Read(ref _unflushed) > 0)
         {
-            await FlushAsync(cancellationToken).ConfigureAwait(false);
+            FlushInBackground();
         }
 
         while (true)
@@ -113,6 +117,58 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
         if (result.IsCompleted)
         {
             throw new IOException("The connection under TLS is closed.");
+        }
+    }
+
+    /// <summary>Flushes what is written if the write lock is free, without waiting for the peer to take it.</summary>
+    private void FlushInBackground()
+    {
+        if (!_writing.Wait(0))
+        {
+            return; // its holder flushes
+        }
+
+        ValueTask<FlushResult> flushing;
+        try
+        {
+            Volatile.Write(ref _unflushed, 0);
+            flushing = pipe.Output.FlushAsync();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException)
+        {
+            _writing.Release();
+            return; // the connection is closing: the next write or read says so
+        }
+
+        if (flushing.IsCompleted)
+        {
+            _writing.Release();
+            return;
+        }
+
+        _ = ReleaseWhenFlushedAsync(flushing);
+    }
+
+    private async Task ReleaseWhenFlushedAsync(ValueTask<FlushResult> flushing)
+    {
+        try
+        {
+            await flushing.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or OperationCanceledException)
+        {
+            // the connection is closing: the next write or read says so
+        }
+        finally
+        {
+            try
+            {
+                _writing.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+                // the stream was disposed while the flush waited
+            }
         }
     }
 
