@@ -19,7 +19,7 @@ case $mode in
     ;;
   secret)
     printf 'correct horse battery staple\n' >"$WORK/tree.secret"
-    printf 'incorrect horse\n' >"$WORK/wrong.secret"
+    printf 'incorrect horse battery\n' >"$WORK/wrong.secret"
     chmod 600 "$WORK/tree.secret" "$WORK/wrong.secret"
     start_tree --secret-file "$WORK/tree.secret"
     for refused in none wrong; do

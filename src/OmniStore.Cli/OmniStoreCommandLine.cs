@@ -30,6 +30,7 @@ internal static class OmniStoreCommandLine
             BenchCommand.Create(),
             LabCommand.Create(),
             CaCommand.Create(),
+            SecretCommand.Create(),
         };
 
         var help = new HelpOption();

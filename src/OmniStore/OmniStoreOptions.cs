@@ -41,7 +41,7 @@ public sealed record OmniStoreOptions
 
     /// <summary>
     /// The secret shared by the nodes of a tree; the handshake proves both sides know it without
-    /// sending it. Null when the tree uses none. Defaults to null.
+    /// sending it: at least 16 bytes (<c>omnistore secret new</c> writes 32 random ones). Null when the tree uses none. Defaults to null.
     /// </summary>
     public byte[]? SharedSecret { get; init; }
 
@@ -125,6 +125,11 @@ public sealed record OmniStoreOptions
         if (LoggerFactory is null)
         {
             throw new ArgumentNullException(argumentName, $"{nameof(LoggerFactory)} must not be null (NullLoggerFactory.Instance logs nothing).");
+        }
+
+        if (SharedSecret is not null && Internal.SecretFile.Problem(SharedSecret, nameof(SharedSecret)) is { } secretProblem)
+        {
+            throw new ArgumentException($"{secretProblem}; use null for no shared secret.", argumentName);
         }
 
         if (FallbackUris.Count > 0 && AddressGrammar.TryParseList(FallbackSources(), AddressSchemes.Default, out _) is { } error)

@@ -4,12 +4,27 @@ namespace OmniStore.Internal;
 /// Reads the shared secret of a tree from a file (the relay's and the CLI's <c>--secret-file</c>,
 /// the library's <c>$OMNISTORE_SECRET_FILE</c>). The secret is the file's bytes without trailing
 /// whitespace, so <c>echo secret &gt; file</c> and an editor's final newline give the same secret
-/// as <c>printf secret</c>. An empty secret is refused: it would look like protection and be none.
+/// as <c>printf secret</c>. An empty secret is refused: it would look like protection and be none;
+/// so is one shorter than <see cref="MinLength"/> bytes, which falls to guessing.
 /// </summary>
 internal static class SecretFile
 {
     /// <summary>The environment variable naming the secret file of a client that reads its settings from the environment.</summary>
     public const string Variable = "OMNISTORE_SECRET_FILE";
+
+    /// <summary>
+    /// The shortest secret taken: 16 bytes. A shorter one (a word, a PIN) falls to guessing online,
+    /// a handshake per guess; <c>omnistore secret new</c> writes 32 random bytes.
+    /// </summary>
+    public const int MinLength = 16;
+
+    /// <summary>Why <paramref name="secret"/> is refused as <paramref name="what"/>, or null.</summary>
+    public static string? Problem(ReadOnlySpan<byte> secret, string what) => secret.Length switch
+    {
+        0 => $"An empty {what} would look like protection and be none",
+        < MinLength => $"The {what} is {secret.Length} bytes; a secret is at least {MinLength} bytes (a short one can be guessed): make one with 'omnistore secret new FILE' or 'head -c 32 /dev/urandom | base64'",
+        _ => null,
+    };
 
     /// <summary>Secrets are read whole into memory; a bigger file is a mistake (a wrong path), not a key.</summary>
     private const long MaxLength = 64 * 1024;
@@ -51,6 +66,11 @@ internal static class SecretFile
         if (length == 0)
         {
             throw new OmniStoreException(OmniStoreError.InvalidArgument, $"The secret file '{path}' is empty: put a secret in it, for example with: head -c 32 /dev/urandom | base64 > {path}");
+        }
+
+        if (length < MinLength)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"The secret file '{path}' holds a {length}-byte secret; a secret is at least {MinLength} bytes (a short one can be guessed): write a new one with: omnistore secret new {path} --force");
         }
 
         return bytes.AsSpan(0, length).ToArray();

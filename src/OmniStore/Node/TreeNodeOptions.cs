@@ -356,9 +356,14 @@ internal sealed record TreeNodeOptions
         }
 
         ConnectionLimits.Validate(argumentName);
-        if (RelaySecret is { Length: 0 })
+        if (RelaySecret is not null && OmniStore.Internal.SecretFile.Problem(RelaySecret, nameof(RelaySecret)) is { } relayProblem)
         {
-            throw new ArgumentException($"An empty {nameof(RelaySecret)} would look like protection and be none; use null for no relay secret.", argumentName);
+            throw new ArgumentException($"{relayProblem}; use null for no relay secret.", argumentName);
+        }
+
+        if (Secret is not null && OmniStore.Internal.SecretFile.Problem(Secret, nameof(Secret)) is { } secretProblem)
+        {
+            throw new ArgumentException($"{secretProblem}; use null for no shared secret.", argumentName);
         }
 
         if (RelaySecret is not null && Secret is not null && RelaySecret.AsSpan().SequenceEqual(Secret))

@@ -30,6 +30,7 @@ internal static class Handshake
     {
         FrameType.Hello => HelloMessage.MaxAcceptorSize,
         FrameType.Auth => AuthMessage.MaxSize,
+        FrameType.Ready => ProofSize, // from version 6: the acceptor's proof of the shared secret
         FrameType.Error => 2 + ErrorMessage.MaxMessageBytes,
         _ => 0,
     };

@@ -68,11 +68,25 @@ internal sealed partial class PeerConnection
             refusal = $"this node asked to be the peer's {Name(hello.OpenerSide)}, and the peer answered that it takes it as its {Name(answer.OpenerSide)}";
         }
 
-        if (refusal is null && local.Secret is { } secret && tls is null)
+        // Before version 6 the acceptor proved the shared secret first, in its HELLO; from 6 on it
+        // proves it in its READY, after the opener's proof (docs/protocol.md, "Proofs").
+        bool acceptorProvesLast = answer.MinVersion >= ProtocolLimits.OpenerProvesFirstVersion;
+        if (refusal is null && acceptorProvesLast && answer.Proof.Length != 0)
+        {
+            refusalError = OmniStoreError.ProtocolError;
+            refusal = $"the peer's HELLO of version {answer.MinVersion} holds a shared-secret proof, which that version sends in READY";
+        }
+
+        if (refusal is null && local.Secret is { } secret && tls is null && !acceptorProvesLast)
         {
             refusal = answer.Proof.Length == 0
                 ? "the peer has no shared secret, but this node requires one"
                 : Handshake.Verify(Handshake.AcceptorProof(secret, context), answer.Proof) ? null : "the peer's shared secret does not match this node's";
+        }
+
+        if (refusal is null && local.Secret is not null && tls is null && acceptorProvesLast && !answer.SecretRequired)
+        {
+            refusal = "the peer has no shared secret, but this node requires one";
         }
 
         if (refusal is not null)
@@ -87,8 +101,40 @@ internal sealed partial class PeerConnection
         var relayProof = local.Role == NodeRole.Relay && local.RelaySecret is { } relaySecret ? Handshake.RelayProof(relaySecret, context) : [];
         var auth = Handshake.SignAuth(local.Node, helloBytes, answerBytes, proof, relayProof);
         await WriteFrameAsync(pipe.Output, FrameType.Auth, auth, cancellationToken).ConfigureAwait(false);
-        await ExpectFrameAsync(pipe, FrameType.Ready, answerViolations: false, cancellationToken).ConfigureAwait(false);
+        var ready = await ExpectFrameAsync(pipe, FrameType.Ready, answerViolations: false, cancellationToken).ConfigureAwait(false);
+        if (ReadyRefusal(local, tls, acceptorProvesLast, answer.SecretRequired, context, ready) is { } late)
+        {
+            // The acceptor took this node: it hears the refusal as the connection's end.
+            await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.Unauthorized, $"Refused: {late}."), cancellationToken).ConfigureAwait(false);
+            throw new OmniStoreException(OmniStoreError.Unauthorized, $"Refused the connection: {late}.");
+        }
+
         return new HandshakeOutcome(answer, answer.MinVersion, Opposite(hello.OpenerSide));
+    }
+
+    /// <summary>
+    /// Why the opener refuses the acceptor's READY, or null: from version 6, an acceptor that holds
+    /// the shared secret proves it there, and an opener that holds it takes no READY without that
+    /// proof (so a fake acceptor that merely let the opener in is refused). Earlier versions' READY is empty.
+    /// </summary>
+    private static string? ReadyRefusal(ConnectionIdentity local, ITlsPeer? tls, bool acceptorProvesLast, bool acceptorHoldsSecret, byte[] context, byte[] ready)
+    {
+        if (!acceptorProvesLast || tls is not null)
+        {
+            return ready.Length == 0 ? null : $"a READY of {ready.Length} bytes, where this version's is empty";
+        }
+
+        if (ready.Length != (acceptorHoldsSecret ? Handshake.ProofSize : 0))
+        {
+            return $"a READY of {ready.Length} bytes from a node that {(acceptorHoldsSecret ? "holds" : "does not hold")} the shared secret";
+        }
+
+        if (local.Secret is not { } secret)
+        {
+            return null;
+        }
+
+        return Handshake.Verify(Handshake.AcceptorProof(secret, context), ready) ? null : "the peer's shared secret does not match this node's";
     }
 
     private static async Task<HandshakeOutcome> AcceptorHandshakeAsync(IDuplexPipe pipe, ConnectionIdentity local, CancellationToken cancellationToken)
@@ -98,11 +144,14 @@ internal sealed partial class PeerConnection
         // The range first, in the layout every version shares: a peer of another version is told
         // both ranges, not that its HELLO is malformed.
         var (offeredMin, offeredMax) = await DecodeOrRefuseAsync(pipe, () => HelloMessage.ReadVersions(helloBytes), cancellationToken).ConfigureAwait(false);
-        ushort low = Math.Max(offeredMin, ProtocolLimits.MinVersion);
+        // A node that holds the shared secret speaks only versions in which the opener proves it
+        // first: an older one would have it hand its proof to any stranger that dials.
+        ushort min = local.Secret is not null && local.MaxVersion >= ProtocolLimits.OpenerProvesFirstVersion ? ProtocolLimits.OpenerProvesFirstVersion : ProtocolLimits.MinVersion;
+        ushort low = Math.Max(offeredMin, min);
         ushort high = Math.Min(offeredMax, local.MaxVersion);
         if (low > high)
         {
-            string problem = $"no common protocol version: the peer speaks {offeredMin}..{offeredMax}, this node {ProtocolLimits.MinVersion}..{local.MaxVersion}";
+            string problem = $"no common protocol version: the peer speaks {offeredMin}..{offeredMax}, this node {min}..{local.MaxVersion}{(min > ProtocolLimits.MinVersion ? " (holding a shared secret, it needs a peer that proves it first)" : string.Empty)}";
             await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(OmniStoreError.ProtocolError, problem), cancellationToken).ConfigureAwait(false);
             throw new OmniStoreException(OmniStoreError.ProtocolError, $"Refused the connection: {problem}.");
         }
@@ -112,7 +161,8 @@ internal sealed partial class PeerConnection
         // is decided once the opener has proved its id, after its AUTH.
         var answer = new HelloMessage(high, high, local.NodeId, local.Role, local.Site, local.Nonces(), local.Secret is not null, []) { PublicKey = local.Node.PublicKey, OpenerSide = hello.OpenerSide };
         var context = Handshake.Context(hello, answer);
-        if (local.Secret is { } secret)
+        bool provesLast = high >= ProtocolLimits.OpenerProvesFirstVersion;
+        if (local.Secret is { } secret && !provesLast)
         {
             answer = answer with { Proof = Handshake.AcceptorProof(secret, context) };
         }
@@ -156,7 +206,9 @@ internal sealed partial class PeerConnection
             throw new OmniStoreException(OmniStoreError.Unauthorized, $"Refused the connection: {refusal}.");
         }
 
-        await WriteFrameAsync(pipe.Output, FrameType.Ready, [], cancellationToken).ConfigureAwait(false);
+        // From version 6 the acceptor proves the secret only now, to an opener that proved it.
+        byte[] ready = provesLast && tls is null && local.Secret is { } held ? Handshake.AcceptorProof(held, context) : [];
+        await WriteFrameAsync(pipe.Output, FrameType.Ready, ready, cancellationToken).ConfigureAwait(false);
         return new HandshakeOutcome(hello, high, hello.OpenerSide);
     }
 

@@ -14,9 +14,20 @@ internal static class ProtocolLimits
     /// <summary>
     /// The protocol versions this build speaks: 3 adds GET_OBJECT and OBJECT (a small object in one
     /// round trip), 4 abandoned answers (a relay streams a chunk it is still fetching), 5 PUT_OBJECT
-    /// (a small object put in one round trip).
+    /// (a small object put in one round trip), 6 the opener proving the shared secret first and
+    /// REVOCATIONS (the tree CA's revocation list sent down the tree).
     /// </summary>
-    public const ushort MaxVersion = 5;
+    public const ushort MaxVersion = 6;
+
+    /// <summary>
+    /// The first version in which the opener proves the shared secret first and the acceptor proves
+    /// it in its READY (docs/protocol.md, "Proofs"): a stranger that dials learns nothing it could
+    /// test guesses against offline. A node holding a shared secret speaks no lower version.
+    /// </summary>
+    public const ushort OpenerProvesFirstVersion = 6;
+
+    /// <summary>The first version with REVOCATIONS (docs/tls.md, "Revocation").</summary>
+    public const ushort RevocationsVersion = 6;
 
     /// <summary>The first version with PUT_OBJECT.</summary>
     public const ushort PutObjectVersion = 5;

@@ -228,7 +228,7 @@ public sealed class RelayTests : IDisposable
     public async Task AWrongOrMissingSecret_FailsClientCommandsWithOneUnauthorizedLine()
     {
         string right = SecretFile("right.secret", "correct horse battery staple\n");
-        string wrong = SecretFile("wrong.secret", "incorrect horse\n");
+        string wrong = SecretFile("wrong.secret", "incorrect horse battery\n");
         await using var root = await StartRootAsync("--secret-file", right);
 
         foreach (var secretArgs in new[] { new[] { "--secret-file", wrong }, [] })
@@ -258,8 +258,8 @@ public sealed class RelayTests : IDisposable
     public async Task ARelayWithTheWrongSecret_IsRefusedByItsParent()
     {
         const string Mismatch = "shared secret does not match";
-        await using var root = await StartRootAsync("--secret-file", SecretFile("root.secret", "one"));
-        await using var relay = await StartRelayAsync(root, "--secret-file", SecretFile("relay.secret", "two"));
+        await using var root = await StartRootAsync("--secret-file", SecretFile("root.secret", "the first tree's secret"));
+        await using var relay = await StartRelayAsync(root, "--secret-file", SecretFile("relay.secret", "the second tree's secret"));
 
         using var status = await StatusJsonAsync(relay);
         Assert.False(status.RootElement.GetProperty("parent").GetProperty("connected").GetBoolean());
@@ -307,8 +307,8 @@ public sealed class RelayTests : IDisposable
     [Fact]
     public async Task ARelaySecretThatIsTheSharedSecret_IsRefusedBeforeTheNodeStarts()
     {
-        string shared = SecretFile("shared.secret", "same");
-        string relaySecret = SecretFile("same-relay.secret", "same\n");
+        string shared = SecretFile("shared.secret", "the same secret, twice");
+        string relaySecret = SecretFile("same-relay.secret", "the same secret, twice\n");
         var result = await CliRunner.RunAsync(Data, "relay", "--listen", "tcp://127.0.0.1:0", "--data-dir", _dir.Sub("never"), "--secret-file", shared, "--relay-secret-file", relaySecret);
 
         Assert.Equal(ExitCode.Usage, result.ExitCode);
@@ -405,7 +405,7 @@ public sealed class RelayTests : IDisposable
     [Fact]
     public async Task AWorldReadableSecretFile_GetsAWarning()
     {
-        string path = SecretFile("open.secret", "s3cret");
+        string path = SecretFile("open.secret", "a s3cret of 16 bytes or more");
         if (OperatingSystem.IsWindows())
         {
             return;

@@ -117,7 +117,7 @@ public sealed class OptionValidationTests
             "ConnectionSendBytes" => valid with { ConnectionSendBytes = 1 },
             "SendTimeout" => valid with { SendTimeout = TimeSpan.Zero },
             "RelaySecret" => valid with { RelaySecret = [] },
-            "RelaySecret=Secret" => valid with { RelaySecret = [1, 2], Secret = [1, 2] },
+            "RelaySecret=Secret" => valid with { RelaySecret = new byte[16], Secret = new byte[16] },
             "UpdateTimeout" => valid with { UpdateTimeout = TimeSpan.Zero },
             "LateRelayCooldown" => valid with { LateRelayCooldown = TimeSpan.Zero },
             "MaxLateRelayCooldown" => valid with { MaxLateRelayCooldown = TimeSpan.FromSeconds(1) },

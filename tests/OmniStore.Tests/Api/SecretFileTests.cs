@@ -31,7 +31,28 @@ public sealed class SecretFileTests : IDisposable
     [Fact]
     public void ASecretFile_GivesItsBytesWithoutTrailingWhitespace()
     {
-        Assert.Equal("s3cret"u8.ToArray(), SecretFile.FromEnvironment(Variables(Write("a", "s3cret\n"))));
+        Assert.Equal("sixteen bytes s3cret"u8.ToArray(), SecretFile.FromEnvironment(Variables(Write("a", "sixteen bytes s3cret\n"))));
+    }
+
+    /// <summary>A secret of a few bytes falls to guessing: refused, and the message says how to make a good one.</summary>
+    [Fact]
+    public void AShortSecret_IsRefused_SayingHowToMakeOne()
+    {
+        string path = Write("short", "s3cret-fifteen!\n"); // 15 bytes
+        var error = Assert.Throws<OmniStoreException>(() => SecretFile.Read(path));
+        Assert.Equal(OmniStoreError.InvalidArgument, error.Error);
+        Assert.Contains("holds a 15-byte secret; a secret is at least 16 bytes", error.Message, StringComparison.Ordinal);
+        Assert.Contains("omnistore secret new", error.Message, StringComparison.Ordinal);
+        Assert.Equal(16, SecretFile.Read(Write("sixteen", "s3cret-sixteen!!")).Length);
+    }
+
+    [Fact]
+    public void AShortSecret_InTheOptions_IsRefused()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new OmniStoreOptions { SharedSecret = "s3cret"u8.ToArray() }.Validate());
+        Assert.Contains("The SharedSecret is 6 bytes; a secret is at least 16 bytes", error.Message, StringComparison.Ordinal);
+        var node = Assert.Throws<ArgumentException>(() => new OmniStore.Node.TreeNodeOptions { Listen = [new OmniStore.Transport.NodeAddress("tcp", "127.0.0.1", 0)], DataDirectory = _dir.Path, Secret = "s3cret"u8.ToArray() }.Validate("options"));
+        Assert.Contains("The Secret is 6 bytes", node.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -26,7 +26,7 @@ public sealed class ProtocolVersionTests : IAsyncDisposable
     [Theory]
     [InlineData(1, 1)]
     [InlineData(0, 1)]
-    [InlineData(6, 9)]
+    [InlineData(7, 9)]
     public async Task AnOpenerOfAnotherVersion_IsRefused_WithBothVersionRangesInTheError(ushort min, ushort max)
     {
         var ct = TestContext.Current.CancellationToken;
@@ -39,7 +39,7 @@ public sealed class ProtocolVersionTests : IAsyncDisposable
         Assert.Equal(FrameType.Error, reply.Type);
         var error = ErrorMessage.Decode(reply.Payload);
         Assert.Equal(OmniStoreError.ProtocolError, error.Error);
-        Assert.Contains($"no common protocol version: the peer speaks {min}..{max}, this node 2..5", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"no common protocol version: the peer speaks {min}..{max}, this node 2..{ProtocolLimits.MaxVersion}", error.Message, StringComparison.Ordinal);
         await peer.WaitForCloseAsync(Timeout, ct);
 
         // The node serves on.
@@ -62,7 +62,7 @@ public sealed class ProtocolVersionTests : IAsyncDisposable
         var error = await Assert.ThrowsAsync<OmniStoreException>(() => ConnectAsync(old.Address, ct));
 
         Assert.Equal(OmniStoreError.ProtocolError, error.Error);
-        Assert.Contains("the peer speaks 2..5, this node 1..1", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"the peer speaks 2..{ProtocolLimits.MaxVersion}, this node 1..1", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -76,7 +76,7 @@ public sealed class ProtocolVersionTests : IAsyncDisposable
         var error = await Assert.ThrowsAsync<OmniStoreException>(() => ConnectAsync(old.Address, ct));
 
         Assert.Equal(OmniStoreError.ProtocolError, error.Error);
-        Assert.Contains("The peer chose protocol version 1..1; this node speaks 2..5", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"The peer chose protocol version 1..1; this node speaks 2..{ProtocolLimits.MaxVersion}", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -19,7 +19,7 @@ public sealed class ProtocolRobustnessTests
         await using var cluster = await TreeCluster.StartAsync(relays: 1, secret: Secret, transport: transport);
         string uri = cluster.Relays[0].Address.ToString();
 
-        var wrong = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync(uri, new OmniStoreOptions { SharedSecret = "wrong"u8.ToArray() }, ct));
+        var wrong = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync(uri, new OmniStoreOptions { SharedSecret = "a wrong secret, guessed"u8.ToArray() }, ct));
         Assert.Equal(OmniStoreError.Unauthorized, wrong.Error);
         Assert.Contains("secret", wrong.Message, StringComparison.OrdinalIgnoreCase);
 
@@ -52,10 +52,10 @@ public sealed class ProtocolRobustnessTests
             await master.PutAsync("x", new byte[] { 1 }, ct);
         }
 
-        await using var rogue = new TreeCluster { Secret = "other"u8.ToArray(), Transport = transport };
+        await using var rogue = new TreeCluster { Secret = "another tree's secret"u8.ToArray(), Transport = transport };
         var relay = await rogue.StartNodeAsync("rogue", cluster.Root.Address);
         Assert.Null(relay.Parent!.Current);
-        await using var worker = await OmniStoreClient.ConnectAsync(relay.Address.ToString(), new OmniStoreOptions { SharedSecret = "other"u8.ToArray() }, ct);
+        await using var worker = await OmniStoreClient.ConnectAsync(relay.Address.ToString(), new OmniStoreOptions { SharedSecret = "another tree's secret"u8.ToArray() }, ct);
         var error = await Assert.ThrowsAsync<OmniStoreException>(() => worker.GetAsync("x", ct).AsTask());
         Assert.Equal(OmniStoreError.Unavailable, error.Error);
     }

@@ -168,7 +168,7 @@ public sealed class RoleTests
             Assert.Equal(TestData.Random(3000, 1), await worker.GetAsync("x", ct));
         }
 
-        (byte[]? Secret, string Expected)[] wrong = [("other"u8.ToArray(), "does not match"), (null, "proved none")];
+        (byte[]? Secret, string Expected)[] wrong = [("another tree's secret"u8.ToArray(), "does not match"), (null, "proved none")];
         foreach (var (secret, expected) in wrong)
         {
             var identity = new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Relay, "rogue", null) { RelaySecret = secret };
@@ -179,7 +179,7 @@ public sealed class RoleTests
         }
 
         // A relay node with the wrong relay secret does not get in either, and says why it cannot serve.
-        await using var rogue = new TreeCluster { RelaySecret = "other"u8.ToArray() };
+        await using var rogue = new TreeCluster { RelaySecret = "another tree's secret"u8.ToArray() };
         var refused = await rogue.StartNodeAsync("rogue", cluster.Root.Address);
         Assert.Null(refused.Parent!.Current);
         Assert.Single(cluster.Root.Children, c => c.Remote.Role == NodeRole.Relay);
