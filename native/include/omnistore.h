@@ -92,9 +92,17 @@ extern "C" {
  *   "tcp://HOST:PORT"     a relay or the root of a tree; more comma-separated addresses after the
  *                         first are fallbacks ("tcp://relay-a:7070,tcp://root:7070");
  *   "file:///DIR"         the embedded store in DIR (created if missing; one process at a time).
+ * Settings may follow the addresses, each after a ';' (a connection string):
+ *   "tls+tcp://relay-a:7443;tlsCert=/etc/omnistore/w.pem;tlsKey=/etc/omnistore/w.key;tlsCa=/etc/omnistore/ca.pem"
+ *   secretFile=PATH       the tree's shared secret (else the file $OMNISTORE_SECRET_FILE names);
+ *   tlsCert=, tlsKey=, tlsCa=, tlsCrl=   the client's certificate, key, the tree CA and its
+ *                         revocation list, for tls+tcp:// and tls+rudp:// addresses (docs/tls.md);
+ *   window=N              requests in flight per transfer (1..128, default 16).
+ * The same string works as $OMNISTORE_RELAY.
  * Returns OMST_OK, or OMST_E_UNAVAILABLE (no node
  * answers, or the store is in use by another process), OMST_E_UNAUTHORIZED,
- * OMST_E_INVALID_ARGUMENT (a URI that is none of the above),
+ * OMST_E_INVALID_ARGUMENT (a URI that is none of the above, an unknown setting, a TLS file
+ * missing or readable by others),
  * OMST_E_ALREADY_INITIALIZED, OMST_E_FINALIZED. After a failure, omst_init may be called again.
  */
 OMST_API int omst_init(const char *uri);

@@ -348,8 +348,15 @@ internal static unsafe class NativeExports
 
         // The library parses the list (docs/architecture.md, "Addresses"), so a bad address fails
         // here with the message and the InvalidArgument code it has everywhere, before any connection.
-        var options = new OmniStoreOptions { SharedSecret = Internal.SecretFile.FromEnvironment() };
-        return OmniStoreClient.ConnectAsync(uri, options).GetAwaiter().GetResult();
+        // The string's own settings (";secretFile=...;tlsCert=...") come before $OMNISTORE_SECRET_FILE.
+        var (addresses, settings) = ConnectionString.Split(uri, "omst_init");
+        var options = ConnectionString.Apply(new OmniStoreOptions(), settings, "omst_init");
+        if (options.SharedSecret is null)
+        {
+            options = options with { SharedSecret = Internal.SecretFile.FromEnvironment() };
+        }
+
+        return OmniStoreClient.ConnectAsync(addresses, options).GetAwaiter().GetResult();
     }
 
     /// <summary>

@@ -52,7 +52,9 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     /// comma-separated list of addresses tried in order, <c>tcp://relay:7070,tcp://root:7070</c>),
     /// moving on to the next address, then to <see cref="OmniStoreOptions.FallbackUris"/>, when one
     /// is unreachable or something other than a node answers there. The address grammar is in
-    /// docs/architecture.md, "Addresses".
+    /// docs/architecture.md, "Addresses". Settings may follow the addresses, each after a <c>;</c>
+    /// (a connection string: <c>secretFile</c>, <c>tlsCert</c>, <c>tlsKey</c>, <c>tlsCa</c>,
+    /// <c>tlsCrl</c>, <c>window</c>); they fill what <paramref name="options"/> leaves unset.
     /// </summary>
     /// <exception cref="OmniStoreException">
     /// <see cref="OmniStoreError.InvalidArgument"/> if an address is not one (the message names the
@@ -69,6 +71,22 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     /// </summary>
     internal static async Task<OmniStoreClient> ConnectAsync(IReadOnlyList<(string? Label, string? Text)> sources, OmniStoreOptions options, CancellationToken cancellationToken)
     {
+        // A source may carry settings after its addresses (a connection string: docs/tls.md, "Spellings").
+        var addressLists = new List<(string? Label, string? Text)>(sources.Count);
+        foreach (var (label, text) in sources)
+        {
+            if (text is null)
+            {
+                addressLists.Add((label, text));
+                continue;
+            }
+
+            var (addressText, settings) = ConnectionString.Split(text, label);
+            options = ConnectionString.Apply(options, settings, label);
+            addressLists.Add((label, addressText));
+        }
+
+        sources = addressLists;
         options.Validate(nameof(options));
         if (AddressGrammar.TryParseList(sources.Concat(options.FallbackSources()), AddressSchemes.Default, out var addresses) is { } error)
         {
@@ -118,6 +136,10 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
             sources.Add(("$" + FallbackVariable, fallback));
         }
 
+        // The relay variable's own settings (a connection string) come before $OMNISTORE_SECRET_FILE.
+        var (addresses, settings) = ConnectionString.Split(relay, "$" + RelayVariable);
+        options = ConnectionString.Apply(options, settings, "$" + RelayVariable);
+        sources[0] = ("$" + RelayVariable, addresses);
         if (options.SharedSecret is null && Internal.SecretFile.FromEnvironment() is { } secret)
         {
             options = options with { SharedSecret = secret };

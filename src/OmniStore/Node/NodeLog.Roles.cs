@@ -19,4 +19,16 @@ internal static partial class NodeLog
 
     [LoggerMessage(3044, LogLevel.Warning, "Refused {Peer}: {Reason}")]
     public static partial void Unauthorized(ILogger logger, string peer, string reason);
+
+    [LoggerMessage(3067, LogLevel.Information, "Took revocation list number {Number} ({Count} revoked)")]
+    public static partial void RevocationsTaken(ILogger logger, string number, int count);
+
+    [LoggerMessage(3068, LogLevel.Warning, "Closed {Peer}: its certificate '{Name}' is revoked")]
+    public static partial void RevokedPeerClosed(ILogger logger, string peer, string name);
+
+    [LoggerMessage(3069, LogLevel.Warning, "Kept the revocation list held: {Source}: {Reason}")]
+    public static partial void RevocationsRefused(ILogger logger, string source, string reason);
+
+    [LoggerMessage(3070, LogLevel.Warning, "Could not send the revocation list to {Peer}: {Reason}; it gets it when it reconnects")]
+    public static partial void RevocationsNotSent(ILogger logger, string peer, string reason);
 }

@@ -33,6 +33,7 @@ internal sealed class RemoteObjectService : IObjectService
     private int _disposed;
     private TransportRegistry _transports = TransportRegistry.Default;
     private Security.TlsCredentials? _tls;
+    private ClientRevocations? _revocations;
 
     private RemoteObjectService(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, ConnectionIdentity identity, int window, ILogger logger)
     {
@@ -76,7 +77,13 @@ internal sealed class RemoteObjectService : IObjectService
         {
             _transports = credentials is null ? TransportRegistry.Default : TransportRegistry.Default.WithTls(credentials),
             _tls = credentials,
+            _revocations = credentials is null ? null : new ClientRevocations(credentials),
         };
+        if (credentials is not null)
+        {
+            credentials.RevocationsChanged += service.DropRevoked;
+        }
+
         try
         {
             await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
@@ -129,7 +136,7 @@ internal sealed class RemoteObjectService : IObjectService
                 try
                 {
                     var transport = await _transports.ConnectAsync(_addresses[index], Counters, cancellationToken).ConfigureAwait(false);
-                    var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identities[index], handler: null, ConnectionLimits.Default, logger: null, cancellationToken).ConfigureAwait(false);
+                    var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identities[index], _revocations, ConnectionLimits.Default, logger: null, cancellationToken).ConfigureAwait(false);
                     if (_connection is { } previous && index != _index)
                     {
                         Failovers++;
@@ -672,6 +679,16 @@ internal sealed class RemoteObjectService : IObjectService
                 {
                 }
             }
+        }
+    }
+
+    /// <summary>A newer revocation list: the connection in use is closed if it lists the node's certificate.</summary>
+    private void DropRevoked(Security.RevocationList list)
+    {
+        if (_connection is { PeerCertificateSerial: { } serial } connection && list.IsRevoked(serial))
+        {
+            ClientLog.ConnectionFailed(_logger, CurrentAddress.ToString(), $"the node's certificate '{connection.PeerCertificateName}' is revoked");
+            _ = connection.DisposeAsync().AsTask();
         }
     }
 

@@ -185,6 +185,7 @@ internal sealed partial class TreeNode
             RememberChildAddress(connection, transport.RemoteEndPoint);
             _children[connection] = 0;
             NodeLog.ChildConnected(_logger, connection.Describe(), transport.RemoteEndPoint?.ToString());
+            _ = PushRevocationsAsync(connection); // a child that missed a push gets the list held now
             await connection.Completion.ConfigureAwait(false);
             lock (_retiredChildCounters) // with ChildrenTotal: a child is counted once, connected or retired
             {

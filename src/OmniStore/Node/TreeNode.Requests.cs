@@ -32,6 +32,7 @@ internal sealed partial class TreeNode
         table.Add(FrameType.Verify, TreeSide.Child, ServeVerifyAsync);
         table.Add(FrameType.GetObject, TreeSide.Child, ServeObjectAsync, since: ProtocolLimits.ObjectVersion);
         table.Add(FrameType.PutObject, TreeSide.Child, ServePutObjectAsync, since: ProtocolLimits.PutObjectVersion);
+        table.Add(FrameType.Revocations, TreeSide.Parent, ApplyRevocationsAsync, since: ProtocolLimits.RevocationsVersion);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);

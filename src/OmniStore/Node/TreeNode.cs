@@ -176,6 +176,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         }
 
         var node = new TreeNode(options, store, listener, key) { _tls = tls };
+        node.StartRevocations();
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
         if (options.VerifyInterval is { } every)
@@ -265,6 +266,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         if (_verifyLoop is not null)
         {
             await _verifyLoop.ConfigureAwait(false);
+        }
+
+        if (_revocationWatch is not null)
+        {
+            await _revocationWatch.ConfigureAwait(false);
         }
 
         await WaitForVerificationAsync().ConfigureAwait(false);

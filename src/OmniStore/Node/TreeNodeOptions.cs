@@ -38,6 +38,9 @@ internal sealed record TreeNodeOptions
     /// <summary>The newest protocol version the node speaks (tests: a node of an older version).</summary>
     internal ushort MaxProtocolVersion { get; init; } = ProtocolLimits.MaxVersion;
 
+    /// <summary>How often the revocation list file (<see cref="TlsOptions.RevocationListFile"/>) is looked at for a change.</summary>
+    internal TimeSpan RevocationPollInterval { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
 

@@ -32,4 +32,5 @@ internal enum FrameType : byte
     GetObject = 34,
     Object = 35,
     PutObject = 36,
+    Revocations = 37,
 }

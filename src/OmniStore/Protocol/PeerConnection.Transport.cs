@@ -17,6 +17,9 @@ internal sealed partial class PeerConnection
     /// <summary>The name in the peer's TLS certificate (escaped); null on a plain link.</summary>
     public string? PeerCertificateName => (_pipe as TransportConnection)?.GetFeature<Transport.Tls.ITlsPeer>()?.PeerName;
 
+    /// <summary>On a TLS link, the serial number of the peer's certificate (hexadecimal); null on a plain link.</summary>
+    public string? PeerCertificateSerial => (_pipe as TransportConnection)?.GetFeature<Transport.Tls.ITlsPeer>()?.PeerSerial;
+
     /// <summary>
     /// Runs the handshake over <paramref name="transport"/> and starts the connection, counting in
     /// the transport's counters and using its features (gathered send, direct receive) where it has

@@ -187,6 +187,7 @@ internal sealed class TlsCredentials : IDisposable
         verdict.Rights = rights;
         verdict.Name = Subject(peer);
         verdict.PublicKey = peer.PublicKey.ExportSubjectPublicKeyInfo();
+        verdict.Serial = Convert.ToHexString(peer.SerialNumberBytes.Span);
         return verdict.Problem is null;
     }
 
@@ -231,4 +232,7 @@ internal sealed class TlsVerdict
 
     /// <summary>The peer certificate's SubjectPublicKeyInfo (DER): the key its node id derives from.</summary>
     public byte[]? PublicKey { get; set; }
+
+    /// <summary>The peer certificate's serial number (hexadecimal, big-endian): what a revocation list names.</summary>
+    public string? Serial { get; set; }
 }

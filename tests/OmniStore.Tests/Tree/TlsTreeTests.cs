@@ -108,6 +108,99 @@ public sealed class TlsTreeTests
         Assert.Null(relay.Parent!.Current);
     }
 
+    /// <summary>
+    /// One push: the root's list file changes (an operator ran <c>ca revoke</c> and copied
+    /// <c>ca.crl</c>), the root drops the revoked relay and sends the list down; the other relay
+    /// keeps it and sends it to its client, which from then on refuses the revoked relay when it
+    /// fails over to it. A relay started later gets the list from its parent when it joins.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task ARevokedRelay_IsDroppedByItsParent_AndRefusedByClients_WithinOnePush(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = new TreeCluster { Transport = transport };
+        var rootTls = cluster.IssueTls("root", CertificateRole.Root);
+        string caDirectory = Path.GetDirectoryName(rootTls.CaFile)!;
+        string rootList = Path.Combine(cluster.DirectoryOf("lists"), "root.crl");
+        Directory.CreateDirectory(Path.GetDirectoryName(rootList)!);
+        File.Copy(Path.Combine(caDirectory, TreeCa.RevocationFile), rootList);
+
+        await using var root = await TreeNode.StartAsync(Options("root", null, rootTls with { RevocationListFile = rootList }) with { RevocationPollInterval = TimeSpan.FromMilliseconds(100) }, ct);
+        await using var relayX = await TreeNode.StartAsync(Options("relay-x", root.Address, cluster.IssueTls("relay-x", CertificateRole.Relay)), ct);
+        await using var relayY = await TreeNode.StartAsync(Options("relay-y", root.Address, cluster.IssueTls("relay-y", CertificateRole.Relay)), ct);
+        await WaitAsync(() => root.Children.Count == 2, "both relays joined", ct);
+
+        await using (var master = await OmniStoreClient.ConnectAsync(root.Address.ToString(), new OmniStoreOptions { Tls = cluster.IssueTls("master", CertificateRole.Client, ["inputs/"]) }, ct))
+        {
+            await master.PutAsync("inputs/a", TestData.Random(1000, 1), ct);
+        }
+
+        // A worker at relay-y, with relay-x to fall back to.
+        await using var worker = await OmniStoreClient.ConnectAsync($"{relayY.Address},{relayX.Address}", new OmniStoreOptions { Tls = cluster.IssueTls("worker", CertificateRole.Client) }, ct);
+        Assert.Equal(TestData.Random(1000, 1), await worker.GetAsync("inputs/a", ct));
+
+        using (var ca = TreeCa.Open(caDirectory))
+        {
+            ca.Revoke("relay-x", null);
+        }
+
+        File.Copy(Path.Combine(caDirectory, TreeCa.RevocationFile), rootList, overwrite: true);
+        await WaitAsync(() => relayX.Parent!.Current is null && root.Children.Count == 1, "the root dropped relay-x", ct);
+        string kept = Path.Combine(relayY.Options.DataDirectory, TreeNode.RevocationsFile);
+        await WaitAsync(() => File.Exists(kept), "relay-y took the list", ct);
+        await Task.Delay(500, ct);
+        Assert.Null(relayX.Parent!.Current); // its reconnections are refused at the TLS handshake
+
+        // relay-y goes away: the worker moves to relay-x, which it now refuses.
+        await relayY.DisposeAsync();
+        var refused = await Assert.ThrowsAsync<OmniStoreException>(() => worker.GetAsync("inputs/a", ct).AsTask().WaitAsync(Timeout, ct));
+        Assert.Contains("certificate 'relay-x'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("is revoked", refused.Message, StringComparison.Ordinal);
+
+        // A relay that joins later gets the list at once from its parent.
+        await using var relayZ = await TreeNode.StartAsync(Options("relay-z", root.Address, cluster.IssueTls("relay-z", CertificateRole.Relay)), ct);
+        await WaitAsync(() => File.Exists(Path.Combine(relayZ.Options.DataDirectory, TreeNode.RevocationsFile)), "relay-z got the list on joining", ct);
+
+        TreeNodeOptions Options(string site, NodeAddress? parent, TlsOptions tls) => new()
+        {
+            Listen = [new NodeAddress(transport, "127.0.0.1", 0)],
+            Parent = parent,
+            Site = site,
+            DataDirectory = cluster.DirectoryOf($"{site}-{Guid.NewGuid():N}"),
+            CacheSize = parent is null ? 0 : 256L << 20,
+            Tls = tls,
+        };
+    }
+
+    /// <summary>A list the CA did not sign, pushed by a parent, is refused and the one held kept.</summary>
+    [Fact]
+    public async Task ARevocationListOfAnotherCa_FromTheParent_IsRefused()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 1, transport: "tls+tcp");
+        using var stranger = TreeCa.Init(cluster.DirectoryOf("stranger-ca"), "tree-cluster", 30);
+        var relay = cluster.Relays[0];
+        var child = Assert.Single(cluster.Root.Children);
+        var list = await File.ReadAllBytesAsync(Path.Combine(cluster.DirectoryOf("stranger-ca"), TreeCa.RevocationFile), ct);
+        var der = System.Security.Cryptography.PemEncoding.Find(Encoding.ASCII.GetString(list)) is var fields ? Convert.FromBase64String(Encoding.ASCII.GetString(list)[fields.Base64Data]) : list;
+        var ex = await Assert.ThrowsAsync<OmniStoreException>(async () => { using var _ = await child.RequestAsync(FrameType.Revocations, der, ct); });
+        Assert.Equal(OmniStoreError.InvalidArgument, ex.Error);
+        Assert.Contains("the revocation list from the parent", ex.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.True(child.IsOpen, "the link stays up");
+        Assert.False(File.Exists(Path.Combine(relay.Options.DataDirectory, TreeNode.RevocationsFile)));
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, string what, CancellationToken ct)
+    {
+        for (int i = 0; i < 200 && !condition(); i++)
+        {
+            await Task.Delay(50, ct);
+        }
+
+        Assert.True(condition(), $"not within 10 s: {what}");
+    }
+
     [Theory]
     [MemberData(nameof(Transports))]
     public async Task AClientWithoutACertificate_IsToldWhatItNeeds(string transport)

@@ -19,4 +19,7 @@ internal interface ITlsPeer
 
     /// <summary>The peer certificate's SubjectPublicKeyInfo (DER): its node key.</summary>
     byte[]? PeerPublicKey { get; }
+
+    /// <summary>The peer certificate's serial number (hexadecimal): what a revocation list names.</summary>
+    string? PeerSerial { get; }
 }

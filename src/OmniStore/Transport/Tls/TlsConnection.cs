@@ -65,6 +65,8 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
 
     public byte[]? PeerPublicKey => _verdict.PublicKey;
 
+    public string? PeerSerial => _verdict.Serial;
+
     /// <summary>The negotiated TLS version and cipher, for status and logs ("TLS 1.3 TLS_AES_256_GCM_SHA384").</summary>
     public string Protocol => _authenticated.Task.IsCompletedSuccessfully ? $"{Describe(_ssl.SslProtocol)} {_ssl.NegotiatedCipherSuite}" : "handshake";
 
