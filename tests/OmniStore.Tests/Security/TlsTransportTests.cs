@@ -166,6 +166,44 @@ public sealed class TlsTransportTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A reconnect resumes the TLS session (a TLS 1.3 ticket): the server sends no certificate
+    /// again, so far fewer bytes reach the dialer during the handshake, and each end still knows
+    /// the other's certificate (it came with the session, checked when the session was made).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Inner))]
+    public async Task AReconnect_ResumesTheSession_AndStillKnowsThePeer(string inner)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        var (listener, _, accepted) = Echo(inner, server, ct);
+        await using (listener)
+        {
+            var transport = new TlsTransport(InnerTransport(inner), client);
+            var received = new List<long>();
+            for (int i = 0; i < 3; i++)
+            {
+                await using var connection = await transport.ConnectAsync(listener.Addresses[0], new LinkCounters(), ct).WaitAsync(Timeout, ct);
+                Assert.Equal([1, 2, 3], await SendAndReadBackAsync(connection, [1, 2, 3], ct));
+                var peer = connection.GetFeature<ITlsPeer>()!;
+                Assert.Equal("node-a", peer.PeerName);
+                Assert.NotNull(peer.PeerSerial);
+                received.Add(connection.Counters.WireIn);
+            }
+
+            foreach (var side in accepted.Cast<ITlsPeer>())
+            {
+                await side.Authenticated.WaitAsync(Timeout, ct);
+                Assert.Equal("worker-1", side.PeerName);
+            }
+
+            TestContext.Current.TestOutputHelper?.WriteLine($"bytes to the dialer per connection: {string.Join(", ", received)}");
+            Assert.True(received[1] < received[0] * 0.7 && received[2] < received[0] * 0.7, $"a resumed handshake carries no certificate: {string.Join(", ", received)} bytes");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Inner))]
     public async Task ACertificateForAnotherName_IsRefusedByTheDialer(string inner)
