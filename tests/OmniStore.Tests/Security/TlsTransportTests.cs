@@ -167,13 +167,14 @@ public sealed class TlsTransportTests : IDisposable
     }
 
     /// <summary>
-    /// A reconnect resumes the TLS session (a TLS 1.3 ticket): the server sends no certificate
-    /// again, so far fewer bytes reach the dialer during the handshake, and each end still knows
-    /// the other's certificate (it came with the session, checked when the session was made).
+    /// Every connection runs a full TLS handshake, and each end knows the other's certificate on
+    /// each: .NET on Linux resumes no session of a client that presents a certificate (docs/tls.md,
+    /// "Session resumption"), which every OmniStore client does. What a handshake carries to the
+    /// dialer is printed, for the record.
     /// </summary>
     [Theory]
     [MemberData(nameof(Inner))]
-    public async Task AReconnect_ResumesTheSession_AndStillKnowsThePeer(string inner)
+    public async Task EveryReconnect_ChecksThePeerAgain(string inner)
     {
         var ct = TestContext.Current.CancellationToken;
         using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
@@ -183,13 +184,15 @@ public sealed class TlsTransportTests : IDisposable
         {
             var transport = new TlsTransport(InnerTransport(inner), client);
             var received = new List<long>();
-            for (int i = 0; i < 3; i++)
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            const int Connections = 10;
+            for (int i = 0; i < Connections; i++)
             {
                 await using var connection = await transport.ConnectAsync(listener.Addresses[0], new LinkCounters(), ct).WaitAsync(Timeout, ct);
                 Assert.Equal([1, 2, 3], await SendAndReadBackAsync(connection, [1, 2, 3], ct));
                 var peer = connection.GetFeature<ITlsPeer>()!;
                 Assert.Equal("node-a", peer.PeerName);
-                Assert.NotNull(peer.PeerSerial);
+                Assert.Equal(server.Certificate.SerialNumber, peer.PeerSerial);
                 received.Add(connection.Counters.WireIn);
             }
 
@@ -197,10 +200,10 @@ public sealed class TlsTransportTests : IDisposable
             {
                 await side.Authenticated.WaitAsync(Timeout, ct);
                 Assert.Equal("worker-1", side.PeerName);
+                Assert.Equal(client.Certificate.SerialNumber, side.PeerSerial);
             }
 
-            TestContext.Current.TestOutputHelper?.WriteLine($"bytes to the dialer per connection: {string.Join(", ", received)}");
-            Assert.True(received[1] < received[0] * 0.7 && received[2] < received[0] * 0.7, $"a resumed handshake carries no certificate: {string.Join(", ", received)} bytes");
+            TestContext.Current.TestOutputHelper?.WriteLine($"{inner}: {clock.Elapsed.TotalMilliseconds / Connections:F1} ms per connection and echo; bytes to the dialer: {string.Join(", ", received)}");
         }
     }
 
