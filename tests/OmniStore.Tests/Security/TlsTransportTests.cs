@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using OmniStore.Security;
 using OmniStore.Tests.Infrastructure;
@@ -205,6 +206,90 @@ public sealed class TlsTransportTests : IDisposable
 
             TestContext.Current.TestOutputHelper?.WriteLine($"{inner}: {clock.Elapsed.TotalMilliseconds / Connections:F1} ms per connection and echo; bytes to the dialer: {string.Join(", ", received)}");
         }
+    }
+
+    /// <summary>Rights extensions a CA could have signed by mistake (or a stolen CA key on purpose): each is refused, never read as some right.</summary>
+    public static TheoryData<string, byte[]> MalformedRights()
+    {
+        static byte[] Rights(Action<System.Formats.Asn1.AsnWriter> fill)
+        {
+            var writer = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+            using (writer.PushSequence())
+            {
+                fill(writer);
+            }
+
+            return writer.Encode();
+        }
+
+        static void List(System.Formats.Asn1.AsnWriter writer, int count, int length)
+        {
+            using (writer.PushSequence())
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    writer.WriteCharacterString(System.Formats.Asn1.UniversalTagNumber.UTF8String, new string('a', length));
+                }
+            }
+        }
+
+        return new()
+        {
+            { "malformed", [0x30, 0x08, 0x02, 0x01, 0x01, 0x02] },
+            { "unknown version", Rights(w => { w.WriteInteger(2); w.WriteInteger(2); List(w, 0, 0); List(w, 0, 0); }) },
+            { "unknown role", Rights(w => { w.WriteInteger(1); w.WriteInteger(9); List(w, 0, 0); List(w, 0, 0); }) },
+            { "more than", Rights(w => { w.WriteInteger(1); w.WriteInteger(1); List(w, 65, 1); List(w, 0, 0); }) },
+            { "more than", Rights(w => { w.WriteInteger(1); w.WriteInteger(1); List(w, 1, 1025); List(w, 0, 0); }) },
+            { "malformed", Rights(w => { w.WriteInteger(1); w.WriteInteger(1); List(w, 0, 0); }) },
+        };
+    }
+
+    /// <summary>
+    /// A server whose certificate the tree CA signed but whose rights extension is malformed: the
+    /// dialer refuses it with Unauthorized, saying the rights are bad. The server here is a bare
+    /// SslStream: a node would not even start with such a certificate.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(MalformedRights))]
+    public async Task ACertificateWithMalformedRights_IsRefused(string expected, byte[] rights)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=odd-relay", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var names = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension([new("1.3.6.1.5.5.7.3.1"), new("1.3.6.1.5.5.7.3.2")], false));
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509Extension(NodeRights.ExtensionOid, rights, critical: false));
+        using var signed = request.Create(_ca.Certificate, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), [1, 2, 3, 4, 5, 6, 7, 8]);
+        using var certificate = signed.CopyWithPrivateKey(key);
+        using var exported = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
+
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var serving = Task.Run(
+            async () =>
+            {
+                using var socket = await listener.AcceptTcpClientAsync(ct);
+                await using var ssl = new System.Net.Security.SslStream(socket.GetStream());
+                try
+                {
+                    await ssl.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificate = exported }, ct);
+                    _ = await ssl.ReadAsync(new byte[1], ct); // until the dialer hangs up
+                }
+                catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException)
+                {
+                    // the dialer refused it
+                }
+            },
+            ct);
+        var address = new NodeAddress("tls+tcp", "127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port);
+        var ex = await Assert.ThrowsAsync<OmniStoreException>(() => new TlsTransport(TcpTransport.Instance, client).ConnectAsync(address, new LinkCounters(), ct).WaitAsync(Timeout, ct));
+        Assert.Equal(OmniStoreError.Unauthorized, ex.Error);
+        Assert.Contains("certificate 'odd-relay': its OmniStore rights", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        await serving.WaitAsync(Timeout, ct);
     }
 
     [Theory]

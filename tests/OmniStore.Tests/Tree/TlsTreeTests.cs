@@ -191,6 +191,99 @@ public sealed class TlsTreeTests
         Assert.False(File.Exists(Path.Combine(relay.Options.DataDirectory, TreeNode.RevocationsFile)));
     }
 
+    /// <summary>
+    /// A flood of connects to a TLS listener from one address: some send bytes that are no TLS,
+    /// some the start of a ClientHello and then nothing, some nothing at all. The node closes each
+    /// (at once, or at the handshake timeout), one address never holds more than half the handshake
+    /// slots, and a client from another address puts and gets meanwhile.
+    /// </summary>
+    [Fact]
+    public async Task AHandshakeFlood_FromOneAddress_LeavesTheNodeServingOthers()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = new TreeCluster { Transport = "tls+tcp" };
+        await using var root = await TreeNode.StartAsync(new TreeNodeOptions
+        {
+            Listen = [new NodeAddress("tls+tcp", "127.0.0.1", 0)],
+            Site = "root",
+            DataDirectory = cluster.DirectoryOf($"root-{Guid.NewGuid():N}"),
+            Tls = cluster.IssueTls("root", CertificateRole.Root),
+            MaxPendingHandshakes = 8,
+            HandshakeTimeout = TimeSpan.FromSeconds(2),
+        }, ct);
+
+        // The first bytes of a TLS 1.3 ClientHello record (type 22, version 3.1, length 512), then silence.
+        byte[] helloStart = [22, 3, 1, 2, 0, 1, 0, 1, 252, 3, 3];
+        var flood = new List<RawSocketPeer>();
+        try
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                RawSocketPeer peer;
+                try
+                {
+                    peer = await RawSocketPeer.ConnectAsync(root.Address.Port, "127.0.0.2", ct);
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    continue; // refused outright: as good
+                }
+
+                flood.Add(peer);
+                try
+                {
+                    switch (i % 3)
+                    {
+                        case 0: await peer.WriteAsync(TestData.Random(4096, i), ct); break; // no TLS at all
+                        case 1: await peer.WriteAsync(helloStart, ct); break;                // a ClientHello cut short
+                        default: break;                                                       // nothing
+                    }
+                }
+                catch (IOException)
+                {
+                    // already closed by the node
+                }
+            }
+
+            await using (var client = await OmniStoreClient.ConnectAsync(root.Address.ToString(), new OmniStoreOptions { Tls = cluster.IssueTls("master", CertificateRole.Client, [""]) }, ct).WaitAsync(Timeout, ct))
+            {
+                await client.PutAsync("during-the-flood", TestData.Random(100_000, 3), ct).AsTask().WaitAsync(Timeout, ct);
+                Assert.Equal(TestData.Random(100_000, 3), await client.GetAsync("during-the-flood", ct).AsTask().WaitAsync(Timeout, ct));
+            }
+
+            foreach (var peer in flood)
+            {
+                await WaitForEndAsync(peer, TimeSpan.FromSeconds(10), ct);
+            }
+        }
+        finally
+        {
+            flood.ForEach(peer => peer.Dispose());
+        }
+    }
+
+    /// <summary>Reads what the node sends until it closes the connection; fails if it is still open after <paramref name="within"/>.</summary>
+    private static async Task WaitForEndAsync(RawSocketPeer peer, TimeSpan within, CancellationToken ct)
+    {
+        var buffer = new byte[4096];
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(within);
+        try
+        {
+            while (await peer.Stream.ReadAsync(buffer, timeout.Token) > 0)
+            {
+            }
+        }
+        catch (IOException)
+        {
+            // reset: closed as well
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            Assert.Fail($"the node kept a flooding connection open for {within}");
+        }
+    }
+
     private static async Task WaitAsync(Func<bool> condition, string what, CancellationToken ct)
     {
         for (int i = 0; i < 200 && !condition(); i++)
