@@ -22,10 +22,10 @@ internal static class StagingParticipants
 
     public static string WarmUpName(string name) => name + "-warm-up";
 
-    public static async Task<int> RunMasterAsync(string rootUri, string name, long size, ulong seed, bool broadcast, byte[]? secret, CancellationToken cancellationToken)
+    public static async Task<int> RunMasterAsync(string rootUri, string name, long size, ulong seed, bool broadcast, OmniStoreOptions options, CancellationToken cancellationToken)
     {
         var data = StagingData.Generate(size, seed);
-        await using var client = await OmniStoreClient.ConnectAsync(rootUri, new OmniStoreOptions { SharedSecret = secret }, cancellationToken);
+        await using var client = await OmniStoreClient.ConnectAsync(rootUri, options, cancellationToken);
         await client.PutAsync(WarmUpName(name), StagingData.Generate(WarmUpSize, ~seed), cancellationToken);
         Emit(new ParticipantEvent { Event = ParticipantEvent.Ready });
         await WaitForGoAsync(cancellationToken);
@@ -38,10 +38,9 @@ internal static class StagingParticipants
         return ExitCodes.Success;
     }
 
-    public static async Task<int> RunWorkersAsync(string uri, string name, long size, ulong seed, int count, byte[]? secret, CancellationToken cancellationToken)
+    public static async Task<int> RunWorkersAsync(string uri, string name, long size, ulong seed, int count, OmniStoreOptions options, CancellationToken cancellationToken)
     {
         var expected = StagingData.Generate(size, seed);
-        var options = new OmniStoreOptions { SharedSecret = secret };
         var clients = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => OmniStoreClient.ConnectAsync(uri, options, cancellationToken)));
         try
         {

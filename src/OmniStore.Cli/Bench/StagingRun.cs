@@ -13,6 +13,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly List<StagedProcess> _processes = [];
     private string? _relaySecretFile;
+    private StagingCertificates? _tls;
 
     public async Task<StagingRunResult> ExecuteAsync(string scratch, CancellationToken cancellationToken)
     {
@@ -25,6 +26,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
             // Daemons: the root, and (relay modes) one relay per site, each connected before the clock starts.
             // They share a relay secret made for this run, so that the root accepts its relays.
             _relaySecretFile = WriteRelaySecret(scratch);
+            _tls = settings.Transport.StartsWith(Transport.Tls.TlsTransport.Prefix, StringComparison.Ordinal) ? StagingCertificates.Make(scratch, topology) : null;
             var (root, rootAddress, rootStatus) = await StartDaemonAsync(-1, Path.Combine(scratch, "root"), parent: null, cancellationToken);
             var relays = new List<(StagedProcess Process, string Address, string? Status)>();
             if (mode != StagingMode.Direct)
@@ -36,7 +38,8 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
                 }
             }
 
-            var master = Track(topology.Start(-1, "master", ["bench", "master", "--root", rootAddress, "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv), .. (mode == StagingMode.RelayBroadcast ? ["--broadcast"] : Array.Empty<string>())]));
+            string[] participantTls = _tls?.ParticipantArguments() ?? [];
+            var master = Track(topology.Start(-1, "master", ["bench", "master", "--root", rootAddress, "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv), .. (mode == StagingMode.RelayBroadcast ? ["--broadcast"] : Array.Empty<string>()), .. participantTls]));
             await WaitReadyAsync(master, cancellationToken); // its warm-up object is what the workers warm up on
             var workerProcesses = new List<(StagedProcess Process, int Count)>();
             for (int site = 0; site < perSite.Count; site++)
@@ -47,7 +50,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
                 }
 
                 string source = mode == StagingMode.Direct ? rootAddress : relays[site].Address;
-                var process = Track(topology.Start(site, $"workers of site {site}", ["bench", "worker", "--relay", source, "--count", perSite[site].ToString(inv), "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv)]));
+                var process = Track(topology.Start(site, $"workers of site {site}", ["bench", "worker", "--relay", source, "--count", perSite[site].ToString(inv), "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv), .. participantTls]));
                 workerProcesses.Add((process, perSite[site]));
             }
 
@@ -156,6 +159,11 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
             "relay", "--listen", $"{settings.Transport}://{topology.HostOf(site)}:0", "--data-dir", dataDirectory,
             "--site", site < 0 ? "master" : $"site-{site}", "--relay-secret-file", _relaySecretFile!,
         };
+        if (_tls is not null)
+        {
+            arguments.AddRange(_tls.NodeArguments(site));
+        }
+
         if (parent is not null)
         {
             arguments.AddRange(["--parent", parent, "--cache-size", Math.Max(4 * settings.Size, 256L << 20).ToString(inv)]);

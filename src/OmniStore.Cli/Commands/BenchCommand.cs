@@ -41,8 +41,8 @@ internal static class BenchCommand
         var results = new Option<string>("--results") { Description = "Where the table (.md) and chart (.svg) go", DefaultValueFactory = _ => Path.Combine("bench", "results"), HelpName = "DIR" };
         var duplicate = new Option<double>("--duplicate") { Description = "Share of packets each WAN link delivers twice, each way, 0..1 (the lab)", DefaultValueFactory = _ => 0 };
         var reorder = new Option<double>("--reorder") { Description = "Share of packets each WAN link holds back 1 ms so later ones overtake them, each way, 0..1 (the lab)", DefaultValueFactory = _ => 0 };
-        var transport = new Option<string>("--transport") { Description = "The transport of every link: tcp or rudp (reliable UDP)", DefaultValueFactory = _ => "tcp", HelpName = "tcp|rudp" };
-        transport.AcceptOnlyFromAmong("tcp", "rudp");
+        var transport = new Option<string>("--transport") { Description = "The transport of every link: tcp or rudp (reliable UDP), or either under TLS (a CA made for the run, a certificate per node and one for the participants)", DefaultValueFactory = _ => "tcp", HelpName = "tcp|rudp|tls+tcp|tls+rudp" };
+        transport.AcceptOnlyFromAmong("tcp", "rudp", "tls+tcp", "tls+rudp");
 
         var command = new Command("staging", "The master puts an object; workers over several sites get it: direct from the root, through their site's relay, or pre-staged by broadcast. Reports time, WAN bytes, CPU and the physical floor.")
         {
@@ -310,9 +310,11 @@ internal static class BenchCommand
             command.Options.Add(option);
         }
 
+        var tls = new TlsCommandOptions();
+        tls.AddTo(command);
         command.SetGuardedAction((parseResult, cancellationToken) => StagingParticipants.RunMasterAsync(
             parseResult.GetRequiredValue(root), parseResult.GetRequiredValue(name), parseResult.GetValue(size), parseResult.GetValue(seed),
-            parseResult.GetValue(broadcast), ReadSecret(parseResult.GetValue(secret)), cancellationToken));
+            parseResult.GetValue(broadcast), new OmniStoreOptions { SharedSecret = ReadSecret(parseResult.GetValue(secret)), Tls = tls.Read(parseResult) }, cancellationToken));
         return command;
     }
 
@@ -326,9 +328,11 @@ internal static class BenchCommand
             command.Options.Add(option);
         }
 
+        var tls = new TlsCommandOptions();
+        tls.AddTo(command);
         command.SetGuardedAction((parseResult, cancellationToken) => StagingParticipants.RunWorkersAsync(
             parseResult.GetRequiredValue(relay), parseResult.GetRequiredValue(name), parseResult.GetValue(size), parseResult.GetValue(seed),
-            Positive(parseResult.GetValue(count), "--count", 256), ReadSecret(parseResult.GetValue(secret)), cancellationToken));
+            Positive(parseResult.GetValue(count), "--count", 256), new OmniStoreOptions { SharedSecret = ReadSecret(parseResult.GetValue(secret)), Tls = tls.Read(parseResult) }, cancellationToken));
         return command;
     }
 

@@ -108,6 +108,31 @@ public sealed class BenchStagingTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Every link under TLS (a CA made for the run, a certificate per node and for the
+    /// participants), over rudp on a lossy WAN: every worker verifies, and a site still takes the
+    /// object once, plus TLS's records and handshakes.
+    /// </summary>
+    [Fact]
+    public async Task Lab_OverTlsOnRudp_EveryWorkerVerifies_AndTheRelayMovesTheObjectOncePerSite()
+    {
+        LabRequirement.Ensure();
+        var result = await CliRunner.RunAsync(
+            ["bench", "staging", "--transport", "tls+rudp", "--size", "8M", "--sites", "2", "--workers", "4", "--modes", "relay", "--rate", "200mbit", "--rtt", "20ms", "--loss", "0.01", "--results", _dir.Sub("results")],
+            _dir.Sub("data"), timeout: RunTimeout);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var runs = ReadResults(out string markdown, out _);
+        Assert.Contains("every link over tls+rudp", markdown, StringComparison.Ordinal);
+        var run = Assert.Single(runs.EnumerateArray());
+        Assert.Equal(0, run.GetProperty("failedWorkers").GetInt32());
+        foreach (var site in run.GetProperty("wanLinks").EnumerateArray().Skip(1))
+        {
+            long bytesIn = site.GetProperty("payloadIn").GetInt64();
+            Assert.InRange(bytesIn, Size * 0.99, Size * 1.15);
+        }
+    }
+
     [Fact]
     public async Task LabClean_LeavesALiveLabAlone_AndRemovesItWithAll()
     {
