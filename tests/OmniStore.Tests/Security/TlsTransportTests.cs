@@ -431,6 +431,60 @@ public sealed class TlsTransportTests : IDisposable
         }
     }
 
+    /// <summary>Over rudp: a party that reads every datagram sees neither the name nor the bytes sent.</summary>
+    [Fact]
+    public async Task AnEavesdropperOnARudpPath_SeesNoByteOfWhatWasSent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        var (listener, _, _) = Echo("rudp", server, ct);
+        await using (listener)
+        {
+            using var shim = new OmniStore.Tests.Transport.Rudp.LossyUdpShim(new IPEndPoint(IPAddress.Loopback, listener.Addresses[0].Port)) { Capture = true };
+            await using var connection = await new TlsTransport(RudpTransport.Instance, client).ConnectAsync(new NodeAddress("tls+rudp", "127.0.0.1", shim.FrontEndPoint.Port), new LinkCounters(), ct).WaitAsync(Timeout, ct);
+            var marker = Encoding.ASCII.GetBytes("PUT inputs/secret-object-name 0123456789abcdef");
+            var data = marker.Concat(TestData.Random(256 * 1024, 3)).Concat(marker).ToArray();
+            Assert.Equal(data, await SendAndReadBackAsync(connection, data, ct));
+
+            var captured = shim.Captured();
+            Assert.True(captured.Length > 2 * data.Length, $"the path carried {captured.Length} bytes");
+            Assert.Equal(-1, captured.AsSpan().IndexOf(marker));
+            Assert.Equal(-1, captured.AsSpan().IndexOf(data.AsSpan(marker.Length + 1000, 32)));
+        }
+    }
+
+    /// <summary>Over rudp: a byte altered in one datagram ends the connection; what arrived before it is what was sent.</summary>
+    [Fact]
+    public async Task AnAlteredByteOnARudpPath_EndsTheConnection_AndIsNeverDelivered()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        var (listener, _, _) = Echo("rudp", server, ct);
+        await using (listener)
+        {
+            using var shim = new OmniStore.Tests.Transport.Rudp.LossyUdpShim(new IPEndPoint(IPAddress.Loopback, listener.Addresses[0].Port)) { FlipLargeTowardClient = 100 };
+            await using var connection = await new TlsTransport(RudpTransport.Instance, client).ConnectAsync(new NodeAddress("tls+rudp", "127.0.0.1", shim.FrontEndPoint.Port), new LinkCounters(), ct).WaitAsync(Timeout, ct);
+            var data = TestData.Random(1 << 20, 5);
+            var received = new MemoryStream();
+            var reading = ReadAllAsync(connection, received, ct);
+            try
+            {
+                await connection.Output.WriteAsync(data, ct);
+            }
+            catch (IOException)
+            {
+                // the link is dead both ways
+            }
+
+            var failure = await Record.ExceptionAsync(() => reading.WaitAsync(Timeout, ct));
+            Assert.IsType<IOException>(failure);
+            Assert.True(received.Length < data.Length, $"{received.Length} bytes arrived");
+            Assert.Equal(data.AsSpan(0, (int)received.Length).ToArray(), received.ToArray());
+        }
+    }
+
     private static async Task<TransportConnection> WaitForAsync(List<TransportConnection> accepted, CancellationToken ct)
     {
         for (int i = 0; i < 200; i++)

@@ -69,6 +69,24 @@ internal sealed class LossyUdpShim : IDisposable
     public long Forwarded;
     public long Dropped;
 
+    private readonly MemoryStream _captured = new();
+    private int _largeTowardClient;
+
+    /// <summary>Keeps a copy of every datagram forwarded, both ways (an eavesdropper on the path).</summary>
+    public bool Capture { get; init; }
+
+    /// <summary>Flips a byte near the end of the n-th datagram of over 1000 bytes toward the client (0: none): a party on the path that alters data.</summary>
+    public int FlipLargeTowardClient { get; init; }
+
+    /// <summary>What <see cref="Capture"/> kept.</summary>
+    public byte[] Captured()
+    {
+        lock (_captured)
+        {
+            return _captured.ToArray();
+        }
+    }
+
     /// <summary>The client's datagrams leave from a new port from now on: the server sees its peer move.</summary>
     public void Rebind()
     {
@@ -148,6 +166,19 @@ internal sealed class LossyUdpShim : IDisposable
 
     private void Forward(byte[] datagram, bool toServer)
     {
+        if (Capture)
+        {
+            lock (_captured)
+            {
+                _captured.Write(datagram);
+            }
+        }
+
+        if (!toServer && datagram.Length > 1000 && FlipLargeTowardClient > 0 && Interlocked.Increment(ref _largeTowardClient) == FlipLargeTowardClient)
+        {
+            datagram[^100] ^= 0x01;
+        }
+
         (byte[] Data, bool ToServer)? release = null;
         int copies = 1;
         lock (_gate)
