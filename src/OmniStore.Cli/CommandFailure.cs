@@ -52,7 +52,10 @@ internal static class CommandFailure
     private static (int ExitCode, string Message) Describe(Exception ex) => ex switch
     {
         UsageException => (ExitCodes.Usage, ex.Message),
-        OmniStoreException { Error: OmniStoreError.Unauthorized } store => (ExitCodes.For(store.Error), $"{store.Message} (Unauthorized: every node and client of a tree needs the same --secret-file)"),
+        // The hint about the secret only where the refusal is about the secret, not a certificate or a right.
+        OmniStoreException { Error: OmniStoreError.Unauthorized } store when store.Message.Contains("shared secret", StringComparison.Ordinal)
+            => (ExitCodes.For(store.Error), $"{store.Message} (Unauthorized: every node and client of a tree needs the same --secret-file)"),
+        OmniStoreException { Error: OmniStoreError.Unauthorized } store => (ExitCodes.For(store.Error), $"{store.Message} (Unauthorized)"),
         OmniStoreException store => (ExitCodes.For(store.Error), store.Message),
         OperationCanceledException => (ExitCodes.For(OmniStoreError.Cancelled), "cancelled"),
         IOException or UnauthorizedAccessException => (ExitCodes.IoFailure, ex.Message),

@@ -239,6 +239,7 @@ public sealed class RelayTests : IDisposable
             string line = Assert.Single(stat.ErrorLines);
             Assert.StartsWith("omnistore: error: ", line, StringComparison.Ordinal);
             Assert.Contains("Unauthorized", line, StringComparison.Ordinal);
+            Assert.Contains("needs the same --secret-file", line, StringComparison.Ordinal);
         }
 
         // The same secret without the trailing newline is the same secret.
