@@ -13,8 +13,9 @@ set -euo pipefail
 # nftables, procps (sysctl): the WAN lab. iperf3: the lab's wire-ceiling script
 # (bench/scripts/wire-ceiling.sh); no test needs it. cmake, make, gcc (NativeAOT links libomnistore.so
 # with it), gfortran, pkg-config: building native/ and its C and Fortran tests. openssl: the
-# reference the tree CA's certificates and revocation lists are checked with.
-SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3 cmake make gcc gfortran pkg-config openssl)
+# reference the tree CA's certificates and revocation lists are checked with. coturn (turnserver,
+# turnutils_stunclient): the STUN implementation the NAT code is checked against.
+SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3 cmake make gcc gfortran pkg-config openssl coturn)
 
 # A test that runs longer than this is treated as hung: its test host is killed (dotnet test --blame-hang).
 TEST_HANG_TIMEOUT=${TEST_HANG_TIMEOUT:-5m}

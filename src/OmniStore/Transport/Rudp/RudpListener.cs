@@ -41,6 +41,7 @@ internal sealed class RudpListener : IConnectionListener
                 try
                 {
                     var endpoint = RudpEndpoint.Listen(new IPEndPoint(ip, port), settings);
+                    endpoint.Responder = Nat.StunResponder.Answer; // every node answers STUN on its rudp port (docs/nat.md)
                     endpoints.Add(endpoint);
                     port = endpoint.LocalEndPoint.Port;
                 }

@@ -162,9 +162,31 @@ internal sealed class RudpEndpoint : IDisposable
         }
     }
 
+    /// <summary>
+    /// Answers datagrams of another protocol sharing the port: those whose first byte has neither
+    /// of the top two bits set, which no rudp packet has (its fixed bit is 0x40) and every STUN
+    /// message has (RFC 7983). Null: such datagrams are dropped as malformed.
+    /// </summary>
+    public DatagramResponder? Responder { get; set; }
+
     private void OnDatagram(ReadOnlySpan<byte> datagram, SocketAddress from, long now, List<RudpConnection> touched)
     {
         Interlocked.Increment(ref Counters.DatagramsIn);
+        if (datagram.Length > 0 && (datagram[0] & 0xC0) == 0 && Responder is { } responder)
+        {
+            var address = RudpConnectionCore.CopyOf(from);
+            if (responder(datagram, (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(address)) is { } answer)
+            {
+                Interlocked.Increment(ref Counters.Answered);
+                SendStateless(answer, address);
+            }
+            else
+            {
+                Interlocked.Increment(ref Counters.Malformed);
+            }
+
+            return;
+        }
         if (!PacketHeader.TryRead(datagram, out var header, out _))
         {
             Interlocked.Increment(ref Counters.Malformed);
@@ -495,6 +517,9 @@ internal sealed class EndpointCounters
     public long DatagramsIn;
     public long DatagramsOut;
     public long Malformed;
+
+    /// <summary>Datagrams of another protocol answered on the port (STUN Binding requests).</summary>
+    public long Answered;
     public long UnknownConnection;
     public long UnknownVersion;
     public long BadTokens;
@@ -503,3 +528,6 @@ internal sealed class EndpointCounters
     public long StatelessDropped;
     public long SendDrops;
 }
+
+/// <summary>The answer to a datagram of another protocol that shares a rudp port, or null for none (<see cref="RudpEndpoint.Responder"/>).</summary>
+internal delegate byte[]? DatagramResponder(ReadOnlySpan<byte> datagram, IPEndPoint from);
