@@ -229,12 +229,24 @@ internal sealed partial class PeerConnection : IMessageMemory
     {
         var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, Math.Min(TimeSpan.FromSeconds(1).Ticks, _limits.SendTimeout.Ticks / 4)));
         using var timer = new PeriodicTimer(period);
+
+        // A send that waits is not a frozen peer while the transport sees the peer acknowledge
+        // bytes: a flow that a shared bottleneck starves takes long over one batch, and reads.
+        var progress = (_pipe as Transport.TransportConnection)?.GetFeature<Transport.ISendProgress>();
+        long acknowledged = progress?.BytesAcknowledged ?? -1, progressAt = 0;
         try
         {
             while (await timer.WaitForNextTickAsync(_closed.Token).ConfigureAwait(false))
             {
                 long since = Volatile.Read(ref _sendSince);
-                if (since != 0 && DateTime.UtcNow.Ticks - since > _limits.SendTimeout.Ticks)
+                long now = DateTime.UtcNow.Ticks;
+                if (since != 0 && progress?.BytesAcknowledged is long acked && acked != acknowledged)
+                {
+                    acknowledged = acked;
+                    progressAt = now;
+                }
+
+                if (since != 0 && now - Math.Max(since, progressAt) > _limits.SendTimeout.Ticks)
                 {
                     var reason = new OmniStoreException(OmniStoreError.Unavailable, $"{Describe()} read nothing for {_limits.SendTimeout.TotalSeconds:0} s: closed as frozen.");
                     ConnectionLog.ProtocolViolation(_logger, Describe(), reason.Message);

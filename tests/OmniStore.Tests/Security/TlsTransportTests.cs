@@ -190,7 +190,22 @@ public sealed class TlsTransportTests : IDisposable
             for (int i = 0; i < Connections; i++)
             {
                 await using var connection = await transport.ConnectAsync(listener.Addresses[0], new LinkCounters(), ct).WaitAsync(Timeout, ct);
-                Assert.Equal([1, 2, 3], await SendAndReadBackAsync(connection, [1, 2, 3], ct));
+                try
+                {
+                    Assert.Equal([1, 2, 3], await SendAndReadBackAsync(connection, [1, 2, 3], ct));
+                }
+                catch (TimeoutException)
+                {
+                    TransportConnection[] sides;
+                    lock (accepted)
+                    {
+                        sides = [.. accepted];
+                    }
+
+                    string serverSide = sides.Length > i ? $"server side: authenticated {((ITlsPeer)sides[i]).Authenticated.Status}, wire in {sides[i].Counters.WireIn} out {sides[i].Counters.WireOut}" : "server side: not accepted";
+                    Assert.Fail($"connection {i}: no echo; accepted {sides.Length}; client wire in {connection.Counters.WireIn} out {connection.Counters.WireOut}; {serverSide}");
+                }
+
                 var peer = connection.GetFeature<ITlsPeer>()!;
                 Assert.Equal("node-a", peer.PeerName);
                 Assert.Equal(server.Certificate.SerialNumber, peer.PeerSerial);

@@ -181,6 +181,51 @@ public sealed class MemoryBoundTests
         Assert.Equal(0, root.Memory.Used);
     }
 
+    /// <summary>
+    /// A peer that reads, only slowly (a flow a shared bottleneck starves), is not closed as frozen
+    /// though one send takes longer than the send timeout: what counts is whether the peer takes
+    /// bytes, not whether a whole batch left. (64 workers on a 100 Mbit/s link lost two this way.)
+    /// </summary>
+    [Fact]
+    public async Task ASlowReader_IsNotClosedAsFrozen_WhileItTakesBytes()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = new TreeCluster { Configure = o => o with { SendTimeout = TimeSpan.FromSeconds(2) } };
+        var root = await cluster.StartNodeAsync("root", null);
+        const int ChunkSize = ChunkLayout.MaxChunkSize;
+        var data = TestData.Random(ChunkSize, 3);
+        await using var master = await TreeCluster.ConnectAsync(root, new OmniStoreOptions { ChunkSize = ChunkSize });
+        await master.PutAsync("one-chunk", data, ct);
+        var manifest = await root.GetManifestAsync((await master.StatAsync("one-chunk", ct))!.ManifestId, ct);
+
+        await using var slow = await RawPeer.ConnectAsync(root.Address.Port, ct, receiveBuffer: 16 * 1024);
+        await slow.SendAsync(RawPeer.Frame(FrameType.GetChunk, 1, ChunkRequests.Encode(manifest.Chunks[0], ChunkSize)), ct);
+
+        // 16 KiB every 100 ms: a 1 MiB batch takes over 6 s to leave, three times the send timeout.
+        var buffer = new byte[16 * 1024];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long read = 0;
+        while (clock.Elapsed < TimeSpan.FromSeconds(8))
+        {
+            int n = await slow.Stream.ReadAsync(buffer, ct);
+            Assert.True(n > 0, $"the node closed a reader that took {read} bytes in {clock.Elapsed.TotalSeconds:0.0} s");
+            read += n;
+            await Task.Delay(100, ct);
+        }
+
+        Assert.Contains(root.Children, c => c.Remote.Site == "raw");
+
+        // Then it reads at full speed and gets the whole chunk.
+        var rest = new byte[1 << 20];
+        long total = ChunkSize + ProtocolLimits.HeaderSize;
+        while (read < total)
+        {
+            int n = await slow.Stream.ReadAsync(rest, ct).AsTask().WaitAsync(Timeout, ct);
+            Assert.True(n > 0, $"closed after {read} bytes");
+            read += n;
+        }
+    }
+
     [Fact]
     public async Task WhenTheNodeIsOverItsBudget_TheConnectionHoldingUnfinishedMessagesIsClosed_NotTheOthers()
     {

@@ -9,7 +9,7 @@ namespace OmniStore.Transport.Tcp;
 /// A TCP connection as a duplex pipe. Every byte read or written is counted in the link's wire
 /// counters, so a node can report what crossed each link independently of the protocol.
 /// </summary>
-internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDirectReceiver
+internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDirectReceiver, ISendProgress
 {
     private static readonly LinkPath DirectPath = new("tcp", PathType.Direct);
 
@@ -58,6 +58,38 @@ internal sealed class TcpConnection : TransportConnection, IGatheringSender, IDi
     /// <summary>Gathered sends and direct receives: both are this connection's own socket calls.</summary>
     public override TFeature? GetFeature<TFeature>()
         where TFeature : class => this as TFeature;
+
+    /// <summary>
+    /// Linux's <c>tcpi_bytes_acked</c> (RFC 4898's HCThruOctetsAcked), from <c>TCP_INFO</c>: a
+    /// 64-bit count at byte 120 of <c>struct tcp_info</c> since Linux 4.2. Null elsewhere, or when
+    /// the kernel's answer is shorter.
+    /// </summary>
+    public long? BytesAcknowledged
+    {
+        get
+        {
+            if (!OperatingSystem.IsLinux())
+            {
+                return null;
+            }
+
+            Span<byte> info = stackalloc byte[TcpInfoSize];
+            try
+            {
+                int length = _socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info);
+                return length >= BytesAckedOffset + sizeof(ulong) ? (long)System.Runtime.InteropServices.MemoryMarshal.Read<ulong>(info[BytesAckedOffset..]) : null;
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                return null;
+            }
+        }
+    }
+
+    private const int IpProtoTcp = 6;
+    private const int TcpInfo = 11;
+    private const int TcpInfoSize = 256;
+    private const int BytesAckedOffset = 120;
 
     /// <summary>An IPv4 peer of a dual-mode socket as the IPv4 address it is (127.0.0.1, not ::ffff:127.0.0.1).</summary>
     private static EndPoint? Plain(EndPoint? endPoint) =>

@@ -12,8 +12,7 @@ namespace OmniStore.Transport.Tls;
 /// the write pump writes, and a PipeWriter takes one writer at a time; what the read path wrote is
 /// flushed before the next read, so it never waits for application data to carry it. That flush
 /// never makes a read wait: it starts only when the write lock is free and finishes on its own, and
-/// when the lock is held its holder flushes on its way out (the write pump ends every batch with a
-/// flush). A read that waited for the lock held by a writer that waited for the peer to read (which
+/// when the lock is held the read leaves a request that the holder carries out as it releases it. A read that waited for the lock held by a writer that waited for the peer to read (which
 /// was waiting the same way) hung both ends of an echo.
 /// </summary>
 internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
@@ -23,6 +22,10 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 
     private readonly SemaphoreSlim _writing = new(1, 1);
     private int _unflushed;
+
+    // Set by a read that found the write lock held: whoever releases it next flushes, so bytes a
+    // writer left unflushed (a write that ends below FlushEvery) do not wait for the next batch.
+    private int _flushWanted;
 
     public override bool CanRead => true;
 
@@ -81,7 +84,7 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
         }
         finally
         {
-            _writing.Release();
+            ReleaseWriting();
         }
     }
 
@@ -99,7 +102,7 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
         }
         finally
         {
-            _writing.Release();
+            ReleaseWriting();
         }
     }
 
@@ -125,8 +128,15 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
     {
         if (!_writing.Wait(0))
         {
-            return; // its holder flushes
+            // Its holder flushes on release; asked again here in case it released in between.
+            Volatile.Write(ref _flushWanted, 1);
+            if (!_writing.Wait(0))
+            {
+                return;
+            }
         }
+
+        Volatile.Write(ref _flushWanted, 0);
 
         ValueTask<FlushResult> flushing;
         try
@@ -142,7 +152,7 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 
         if (flushing.IsCompleted)
         {
-            _writing.Release();
+            ReleaseWriting();
             return;
         }
 
@@ -163,12 +173,22 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
         {
             try
             {
-                _writing.Release();
+                ReleaseWriting();
             }
             catch (ObjectDisposedException)
             {
                 // the stream was disposed while the flush waited
             }
+        }
+    }
+
+    /// <summary>Releases the write lock, and flushes in the background when a read asked for it while the lock was held.</summary>
+    private void ReleaseWriting()
+    {
+        _writing.Release();
+        if (Volatile.Read(ref _flushWanted) == 1 && Volatile.Read(ref _unflushed) > 0)
+        {
+            FlushInBackground();
         }
     }
 

@@ -72,7 +72,7 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
 
     public override TFeature? GetFeature<TFeature>()
         where TFeature : class =>
-        this as TFeature ?? (typeof(TFeature) == typeof(ITransportStatistics) ? _inner.GetFeature<TFeature>() : null);
+        this as TFeature ?? (typeof(TFeature) == typeof(ITransportStatistics) || typeof(TFeature) == typeof(ISendProgress) ? _inner.GetFeature<TFeature>() : null);
 
     /// <summary>The dialer's handshake with the node at <paramref name="host"/>: its certificate must chain to the tree CA and name that host.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Unauthorized"/>: the peer's certificate was refused, or it refused ours; <see cref="OmniStoreError.Unavailable"/>: the connection failed.</exception>
