@@ -197,8 +197,11 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
                 reader.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted || result.IsCanceled)
                 {
-                    await _ssl.ShutdownAsync().ConfigureAwait(false); // close_notify, then end-of-stream
-                    await _ssl.FlushAsync().ConfigureAwait(false);
+                    // End of stream without close_notify: SslStream.ShutdownAsync, called while the
+                    // read pump waits in ReadAsync, now and then blocked its caller and never
+                    // returned (seen 2 times in 300 echoes under load), so the peer never saw the
+                    // end. What close_notify adds, telling a cut from an end, the protocol has
+                    // already: every message carries its length and every request its answer.
                     await _inner.CloseOutputAsync().ConfigureAwait(false);
                     break;
                 }
@@ -223,7 +226,7 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
         await _input.Reader.CompleteAsync().ConfigureAwait(false);
 
         // What was written goes out first (a refusal's ERROR frame, the last answers), then
-        // close_notify, as a plain connection delivers what it was given before it closes; bounded,
+        // the end of the stream, as a plain connection delivers what it was given before it closes; bounded,
         // for a peer that reads nothing.
         if (Volatile.Read(ref _writePump) is { } writing)
         {
