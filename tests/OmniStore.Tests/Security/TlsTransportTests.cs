@@ -307,6 +307,43 @@ public sealed class TlsTransportTests : IDisposable
         await serving.WaitAsync(Timeout, ct);
     }
 
+    /// <summary>
+    /// Many short links at once, each a tiny echo then its end: every one ends. Ending a link with
+    /// SslStream.ShutdownAsync while the read pump waited hung about one link in 150 here.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Inner))]
+    public async Task ManyShortLinksAtOnce_EveryOneEnds(string inner)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var server = Credentials("node-a", CertificateRole.Relay, ["127.0.0.1"]);
+        using var client = Credentials("worker-1", CertificateRole.Client, []);
+        var (listener, _, _) = Echo(inner, server, ct);
+        await using (listener)
+        {
+            var transport = new TlsTransport(InnerTransport(inner), client);
+            var stalled = new System.Collections.Concurrent.ConcurrentBag<string>();
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(task => Task.Run(
+                async () =>
+                {
+                    for (int i = 0; i < (inner == "tcp" ? 75 : 25); i++)
+                    {
+                        await using var connection = await transport.ConnectAsync(listener.Addresses[0], new LinkCounters(), ct).WaitAsync(Timeout, ct);
+                        try
+                        {
+                            Assert.Equal([1, 2, 3], await SendAndReadBackAsync(connection, [1, 2, 3], ct));
+                        }
+                        catch (TimeoutException)
+                        {
+                            stalled.Add($"link {task}.{i}: {connection.Counters.WireOut} bytes out, {connection.Counters.WireIn} in");
+                        }
+                    }
+                },
+                ct)));
+            Assert.True(stalled.IsEmpty, "links that never ended: " + string.Join("; ", stalled));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Inner))]
     public async Task ACertificateForAnotherName_IsRefusedByTheDialer(string inner)
