@@ -12,7 +12,7 @@ namespace OmniStore.Transport.Rudp;
 /// thread and send thread drive the protocol (<see cref="RudpConnectionCore"/>, under this
 /// connection's lock).
 /// </summary>
-internal sealed class RudpConnection : TransportConnection, ITransportStatistics
+internal sealed class RudpConnection : TransportConnection, ITransportStatistics, ISendProgress
 {
     private const int PerTurnBytes = 256 * 1024;
 
@@ -129,9 +129,21 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
         }
     }
 
-    /// <summary>Statistics for status; no gathered sends or direct receives (the stream goes through the connection's buffers).</summary>
+    /// <summary>Stream bytes the peer acknowledged: what the send watchdog counts as progress.</summary>
+    public long? BytesAcknowledged
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _core.BytesAcknowledged;
+            }
+        }
+    }
+
+    /// <summary>Statistics for status and send progress; no gathered sends or direct receives (the stream goes through the connection's buffers).</summary>
     public override TFeature? GetFeature<TFeature>()
-        where TFeature : class => this as ITransportStatistics as TFeature;
+        where TFeature : class => this as TFeature is { } feature && feature is ITransportStatistics or ISendProgress ? feature : null;
 
     /// <summary>Dials <paramref name="server"/> from a socket of its own; throws <see cref="OmniStoreException"/> (Unavailable) when no rudp server answers.</summary>
     public static async Task<RudpConnection> ConnectAsync(IPEndPoint server, LinkCounters counters, RudpSettings settings, CancellationToken cancellationToken)

@@ -194,6 +194,9 @@ internal sealed class RudpConnectionCore
     /// <summary>Bytes allocated for the stream's two buffers now.</summary>
     public long BufferBytes => _receive.Allocated + _send.Allocated;
 
+    /// <summary>Stream bytes the peer acknowledged (the contiguous prefix).</summary>
+    public long BytesAcknowledged => _send.AckedPrefix;
+
     /// <summary>A client's side: it sends Initials until the server accepts (or the handshake times out).</summary>
     public static RudpConnectionCore ForClient(RudpSettings settings, SocketAddress server, long now, RudpWindowBudget? budget = null)
     {

@@ -45,6 +45,9 @@ internal sealed class StreamSendBuffer
     /// <summary>Bytes written and not yet acknowledged.</summary>
     public long Held => _written - _ackedPrefix;
 
+    /// <summary>Stream bytes the peer acknowledged, every one below this offset.</summary>
+    public long AckedPrefix => _ackedPrefix;
+
     /// <summary>Bytes allocated for the ring now.</summary>
     public int Allocated => _ring.Length;
 
