@@ -141,7 +141,7 @@ internal sealed class StunMessage
                     software = Internal.UntrustedText.Escape(System.Text.Encoding.UTF8.GetString(value), 100);
                     break;
                 case FingerprintAttribute:
-                    if (valueLength != 4 || BinaryPrimitives.ReadUInt32BigEndian(value) != Fingerprint(datagram[..at], datagram.Length))
+                    if (valueLength != 4 || BinaryPrimitives.ReadUInt32BigEndian(value) != Fingerprint(datagram[..at]))
                     {
                         return null;
                     }
@@ -211,23 +211,19 @@ internal sealed class StunMessage
         TransactionId.CopyTo(buffer, 8);
         int total = at + 8;
         BinaryPrimitives.WriteUInt16BigEndian(buffer.AsSpan(2), (ushort)(total - HeaderSize));
-        uint crc = Fingerprint(buffer.AsSpan(0, at), total);
+        uint crc = Fingerprint(buffer.AsSpan(0, at));
         Span<byte> fingerprint = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(fingerprint, crc);
         at = WriteAttribute(buffer, at, FingerprintAttribute, fingerprint);
         return buffer.AsSpan(0, at).ToArray();
     }
 
-    /// <summary>The FINGERPRINT over <paramref name="before"/> with the header's length set to the message's <paramref name="total"/> length.</summary>
-    private static uint Fingerprint(ReadOnlySpan<byte> before, int total)
-    {
-        Span<byte> header = stackalloc byte[4];
-        before[..4].CopyTo(header);
-        BinaryPrimitives.WriteUInt16BigEndian(header[2..], (ushort)(total - HeaderSize));
-        var copy = before.ToArray();
-        header.CopyTo(copy);
-        return Crc32.Compute(copy) ^ FingerprintXor;
-    }
+    /// <summary>
+    /// The FINGERPRINT over the message up to it, <paramref name="before"/>. Its header's length
+    /// already counts the FINGERPRINT attribute (a parsed message's was checked against the
+    /// datagram; Encode writes it first), as RFC 8489 section 14.7 requires.
+    /// </summary>
+    private static uint Fingerprint(ReadOnlySpan<byte> before) => Crc32.Compute(before) ^ FingerprintXor;
 
     private static IPEndPoint? ReadAddress(ReadOnlySpan<byte> value, ReadOnlySpan<byte> transaction, bool xor)
     {
