@@ -46,6 +46,16 @@ internal sealed class StoreConnectionOptions
         Validators = { CommandLineValidators.NonEmpty },
     };
 
+    public Option<string?> Rendezvous { get; } = new("--rendezvous")
+    {
+        Description = "The rendezvous that finds relays behind NAT named rudp://NAME, rudp://HOST:PORT (docs/nat.md) [default: $OMNISTORE_RENDEZVOUS]",
+        HelpName = "URI",
+        Validators = { CommandLineValidators.NonEmpty },
+    };
+
+    /// <summary>The environment variable that gives the default of <c>--rendezvous</c>.</summary>
+    public const string RendezvousVariable = "OMNISTORE_RENDEZVOUS";
+
     /// <summary>The client's certificate, key and tree CA for <c>tls+</c> relays.</summary>
     public TlsCommandOptions Tls { get; } = new();
 
@@ -55,6 +65,7 @@ internal sealed class StoreConnectionOptions
         command.Options.Add(Relay);
         command.Options.Add(Fallback);
         command.Options.Add(SecretFile);
+        command.Options.Add(Rendezvous);
         Tls.AddTo(command);
         command.Options.Add(Store);
         command.Validators.Add(result =>
@@ -143,9 +154,12 @@ internal sealed class StoreConnectionOptions
             ChunkSize = chunkSize,
             SharedSecret = Secret(parseResult),
             Tls = Tls.Read(parseResult),
+            Rendezvous = parseResult.GetValue(Rendezvous) ?? NonEmpty(Environment.GetEnvironmentVariable(RendezvousVariable)),
         };
         return await OmniStoreClient.ConnectAsync(sources, options, cancellationToken);
     }
+
+    private static string? NonEmpty(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
 
     /// <summary>Opens the embedded store in <c>--store</c> (or the default directory), creating it if missing; <paramref name="sharedSecret"/> is for the nodes it dials (a repair's source).</summary>
     public OmniStoreClient OpenEmbedded(ParseResult parseResult, int chunkSize, byte[]? sharedSecret = null)

@@ -13,7 +13,7 @@ namespace OmniStore;
 internal static class ConnectionString
 {
     /// <summary>Every key a connection string may hold, as documented.</summary>
-    public static readonly IReadOnlyList<string> Keys = ["secretFile", "tlsCert", "tlsKey", "tlsCa", "tlsCrl", "window"];
+    public static readonly IReadOnlyList<string> Keys = ["secretFile", "tlsCert", "tlsKey", "tlsCa", "tlsCrl", "window", "rendezvous"];
 
     /// <summary>Splits <paramref name="text"/> into its addresses and its settings (key as in <see cref="Keys"/>, value).</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/>: a setting that is not <c>key=value</c>, an unknown or repeated key, an empty value.</exception>
@@ -75,6 +75,11 @@ internal static class ConnectionString
             }
 
             options = options with { TransferWindow = requests };
+        }
+
+        if (settings.TryGetValue("rendezvous", out string? rendezvous) && options.Rendezvous is null)
+        {
+            options = options with { Rendezvous = rendezvous };
         }
 
         string[] tls = ["tlsCert", "tlsKey", "tlsCa"];

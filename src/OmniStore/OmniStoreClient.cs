@@ -95,7 +95,7 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
 
         var dialable = addresses.Select(Dialable).ToList();
         var logger = options.LoggerFactory.CreateLogger<OmniStoreClient>();
-        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], options.SharedSecret, options.Tls, options.TransferWindow, logger, cancellationToken).ConfigureAwait(false);
+        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], options.SharedSecret, options.Tls, options.TransferWindow, logger, cancellationToken, options.Rendezvous is null ? null : NodeAddress.Parse(options.Rendezvous)).ConfigureAwait(false);
         return new OmniStoreClient(service, options);
     }
 

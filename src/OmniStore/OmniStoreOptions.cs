@@ -53,6 +53,13 @@ public sealed record OmniStoreOptions
     public TlsOptions? Tls { get; init; }
 
     /// <summary>
+    /// The rendezvous (<c>rudp://HOST:PORT</c>) that finds nodes behind NAT, named <c>rudp://NAME</c>
+    /// (a relay or root registered with <c>--node-id NAME</c>; docs/nat.md). Null when the client
+    /// reaches nodes by their addresses only. Defaults to null.
+    /// </summary>
+    public string? Rendezvous { get; init; }
+
+    /// <summary>
     /// Chunk requests a connected client keeps in flight per Get or Put: enough to fill a long fat
     /// link (16 MiB at the default chunk size). Higher values use more memory per transfer.
     /// Defaults to 16.
@@ -100,6 +107,11 @@ public sealed record OmniStoreOptions
         if (string.IsNullOrWhiteSpace(DataDirectory))
         {
             throw new ArgumentException($"{nameof(DataDirectory)} is required.", argumentName);
+        }
+
+        if (Rendezvous is not null && (!NodeAddress.TryParse(Rendezvous, out var rendezvous, out string? rendezvousError) || rendezvous.Scheme != "rudp" || rendezvous.Port == 0))
+        {
+            throw new ArgumentException($"{nameof(Rendezvous)}: a rendezvous is a rudp://HOST:PORT address; {Internal.UntrustedText.Escape(rendezvousError ?? $"'{Rendezvous}' is not one", 200)}.", argumentName);
         }
 
         if (ChunkSize is < ChunkLayout.MinChunkSize or > ChunkLayout.MaxChunkSize)

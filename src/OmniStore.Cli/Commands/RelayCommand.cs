@@ -51,6 +51,18 @@ internal static class RelayCommand
             HelpName = "URI",
             CustomParser = ParseParent,
         };
+        var nodeName = new Option<string?>("--node-id")
+        {
+            Description = "The name this node registers at its rendezvous, so that nodes reach it behind NAT as rudp://NAME (docs/nat.md): 1-63 of a-z, 0-9 and '-', starting with a letter. Needs a rudp:// --listen address and --rendezvous (a relay's defaults to a rudp:// parent)",
+            HelpName = "NAME",
+            Validators = { ValidateNodeName },
+        };
+        var rendezvous = new Option<NodeAddress?>("--rendezvous")
+        {
+            Description = "The rendezvous that registers --node-id and finds nodes named rudp://NAME, rudp://HOST:PORT: the tree's root (every root serves one) or an `omnistore rendezvous` (docs/nat.md)",
+            HelpName = "URI",
+            CustomParser = ParseRendezvous,
+        };
         var site = new Option<string>("--site")
         {
             Description = $"The site name the node reports to peers and in its status: {SiteName.Rule} (default: the host name)",
@@ -213,6 +225,8 @@ internal static class RelayCommand
         {
             listen,
             parent,
+            nodeName,
+            rendezvous,
             site,
             dataDirectory,
             cacheSize,
@@ -300,6 +314,8 @@ internal static class RelayCommand
                 DefaultShutdownGrace)
             {
                 ParentNodeId = parentId,
+                NodeName = parseResult.GetValue(nodeName),
+                Rendezvous = parseResult.GetValue(rendezvous),
                 DataDirectoryIsDefault = givenDirectory is null,
                 RelaySecretFile = parseResult.GetValue(relaySecretFile) ?? RelaySecretFileFromEnvironment(),
                 Tls = tls.Read(parseResult),
@@ -387,6 +403,33 @@ internal static class RelayCommand
     /// its relay (<see cref="PeerAddress"/>), and dialable as it dials one (an endpoint, and an id of
     /// this version's length).
     /// </summary>
+    private static void ValidateNodeName(OptionResult result)
+    {
+        if (result.Tokens.Count > 0 && OmniStore.Nat.Rendezvous.RendezvousMessages.CheckName(result.Tokens[0].Value) is { } problem)
+        {
+            result.AddError($"--node-id: {problem}.");
+        }
+    }
+
+    /// <summary>Parses a rendezvous address: rudp://HOST:PORT.</summary>
+    internal static NodeAddress? ParseRendezvous(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (!NodeAddress.TryParse(text, out var address, out string? error))
+        {
+            result.AddError($"--rendezvous: {error}.");
+            return null;
+        }
+
+        if (address.Scheme != "rudp" || address.Port == 0)
+        {
+            result.AddError($"--rendezvous: a rendezvous is a rudp://HOST:PORT address, not '{address}'.");
+            return null;
+        }
+
+        return address;
+    }
+
     private static PeerAddress? ParseParent(ArgumentResult result)
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;

@@ -51,6 +51,8 @@ internal static class RelayDaemon
                 Listen = settings.Listen,
                 Parent = settings.Parent,
                 ParentNodeId = settings.ParentNodeId,
+                NodeName = settings.NodeName,
+                Rendezvous = settings.Rendezvous,
                 Site = settings.Site,
                 DataDirectory = settings.DataDirectory,
                 CacheSize = settings.CacheSize,

@@ -29,6 +29,12 @@ internal sealed record RelaySettings(
     /// <summary>The node id the parent must prove (<c>--parent URI#NODEID</c>); null for whichever node answers there.</summary>
     public NodeId? ParentNodeId { get; init; }
 
+    /// <summary>The name registered at the rendezvous (<c>--node-id</c>); null for none.</summary>
+    public string? NodeName { get; init; }
+
+    /// <summary>The rendezvous (<c>--rendezvous</c>); null for the default.</summary>
+    public NodeAddress? Rendezvous { get; init; }
+
     /// <summary>Whether <see cref="DataDirectory"/> is the default (<c>--data-dir</c> not given), for the message when it cannot be created.</summary>
     public bool DataDirectoryIsDefault { get; init; }
 

@@ -53,7 +53,7 @@ internal static class StunClient
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                rto *= 2; // no answer in time: send again
+                rto *= schedule.Backoff; // no answer in time: send again
             }
         }
 
@@ -66,7 +66,11 @@ internal static class StunClient
 }
 
 /// <summary>A STUN retransmission schedule (RFC 8489 section 6.2.1): the first RTO, how many requests, and the last one's wait in RTOs.</summary>
-internal sealed record StunSchedule(TimeSpan InitialRto, int Requests, int LastWaitFactor)
+/// <param name="InitialRto">The wait after the first request.</param>
+/// <param name="Requests">How many requests are sent.</param>
+/// <param name="LastWaitFactor">The wait after the last request, in initial RTOs.</param>
+/// <param name="Backoff">What each RTO is multiplied by for the next (RFC 8489: 2; connectivity checks: 1, a steady pace).</param>
+internal sealed record StunSchedule(TimeSpan InitialRto, int Requests, int LastWaitFactor, double Backoff = 2)
 {
     /// <summary>How long the transaction takes when nothing answers.</summary>
     public TimeSpan Total
@@ -78,7 +82,7 @@ internal sealed record StunSchedule(TimeSpan InitialRto, int Requests, int LastW
             for (int i = 1; i < Requests; i++)
             {
                 total += rto;
-                rto *= 2;
+                rto *= Backoff;
             }
 
             return total + (InitialRto * LastWaitFactor);

@@ -29,6 +29,7 @@ internal sealed class StunMessage
     public const int MaxAttributes = 64;
 
     private const ushort MappedAddress = 0x0001;
+    private const ushort UsernameAttribute = 0x0006;
     private const ushort ErrorCodeAttribute = 0x0009;
     private const ushort UnknownAttributes = 0x000A;
     private const ushort XorMappedAddress = 0x0020;
@@ -54,6 +55,12 @@ internal sealed class StunMessage
     public (int Code, string Reason)? Error { get; init; }
 
     public string? Software { get; init; }
+
+    /// <summary>USERNAME's bytes (at most <see cref="MaxUsername"/>): a relay token or a punching session's tag (docs/nat.md).</summary>
+    public byte[]? Username { get; init; }
+
+    /// <summary>The longest USERNAME read or written.</summary>
+    public const int MaxUsername = 64;
 
     /// <summary>Whether the message carried a FINGERPRINT (which was checked: a wrong one is no message).</summary>
     public bool Fingerprinted { get; private init; }
@@ -87,6 +94,7 @@ internal sealed class StunMessage
         IPEndPoint? xorMapped = null, mapped = null;
         (int, string)? error = null;
         string? software = null;
+        byte[]? username = null;
         bool fingerprinted = false;
         var unknown = new List<ushort>();
         int at = HeaderSize, count = 0;
@@ -137,6 +145,14 @@ internal sealed class StunMessage
 
                     error = ((value[2] * 100) + value[3], Internal.UntrustedText.Escape(System.Text.Encoding.UTF8.GetString(value[4..]), 200));
                     break;
+                case UsernameAttribute:
+                    if (valueLength > MaxUsername)
+                    {
+                        return null;
+                    }
+
+                    username = value.ToArray();
+                    break;
                 case SoftwareAttribute:
                     software = Internal.UntrustedText.Escape(System.Text.Encoding.UTF8.GetString(value), 100);
                     break;
@@ -165,6 +181,7 @@ internal sealed class StunMessage
             Mapped = xorMapped ?? mapped,
             Error = error,
             Software = software,
+            Username = username,
             Fingerprinted = fingerprinted,
             Unknown = unknown,
         };
@@ -199,6 +216,11 @@ internal sealed class StunMessage
             }
 
             at = WriteAttribute(buffer, at, UnknownAttributes, value);
+        }
+
+        if (Username is { } user)
+        {
+            at = WriteAttribute(buffer, at, UsernameAttribute, user.AsSpan(0, Math.Min(user.Length, MaxUsername)));
         }
 
         if (Software is { } software)

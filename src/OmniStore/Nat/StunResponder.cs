@@ -9,6 +9,17 @@ namespace OmniStore.Nat;
 /// </summary>
 internal static class StunResponder
 {
+    /// <summary>
+    /// A rudp socket's <c>DatagramResponder</c>: false when <paramref name="datagram"/> is no STUN
+    /// message; else true, with <paramref name="answer"/> the answer to a Binding request (null for
+    /// any other STUN message: nothing here waits for one).
+    /// </summary>
+    public static bool Respond(ReadOnlySpan<byte> datagram, IPEndPoint from, out byte[]? answer)
+    {
+        answer = Answer(datagram, from);
+        return answer is not null || StunMessage.TryParse(datagram) is not null;
+    }
+
     /// <summary>The answer to <paramref name="datagram"/> from <paramref name="from"/>, or null when there is none to give.</summary>
     public static byte[]? Answer(ReadOnlySpan<byte> datagram, IPEndPoint from)
     {

@@ -32,6 +32,7 @@ internal sealed class RemoteObjectService : IObjectService
     private int _index;
     private int _disposed;
     private TransportRegistry _transports = TransportRegistry.Default;
+    private Nat.NatTraversal? _nat;
     private Security.TlsCredentials? _tls;
     private ClientRevocations? _revocations;
 
@@ -66,7 +67,7 @@ internal sealed class RemoteObjectService : IObjectService
     /// gives, per address, the node id the node there must prove (null: any). With
     /// <paramref name="tls"/> (for <c>tls+</c> addresses), the certificate's key is the client's node key.
     /// </summary>
-    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, CancellationToken cancellationToken)
+    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, CancellationToken cancellationToken, NodeAddress? rendezvous = null)
     {
         ArgumentOutOfRangeException.ThrowIfNotEqual(expected.Count, addresses.Count, nameof(expected));
         var credentials = tls?.Load();
@@ -82,6 +83,13 @@ internal sealed class RemoteObjectService : IObjectService
         if (credentials is not null)
         {
             credentials.RevocationsChanged += service.DropRevoked;
+        }
+
+        if (rendezvous is not null)
+        {
+            // rudp://NAME reaches a node behind NAT through the rendezvous (docs/nat.md).
+            service._nat = new Nat.NatTraversal(new Nat.NatOptions { Rendezvous = rendezvous }, endpoint: null, identity, logger);
+            service._transports = service._transports.With(new Nat.NatTransport(service._transports.Get("rudp"), service._nat));
         }
 
         try
@@ -699,6 +707,11 @@ internal sealed class RemoteObjectService : IObjectService
             if (_connection is not null)
             {
                 await _connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (_nat is not null)
+            {
+                await _nat.DisposeAsync().ConfigureAwait(false);
             }
 
             _identity.Node.Dispose(); // the client's ephemeral key: no later handshake needs it

@@ -40,6 +40,14 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private long _answerBufferBytes;
     private int _disposed;
     private TlsCredentials? _tls;
+    private Nat.NatTraversal? _nat;
+    private Nat.Rendezvous.RendezvousService? _rendezvous;
+
+    /// <summary>This node's NAT traversal (its rendezvous registration), or null when it takes part in none.</summary>
+    internal Nat.NatTraversal? NatTraversal => _nat;
+
+    /// <summary>The rendezvous this node serves, or null when it serves none.</summary>
+    internal Nat.Rendezvous.RendezvousService? RendezvousService => _rendezvous;
 
     private TreeNode(TreeNodeOptions options, ContentStore store, IConnectionListener listener, NodeIdentity key)
     {
@@ -149,6 +157,8 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         NodeIdentity? key = null;
         TlsCredentials? tls = null;
         IConnectionListener listener;
+        Nat.NatTraversal? nat = null;
+        Nat.Rendezvous.RendezvousService? rendezvous = null;
         try
         {
             // After the store: its lock keeps a second process on this directory from racing here.
@@ -166,16 +176,36 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
             }
 
             listener = options.Transports.Listen(options.Listen);
+            if (options.ServesRendezvous ?? options.Parent is null)
+            {
+                rendezvous = new Nat.Rendezvous.RendezvousService(logger: options.LoggerFactory.CreateLogger<Nat.Rendezvous.RendezvousService>());
+                options = options with { Modules = [.. options.Modules, rendezvous] };
+            }
+
+            if (options.EffectiveRendezvous is { } at)
+            {
+                // One socket for everything NAT traversal sends: the listener's, whose mapping peers are told.
+                var sockets = listener.DatagramSockets;
+                var socket = sockets.FirstOrDefault(e => e.LocalEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? (sockets.Count > 0 ? sockets[0] : null);
+                var identity = new ConnectionIdentity(key, NodeRole.Client, options.Site, options.Secret);
+                nat = new Nat.NatTraversal(new Nat.NatOptions { Rendezvous = at, Name = options.NodeName }, socket, identity, options.LoggerFactory.CreateLogger<Nat.NatTraversal>());
+                options = options with { Transports = options.Transports.With(new Nat.NatTransport(options.Transports.Get("rudp"), nat)) };
+            }
         }
         catch
         {
+            if (nat is not null)
+            {
+                await nat.DisposeAsync().ConfigureAwait(false);
+            }
+
             key?.Dispose();
             tls?.Dispose();
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
 
-        var node = new TreeNode(options, store, listener, key) { _tls = tls };
+        var node = new TreeNode(options, store, listener, key) { _tls = tls, _nat = nat, _rendezvous = rendezvous };
         node.StartRevocations();
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
@@ -191,6 +221,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 
         NodeLog.RelayPolicy(node._logger, node.RelayPolicy());
         node.LogConnectionLimits();
+        nat?.Start();
         if (node.Parent is { } parent)
         {
             await parent.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -256,6 +287,16 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         if (Parent is { } parent)
         {
             await parent.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_nat is not null)
+        {
+            await _nat.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_rendezvous is not null)
+        {
+            await _rendezvous.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_acceptLoop is not null)

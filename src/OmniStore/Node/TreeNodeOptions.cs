@@ -41,6 +41,27 @@ internal sealed record TreeNodeOptions
     /// <summary>How often the revocation list file (<see cref="TlsOptions.RevocationListFile"/>) is looked at for a change.</summary>
     internal TimeSpan RevocationPollInterval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// The name this node registers at its rendezvous (<c>--node-id</c>), so that others reach it
+    /// behind its NAT as <c>rudp://NAME</c> (docs/nat.md); it needs a rudp listener and a
+    /// <see cref="Rendezvous"/> (a relay's defaults to its parent). Null (the default): none.
+    /// </summary>
+    public string? NodeName { get; init; }
+
+    /// <summary>
+    /// The rendezvous that registers <see cref="NodeName"/> and finds the nodes named
+    /// <c>rudp://NAME</c> (a parent behind NAT). Null: a relay with a <see cref="NodeName"/> uses its
+    /// parent when that is a <c>rudp://HOST:PORT</c> address; otherwise the node takes part in no NAT traversal.
+    /// </summary>
+    public NodeAddress? Rendezvous { get; init; }
+
+    /// <summary>Whether the node serves rendezvous requests for its tree (docs/nat.md). Defaults to true for the root, false for a relay.</summary>
+    public bool? ServesRendezvous { get; init; }
+
+    /// <summary>The rendezvous <see cref="NodeName"/> registers at and names are resolved by, with the default applied; null for none.</summary>
+    internal NodeAddress? EffectiveRendezvous =>
+        Rendezvous ?? (NodeName is not null && Parent is { Scheme: "rudp", Port: > 0 } parent ? parent : null);
+
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
 
@@ -320,6 +341,31 @@ internal sealed record TreeNodeOptions
         if (string.IsNullOrWhiteSpace(DataDirectory))
         {
             throw new ArgumentException($"{nameof(DataDirectory)} is required.", argumentName);
+        }
+
+        if (NodeName is not null && Nat.Rendezvous.RendezvousMessages.CheckName(NodeName) is { } nameProblem)
+        {
+            throw new ArgumentException($"{nameof(NodeName)}: {nameProblem}.", argumentName);
+        }
+
+        if (NodeName is not null && EffectiveRendezvous is null)
+        {
+            throw new ArgumentException($"{nameof(NodeName)} '{NodeName}' is registered at a rendezvous: give {nameof(Rendezvous)} (--rendezvous rudp://HOST:PORT).", argumentName);
+        }
+
+        if (NodeName is not null && !Listen.Any(a => a.Scheme is "rudp" or "tls+rudp"))
+        {
+            throw new ArgumentException($"{nameof(NodeName)} '{NodeName}' is reached over rudp: the node needs a rudp:// listen address.", argumentName);
+        }
+
+        if (Rendezvous is { } rendezvous && (rendezvous.Scheme != "rudp" || rendezvous.Port == 0))
+        {
+            throw new ArgumentException($"{nameof(Rendezvous)}: a rendezvous is a rudp://HOST:PORT address, not '{rendezvous}'.", argumentName);
+        }
+
+        if (Parent is { Scheme: "rudp" or "tls+rudp", Port: 0 } named && EffectiveRendezvous is null)
+        {
+            throw new ArgumentException($"{nameof(Parent)} {named} names a node behind NAT, found through a rendezvous: give {nameof(Rendezvous)} (--rendezvous rudp://HOST:PORT).", argumentName);
         }
 
         if (CacheSize < 0)

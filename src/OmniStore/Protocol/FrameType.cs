@@ -1,6 +1,6 @@
 namespace OmniStore.Protocol;
 
-/// <summary>Frame types of protocol versions 2 (version 1's, then GET_COPY and the VERIFY exchange) and 3 (GET_OBJECT and OBJECT) (docs/protocol.md, "Messages").</summary>
+/// <summary>Frame types of protocol versions 2 (version 1's, then GET_COPY and the VERIFY exchange) and 3 (GET_OBJECT and OBJECT) (docs/protocol.md, "Messages"); 38-42 are the rendezvous's (docs/nat.md).</summary>
 internal enum FrameType : byte
 {
     Hello = 1,
@@ -33,4 +33,9 @@ internal enum FrameType : byte
     Object = 35,
     PutObject = 36,
     Revocations = 37,
+    Register = 38,
+    Introduce = 39,
+    Candidates = 40,
+    Punch = 41,
+    Relay = 42,
 }

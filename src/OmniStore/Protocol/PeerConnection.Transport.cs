@@ -11,6 +11,12 @@ internal sealed partial class PeerConnection
     /// <summary>The peer's endpoint as the transport reports it; null if it has none.</summary>
     public string? RemoteEndPoint => (_pipe as TransportConnection)?.RemoteEndPoint?.ToString();
 
+    /// <summary>The peer's IP endpoint as the transport reports it (the address its NAT maps it to); null over a bare pipe or an in-process link.</summary>
+    public System.Net.IPEndPoint? RemoteIPEndPoint => (_pipe as TransportConnection)?.RemoteEndPoint as System.Net.IPEndPoint;
+
+    /// <summary>This end's IP endpoint as the transport reports it; null over a bare pipe or an in-process link.</summary>
+    public System.Net.IPEndPoint? LocalIPEndPoint => (_pipe as TransportConnection)?.LocalEndPoint as System.Net.IPEndPoint;
+
     /// <summary>What the peer's TLS certificate grants (docs/tls.md, "Rights"); null on a plain link, where every peer may do everything its side allows.</summary>
     public Security.NodeRights? PeerRights => (_pipe as TransportConnection)?.GetFeature<Transport.Tls.ITlsPeer>()?.PeerRights;
 

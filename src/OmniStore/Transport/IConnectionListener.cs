@@ -16,4 +16,7 @@ internal interface IConnectionListener : IAsyncDisposable
     /// descriptor), so the caller may count accepting as working.
     /// </summary>
     Task<AcceptResult> AcceptAsync(CancellationToken cancellationToken);
+
+    /// <summary>The rudp sockets it listens on, for NAT traversal (whose mappings are those sockets'); none for other transports.</summary>
+    IReadOnlyList<Rudp.Internal.RudpEndpoint> DatagramSockets => [];
 }

@@ -36,6 +36,14 @@ internal sealed class TransportRegistry
     public TransportRegistry WithTls(TlsCredentials credentials) =>
         new(_byScheme.Values.Select(t => t is TlsTransport tls ? new TlsTransport(tls.Inner, credentials) : t));
 
+    /// <summary>
+    /// This registry with <paramref name="replacement"/> in place of the transport of its scheme,
+    /// also under the TLS transport over that scheme (NAT traversal's rudp that also dials names).
+    /// </summary>
+    public TransportRegistry With(ITransport replacement) =>
+        new(_byScheme.Values.Select(t => t.Scheme == replacement.Scheme ? replacement
+            : t is TlsTransport tls && tls.Inner.Scheme == replacement.Scheme ? new TlsTransport(replacement, tls.Credentials) : t));
+
     /// <summary>The registered schemes, sorted.</summary>
     public IReadOnlyList<string> Schemes { get; }
 

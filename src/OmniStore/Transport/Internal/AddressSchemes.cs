@@ -2,13 +2,13 @@ namespace OmniStore.Transport.Internal;
 
 /// <summary>
 /// The schemes an address may have, and which of them name a host only, so that their port may be
-/// left out (<c>mem://NAME</c>). The address grammar learns of schemes here and nowhere else: a
+/// left out (<c>mem://NAME</c>; <c>rudp://NAME</c>, a node behind NAT found through a rendezvous: docs/nat.md). The address grammar learns of schemes here and nowhere else: a
 /// registry of transports replaces <see cref="Default"/> with what it holds.
 /// </summary>
 internal sealed record AddressSchemes(IReadOnlyList<string> Names, IReadOnlyList<string> WithoutPort)
 {
     /// <summary>What this build connects to and listens on.</summary>
-    public static AddressSchemes Default { get; } = new(NodeAddress.SupportedSchemes, ["mem"]);
+    public static AddressSchemes Default { get; } = new(NodeAddress.SupportedSchemes, ["mem", "rudp", "tls+rudp"]);
 
     /// <summary>Whether <paramref name="scheme"/> (lower case) is known.</summary>
     public bool Has(string scheme) => Names.Contains(scheme, StringComparer.Ordinal);

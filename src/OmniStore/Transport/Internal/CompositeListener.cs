@@ -24,6 +24,8 @@ internal sealed class CompositeListener : IConnectionListener
     private int _next;
     private int _disposed;
 
+    public IReadOnlyList<Rudp.Internal.RudpEndpoint> DatagramSockets => [.. _listeners.SelectMany(l => l.DatagramSockets)];
+
     /// <summary>Takes ownership of <paramref name="listeners"/> (at least one): disposing this disposes them.</summary>
     public CompositeListener(IReadOnlyList<IConnectionListener> listeners)
     {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
 using OmniStore.Internal;
 using OmniStore.Transport.Rudp.Internal;
 
@@ -45,6 +46,7 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
         _core = core;
         _counters = counters;
         RemoteEndPoint = remote;
+        Path = new LinkPath("rudp", endpoint.PathTo(remote));
         LocalEndPoint = endpoint.LocalEndPoint;
     }
 
@@ -60,7 +62,7 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
 
     public override CancellationToken Closed => _closed.Token;
 
-    public override LinkPath Path { get; } = new("rudp", PathType.Direct);
+    public override LinkPath Path { get; }
 
     internal ConnectionId LocalId => _core.LocalId;
 
@@ -146,11 +148,23 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
         where TFeature : class => this as TFeature is { } feature && feature is ITransportStatistics or ISendProgress ? feature : null;
 
     /// <summary>Dials <paramref name="server"/> from a socket of its own; throws <see cref="OmniStoreException"/> (Unavailable) when no rudp server answers.</summary>
-    public static async Task<RudpConnection> ConnectAsync(IPEndPoint server, LinkCounters counters, RudpSettings settings, CancellationToken cancellationToken)
+    public static Task<RudpConnection> ConnectAsync(IPEndPoint server, LinkCounters counters, RudpSettings settings, CancellationToken cancellationToken) =>
+        ConnectAsync(RudpEndpoint.ForClient(server.AddressFamily, settings), ownsEndpoint: true, server, counters, cancellationToken);
+
+    /// <summary>
+    /// Opens a connection to <paramref name="server"/> from <paramref name="endpoint"/>'s socket,
+    /// which it shares (NAT traversal: the socket whose mapping the peer knows). The endpoint is
+    /// disposed with the connection only when <paramref name="ownsEndpoint"/>.
+    /// </summary>
+    internal static async Task<RudpConnection> ConnectAsync(RudpEndpoint endpoint, bool ownsEndpoint, IPEndPoint server, LinkCounters counters, CancellationToken cancellationToken)
     {
-        var endpoint = RudpEndpoint.ForClient(server.AddressFamily, settings);
-        var core = RudpConnectionCore.ForClient(settings, server.Serialize(), RudpSettings.Now(), endpoint.WindowBudget);
-        var connection = new RudpConnection(endpoint, ownsEndpoint: true, core, counters, server);
+        if (endpoint.LocalEndPoint.AddressFamily == AddressFamily.InterNetworkV6 && server.AddressFamily == AddressFamily.InterNetwork)
+        {
+            server = new IPEndPoint(server.Address.MapToIPv6(), server.Port);
+        }
+
+        var core = RudpConnectionCore.ForClient(endpoint.Settings, server.Serialize(), RudpSettings.Now(), endpoint.WindowBudget);
+        var connection = new RudpConnection(endpoint, ownsEndpoint, core, counters, server);
         endpoint.Add(connection);
         try
         {

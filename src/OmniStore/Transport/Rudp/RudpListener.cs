@@ -28,6 +28,8 @@ internal sealed class RudpListener : IConnectionListener
     /// <summary>The endpoints, for status and tests.</summary>
     internal IReadOnlyList<RudpEndpoint> Endpoints => _endpoints;
 
+    public IReadOnlyList<RudpEndpoint> DatagramSockets => _endpoints;
+
     public static RudpListener Bind(NodeAddress address, RudpSettings settings)
     {
         settings.Validate();
@@ -41,7 +43,7 @@ internal sealed class RudpListener : IConnectionListener
                 try
                 {
                     var endpoint = RudpEndpoint.Listen(new IPEndPoint(ip, port), settings);
-                    endpoint.Responder = Nat.StunResponder.Answer; // every node answers STUN on its rudp port (docs/nat.md)
+                    endpoint.Responder = Nat.StunResponder.Respond; // every node answers STUN on its rudp port (docs/nat.md)
                     endpoints.Add(endpoint);
                     port = endpoint.LocalEndPoint.Port;
                 }

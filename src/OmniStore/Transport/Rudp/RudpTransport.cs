@@ -20,6 +20,11 @@ internal sealed class RudpTransport(RudpSettings settings) : ITransport
     public async Task<TransportConnection> ConnectAsync(NodeAddress address, LinkCounters counters, CancellationToken cancellationToken)
     {
         settings.Validate();
+        if (address.Port == 0)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"{address} names a node behind NAT (a rudp address without a port), which is found through a rendezvous: give --rendezvous rudp://HOST:PORT (rendezvous= in a connection string), or the node's port (docs/nat.md).");
+        }
+
         var ips = HostResolver.Resolve(address, forListening: false);
         OmniStoreException? last = null;
         foreach (var ip in ips)

@@ -6,6 +6,8 @@ namespace OmniStore.Transport.Tls;
 /// <summary>A listener of the inner transport whose connections are opened with TLS (the acceptor's handshake starts when the node opens one).</summary>
 internal sealed class TlsListener(IConnectionListener inner, TlsCredentials credentials, string scheme) : IConnectionListener
 {
+    public IReadOnlyList<Rudp.Internal.RudpEndpoint> DatagramSockets => inner.DatagramSockets;
+
     public IReadOnlyList<NodeAddress> Addresses { get; } = [.. inner.Addresses.Select(a => a with { Scheme = scheme })];
 
     public async Task<AcceptResult> AcceptAsync(CancellationToken cancellationToken)

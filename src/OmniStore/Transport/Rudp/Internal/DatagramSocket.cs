@@ -44,6 +44,39 @@ internal abstract class DatagramSocket : IDisposable
 
     public abstract void Dispose();
 
+    /// <summary>The socket underneath, for the rare option set around one send (<see cref="SendWithTtl"/>).</summary>
+    protected abstract Socket Underlying { get; }
+
+    /// <summary>
+    /// Sends one datagram that may cross at most <paramref name="ttl"/> hops (IP_TTL or the IPv6 hop
+    /// limit, set for this send and put back after it). Called by the one thread that sends.
+    /// </summary>
+    public void SendWithTtl(byte[] datagram, SocketAddress to, int ttl)
+    {
+        var socket = Underlying;
+        short previous = socket.Ttl;
+        try
+        {
+            socket.Ttl = (short)ttl;
+            socket.SendTo(datagram, SocketFlags.None, to);
+        }
+        catch (SocketException)
+        {
+            CountSendDrop();
+        }
+        finally
+        {
+            try
+            {
+                socket.Ttl = previous;
+            }
+            catch (SocketException)
+            {
+                // Closing: nothing else will be sent.
+            }
+        }
+    }
+
     protected void CountSendDrop(int datagrams = 1) => Interlocked.Add(ref _sendDrops, datagrams);
 
     /// <summary>

@@ -62,6 +62,8 @@ internal sealed unsafe partial class LinuxDatagramSocket : DatagramSocket
     private const int ENotSock = 88;
 
     private readonly Socket _socket;
+
+    protected override Socket Underlying => _socket;
     private readonly SafeSocketHandle _handle;
 
     // Native memory, one block: the receiving side's part and the sending side's part.

@@ -11,6 +11,8 @@ internal sealed class PortableDatagramSocket : DatagramSocket
 {
     private readonly Socket _socket;
 
+    protected override Socket Underlying => _socket;
+
     private PortableDatagramSocket(Socket socket)
     {
         _socket = socket;

@@ -24,6 +24,8 @@ internal sealed class RudpEndpoint : IDisposable
     private readonly PriorityQueue<RudpConnection, long> _timers = new();
     private readonly ConcurrentQueue<RudpConnection> _ready = new();
     private readonly ConcurrentQueue<(byte[] Datagram, SocketAddress To)> _stateless = new();
+    private readonly ConcurrentQueue<(byte[] Datagram, SocketAddress To, int Ttl)> _limitedTtl = new();
+    private readonly ConcurrentDictionary<IPEndPoint, PathType> _expectedPaths = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly Thread _receiver;
     private readonly Thread _sender;
@@ -113,6 +115,56 @@ internal sealed class RudpEndpoint : IDisposable
         _wake.Set();
     }
 
+    /// <summary>
+    /// Queues a datagram that leaves with at most <paramref name="ttl"/> hops (NAT traversal's
+    /// opening datagrams: docs/nat.md, "Hole punching"), sent by the send thread, which alone sends
+    /// on the socket, so nothing else leaves with the lowered TTL. Dropped when the queue is full.
+    /// </summary>
+    public void SendWithTtl(byte[] datagram, IPEndPoint to, int ttl)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ttl, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ttl, 255);
+        if (Interlocked.Increment(ref _statelessQueued) > MaxStatelessQueued)
+        {
+            Interlocked.Decrement(ref _statelessQueued);
+            Interlocked.Increment(ref Counters.StatelessDropped);
+            return;
+        }
+
+        _limitedTtl.Enqueue((datagram, Normalize(to).Serialize(), ttl));
+        _wake.Set();
+    }
+
+    /// <summary>Queues a datagram to <paramref name="to"/> that belongs to no connection (STUN from the NAT layer).</summary>
+    public void SendDatagram(byte[] datagram, IPEndPoint to) => SendStateless(datagram, Normalize(to).Serialize());
+
+    /// <summary>
+    /// Says how a connection with <paramref name="remote"/> reaches it (a punched hole, a relay),
+    /// for connections opened or accepted from now on; the NAT layer tells, the transport only reports it.
+    /// </summary>
+    public void ExpectPath(IPEndPoint remote, PathType type) => _expectedPaths[Normalize(remote)] = type;
+
+    /// <summary>The path a connection with <paramref name="remote"/> runs on: what <see cref="ExpectPath"/> said, else direct.</summary>
+    public PathType PathTo(EndPoint? remote) =>
+        remote is IPEndPoint ip && _expectedPaths.TryGetValue(Normalize(ip), out var type) ? type : PathType.Direct;
+
+    /// <summary>An address in the socket's family (IPv4 as IPv4-mapped IPv6 on an IPv6 socket, and back).</summary>
+    private IPEndPoint Normalize(IPEndPoint address)
+    {
+        bool v6 = _socket.LocalEndPoint.AddressFamily == AddressFamily.InterNetworkV6;
+        var ip = address.Address;
+        if (v6 && ip.AddressFamily == AddressFamily.InterNetwork)
+        {
+            ip = ip.MapToIPv6();
+        }
+        else if (!v6 && ip.IsIPv4MappedToIPv6)
+        {
+            ip = ip.MapToIPv4();
+        }
+
+        return new IPEndPoint(ip, address.Port);
+    }
+
     /// <summary>Asks the send thread to look at <paramref name="connection"/> now.</summary>
     public void MarkReady(RudpConnection connection)
     {
@@ -175,14 +227,14 @@ internal sealed class RudpEndpoint : IDisposable
         if (datagram.Length > 0 && (datagram[0] & 0xC0) == 0 && Responder is { } responder)
         {
             var address = RudpConnectionCore.CopyOf(from);
-            if (responder(datagram, (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(address)) is { } answer)
+            if (!responder(datagram, ToEndPoint(address), out byte[]? answer))
+            {
+                Interlocked.Increment(ref Counters.Malformed);
+            }
+            else if (answer is not null)
             {
                 Interlocked.Increment(ref Counters.Answered);
                 SendStateless(answer, address);
-            }
-            else
-            {
-                Interlocked.Increment(ref Counters.Malformed);
             }
 
             return;
@@ -383,6 +435,16 @@ internal sealed class RudpEndpoint : IDisposable
                     queue.Commit(item.To, item.Datagram.Length);
                 }
 
+                if (!_limitedTtl.IsEmpty)
+                {
+                    queue.Flush(); // what was queued leaves with the normal TTL first
+                    while (_limitedTtl.TryDequeue(out var limited))
+                    {
+                        Interlocked.Decrement(ref _statelessQueued);
+                        _socket.SendWithTtl(limited.Datagram, limited.To, limited.Ttl);
+                    }
+                }
+
                 bool busy = false;
                 foreach (var connection in due)
                 {
@@ -529,5 +591,8 @@ internal sealed class EndpointCounters
     public long SendDrops;
 }
 
-/// <summary>The answer to a datagram of another protocol that shares a rudp port, or null for none (<see cref="RudpEndpoint.Responder"/>).</summary>
-internal delegate byte[]? DatagramResponder(ReadOnlySpan<byte> datagram, IPEndPoint from);
+/// <summary>
+/// Takes a datagram of another protocol that shares a rudp port (<see cref="RudpEndpoint.Responder"/>):
+/// false when it is not one (counted as malformed); else true, with the answer to send back, or null for none.
+/// </summary>
+internal delegate bool DatagramResponder(ReadOnlySpan<byte> datagram, IPEndPoint from, out byte[]? answer);

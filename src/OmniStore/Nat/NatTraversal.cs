@@ -1,0 +1,446 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using OmniStore.Nat.Rendezvous;
+using OmniStore.Protocol;
+using OmniStore.Transport;
+using OmniStore.Transport.Internal;
+using OmniStore.Transport.Rudp;
+using OmniStore.Transport.Rudp.Internal;
+
+namespace OmniStore.Nat;
+
+/// <summary>
+/// A node's or client's side of NAT traversal (docs/nat.md): one connection to its rendezvous from
+/// one rudp socket, over which it registers its name (when it has one) and answers introductions
+/// by opening its NAT toward the dialer; and dialing a name: an introduction, connectivity checks
+/// to the named node's candidates, the rudp connection on the first pair that answers, or a relay
+/// when none does. Every datagram of all this leaves the same socket, so every peer sees the one
+/// mapping its NAT made for it.
+/// </summary>
+internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
+{
+    private readonly NatOptions _options;
+    private readonly ConnectionIdentity _identity;
+    private readonly ILogger _logger;
+    private readonly NatSocket _socket;
+    private readonly bool _ownsEndpoint;
+    private readonly SemaphoreSlim _connectGate = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<long, DialAttempt> _dialing = new();
+    private PeerConnection? _rendezvous;
+    private IPEndPoint? _rendezvousEndPoint;
+    private Task? _registration;
+    private int _disposed;
+
+    /// <summary>
+    /// NAT traversal on <paramref name="endpoint"/> (a node's rudp listener socket), or on a socket of
+    /// its own when null (a client, or a node that listens on no rudp address).
+    /// </summary>
+    public NatTraversal(NatOptions options, RudpEndpoint? endpoint, ConnectionIdentity identity, ILogger logger)
+    {
+        options.Validate();
+        _options = options;
+        _identity = identity;
+        _logger = logger;
+        _ownsEndpoint = endpoint is null;
+        _socket = new NatSocket(endpoint ?? RudpEndpoint.ForClient(AddressFamily.InterNetwork, RudpSettings.Default));
+    }
+
+    /// <summary>The address the rendezvous last saw this node's socket at (its NAT's mapping); null before it answered.</summary>
+    public IPEndPoint? Reflexive { get; private set; }
+
+    /// <summary>Whether this node's name is registered now.</summary>
+    public bool IsRegistered => _options.Name is not null && Reflexive is not null && _rendezvous is { IsOpen: true };
+
+    /// <summary>The socket all of this runs on.</summary>
+    internal RudpEndpoint Endpoint => _socket.Endpoint;
+
+    /// <summary>Starts registering this node's name (when it has one), and keeps it registered across rendezvous outages.</summary>
+    public void Start()
+    {
+        if (_options.Name is not null)
+        {
+            _registration = Task.Run(RegisterLoopAsync);
+        }
+    }
+
+    /// <summary>Waits until the name is registered (tests, and a node's start when asked to).</summary>
+    public async Task WaitRegisteredAsync(CancellationToken cancellationToken)
+    {
+        while (!IsRegistered)
+        {
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Opens a rudp connection to the node registered as <paramref name="name"/>: directly, punched
+    /// or relayed (the connection's <see cref="TransportConnection.Path"/> says which).
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> for a bad name; <see cref="OmniStoreError.NotFound"/> when no such node is registered; <see cref="OmniStoreError.Unavailable"/> when no path opened.</exception>
+    public async Task<TransportConnection> ConnectAsync(string name, LinkCounters counters, CancellationToken cancellationToken)
+    {
+        if (RendezvousMessages.CheckName(name) is { } problem)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"rudp://{UntrustedText(name)} (no port) names a node behind NAT, but {problem}.");
+        }
+
+        var clock = Stopwatch.StartNew();
+        var rendezvous = await RendezvousAsync(cancellationToken).ConfigureAwait(false);
+        long session;
+        List<Candidate> candidates;
+        using (var answer = await rendezvous.RequestAsync(FrameType.Introduce, RendezvousMessages.EncodeIntroduce(name, HostCandidates()), cancellationToken).ConfigureAwait(false))
+        {
+            (session, _, _, candidates) = ReadCandidates(answer);
+        }
+
+        var found = _options.TryDirect ? await PunchAsync(session, candidates, cancellationToken).ConfigureAwait(false) : null;
+        if (found is null)
+        {
+            if (!_options.RelayFallback)
+            {
+                throw new OmniStoreException(OmniStoreError.Unavailable, $"No path to node '{name}' opened within {_options.PunchTimeout.TotalSeconds:0.#} s (candidates {string.Join(", ", candidates)}).");
+            }
+
+            NatLog.PunchFailed(_logger, name, _options.PunchTimeout.TotalSeconds);
+            using var answer = await rendezvous.RequestAsync(FrameType.Relay, RendezvousMessages.EncodeRelay(session), cancellationToken).ConfigureAwait(false);
+            var (_, _, token, relays) = ReadCandidates(answer);
+            if (relays is not [{ Kind: CandidateKind.Relayed } relay])
+            {
+                throw new OmniStoreException(OmniStoreError.ProtocolError, "The rendezvous answered RELAY without one relay address.");
+            }
+
+            await BindRelayAsync(relay.Address, token, cancellationToken).ConfigureAwait(false);
+            found = relay;
+        }
+
+        var (kind, address) = found.Value;
+        _socket.Endpoint.ExpectPath(address, found.Value.PathType);
+        var connection = await RudpConnection.ConnectAsync(_socket.Endpoint, ownsEndpoint: false, address, counters, cancellationToken).ConfigureAwait(false);
+        NatLog.Reached(_logger, name, address.ToString(), connection.Path.TypeName, clock.ElapsedMilliseconds);
+        return connection;
+    }
+
+    /// <summary>The rendezvous's requests on this node's connection to it: PUNCH (open a path toward a dialer, or bind to a relay).</summary>
+    public async Task HandleAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
+    {
+        using (request)
+        {
+            if (request.Type != FrameType.Punch)
+            {
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"A rendezvous sends PUNCH, not {request.Type}.");
+            }
+
+            var (session, relay, token, candidates) = RendezvousMessages.ReadSession(request.Payload);
+            candidates = [.. candidates.Select(WithRendezvousAddress)];
+            if (relay)
+            {
+                if (candidates is not [{ Kind: CandidateKind.Relayed } relayed])
+                {
+                    throw new OmniStoreException(OmniStoreError.ProtocolError, "PUNCH in relay mode names one relay address.");
+                }
+
+                _socket.Endpoint.ExpectPath(relayed.Address, PathType.Relayed);
+                await BindRelayAsync(relayed.Address, token, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                foreach (var candidate in candidates.OrderByDescending(c => c.Kind))
+                {
+                    _socket.Endpoint.ExpectPath(candidate.Address, candidate.PathType); // a host address that is also the reflexive one stays direct
+                }
+
+                NatLog.Opening(_logger, string.Join(", ", candidates), session);
+                Open(candidates, fullTtl: false);
+                _ = Task.Run(() => KeepOpeningAsync(candidates), CancellationToken.None);
+            }
+
+            await connection.RespondAsync(request.Stream, FrameType.Ok, ReadOnlyMemory<byte>.Empty).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Opening datagrams: STUN Binding requests that leave this node's NAT (creating its mapping toward the dialer) and, with a low TTL, die before the dialer's.</summary>
+    private void Open(List<Candidate> candidates, bool fullTtl)
+    {
+        foreach (var candidate in candidates)
+        {
+            var opening = new StunMessage(StunType.BindingRequest, StunMessage.NewTransactionId()) { Software = "OmniStore" };
+            _socket.Send(opening, candidate.Address, fullTtl ? null : _options.OpeningTtl);
+        }
+    }
+
+    private async Task KeepOpeningAsync(List<Candidate> candidates)
+    {
+        var clock = Stopwatch.StartNew();
+        var until = _options.PunchTimeout + TimeSpan.FromSeconds(1);
+        var period = _options.CheckInterval * 2;
+        while (clock.Elapsed < until && !_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            Open(candidates, fullTtl: false);
+            if (clock.Elapsed >= _options.FullTtlAfter)
+            {
+                Open(candidates, fullTtl: true); // by now the dialer has sent its checks: this cannot be the first packet at its NAT
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sends connectivity checks to every candidate at once, and to any address the peer's own
+    /// openings arrive from (a peer-reflexive candidate: its NAT gave it another port for us);
+    /// returns the first candidate that answered, or null when none did in time.
+    /// </summary>
+    private async Task<Candidate?> PunchAsync(long session, List<Candidate> candidates, CancellationToken cancellationToken)
+    {
+        using var punching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        punching.CancelAfter(_options.PunchTimeout);
+        var attempt = new DialAttempt(this, candidates, punching.Token);
+        _dialing[session] = attempt;
+        _socket.RequestArrived += attempt.OnRequest;
+        try
+        {
+            foreach (var candidate in candidates)
+            {
+                attempt.Check(candidate);
+            }
+
+            return await attempt.Winner.Task.WaitAsync(punching.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+        finally
+        {
+            _socket.RequestArrived -= attempt.OnRequest;
+            _dialing.TryRemove(session, out _);
+            await punching.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    private StunSchedule CheckSchedule => new(_options.CheckInterval, Math.Max(1, (int)(_options.PunchTimeout / _options.CheckInterval)), 1, Backoff: 1);
+
+    private async Task BindRelayAsync(IPEndPoint relay, byte[] token, CancellationToken cancellationToken)
+    {
+        var request = new StunMessage(StunType.BindingRequest, StunMessage.NewTransactionId()) { Username = token, Software = "OmniStore" };
+        var (answer, _) = await _socket.TransactAsync(relay, request, new StunSchedule(TimeSpan.FromMilliseconds(200), 10, 2, Backoff: 1.5), cancellationToken).ConfigureAwait(false);
+        if (answer.Type != StunType.BindingSuccess)
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"The relay at {relay} refused this node ({answer.Error?.Code}).");
+        }
+    }
+
+    private (long Session, bool Relay, byte[] Token, List<Candidate> Candidates) ReadCandidates(Message answer)
+    {
+        if (answer.Type != FrameType.Candidates)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The rendezvous answered with {answer.Type}, not CANDIDATES.");
+        }
+
+        var read = RendezvousMessages.ReadSession(answer.Payload);
+        return read with { Candidates = [.. read.Candidates.Select(WithRendezvousAddress)] };
+    }
+
+    /// <summary>A relay on a rendezvous that listens on every address names none: it is at the rendezvous's address.</summary>
+    private Candidate WithRendezvousAddress(Candidate candidate) =>
+        candidate.Kind == CandidateKind.Relayed && (candidate.Address.Address.Equals(IPAddress.Any) || candidate.Address.Address.Equals(IPAddress.IPv6Any)) && _rendezvousEndPoint is { } rendezvous
+            ? candidate with { Address = new IPEndPoint(rendezvous.Address, candidate.Address.Port) }
+            : candidate;
+
+    /// <summary>The connection to the rendezvous, opened when there is none (from the one socket).</summary>
+    private async Task<PeerConnection> RendezvousAsync(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _rendezvous) is { IsOpen: true } open)
+        {
+            return open;
+        }
+
+        await _connectGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_rendezvous is { IsOpen: true } again)
+            {
+                return again;
+            }
+
+            if (_rendezvous is { } closed)
+            {
+                await closed.DisposeAsync().ConfigureAwait(false);
+            }
+
+            var address = HostResolver.Resolve(_options.Rendezvous, forListening: false)
+                .FirstOrDefault(ip => ip.AddressFamily == _socket.Endpoint.LocalEndPoint.AddressFamily || _socket.Endpoint.LocalEndPoint.AddressFamily == AddressFamily.InterNetworkV6)
+                ?? throw new OmniStoreException(OmniStoreError.Unavailable, $"The rendezvous {_options.Rendezvous} has no address of this socket's family.");
+            _rendezvousEndPoint = new IPEndPoint(address, _options.Rendezvous.Port);
+            var transport = await RudpConnection.ConnectAsync(_socket.Endpoint, ownsEndpoint: false, _rendezvousEndPoint, new LinkCounters(), cancellationToken).ConfigureAwait(false);
+            var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identity, this, ConnectionLimits.Default, _logger, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _rendezvous, connection);
+            return connection;
+        }
+        finally
+        {
+            _connectGate.Release();
+        }
+    }
+
+    private async Task RegisterLoopAsync()
+    {
+        var delay = _options.RetryDelay;
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                var connection = await RendezvousAsync(_stop.Token).ConfigureAwait(false);
+                using (var answer = await connection.RequestAsync(FrameType.Register, RendezvousMessages.EncodeRegister(_options.Name!, HostCandidates()), _stop.Token).ConfigureAwait(false))
+                {
+                    var (_, _, _, seen) = ReadCandidates(answer);
+                    Reflexive = seen.FirstOrDefault(c => c.Kind == CandidateKind.Reflexive).Address;
+                }
+
+                NatLog.RegisteredHere(_logger, _options.Name!, _options.Rendezvous.ToString(), Reflexive?.ToString());
+                delay = _options.RetryDelay;
+                await connection.Completion.WaitAsync(_stop.Token).ConfigureAwait(false);
+                Reflexive = null;
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (OmniStoreException ex)
+            {
+                NatLog.RendezvousUnreachable(_logger, _options.Rendezvous.ToString(), ex.Message, delay.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryDelay.Ticks * 16));
+            }
+        }
+    }
+
+    /// <summary>
+    /// This socket's own addresses: its bound address, or, bound to every address, those of the
+    /// interfaces that are up (loopback only when the rendezvous is on loopback too).
+    /// </summary>
+    private List<Candidate> HostCandidates()
+    {
+        var local = _socket.Endpoint.LocalEndPoint;
+        if (!local.Address.Equals(IPAddress.Any) && !local.Address.Equals(IPAddress.IPv6Any))
+        {
+            return [new Candidate(CandidateKind.Host, local)];
+        }
+
+        bool loopback = _rendezvousEndPoint is { } rendezvous && IPAddress.IsLoopback(rendezvous.Address);
+        var candidates = new List<Candidate>();
+        foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+        {
+            if (nic.OperationalStatus != OperationalStatus.Up && nic.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+            {
+                continue;
+            }
+
+            foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
+            {
+                var ip = unicast.Address;
+                if (ip.AddressFamily != AddressFamily.InterNetwork || IPAddress.IsLoopback(ip) != loopback)
+                {
+                    continue;
+                }
+
+                candidates.Add(new Candidate(CandidateKind.Host, new IPEndPoint(ip, local.Port)));
+                if (candidates.Count == RendezvousMessages.MaxCandidates - 2)
+                {
+                    return candidates;
+                }
+            }
+        }
+
+        return candidates;
+    }
+
+    private static string UntrustedText(string text) => OmniStore.Internal.UntrustedText.Escape(text, 80);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_registration is not null)
+        {
+            await _registration.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (_rendezvous is { } connection)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_ownsEndpoint)
+        {
+            _socket.Endpoint.Dispose();
+        }
+    }
+
+    /// <summary>One dial's checks: one transaction per candidate, resent at a steady pace; the first answer wins.</summary>
+    private sealed class DialAttempt(NatTraversal owner, List<Candidate> candidates, CancellationToken token)
+    {
+        private readonly ConcurrentDictionary<IPEndPoint, byte> _checking = new();
+
+        public TaskCompletionSource<Candidate?> Winner { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Check(Candidate candidate)
+        {
+            if (_checking.Count >= 2 * RendezvousMessages.MaxCandidates || !_checking.TryAdd(candidate.Address, 0))
+            {
+                return;
+            }
+
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    var request = new StunMessage(StunType.BindingRequest, StunMessage.NewTransactionId()) { Software = "OmniStore" };
+                    var (answer, _) = await owner._socket.TransactAsync(candidate.Address, request, owner.CheckSchedule, token).ConfigureAwait(false);
+                    if (answer.Type == StunType.BindingSuccess)
+                    {
+                        Winner.TrySetResult(candidate);
+                    }
+                }
+                catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
+                {
+                    // No answer from this one: another may.
+                }
+            }, CancellationToken.None);
+        }
+
+        /// <summary>A Binding request arrived: from the peer's address on a port no candidate names, it is the peer's mapping for us (peer-reflexive).</summary>
+        public void OnRequest(IPEndPoint from, StunMessage request)
+        {
+            var ip = from.Address.IsIPv4MappedToIPv6 ? from.Address.MapToIPv4() : from.Address;
+            if (!token.IsCancellationRequested && candidates.Any(c => c.Kind != CandidateKind.Relayed && c.Address.Address.Equals(ip)))
+            {
+                Check(new Candidate(CandidateKind.Reflexive, new IPEndPoint(ip, from.Port)));
+            }
+        }
+    }
+}

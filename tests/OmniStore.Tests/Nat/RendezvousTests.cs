@@ -1,0 +1,139 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using OmniStore.Nat;
+using OmniStore.Nat.Rendezvous;
+using OmniStore.Node;
+using OmniStore.Protocol;
+using OmniStore.Testing;
+using OmniStore.Transport;
+
+namespace OmniStore.Tests.Nat;
+
+/// <summary>
+/// Names, the rendezvous and the paths it opens, on loopback (docs/nat.md): a root registered by
+/// name at a standalone rendezvous is reached as rudp://NAME by clients and by a relay, a dial
+/// that opens no hole gets a relay through the rendezvous, and a stranger registers nothing.
+/// The NAT cases themselves run in the lab (OmniStore.Cli.Tests, Nat).
+/// </summary>
+public sealed class RendezvousTests : IDisposable
+{
+    private static readonly byte[] Secret = "a tree's shared secret, 32 bytes"u8.ToArray();
+    private readonly TempDirectory _dir = new("omnistore-rendezvous");
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    public void Dispose() => _dir.Dispose();
+
+    private static NodeAddress Rudp(int port = 0) => new("rudp", "127.0.0.1", port);
+
+    private static RendezvousServer StartRendezvous(byte[]? secret = null) =>
+        RendezvousServer.Start([Rudp()], secret ?? Secret, null, NullLoggerFactory.Instance);
+
+    private async Task<TreeNode> StartNamedRootAsync(RendezvousServer rendezvous, string name = "master", byte[]? secret = null)
+    {
+        var root = await TreeNode.StartAsync(new TreeNodeOptions
+        {
+            Listen = [Rudp()],
+            NodeName = name,
+            Rendezvous = rendezvous.Addresses[0],
+            Site = "root",
+            DataDirectory = _dir.Sub("root-" + name),
+            Secret = secret ?? Secret,
+            AcceptRelaysWithoutSecret = true,
+        }, Token);
+        return root;
+    }
+
+    [Fact]
+    public async Task ANamedRoot_IsReachedAsRudpName_ThroughAStandaloneRendezvous()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using var root = await StartNamedRootAsync(rendezvous);
+        await root.NatTraversal!.WaitRegisteredAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
+        Assert.Equal(1, rendezvous.Service.RegistrationCount);
+
+        var data = new byte[300_000];
+        Random.Shared.NextBytes(data);
+        await using (var client = await OmniStoreClient.ConnectAsync("rudp://master", new OmniStoreOptions { Rendezvous = rendezvous.Addresses[0].ToString(), SharedSecret = Secret }, Token))
+        {
+            await client.PutAsync("named/object", data, cancellationToken: Token);
+            Assert.Equal(data, await client.GetAsync("named/object", Token));
+            var child = Assert.Single(root.Children);
+            Assert.Equal("rudp direct", child.Path!.ToString()); // on loopback the root's host address answers first
+        }
+    }
+
+    [Fact]
+    public async Task ARelayWhoseParentIsNamed_JoinsTheTree_AndServesIt()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using var root = await StartNamedRootAsync(rendezvous);
+        await root.NatTraversal!.WaitRegisteredAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
+        await using var relay = await TreeNode.StartAsync(new TreeNodeOptions
+        {
+            Listen = [Rudp()],
+            Parent = new NodeAddress("rudp", "master", 0),
+            Rendezvous = rendezvous.Addresses[0],
+            Site = "relay",
+            DataDirectory = _dir.Sub("relay"),
+            CacheSize = 256L << 20,
+            Secret = Secret,
+            RelaySecret = null,
+            ServesRendezvous = false,
+        }, Token);
+        Assert.NotNull(relay.Parent!.Current);
+
+        await using var client = await OmniStoreClient.ConnectAsync(relay.Address.ToString(), new OmniStoreOptions { SharedSecret = Secret }, Token);
+        await client.PutAsync("through/relay", "named parent"u8.ToArray(), cancellationToken: Token);
+        Assert.Equal("named parent"u8.ToArray(), await client.GetAsync("through/relay", Token));
+        Assert.Equal("direct", relay.Parent.Current!.Path!.TypeName);
+    }
+
+    [Fact]
+    public async Task ADialThatOpensNoHole_IsRelayedThroughTheRendezvous_AndCarriesTheHandshake()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using var root = await StartNamedRootAsync(rendezvous);
+        await root.NatTraversal!.WaitRegisteredAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
+
+        var options = new NatOptions { Rendezvous = rendezvous.Addresses[0], TryDirect = false };
+        var identity = ConnectionIdentity.NewClient(Secret);
+        await using var dialer = new NatTraversal(options, endpoint: null, identity, NullLogger.Instance);
+        var transport = await dialer.ConnectAsync("master", new LinkCounters(), Token);
+        Assert.Equal(PathType.Relayed, transport.Path.Type);
+        await using var connection = await PeerConnection.StartAsync(transport, isOpener: true, identity, handler: null, ConnectionLimits.Default, NullLogger.Instance, Token);
+        using (var answer = await connection.RequestAsync(FrameType.Resolve, Names.Encode("nothing/here"), Token).ContinueWith(t => t.IsFaulted ? null : t.Result, Token))
+        {
+            // The request crossed the relay both ways: an answer (an error for a name never bound) came back.
+        }
+
+        Assert.Equal(1, rendezvous.Service.RelayCount);
+        Assert.True(rendezvous.Service.RelayedBytes > 1000, $"{rendezvous.Service.RelayedBytes} bytes relayed");
+        var child = Assert.Single(root.Children);
+        Assert.Equal("relayed", child.Path!.TypeName);
+    }
+
+    [Fact]
+    public async Task AnUnknownName_IsNotFound_WithTheNameInTheMessage()
+    {
+        await using var rendezvous = StartRendezvous();
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync("rudp://nobody", new OmniStoreOptions { Rendezvous = rendezvous.Addresses[0].ToString(), SharedSecret = Secret }, Token));
+        Assert.Contains("nobody", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ANodeWithoutTheTreesSecret_RegistersNothing()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using var stranger = await StartNamedRootAsync(rendezvous, "master", "not the tree's secret, 32 bytes!"u8.ToArray());
+        await Task.Delay(1500, Token);
+        Assert.False(stranger.NatTraversal!.IsRegistered);
+        Assert.Equal(0, rendezvous.Service.RegistrationCount);
+    }
+
+    [Fact]
+    public async Task ANamedAddress_WithoutARendezvous_SaysWhatIsMissing()
+    {
+        var error = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync("rudp://master", new OmniStoreOptions(), Token));
+        Assert.Contains("rendezvous", error.Message, StringComparison.Ordinal);
+    }
+}
