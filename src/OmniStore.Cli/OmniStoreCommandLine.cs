@@ -26,6 +26,7 @@ internal static class OmniStoreCommandLine
             PrefetchCommand.Create(),
             StatusCommand.Create(),
             RelayCommand.Create(),
+            RendezvousCommand.Create(),
             DemoCommand.Create(),
             BenchCommand.Create(),
             LabCommand.Create(),

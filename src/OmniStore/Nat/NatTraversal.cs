@@ -31,6 +31,7 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
     private readonly SemaphoreSlim _connectGate = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<long, DialAttempt> _dialing = new();
+    private readonly ConcurrentDictionary<IPEndPoint, (PathType Type, long At)> _checkedPaths = new();
     private PeerConnection? _rendezvous;
     private IPEndPoint? _rendezvousEndPoint;
     private Task? _registration;
@@ -48,6 +49,30 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
         _logger = logger;
         _ownsEndpoint = endpoint is null;
         _socket = new NatSocket(endpoint ?? RudpEndpoint.ForClient(AddressFamily.InterNetwork, RudpSettings.Default));
+        _socket.RequestArrived += OnCheck;
+    }
+
+    /// <summary>
+    /// A connectivity check arrived: it names which of this node's candidates the dialer sent it to,
+    /// so this end knows the path the dialer's connection will take (the dialer opens it on the first
+    /// check answered). A public node's host and reflexive addresses are one address: the most direct kind wins.
+    /// </summary>
+    private void OnCheck(IPEndPoint from, StunMessage request)
+    {
+        if (CheckTag.Read(request.Username) is not { } kind)
+        {
+            return;
+        }
+
+        var type = new Candidate(kind, from).PathType;
+        long now = Environment.TickCount64;
+        var seen = _checkedPaths.AddOrUpdate(from, (type, now), (_, old) => type < old.Type || now - old.At > 30_000 ? (type, now) : old);
+        if (_checkedPaths.Count > 4096)
+        {
+            _checkedPaths.Clear(); // bounded: a flood of checks from many addresses forgets, it does not grow
+        }
+
+        _socket.Endpoint.ExpectPath(from, seen.Type);
     }
 
     /// <summary>The address the rendezvous last saw this node's socket at (its NAT's mapping); null before it answered.</summary>
@@ -149,11 +174,6 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
             }
             else
             {
-                foreach (var candidate in candidates.OrderByDescending(c => c.Kind))
-                {
-                    _socket.Endpoint.ExpectPath(candidate.Address, candidate.PathType); // a host address that is also the reflexive one stays direct
-                }
-
                 NatLog.Opening(_logger, string.Join(", ", candidates), session);
                 Open(candidates, fullTtl: false);
                 _ = Task.Run(() => KeepOpeningAsync(candidates), CancellationToken.None);
@@ -419,7 +439,7 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
             {
                 try
                 {
-                    var request = new StunMessage(StunType.BindingRequest, StunMessage.NewTransactionId()) { Software = "OmniStore" };
+                    var request = new StunMessage(StunType.BindingRequest, StunMessage.NewTransactionId()) { Software = "OmniStore", Username = CheckTag.Write(candidate.Kind) };
                     var (answer, _) = await owner._socket.TransactAsync(candidate.Address, request, owner.CheckSchedule, token).ConfigureAwait(false);
                     if (answer.Type == StunType.BindingSuccess)
                     {
@@ -442,5 +462,18 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
                 Check(new Candidate(CandidateKind.Reflexive, new IPEndPoint(ip, from.Port)));
             }
         }
+    }
+
+    /// <summary>A connectivity check's USERNAME: <c>omnistore-check/KIND</c>, the kind of candidate it was sent to.</summary>
+    private static class CheckTag
+    {
+        private static readonly byte[] Prefix = "omnistore-check/"u8.ToArray();
+
+        public static byte[] Write(CandidateKind kind) => [.. Prefix, (byte)('0' + (int)kind)];
+
+        public static CandidateKind? Read(byte[]? username) =>
+            username is { Length: > 0 } tag && tag.Length == Prefix.Length + 1 && tag.AsSpan().StartsWith(Prefix) && tag[^1] - '0' is int kind and >= (int)CandidateKind.Host and <= (int)CandidateKind.Reflexive
+                ? (CandidateKind)kind
+                : null;
     }
 }

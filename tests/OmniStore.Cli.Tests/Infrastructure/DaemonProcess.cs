@@ -112,6 +112,33 @@ public sealed class DaemonProcess : IAsyncDisposable
         return StartAsync(start, args);
     }
 
+    /// <summary>
+    /// Starts <c>omnistore COMMAND</c> (<c>relay</c>, <c>rendezvous</c>) inside the network namespace
+    /// <paramref name="networkNamespace"/> (a lab site's: <c>ip netns exec</c>), and waits until it listens.
+    /// </summary>
+    public static Task<DaemonProcess> StartInNamespaceAsync(string networkNamespace, string dataDirectory, string command, params string[] args)
+    {
+        var inner = CliRunner.StartInfo([command, .. args], dataDirectory);
+        var start = new ProcessStartInfo("ip")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in (string[])["netns", "exec", networkNamespace, inner.FileName, .. inner.ArgumentList])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment.Clear();
+        foreach (var (name, value) in inner.Environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        return StartAsync(start, args);
+    }
+
     private static async Task<DaemonProcess> StartAsync(ProcessStartInfo start, string[] args)
     {
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
