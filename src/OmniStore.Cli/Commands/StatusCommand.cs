@@ -151,6 +151,18 @@ internal static class StatusCommand
             }
         }
 
+        if (status.Nat is { } nat)
+        {
+            string registered = nat.Name is null ? "dials names only" : nat.Registered ? $"registered as {Safe(nat.Name)}" : $"NOT REGISTERED as {Safe(nat.Name)}";
+            string seen = nat.Reflexive is { } reflexive ? $", seen at {Safe(reflexive)}" : "";
+            output.WriteLine($"nat:      rendezvous {Safe(nat.Rendezvous)}, {registered}{seen}; mapping {Safe(nat.Mapping ?? "unknown")}");
+        }
+
+        if (status.Rendezvous is { } served)
+        {
+            output.WriteLine(string.Create(c, $"rendezvous: {served.Registrations} names registered, {served.Relays} relays open, {ByteSize.Format(served.RelayedBytes)} relayed"));
+        }
+
         var store = status.Store;
         string capacity = store.CapacityBytes == 0 ? "no limit" : ByteSize.Format(store.CapacityBytes);
         output.WriteLine(string.Create(c, $"store:    {Safe(store.Mode)}, {ByteSize.Format(store.UsedBytes)} used of {capacity}; {store.Hits} hits, {store.Misses} misses; {ByteSize.Format(store.EvictedBytes)} evicted"));

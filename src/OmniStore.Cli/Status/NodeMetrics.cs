@@ -20,6 +20,22 @@ internal static class NodeMetrics
         text.Family("omnistore_node_info", "gauge", "The node: role (root or relay), site, id and store mode; always 1.")
             .Sample("omnistore_node_info", 1, ("role", status.Role), ("site", status.Site), ("node_id", status.NodeId), ("store_mode", status.Store.Mode), ("listen", status.Listen));
 
+        if (status.Nat is { } nat)
+        {
+            text.Family("omnistore_nat_registered", "gauge", "1 while the node's name is registered at its rendezvous (docs/nat.md), else 0; with the NAT mapping behaviour it learned.")
+                .Sample("omnistore_nat_registered", nat.Registered ? 1 : 0, ("name", nat.Name ?? ""), ("mapping", nat.Mapping ?? "unknown"));
+        }
+
+        if (status.Rendezvous is { } served)
+        {
+            text.Family("omnistore_rendezvous_registrations", "gauge", "Names registered at the rendezvous this node serves.")
+                .Sample("omnistore_rendezvous_registrations", served.Registrations);
+            text.Family("omnistore_rendezvous_relays", "gauge", "Relayed paths open at the rendezvous this node serves.")
+                .Sample("omnistore_rendezvous_relays", served.Relays);
+            text.Family("omnistore_rendezvous_relayed_bytes_total", "counter", "Bytes the rendezvous's relays passed on, both ways.")
+                .Sample("omnistore_rendezvous_relayed_bytes_total", served.RelayedBytes);
+        }
+
         text.Family(LinkBytes, "counter", $"Bytes that crossed a link of this node: payload (message bytes) or wire (everything the transport carried), in (received) or out (sent). Child links are counted while the child is connected, for at most {MaxChildSeries} children: relays first, then the busiest clients.");
         if (status.Parent is { } parent)
         {

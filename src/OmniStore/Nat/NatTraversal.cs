@@ -78,6 +78,14 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
     /// <summary>The address the rendezvous last saw this node's socket at (its NAT's mapping); null before it answered.</summary>
     public IPEndPoint? Reflexive { get; private set; }
 
+    /// <summary>
+    /// The NAT's mapping behaviour (RFC 4787) as last learned: <c>none</c> (the rendezvous sees this
+    /// socket's own address), <c>endpoint-independent</c> (one public address whoever we talk to:
+    /// holes can be punched), <c>endpoint-dependent</c> (another for each peer: a symmetric NAT;
+    /// peers behind other NATs are relayed), or null when unknown (no second address to ask).
+    /// </summary>
+    public string? Mapping { get; private set; }
+
     /// <summary>Whether this node's name is registered now.</summary>
     public bool IsRegistered => _options.Name is not null && Reflexive is not null && _rendezvous is { IsOpen: true };
 
@@ -273,9 +281,9 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
         return read with { Candidates = [.. read.Candidates.Select(WithRendezvousAddress)] };
     }
 
-    /// <summary>A relay on a rendezvous that listens on every address names none: it is at the rendezvous's address.</summary>
+    /// <summary>A relay or other address of a rendezvous that listens on every address names none: it is at the rendezvous's address.</summary>
     private Candidate WithRendezvousAddress(Candidate candidate) =>
-        candidate.Kind == CandidateKind.Relayed && (candidate.Address.Address.Equals(IPAddress.Any) || candidate.Address.Address.Equals(IPAddress.IPv6Any)) && _rendezvousEndPoint is { } rendezvous
+        candidate.Kind is CandidateKind.Relayed or CandidateKind.OtherAddress && (candidate.Address.Address.Equals(IPAddress.Any) || candidate.Address.Address.Equals(IPAddress.IPv6Any)) && _rendezvousEndPoint is { } rendezvous
             ? candidate with { Address = new IPEndPoint(rendezvous.Address, candidate.Address.Port) }
             : candidate;
 
@@ -323,13 +331,17 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
             try
             {
                 var connection = await RendezvousAsync(_stop.Token).ConfigureAwait(false);
-                using (var answer = await connection.RequestAsync(FrameType.Register, RendezvousMessages.EncodeRegister(_options.Name!, HostCandidates()), _stop.Token).ConfigureAwait(false))
+                var hosts = HostCandidates();
+                IPEndPoint? other;
+                using (var answer = await connection.RequestAsync(FrameType.Register, RendezvousMessages.EncodeRegister(_options.Name!, hosts), _stop.Token).ConfigureAwait(false))
                 {
                     var (_, _, _, seen) = ReadCandidates(answer);
                     Reflexive = seen.FirstOrDefault(c => c.Kind == CandidateKind.Reflexive).Address;
+                    other = seen.FirstOrDefault(c => c.Kind == CandidateKind.OtherAddress).Address;
                 }
 
                 NatLog.RegisteredHere(_logger, _options.Name!, _options.Rendezvous.ToString(), Reflexive?.ToString());
+                Mapping = await MappingBehaviourAsync(hosts, other, _stop.Token).ConfigureAwait(false);
                 delay = _options.RetryDelay;
                 await connection.Completion.WaitAsync(_stop.Token).ConfigureAwait(false);
                 Reflexive = null;
@@ -352,6 +364,39 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
 
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryDelay.Ticks * 16));
             }
+        }
+    }
+
+    /// <summary>
+    /// Asks the rendezvous's other address (RFC 5780's test I and II in one: another address and
+    /// port) what it sees this socket as, and compares with what the rendezvous saw.
+    /// </summary>
+    private async Task<string?> MappingBehaviourAsync(List<Candidate> hosts, IPEndPoint? other, CancellationToken cancellationToken)
+    {
+        if (Reflexive is not { } seen)
+        {
+            return null;
+        }
+
+        if (hosts.Any(h => h.Address.Equals(seen)))
+        {
+            return "none";
+        }
+
+        if (other is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var request = new StunMessage(StunType.BindingRequest, StunMessage.NewTransactionId()) { Software = "OmniStore" };
+            var (answer, _) = await _socket.TransactAsync(other, request, new StunSchedule(TimeSpan.FromMilliseconds(250), 5, 4), cancellationToken).ConfigureAwait(false);
+            return answer.Mapped is { } mapped ? (mapped.Equals(seen) ? "endpoint-independent" : "endpoint-dependent") : null;
+        }
+        catch (OmniStoreException)
+        {
+            return null;
         }
     }
 

@@ -26,7 +26,19 @@ internal sealed record NodeStatus(
     long MissLimitedRequests,
 
     ConnectionStatus? Connections = null,
-    IReadOnlyList<string>? ListenAddresses = null);
+    IReadOnlyList<string>? ListenAddresses = null,
+    NatStatus? Nat = null,
+    RendezvousStatus? Rendezvous = null);
+
+/// <summary>
+/// The node's NAT traversal (docs/nat.md): the name it registers and where, whether it is
+/// registered now, the address its rendezvous sees it at (its NAT's mapping), and the mapping
+/// behaviour it learned (<c>none</c>, <c>endpoint-independent</c>, <c>endpoint-dependent</c>; null: unknown).
+/// </summary>
+internal sealed record NatStatus(string? Name, string Rendezvous, bool Registered, string? Reflexive, string? Mapping);
+
+/// <summary>The rendezvous this node serves: names registered, relays open, and bytes relayed since the start.</summary>
+internal sealed record RendezvousStatus(int Registrations, int Relays, long RelayedBytes);
 
 /// <summary>
 /// The node's connections from children and what became of them. <c>Open</c> counts handshakes in

@@ -21,7 +21,9 @@ internal sealed partial class TreeNode
         Misses.Refused,
 
         Connections,
-        [.. Addresses.Select(a => a.ToString())]);
+        [.. Addresses.Select(a => a.ToString())],
+        _nat is { } nat ? new NatStatus(_options.NodeName, _options.EffectiveRendezvous!.ToString(), nat.IsRegistered, nat.Reflexive?.ToString(), nat.Mapping) : null,
+        _rendezvous is { } rendezvous ? new RendezvousStatus(rendezvous.RegistrationCount, rendezvous.RelayCount, rendezvous.RelayedBytes) : null);
 
     /// <summary>What status shows of a link: transport, path type, endpoint and round-trip times.</summary>
     private static LinkDetails Details(PeerConnection connection) =>

@@ -42,6 +42,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private TlsCredentials? _tls;
     private Nat.NatTraversal? _nat;
     private Nat.Rendezvous.RendezvousService? _rendezvous;
+    private Nat.StunServer? _otherStun;
 
     /// <summary>This node's NAT traversal (its rendezvous registration), or null when it takes part in none.</summary>
     internal Nat.NatTraversal? NatTraversal => _nat;
@@ -159,6 +160,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         IConnectionListener listener;
         Nat.NatTraversal? nat = null;
         Nat.Rendezvous.RendezvousService? rendezvous = null;
+        Nat.StunServer? otherStun = null;
         try
         {
             // After the store: its lock keeps a second process on this directory from racing here.
@@ -180,6 +182,12 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
             {
                 rendezvous = new Nat.Rendezvous.RendezvousService(logger: options.LoggerFactory.CreateLogger<Nat.Rendezvous.RendezvousService>());
                 options = options with { Modules = [.. options.Modules, rendezvous] };
+                if (listener.DatagramSockets is [var first, ..])
+                {
+                    // A second address that answers STUN, so registrants learn their NAT's mapping behaviour.
+                    otherStun = Nat.StunServer.Start(first.LocalEndPoint.Address);
+                    rendezvous.OtherAddress = otherStun.LocalEndPoint;
+                }
             }
 
             if (options.EffectiveRendezvous is { } at)
@@ -199,13 +207,18 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
                 await nat.DisposeAsync().ConfigureAwait(false);
             }
 
+            if (otherStun is not null)
+            {
+                await otherStun.DisposeAsync().ConfigureAwait(false);
+            }
+
             key?.Dispose();
             tls?.Dispose();
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
 
-        var node = new TreeNode(options, store, listener, key) { _tls = tls, _nat = nat, _rendezvous = rendezvous };
+        var node = new TreeNode(options, store, listener, key) { _tls = tls, _nat = nat, _rendezvous = rendezvous, _otherStun = otherStun };
         node.StartRevocations();
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
@@ -297,6 +310,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         if (_rendezvous is not null)
         {
             await _rendezvous.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_otherStun is not null)
+        {
+            await _otherStun.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_acceptLoop is not null)

@@ -32,7 +32,7 @@ public sealed class ConnectionStringTests : IDisposable
     }
 
     [Theory]
-    [InlineData("tcp://r:1;colour=red", "'colour' is not a setting (the settings are secretFile, tlsCert, tlsKey, tlsCa, tlsCrl, window)")]
+    [InlineData("tcp://r:1;colour=red", "'colour' is not a setting (the settings are secretFile, tlsCert, tlsKey, tlsCa, tlsCrl, window, rendezvous)")]
     [InlineData("tcp://r:1;window=1;window=2", "window is given twice")]
     [InlineData("tcp://r:1;tlsCert", "tlsCert has no value (write tlsCert=VALUE)")]
     [InlineData("tcp://r:1;window=0", "window=0 is not a number of requests from 1 to 128")]

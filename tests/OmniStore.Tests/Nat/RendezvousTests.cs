@@ -136,4 +136,49 @@ public sealed class RendezvousTests : IDisposable
         var error = await Assert.ThrowsAsync<OmniStoreException>(() => OmniStoreClient.ConnectAsync("rudp://master", new OmniStoreOptions(), Token));
         Assert.Contains("rendezvous", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AConnectionString_NamesTheRendezvous()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using var root = await StartNamedRootAsync(rendezvous);
+        await root.NatTraversal!.WaitRegisteredAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
+        string secretFile = _dir.Sub("secret");
+        await File.WriteAllBytesAsync(secretFile, Secret, Token);
+
+        await using var client = await OmniStoreClient.ConnectAsync($"rudp://master;rendezvous={rendezvous.Addresses[0]};secretFile={secretFile}", null, Token);
+        await client.PutAsync("by/connection-string", "x"u8.ToArray(), cancellationToken: Token);
+        Assert.Equal("x"u8.ToArray(), await client.GetAsync("by/connection-string", Token));
+    }
+
+    [Theory]
+    [InlineData("tcp://127.0.0.1:9")]
+    [InlineData("rudp://127.0.0.1")]
+    [InlineData("not an address")]
+    public async Task ARendezvousThatIsNotRudpHostPort_IsRefused_SayingWhatItMustBe(string rendezvous)
+    {
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => OmniStoreClient.ConnectAsync("rudp://master", new OmniStoreOptions { Rendezvous = rendezvous }, Token));
+        Assert.Contains("rudp://HOST:PORT", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ANamedNodesStatus_SaysItIsRegistered_WhereItIsSeen_AndItsMapping()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using var root = await StartNamedRootAsync(rendezvous);
+        await root.NatTraversal!.WaitRegisteredAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (root.NatTraversal.Mapping is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, Token);
+        }
+
+        var nat = root.GetStatus().Nat!;
+        Assert.Equal("master", nat.Name);
+        Assert.True(nat.Registered);
+        Assert.Equal(root.Address.ToString().Replace("rudp://", "", StringComparison.Ordinal), nat.Reflexive);
+        Assert.Equal("none", nat.Mapping); // on loopback the rendezvous sees the socket's own address
+        Assert.Equal(rendezvous.Addresses[0].ToString(), nat.Rendezvous);
+        Assert.NotNull(root.GetStatus().Rendezvous); // a root serves a rendezvous of its own too
+    }
 }

@@ -21,6 +21,9 @@ internal enum CandidateKind : byte
 
     /// <summary>A rendezvous relay's socket.</summary>
     Relayed = 4,
+
+    /// <summary>Another address of the rendezvous that answers STUN (RFC 5780's OTHER-ADDRESS): a node asks it to learn its NAT's mapping behaviour.</summary>
+    OtherAddress = 5,
 }
 
 /// <summary>One address a peer may be reached at, and what kind of address it is.</summary>
@@ -222,7 +225,7 @@ internal static class RendezvousMessages
         for (int i = 0; i < count; i++)
         {
             byte kind = reader.Byte();
-            if (kind is < (byte)CandidateKind.Host or > (byte)CandidateKind.Relayed)
+            if (kind is < (byte)CandidateKind.Host or > (byte)CandidateKind.OtherAddress)
             {
                 throw HelloMessage.Malformed($"a candidate of unknown kind {kind}");
             }

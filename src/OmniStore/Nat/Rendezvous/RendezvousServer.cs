@@ -24,6 +24,7 @@ internal sealed class RendezvousServer : IRequestHandler, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<PeerConnection, byte> _connections = new();
     private readonly Task _acceptLoop;
+    private StunServer? _other;
 
     private RendezvousServer(IConnectionListener listener, ConnectionIdentity identity, RendezvousService service, ILogger logger)
     {
@@ -55,7 +56,10 @@ internal sealed class RendezvousServer : IRequestHandler, IAsyncDisposable
         var listener = TransportRegistry.Default.Listen(listen);
         var identity = new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Root, "rendezvous", secret);
         var service = new RendezvousService(options, loggerFactory.CreateLogger<RendezvousService>());
-        return new RendezvousServer(listener, identity, service, loggerFactory.CreateLogger<RendezvousServer>());
+        var bound = listener.DatagramSockets[0].LocalEndPoint.Address;
+        var otherAddress = StunServer.Start(bound);
+        service.OtherAddress = otherAddress.LocalEndPoint;
+        return new RendezvousServer(listener, identity, service, loggerFactory.CreateLogger<RendezvousServer>()) { _other = otherAddress };
     }
 
     public async Task HandleAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
@@ -153,6 +157,11 @@ internal sealed class RendezvousServer : IRequestHandler, IAsyncDisposable
         }
 
         await Service.DisposeAsync().ConfigureAwait(false);
+        if (_other is not null)
+        {
+            await _other.DisposeAsync().ConfigureAwait(false);
+        }
+
         _identity.Node.Dispose();
     }
 }

@@ -53,6 +53,9 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    /// <summary>A second address that answers STUN (<see cref="StunServer"/>), told to every registrant; null: none.</summary>
+    public IPEndPoint? OtherAddress { get; set; }
+
     /// <summary>Names registered now.</summary>
     public int RegistrationCount => _registrations.Count;
 
@@ -84,7 +87,8 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
     {
         var (name, candidates) = RendezvousMessages.ReadNamed(request.Payload);
         var reflexive = connection.RemoteIPEndPoint;
-        var all = reflexive is null ? candidates : [.. candidates.Take(RendezvousMessages.MaxCandidates - 1), new Candidate(CandidateKind.Reflexive, reflexive)];
+        candidates = [.. candidates.Where(c => c.Kind is CandidateKind.Host or CandidateKind.Mapped)];
+        var all = reflexive is null || candidates.Any(c => c.Address.Equals(reflexive)) ? candidates : [.. candidates.Take(RendezvousMessages.MaxCandidates - 1), new Candidate(CandidateKind.Reflexive, reflexive)];
         var registration = new Registration(name, connection, all);
         if (!_registrations.ContainsKey(name) && _registrations.Count >= _options.MaxRegistrations)
         {
@@ -94,7 +98,18 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
         _registrations[name] = registration; // a node that registers again (restarted, reconnected) replaces its old registration
         _ = connection.Completion.ContinueWith(_ => _registrations.TryRemove(new KeyValuePair<string, Registration>(name, registration)), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         NatLog.Registered(_logger, name, connection.Describe(), reflexive?.ToString());
-        var answer = RendezvousMessages.EncodeCandidates(0, default, reflexive is null ? [] : [new Candidate(CandidateKind.Reflexive, reflexive)]);
+        var seen = new List<Candidate>(2);
+        if (reflexive is not null)
+        {
+            seen.Add(new Candidate(CandidateKind.Reflexive, reflexive));
+        }
+
+        if (OtherAddress is { } other)
+        {
+            seen.Add(new Candidate(CandidateKind.OtherAddress, other));
+        }
+
+        var answer = RendezvousMessages.EncodeCandidates(0, default, seen);
         await connection.RespondAsync(request.Stream, FrameType.Candidates, answer).ConfigureAwait(false);
     }
 
