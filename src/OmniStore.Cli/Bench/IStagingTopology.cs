@@ -15,6 +15,9 @@ internal interface IStagingTopology : IAsyncDisposable
 
     int SiteCount { get; }
 
+    /// <summary>A public site with no workers where the rendezvous runs (<see cref="StagingSettings.BehindNat"/>); null when there is none.</summary>
+    int? RendezvousSite => null;
+
     /// <summary>The address nodes of <paramref name="site"/> listen on and are reached at.</summary>
     string HostOf(int site);
 

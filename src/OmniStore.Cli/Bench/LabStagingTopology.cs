@@ -13,24 +13,29 @@ internal sealed class LabStagingTopology : IStagingTopology
 {
     private readonly LabNetwork _lab;
     private readonly long _rate;
+    private readonly bool _behindNat;
 
     private LabStagingTopology(LabNetwork lab, StagingSettings settings)
     {
         _lab = lab;
         _rate = settings.RateBitsPerSecond;
+        _behindNat = settings.BehindNat;
         var c = CultureInfo.InvariantCulture;
         Description = string.Create(c, $"lab: {settings.Sites} sites and the master's, each behind a WAN link of {LinkUnits.FormatRate(settings.RateBitsPerSecond)}, {settings.RoundTrip.TotalMilliseconds:0.#} ms round trip between sites")
             + (settings.Jitter > TimeSpan.Zero ? string.Create(c, $", jitter {settings.Jitter.TotalMilliseconds:0.#} ms per link") : string.Empty)
             + (settings.Loss > 0 ? string.Create(c, $", loss {settings.Loss:P2} per link and direction") : string.Empty)
             + (settings.Duplicate > 0 ? string.Create(c, $", {settings.Duplicate:P2} duplicated") : string.Empty)
-            + (settings.Reorder > 0 ? string.Create(c, $", {settings.Reorder:P2} reordered") : string.Empty);
+            + (settings.Reorder > 0 ? string.Create(c, $", {settings.Reorder:P2} reordered") : string.Empty)
+            + (settings.BehindNat ? "; every site and the master's behind a cone NAT, the root reached by name through a rendezvous in a public site" : string.Empty);
     }
 
     public string Description { get; }
 
     public bool ShapesWan => true;
 
-    public int SiteCount => _lab.Sites.Count;
+    public int SiteCount => _lab.Sites.Count - (_behindNat ? 1 : 0);
+
+    public int? RendezvousSite => _behindNat ? _lab.Sites.Count - 1 : null;
 
     public static async Task<IStagingTopology> CreateAsync(StagingSettings settings, CancellationToken cancellationToken)
     {
@@ -49,7 +54,18 @@ internal sealed class LabStagingTopology : IStagingTopology
             Duplicate = settings.Duplicate,
             Reorder = settings.Reorder,
         };
-        var lab = await LabNetwork.StartAsync(LabTopology.Uniform(settings.Sites, link), cancellationToken);
+        var topology = LabTopology.Uniform(settings.Sites, link, settings.BehindNat ? NatKind.Cone : NatKind.None);
+        if (settings.BehindNat)
+        {
+            // The master's site behind NAT too, and one public site more, with no workers, for the rendezvous.
+            topology = topology with
+            {
+                Master = topology.Master with { Nat = NatKind.Cone },
+                Sites = [.. topology.Sites, new SiteSpec("rendezvous") { Link = link }],
+            };
+        }
+
+        var lab = await LabNetwork.StartAsync(topology, cancellationToken);
         return new LabStagingTopology(lab, settings);
     }
 
@@ -65,7 +81,7 @@ internal sealed class LabStagingTopology : IStagingTopology
 
     public async Task<IReadOnlyList<LinkBytes>?> ReadWanCountersAsync(CancellationToken cancellationToken)
     {
-        var counters = await Task.WhenAll(_lab.AllSites.Select(site => site.ReadWanCountersAsync(cancellationToken)));
+        var counters = await Task.WhenAll(_lab.AllSites.Take(1 + SiteCount).Select(site => site.ReadWanCountersAsync(cancellationToken)));
         return counters.Select(c => new LinkBytes(c.UpBytes, c.DownBytes, c.CoreEnd.RxPackets, c.SiteEnd.RxPackets)).ToArray();
     }
 

@@ -13,6 +13,7 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly List<StagedProcess> _processes = [];
     private string? _relaySecretFile;
+    private string? _rendezvous;
     private StagingCertificates? _tls;
 
     public async Task<StagingRunResult> ExecuteAsync(string scratch, CancellationToken cancellationToken)
@@ -27,13 +28,21 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
             // They share a relay secret made for this run, so that the root accepts its relays.
             _relaySecretFile = WriteRelaySecret(scratch);
             _tls = settings.Transport.StartsWith(Transport.Tls.TlsTransport.Prefix, StringComparison.Ordinal) ? StagingCertificates.Make(scratch, topology) : null;
+            if (topology.RendezvousSite is { } rendezvousSite)
+            {
+                // Behind NAT: the root registers at a public rendezvous, and every node finds it by name.
+                var rendezvousProcess = Track(topology.Start(rendezvousSite, "rendezvous", ["rendezvous", "--listen", $"rudp://{topology.HostOf(rendezvousSite)}:0"]));
+                _rendezvous = (await rendezvousProcess.WaitForLineAsync(line => line.StartsWith(RelayDaemon.ListeningPrefix, StringComparison.Ordinal), StartTimeout, cancellationToken))[RelayDaemon.ListeningPrefix.Length..].Trim();
+            }
+
             var (root, rootAddress, rootStatus) = await StartDaemonAsync(-1, Path.Combine(scratch, "root"), parent: null, cancellationToken);
+            string rootByName = _rendezvous is null ? rootAddress : "rudp://master";
             var relays = new List<(StagedProcess Process, string Address, string? Status)>();
             if (mode != StagingMode.Direct)
             {
                 for (int site = 0; site < topology.SiteCount; site++)
                 {
-                    var relay = await StartDaemonAsync(site, Path.Combine(scratch, $"relay-{site}"), rootAddress, cancellationToken);
+                    var relay = await StartDaemonAsync(site, Path.Combine(scratch, $"relay-{site}"), rootByName, cancellationToken);
                     relays.Add(relay);
                 }
             }
@@ -49,8 +58,9 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
                     continue;
                 }
 
-                string source = mode == StagingMode.Direct ? rootAddress : relays[site].Address;
-                var process = Track(topology.Start(site, $"workers of site {site}", ["bench", "worker", "--relay", source, "--count", perSite[site].ToString(inv), "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv), .. participantTls]));
+                string source = mode == StagingMode.Direct ? rootByName : relays[site].Address;
+                string[] byName = mode == StagingMode.Direct && _rendezvous is not null ? ["--rendezvous", _rendezvous] : [];
+                var process = Track(topology.Start(site, $"workers of site {site}", ["bench", "worker", "--relay", source, "--count", perSite[site].ToString(inv), "--name", name, "--size", settings.Size.ToString(inv), "--seed", seed.ToString(inv), .. participantTls, .. byName]));
                 workerProcesses.Add((process, perSite[site]));
             }
 
@@ -167,6 +177,11 @@ internal sealed class StagingRun(IStagingTopology topology, StagingSettings sett
         if (parent is not null)
         {
             arguments.AddRange(["--parent", parent, "--cache-size", Math.Max(4 * settings.Size, 256L << 20).ToString(inv)]);
+        }
+
+        if (_rendezvous is not null)
+        {
+            arguments.AddRange(parent is null ? ["--node-id", "master", "--rendezvous", _rendezvous] : ["--rendezvous", _rendezvous]);
         }
 
         if (!topology.ShapesWan)

@@ -36,6 +36,9 @@ internal sealed record StagingSettings
     /// <summary>The transport every link of the tree uses: <c>tcp</c> or <c>rudp</c>.</summary>
     public string Transport { get; init; } = "tcp";
 
+    /// <summary>Every site and the master's behind a cone NAT, the root found by name through a public rendezvous (the lab, rudp only).</summary>
+    public bool BehindNat { get; init; }
+
     /// <summary>Loopback instead of the lab: no namespaces, no shaping.</summary>
     public bool Loopback { get; init; }
 

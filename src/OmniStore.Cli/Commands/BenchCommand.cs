@@ -43,10 +43,11 @@ internal static class BenchCommand
         var reorder = new Option<double>("--reorder") { Description = "Share of packets each WAN link holds back 1 ms so later ones overtake them, each way, 0..1 (the lab)", DefaultValueFactory = _ => 0 };
         var transport = new Option<string>("--transport") { Description = "The transport of every link: tcp or rudp (reliable UDP), or either under TLS (a CA made for the run, a certificate per node and one for the participants)", DefaultValueFactory = _ => "tcp", HelpName = "tcp|rudp|tls+tcp|tls+rudp" };
         transport.AcceptOnlyFromAmong("tcp", "rudp", "tls+tcp", "tls+rudp");
+        var nat = new Option<bool>("--nat") { Description = "Put the master's site and every site behind a cone NAT (the lab, --transport rudp): the root registers as \"master\" at an omnistore rendezvous in a public site of its own, and every node reaches it by name (docs/nat.md)" };
 
         var command = new Command("staging", "The master puts an object; workers over several sites get it: direct from the root, through their site's relay, or pre-staged by broadcast. Reports time, WAN bytes, CPU and the physical floor.")
         {
-            loopback, size, sites, workers, modes, rate, rtt, jitter, loss, duplicate, reorder, results, transport,
+            loopback, size, sites, workers, modes, rate, rtt, jitter, loss, duplicate, reorder, results, transport, nat,
         };
 
         command.SetGuardedAction(async (parseResult, cancellationToken) =>
@@ -66,8 +67,14 @@ internal static class BenchCommand
                 Reorder = parseResult.GetValue(reorder) is >= 0 and <= 1 and var r ? r : throw new UsageException("--reorder must be from 0 to 1."),
                 ResultsDirectory = parseResult.GetValue(results)!,
                 Transport = parseResult.GetValue(transport)!,
+                BehindNat = parseResult.GetValue(nat),
                 CommandLine = "omnistore " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).SkipWhile(a => a.EndsWith(".dll", StringComparison.Ordinal))),
             };
+
+            if (settings.BehindNat && (settings.Loopback || settings.Transport != "rudp"))
+            {
+                throw new UsageException("--nat needs the lab (no --loopback) and --transport rudp: nodes behind NAT are reached over rudp.");
+            }
 
             await using var topology = settings.Loopback
                 ? new LoopbackTopology(settings.Sites)
@@ -323,7 +330,8 @@ internal static class BenchCommand
         var (relay, name, size, seed, secret) = ParticipantOptions("--relay", "The node to get from, tcp://HOST:PORT");
         var count = new Option<int>("--count") { Description = "Workers in this process, one connection each", DefaultValueFactory = _ => 1 };
         var command = new Command("worker", "A staging run's workers: get and verify the object when told \"go\" on stdin") { Hidden = true };
-        foreach (var option in new Option[] { relay, name, size, seed, secret, count })
+        var rendezvous = new Option<string?>("--rendezvous") { Description = "The rendezvous that finds a node named rudp://NAME", HelpName = "URI" };
+        foreach (var option in new Option[] { relay, name, size, seed, secret, count, rendezvous })
         {
             command.Options.Add(option);
         }
@@ -332,7 +340,7 @@ internal static class BenchCommand
         tls.AddTo(command);
         command.SetGuardedAction((parseResult, cancellationToken) => StagingParticipants.RunWorkersAsync(
             parseResult.GetRequiredValue(relay), parseResult.GetRequiredValue(name), parseResult.GetValue(size), parseResult.GetValue(seed),
-            Positive(parseResult.GetValue(count), "--count", 256), new OmniStoreOptions { SharedSecret = ReadSecret(parseResult.GetValue(secret)), Tls = tls.Read(parseResult) }, cancellationToken));
+            Positive(parseResult.GetValue(count), "--count", 256), new OmniStoreOptions { SharedSecret = ReadSecret(parseResult.GetValue(secret)), Tls = tls.Read(parseResult), Rendezvous = parseResult.GetValue(rendezvous) }, cancellationToken));
         return command;
     }
 

@@ -69,7 +69,7 @@ public sealed class NatMatrixLabTests(NatMatrixLabTests.Fixture fixture) : IClas
         var data = new byte[256 * 1024];
         Random.Shared.NextBytes(data);
         Assert.Equal(data, await NatLab.EchoAsync(connection, data, Token).WaitAsync(TimeSpan.FromSeconds(30), Token));
-        TestContext.Current.SendDiagnosticMessage($"{dialerNat} -> {registrantNat}: {connection.Path.TypeName} via {connection.RemoteEndPoint} in {clock.ElapsedMilliseconds} ms");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{dialerNat} -> {registrantNat}: {connection.Path.TypeName} via {connection.RemoteEndPoint} in {clock.ElapsedMilliseconds} ms");
 
         Assert.Equal(expected, connection.Path.Type);
         Assert.Equal(expected, Assert.Single(registrant.Accepted));
@@ -94,6 +94,6 @@ public sealed class NatMatrixLabTests(NatMatrixLabTests.Fixture fixture) : IClas
         }
 
         times.Sort();
-        TestContext.Current.SendDiagnosticMessage($"cone -> cone, 20 of 20 punched; connect ms: median {times[10]}, max {times[^1]}");
+        TestContext.Current.TestOutputHelper?.WriteLine($"cone -> cone, 20 of 20 punched; connect ms: median {times[10]}, max {times[^1]}");
     }
 }
