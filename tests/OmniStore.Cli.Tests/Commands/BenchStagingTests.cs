@@ -133,6 +133,36 @@ public sealed class BenchStagingTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Every site and the master's behind a cone NAT (docs/nat.md): the root registered by name at a
+    /// rendezvous in a public site, relays and direct-mode workers reaching it through punched holes;
+    /// every worker verifies, and a site takes the object once in relay mode.
+    /// </summary>
+    [Fact]
+    public async Task Lab_BehindNat_EveryWorkerVerifies_InBothModes_AndTheRelayMovesTheObjectOncePerSite()
+    {
+        LabRequirement.Ensure();
+        var result = await CliRunner.RunAsync(
+            ["bench", "staging", "--transport", "rudp", "--nat", "--size", "8M", "--sites", "2", "--workers", "4", "--modes", "direct,relay", "--rate", "200mbit", "--rtt", "20ms", "--results", _dir.Sub("results")],
+            _dir.Sub("data"), timeout: RunTimeout);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var runs = ReadResults(out string markdown, out _);
+        Assert.Contains("behind a cone NAT", markdown, StringComparison.Ordinal);
+        Assert.Equal(2, runs.GetArrayLength());
+        foreach (var run in runs.EnumerateArray())
+        {
+            Assert.Equal(0, run.GetProperty("failedWorkers").GetInt32());
+            Assert.Equal(3, run.GetProperty("wanLinks").GetArrayLength()); // the master's and the two sites': not the rendezvous's
+        }
+
+        var relay = runs.EnumerateArray().Single(r => r.GetProperty("mode").GetString() == "relay");
+        foreach (var site in relay.GetProperty("wanLinks").EnumerateArray().Skip(1))
+        {
+            Assert.InRange(site.GetProperty("payloadIn").GetInt64(), Size * 0.99, Size * 1.12);
+        }
+    }
+
     [Fact]
     public async Task LabClean_LeavesALiveLabAlone_AndRemovesItWithAll()
     {
