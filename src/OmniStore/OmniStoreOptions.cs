@@ -109,9 +109,9 @@ public sealed record OmniStoreOptions
             throw new ArgumentException($"{nameof(DataDirectory)} is required.", argumentName);
         }
 
-        if (Rendezvous is not null && (!NodeAddress.TryParse(Rendezvous, out var rendezvous, out string? rendezvousError) || rendezvous.Scheme != "rudp" || rendezvous.Port == 0))
+        if (Rendezvous is not null && (!NodeAddress.TryParse(Rendezvous, out var rendezvous, out string? rendezvousError) || !Nat.NatOptions.IsRendezvousAddress(rendezvous)))
         {
-            throw new ArgumentException($"{nameof(Rendezvous)}: a rendezvous is a rudp://HOST:PORT address; {Internal.UntrustedText.Escape(rendezvousError ?? $"'{Rendezvous}' is not one", 200)}.", argumentName);
+            throw new ArgumentException($"{nameof(Rendezvous)}: a rendezvous is a rudp://HOST:PORT (or tls+rudp://HOST:PORT) address; {Internal.UntrustedText.Escape(rendezvousError ?? $"'{Rendezvous}' is not one", 200)}.", argumentName);
         }
 
         if (ChunkSize is < ChunkLayout.MinChunkSize or > ChunkLayout.MaxChunkSize)

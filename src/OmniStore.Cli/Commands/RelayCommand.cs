@@ -421,9 +421,9 @@ internal static class RelayCommand
             return null;
         }
 
-        if (address.Scheme != "rudp" || address.Port == 0)
+        if (!OmniStore.Nat.NatOptions.IsRendezvousAddress(address))
         {
-            result.AddError($"--rendezvous: a rendezvous is a rudp://HOST:PORT address, not '{address}'.");
+            result.AddError($"--rendezvous: a rendezvous is a rudp://HOST:PORT (or tls+rudp://HOST:PORT) address, not '{address}'.");
             return null;
         }
 

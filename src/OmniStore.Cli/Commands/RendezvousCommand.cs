@@ -19,7 +19,7 @@ internal static class RendezvousCommand
     {
         var listen = new Option<NodeAddress>("--listen")
         {
-            Description = "Where to listen, rudp://HOST:PORT (a public address every node can reach; port 0 picks one)",
+            Description = "Where to listen, rudp://HOST:PORT, or tls+rudp://HOST:PORT for a TLS tree (a public address every node can reach; port 0 picks one)",
             HelpName = "URI",
             Required = true,
             CustomParser = ParseListen,
@@ -51,6 +51,8 @@ internal static class RendezvousCommand
         {
             listen, secretFile, relayRate, maxRelays, logLevel,
         };
+        var tls = new TlsCommandOptions();
+        tls.AddTo(command);
         command.SetGuardedAction(async (parseResult, cancellationToken) =>
         {
             using var signal = new ShutdownSignal();
@@ -62,10 +64,19 @@ internal static class RendezvousCommand
                 RelayRate = parseResult.GetValue(relayRate) ?? defaults.RelayRate,
                 MaxRelays = parseResult.GetValue(maxRelays) is { } most and > 0 ? most : defaults.MaxRelays,
             };
-            await using var server = RendezvousServer.Start([parseResult.GetRequiredValue(listen)], secret, options, loggerFactory);
-            foreach (var address in server.Addresses)
+            var address = parseResult.GetRequiredValue(listen);
+            using var credentials = tls.Read(parseResult)?.Load();
+            if ((address.Scheme == "tls+rudp") != (credentials is not null))
             {
-                Console.Out.WriteLine($"{RelayDaemon.ListeningPrefix}{address}");
+                throw new UsageException(credentials is null
+                    ? $"--listen {address} is a TLS address: give --tls-cert, --tls-key and --tls-ca (a relay's or root's certificate of the tree)."
+                    : "--tls-cert applies to a tls+rudp:// --listen address.");
+            }
+
+            await using var server = RendezvousServer.Start([address], secret, options, loggerFactory, credentials);
+            foreach (var bound in server.Addresses)
+            {
+                Console.Out.WriteLine($"{RelayDaemon.ListeningPrefix}{bound}");
             }
 
             await Console.Out.FlushAsync(cancellationToken);
@@ -84,9 +95,9 @@ internal static class RendezvousCommand
             return null!;
         }
 
-        if (address.Scheme != "rudp")
+        if (address.Scheme is not ("rudp" or "tls+rudp"))
         {
-            result.AddError($"--listen: a rendezvous listens on rudp://HOST:PORT, not '{address}'.");
+            result.AddError($"--listen: a rendezvous listens on rudp://HOST:PORT (or tls+rudp://), not '{address}'.");
         }
 
         return address;

@@ -5,8 +5,11 @@ namespace OmniStore.Nat;
 /// <summary>How a node or client takes part in NAT traversal (docs/nat.md).</summary>
 internal sealed record NatOptions
 {
-    /// <summary>The rendezvous that registers names and introduces nodes (<c>rudp://HOST:PORT</c>). Required.</summary>
+    /// <summary>The rendezvous that registers names and introduces nodes (<c>rudp://HOST:PORT</c>, or <c>tls+rudp://HOST:PORT</c> in a TLS tree). Required.</summary>
     public required NodeAddress Rendezvous { get; init; }
+
+    /// <summary>This node's certificate, key and tree CA, for a <c>tls+rudp</c> rendezvous; null for a plain one.</summary>
+    public Security.TlsCredentials? Tls { get; init; }
 
     /// <summary>The name this node registers (<c>--node-id</c>); null: it registers none and only dials names.</summary>
     public string? Name { get; init; }
@@ -32,12 +35,20 @@ internal sealed record NatOptions
     /// <summary>Whether to try a direct or punched path before a relay (tests turn it off to exercise the relay where every path would open).</summary>
     public bool TryDirect { get; init; } = true;
 
+    /// <summary>Whether <paramref name="address"/> can be a rendezvous: rudp or tls+rudp, with a port.</summary>
+    public static bool IsRendezvousAddress(NodeAddress address) => address is { Scheme: "rudp" or "tls+rudp", Port: > 0 };
+
     /// <summary>Throws <see cref="OmniStoreException"/> (<see cref="OmniStoreError.InvalidArgument"/>) naming what is wrong.</summary>
     public void Validate()
     {
-        if (Rendezvous.Scheme != "rudp" || Rendezvous.Port == 0)
+        if (!IsRendezvousAddress(Rendezvous))
         {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A rendezvous is a rudp://HOST:PORT address, not '{Rendezvous}'.");
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A rendezvous is a rudp://HOST:PORT (or tls+rudp://HOST:PORT) address, not '{Rendezvous}'.");
+        }
+
+        if (Rendezvous.Scheme == "tls+rudp" && Tls is null)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"The rendezvous {Rendezvous} is a TLS address: it needs this node's certificate, key and tree CA (--tls-cert, --tls-key, --tls-ca).");
         }
 
         if (Name is not null && global::OmniStore.Nat.Rendezvous.RendezvousMessages.CheckName(Name) is { } problem)

@@ -308,11 +308,10 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
                 await closed.DisposeAsync().ConfigureAwait(false);
             }
 
-            var address = HostResolver.Resolve(_options.Rendezvous, forListening: false)
-                .FirstOrDefault(ip => ip.AddressFamily == _socket.Endpoint.LocalEndPoint.AddressFamily || _socket.Endpoint.LocalEndPoint.AddressFamily == AddressFamily.InterNetworkV6)
-                ?? throw new OmniStoreException(OmniStoreError.Unavailable, $"The rendezvous {_options.Rendezvous} has no address of this socket's family.");
-            _rendezvousEndPoint = new IPEndPoint(address, _options.Rendezvous.Port);
-            var transport = await RudpConnection.ConnectAsync(_socket.Endpoint, ownsEndpoint: false, _rendezvousEndPoint, new LinkCounters(), cancellationToken).ConfigureAwait(false);
+            // From the one socket; under TLS when the tree's links are (a certificate of the tree proves who registers).
+            ITransport rudp = new SharedSocketRudp(this);
+            var transportToRendezvous = _options.Rendezvous.Scheme == "tls+rudp" ? new Transport.Tls.TlsTransport(rudp, _options.Tls) : rudp;
+            var transport = await transportToRendezvous.ConnectAsync(_options.Rendezvous, new LinkCounters(), cancellationToken).ConfigureAwait(false);
             var connection = await PeerConnection.StartAsync(transport, isOpener: true, _identity, this, ConnectionLimits.Default, _logger, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _rendezvous, connection);
             return connection;
@@ -507,6 +506,24 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
                 Check(new Candidate(CandidateKind.Reflexive, new IPEndPoint(ip, from.Port)));
             }
         }
+    }
+
+    /// <summary>rudp from this traversal's one socket: its connection to the rendezvous (under TLS or not).</summary>
+    private sealed class SharedSocketRudp(NatTraversal owner) : ITransport
+    {
+        public string Scheme => "rudp";
+
+        public async Task<TransportConnection> ConnectAsync(NodeAddress address, LinkCounters counters, CancellationToken cancellationToken)
+        {
+            var family = owner._socket.Endpoint.LocalEndPoint.AddressFamily;
+            var ip = HostResolver.Resolve(address, forListening: false)
+                .FirstOrDefault(ip => ip.AddressFamily == family || family == AddressFamily.InterNetworkV6)
+                ?? throw new OmniStoreException(OmniStoreError.Unavailable, $"The rendezvous {address} has no address of this socket's family.");
+            owner._rendezvousEndPoint = new IPEndPoint(ip, address.Port);
+            return await RudpConnection.ConnectAsync(owner._socket.Endpoint, ownsEndpoint: false, owner._rendezvousEndPoint, counters, cancellationToken).ConfigureAwait(false);
+        }
+
+        public IConnectionListener Listen(NodeAddress address) => throw new NotSupportedException("NAT traversal's socket dials only.");
     }
 
     /// <summary>A connectivity check's USERNAME: <c>omnistore-check/KIND</c>, the kind of candidate it was sent to.</summary>

@@ -88,7 +88,7 @@ internal sealed class RemoteObjectService : IObjectService
         if (rendezvous is not null)
         {
             // rudp://NAME reaches a node behind NAT through the rendezvous (docs/nat.md).
-            service._nat = new Nat.NatTraversal(new Nat.NatOptions { Rendezvous = rendezvous }, endpoint: null, identity, logger);
+            service._nat = new Nat.NatTraversal(new Nat.NatOptions { Rendezvous = rendezvous, Tls = credentials }, endpoint: null, identity, logger);
             service._transports = service._transports.With(new Nat.NatTransport(service._transports.Get("rudp"), service._nat));
         }
 

@@ -60,7 +60,7 @@ internal sealed record TreeNodeOptions
 
     /// <summary>The rendezvous <see cref="NodeName"/> registers at and names are resolved by, with the default applied; null for none.</summary>
     internal NodeAddress? EffectiveRendezvous =>
-        Rendezvous ?? (NodeName is not null && Parent is { Scheme: "rudp", Port: > 0 } parent ? parent : null);
+        Rendezvous ?? (NodeName is not null && Parent is { Scheme: "rudp" or "tls+rudp", Port: > 0 } parent ? parent : null);
 
     /// <summary>The parent's address; null for the root.</summary>
     public NodeAddress? Parent { get; init; }
@@ -355,12 +355,17 @@ internal sealed record TreeNodeOptions
 
         if (NodeName is not null && !Listen.Any(a => a.Scheme is "rudp" or "tls+rudp"))
         {
-            throw new ArgumentException($"{nameof(NodeName)} '{NodeName}' is reached over rudp: the node needs a rudp:// listen address.", argumentName);
+            throw new ArgumentException($"{nameof(NodeName)} '{NodeName}' is reached over rudp: the node needs a rudp:// (or tls+rudp://) listen address.", argumentName);
         }
 
-        if (Rendezvous is { } rendezvous && (rendezvous.Scheme != "rudp" || rendezvous.Port == 0))
+        if (Rendezvous is { } rendezvous && !Nat.NatOptions.IsRendezvousAddress(rendezvous))
         {
-            throw new ArgumentException($"{nameof(Rendezvous)}: a rendezvous is a rudp://HOST:PORT address, not '{rendezvous}'.", argumentName);
+            throw new ArgumentException($"{nameof(Rendezvous)}: a rendezvous is a rudp://HOST:PORT (or tls+rudp://HOST:PORT) address, not '{rendezvous}'.", argumentName);
+        }
+
+        if (Rendezvous is { Scheme: "tls+rudp" } && Tls is null)
+        {
+            throw new ArgumentException($"{nameof(Rendezvous)} {Rendezvous} is a TLS address: the node needs {nameof(Tls)} (--tls-cert, --tls-key, --tls-ca).", argumentName);
         }
 
         if (Parent is { Scheme: "rudp" or "tls+rudp", Port: 0 } named && EffectiveRendezvous is null)

@@ -46,15 +46,16 @@ internal sealed class RendezvousServer : IRequestHandler, IAsyncDisposable
 
     /// <summary>Listens on <paramref name="listen"/> (rudp addresses) and serves until disposed.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> for an address that is not rudp; <see cref="OmniStoreError.Unavailable"/> when it cannot be bound.</exception>
-    public static RendezvousServer Start(IReadOnlyList<NodeAddress> listen, byte[]? secret, RendezvousOptions? options, ILoggerFactory loggerFactory)
+    public static RendezvousServer Start(IReadOnlyList<NodeAddress> listen, byte[]? secret, RendezvousOptions? options, ILoggerFactory loggerFactory, Security.TlsCredentials? tls = null)
     {
-        if (listen.Count == 0 || listen.FirstOrDefault(a => a.Scheme != "rudp") is { } other)
+        if (listen.Count == 0 || listen.FirstOrDefault(a => a.Scheme is not ("rudp" or "tls+rudp")) is { } other)
         {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A rendezvous listens on rudp://HOST:PORT addresses{(listen.Count == 0 ? "; none was given" : $", not {listen.First(a => a.Scheme != "rudp")}")}.");
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A rendezvous listens on rudp://HOST:PORT (or tls+rudp://) addresses{(listen.Count == 0 ? "; none was given" : $", not {listen.First(a => a.Scheme is not ("rudp" or "tls+rudp"))}")}.");
         }
 
-        var listener = TransportRegistry.Default.Listen(listen);
-        var identity = new ConnectionIdentity(NodeIdentity.Create(), NodeRole.Root, "rendezvous", secret);
+        var listener = (tls is null ? TransportRegistry.Default : TransportRegistry.Default.WithTls(tls)).Listen(listen);
+        var key = tls is null ? NodeIdentity.Create() : NodeIdentity.FromCertificate(tls.Certificate);
+        var identity = new ConnectionIdentity(key, NodeRole.Root, "rendezvous", secret);
         var service = new RendezvousService(options, loggerFactory.CreateLogger<RendezvousService>());
         var bound = listener.DatagramSockets[0].LocalEndPoint.Address;
         var otherAddress = StunServer.Start(bound);

@@ -86,6 +86,13 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
     private async Task RegisterAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
         var (name, candidates) = RendezvousMessages.ReadNamed(request.Payload);
+        if (connection.PeerRights is { Role: Security.CertificateRole.Client })
+        {
+            // Under TLS a name is a node's: a client's certificate registers none (and a dialer's TLS
+            // check then wants the name among the certificate's names: docs/nat.md, "TLS").
+            throw new OmniStoreException(OmniStoreError.Unauthorized, $"Certificate '{connection.PeerCertificateName}' is a client's; only a relay's or a root's registers a name.");
+        }
+
         var reflexive = connection.RemoteIPEndPoint;
         candidates = [.. candidates.Where(c => c.Kind is CandidateKind.Host or CandidateKind.Mapped)];
         var all = reflexive is null || candidates.Any(c => c.Address.Equals(reflexive)) ? candidates : [.. candidates.Take(RendezvousMessages.MaxCandidates - 1), new Candidate(CandidateKind.Reflexive, reflexive)];
