@@ -10,8 +10,9 @@ namespace OmniStore.Nat.PortMapping;
 /// A UPnP-IGD control point for UDP port forwarding: finds the gateway with SSDP, reads its device
 /// description for the WANIPConnection (2, then 1) or WANPPPConnection service's control URL, and
 /// calls GetExternalIPAddress, AddPortMapping (the internal client is this host's address toward
-/// the gateway) and DeletePortMapping over SOAP. Error 718 (ConflictInMappingEntry) or 729
-/// (ConflictWithOtherMechanisms) makes it try another external port, at most <see cref="MaxPortTries"/> in all.
+/// the gateway) and DeletePortMapping over SOAP. An external port that GetSpecificPortMappingEntry
+/// shows forwarded elsewhere, or error 718 (ConflictInMappingEntry) or 729
+/// (ConflictWithOtherMechanisms), makes it try another external port, at most <see cref="MaxPortTries"/> in all.
 /// </summary>
 internal sealed class UpnpIgdClient : IPortMappingProtocol
 {
@@ -166,6 +167,12 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
         for (int attempt = 0; attempt < MaxPortTries; attempt++)
         {
             tried.Add(port);
+            if (await HeldByAnotherAsync(port, internalPort, cancellationToken).ConfigureAwait(false))
+            {
+                port = OtherPort(tried);
+                continue;
+            }
+
             var answer = await CallAsync(
                 "AddPortMapping",
                 [
@@ -190,6 +197,29 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
         }
 
         throw new OmniStoreException(OmniStoreError.Unavailable, $"The UPnP gateway {ControlUrl} had every external port tried taken ({string.Join(", ", tried)}).");
+    }
+
+    /// <summary>
+    /// Whether external <paramref name="externalPort"/> already forwards to another port or host
+    /// (GetSpecificPortMappingEntry). AddPortMapping does not say: for the same internal client the
+    /// IGD templates (WANIPConnection:1 section 2.4.16, :2 likewise) overwrite the existing mapping,
+    /// so a second node on this host would silently take the first one's port. A gateway that does
+    /// not answer the query (no such action, another fault) is taken at its AddPortMapping's word.
+    /// </summary>
+    private async Task<bool> HeldByAnotherAsync(int externalPort, int internalPort, CancellationToken cancellationToken)
+    {
+        var answer = await CallAsync(
+            "GetSpecificPortMappingEntry",
+            [("NewRemoteHost", ""), ("NewExternalPort", Invariant(externalPort)), ("NewProtocol", "UDP")],
+            cancellationToken).ConfigureAwait(false);
+        if (answer.ErrorCode is not null)
+        {
+            return false; // 714 NoSuchEntryInArray: free
+        }
+
+        bool samePort = answer.Values.TryGetValue("NewInternalPort", out var port) && port == Invariant(internalPort);
+        bool sameClient = answer.Values.TryGetValue("NewInternalClient", out var client) && IPAddress.TryParse(client, out var address) && address.Equals(InternalClient);
+        return !(samePort && sameClient);
     }
 
     /// <summary>Removes a forwarding (DeletePortMapping).</summary>
