@@ -346,7 +346,7 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
     {
         if (response.Content.Headers.ContentLength > maxBytes)
         {
-            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The answer from {from} announces {response.Content.Headers.ContentLength} bytes (at most {maxBytes} are read).");
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The answer from {from} announces {response.Content.Headers.ContentLength} bytes (more than {maxBytes} bytes are not read).");
         }
 
         using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
