@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using OmniStore.Cli.Tests.Infrastructure;
+using OmniStore.Tests.Infrastructure;
 using OmniStore.Lab;
 using OmniStore.Nat.PortMapping;
 
@@ -109,6 +110,49 @@ public sealed partial class PortMappingLabTests
         Assert.Contains(listed, e => e.ExternalPort == secondMapper.PublicEndPoint.Port && e.InternalPort == secondPort);
         Assert.True(await ArrivesAsync(lab.Master, secondMapper.PublicEndPoint, second, ct), "a datagram to the second mapping did not arrive");
         Assert.True(await ArrivesAsync(lab.Master, firstMapper.PublicEndPoint, first, ct), "a datagram to the first mapping did not arrive");
+    }
+
+    [Fact]
+    public async Task All_three_at_once_leave_one_forwarding_that_works_renews_and_goes_away()
+    {
+        LabRequirement.Ensure();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(Token, bound.Token);
+        var ct = linked.Token;
+        await using var lab = await Lab.Lab.StartAsync(Topology(), ct);
+        var site = lab["home"];
+        using var socket = UdpIn(site);
+        int port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+
+        using var logs = new CapturedLogs();
+        var mapper = await PortMapper.StartAsync(port, Lifetime, Options(site, PortMappingMethods.All), logs.CreateLogger("PortMapper"), ct);
+        IPEndPoint published;
+        try
+        {
+            published = mapper.PublicEndPoint!;
+            Assert.Contains(mapper.MethodName, (string[])["nat-pmp", "pcp", "upnp"]);
+            var ours = (await ListedAsync(site, ct)).Where(e => e.InternalPort == port).ToArray();
+            Assert.Equal(published.Port, Assert.Single(ours).ExternalPort); // the methods that lost the race left nothing else behind
+            Assert.True(await ArrivesAsync(lab.Master, published, socket, ct), $"a datagram to {published} ({mapper.MethodName}) did not arrive");
+
+            // Renewed by the method kept, the forwarding's lease on the gateway is fresh again, whoever wrote it last.
+            var deadline = DateTime.UtcNow + (2 * Lifetime);
+            while (mapper.RenewalCount < 2 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200, ct);
+            }
+
+            Assert.True(mapper.RenewalCount >= 2, $"renewed {mapper.RenewalCount} times; log:\n{string.Join("\n", logs.Entries)}");
+            var renewed = Assert.Single(await ListedAsync(site, ct), e => e.InternalPort == port);
+            Assert.True(renewed.LeaseSeconds > Lifetime.TotalSeconds / 2, $"after renewal the gateway lists {renewed.LeaseSeconds} s left of {Lifetime.TotalSeconds} s ({mapper.MethodName})");
+        }
+        finally
+        {
+            await mapper.DisposeAsync();
+        }
+
+        var left = (await ListedAsync(site, ct)).Where(e => e.InternalPort == port).ToArray();
+        Assert.True(left.Length == 0, $"left on the gateway: {string.Join(", ", left)}; log:\n{string.Join("\n", logs.Entries)}");
     }
 
     private static LabTopology Topology() => new()

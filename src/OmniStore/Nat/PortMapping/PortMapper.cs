@@ -14,6 +14,7 @@ namespace OmniStore.Nat.PortMapping;
 internal sealed class PortMapper : IAsyncDisposable
 {
     private readonly IPortMappingProtocol _protocol;
+    private readonly IReadOnlyList<(IPortMappingProtocol Protocol, PortMappingLease Lease)> _alsoHeld;
     private readonly ILogger _logger;
     private readonly TimeSpan _requestedLifetime;
     private readonly CancellationTokenSource _stop = new();
@@ -23,9 +24,10 @@ internal sealed class PortMapper : IAsyncDisposable
     private int _renewalCount;
     private int _disposed;
 
-    private PortMapper(IPortMappingProtocol protocol, PortMappingLease lease, TimeSpan requestedLifetime, ILogger logger)
+    private PortMapper(IPortMappingProtocol protocol, PortMappingLease lease, IReadOnlyList<(IPortMappingProtocol, PortMappingLease)> alsoHeld, TimeSpan requestedLifetime, ILogger logger)
     {
         _protocol = protocol;
+        _alsoHeld = alsoHeld;
         _lease = lease;
         _requestedLifetime = requestedLifetime;
         _logger = logger;
@@ -54,7 +56,9 @@ internal sealed class PortMapper : IAsyncDisposable
     /// Maps <paramref name="localPort"/> with every method in <paramref name="options"/> at once and
     /// returns a mapper holding the first mapping granted; the others are cancelled after
     /// <see cref="PortMapperOptions.LoserGrace"/>, and a mapping one of them made anyway is removed
-    /// unless it is the same forwarding (same public endpoint: one gateway speaking two protocols).
+    /// at once unless it is the same forwarding (same public endpoint: one gateway speaking two
+    /// protocols). Such a method is kept to remove it with too on dispose: a gateway may let a
+    /// protocol remove only what it last wrote (miniupnpd's NAT-PMP removes only rules it labelled).
     /// </summary>
     /// <param name="localPort">The local UDP port to forward (the rudp listener's).</param>
     /// <param name="lifetime">The lifetime asked for; the gateway may grant another. Renewed at half what it granted.</param>
@@ -108,7 +112,7 @@ internal sealed class PortMapper : IAsyncDisposable
         }
 
         var (protocol, lease) = winner.Value;
-        await SettleLosersAsync(pending, lease, options.LoserGrace, attempt, logger).ConfigureAwait(false);
+        var alsoHeld = await SettleLosersAsync(pending, lease, options.LoserGrace, attempt, logger).ConfigureAwait(false);
         foreach (var (method, task) in tries)
         {
             if (task.IsFaulted && task.Exception?.InnerException is { } failure)
@@ -123,7 +127,7 @@ internal sealed class PortMapper : IAsyncDisposable
             PortMappingLog.PrivateExternalAddress(logger, lease.PublicEndPoint.Address.ToString());
         }
 
-        return new PortMapper(protocol, lease, lifetime, logger);
+        return new PortMapper(protocol, lease, alsoHeld, lifetime, logger);
     }
 
     /// <summary>Stops renewing and removes the mapping from the gateway (best effort, at most a few seconds).</summary>
@@ -154,6 +158,22 @@ internal sealed class PortMapper : IAsyncDisposable
         catch (Exception e) when (e is OmniStoreException or OperationCanceledException or SocketException)
         {
             PortMappingLog.RemoveFailed(_logger, lease.InternalPort, lease.PublicEndPoint.ToString(), lease.Method.Name(), Reason(e));
+        }
+
+        foreach (var (other, otherLease) in _alsoHeld)
+        {
+            using var otherTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                await other.UnmapAsync(otherLease with { PublicEndPoint = lease.PublicEndPoint }, otherTimeout.Token).ConfigureAwait(false);
+                PortMappingLog.AlsoRemoved(_logger, lease.InternalPort, other.Method.Name(), "removed");
+            }
+            catch (Exception e) when (e is OmniStoreException or OperationCanceledException or SocketException)
+            {
+                PortMappingLog.AlsoRemoved(_logger, lease.InternalPort, other.Method.Name(), Reason(e)); // most likely already gone
+            }
+
+            await other.DisposeAsync().ConfigureAwait(false);
         }
 
         await _protocol.DisposeAsync().ConfigureAwait(false);
@@ -248,9 +268,13 @@ internal sealed class PortMapper : IAsyncDisposable
         }
     }
 
-    /// <summary>Gives the methods still running a grace period, then cancels them; removes what they mapped elsewhere and releases them.</summary>
-    private static async Task SettleLosersAsync(List<Task<(IPortMappingProtocol Protocol, PortMappingLease Lease)>> pending, PortMappingLease kept, TimeSpan grace, CancellationTokenSource attempt, ILogger logger)
+    /// <summary>
+    /// Gives the methods still running a grace period, then cancels them; removes what they mapped
+    /// elsewhere and releases them; returns those that granted the kept forwarding itself.
+    /// </summary>
+    private static async Task<IReadOnlyList<(IPortMappingProtocol, PortMappingLease)>> SettleLosersAsync(List<Task<(IPortMappingProtocol Protocol, PortMappingLease Lease)>> pending, PortMappingLease kept, TimeSpan grace, CancellationTokenSource attempt, ILogger logger)
     {
+        var same = new List<(IPortMappingProtocol, PortMappingLease)>();
         if (pending.Count > 0)
         {
             await Task.WhenAny(Task.WhenAll(pending), Task.Delay(grace)).ConfigureAwait(false);
@@ -262,17 +286,20 @@ internal sealed class PortMapper : IAsyncDisposable
             try
             {
                 var (protocol, lease) = await task.ConfigureAwait(false);
-                if (!lease.PublicEndPoint.Equals(kept.PublicEndPoint))
+                if (lease.PublicEndPoint.Equals(kept.PublicEndPoint))
                 {
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                    try
-                    {
-                        await protocol.UnmapAsync(lease, timeout.Token).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is OmniStoreException or OperationCanceledException or SocketException)
-                    {
-                        PortMappingLog.RemoveFailed(logger, lease.InternalPort, lease.PublicEndPoint.ToString(), lease.Method.Name(), Reason(e));
-                    }
+                    same.Add((protocol, lease));
+                    continue;
+                }
+
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await protocol.UnmapAsync(lease, timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OmniStoreException or OperationCanceledException or SocketException)
+                {
+                    PortMappingLog.RemoveFailed(logger, lease.InternalPort, lease.PublicEndPoint.ToString(), lease.Method.Name(), Reason(e));
                 }
 
                 await protocol.DisposeAsync().ConfigureAwait(false);
@@ -282,6 +309,8 @@ internal sealed class PortMapper : IAsyncDisposable
                 // A method that lost the race and failed or was cancelled: nothing to undo.
             }
         }
+
+        return same;
     }
 
     private static TimeSpan Half(TimeSpan lifetime) => TimeSpan.FromTicks(Math.Max(lifetime.Ticks / 2, TimeSpan.FromSeconds(1).Ticks));

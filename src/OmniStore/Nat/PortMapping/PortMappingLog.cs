@@ -36,6 +36,9 @@ internal static partial class PortMappingLog
     [LoggerMessage(6009, LogLevel.Information, "The gateway lost its mappings (its epoch went back); mapped UDP port {InternalPort} again ({Method})")]
     public static partial void GatewayRestarted(ILogger logger, int internalPort, string method);
 
+    [LoggerMessage(6011, LogLevel.Debug, "Removing the mapping of UDP port {InternalPort} through {Method} too (it also granted it): {Outcome}")]
+    public static partial void AlsoRemoved(ILogger logger, int internalPort, string method, PeerText outcome);
+
     [LoggerMessage(6010, LogLevel.Warning, "The gateway's external address {Address} is private or reserved: another NAT may stand in front of it, and the mapped port may not be reachable from the internet")]
     public static partial void PrivateExternalAddress(ILogger logger, string address);
 }
