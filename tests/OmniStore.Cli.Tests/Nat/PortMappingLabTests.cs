@@ -30,7 +30,7 @@ public sealed partial class PortMappingLabTests
     [MemberData(nameof(Methods))]
     public async Task A_mapping_is_listed_by_the_gateway_carries_datagrams_renews_and_goes_away(string methodName)
     {
-        LabRequirement.Ensure();
+        RequireGatewayAndClients();
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(Token, bound.Token);
         var ct = linked.Token;
@@ -87,7 +87,7 @@ public sealed partial class PortMappingLabTests
     [MemberData(nameof(Methods))]
     public async Task A_second_port_asking_for_a_taken_external_port_gets_another(string methodName)
     {
-        LabRequirement.Ensure();
+        RequireGatewayAndClients();
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(Token, bound.Token);
         var ct = linked.Token;
@@ -115,7 +115,7 @@ public sealed partial class PortMappingLabTests
     [Fact]
     public async Task All_three_at_once_leave_one_forwarding_that_works_renews_and_goes_away()
     {
-        LabRequirement.Ensure();
+        RequireGatewayAndClients();
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(Token, bound.Token);
         var ct = linked.Token;
@@ -153,6 +153,14 @@ public sealed partial class PortMappingLabTests
 
         var left = (await ListedAsync(site, ct)).Where(e => e.InternalPort == port).ToArray();
         Assert.True(left.Length == 0, $"left on the gateway: {string.Join(", ", left)}; log:\n{string.Join("\n", logs.Entries)}");
+    }
+
+    private static void RequireGatewayAndClients()
+    {
+        LabRequirement.Ensure();
+        LabRequirement.EnsureProgram("/usr/sbin/miniupnpd", "miniupnpd");
+        LabRequirement.EnsureProgram("/usr/bin/upnpc", "miniupnpc");
+        LabRequirement.EnsureProgram("/usr/bin/natpmpc", "natpmpc");
     }
 
     private static LabTopology Topology() => new()
