@@ -35,7 +35,16 @@ internal sealed class PcpClient : IPortMappingProtocol
         _schedule.Validate(nameof(schedule));
         _socket = socket;
         _server = new IPEndPoint(gateway, serverPort);
-        _socket.Connect(_server);
+        try
+        {
+            _socket.Connect(_server); // no datagram: it picks the route, so the local address is the one the gateway sees
+        }
+        catch
+        {
+            _socket.Dispose(); // the client owns it, and there will be no client
+            throw;
+        }
+
         ClientAddress = ((IPEndPoint)_socket.LocalEndPoint!).Address;
     }
 

@@ -216,8 +216,9 @@ internal sealed class PortMapper : IAsyncDisposable
 
                 delay = Half(renewed.Lifetime);
             }
-            catch (Exception e) when (e is OmniStoreException or SocketException)
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
+                // Any failure, expected (a refusal, no answer) or not: the loop must outlive it, or the mapping lapses unnoticed.
                 var left = grantedAt + current.Lifetime - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero && !_lost)
                 {

@@ -110,6 +110,11 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            if (resend.IsFaulted && resend.Exception?.InnerException is SocketException sendFailure)
+            {
+                lastProblem ??= $"the search could not be sent ({sendFailure.Message})";
+            }
+
             if (lastProblem is not null)
             {
                 throw new OmniStoreException(OmniStoreError.ProtocolError, $"No usable UPnP gateway answered the search sent to {ssdpTarget} within {timeout.TotalSeconds:0.#} s; the last answer was refused: {lastProblem}");

@@ -35,6 +35,22 @@ public sealed class PortMapperTests
     }
 
     [Fact]
+    public async Task AMappingThatCannotBeRenewed_IsReportedLost_AndComesBackWithTheGateway()
+    {
+        bool answering = true;
+        await using var server = new FakeUdpGateway((request, _) => Volatile.Read(ref answering) ? NatPmpTests.Answer(request, 40006, 2) : null);
+        await using var mapper = await PortMapper.StartAsync(5000, TimeSpan.FromSeconds(2), Options(server, PortMappingMethods.NatPmp), cancellationToken: Token);
+        Assert.NotNull(mapper.PublicEndPoint);
+
+        Volatile.Write(ref answering, false);
+        Assert.True(await EventuallyAsync(() => mapper.PublicEndPoint is null, TimeSpan.FromSeconds(8)), "the mapping was not reported lost after its lifetime passed unrenewed");
+
+        Volatile.Write(ref answering, true);
+        Assert.True(await EventuallyAsync(() => mapper.PublicEndPoint is not null, TimeSpan.FromSeconds(8)), "the mapping did not come back once the gateway answered again");
+        Assert.Equal(40006, mapper.PublicEndPoint!.Port);
+    }
+
+    [Fact]
     public async Task TheFirstMethodThatSucceeds_IsKept()
     {
         // NAT-PMP never answers; UPnP does.
@@ -96,6 +112,17 @@ public sealed class PortMapperTests
             """;
         Assert.Equal(IPAddress.Parse("198.18.1.1"), DefaultGateway.Parse(Table)); // the lower metric; the address's bytes as the kernel stores them (little-endian here)
         Assert.Null(DefaultGateway.Parse("Iface\tDestination\n"));
+    }
+
+    private static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, Token);
+        }
+
+        return condition();
     }
 
     private static PortMapperOptions Options(FakeUdpGateway server, PortMappingMethods methods)
