@@ -144,12 +144,12 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
         ThrowIfFault(answer, "GetExternalIPAddress");
         if (!answer.Values.TryGetValue("NewExternalIPAddress", out var text) || text.Length == 0)
         {
-            throw new OmniStoreException(OmniStoreError.Unavailable, $"The UPnP gateway {ControlUrl} has no external address (GetExternalIPAddress answered none).");
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"The UPnP gateway {ControlUrl.AbsoluteUri} has no external address (GetExternalIPAddress answered none).");
         }
 
         if (!IPAddress.TryParse(text, out var address) || address.AddressFamily != AddressFamily.InterNetwork || text.Length > 15 || address.Equals(IPAddress.Any))
         {
-            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The UPnP gateway {ControlUrl} gave '{Internal.UntrustedText.Escape(text, 60)}' as its external address, not an IPv4 address.");
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The UPnP gateway {ControlUrl.AbsoluteUri} gave '{Internal.UntrustedText.Escape(text, 60)}' as its external address, not an IPv4 address.");
         }
 
         return address;
@@ -201,7 +201,7 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
             return new PortMappingLease(Method, new IPEndPoint(external, port), internalPort, TimeSpan.FromSeconds(seconds));
         }
 
-        throw new OmniStoreException(OmniStoreError.Unavailable, $"The UPnP gateway {ControlUrl} had every external port tried taken ({string.Join(", ", tried)}).");
+        throw new OmniStoreException(OmniStoreError.Unavailable, $"The UPnP gateway {ControlUrl.AbsoluteUri} had every external port tried taken ({string.Join(", ", tried)}).");
     }
 
     /// <summary>
@@ -276,14 +276,14 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.InternalServerError)
             {
-                throw new OmniStoreException(OmniStoreError.ProtocolError, $"The UPnP gateway {ControlUrl} answered {action} with HTTP status {(int)response.StatusCode}.");
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"The UPnP gateway {ControlUrl.AbsoluteUri} answered {action} with HTTP status {(int)response.StatusCode}.");
             }
 
             body = await ReadBoundedAsync(response, UpnpXml.MaxSoapBytes, ControlUrl, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            throw new OmniStoreException(OmniStoreError.Unavailable, $"The UPnP gateway {ControlUrl} could not be asked {action}: {Internal.UntrustedText.Escape(e.Message, 200)}", e);
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"The UPnP gateway {ControlUrl.AbsoluteUri} could not be asked {action}: {Internal.UntrustedText.Escape(e.Message, 200)}", e);
         }
 
         return UpnpXml.ReadSoapAnswer(body, action, ControlUrl);
@@ -294,7 +294,7 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
         if (answer.ErrorCode is { } code)
         {
             var error = code is 501 or 728 ? OmniStoreError.Unavailable : OmniStoreError.ProtocolError;
-            throw new OmniStoreException(error, $"The UPnP gateway {ControlUrl} refused {action}: error {code} ({answer.ErrorDescription}).");
+            throw new OmniStoreException(error, $"The UPnP gateway {ControlUrl.AbsoluteUri} refused {action}: error {code} ({answer.ErrorDescription}).");
         }
     }
 
@@ -335,14 +335,14 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
             using var response = await http.GetAsync(location, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                throw new OmniStoreException(OmniStoreError.ProtocolError, $"The UPnP gateway answered GET {location} with HTTP status {(int)response.StatusCode}.");
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"The UPnP gateway answered GET {location.AbsoluteUri} with HTTP status {(int)response.StatusCode}.");
             }
 
             return await ReadBoundedAsync(response, maxBytes, location, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            throw new OmniStoreException(OmniStoreError.Unavailable, $"The device description at {location} could not be read: {Internal.UntrustedText.Escape(e.Message, 200)}", e);
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"The device description at {location.AbsoluteUri} could not be read: {Internal.UntrustedText.Escape(e.Message, 200)}", e);
         }
     }
 
@@ -351,7 +351,7 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
     {
         if (response.Content.Headers.ContentLength > maxBytes)
         {
-            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The answer from {from} announces {response.Content.Headers.ContentLength} bytes (more than {maxBytes} bytes are not read).");
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"The answer from {from.AbsoluteUri} announces {response.Content.Headers.ContentLength} bytes (more than {maxBytes} bytes are not read).");
         }
 
         using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -368,7 +368,7 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
             filled += read;
         }
 
-        throw new OmniStoreException(OmniStoreError.ProtocolError, $"The answer from {from} holds more than {maxBytes} bytes.");
+        throw new OmniStoreException(OmniStoreError.ProtocolError, $"The answer from {from.AbsoluteUri} holds more than {maxBytes} bytes.");
     }
 
     private static async Task SendSearchesAsync(Socket socket, IPEndPoint target, byte[][] searches, CancellationToken cancellationToken)

@@ -12,7 +12,8 @@ internal sealed record SoapAnswer(IReadOnlyDictionary<string, string> Values, in
 /// <summary>
 /// The XML of UPnP-IGD: the device description (where the WAN connection service's control URL is)
 /// and SOAP answers. Read as hostile: at most the given number of characters, no DTD (refused, not
-/// ignored), no external resolution, and every value used is checked and escaped before it is shown.
+/// ignored), no external resolution, and every value used is checked and escaped before it is shown
+/// (URLs as <see cref="Uri.AbsoluteUri"/>: percent-encoded, so nothing in them can reach a terminal raw).
 /// </summary>
 internal static class UpnpXml
 {
@@ -31,14 +32,14 @@ internal static class UpnpXml
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.ProtocolError"/>: not XML, a DTD, too large, no such service, or a control URL elsewhere.</exception>
     public static (Uri ControlUrl, string ServiceType) ReadDescription(ReadOnlySpan<byte> xml, Uri location)
     {
-        var document = Load(xml, MaxDescriptionBytes, $"the device description at {location}");
+        var document = Load(xml, MaxDescriptionBytes, $"the device description at {location.AbsoluteUri}");
         var root = document.Root!;
         var baseUri = location;
         if (root.Elements().FirstOrDefault(e => e.Name.LocalName == "URLBase") is { } urlBase)
         {
             if (!Uri.TryCreate(urlBase.Value.Trim(), UriKind.Absolute, out var declared) || !SameHost(declared, location))
             {
-                throw new OmniStoreException(OmniStoreError.ProtocolError, $"The device description at {location} names URLBase '{Internal.UntrustedText.Escape(urlBase.Value, 200)}', not an http URL on {location.Host}.");
+                throw new OmniStoreException(OmniStoreError.ProtocolError, $"The device description at {location.AbsoluteUri} names URLBase '{Internal.UntrustedText.Escape(urlBase.Value, 200)}', not an http URL on {location.Host}.");
             }
 
             baseUri = declared;
@@ -58,21 +59,21 @@ internal static class UpnpXml
                 var control = Child(service, "controlURL");
                 if (control is null || !Uri.TryCreate(baseUri, control, out var controlUrl) || !SameHost(controlUrl, location))
                 {
-                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"The device description at {location} gives {wanted} the control URL '{Internal.UntrustedText.Escape(control, 200)}', not an http URL on {location.Host}.");
+                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"The device description at {location.AbsoluteUri} gives {wanted} the control URL '{Internal.UntrustedText.Escape(control, 200)}', not an http URL on {location.Host}.");
                 }
 
                 return (controlUrl, wanted);
             }
         }
 
-        throw new OmniStoreException(OmniStoreError.ProtocolError, $"The device description at {location} has no WANIPConnection or WANPPPConnection service.");
+        throw new OmniStoreException(OmniStoreError.ProtocolError, $"The device description at {location.AbsoluteUri} has no WANIPConnection or WANPPPConnection service.");
     }
 
     /// <summary>Reads the answer to <paramref name="action"/>: its output arguments, or the UPnPError of a SOAP fault.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.ProtocolError"/>: not XML, a DTD, too large, or neither the action's response nor a UPnP fault.</exception>
     public static SoapAnswer ReadSoapAnswer(ReadOnlySpan<byte> xml, string action, Uri controlUrl)
     {
-        var document = Load(xml, MaxSoapBytes, $"the answer of {controlUrl} to {action}");
+        var document = Load(xml, MaxSoapBytes, $"the answer of {controlUrl.AbsoluteUri} to {action}");
         var elements = document.Root!.DescendantsAndSelf();
         if (elements.FirstOrDefault(e => e.Name.LocalName == action + "Response") is { } response)
         {
@@ -91,7 +92,7 @@ internal static class UpnpXml
             return new SoapAnswer(new Dictionary<string, string>(), code, Internal.UntrustedText.Escape(Child(error, "errorDescription"), 200));
         }
 
-        throw new OmniStoreException(OmniStoreError.ProtocolError, $"The answer of {controlUrl} to {action} is neither its response nor a UPnP fault with an error code.");
+        throw new OmniStoreException(OmniStoreError.ProtocolError, $"The answer of {controlUrl.AbsoluteUri} to {action} is neither its response nor a UPnP fault with an error code.");
     }
 
     private static XDocument Load(ReadOnlySpan<byte> xml, int maxBytes, string what)
