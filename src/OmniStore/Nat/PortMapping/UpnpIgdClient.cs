@@ -65,7 +65,11 @@ internal sealed class UpnpIgdClient : IPortMappingProtocol
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         using var socket = createSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(IPAddress.Any, 0));
+        if (!socket.IsBound)
+        {
+            socket.Bind(new IPEndPoint(IPAddress.Any, 0));
+        }
+
         if (ssdpTarget.Address.GetAddressBytes()[0] is >= 224 and <= 239)
         {
             socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastTimeToLive, 2); // the gateway is one hop away
