@@ -15,7 +15,9 @@ set -euo pipefail
 # with it), gfortran, pkg-config: building native/ and its C and Fortran tests. openssl: the
 # reference the tree CA's certificates and revocation lists are checked with. coturn (turnserver,
 # turnutils_stunclient): the STUN implementation the NAT code is checked against.
-SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3 cmake make gcc gfortran pkg-config openssl coturn)
+# miniupnpd (with its nftables backend), miniupnpc (upnpc), natpmpc: the UPnP-IGD, NAT-PMP and PCP
+# gateway the lab's NatKind.Upnp sites run, and the clients the port mapping tests cross-check with.
+SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3 cmake make gcc gfortran pkg-config openssl coturn miniupnpd miniupnpc natpmpc)
 
 # A test that runs longer than this is treated as hung: its test host is killed (dotnet test --blame-hang).
 TEST_HANG_TIMEOUT=${TEST_HANG_TIMEOUT:-5m}

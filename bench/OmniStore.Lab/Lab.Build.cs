@@ -35,6 +35,24 @@ public sealed partial class Lab
             await ConnectSiteAsync(site, cancellationToken).ConfigureAwait(false);
             await ApplyLinkAsync(site, site.Spec.Link, cancellationToken).ConfigureAwait(false);
         }
+
+        foreach (var site in AllSites.Where(s => s.Spec.Nat == NatKind.Upnp))
+        {
+            await StartMiniUpnpdAsync(site, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A <see cref="NatKind.Upnp"/> gateway's miniupnpd: the STUN responder it checks its WAN with
+    /// (at the core's end of the site's link), then miniupnpd itself, its files in a run directory.
+    /// </summary>
+    private async Task StartMiniUpnpdAsync(LabSite site, CancellationToken cancellationToken)
+    {
+        var stunServer = AddressPlan.CoreEnd(site.Index);
+        Track(LabStunResponder.Start(CoreNamespace, stunServer));
+        var directory = CreateRunDirectory($"{site.Name}.miniupnpd");
+        await File.WriteAllTextAsync(Path.Combine(directory, "miniupnpd.conf"), MiniUpnpd.Configuration(directory, site.Index, stunServer), cancellationToken).ConfigureAwait(false);
+        await MiniUpnpd.StartAsync(site.GatewayNamespace, directory, process => Track(process, site.GatewayNamespace), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task AddNamespaceAsync(string name, bool forwards, CancellationToken cancellationToken)
@@ -92,7 +110,8 @@ public sealed partial class Lab
         else
         {
             // The core has no route to a NATed site's /24: only the gateway's public address is reachable.
-            await CommandRunner.RunCheckedAsync("ip", ["netns", "exec", gateway, "nft", "-f", "-"], NatRules(site.Spec.Nat), cancellationToken).ConfigureAwait(false);
+            var rules = NatRules(site.Spec.Nat) + (site.Spec.Nat == NatKind.Upnp ? MiniUpnpd.Rules() : "");
+            await CommandRunner.RunCheckedAsync("ip", ["netns", "exec", gateway, "nft", "-f", "-"], rules, cancellationToken).ConfigureAwait(false);
         }
 
         Task<string> Ip(params string[] arguments) => CommandRunner.IpAsync(cancellationToken, arguments);
@@ -102,7 +121,9 @@ public sealed partial class Lab
     /// A NAT gateway's rules: masquerade out of the WAN device (with random ports per connection for
     /// a symmetric NAT), and a forward filter that lets in only what belongs to connections the site
     /// opened, as a home or enterprise NAT does. Unsolicited packets to the gateway's public address
-    /// are dropped, not refused, so a connection attempt from outside times out.
+    /// are dropped, not refused, so a connection attempt from outside times out. Behind
+    /// <see cref="NatKind.Upnp"/> the forward filter also accepts what a port forwarding (miniupnpd's
+    /// DNAT) lets in.
     /// </summary>
     internal static string NatRules(NatKind kind) =>
         $$"""
@@ -113,7 +134,7 @@ public sealed partial class Lab
             }
             chain forward {
                 type filter hook forward priority filter; policy drop;
-                ct state established,related accept
+                ct state established,related accept{{(kind == NatKind.Upnp ? "\n        ct status dnat accept" : "")}}
                 iifname "{{LabNames.LanDevice}}" oifname "{{LabNames.WanDevice}}" accept
             }
             chain input {

@@ -27,18 +27,24 @@ public sealed partial class Lab
     }
 
     /// <summary>
-    /// Processes first (the lab's, then anything else still inside its namespaces), then the wire
-    /// (which deletes its devices as it exits), then the namespaces, which take their veths, routes,
-    /// qdiscs and nftables rules with them. Each step goes on even if one before it failed.
+    /// Processes first (the lab's, miniupnpd included, then anything else still inside its
+    /// namespaces), then in-process responders, then the wire (which deletes its devices as it
+    /// exits), then the namespaces, which take their veths, routes, qdiscs and nftables rules with
+    /// them, then the run's directories (miniupnpd's configuration and leases). Each step goes on
+    /// even if one before it failed.
     /// </summary>
     private async Task TeardownAsync()
     {
         List<LabProcess> processes;
         List<string> namespaces;
+        List<IAsyncDisposable> services;
+        List<string> directories;
         lock (_lock)
         {
             processes = [.. _processes];
             namespaces = [.. _namespaces];
+            services = [.. _services];
+            directories = [.. _directories];
         }
 
         var failures = new List<Exception>();
@@ -52,6 +58,11 @@ public sealed partial class Lab
             await Try(() => KillProcessesInAsync(ns)).ConfigureAwait(false);
         }
 
+        foreach (var service in services)
+        {
+            await service.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_wire is { } wire)
         {
             await wire.DisposeAsync().ConfigureAwait(false);
@@ -60,6 +71,19 @@ public sealed partial class Lab
         foreach (var ns in namespaces)
         {
             await Try(() => DeleteNamespaceAsync(ns)).ConfigureAwait(false);
+        }
+
+        foreach (var directory in directories)
+        {
+            await Try(() =>
+            {
+                if (Directory.Exists(directory))
+                {
+                    Directory.Delete(directory, recursive: true);
+                }
+
+                return Task.CompletedTask;
+            }).ConfigureAwait(false);
         }
 
         await Try(() =>

@@ -37,6 +37,8 @@ public sealed partial class Lab : IAsyncDisposable, IDisposable
 
     private readonly List<string> _namespaces = [];
     private readonly List<LabProcess> _processes = [];
+    private readonly List<IAsyncDisposable> _services = [];
+    private readonly List<string> _directories = [];
     private readonly ulong _seed;
     private readonly Lock _lock = new();
     private WireProcess? _wire;
@@ -137,6 +139,11 @@ public sealed partial class Lab : IAsyncDisposable, IDisposable
             throw new LabException($"Cannot build a lab here: {reason}.");
         }
 
+        if (topology.Sites.Append(topology.Master).Any(s => s.Nat == NatKind.Upnp) && !File.Exists(MiniUpnpd.Program))
+        {
+            throw new LabException($"Cannot build a lab with a {nameof(NatKind.Upnp)} site here: {MiniUpnpd.Program} is missing (Debian: apt-get install miniupnpd).");
+        }
+
         var lab = new Lab(topology, LabNames.NewPrefix());
         LabRegistry.Add(lab);
         try
@@ -198,6 +205,35 @@ public sealed partial class Lab : IAsyncDisposable, IDisposable
         }
 
         return tracked;
+    }
+
+    /// <summary>Keeps something the lab runs in-process (a responder) until teardown, which disposes it after the processes are gone.</summary>
+    internal void Track(IAsyncDisposable service)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_teardown is not null, this);
+            _services.Add(service);
+        }
+    }
+
+    /// <summary>Makes a directory of the run (its name starts with the run's prefix) that teardown removes.</summary>
+    internal string CreateRunDirectory(string name)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"{Prefix}.{name}");
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_teardown is not null, this);
+            _directories.Add(path); // recorded first: teardown removes it even if creating it half failed
+        }
+
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("The lab runs on Linux only.");
+        }
+
+        Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
     }
 
     private static bool IsOnPath(string tool) =>

@@ -6,7 +6,7 @@ namespace OmniStore.Lab;
 /// <summary>
 /// Removes what crashed lab runs left behind. A run is found by its prefix (<c>omnilab-</c> and six
 /// hex digits) on network namespaces, on the wire's command line and on its marker file in
-/// /run/omnistore-lab; it is a leftover when the process named in its marker is gone (or there is
+/// /run/omnistore-lab (its directories in the temporary directory carry it too); it is a leftover when the process named in its marker is gone (or there is
 /// no marker). Nothing without the prefix is ever touched.
 /// </summary>
 public static class LabCleanup
@@ -61,6 +61,11 @@ public static class LabCleanup
             {
                 await Lab.DeleteNamespaceAsync(ns).ConfigureAwait(false);
                 removedNamespaces.Add(ns);
+            }
+
+            foreach (var directory in Directory.EnumerateDirectories(Path.GetTempPath(), prefix + ".*"))
+            {
+                Directory.Delete(directory, recursive: true); // miniupnpd's configuration and leases
             }
 
             File.Delete(RunMarker.PathOf(prefix));

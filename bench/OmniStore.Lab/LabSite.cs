@@ -48,6 +48,9 @@ public sealed class LabSite
     /// <summary>The site host's address, 198.18.INDEX.2: where a relay (or the root) listens. Reachable from other sites only without NAT.</summary>
     public IPAddress Address { get; }
 
+    /// <summary>The gateway's address on the site's LAN, 198.18.INDEX.1: the hosts' default route, and where a <see cref="NatKind.Upnp"/> gateway answers NAT-PMP, PCP and SSDP.</summary>
+    public IPAddress GatewayAddress => AddressPlan.SiteGateway(Index);
+
     /// <summary>The address other sites see the site's connections come from: <see cref="Address"/>, or with NAT the gateway's public address 198.19.INDEX.2.</summary>
     public IPAddress PublicAddress { get; }
 

@@ -20,4 +20,12 @@ public enum NatKind
     /// the port another peer will see. Filtering as for <see cref="Cone"/>.
     /// </summary>
     Symmetric,
+
+    /// <summary>
+    /// A <see cref="Cone"/> NAT whose gateway also runs miniupnpd, a UPnP-IGD, NAT-PMP and PCP server
+    /// someone else wrote (secure mode: a host may forward ports only to itself), listening on the
+    /// site's LAN. Ports it forwards pass the gateway's filter; everything else is filtered as for
+    /// <see cref="Cone"/>. Needs <c>/usr/sbin/miniupnpd</c> (Debian: miniupnpd with its nftables backend).
+    /// </summary>
+    Upnp,
 }

@@ -14,7 +14,7 @@ internal static class Program
     private const string Usage = """
         usage: OmniStore.Lab up [--sites N] [--rate BITS] [--upload-rate BITS] [--delay TIME] [--jitter TIME]
                                 [--loss P] [--duplicate P] [--reorder P] [--reorder-delay TIME]
-                                [--nat none|cone|symmetric] [--master-rate BITS] [--master-delay TIME] [--seed N]
+                                [--nat none|cone|symmetric|upnp] [--master-rate BITS] [--master-delay TIME] [--seed N]
                OmniStore.Lab clean [--all]
 
           up     builds a master site and N sites (default 2) joined by a WAN core, prints the namespaces and

@@ -17,4 +17,20 @@ public static class LabRequirement
 
         Assert.Skip($"Skipped: {reason} (with CI=true this fails).");
     }
+
+    /// <summary>Also needs <paramref name="program"/> (a gateway or client someone else wrote): skips without it, except under CI=true, where it fails.</summary>
+    public static void EnsureProgram(string program, string package)
+    {
+        if (File.Exists(program))
+        {
+            return;
+        }
+
+        if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            Assert.Fail($"{program} is missing; CI=true, so it must be installed (eng/test.sh installs {package}).");
+        }
+
+        Assert.Skip($"Skipped: {program} is missing (apt-get install {package}; with CI=true this fails).");
+    }
 }
