@@ -63,6 +63,10 @@ internal static class RelayCommand
             HelpName = "URI",
             CustomParser = ParseRendezvous,
         };
+        var portMapping = new Option<bool>("--port-mapping")
+        {
+            Description = "With --node-id: ask the gateway to forward the rudp port (NAT-PMP, PCP and UPnP-IGD at once; renewed, removed at shutdown), so nodes behind any NAT reach this one on a mapped path (docs/nat-port-mapping.md)",
+        };
         var site = new Option<string>("--site")
         {
             Description = $"The site name the node reports to peers and in its status: {SiteName.Rule} (default: the host name)",
@@ -227,6 +231,7 @@ internal static class RelayCommand
             parent,
             nodeName,
             rendezvous,
+            portMapping,
             site,
             dataDirectory,
             cacheSize,
@@ -316,6 +321,7 @@ internal static class RelayCommand
                 ParentNodeId = parentId,
                 NodeName = parseResult.GetValue(nodeName),
                 Rendezvous = parseResult.GetValue(rendezvous),
+                PortMapping = parseResult.GetValue(portMapping),
                 DataDirectoryIsDefault = givenDirectory is null,
                 RelaySecretFile = parseResult.GetValue(relaySecretFile) ?? RelaySecretFileFromEnvironment(),
                 Tls = tls.Read(parseResult),

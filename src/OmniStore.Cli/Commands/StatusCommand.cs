@@ -155,7 +155,8 @@ internal static class StatusCommand
         {
             string registered = nat.Name is null ? "dials names only" : nat.Registered ? $"registered as {Safe(nat.Name)}" : $"NOT REGISTERED as {Safe(nat.Name)}";
             string seen = nat.Reflexive is { } reflexive ? $", seen at {Safe(reflexive)}" : "";
-            output.WriteLine($"nat:      rendezvous {Safe(nat.Rendezvous)}, {registered}{seen}; mapping {Safe(nat.Mapping ?? "unknown")}");
+            string forwarded = nat.PortMapping is { } method ? $"; the gateway forwards {Safe(nat.Mapped ?? "nothing now")} ({Safe(method)})" : "";
+            output.WriteLine($"nat:      rendezvous {Safe(nat.Rendezvous)}, {registered}{seen}; mapping {Safe(nat.Mapping ?? "unknown")}{forwarded}");
         }
 
         if (status.Rendezvous is { } served)

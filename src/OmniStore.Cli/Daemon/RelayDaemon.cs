@@ -53,6 +53,7 @@ internal static class RelayDaemon
                 ParentNodeId = settings.ParentNodeId,
                 NodeName = settings.NodeName,
                 Rendezvous = settings.Rendezvous,
+                PortMapping = settings.PortMapping,
                 Site = settings.Site,
                 DataDirectory = settings.DataDirectory,
                 CacheSize = settings.CacheSize,

@@ -35,6 +35,9 @@ internal sealed record RelaySettings(
     /// <summary>The rendezvous (<c>--rendezvous</c>); null for the default.</summary>
     public NodeAddress? Rendezvous { get; init; }
 
+    /// <summary>Whether to ask the gateway for a port mapping (<c>--port-mapping</c>).</summary>
+    public bool PortMapping { get; init; }
+
     /// <summary>Whether <see cref="DataDirectory"/> is the default (<c>--data-dir</c> not given), for the message when it cannot be created.</summary>
     public bool DataDirectoryIsDefault { get; init; }
 

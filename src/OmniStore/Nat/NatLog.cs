@@ -32,4 +32,10 @@ internal static partial class NatLog
 
     [LoggerMessage(6027, LogLevel.Debug, "Opening a path toward {Candidates} for session {Session}")]
     public static partial void Opening(ILogger logger, string candidates, long session);
+
+    [LoggerMessage(6028, LogLevel.Information, "The gateway forwards {PublicEndPoint} to this node ({Method}); dialers are given it")]
+    public static partial void Mapped(ILogger logger, string method, string? publicEndPoint);
+
+    [LoggerMessage(6029, LogLevel.Information, "No port mapping: {Reason}; holes are punched without one")]
+    public static partial void NotMapped(ILogger logger, PeerText reason);
 }

@@ -14,6 +14,16 @@ internal sealed record NatOptions
     /// <summary>The name this node registers (<c>--node-id</c>); null: it registers none and only dials names.</summary>
     public string? Name { get; init; }
 
+    /// <summary>
+    /// Port mapping (docs/nat-port-mapping.md): ask the gateway for a forwarding of the registered
+    /// socket's port by NAT-PMP, PCP and UPnP-IGD at once, and register the mapping as a candidate
+    /// (a path of type <c>mapped</c>). Null (the default): none is asked for.
+    /// </summary>
+    public PortMapping.PortMapperOptions? PortMapping { get; init; }
+
+    /// <summary>How long a port mapping is asked for; renewed at half of it.</summary>
+    public TimeSpan PortMappingLifetime { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>The TTL of the registrant's opening datagrams: leaves its own NAT, dies before the dialer's.</summary>
     public int OpeningTtl { get; init; } = 2;
 

@@ -35,6 +35,8 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
     private PeerConnection? _rendezvous;
     private IPEndPoint? _rendezvousEndPoint;
     private Task? _registration;
+    private Task? _portMapping;
+    private PortMapping.PortMapper? _portMapper;
     private int _disposed;
 
     /// <summary>
@@ -98,6 +100,44 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
         if (_options.Name is not null)
         {
             _registration = Task.Run(RegisterLoopAsync);
+            if (_options.PortMapping is { } mapping)
+            {
+                _portMapping = Task.Run(() => MapPortAsync(mapping));
+            }
+        }
+    }
+
+    /// <summary>The port mapping the gateway granted, or null (none asked for, none granted yet, or none possible).</summary>
+    public PortMapping.PortMapper? PortMapper => Volatile.Read(ref _portMapper);
+
+    /// <summary>
+    /// Asks the gateway to forward the socket's port; once granted, registers again so that the
+    /// rendezvous hands dialers the mapping too. A gateway that speaks none of the protocols is
+    /// logged once and left alone: holes are punched as without it.
+    /// </summary>
+    private async Task MapPortAsync(PortMapping.PortMapperOptions mapping)
+    {
+        try
+        {
+            var mapper = await PortMapping.PortMapper.StartAsync(_socket.Endpoint.LocalEndPoint.Port, _options.PortMappingLifetime, mapping, _logger, _stop.Token).ConfigureAwait(false);
+            Volatile.Write(ref _portMapper, mapper);
+            if (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            NatLog.Mapped(_logger, mapper.MethodName, mapper.PublicEndPoint?.ToString());
+            if (_rendezvous is { IsOpen: true } connection && _options.Name is { } name)
+            {
+                using var answer = await connection.RequestAsync(FrameType.Register, RendezvousMessages.EncodeRegister(name, HostCandidates()), _stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (OmniStoreException ex)
+        {
+            NatLog.NotMapped(_logger, ex.Message);
         }
     }
 
@@ -244,7 +284,17 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
                 attempt.Check(candidate);
             }
 
-            return await attempt.Winner.Task.WaitAsync(punching.Token).ConfigureAwait(false);
+            var clock = Stopwatch.StartNew();
+            var first = await attempt.Winner.Task.WaitAsync(punching.Token).ConfigureAwait(false);
+            if (first is { Kind: not CandidateKind.Host } && candidates.Any(c => c.Kind < first.Value.Kind))
+            {
+                // A more direct candidate may answer a moment later (a port mapping and a punched hole
+                // both work behind a UPnP gateway): the most direct that answers in a short grace wins.
+                var grace = TimeSpan.FromMilliseconds(Math.Clamp(clock.Elapsed.TotalMilliseconds, 20, 200));
+                await Task.Delay(grace, punching.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            return attempt.Best ?? first;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -377,7 +427,7 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
             return null;
         }
 
-        if (hosts.Any(h => h.Address.Equals(seen)))
+        if (hosts.Any(h => h.Kind == CandidateKind.Host && h.Address.Equals(seen)))
         {
             return "none";
         }
@@ -404,6 +454,17 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
     /// interfaces that are up (loopback only when the rendezvous is on loopback too).
     /// </summary>
     private List<Candidate> HostCandidates()
+    {
+        var candidates = OwnAddresses();
+        if (PortMapper?.PublicEndPoint is { } mapped)
+        {
+            candidates.Add(new Candidate(CandidateKind.Mapped, mapped));
+        }
+
+        return candidates;
+    }
+
+    private List<Candidate> OwnAddresses()
     {
         var local = _socket.Endpoint.LocalEndPoint;
         if (!local.Address.Equals(IPAddress.Any) && !local.Address.Equals(IPAddress.IPv6Any))
@@ -454,6 +515,16 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
             await _registration.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        if (_portMapping is not null)
+        {
+            await _portMapping.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (PortMapper is { } mapper)
+        {
+            await mapper.DisposeAsync().ConfigureAwait(false); // the gateway's forwarding goes with the node
+        }
+
         if (_rendezvous is { } connection)
         {
             await connection.DisposeAsync().ConfigureAwait(false);
@@ -470,7 +541,12 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
     {
         private readonly ConcurrentDictionary<IPEndPoint, byte> _checking = new();
 
+        private readonly ConcurrentBag<Candidate> _answered = [];
+
         public TaskCompletionSource<Candidate?> Winner { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The most direct candidate that answered so far (host, then mapped, then reflexive).</summary>
+        public Candidate? Best => _answered.IsEmpty ? null : _answered.MinBy(c => c.Kind);
 
         public void Check(Candidate candidate)
         {
@@ -487,6 +563,7 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
                     var (answer, _) = await owner._socket.TransactAsync(candidate.Address, request, owner.CheckSchedule, token).ConfigureAwait(false);
                     if (answer.Type == StunType.BindingSuccess)
                     {
+                        _answered.Add(candidate);
                         Winner.TrySetResult(candidate);
                     }
                 }

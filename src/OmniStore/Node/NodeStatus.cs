@@ -34,8 +34,9 @@ internal sealed record NodeStatus(
 /// The node's NAT traversal (docs/nat.md): the name it registers and where, whether it is
 /// registered now, the address its rendezvous sees it at (its NAT's mapping), and the mapping
 /// behaviour it learned (<c>none</c>, <c>endpoint-independent</c>, <c>endpoint-dependent</c>; null: unknown).
+/// With a port mapping, the protocol that granted it (<c>nat-pmp</c>, <c>pcp</c>, <c>upnp</c>) and the public address it forwards.
 /// </summary>
-internal sealed record NatStatus(string? Name, string Rendezvous, bool Registered, string? Reflexive, string? Mapping);
+internal sealed record NatStatus(string? Name, string Rendezvous, bool Registered, string? Reflexive, string? Mapping, string? PortMapping = null, string? Mapped = null);
 
 /// <summary>The rendezvous this node serves: names registered, relays open, and bytes relayed since the start.</summary>
 internal sealed record RendezvousStatus(int Registrations, int Relays, long RelayedBytes);

@@ -196,7 +196,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
                 var sockets = listener.DatagramSockets;
                 var socket = sockets.FirstOrDefault(e => e.LocalEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? (sockets.Count > 0 ? sockets[0] : null);
                 var identity = new ConnectionIdentity(key, NodeRole.Client, options.Site, options.Secret);
-                nat = new Nat.NatTraversal(new Nat.NatOptions { Rendezvous = at, Name = options.NodeName, Tls = tls }, socket, identity, options.LoggerFactory.CreateLogger<Nat.NatTraversal>());
+                nat = new Nat.NatTraversal(new Nat.NatOptions { Rendezvous = at, Name = options.NodeName, Tls = tls, PortMapping = options.PortMapping ? new Nat.PortMapping.PortMapperOptions() : null }, socket, identity, options.LoggerFactory.CreateLogger<Nat.NatTraversal>());
                 options = options with { Transports = options.Transports.With(new Nat.NatTransport(options.Transports.Get("rudp"), nat)) };
             }
         }

@@ -55,6 +55,13 @@ internal sealed record TreeNodeOptions
     /// </summary>
     public NodeAddress? Rendezvous { get; init; }
 
+    /// <summary>
+    /// Whether a node with a <see cref="NodeName"/> asks its gateway to forward its rudp port
+    /// (NAT-PMP, PCP and UPnP-IGD at once; docs/nat-port-mapping.md) and gives dialers the mapping
+    /// (a <c>mapped</c> path, from any NAT). Defaults to false: nothing is sent to the gateway.
+    /// </summary>
+    public bool PortMapping { get; init; }
+
     /// <summary>Whether the node serves rendezvous requests for its tree (docs/nat.md). Defaults to true for the root, false for a relay.</summary>
     public bool? ServesRendezvous { get; init; }
 

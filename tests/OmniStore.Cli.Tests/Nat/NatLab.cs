@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OmniStore.Cli.Tests.Infrastructure;
 using OmniStore.Lab;
 using OmniStore.Nat;
+using OmniStore.Nat.PortMapping;
 using OmniStore.Protocol;
 using OmniStore.Testing;
 using OmniStore.Transport;
@@ -29,7 +30,7 @@ internal sealed class NatLab : IAsyncDisposable
     private DaemonProcess? _rendezvous;
 
     /// <summary>The site names: "public" (the rendezvous), then none-a/b, cone-a/b, symmetric-a/b.</summary>
-    public static readonly string[] Kinds = ["none", "cone", "symmetric"];
+    public static readonly string[] Kinds = ["none", "cone", "symmetric", "upnp"];
 
     private static readonly string[] Ends = ["a", "b"];
 
@@ -67,6 +68,7 @@ internal sealed class NatLab : IAsyncDisposable
     {
         "cone" => NatKind.Cone,
         "symmetric" => NatKind.Symmetric,
+        "upnp" => NatKind.Upnp,
         _ => NatKind.None,
     };
 
@@ -77,10 +79,27 @@ internal sealed class NatLab : IAsyncDisposable
     public async Task<Registrant> RegisterAsync(LabSite site, string name, CancellationToken cancellationToken)
     {
         var listener = site.RunInNamespace(() => RudpListener.Bind(new NodeAddress("rudp", site.Address.ToString(), 0), RudpSettings.Default));
-        var nat = new NatTraversal(new NatOptions { Rendezvous = Rendezvous, Name = name }, listener.Endpoints[0], ConnectionIdentity.NewClient(Secret), NullLogger.Instance);
+
+        // Behind a UPnP gateway the node asks it for a mapping; its sockets are made in the site too.
+        var mapping = site.Spec.Nat == NatKind.Upnp
+            ? new PortMapperOptions { CreateSocket = (family, type, protocol) => site.RunInNamespace(() => new Socket(family, type, protocol)), FindGateway = () => site.GatewayAddress }
+            : null;
+        var nat = new NatTraversal(new NatOptions { Rendezvous = Rendezvous, Name = name, PortMapping = mapping }, listener.Endpoints[0], ConnectionIdentity.NewClient(Secret), NullLogger.Instance);
         var registrant = new Registrant(listener, nat);
         nat.Start();
         await nat.WaitRegisteredAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(20), cancellationToken);
+        if (mapping is not null)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (nat.PortMapper?.PublicEndPoint is null && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50, cancellationToken);
+            }
+
+            Assert.True(nat.PortMapper?.PublicEndPoint is not null, $"{site.Name}: the gateway granted no port mapping within 30 s");
+            await Task.Delay(500, cancellationToken); // the registration again, with the mapping
+        }
+
         return registrant;
     }
 

@@ -7,7 +7,7 @@ namespace OmniStore.Cli.Tests.Nat;
 /// <summary>
 /// Every pair of NAT types connects (docs/nat.md, "What each NAT pair gets"): a dialer in one site
 /// reaches a node registered by name in another, through real nftables NATs (masquerade for a cone,
-/// <c>fully-random</c> for a symmetric NAT) and a real <c>omnistore rendezvous</c>, and bytes cross
+/// <c>fully-random</c> for a symmetric NAT, miniupnpd on a UPnP gateway) and a real <c>omnistore rendezvous</c>, and bytes cross
 /// the connection both ways. A direct path wherever one is possible, punched or direct; relayed
 /// where none is. One lab serves every case of the class.
 /// </summary>
@@ -57,6 +57,11 @@ public sealed class NatMatrixLabTests(NatMatrixLabTests.Fixture fixture) : IClas
     [InlineData("symmetric", "none", PathType.Direct)]
     [InlineData("symmetric", "cone", PathType.Relayed)]
     [InlineData("symmetric", "symmetric", PathType.Relayed)]
+    [InlineData("none", "upnp", PathType.Mapped)]
+    [InlineData("cone", "upnp", PathType.Mapped)]
+    [InlineData("symmetric", "upnp", PathType.Mapped)]
+    [InlineData("upnp", "cone", PathType.Punched)]
+    [InlineData("upnp", "symmetric", PathType.Relayed)]
     public async Task EveryPairOfNatTypes_Connects_OnTheBestPathThereIs(string dialerNat, string registrantNat, PathType expected)
     {
         var lab = await fixture.LabAsync();

@@ -66,13 +66,18 @@ public sealed class TreeCluster : IAsyncDisposable
     {
         _ca ??= TreeCa.Init(_dir.Sub("ca"), "tree-cluster", 30);
         var issued = _ca.Issue(name, role, ["127.0.0.1", "::1", "localhost"], role == CertificateRole.Client ? write ?? [""] : null, read, 30);
-        string directory = _dir.Sub($"tls-{name}-{Guid.NewGuid():N}");
+        return WriteIssued(issued, _dir.Sub($"tls-{name}-{Guid.NewGuid():N}"), Path.Combine(_dir.Sub("ca"), TreeCa.CertificateFile));
+    }
+
+    /// <summary>Writes <paramref name="issued"/> to <paramref name="directory"/> (the key readable by its owner only) and names the files, with the tree CA's certificate.</summary>
+    internal static TlsOptions WriteIssued(IssuedCertificate issued, string directory, string caFile)
+    {
         Directory.CreateDirectory(directory);
         var options = new TlsOptions
         {
             CertificateFile = Path.Combine(directory, "node.pem"),
             KeyFile = Path.Combine(directory, "node.key"),
-            CaFile = Path.Combine(_dir.Sub("ca"), TreeCa.CertificateFile),
+            CaFile = caFile,
         };
         File.WriteAllText(options.CertificateFile, issued.CertificatePem);
         File.WriteAllText(options.KeyFile, issued.KeyPem);
