@@ -54,8 +54,15 @@ internal sealed class RendezvousServer : IRequestHandler, IAsyncDisposable
         }
 
         var listener = (tls is null ? TransportRegistry.Default : TransportRegistry.Default.WithTls(tls)).Listen(listen);
+        // The role its certificate gives (a relay's or a root's); a relay without TLS: peers dial it as clients dial a relay.
+        var role = tls?.Rights.Role switch
+        {
+            null or Security.CertificateRole.Relay => NodeRole.Relay,
+            Security.CertificateRole.Root => NodeRole.Root,
+            _ => throw new OmniStoreException(OmniStoreError.InvalidArgument, "A rendezvous needs a relay's or a root's certificate, not a client's."),
+        };
         var key = tls is null ? NodeIdentity.Create() : NodeIdentity.FromCertificate(tls.Certificate);
-        var identity = new ConnectionIdentity(key, NodeRole.Root, "rendezvous", secret);
+        var identity = new ConnectionIdentity(key, role, "rendezvous", secret);
         var service = new RendezvousService(options, loggerFactory.CreateLogger<RendezvousService>());
         var bound = listener.DatagramSockets[0].LocalEndPoint.Address;
         var otherAddress = StunServer.Start(bound);
