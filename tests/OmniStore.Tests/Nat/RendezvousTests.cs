@@ -181,4 +181,71 @@ public sealed class RendezvousTests : IDisposable
         Assert.Equal(rendezvous.Addresses[0].ToString(), nat.Rendezvous);
         Assert.NotNull(root.GetStatus().Rendezvous); // a root serves a rendezvous of its own too
     }
+
+    /// <summary>A tree member's own connection to the rendezvous, raw: it sends what it likes.</summary>
+    private static async Task<PeerConnection> RawAsync(RendezvousServer rendezvous)
+    {
+        var server = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, rendezvous.Addresses[0].Port);
+        var transport = await OmniStore.Transport.Rudp.RudpConnection.ConnectAsync(server, new LinkCounters(), OmniStore.Transport.Rudp.Internal.RudpSettings.Default, Token);
+        return await PeerConnection.StartAsync(transport, isOpener: true, ConnectionIdentity.NewClient(Secret), handler: null, ConnectionLimits.Default, NullLogger.Instance, Token);
+    }
+
+    [Fact]
+    public async Task AConnectionHoldsOneName_HoweverOftenItRegisters_AndLosesItWhenItCloses()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using (var member = await RawAsync(rendezvous))
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                using var answer = await member.RequestAsync(FrameType.Register, RendezvousMessages.EncodeRegister($"name-{i % 50}", []), Token);
+                Assert.Equal(FrameType.Candidates, answer.Type);
+            }
+
+            Assert.Equal(1, rendezvous.Service.RegistrationCount);
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (rendezvous.Service.RegistrationCount > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, Token);
+        }
+
+        Assert.Equal(0, rendezvous.Service.RegistrationCount);
+    }
+
+    [Fact]
+    public async Task IntroductionsOfOneConnection_ArePaced_SoARegisteredNodeCannotBeMadeToSprayDatagrams()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using var root = await StartNamedRootAsync(rendezvous);
+        await root.NatTraversal!.WaitRegisteredAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
+        await using var member = await RawAsync(rendezvous);
+
+        // A victim's address as the dialer's "host candidate": each introduction makes the node send there.
+        Candidate[] victim = [new(CandidateKind.Host, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 9))];
+        int introduced = 0, refused = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < 40; i++)
+        {
+            try
+            {
+                using var answer = await member.RequestAsync(FrameType.Introduce, RendezvousMessages.EncodeIntroduce("master", victim), Token);
+                introduced++;
+            }
+            catch (OmniStoreException ex) when (ex.Error == OmniStoreError.Unavailable && ex.Message.Contains("Too many introductions", StringComparison.Ordinal))
+            {
+                refused++;
+            }
+        }
+
+        Assert.InRange(introduced, 16, 16 + (int)(clock.Elapsed.TotalMilliseconds / 250) + 1); // the burst, and what the pace allowed meanwhile
+        Assert.True(refused > 0, "no introduction was refused");
+        Assert.Equal(40, introduced + refused);
+
+        // Another member is not held back by the first.
+        await using var other = await RawAsync(rendezvous);
+        using var fine = await other.RequestAsync(FrameType.Introduce, RendezvousMessages.EncodeIntroduce("master", []), Token);
+        Assert.Equal(FrameType.Candidates, fine.Type);
+    }
 }

@@ -32,6 +32,15 @@ internal sealed record RendezvousOptions
 
     /// <summary>How long the registrant has to open its side of a path.</summary>
     public TimeSpan PunchAnswerTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Introductions one connection may ask for in a burst; then one each <see cref="IntroductionInterval"/>.</summary>
+    public int IntroductionBurst { get; init; } = 16;
+
+    /// <summary>The pace of introductions per connection after the burst (each makes a registered node send datagrams where the dialer says).</summary>
+    public TimeSpan IntroductionInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Relays one connection may hold open at once.</summary>
+    public int MaxRelaysPerConnection { get; init; } = 4;
 }
 
 /// <summary>
@@ -45,7 +54,8 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Registration> _registrations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, Session> _sessions = new();
-    private readonly ConcurrentDictionary<UdpRelay, byte> _relays = new();
+    private readonly ConcurrentDictionary<UdpRelay, PeerConnection> _relays = new();
+    private readonly ConcurrentDictionary<PeerConnection, PeerState> _peers = new();
 
     public RendezvousService(RendezvousOptions? options = null, ILogger? logger = null)
     {
@@ -102,8 +112,21 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
             throw new OmniStoreException(OmniStoreError.Unavailable, $"This rendezvous holds {_options.MaxRegistrations} names already.");
         }
 
-        _registrations[name] = registration; // a node that registers again (restarted, reconnected) replaces its old registration
-        _ = connection.Completion.ContinueWith(_ => _registrations.TryRemove(new KeyValuePair<string, Registration>(name, registration)), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        // One name per connection: a node that registers again (its mapping changed, another name)
+        // replaces its own registration; a name registered by another connection is taken over
+        // (a node restarted and its old connection not yet timed out).
+        var peer = Peer(connection);
+        lock (peer)
+        {
+            if (peer.Name is { } previous && previous != name && _registrations.TryGetValue(previous, out var old) && old.Connection == connection)
+            {
+                _registrations.TryRemove(new KeyValuePair<string, Registration>(previous, old));
+            }
+
+            peer.Name = name;
+            _registrations[name] = registration;
+        }
+
         NatLog.Registered(_logger, name, connection.Describe(), reflexive?.ToString());
         var seen = new List<Candidate>(2);
         if (reflexive is not null)
@@ -126,6 +149,11 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
         if (!_registrations.TryGetValue(name, out var registration) || !registration.Connection.IsOpen)
         {
             throw new OmniStoreException(OmniStoreError.NotFound, $"No node named '{name}' is registered at this rendezvous.");
+        }
+
+        if (!Peer(connection).TakeIntroduction(_options))
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"Too many introductions on this connection: at most {_options.IntroductionBurst} at once, then one each {_options.IntroductionInterval.TotalMilliseconds:0} ms; try again.");
         }
 
         var dialer = DialerCandidates(connection, candidates);
@@ -152,6 +180,11 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
             throw new OmniStoreException(OmniStoreError.NotFound, "No introduction of this connection has that session (expired, or never made).");
         }
 
+        if (_relays.Values.Count(c => c == connection) >= _options.MaxRelaysPerConnection)
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"This connection holds {_options.MaxRelaysPerConnection} relays already; close one first.");
+        }
+
         if (_relays.Count >= _options.MaxRelays)
         {
             throw new OmniStoreException(OmniStoreError.Unavailable, $"This rendezvous relays {_options.MaxRelays} paths already; try again later.");
@@ -159,7 +192,7 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
 
         var bind = connection.LocalIPEndPoint?.Address ?? IPAddress.Any;
         var relay = UdpRelay.Open(bind, _options.RelayRate, _options.RelayIdle);
-        _relays[relay] = 0;
+        _relays[relay] = connection;
         _ = relay.Completion.ContinueWith(_ => Forget(relay), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         _ = session.Dialer.Completion.ContinueWith(_ => relay.DisposeAsync().AsTask(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         _ = session.Registration.Connection.Completion.ContinueWith(_ => relay.DisposeAsync().AsTask(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -245,7 +278,59 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
         }
     }
 
+    /// <summary>What this rendezvous keeps of one connection; forgotten (with its name) when it closes.</summary>
+    private PeerState Peer(PeerConnection connection)
+    {
+        if (_peers.TryGetValue(connection, out var known))
+        {
+            return known;
+        }
+
+        var state = new PeerState();
+        if (_peers.TryAdd(connection, state))
+        {
+            _ = connection.Completion.ContinueWith(_ => Forget(connection), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return state;
+        }
+
+        return _peers[connection];
+    }
+
+    private void Forget(PeerConnection connection)
+    {
+        if (_peers.TryRemove(connection, out var state) && state.Name is { } name && _registrations.TryGetValue(name, out var registration) && registration.Connection == connection)
+        {
+            _registrations.TryRemove(new KeyValuePair<string, Registration>(name, registration));
+        }
+    }
+
     private sealed record Registration(string Name, PeerConnection Connection, List<Candidate> Candidates);
+
+    /// <summary>A connection's name and its allowance of introductions (a token bucket).</summary>
+    private sealed class PeerState
+    {
+        private double _tokens = -1;
+        private long _last;
+
+        public string? Name { get; set; }
+
+        public bool TakeIntroduction(RendezvousOptions options)
+        {
+            lock (this)
+            {
+                long now = Environment.TickCount64;
+                _tokens = _tokens < 0 ? options.IntroductionBurst : Math.Min(options.IntroductionBurst, _tokens + ((now - _last) / options.IntroductionInterval.TotalMilliseconds));
+                _last = now;
+                if (_tokens < 1)
+                {
+                    return false;
+                }
+
+                _tokens--;
+                return true;
+            }
+        }
+    }
 
     private sealed record Session(Registration Registration, PeerConnection Dialer, List<Candidate> DialerCandidates, long Expires);
 }
