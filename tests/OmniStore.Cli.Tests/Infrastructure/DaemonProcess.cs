@@ -112,6 +112,10 @@ public sealed class DaemonProcess : IAsyncDisposable
         return StartAsync(start, args);
     }
 
+    /// <summary>Starts <c>omnistore COMMAND</c> (<c>relay</c>, <c>rendezvous</c>) with <paramref name="args"/>, and waits until it listens.</summary>
+    public static Task<DaemonProcess> StartCommandAsync(string dataDirectory, string command, params string[] args) =>
+        StartAsync(CliRunner.StartInfo([command, .. args], dataDirectory), args);
+
     /// <summary>
     /// Starts <c>omnistore COMMAND</c> (<c>relay</c>, <c>rendezvous</c>) inside the network namespace
     /// <paramref name="networkNamespace"/> (a lab site's: <c>ip netns exec</c>), and waits until it listens.

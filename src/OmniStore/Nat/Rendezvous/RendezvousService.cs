@@ -73,7 +73,7 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
     public int RelayCount => _relays.Count;
 
     /// <summary>Bytes every relay passed, both ways, since the start.</summary>
-    public long RelayedBytes => Interlocked.Read(ref _relayedBytes) + _relays.Keys.Sum(r => Interlocked.Read(ref r.ForwardedBytes));
+    public long RelayedBytes => Interlocked.Read(ref _relayedBytes) + _relays.Keys.Sum(r => r.ForwardedBytes);
 
     private long _relayedBytes;
 
@@ -214,7 +214,7 @@ internal sealed class RendezvousService : INodeModule, IAsyncDisposable
     {
         if (_relays.TryRemove(relay, out _))
         {
-            Interlocked.Add(ref _relayedBytes, Interlocked.Read(ref relay.ForwardedBytes));
+            Interlocked.Add(ref _relayedBytes, relay.ForwardedBytes);
         }
     }
 

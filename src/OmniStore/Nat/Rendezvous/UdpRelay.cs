@@ -59,14 +59,18 @@ internal sealed class UdpRelay : IAsyncDisposable
     /// <summary>The registrant's socket (side 1).</summary>
     public IPEndPoint RegistrantSide => (IPEndPoint)_sockets[1].LocalEndPoint!;
 
+    private long _forwarded;
+    private long _forwardedBytes;
+    private long _dropped;
+
     /// <summary>Datagrams passed on, both ways.</summary>
-    public long Forwarded;
+    public long Forwarded => Interlocked.Read(ref _forwarded);
 
     /// <summary>Bytes passed on, both ways.</summary>
-    public long ForwardedBytes;
+    public long ForwardedBytes => Interlocked.Read(ref _forwardedBytes);
 
     /// <summary>Datagrams dropped: from an address not bound, before both ends were, or over the rate.</summary>
-    public long Dropped;
+    public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Completes when the relay has ended (idle, or disposed).</summary>
     public Task Completion => _run;
@@ -115,13 +119,13 @@ internal sealed class UdpRelay : IAsyncDisposable
 
             if (!from.Equals(Volatile.Read(ref _bound[side])) || Volatile.Read(ref _bound[1 - side]) is not { } to || !_rates[side].Take(datagram.Length))
             {
-                Interlocked.Increment(ref Dropped);
+                Interlocked.Increment(ref _dropped);
                 continue;
             }
 
             Volatile.Write(ref _lastTraffic, Environment.TickCount64);
-            Interlocked.Increment(ref Forwarded);
-            Interlocked.Add(ref ForwardedBytes, datagram.Length);
+            Interlocked.Increment(ref _forwarded);
+            Interlocked.Add(ref _forwardedBytes, datagram.Length);
             await SendAsync(other, datagram, to).ConfigureAwait(false);
         }
     }
