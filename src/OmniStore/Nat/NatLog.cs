@@ -38,4 +38,7 @@ internal static partial class NatLog
 
     [LoggerMessage(6029, LogLevel.Information, "No port mapping: {Reason}; holes are punched without one")]
     public static partial void NotMapped(ILogger logger, PeerText reason);
+
+    [LoggerMessage(6030, LogLevel.Information, "The relayed connection to {Name} moved to {Address} ({Path})")]
+    public static partial void Upgraded(ILogger logger, string name, string address, string path);
 }

@@ -39,6 +39,12 @@ internal sealed record NatOptions
     /// <summary>How long to wait before registering again after the rendezvous connection failed (doubling up to 16x).</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>How often a relayed connection tries again for a direct path (a hole, a mapping), and moves to it when one opens.</summary>
+    public TimeSpan UpgradeInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How many times a relayed connection tries for a direct path before it stays relayed.</summary>
+    public int UpgradeAttempts { get; init; } = 10;
+
     /// <summary>Whether to ask for a relay when no hole opens (tests turn it off to see a punch fail).</summary>
     public bool RelayFallback { get; init; } = true;
 

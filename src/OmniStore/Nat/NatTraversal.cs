@@ -179,7 +179,10 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
                 throw new OmniStoreException(OmniStoreError.Unavailable, $"No path to node '{name}' opened within {_options.PunchTimeout.TotalSeconds:0.#} s (candidates {string.Join(", ", candidates)}).");
             }
 
-            NatLog.PunchFailed(_logger, name, _options.PunchTimeout.TotalSeconds);
+            if (_options.TryDirect)
+            {
+                NatLog.PunchFailed(_logger, name, _options.PunchTimeout.TotalSeconds);
+            }
             using var answer = await rendezvous.RequestAsync(FrameType.Relay, RendezvousMessages.EncodeRelay(session), cancellationToken).ConfigureAwait(false);
             var (_, _, token, relays) = ReadCandidates(answer);
             if (relays is not [{ Kind: CandidateKind.Relayed } relay])
@@ -195,7 +198,52 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
         _socket.Endpoint.ExpectPath(address, found.Value.PathType);
         var connection = await RudpConnection.ConnectAsync(_socket.Endpoint, ownsEndpoint: false, address, counters, cancellationToken).ConfigureAwait(false);
         NatLog.Reached(_logger, name, address.ToString(), connection.Path.TypeName, clock.ElapsedMilliseconds);
+        if (kind == CandidateKind.Relayed && _options.UpgradeAttempts > 0)
+        {
+            _ = Task.Run(() => UpgradeAsync(name, connection), CancellationToken.None);
+        }
+
         return connection;
+    }
+
+    /// <summary>
+    /// A relayed connection tries now and then for a direct path (the NATs may have changed, a
+    /// gateway granted a mapping since): a new introduction and new checks; when one answers, the
+    /// connection moves there and the relay, no longer used, ends when idle.
+    /// </summary>
+    private async Task UpgradeAsync(string name, RudpConnection connection)
+    {
+        for (int attempt = 0; attempt < _options.UpgradeAttempts; attempt++)
+        {
+            try
+            {
+                await Task.Delay(_options.UpgradeInterval, connection.Closed).ConfigureAwait(false);
+                using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(connection.Closed, _stop.Token);
+                var rendezvous = await RendezvousAsync(lifetime.Token).ConfigureAwait(false);
+                long session;
+                List<Candidate> candidates;
+                using (var answer = await rendezvous.RequestAsync(FrameType.Introduce, RendezvousMessages.EncodeIntroduce(name, HostCandidates()), lifetime.Token).ConfigureAwait(false))
+                {
+                    (session, _, _, candidates) = ReadCandidates(answer);
+                }
+
+                if (await PunchAsync(session, candidates, lifetime.Token).ConfigureAwait(false) is { } better)
+                {
+                    _socket.Endpoint.ExpectPath(better.Address, better.PathType);
+                    connection.MoveTo(better.Address);
+                    NatLog.Upgraded(_logger, name, better.Address.ToString(), new LinkPath("rudp", better.PathType).TypeName);
+                    return;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return; // the connection or the node closed
+            }
+            catch (OmniStoreException)
+            {
+                // The rendezvous is away, or the node is not registered now: the next attempt may do better.
+            }
+        }
     }
 
     /// <summary>The rendezvous's requests on this node's connection to it: PUNCH (open a path toward a dialer, or bind to a relay).</summary>

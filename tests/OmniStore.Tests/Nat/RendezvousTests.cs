@@ -95,7 +95,7 @@ public sealed class RendezvousTests : IDisposable
         await using var root = await StartNamedRootAsync(rendezvous);
         await root.NatTraversal!.WaitRegisteredAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
 
-        var options = new NatOptions { Rendezvous = rendezvous.Addresses[0], TryDirect = false };
+        var options = new NatOptions { Rendezvous = rendezvous.Addresses[0], TryDirect = false, UpgradeAttempts = 0 };
         var identity = ConnectionIdentity.NewClient(Secret);
         await using var dialer = new NatTraversal(options, endpoint: null, identity, NullLogger.Instance);
         var transport = await dialer.ConnectAsync("master", new LinkCounters(), Token);
@@ -247,5 +247,38 @@ public sealed class RendezvousTests : IDisposable
         await using var other = await RawAsync(rendezvous);
         using var fine = await other.RequestAsync(FrameType.Introduce, RendezvousMessages.EncodeIntroduce("master", []), Token);
         Assert.Equal(FrameType.Candidates, fine.Type);
+    }
+
+    [Fact]
+    public async Task ARelayedConnection_MovesToADirectPath_OnceOneOpens_AndKeepsCarryingRequests()
+    {
+        await using var rendezvous = StartRendezvous();
+        await using var root = await StartNamedRootAsync(rendezvous);
+        await root.NatTraversal!.WaitRegisteredAsync(Token).WaitAsync(TimeSpan.FromSeconds(10), Token);
+
+        // The first attempt goes straight to a relay; the later ones look for a hole, which loopback always has.
+        var options = new NatOptions { Rendezvous = rendezvous.Addresses[0], TryDirect = false, UpgradeInterval = TimeSpan.FromMilliseconds(300) };
+        var identity = ConnectionIdentity.NewClient(Secret);
+        using var logs = new OmniStore.Tests.Infrastructure.CapturedLogs();
+        await using var dialer = new NatTraversal(options, endpoint: null, identity, logs.CreateLogger("nat"));
+        var transport = await dialer.ConnectAsync("master", new LinkCounters(), Token);
+        Assert.Equal(PathType.Relayed, transport.Path.Type);
+        await using var connection = await PeerConnection.StartAsync(transport, isOpener: true, identity, handler: null, ConnectionLimits.Default, NullLogger.Instance, Token);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while ((transport.Path.Type != PathType.Direct || Assert.Single(root.Children).Path!.Type != PathType.Direct) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, Token);
+        }
+
+        Assert.True(transport.Path.Type == PathType.Direct, $"{transport.Path} to {transport.RemoteEndPoint}; log: {string.Join(" | ", logs.Entries)}");
+        Assert.Equal(PathType.Direct, Assert.Single(root.Children).Path!.Type); // the root followed: its path challenge was answered
+        long relayedBefore = rendezvous.Service.RelayedBytes;
+        for (int i = 0; i < 20; i++)
+        {
+            await Assert.ThrowsAsync<OmniStoreException>(() => connection.RequestAsync(FrameType.Resolve, Names.Encode($"nothing/{i}"), Token)); // answered (NotFound) over the new path
+        }
+
+        Assert.True(rendezvous.Service.RelayedBytes - relayedBefore < 500, "requests still crossed the relay after the move");
     }
 }

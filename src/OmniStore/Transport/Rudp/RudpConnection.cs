@@ -45,8 +45,8 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
         _ownsEndpoint = ownsEndpoint;
         _core = core;
         _counters = counters;
-        RemoteEndPoint = remote;
-        Path = new LinkPath("rudp", endpoint.PathTo(remote));
+        _remote = remote as IPEndPoint;
+        _remoteAddress = core.Peer;
         LocalEndPoint = endpoint.LocalEndPoint;
     }
 
@@ -56,13 +56,53 @@ internal sealed class RudpConnection : TransportConnection, ITransportStatistics
 
     public override EndPoint? LocalEndPoint { get; }
 
-    public override EndPoint? RemoteEndPoint { get; }
+    /// <summary>The peer's address now: it changes when the peer's NAT rebinds or the connection moves to a better path.</summary>
+    public override EndPoint? RemoteEndPoint
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (!ReferenceEquals(_remoteAddress, _core.Peer) && _remote is not null)
+                {
+                    _remoteAddress = _core.Peer;
+                    _remote = (IPEndPoint)_remote.Create(_remoteAddress);
+                }
+
+                return _remote;
+            }
+        }
+    }
+
+    private IPEndPoint? _remote;
+    private SocketAddress _remoteAddress;
 
     public override LinkCounters Counters => _counters;
 
     public override CancellationToken Closed => _closed.Token;
 
-    public override LinkPath Path { get; }
+    /// <summary>The path to where the peer is now (<see cref="RudpEndpoint.PathTo"/>): NAT traversal says which addresses are punched holes or relays.</summary>
+    public override LinkPath Path => new("rudp", _endpoint.PathTo(RemoteEndPoint));
+
+    /// <summary>
+    /// Sends from now on to <paramref name="address"/>, a path NAT traversal proved (a hole punched
+    /// after the connection began on a relay); the peer moves too once the new address answers its
+    /// path challenge (docs/rudp.md, "Paths").
+    /// </summary>
+    internal void MoveTo(IPEndPoint address)
+    {
+        if (_endpoint.LocalEndPoint.AddressFamily == AddressFamily.InterNetworkV6 && address.AddressFamily == AddressFamily.InterNetwork)
+        {
+            address = new IPEndPoint(address.Address.MapToIPv6(), address.Port);
+        }
+
+        lock (_gate)
+        {
+            _core.MoveTo(address.Serialize());
+        }
+
+        _endpoint.MarkReady(this);
+    }
 
     internal ConnectionId LocalId => _core.LocalId;
 

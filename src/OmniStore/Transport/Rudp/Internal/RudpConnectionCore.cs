@@ -527,11 +527,26 @@ internal sealed class RudpConnectionCore
 
         // A newer packet from another address: the peer's NAT rebound, or it moved. Data keeps
         // going to the old address until the new one answers a challenge (RFC 9000 section 9).
-        if (newPath && number > largestBefore && _challengedAddress is null)
+        // Only the server follows: a client moves itself (MoveTo), and a server's packets still
+        // arriving by the path the client left must not pull it back.
+        if (newPath && !_isClient && number > largestBefore && _challengedAddress is null)
         {
             _challengedAddress = CopyOf(from);
             _challengeData = RandomNumberGenerator.GetBytes(FrameReader.PathDataSize);
         }
+    }
+
+    /// <summary>
+    /// The client moves the connection to another path it knows works (NAT traversal's checks
+    /// proved it): packets go there from now on. The server follows by its path validation when
+    /// they arrive (RFC 9000 section 9: here the client migrates, the server validates).
+    /// </summary>
+    public void MoveTo(SocketAddress address)
+    {
+        Peer = CopyOf(address);
+        PathChanges++;
+        _challengeData = null;
+        _challengedAddress = null;
     }
 
     public static SocketAddress CopyOf(SocketAddress address)
