@@ -386,6 +386,13 @@ internal static class RelayCommand
                 return [];
             }
 
+            if (address is { Scheme: "rudp" or "tls+rudp", Port: 0 } && !token.Value.Trim().TrimEnd('/').EndsWith(":0", StringComparison.Ordinal))
+            {
+                // rudp://NAME (no port) names a node behind NAT; a listener says its port (0 picks one).
+                result.AddError($"--listen: '{OmniStore.Internal.UntrustedText.Escape(token.Value, 96)}' has no port: give {address.Scheme}://HOST:PORT (port 0 picks a free one).");
+                return [];
+            }
+
             if (addresses.Contains(address))
             {
                 result.AddError($"--listen: {address} is given twice; each address is listened on once.");
@@ -404,11 +411,7 @@ internal static class RelayCommand
         return [.. addresses];
     }
 
-    /// <summary>
-    /// The parent, <c>tcp://HOST:PORT</c> with an optional <c>#NODEID</c>: parsed as the client parses
-    /// its relay (<see cref="PeerAddress"/>), and dialable as it dials one (an endpoint, and an id of
-    /// this version's length).
-    /// </summary>
+    /// <summary>Checks <c>--node-id</c> against the node name grammar (docs/nat.md).</summary>
     private static void ValidateNodeName(OptionResult result)
     {
         if (result.Tokens.Count > 0 && OmniStore.Nat.Rendezvous.RendezvousMessages.CheckName(result.Tokens[0].Value) is { } problem)
@@ -436,6 +439,11 @@ internal static class RelayCommand
         return address;
     }
 
+    /// <summary>
+    /// The parent, <c>tcp://HOST:PORT</c> with an optional <c>#NODEID</c>: parsed as the client parses
+    /// its relay (<see cref="PeerAddress"/>), and dialable as it dials one (an endpoint, and an id of
+    /// this version's length).
+    /// </summary>
     private static PeerAddress? ParseParent(ArgumentResult result)
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;

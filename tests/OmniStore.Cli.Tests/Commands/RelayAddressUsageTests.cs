@@ -22,6 +22,7 @@ public sealed class RelayAddressUsageTests : IDisposable
         { [.. Enumerable.Range(1, 17).SelectMany(port => new[] { "--listen", string.Create(CultureInfo.InvariantCulture, $"tcp://127.0.0.1:{port}") })], "--listen is given 17 times; a node listens on at most 16 addresses." },
         { ["--listen", "tcp://127.0.0.1:0", "--listen", "tcp://127.0.0.1"], "--listen: 'tcp://127.0.0.1' is not a node address: the port is missing" },
         { ["--listen", "tcp://127.0.0.1:0,tcp://127.0.0.1:1"], "give one address here, not a list. Repeat --listen to listen on several addresses." },
+        { ["--listen", "rudp://127.0.0.1"], "--listen: 'rudp://127.0.0.1' has no port: give rudp://HOST:PORT (port 0 picks a free one)." },
     };
 
     [Theory]
