@@ -163,13 +163,7 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
         }
 
         var clock = Stopwatch.StartNew();
-        var rendezvous = await RendezvousAsync(cancellationToken).ConfigureAwait(false);
-        long session;
-        List<Candidate> candidates;
-        using (var answer = await rendezvous.RequestAsync(FrameType.Introduce, RendezvousMessages.EncodeIntroduce(name, HostCandidates()), cancellationToken).ConfigureAwait(false))
-        {
-            (session, _, _, candidates) = ReadCandidates(answer);
-        }
+        var (rendezvous, session, candidates) = await IntroduceAsync(name, cancellationToken).ConfigureAwait(false);
 
         var found = _options.TryDirect ? await PunchAsync(session, candidates, cancellationToken).ConfigureAwait(false) : null;
         if (found is null)
@@ -206,6 +200,15 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
         return connection;
     }
 
+    /// <summary>Asks the rendezvous to introduce this node to <paramref name="name"/>: the session and the named node's candidates, once it has opened its side.</summary>
+    private async Task<(PeerConnection Rendezvous, long Session, List<Candidate> Candidates)> IntroduceAsync(string name, CancellationToken cancellationToken)
+    {
+        var rendezvous = await RendezvousAsync(cancellationToken).ConfigureAwait(false);
+        using var answer = await rendezvous.RequestAsync(FrameType.Introduce, RendezvousMessages.EncodeIntroduce(name, HostCandidates()), cancellationToken).ConfigureAwait(false);
+        var (session, _, _, candidates) = ReadCandidates(answer);
+        return (rendezvous, session, candidates);
+    }
+
     /// <summary>
     /// A relayed connection tries now and then for a direct path (the NATs may have changed, a
     /// gateway granted a mapping since): a new introduction and new checks; when one answers, the
@@ -219,13 +222,7 @@ internal sealed class NatTraversal : IRequestHandler, IAsyncDisposable
             {
                 await Task.Delay(_options.UpgradeInterval, connection.Closed).ConfigureAwait(false);
                 using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(connection.Closed, _stop.Token);
-                var rendezvous = await RendezvousAsync(lifetime.Token).ConfigureAwait(false);
-                long session;
-                List<Candidate> candidates;
-                using (var answer = await rendezvous.RequestAsync(FrameType.Introduce, RendezvousMessages.EncodeIntroduce(name, HostCandidates()), lifetime.Token).ConfigureAwait(false))
-                {
-                    (session, _, _, candidates) = ReadCandidates(answer);
-                }
+                var (_, session, candidates) = await IntroduceAsync(name, lifetime.Token).ConfigureAwait(false);
 
                 if (await PunchAsync(session, candidates, lifetime.Token).ConfigureAwait(false) is { } better)
                 {

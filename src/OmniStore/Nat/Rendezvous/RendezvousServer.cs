@@ -48,9 +48,10 @@ internal sealed class RendezvousServer : IRequestHandler, IAsyncDisposable
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> for an address that is not rudp; <see cref="OmniStoreError.Unavailable"/> when it cannot be bound.</exception>
     public static RendezvousServer Start(IReadOnlyList<NodeAddress> listen, byte[]? secret, RendezvousOptions? options, ILoggerFactory loggerFactory, Security.TlsCredentials? tls = null)
     {
-        if (listen.Count == 0 || listen.FirstOrDefault(a => a.Scheme is not ("rudp" or "tls+rudp")) is { } other)
+        var other = listen.FirstOrDefault(a => a.Scheme is not ("rudp" or "tls+rudp"));
+        if (listen.Count == 0 || other is not null)
         {
-            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A rendezvous listens on rudp://HOST:PORT (or tls+rudp://) addresses{(listen.Count == 0 ? "; none was given" : $", not {listen.First(a => a.Scheme is not ("rudp" or "tls+rudp"))}")}.");
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"A rendezvous listens on rudp://HOST:PORT (or tls+rudp://) addresses{(other is null ? "; none was given" : $", not {other}")}.");
         }
 
         var listener = (tls is null ? TransportRegistry.Default : TransportRegistry.Default.WithTls(tls)).Listen(listen);

@@ -40,7 +40,7 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
     {
         _inner = inner;
         _ssl = new SslStream(new DuplexPipeStream(inner), leaveInnerStreamOpen: true);
-        Path = inner.Path with { Transport = scheme };
+        _scheme = scheme;
     }
 
     public override PipeReader Input => _input.Reader;
@@ -55,7 +55,10 @@ internal sealed class TlsConnection : TransportConnection, ITlsPeer
 
     public override CancellationToken Closed => _inner.Closed;
 
-    public override LinkPath Path { get; }
+    /// <summary>The inner connection's path as it is now (a rudp link may move to a better one), under this scheme.</summary>
+    public override LinkPath Path => _inner.Path with { Transport = _scheme };
+
+    private readonly string _scheme;
 
     public Task Authenticated => _authenticated.Task;
 
