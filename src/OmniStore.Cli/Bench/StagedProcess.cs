@@ -17,6 +17,7 @@ internal sealed class StagedProcess : IAsyncDisposable
     private readonly Queue<string> _stderrTail = new();
     private readonly List<(string Text, TaskCompletionSource Seen)> _stderrWaits = [];
     private readonly Lock _lock = new();
+    private readonly StreamWriter? _stderrLog;
 
     public StagedProcess(string label, string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
@@ -37,6 +38,15 @@ internal sealed class StagedProcess : IAsyncDisposable
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[key] = value;
+        }
+
+        // OMNISTORE_BENCH_LOGS=DIR keeps every process's whole stderr (DIR/LABEL.log), for a run
+        // whose failure needs more than the tail kept for its message.
+        if (Environment.GetEnvironmentVariable("OMNISTORE_BENCH_LOGS") is { Length: > 0 } logs)
+        {
+            Directory.CreateDirectory(logs);
+            string file = string.Concat(label.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')) + ".log";
+            _stderrLog = new StreamWriter(Path.Combine(logs, file), append: true) { AutoFlush = true };
         }
 
         _process = new Process { StartInfo = start, EnableRaisingEvents = true };
@@ -183,6 +193,10 @@ internal sealed class StagedProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+        lock (_lock)
+        {
+            _stderrLog?.Dispose();
+        }
     }
 
     private void OnStderr(string? line)
@@ -194,6 +208,7 @@ internal sealed class StagedProcess : IAsyncDisposable
 
         lock (_lock)
         {
+            _stderrLog?.WriteLine(line);
             _stderrTail.Enqueue(line);
             if (_stderrTail.Count > StderrLinesKept)
             {

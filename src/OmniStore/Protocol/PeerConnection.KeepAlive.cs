@@ -9,7 +9,8 @@ namespace OmniStore.Protocol;
 /// PINGs and PONGs for <see cref="ConnectionLiveness.KeepAliveInterval"/> sends a PING carrying a
 /// timestamp (at most one per interval), and the PONG that echoes it gives the round-trip time.
 /// So on an idle link both ends ping, and both measure the round trip. A peer that sends no complete frame for
-/// <see cref="ConnectionLiveness.IdleTimeout"/>, or no frame of a message it has started, is
+/// <see cref="ConnectionLiveness.IdleTimeout"/> while taking none of our bytes (as far as the
+/// transport tells: <see cref="Transport.ISendProgress"/>), or no frame of a message it has started, is
 /// declared dead: the connection closes with <see cref="OmniStoreError.Unavailable"/>, so requests
 /// waiting on it fail over even when nothing of ours is being sent.
 /// </summary>
@@ -37,6 +38,16 @@ internal sealed partial class PeerConnection
     private long _smoothedRttTicks;
     private long _minRttTicks;
     private int _timedOut;
+    private Transport.ISendProgress? _sendProgress; // null where the transport cannot tell
+    private long _acknowledgedCounted = -1;
+    private long _lastTookBytesAt = Environment.TickCount64; // when the peer last took TookBytes more of ours
+
+    /// <summary>
+    /// Bytes the peer must take for that to count as a sign of life: far more than our PINGs, which a
+    /// peer whose transport acknowledges but whose read loop is gone would take all the same (a
+    /// PING is at most a few tens of bytes a keep-alive interval, and the idle timeout is a few intervals).
+    /// </summary>
+    private const long TookBytes = 4096;
 
     /// <summary>
     /// When to ping the peer and when to declare it dead. Every connection starts with
@@ -76,6 +87,7 @@ internal sealed partial class PeerConnection
     /// <summary>Starts the liveness clock; called once, by the read loop.</summary>
     private void StartLiveness()
     {
+        _sendProgress = (_pipe as Transport.TransportConnection)?.GetFeature<Transport.ISendProgress>();
         var timer = new PeriodicTimer(Liveness.CheckPeriod);
         Volatile.Write(ref _livenessTimer, timer);
         _ = RunLivenessAsync(timer);
@@ -135,11 +147,27 @@ internal sealed partial class PeerConnection
     {
         var liveness = Liveness;
         long now = Environment.TickCount64;
-        long silence = now - Volatile.Read(ref _lastFrameAt);
+
+        // A peer that takes our bytes is alive though it says nothing: a worker receiving a long
+        // answer through a congested link has nothing to send, and our PING waits behind the answer.
+        if (_sendProgress?.BytesAcknowledged is long acknowledged)
+        {
+            if (_acknowledgedCounted < 0)
+            {
+                _acknowledgedCounted = acknowledged;
+            }
+            else if (acknowledged - _acknowledgedCounted >= TookBytes)
+            {
+                _acknowledgedCounted = acknowledged;
+                _lastTookBytesAt = now;
+            }
+        }
+
+        long silence = now - Math.Max(Volatile.Read(ref _lastFrameAt), _lastTookBytesAt);
         long idleTimeout = (long)liveness.IdleTimeout.TotalMilliseconds;
         if (silence >= idleTimeout)
         {
-            TimeOut($"{Describe()} sent no complete frame for {Seconds(silence)} s");
+            TimeOut($"{Describe()} sent no complete frame, and took none of our bytes, for {Seconds(silence)} s");
             return;
         }
 

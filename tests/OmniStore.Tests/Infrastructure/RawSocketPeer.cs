@@ -24,11 +24,38 @@ internal sealed class RawSocketPeer : IDisposable
     public NetworkStream Stream { get; }
 
     /// <summary>Connects to <paramref name="port"/> on 127.0.0.1 from <paramref name="source"/> (127.0.0.1 if null).</summary>
-    public static async Task<RawSocketPeer> ConnectAsync(int port, string? source = null, CancellationToken cancellationToken = default)
+    public static Task<RawSocketPeer> ConnectAsync(int port, string? source = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync(port, source, receiveBuffer: null, cancellationToken);
+
+    /// <summary>
+    /// Connects and completes the handshake as a client with a receive buffer of
+    /// <paramref name="receiveBuffer"/> bytes: a reader that the node can feed only as fast as it reads.
+    /// </summary>
+    public static async Task<RawSocketPeer> HandshakenSlowReaderAsync(int port, int receiveBuffer, CancellationToken cancellationToken)
+    {
+        var peer = await ConnectAsync(port, null, receiveBuffer, cancellationToken);
+        try
+        {
+            await peer.HandshakeAsync(cancellationToken);
+            return peer;
+        }
+        catch
+        {
+            peer.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<RawSocketPeer> ConnectAsync(int port, string? source, int? receiveBuffer, CancellationToken cancellationToken)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
         {
+            if (receiveBuffer is int size)
+            {
+                socket.ReceiveBufferSize = size;
+            }
+
             if (source is not null)
             {
                 socket.Bind(new IPEndPoint(IPAddress.Parse(source), 0));

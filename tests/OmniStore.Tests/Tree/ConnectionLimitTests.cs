@@ -384,6 +384,56 @@ public sealed class ConnectionLimitTests : IAsyncDisposable
         await accept.WaitAsync(Timeout, ct);
     }
 
+    [Fact]
+    public async Task APeerReadingALongAnswer_WithNothingToSay_IsNotDeclaredDead()
+    {
+        // A worker behind a congested link takes longer than the idle timeout to receive one
+        // answer and has nothing to send meanwhile; the node's PING waits behind the answer, so
+        // no PONG comes either. The peer reads, so it is alive: the answer must arrive whole.
+        var ct = TestContext.Current.CancellationToken;
+        var node = await StartRootAsync(o => o with { KeepAliveInterval = TimeSpan.FromMilliseconds(200), IdleTimeout = TimeSpan.FromSeconds(1) });
+        var chunk = new byte[4 << 20];
+        new Random(7).NextBytes(chunk);
+        var id = OmniStore.Content.ChunkId.Compute(chunk);
+        await using (var writer = await OmniStoreClient.ConnectAsync(node.Address.ToString(), new OmniStoreOptions { ChunkSize = chunk.Length }, ct))
+        {
+            await writer.PutAsync("big", chunk, ct);
+        }
+
+        using var reader = await RawSocketPeer.HandshakenSlowReaderAsync(node.Address.Port, 64 << 10, ct);
+        await reader.WriteAsync(RawSocketPeer.Frame(FrameType.GetChunk, FrameFlags.End, 1, OmniStore.Node.Requests.ChunkRequests.Encode(id, chunk.Length)), ct);
+
+        // About 1.3 MB/s: three idle timeouts to read the answer, sending nothing.
+        var watch = Stopwatch.StartNew();
+        var header = new byte[ProtocolLimits.HeaderSize];
+        long answered = 0;
+        bool ended = false;
+        while (!ended)
+        {
+            await reader.Stream.ReadExactlyAsync(header, ct).AsTask().WaitAsync(Timeout, ct);
+            int length = BitConverter.ToInt32(header, 0) - 8;
+            var type = (FrameType)header[4];
+            Assert.True(type is FrameType.Chunk or FrameType.Ping, $"the node sent a {type} frame after {answered} bytes of the answer, {watch.Elapsed.TotalSeconds:0.0} s in");
+            var payload = new byte[length];
+            for (int read = 0; read < length;)
+            {
+                int n = await reader.Stream.ReadAsync(payload.AsMemory(read, Math.Min(32 << 10, length - read)), ct).AsTask().WaitAsync(Timeout, ct);
+                Assert.True(n > 0, $"the node closed the connection after {answered + read} bytes of the answer, {watch.Elapsed.TotalSeconds:0.0} s in");
+                read += n;
+                await Task.Delay(25, ct);
+            }
+
+            if (type == FrameType.Chunk)
+            {
+                answered += length;
+                ended = ((FrameFlags)header[5] & FrameFlags.End) != 0;
+            }
+        }
+
+        Assert.Equal(ChunkMessage.HeaderSize + chunk.Length, answered);
+        Assert.True(watch.Elapsed > TimeSpan.FromSeconds(2), $"the answer took {watch.Elapsed}: too fast to show anything");
+    }
+
     public static TheoryData<string> BadOptions => new() { "MaxConnections", "MaxConnectionsPerAddress", "MaxPendingHandshakes", "HandshakeTimeout", "KeepAliveInterval", "IdleTimeout" };
 
     [Theory]
