@@ -5,7 +5,8 @@
 !   ID   this worker's number (0, 1, ...)
 !   URI  the relay to use; default: $OMNISTORE_RELAY, else the embedded store
 
-! The module omnistore is native/include/omnistore.f90 (installed as include/omnistore.f90).
+! The module omnistore is native/include/omnistore.f90 (installed compiled, as include/omnistore.mod
+! with lib/libomnistore_fortran.a, and as source: docs/native.md, "Fortran").
 program worker
   use omnistore
   implicit none

@@ -1,6 +1,9 @@
-! OmniStore's C API (omnistore.h) for Fortran, through ISO_C_BINDING. Compile it with your program
-! (`gfortran omnistore.f90 prog.f90 $(pkg-config --libs omnistore)`): a .mod file belongs to the
-! compiler that made it, so the module is installed as source.
+! OmniStore's C API (omnistore.h) for Fortran, through ISO_C_BINDING. Installed compiled by the
+! Fortran compiler that built the library (include/omnistore.mod, lib/libomnistore_fortran.a):
+!   gfortran prog.f90 $(pkg-config --cflags --libs omnistore-fortran)
+! A .mod file is read only by the compiler that wrote it, so it is installed as this source too,
+! for any other compiler: compile it with your program.
+!   $FC omnistore.f90 prog.f90 $(pkg-config --libs omnistore)
 !
 ! Names are passed NUL-terminated (name // c_null_char); buffers as c_loc(array) of a `target`
 ! array; sizes as integer(c_size_t); omst_init takes c_null_ptr (the environment) or c_loc of a

@@ -24,40 +24,7 @@ public static class CliRunner
         IReadOnlyDictionary<string, string?>? environment = null)
     {
         var start = StartInfo(args, dataDirectory, environment);
-        start.RedirectStandardInput = true;
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("The CLI did not start.");
-        var stdout = new MemoryStream();
-        var readOut = process.StandardOutput.BaseStream.CopyToAsync(stdout);
-        var readErr = process.StandardError.ReadToEndAsync();
-
-        using var deadline = new CancellationTokenSource(timeout ?? DefaultTimeout);
-        try
-        {
-            var input = process.StandardInput.BaseStream;
-            if (stdin is not null)
-            {
-                await input.WriteAsync(stdin, deadline.Token);
-            }
-
-            await input.FlushAsync(deadline.Token);
-            process.StandardInput.Close(); // end of input: "put NAME -" stops reading here
-            await process.WaitForExitAsync(deadline.Token);
-            await Task.WhenAll(readOut, readErr).WaitAsync(deadline.Token);
-        }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"omnistore {string.Join(' ', args)} did not finish within {timeout ?? DefaultTimeout}; killed it.");
-        }
-        catch (IOException)
-        {
-            // The child exited without reading all of stdin (it failed early); its exit code tells why.
-            await process.WaitForExitAsync(deadline.Token);
-            await Task.WhenAll(readOut, readErr).WaitAsync(deadline.Token);
-        }
-
-        return new CliResult(process.ExitCode, stdout.ToArray(), await readErr);
+        return await ProcessRunner.RunAsync(start, $"omnistore {string.Join(' ', args)}", timeout ?? DefaultTimeout, stdin);
     }
 
     public static Task<CliResult> RunAsync(string dataDirectory, params string[] args) => RunAsync(args, dataDirectory);
@@ -70,7 +37,7 @@ public static class CliRunner
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null)
     {
         Assert.True(File.Exists(CliPath), $"{CliPath} is missing: the CLI was not built next to the tests.");
-        var start = new ProcessStartInfo(DotnetHost())
+        var start = new ProcessStartInfo(ProcessRunner.DotnetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -101,21 +68,5 @@ public static class CliRunner
         }
 
         return start;
-    }
-
-    /// <summary>The dotnet host running the tests, so the CLI runs on the same runtime.</summary>
-    private static string DotnetHost()
-    {
-        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } fromEnvironment && File.Exists(fromEnvironment))
-        {
-            return fromEnvironment;
-        }
-
-        if (Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet")
-        {
-            return self;
-        }
-
-        return "dotnet";
     }
 }
