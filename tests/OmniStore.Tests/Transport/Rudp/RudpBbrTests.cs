@@ -57,4 +57,31 @@ public sealed class RudpBbrTests
         Assert.True(result.InflightHigh < long.MaxValue, "a path losing 10% of its packets sets the bound on data in flight");
         Assert.True(result.Goodput > 0, "and data still gets through");
     }
+
+    [Theory]
+    [InlineData(40_000L)]
+    [InlineData(600_000L)]
+    public void TheFirstRoundTrip_SetsThePacingRate_UntilThereIsABandwidthEstimate(long rtt)
+    {
+        // Paced from the 333 ms default RTT, the first window of a 40 ms path took 3.5 round trips
+        // to leave; the handshake's round trip (or the first ack's) is what to pace from.
+        var bbr = new Bbr(Mss, 0);
+        long initialWindow = bbr.CongestionWindow;
+        bbr.OnInitialRtt(rtt);
+        long expected = (long)(2.885 * initialWindow * 1_000_000 / rtt);
+        Assert.InRange(bbr.PacingRate, expected * 0.99, expected * 1.01);
+
+        // Only the first sample counts: later ones leave the rate to the bandwidth model.
+        bbr.OnInitialRtt(rtt / 4);
+        Assert.InRange(bbr.PacingRate, expected * 0.99, expected * 1.01);
+    }
+
+    [Fact]
+    public void TheFirstAckedRoundTrip_SetsThePacingRate_OnTheSideThatHadNoHandshakeSample()
+    {
+        var bbr = new Bbr(Mss, 0);
+        var packet = new SentPacket(0, 0, Mss, true, 0, Mss, false, 0, 0, false);
+        bbr.OnAck([packet], null, 40_000, 40_000, 0);
+        Assert.True(bbr.PacingRate >= 2.8 * 10 * Mss * 1_000_000 / 40_000, $"pacing {bbr.PacingRate:N0} B/s after a 40 ms round trip");
+    }
 }

@@ -226,6 +226,39 @@ public sealed class RudpConnectionTests
     }
 
     [Fact]
+    public async Task ALinkThatWaitsBeforeItsFirstData_StillStartsUp()
+    {
+        // A relay connects to its parent and asks for nothing until a worker asks it: the round
+        // trips of the handshake, of path MTU probes and of pings carry no data the application
+        // had. They must not count as rounds at the path's full bandwidth: BBR left Startup on them
+        // with ~100 KB/s as its estimate, and the first MiB of a 100 Mbit/s, 40 ms link took 4 s.
+        var ct = TestContext.Current.CancellationToken;
+        LossyUdpShim? shim = null;
+        var (listener, client, server) = await PairAsync(Fast, s => (shim = new LossyUdpShim(s, oneWayDelay: TimeSpan.FromMilliseconds(20))).FrontEndPoint, ct);
+        using (shim)
+        await using (listener)
+        await using (client)
+        await using (server)
+        {
+            // A few small messages each way, as a handshake, then an idle second.
+            for (int i = 0; i < 4; i++)
+            {
+                await client.Output.WriteAsync(new byte[64], ct);
+                var read = await server.Input.ReadAsync(ct).AsTask().WaitAsync(Timeout, ct);
+                server.Input.AdvanceTo(read.Buffer.End);
+                await server.Output.WriteAsync(new byte[64], ct);
+                read = await client.Input.ReadAsync(ct).AsTask().WaitAsync(Timeout, ct);
+                client.Input.AdvanceTo(read.Buffer.End);
+            }
+
+            await Task.Delay(1500, ct);
+            var state = ((RudpConnection)server).Statistics;
+            Assert.True(state.Congestion == "bbr/Startup", $"after an idle second the server's controller is {state.Congestion} (pacing {state.PacingRate:N0} B/s, {state.PacketsSent} packets sent)");
+            Assert.True(state.PacingRate >= 2.8 * 10 * 1200 * 1000 / 60, $"pacing {state.PacingRate:N0} B/s on a 40 ms path: paced from the default round trip, not the measured one");
+        }
+    }
+
+    [Fact]
     public async Task WhatAClosedConnectionWasGiven_StillArrives_WhenItsListenerClosesRightAfter()
     {
         // A server answers, closes the connection and stops (omnistore bench link --once): as over

@@ -84,6 +84,11 @@ internal sealed class Cubic : ICongestionController
 
     private int _maxDatagram;
 
+    /// <summary>CUBIC paces from the RTT estimator it shares with the connection: nothing to do.</summary>
+    public void OnInitialRtt(long rtt)
+    {
+    }
+
     public void OnAck(IReadOnlyList<SentPacket> acknowledged, RateSample? sample, long minRtt, long now, long bytesInFlight)
     {
         long ackedBytes = 0;

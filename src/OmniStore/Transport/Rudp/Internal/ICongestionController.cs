@@ -19,6 +19,12 @@ internal interface ICongestionController
     /// <summary>Packets acknowledged by one ACK at <paramref name="now"/> (oldest first), with the rate sample they gave, if any.</summary>
     void OnAck(IReadOnlyList<SentPacket> acknowledged, RateSample? sample, long minRtt, long now, long bytesInFlight);
 
+    /// <summary>
+    /// A round-trip time measured before any ack of data (the client's handshake): a controller
+    /// that paces from a default RTT until it has one paces from this instead.
+    /// </summary>
+    void OnInitialRtt(long rtt);
+
     /// <summary>Packets declared lost at <paramref name="now"/>.</summary>
     void OnLoss(IReadOnlyList<SentPacket> lost, long now, long bytesInFlight);
 

@@ -403,6 +403,7 @@ internal sealed class RudpConnectionCore
             // and the minimum RTT, which never rises, held BBR's window at a third of the path's.
             _rtt.Update(now - _initialSentAt, 0, 0);
             _acks.OnRtt(_rtt.Smoothed);
+            _cc.OnInitialRtt(_rtt.Latest);
         }
 
         _events |= CoreEvents.Established | CoreEvents.Writable;
@@ -990,6 +991,15 @@ internal sealed class RudpConnectionCore
 
     private void OnAckElicitingSent(long number, int size, long streamOffset, int streamLength, bool fin, long now)
     {
+        // A packet after which nothing is left to send, under the window, is the application's
+        // limit, not the path's (Linux's tcp_rate_check_app_limited, at every send): so are a
+        // handshake's messages, pings and path MTU probes on an idle link. Their rounds, counted as
+        // the path's, made BBR leave Startup before the first data with a ~100 KB/s estimate.
+        if (_send.Idle && _loss.BytesInFlight + size < _cc.CongestionWindow)
+        {
+            _sampler.OnAppLimited(_loss.BytesInFlight + size);
+        }
+
         var packet = _sampler.Stamp(new SentPacket(number, now, size, true, streamOffset, streamLength, fin, 0, 0, false), now, _loss.BytesInFlight);
         _loss.OnSent(packet);
         _lastAckElicitingSentAt = now;
