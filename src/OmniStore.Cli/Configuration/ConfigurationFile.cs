@@ -125,13 +125,25 @@ internal static class ConfigurationFile
     /// <summary>The key as written: a bare key or a quoted one; a dotted key (a.b) is kept whole, and so unknown.</summary>
     private static string KeyName(KeySyntax? key)
     {
-        string first = key?.Key switch
+        if (key is null)
+        {
+            return "";
+        }
+
+        var name = new StringBuilder(Part(key.Key));
+        foreach (var dotted in key.DotKeys)
+        {
+            name.Append('.').Append(Part(dotted.Key));
+        }
+
+        return name.ToString();
+
+        static string Part(BareKeyOrStringValueSyntax? part) => part switch
         {
             BareKeySyntax bare => bare.Key?.Text ?? "",
             StringValueSyntax quoted => quoted.Value ?? "",
             _ => "",
         };
-        return key is { DotKeys.ChildrenCount: > 0 } ? key.ToString()?.Trim() ?? first : first;
     }
 
     /// <summary>The value as command-line tokens, checked against the kind its key holds.</summary>
