@@ -81,8 +81,8 @@ internal sealed class RelayConfiguration
     /// <summary>
     /// Merges the file, the command line and the environment of a configurable command and parses
     /// the result; returns <paramref name="commandLine"/> as it is when the command is not
-    /// configurable, when it asks for help, or when it has tokens no option takes (their error is
-    /// reported as it is).
+    /// configurable, when it asks for help, or when it has tokens no option takes or <c>--config</c>
+    /// twice (those errors are reported as they are).
     /// </summary>
     /// <exception cref="UsageException">The file or a variable holds something that is not a setting.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
@@ -91,6 +91,7 @@ internal sealed class RelayConfiguration
         var command = commandLine.CommandResult.Command;
         if (command.Options.OfType<ConfigFileOption>().FirstOrDefault() is not { } configOption
             || commandLine.UnmatchedTokens.Count > 0
+            || commandLine.GetResult(configOption) is { Tokens.Count: > 1 }
             || (commandLine.Action is not ParseErrorAction && commandLine.Action != command.Action))
         {
             return commandLine;
