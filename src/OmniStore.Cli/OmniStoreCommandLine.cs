@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
 using OmniStore.Cli.Commands;
+using OmniStore.Cli.Configuration;
 
 namespace OmniStore.Cli;
 
@@ -26,6 +27,7 @@ internal static class OmniStoreCommandLine
             PrefetchCommand.Create(),
             StatusCommand.Create(),
             RelayCommand.Create(),
+            ConfigCommand.Create(),
             RendezvousCommand.Create(),
             DemoCommand.Create(),
             BenchCommand.Create(),
@@ -49,8 +51,19 @@ internal static class OmniStoreCommandLine
     {
         var root = Create();
         var parseResult = root.Parse(args);
+        try
+        {
+            // The relay's settings may also come from a --config file and OMNISTORE_* variables.
+            parseResult = RelayConfiguration.Resolve(root, parseResult, Environment.GetEnvironmentVariables());
+        }
+        catch (Exception ex) when (ex is UsageException or IOException)
+        {
+            return CommandFailure.ReportException(ex);
+        }
+
+        var settings = RelayConfiguration.Of(parseResult);
         string? error = parseResult.Action is ParseErrorAction
-            ? string.Join(" ", parseResult.Errors.Select(e => e.Message))
+            ? string.Join(" ", parseResult.Errors.Select(e => settings?.Describe(e) ?? e.Message))
             : UnknownOption(parseResult);
         if (error is not null)
         {

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using OmniStore.Cli.Bench;
+using OmniStore.Cli.Configuration;
 using OmniStore.Cli.Daemon;
 using OmniStore.Node;
 using OmniStore.Protocol;
@@ -23,7 +24,7 @@ internal static class RelayCommand
     /// <summary>How long in-flight requests may take to finish after a shutdown signal.</summary>
     public static readonly TimeSpan DefaultShutdownGrace = TimeSpan.FromSeconds(10);
 
-    /// <summary>The environment variable naming the relay secret file when <c>--relay-secret-file</c> is not given.</summary>
+    /// <summary>The environment variable naming the relay secret file; like every <c>OMNISTORE_*</c> key variable, it wins over <c>--relay-secret-file</c> (Configuration/RelayConfiguration).</summary>
     public const string RelaySecretVariable = "OMNISTORE_RELAY_SECRET_FILE";
 
     /// <summary>The command's name.</summary>
@@ -34,6 +35,20 @@ internal static class RelayCommand
 
     public static Command Create()
     {
+        var command = new Command(Name, "Run a relay (with --parent) or the root (without) until SIGINT or SIGTERM, then drain and checkpoint; every option can also come from a --config file or an OMNISTORE_* variable");
+        var settings = AddOptions(command);
+        command.SetGuardedAction((parseResult, cancellationToken) => RelayDaemon.RunAsync(settings(parseResult), cancellationToken));
+        return command;
+    }
+
+    /// <summary>
+    /// Adds every option of <c>omnistore relay</c> to <paramref name="command"/> (the relay itself, or
+    /// <c>omnistore config show</c>, which takes the same ones), with its checks; returns how to read
+    /// the settings from a parse, which also makes the checks that need every value.
+    /// </summary>
+    internal static Func<ParseResult, RelaySettings> AddOptions(Command command)
+    {
+        var configFile = new ConfigFileOption();
         var listen = new Option<NodeAddress[]>("--listen")
         {
             Description = $"Where to listen for children (relays and clients), tcp://HOST:PORT; port 0 picks a free port. Repeat it to listen on several addresses (at most {TreeNodeOptions.MaxListenAddresses}); each address bound is printed at startup",
@@ -94,7 +109,7 @@ internal static class RelayCommand
         };
         var relaySecretFile = new Option<string?>("--relay-secret-file")
         {
-            Description = $"A file holding the tree's relay secret, different from the shared one and given to relays only: this node proves it to its parent, and accepts as relays only children that prove it (without it, and without --open-relays, it accepts no relays) [default: ${RelaySecretVariable}]",
+            Description = $"A file holding the tree's relay secret, different from the shared one and given to relays only: this node proves it to its parent, and accepts as relays only children that prove it (without it, and without --open-relays, it accepts no relays). ${RelaySecretVariable}, like every OMNISTORE_* variable of a key, wins over it",
             HelpName = "FILE",
             Validators = { CommandLineValidators.NonEmpty },
         };
@@ -224,9 +239,21 @@ internal static class RelayCommand
             HelpName = "LEVEL",
             DefaultValueFactory = _ => LogLevel.Information,
         };
-
-        var command = new Command(Name, "Run a relay (with --parent) or the root (without) until SIGINT or SIGTERM, then drain and checkpoint")
+        var logFormat = new Option<LogFormat>("--log-format")
         {
+            Description = "How the log is written on stderr: text, one line per event for people, or json, one JSON object per line (time, level, eventId, nodeId, site, peer, message, fields) for log collectors",
+            HelpName = "FORMAT",
+            DefaultValueFactory = _ => LogFormat.Text,
+        };
+        var logSummaryInterval = new Option<TimeSpan?>("--log-summary-interval")
+        {
+            Description = "Log one line at Information this often with what the node did (connections accepted and closed, requests served, bytes), when it did anything; routine connections and bindings are logged at Debug. 0 for none [default: 1m]",
+            HelpName = "DURATION",
+            CustomParser = ParseDurationOrZero,
+        };
+
+        foreach (var option in (Option[])[
+            configFile,
             listen,
             parent,
             nodeName,
@@ -257,7 +284,13 @@ internal static class RelayCommand
             checkpointInterval,
             checkpointBytes,
             logLevel,
-        };
+            logFormat,
+            logSummaryInterval,
+        ])
+        {
+            command.Options.Add(option);
+        }
+
         var tls = new TlsCommandOptions();
         tls.AddTo(command);
         command.Validators.Add(result =>
@@ -283,7 +316,7 @@ internal static class RelayCommand
             }
         });
 
-        command.SetGuardedAction((parseResult, cancellationToken) =>
+        return parseResult =>
         {
             var first = parseResult.GetValue(lateRelayCooldown) ?? TreeNodeOptions.DefaultLateRelayCooldown;
             var longest = parseResult.GetValue(maxLateRelayCooldown) ?? TreeNodeOptions.DefaultMaxLateRelayCooldown;
@@ -298,10 +331,8 @@ internal static class RelayCommand
                 throw new UsageException("--idle-timeout must be longer than --keepalive-interval, so that a live peer can answer a PING in time.");
             }
 
-            return RelayDaemon.RunAsync(Settings(parseResult), cancellationToken);
-        });
-
-        return command;
+            return Settings(parseResult);
+        };
 
         RelaySettings Settings(ParseResult parseResult)
         {
@@ -323,7 +354,7 @@ internal static class RelayCommand
                 Rendezvous = parseResult.GetValue(rendezvous),
                 PortMapping = parseResult.GetValue(portMapping),
                 DataDirectoryIsDefault = givenDirectory is null,
-                RelaySecretFile = parseResult.GetValue(relaySecretFile) ?? RelaySecretFileFromEnvironment(),
+                RelaySecretFile = parseResult.GetValue(relaySecretFile),
                 Tls = tls.Read(parseResult),
                 OpenRelays = parseResult.GetValue(openRelays),
                 UpdateTimeout = parseResult.GetValue(updateTimeout) ?? TreeNodeOptions.DefaultUpdateTimeout,
@@ -343,6 +374,9 @@ internal static class RelayCommand
                 MaxConnectionReceive = parseResult.GetValue(connectionReceive),
                 CheckpointInterval = parseResult.GetValue(checkpointInterval) ?? ContentStoreOptions.DefaultCheckpointInterval,
                 CheckpointBytes = parseResult.GetValue(checkpointBytes) ?? ContentStoreOptions.DefaultCheckpointBytes,
+                LogFormat = parseResult.GetValue(logFormat),
+                LogSummaryInterval = parseResult.GetValue(logSummaryInterval) ?? RelaySettings.DefaultLogSummaryInterval,
+                ConfigurationSources = RelayConfiguration.Of(parseResult)?.Summary,
             };
         }
     }
@@ -513,9 +547,6 @@ internal static class RelayCommand
         result.AddError($"--status-listen: '{text}' {problem}.");
         return null;
     }
-
-    private static string? RelaySecretFileFromEnvironment() =>
-        Environment.GetEnvironmentVariable(RelaySecretVariable) is { } path && !string.IsNullOrWhiteSpace(path) ? path.Trim() : null;
 
     /// <summary>A positive duration: a number with ms, s, m or h (seconds without a unit).</summary>
     private static TimeSpan? ParseDuration(ArgumentResult result)

@@ -9,9 +9,10 @@ using OmniStore.Node;
 namespace OmniStore.Cli.Commands;
 
 /// <summary>
-/// <c>omnistore status --relay http://HOST:PORT [--json]</c>: a node's status, read from its status
+/// <c>omnistore status --relay http://HOST:PORT [--json | --check]</c>: a node's status, read from its status
 /// listener (<c>omnistore relay --status-listen</c>). The node protocol has no status request, so
-/// the address is the http:// one of the listener, not the node's tcp:// one.
+/// the address is the http:// one of the listener, not the node's tcp:// one. With <c>--check</c>,
+/// only whether the node is ready (its <c>/readyz</c>), in one line and the exit code.
 /// </summary>
 internal static class StatusCommand
 {
@@ -30,15 +31,32 @@ internal static class StatusCommand
             CustomParser = ParseUrl,
         };
         var json = new Option<bool>("--json") { Description = "Print the status as the node serves it: one JSON object (role, parent, children, per-link traffic, store, requests)" };
+        var check = new Option<bool>("--check")
+        {
+            Description = $"Only say whether the node is ready to serve (its /readyz), in one line: exit {ExitCodes.Success} when it is, {ExitCodes.For(OmniStoreError.Unavailable)} (Unavailable) when it is not or does not answer. For scripts and monitors",
+        };
 
-        var command = new Command("status", "Show a node's role, parent link, children, traffic, cache and requests in flight")
+        var command = new Command("status", "Show a node's role, parent link, children, traffic, cache and requests in flight; or, with --check, whether it is ready")
         {
             relay,
             json,
+            check,
         };
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(json) && result.GetValue(check))
+            {
+                result.AddError("--json and --check exclude each other: --check prints one line and exits by the node's readiness.");
+            }
+        });
 
         command.SetGuardedAction(async (parseResult, cancellationToken) =>
         {
+            if (parseResult.GetValue(check))
+            {
+                return await CheckAsync(new Uri(parseResult.GetRequiredValue(relay), "/readyz"), cancellationToken);
+            }
+
             var url = new Uri(parseResult.GetRequiredValue(relay), "/status");
             string text = await FetchAsync(url, cancellationToken);
             NodeStatus status;
@@ -79,6 +97,40 @@ internal static class StatusCommand
             : "";
         result.AddError($"--relay: '{Transport.Internal.AddressGrammar.Quote(text)}' {problem}.{hint}");
         return null;
+    }
+
+    /// <summary>
+    /// Asks the node's <c>/readyz</c>: prints its one line (escaped: any server could have written it)
+    /// and returns 0 when it answered 200, <see cref="OmniStoreError.Unavailable"/>'s code when 503.
+    /// </summary>
+    private static async Task<int> CheckAsync(Uri url, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = Timeout, MaxResponseContentBufferSize = 64 * 1024 };
+        try
+        {
+            using var response = await http.GetAsync(url, cancellationToken);
+            string body = await response.Content.ReadAsStringAsync(cancellationToken);
+            string line = Safe(body.Split('\n', 2)[0].TrimEnd('\r'));
+            switch (response.StatusCode)
+            {
+                case System.Net.HttpStatusCode.OK:
+                    Console.Out.WriteLine(line.Length == 0 ? "ready" : line);
+                    return ExitCodes.Success;
+                case System.Net.HttpStatusCode.ServiceUnavailable:
+                    Console.Out.WriteLine(line.StartsWith(StatusListener.NotReadyPrefix, StringComparison.Ordinal) ? line : $"{StatusListener.NotReadyPrefix}{line}");
+                    return ExitCodes.For(OmniStoreError.Unavailable);
+                default:
+                    throw new OmniStoreException(OmniStoreError.Unavailable, $"{url} answered {(int)response.StatusCode} {Safe(response.ReasonPhrase)}; not an omnistore status listener?");
+            }
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"not ready: no answer at {url}: {ex.Message}", ex);
+        }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new OmniStoreException(OmniStoreError.Unavailable, $"not ready: no answer at {url} within {Timeout.TotalSeconds} s.", ex);
+        }
     }
 
     private static async Task<string> FetchAsync(Uri url, CancellationToken cancellationToken)
@@ -140,6 +192,11 @@ internal static class StatusCommand
         // A status page of an older node has only the first address.
         var listening = status.ListenAddresses is { Count: > 0 } all ? all : [status.Listen];
         output.WriteLine(string.Create(c, $"{Safe(status.Role)} {Safe(status.NodeId)} at site {Safe(status.Site)}, listening on {string.Join(", ", listening.Take(MaxListedAddresses).Select(Safe))}{(listening.Count > MaxListedAddresses ? $" and {listening.Count - MaxListedAddresses} more" : "")}"));
+        if (status.Readiness is { } readiness)
+        {
+            output.WriteLine($"{(readiness.Ready ? "ready:    " : "NOT READY: ")}{Safe(readiness.Reason)}");
+        }
+
         if (status.Parent is { } parent)
         {
             string state = parent.Connected ? (parent.NodeId is { } id ? $"connected to node {Safe(id)}" : "connected") : "DISCONNECTED";

@@ -5,7 +5,7 @@ namespace OmniStore.Cli.Daemon;
 /// <summary>Log messages of the <c>omnistore relay</c> daemon; event ids 4000-4099.</summary>
 internal static partial class DaemonLog
 {
-    [LoggerMessage(4000, LogLevel.Information, "Status listener on {Address} (/status, /metrics, /readyz)")]
+    [LoggerMessage(4000, LogLevel.Information, "Status listener on {Address} (/status, /metrics, /healthz, /readyz)")]
     public static partial void StatusListening(ILogger logger, string address);
 
     [LoggerMessage(4001, LogLevel.Information, "{Signal} received: shutting down; in-flight requests get up to {GraceSeconds} s to finish (signal again to stop at once)")]
@@ -22,4 +22,16 @@ internal static partial class DaemonLog
 
     [LoggerMessage(4005, LogLevel.Warning, "Could not raise the open file descriptor limit from {Soft} to {Hard}: {Problem}")]
     public static partial void DescriptorLimitNotRaised(ILogger logger, long soft, long hard, string problem);
+
+    [LoggerMessage(4006, LogLevel.Information, "In the last {Seconds} s: {Accepted} connections accepted, {Closed} closed, {Open} open now; {Requests} requests served; {BytesOut} bytes sent to children, {BytesIn} received from them")]
+    public static partial void Activity(ILogger logger, double seconds, long accepted, long closed, long open, long requests, long bytesOut, long bytesIn);
+
+    [LoggerMessage(4007, LogLevel.Information, "Told the service manager: {Message}")]
+    public static partial void ServiceNotified(ILogger logger, string message);
+
+    [LoggerMessage(4008, LogLevel.Warning, "Cannot notify the service manager at {Socket}: {Problem}")]
+    public static partial void ServiceNotifyFailed(ILogger logger, string socket, string problem);
+
+    [LoggerMessage(4009, LogLevel.Information, "Configuration: {Sources}")]
+    public static partial void Configuration(ILogger logger, string sources);
 }

@@ -31,9 +31,15 @@ internal static class RelayDaemon
             throw new UsageException($"--relay-secret-file {settings.RelaySecretFile} holds the tree's shared secret; a relay secret must be a different one, known to the relays only.");
         }
 
-        void ConfigureLogging(ILoggingBuilder logging) => ConsoleLogging.Configure(logging, settings.LogLevel);
+        var identity = new LogIdentity(settings.Site);
+        void ConfigureLogging(ILoggingBuilder logging) => ConsoleLogging.Configure(logging, settings.LogLevel, settings.LogFormat, identity);
         using var loggerFactory = LoggerFactory.Create(ConfigureLogging);
         var logger = loggerFactory.CreateLogger("OmniStore.Cli.Relay");
+        if (settings.ConfigurationSources is { } sources)
+        {
+            DaemonLog.Configuration(logger, sources);
+        }
+
         DaemonLog.Starting(
             logger,
             settings.Parent is null ? "root" : "relay",
@@ -82,12 +88,15 @@ internal static class RelayDaemon
             },
             cancellationToken);
 
+        identity.NodeId = node.NodeId.ToString();
         StatusListener? status = null;
+        ActivitySummary? summary = null;
+        await using var notifier = ServiceNotifier.FromEnvironment(logger);
         try
         {
             if (settings.StatusListen is { } statusListen)
             {
-                status = await StatusListener.StartAsync(statusListen, node.GetStatus, ConfigureLogging, cancellationToken);
+                status = await StatusListener.StartAsync(statusListen, node.GetStatus, node.GetReadiness, ConfigureLogging, cancellationToken);
                 DaemonLog.StatusListening(logger, status.Address.GetLeftPart(UriPartial.Authority));
             }
 
@@ -103,13 +112,21 @@ internal static class RelayDaemon
             }
 
             await Console.Out.FlushAsync(cancellationToken);
+            summary = ActivitySummary.Start(node, logger, settings.LogSummaryInterval);
+            notifier?.Ready($"{(node.IsRoot ? "root" : "relay")} {node.NodeId} listening on {string.Join(", ", node.Addresses)}");
 
             var received = await signal.Received;
+            notifier?.Stopping($"{received} received: draining");
             DaemonLog.ShuttingDown(logger, received.ToString(), settings.ShutdownGrace.TotalSeconds);
             await node.StopAsync(settings.ShutdownGrace);
         }
         finally
         {
+            if (summary is not null)
+            {
+                await summary.DisposeAsync();
+            }
+
             if (status is not null)
             {
                 await status.DisposeAsync();

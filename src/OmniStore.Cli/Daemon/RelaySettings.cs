@@ -100,4 +100,16 @@ internal sealed record RelaySettings(
 
     /// <summary>A relay: bytes written to its cache after which it is checkpointed (<c>--checkpoint-bytes</c>); zero for never by bytes.</summary>
     public long CheckpointBytes { get; init; } = Storage.ContentStoreOptions.DefaultCheckpointBytes;
+
+    /// <summary>How the log is written (<c>--log-format</c>).</summary>
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+
+    /// <summary>How often the activity summary is logged (<c>--log-summary-interval</c>); zero for never.</summary>
+    public TimeSpan LogSummaryInterval { get; init; } = DefaultLogSummaryInterval;
+
+    /// <summary>Where the settings came from, in one line for the start of the log; null when only from the command line.</summary>
+    public string? ConfigurationSources { get; init; }
+
+    /// <summary>The activity summary's default interval: a minute.</summary>
+    public static readonly TimeSpan DefaultLogSummaryInterval = TimeSpan.FromMinutes(1);
 }

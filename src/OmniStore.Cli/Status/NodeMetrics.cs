@@ -85,6 +85,12 @@ internal static class NodeMetrics
         text.Single("omnistore_evicted_bytes_total", "counter", "Bytes the cache evicted to make room.", status.Store.EvictedBytes);
         text.Single("omnistore_store_uncommitted_bytes", "gauge", "Bytes written to the store since its last commit began: what a SIGKILL now would lose at most.", status.Store.UncommittedBytes);
         text.Single("omnistore_inflight_requests", "gauge", "Requests the node is serving now.", status.InFlightRequests);
+        text.Single("omnistore_requests_total", "counter", "Requests the node answered since it started.", status.RequestsServed);
+        if (status.Readiness is { } readiness)
+        {
+            text.Single("omnistore_ready", "gauge", "1 while the node is ready to serve its children (/readyz answers 200), else 0.", readiness.Ready ? 1 : 0);
+        }
+
         text.Single("omnistore_upstream_chunk_fetches_total", "counter", "Chunk fetches sent to the parent.", status.UpstreamChunkFetches);
         text.Single("omnistore_coalesced_chunk_requests_total", "counter", "Chunk requests that joined a fetch already running instead of going to the parent again.", status.CoalescedChunkRequests);
         text.Single("omnistore_remembered_misses_total", "counter", "Requests a relay answered NotFound from its memory of what the parent recently did not have, without asking it again.", status.RememberedMisses);

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -13,9 +12,11 @@ namespace OmniStore.Cli.Status;
 /// <summary>
 /// The daemon's HTTP status listener (Kestrel, from the ASP.NET Core shared framework):
 /// <c>GET /status</c> is the node's <see cref="NodeStatus"/> as JSON, <c>GET /metrics</c> the same in
-/// the Prometheus text format, <c>GET /readyz</c> 200 while the node accepts connections and 503
-/// (saying why and since when) while it refuses them. It listens only where <c>--status-listen</c> says, and has no
-/// authentication: bind it to loopback or a management network.
+/// the Prometheus text format, <c>GET /healthz</c> 200 while the process serves at all, and
+/// <c>GET /readyz</c> 200 while the node is ready to serve its children and 503 while it is not
+/// (<see cref="TreeNode.GetReadiness"/>), with the reason in one line of text either way. It
+/// listens only where <c>--status-listen</c> says, and has no authentication: bind it to loopback
+/// or a management network.
 /// </summary>
 internal sealed class StatusListener : IAsyncDisposable
 {
@@ -34,7 +35,13 @@ internal sealed class StatusListener : IAsyncDisposable
     /// <summary>The address it listens on, with the actual port when 0 was asked for.</summary>
     public Uri Address { get; }
 
-    public static async Task<StatusListener> StartAsync(Uri listen, Func<NodeStatus> status, Action<ILoggingBuilder> configureLogging, CancellationToken cancellationToken)
+    /// <summary>The first word of the <c>/readyz</c> body when the node is ready; otherwise it starts with <see cref="NotReadyPrefix"/>.</summary>
+    public const string ReadyPrefix = "ready: ";
+
+    /// <summary>The first words of the <c>/readyz</c> body when the node is not ready.</summary>
+    public const string NotReadyPrefix = "not ready: ";
+
+    public static async Task<StatusListener> StartAsync(Uri listen, Func<NodeStatus> status, Func<ReadinessStatus> readiness, Action<ILoggingBuilder> configureLogging, CancellationToken cancellationToken)
     {
         // The slim builder: Kestrel and routing, none of the rest of the web stack.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -77,23 +84,31 @@ internal sealed class StatusListener : IAsyncDisposable
             context.Response.ContentType = PrometheusText.ContentType;
             return context.Response.WriteAsync(NodeMetrics.Format(status()), context.RequestAborted);
         });
+        app.MapGet("/healthz", context =>
+        {
+            // Alive: the process answers. Liveness probes restart on this one, never on readiness,
+            // so that a relay waiting for its parent is not restarted in a loop.
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            return context.Response.WriteAsync("ok\n", context.RequestAborted);
+        });
         app.MapGet("/readyz", context =>
         {
-            // Not ready while a new connection would be refused: probes and load balancers then
-            // send clients elsewhere instead of into a refusal.
+            // Not ready (a new connection would be refused, the store is closing, a relay has no
+            // parent and nothing it may serve): probes and load balancers then send clients
+            // elsewhere instead of into a refusal.
             context.Response.ContentType = "text/plain; charset=utf-8";
-            if (status().Connections?.Refusing is { } refusing)
+            var ready = readiness();
+            if (!ready.Ready)
             {
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-                return context.Response.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"refusing connections since {refusing.Since:yyyy-MM-dd'T'HH:mm:ss'Z'}: {refusing.Reason}\n"), context.RequestAborted);
             }
 
-            return context.Response.WriteAsync("ready\n", context.RequestAborted);
+            return context.Response.WriteAsync($"{(ready.Ready ? ReadyPrefix : NotReadyPrefix)}{ready.Reason}\n", context.RequestAborted);
         });
         app.MapGet("/", context =>
         {
             context.Response.ContentType = "text/plain; charset=utf-8";
-            return context.Response.WriteAsync("omnistore node: GET /status (JSON), GET /metrics (Prometheus), GET /readyz (200 when accepting connections, else 503)\n", context.RequestAborted);
+            return context.Response.WriteAsync("omnistore node: GET /status (JSON), GET /metrics (Prometheus), GET /healthz (200 while the process serves), GET /readyz (200 when ready to serve, else 503; the reason in the body)\n", context.RequestAborted);
         });
 
         try

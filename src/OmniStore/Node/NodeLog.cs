@@ -21,11 +21,13 @@ internal static partial class NodeLog
     [LoggerMessage(3003, LogLevel.Information, "{Role} {NodeId} listening on {Address} (site {Site}, store {Directory})")]
     public static partial void Listening(ILogger logger, string role, string nodeId, string address, string site, string directory);
 
-    [LoggerMessage(3004, LogLevel.Information, "Accepted {Peer} from {EndPoint}")]
-    public static partial void ChildConnected(ILogger logger, PeerText peer, string? endPoint);
+    /// <summary>A child connected: a relay at Information, a client (routine, and many) at Debug; the daemon's summary counts them.</summary>
+    [LoggerMessage(EventId = 3004, Message = "Accepted {Peer} from {EndPoint}")]
+    public static partial void ChildConnected(ILogger logger, LogLevel level, PeerText peer, string? endPoint);
 
-    [LoggerMessage(3005, LogLevel.Information, "{Peer} disconnected")]
-    public static partial void ChildDisconnected(ILogger logger, PeerText peer);
+    /// <summary>A child disconnected, at the level its connection was logged at.</summary>
+    [LoggerMessage(EventId = 3005, Message = "{Peer} disconnected")]
+    public static partial void ChildDisconnected(ILogger logger, LogLevel level, PeerText peer);
 
     [LoggerMessage(3006, LogLevel.Warning, "Refused a connection from {EndPoint}: {Reason}")]
     public static partial void ChildRefused(ILogger logger, string? endPoint, PeerText reason);
@@ -33,7 +35,8 @@ internal static partial class NodeLog
     [LoggerMessage(3007, LogLevel.Warning, "Child {Peer} did not apply an update ({Reason}); disconnecting it so that it drops its cached bindings")]
     public static partial void UpdateFailed(ILogger logger, PeerText peer, PeerText reason);
 
-    [LoggerMessage(3008, LogLevel.Information, "Bound {Name} to version {Version}")]
+    /// <summary>At Debug: one a Put, routine under load; the daemon's summary counts requests.</summary>
+    [LoggerMessage(3008, LogLevel.Debug, "Bound {Name} to version {Version}")]
     public static partial void Bound(ILogger logger, PeerText name, long version);
 
     [LoggerMessage(3009, LogLevel.Warning, "Accepting a connection failed: {Problem}; the node refuses connections until accepting works again (next try in {DelayMs} ms)")]

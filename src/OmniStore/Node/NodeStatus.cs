@@ -8,7 +8,8 @@ namespace OmniStore.Node;
 /// child since the node started, gone ones too. <c>RememberedMisses</c>: requests a relay answered
 /// NotFound from its memory of recent misses; <c>MissLimitedRequests</c>: requests refused because
 /// their connection caused too many misses upstream. <c>Listen</c> is the first address the node
-/// listens on, <c>ListenAddresses</c> every one.
+/// listens on, <c>ListenAddresses</c> every one. <c>Readiness</c> is what <c>/readyz</c> answers;
+/// <c>RequestsServed</c> counts requests answered since the node started.
 /// </summary>
 internal sealed record NodeStatus(
     string Role,
@@ -28,7 +29,12 @@ internal sealed record NodeStatus(
     ConnectionStatus? Connections = null,
     IReadOnlyList<string>? ListenAddresses = null,
     NatStatus? Nat = null,
-    RendezvousStatus? Rendezvous = null);
+    RendezvousStatus? Rendezvous = null,
+    ReadinessStatus? Readiness = null,
+    long RequestsServed = 0);
+
+/// <summary>Whether a node is ready to serve its children, and why (not), in one line.</summary>
+internal sealed record ReadinessStatus(bool Ready, string Reason);
 
 /// <summary>
 /// The node's NAT traversal (docs/nat.md): the name it registers and where, whether it is

@@ -184,7 +184,15 @@ internal sealed partial class TreeNode
             connection.Liveness = _options.Liveness;
             RememberChildAddress(connection, transport.RemoteEndPoint);
             _children[connection] = 0;
-            NodeLog.ChildConnected(_logger, connection.Describe(), transport.RemoteEndPoint?.ToString());
+            // A relay joining is news; a client is routine, and thousands may come and go a minute.
+            var level = connection.Remote.Role == NodeRole.Relay ? LogLevel.Information : LogLevel.Debug;
+            if (_logger.IsEnabled(level))
+            {
+#pragma warning disable CA1873 // guarded by IsEnabled(level) just above; the analyzer only sees constant levels
+                NodeLog.ChildConnected(_logger, level, connection.Describe(), transport.RemoteEndPoint?.ToString());
+#pragma warning restore CA1873
+            }
+
             _ = PushRevocationsAsync(connection); // a child that missed a push gets the list held now
             await connection.Completion.ConfigureAwait(false);
             lock (_retiredChildCounters) // with ChildrenTotal: a child is counted once, connected or retired
@@ -201,7 +209,12 @@ internal sealed partial class TreeNode
                 Interlocked.Increment(ref _timedOutChildren);
             }
 
-            NodeLog.ChildDisconnected(_logger, connection.Describe());
+            if (_logger.IsEnabled(level))
+            {
+#pragma warning disable CA1873 // guarded, as above
+                NodeLog.ChildDisconnected(_logger, level, connection.Describe());
+#pragma warning restore CA1873
+            }
         }
         finally
         {

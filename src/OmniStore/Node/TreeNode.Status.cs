@@ -23,7 +23,9 @@ internal sealed partial class TreeNode
         Connections,
         [.. Addresses.Select(a => a.ToString())],
         _nat is { } nat ? new NatStatus(_options.NodeName, _options.EffectiveRendezvous!.ToString(), nat.IsRegistered, nat.Reflexive?.ToString(), nat.Mapping, nat.PortMapper?.MethodName, nat.PortMapper?.PublicEndPoint?.ToString()) : null,
-        _rendezvous is { } rendezvous ? new RendezvousStatus(rendezvous.RegistrationCount, rendezvous.RelayCount, rendezvous.RelayedBytes) : null);
+        _rendezvous is { } rendezvous ? new RendezvousStatus(rendezvous.RegistrationCount, rendezvous.RelayCount, rendezvous.RelayedBytes) : null,
+        GetReadiness(),
+        RequestsServed);
 
     /// <summary>What status shows of a link: transport, path type, endpoint and round-trip times.</summary>
     private static LinkDetails Details(PeerConnection connection) =>

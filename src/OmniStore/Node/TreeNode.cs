@@ -37,6 +37,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
     private Task? _acceptLoop;
     private Task? _verifyLoop;
     private int _inFlight;
+    private long _requestsServed;
     private long _answerBufferBytes;
     private int _disposed;
     private TlsCredentials? _tls;
@@ -103,6 +104,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 
     /// <summary>Requests being served now.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Requests answered (or failed) since the node started.</summary>
+    public long RequestsServed => Interlocked.Read(ref _requestsServed);
 
     /// <summary>
     /// Chunks requested from the parent, and requests that joined a fetch already running. A fetch
@@ -259,6 +263,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         finally
         {
             Interlocked.Decrement(ref _inFlight);
+            Interlocked.Increment(ref _requestsServed);
         }
     }
 

@@ -52,6 +52,9 @@ internal sealed partial class ContentStore : IAsyncDisposable, IDisposable
     /// <summary>The directory that holds the store.</summary>
     public string Directory => _options.Directory;
 
+    /// <summary>Whether the store is open: false once it is being closed (a node's readiness says so).</summary>
+    internal bool IsOpen => Volatile.Read(ref _disposed) == 0;
+
     /// <summary>The store's mode.</summary>
     public StoreMode Mode => _options.Mode;
 
