@@ -152,7 +152,7 @@ public sealed partial class DeploymentTests : IDisposable
         // One image, the version this tree builds, as the docs tag it.
         var images = documents.SelectMany(d => Containers(d)).Select(c => Text(c, "image")).Distinct().ToList();
         string image = Assert.Single(images);
-        string version = Regex.Match(RepositoryFiles.Read("Directory.Build.props"), "<Version>([^<]+)</Version>").Groups[1].Value;
+        string version = Regex.Match(RepositoryFiles.Read("Directory.Build.props"), "<VersionPrefix>([^<]+)</VersionPrefix>").Groups[1].Value;
         Assert.EndsWith($"/omnistore:{version}", image, StringComparison.Ordinal);
         string operations = RepositoryFiles.Read("docs/operations.md");
         Assert.Contains($"-t omnistore:{version} .", operations, StringComparison.Ordinal);
