@@ -31,9 +31,16 @@ internal sealed class RawSocketPeer : IDisposable
     /// Connects and completes the handshake as a client with a receive buffer of
     /// <paramref name="receiveBuffer"/> bytes: a reader that the node can feed only as fast as it reads.
     /// </summary>
-    public static async Task<RawSocketPeer> HandshakenSlowReaderAsync(int port, int receiveBuffer, CancellationToken cancellationToken)
+    public static Task<RawSocketPeer> HandshakenSlowReaderAsync(int port, int receiveBuffer, CancellationToken cancellationToken) =>
+        HandshakenAsync(port, null, receiveBuffer, cancellationToken);
+
+    /// <summary>Connects and completes the handshake as a client without a secret.</summary>
+    public static Task<RawSocketPeer> HandshakenAsync(int port, string? source = null, CancellationToken cancellationToken = default) =>
+        HandshakenAsync(port, source, receiveBuffer: null, cancellationToken);
+
+    private static async Task<RawSocketPeer> HandshakenAsync(int port, string? source, int? receiveBuffer, CancellationToken cancellationToken)
     {
-        var peer = await ConnectAsync(port, null, receiveBuffer, cancellationToken);
+        var peer = await ConnectAsync(port, source, receiveBuffer, cancellationToken);
         try
         {
             await peer.HandshakeAsync(cancellationToken);
@@ -69,22 +76,6 @@ internal sealed class RawSocketPeer : IDisposable
         catch
         {
             socket.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Connects and completes the handshake as a client without a secret.</summary>
-    public static async Task<RawSocketPeer> HandshakenAsync(int port, string? source = null, CancellationToken cancellationToken = default)
-    {
-        var peer = await ConnectAsync(port, source, cancellationToken);
-        try
-        {
-            await peer.HandshakeAsync(cancellationToken);
-            return peer;
-        }
-        catch
-        {
-            peer.Dispose();
             throw;
         }
     }
