@@ -160,6 +160,48 @@ public sealed class ListAndWaitTests
 
     [Theory]
     [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
+    public async Task AWaiterAtARelay_IsWoken_WhenTheNameWasBoundWhileTheRelayWasCutOffFromItsParent(string transport)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0, transport: transport);
+        string rootDir = cluster.DirectoryOf("root-store");
+        var root = await cluster.StartNodeAsync("root", parent: null, directory: rootDir);
+        int rootPort = root.Address.Port;
+        var relay = await cluster.StartNodeAsync("site", root.Address);
+        await using var worker = await TreeCluster.ConnectAsync(relay);
+        var wait = worker.WaitForAsync("bound/while/away", ct).AsTask();
+        await WaitUntilAsync(() => relay.Waiting == 1, ct);
+
+        await cluster.StopAsync(root);
+        await WaitUntilAsync(() => relay.Parent!.Current is null, ct);
+        int connections = relay.Parent!.Connections;
+        root = await cluster.StartNodeAsync("root", parent: null, directory: rootDir, port: rootPort);
+        await using (var master = await TreeCluster.ConnectAsync(root))
+        {
+            await master.PutAsync("bound/while/away", new byte[11], ct);
+        }
+
+        // Usually the relay is still waiting to reconnect here (its backoff), so no UPDATE reached it:
+        // it finds the binding when it resolves the names waited for, once connected again.
+        bool missedTheUpdate = relay.Parent.Connections == connections;
+        var info = await wait.WaitAsync(Timeout, ct);
+        Assert.True(info.Length == 11, $"woken with {info.Length} bytes (the relay {(missedTheUpdate ? "missed" : "got")} the UPDATE)");
+        Assert.False(worker.Service is OmniStore.Node.RemoteObjectService { Failovers: > 0 });
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10, ct);
+        }
+
+        Assert.True(condition());
+    }
+
+    [Theory]
+    [MemberData(nameof(TreeCluster.Transports), MemberType = typeof(TreeCluster))]
     public async Task DeletePrefixAsync_UnbindsEveryNameUnderThePrefix_AndNothingElse(string transport)
     {
         var ct = TestContext.Current.CancellationToken;
