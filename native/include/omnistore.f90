@@ -74,6 +74,21 @@ module omnistore
       character(kind=c_char), dimension(*), intent(in) :: name
     end function
 
+    ! Waits until an object is bound to name; returns its length (see omnistore.h).
+    integer(c_long_long) function omst_wait(name, timeout_ms) bind(c, name='omst_wait')
+      import :: c_long_long, c_char
+      character(kind=c_char), dimension(*), intent(in) :: name
+      integer(c_long_long), value :: timeout_ms
+    end function
+
+    ! The names under prefix after after, each ended by c_null_char, in buf (see omnistore.h).
+    integer(c_long_long) function omst_list(prefix, after, buf, size) bind(c, name='omst_list')
+      import :: c_long_long, c_char, c_size_t
+      character(kind=c_char), dimension(*), intent(in) :: prefix, after
+      character(kind=c_char), dimension(*), intent(out) :: buf
+      integer(c_size_t), value :: size
+    end function
+
     integer(c_int) function omst_finalize() bind(c, name='omst_finalize')
       import :: c_int
     end function

@@ -136,8 +136,29 @@ OMST_API long long omst_get_size(const char *name);
 OMST_API int omst_delete(const char *name);
 
 /*
- * Closes the store (the embedded store is checkpointed; connections are closed). Waits for calls
- * in progress on other threads to return. Afterwards every function, omst_init included, returns
+ * Waits until an object is bound to `name` and returns its length: at once if one is, else as soon
+ * as a Put binds it (the node answers when the binding reaches it; nothing polls). `timeout_ms`:
+ * how long to wait, in milliseconds; negative waits without end, 0 only looks. Returns the length,
+ * or OMST_E_NOT_FOUND when the time runs out, OMST_E_FINALIZED when omst_finalize is called
+ * meanwhile (it ends every wait), OMST_E_INVALID_NAME, OMST_E_PROTOCOL (a node older than this
+ * library), OMST_E_UNAVAILABLE, ...
+ */
+OMST_API long long omst_wait(const char *name, long long timeout_ms);
+
+/*
+ * Lists the names bound under `prefix` (NULL or "" for every name) that come after `after` (NULL
+ * or "" to start), in the order of their UTF-8 bytes: copies as many whole names as fit into `buf`,
+ * each followed by a NUL, and returns the bytes written; 0 when no name is left. To go on, call
+ * again with the last name written as `after`: any number of names pass through one buffer. A
+ * buffer of 1025 bytes always holds the next name; a smaller one that does not gets
+ * OMST_E_TOO_SMALL. Other errors: OMST_E_INVALID_NAME (a prefix no name could start with),
+ * OMST_E_PROTOCOL (a node older than this library), OMST_E_UNAVAILABLE, ...
+ */
+OMST_API long long omst_list(const char *prefix, const char *after, char *buf, size_t size);
+
+/*
+ * Closes the store (the embedded store is checkpointed; connections are closed). Ends the
+ * omst_wait calls in progress, then waits for calls in progress on other threads to return. Afterwards every function, omst_init included, returns
  * OMST_E_FINALIZED: the library is not restarted. Returns
  * OMST_OK, OMST_E_NOT_INITIALIZED, OMST_E_FINALIZED, or the error closing the store gave (the
  * library is finalized all the same).

@@ -157,6 +157,25 @@ static void test_round_trips(void)
     CHECK_CODE(omst_put_data("\xe3\x83\x87\xe3\x83\xbc\xe3\x82\xbf/\xe8\xa1\x8c\xe5\x88\x97", "yz", 2), OMST_OK);
     CHECK_CODE(omst_get_size("\xe3\x83\x87\xe3\x83\xbc\xe3\x82\xbf/\xe8\xa1\x8c\xe5\x88\x97"), 2);
 
+    /* Waiting: a bound name returns its length at once; an unbound one times out as not found. */
+    CHECK_CODE(omst_wait("api/second", -1), (long long)sizeof second);
+    CHECK_CODE(omst_wait("api/never", 0), OMST_E_NOT_FOUND);
+    CHECK_CODE(omst_wait("api/never", 100), OMST_E_NOT_FOUND);
+    CHECK_CODE(omst_wait(NULL, 0), OMST_E_INVALID_NAME);
+
+    /* Listing: whole names with their NULs, resumed after the last one; 0 at the end. */
+    CHECK_CODE(omst_put_data("list/a", "1", 1), OMST_OK);
+    CHECK_CODE(omst_put_data("list/b", "2", 1), OMST_OK);
+    CHECK_CODE(omst_put_data("list/c", "3", 1), OMST_OK);
+    char names[32];
+    CHECK_CODE(omst_list("list/", NULL, names, sizeof names), 21);
+    CHECK(memcmp(names, "list/a\0list/b\0list/c\0", 21) == 0, "omst_list wrote the wrong names");
+    CHECK_CODE(omst_list("list/", "list/a", names, 15), 14);
+    CHECK(memcmp(names, "list/b\0list/c\0", 14) == 0, "omst_list did not resume after the name given");
+    CHECK_CODE(omst_list("list/", "list/c", names, sizeof names), 0);
+    CHECK_CODE(omst_list("list/", NULL, names, 5), OMST_E_TOO_SMALL);
+    CHECK_CODE(omst_list("bad\nprefix", NULL, names, sizeof names), OMST_E_INVALID_NAME);
+
     free(data);
     free(back);
 }

@@ -21,6 +21,8 @@ internal static class OmniStoreCommandLine
             PutCommand.Create(),
             GetCommand.Create(),
             StatCommand.Create(),
+            ListCommand.Create(),
+            WaitCommand.Create(),
             VerifyCommand.Create(),
             RemoveCommand.Create(),
             GcCommand.Create(),

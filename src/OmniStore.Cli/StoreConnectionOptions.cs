@@ -50,8 +50,22 @@ internal sealed class StoreConnectionOptions
     {
         Description = "The rendezvous that finds relays behind NAT named rudp://NAME, rudp://HOST:PORT (docs/nat.md) [default: $OMNISTORE_RENDEZVOUS]",
         HelpName = "URI",
-        Validators = { CommandLineValidators.NonEmpty },
+
+        // Checked when the command line is read, also when no relay is given: a command that
+        // needs no network (ls of the embedded store) still says a bad address is one.
+        Validators = { CommandLineValidators.NonEmpty, ValidateRendezvous },
     };
+
+    private static void ValidateRendezvous(System.CommandLine.Parsing.OptionResult result)
+    {
+        foreach (var token in result.Tokens)
+        {
+            if (!string.IsNullOrWhiteSpace(token.Value) && !OmniStore.Transport.NodeAddress.TryParse(token.Value, out _, out var error))
+            {
+                result.AddError($"{result.Option.Name}: {error}.");
+            }
+        }
+    }
 
     /// <summary>The environment variable that gives the default of <c>--rendezvous</c>.</summary>
     public const string RendezvousVariable = "OMNISTORE_RENDEZVOUS";

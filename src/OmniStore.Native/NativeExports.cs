@@ -22,6 +22,10 @@ internal static unsafe class NativeExports
 {
     private static readonly ReaderWriterLockSlim StateLock = new(LockRecursionPolicy.NoRecursion);
 
+    // Cancelled by omst_finalize before it waits for the calls in progress: a call that may wait
+    // without end (omst_wait) gives up, so finalizing never waits for a Put that may not come.
+    private static readonly CancellationTokenSource Finalizing = new();
+
     // Guarded by StateLock: written exclusive, read shared.
     private static LibraryState _state;
     private static OmniStoreClient? _client;
@@ -61,6 +65,14 @@ internal static unsafe class NativeExports
     {
         try
         {
+            StateLock.EnterReadLock();
+            bool ready = _state == LibraryState.Ready;
+            StateLock.ExitReadLock();
+            if (ready)
+            {
+                Finalizing.Cancel();
+            }
+
             StateLock.EnterWriteLock();
             try
             {
@@ -158,6 +170,138 @@ internal static unsafe class NativeExports
         {
             return Fail(e);
         }
+    }
+
+    /// <summary>
+    /// <c>long long omst_wait(const char *name, long long timeout_ms)</c>: the object's length once a
+    /// Put binds the name (at once if one has); <c>timeout_ms</c> negative waits without end, 0 only
+    /// looks. <c>OMST_E_NOT_FOUND</c> when the time runs out; <c>OMST_E_FINALIZED</c> when
+    /// <c>omst_finalize</c> is called meanwhile (it ends every wait, rather than wait for them).
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_wait")]
+    public static long Wait(byte* name, long timeoutMilliseconds)
+    {
+        try
+        {
+            CheckName("omst_wait", name);
+            var client = Enter("omst_wait", initialize: false);
+            try
+            {
+                string objectName = NativeText.DecodeName(name);
+                if (timeoutMilliseconds == 0)
+                {
+                    return (client.StatAsync(objectName).AsTask().GetAwaiter().GetResult() ?? throw NotFound(objectName)).Length;
+                }
+
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Finalizing.Token);
+                if (timeoutMilliseconds > 0)
+                {
+                    deadline.CancelAfter(TimeSpan.FromMilliseconds(Math.Min(timeoutMilliseconds, int.MaxValue)));
+                }
+
+                try
+                {
+                    return client.WaitForAsync(objectName, deadline.Token).AsTask().GetAwaiter().GetResult().Length;
+                }
+                catch (OperationCanceledException) when (Finalizing.IsCancellationRequested)
+                {
+                    throw new LibraryStateException(NativeStatus.Finalized, "omst_wait: omst_finalize was called while it waited");
+                }
+                catch (OperationCanceledException)
+                {
+                    throw new OmniStoreException(OmniStoreError.NotFound, $"omst_wait: '{objectName}' was not bound within {timeoutMilliseconds} ms.");
+                }
+            }
+            finally
+            {
+                StateLock.ExitReadLock();
+            }
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>
+    /// <c>long long omst_list(const char *prefix, const char *after, char *buf, size_t size)</c>: the
+    /// names bound under <c>prefix</c> that come after <c>after</c> (NULL or "" for the first), in
+    /// the order of their UTF-8 bytes, copied into <c>buf</c> each followed by a NUL, as many whole
+    /// ones as fit; returns the bytes written, 0 when no name is left. The next call passes the last
+    /// name written as <c>after</c>: any number of names, in the caller's one buffer.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_list")]
+    public static long List(byte* prefix, byte* after, byte* buffer, nuint size)
+    {
+        try
+        {
+            CheckBuffer("omst_list", buffer, size);
+            var client = Enter("omst_list", initialize: false);
+            try
+            {
+                string under = DecodePrefix(prefix, "prefix"), cursor = DecodePrefix(after, "after");
+                long written = 0;
+                while (true)
+                {
+                    var page = client.Service.ListPageAsync(new Protocol.ListRequest(under, cursor, Protocol.ListMessages.MaxPage, Cached: false), CancellationToken.None).GetAwaiter().GetResult();
+                    foreach (var entry in page.Entries)
+                    {
+                        int length = System.Text.Encoding.UTF8.GetByteCount(entry.Name);
+                        if (written + length + 1 > (long)size)
+                        {
+                            return written > 0 ? written : throw new OmniStoreException(OmniStoreError.TooSmall, $"omst_list: the next name has {length} bytes and a NUL; the buffer holds {size} (1025 always suffice).");
+                        }
+
+                        System.Text.Encoding.UTF8.GetBytes(entry.Name, new Span<byte>(buffer + written, length));
+                        buffer[written + length] = 0;
+                        written += length + 1;
+                    }
+
+                    if (!page.More)
+                    {
+                        return written;
+                    }
+
+                    cursor = page.Cursor;
+                }
+            }
+            finally
+            {
+                StateLock.ExitReadLock();
+            }
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>A prefix or cursor from C: NULL or empty for none, else what a name may start with.</summary>
+    private static string DecodePrefix(byte* text, string what)
+    {
+        if (text is null || *text == 0)
+        {
+            return string.Empty;
+        }
+
+        var bytes = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(text);
+        if (bytes.Length > ObjectName.MaxByteLength)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidName, $"omst_list: the {what} has {bytes.Length} bytes; at most {ObjectName.MaxByteLength}.");
+        }
+
+        string decoded;
+        try
+        {
+            decoded = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidName, $"omst_list: the {what} is not valid UTF-8.");
+        }
+
+        Protocol.ListMessages.ValidatePrefix(decoded);
+        return decoded;
     }
 
     /// <summary><c>const char *omst_strerror(int code)</c>: a constant description, never NULL.</summary>

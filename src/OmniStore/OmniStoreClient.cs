@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using OmniStore.Node;
 using OmniStore.Protocol;
@@ -289,6 +290,81 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     {
         ThrowIfDisposed();
         return _service.DeleteAsync(name, cancellationToken);
+    }
+
+    /// <summary>
+    /// Every object bound under <paramref name="prefix"/> (every object, for the empty prefix), in
+    /// the order of the names' UTF-8 bytes, fetched a page at a time: any number of names in bounded
+    /// memory. A node asks the root (docs/watch.md). Paging is by name, not a snapshot: an object
+    /// bound or deleted while the listing runs may or may not appear; one bound throughout appears once.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/> for a prefix no name could start with; <see cref="OmniStoreError.ProtocolError"/> from a node of a protocol version before 7; <see cref="OmniStoreError.Unavailable"/>.</exception>
+    public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix = "", CancellationToken cancellationToken = default) =>
+        ListAsync(prefix, cached: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ListAsync(string, CancellationToken)"/>; with <paramref name="cached"/>, what the
+    /// node this client talks to holds itself (a relay's cache) instead of the root's names.
+    /// </summary>
+    internal async IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, bool cached, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        ListMessages.ValidatePrefix(prefix);
+        string after = string.Empty;
+        while (true)
+        {
+            var page = await _service.ListPageAsync(new ListRequest(prefix, after, ListMessages.MaxPage, cached), cancellationToken).ConfigureAwait(false);
+            foreach (var entry in page.Entries)
+            {
+                yield return entry;
+            }
+
+            if (!page.More)
+            {
+                yield break;
+            }
+
+            after = page.Cursor;
+        }
+    }
+
+    /// <summary>
+    /// Returns once an object is bound to <paramref name="name"/>: at once if one is, else as soon as
+    /// a Put binds it, however much later. The node is sent one request and answers it when the
+    /// binding reaches it (the root pushes every binding down the tree): nothing polls.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>; <see cref="OmniStoreError.ProtocolError"/> from a node of a protocol version before 7; <see cref="OmniStoreError.Unavailable"/> when no node can be reached.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public ValueTask<ObjectInfo> WaitForAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return _service.WaitForAsync(name, cancellationToken);
+    }
+
+    /// <summary>
+    /// Unbinds every object under <paramref name="prefix"/>, a page at a time; returns how many it
+    /// unbound. Not atomic: an object bound under the prefix while it runs may stay.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> for the empty prefix (it would unbind everything); <see cref="OmniStoreError.InvalidName"/>; as <see cref="ListAsync(string, CancellationToken)"/>.</exception>
+    public async ValueTask<long> DeletePrefixAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(prefix);
+        if (prefix.Length == 0)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, "DeletePrefixAsync needs a prefix: the empty one would unbind every object.");
+        }
+
+        long deleted = 0;
+        await foreach (var entry in ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (await _service.DeleteAsync(entry.Name, cancellationToken).ConfigureAwait(false))
+            {
+                deleted++;
+            }
+        }
+
+        return deleted;
     }
 
     /// <inheritdoc/>

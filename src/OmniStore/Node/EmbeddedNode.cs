@@ -1,6 +1,8 @@
 using System.Buffers;
 using OmniStore.Content;
 using OmniStore.Internal;
+using OmniStore.Node.Internal;
+using OmniStore.Protocol;
 using OmniStore.Storage;
 
 namespace OmniStore.Node;
@@ -11,6 +13,9 @@ namespace OmniStore.Node;
 /// </summary>
 internal sealed class EmbeddedNode(ContentStore store) : IObjectService
 {
+    // Only this process writes the store (its lock file), so its own Puts are every binding there is.
+    private readonly NameWaiters _waiters = new();
+
     public ContentStore Store { get; } = store;
 
     public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, bool broadcast, CancellationToken cancellationToken)
@@ -74,7 +79,44 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
         var manifest = writer.Complete();
         var binding = await Store.BindAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
         await Store.MakeDurableAsync(name, binding, manifest, cancellationToken).ConfigureAwait(false);
+        _waiters.Notify(new BindingMessage(name, binding.Version, binding.ManifestId, binding.IsBound));
         return ToInfo(name, manifest, binding);
+    }
+
+    /// <summary>A page of the names bound under a prefix, with their sizes.</summary>
+    public async Task<Listing> ListPageAsync(ListRequest asked, CancellationToken cancellationToken)
+    {
+        var (names, more) = Store.ListNames(asked.Prefix, asked.After, asked.Max);
+        var entries = new List<ObjectInfo>(names.Count);
+        foreach (var name in names)
+        {
+            if (await StatAsync(name, cancellationToken).ConfigureAwait(false) is { } info)
+            {
+                entries.Add(info); // a name deleted since it was listed is left out
+            }
+        }
+
+        return new Listing(entries, more ? names[^1] : string.Empty, more);
+    }
+
+    /// <summary>Returns once <paramref name="name"/> is bound: at once when it is, else when a Put in this process binds it.</summary>
+    public async ValueTask<ObjectInfo> WaitForAsync(string name, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        while (true)
+        {
+            using (var waiter = _waiters.Register(name))
+            {
+                if (await StatAsync(name, cancellationToken).ConfigureAwait(false) is { } info)
+                {
+                    return info;
+                }
+
+                await waiter.Bound.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // Bound now; read again, since the name may have been deleted meanwhile.
+        }
     }
 
     public async ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken)

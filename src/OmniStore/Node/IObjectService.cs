@@ -22,6 +22,12 @@ internal interface IObjectService : IAsyncDisposable
 
     ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken);
 
+    /// <summary>A page of the names under a prefix (LIST, or the embedded store's own), in name order.</summary>
+    Task<Protocol.Listing> ListPageAsync(Protocol.ListRequest asked, CancellationToken cancellationToken);
+
+    /// <summary>Returns once the name is bound (WAIT, or the embedded store's own Puts).</summary>
+    ValueTask<ObjectInfo> WaitForAsync(string name, CancellationToken cancellationToken);
+
     /// <summary>Asks the node to hold every chunk of the object (a relay fetches what it lacks).</summary>
     Task PrefetchAsync(string name, CancellationToken cancellationToken);
 

@@ -507,6 +507,41 @@ internal sealed class RemoteObjectService : IObjectService
         }
     }
 
+    public Task<Listing> ListPageAsync(ListRequest asked, CancellationToken cancellationToken) =>
+        WithFailoverAsync(async connection =>
+        {
+            RequireListing(connection, "Listing names");
+            using var response = await connection.RequestAsync(FrameType.List, ListMessages.EncodeRequest(asked), cancellationToken).ConfigureAwait(false);
+            return ListMessages.DecodeListing(response.Payload, asked);
+        }, cancellationToken);
+
+    /// <summary>
+    /// WAIT: one request, answered by the node once the name is bound; sent again on the next
+    /// connection when this one is lost (a wait is idempotent).
+    /// </summary>
+    public async ValueTask<ObjectInfo> WaitForAsync(string name, CancellationToken cancellationToken)
+    {
+        ObjectName.Validate(name);
+        return await WithFailoverAsync(async connection =>
+        {
+            RequireListing(connection, "Waiting for a name");
+            using var response = await connection.RequestAsync(FrameType.Wait, Names.Encode(name), cancellationToken).ConfigureAwait(false);
+            var listing = ListMessages.DecodeListing(response.Payload, new ListRequest(name, string.Empty, 1, Cached: false));
+            return listing is { Entries: [var entry], More: false } && entry.Name == name
+                ? entry
+                : throw HelloMessage.Malformed($"a WAIT answered with {listing.Entries.Count} entries, not the one name asked");
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A node of an older version cannot list or wait: said plainly before anything is sent.</summary>
+    private static void RequireListing(PeerConnection connection, string what)
+    {
+        if (connection.Version < ProtocolLimits.ListingVersion)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"{what} needs protocol version {ProtocolLimits.ListingVersion}; the node {connection.Describe()} speaks {connection.Version}.");
+        }
+    }
+
     /// <summary>Asks the node to fetch every chunk of <paramref name="name"/> into its cache.</summary>
     public async Task PrefetchAsync(string name, CancellationToken cancellationToken)
     {

@@ -33,6 +33,8 @@ internal sealed partial class TreeNode
         table.Add(FrameType.GetObject, TreeSide.Child, ServeObjectAsync, since: ProtocolLimits.ObjectVersion);
         table.Add(FrameType.PutObject, TreeSide.Child, ServePutObjectAsync, since: ProtocolLimits.PutObjectVersion);
         table.Add(FrameType.Revocations, TreeSide.Parent, ApplyRevocationsAsync, since: ProtocolLimits.RevocationsVersion);
+        table.Add(FrameType.List, TreeSide.Child, ServeListAsync, since: ProtocolLimits.ListingVersion);
+        table.Add(FrameType.Wait, TreeSide.Child, ServeWaitAsync, since: ProtocolLimits.ListingVersion);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);

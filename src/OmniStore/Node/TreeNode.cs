@@ -69,6 +69,9 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
             link.Connected += connection => connection.Liveness = options.Liveness;
             _relay = new ParentUpstream(options, store, link, downstream: this, _logger, _stopping.Token);
             _upstream = _relay;
+
+            // After the relay's own handler, which forgets what it remembered before the outage.
+            link.Connected += _ => Task.Run(RecheckWaitersAsync);
         }
         else
         {

@@ -35,6 +35,25 @@ internal sealed partial class PeerConnection
     public ValueTask RespondErrorAsync(uint stream, OmniStoreError error, string message) =>
         SendAsync(stream, FrameType.Error, ErrorMessage.Encode(error, message), default);
 
+    /// <summary>
+    /// Awaits <paramref name="wait"/> without holding the handler's slot (a WAIT, which may sleep for
+    /// hours, must not keep the connection's other requests from being served), then takes a slot
+    /// again before it returns, since the handler goes on to answer. Only a handler may call it.
+    /// </summary>
+    public async Task<T> WaitOutsideHandlerSlotAsync<T>(Task<T> wait)
+    {
+        _handlerSlots.Release();
+        try
+        {
+            return await wait.ConfigureAwait(false);
+        }
+        finally
+        {
+            // Never cancelled: the handler's finally releases the slot it believes it holds.
+            await _handlerSlots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Read loop: the peer cancelled request <paramref name="stream"/>, which is being served: its handler's token is cancelled (off the read loop).</summary>
     private void CancelServing(uint stream)
     {

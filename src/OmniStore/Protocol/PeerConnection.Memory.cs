@@ -221,6 +221,7 @@ internal sealed partial class PeerConnection : IMessageMemory
         FrameType.GetManifest => ProtocolLimits.MaxMessage,
         FrameType.GetObject => ObjectMessages.MaxAnswerLength(head),
         FrameType.Verify => VerifyMessages.MaxResultSize,
+        FrameType.List or FrameType.Wait => ListMessages.MaxListingSize,
         _ => MaxSmallResponse,
     };
 

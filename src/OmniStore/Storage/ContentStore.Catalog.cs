@@ -225,6 +225,8 @@ internal sealed partial class ContentStore
                 {
                     _catalog.Upsert(key, value);
                 }
+
+                NoteBindingWritten(name, binding.IsBound);
             }
 
             return binding;

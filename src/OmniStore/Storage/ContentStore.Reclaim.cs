@@ -283,6 +283,10 @@ internal sealed partial class ContentStore
 
         log.ShiftReadOnlyAddress(tail, wait: true);
         _catalog.Compact(tail, policy);
+
+        // A cache's compaction drops the names not resolved since the previous pass: the index of
+        // names it lists is built again from what is left.
+        DropNameIndex();
     }
 
     /// <summary>Adds to <paramref name="manifests"/> the manifests bound to the names <paramref name="policy"/> keeps. Reads only the catalog.</summary>

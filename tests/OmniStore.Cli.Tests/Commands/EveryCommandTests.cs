@@ -18,7 +18,7 @@ public sealed class EveryCommandTests : IDisposable
     /// machine's network namespaces), so they are not run bare here. A new command that parses
     /// without arguments fails this test until it is listed, so that leaving it out is a decision.
     /// </summary>
-    private static readonly string[] RunWithoutArguments = ["demo", "bench staging", "lab clean", "verify", "gc", "secret new"];
+    private static readonly string[] RunWithoutArguments = ["demo", "bench staging", "lab clean", "verify", "gc", "secret new", "ls"];
 
     private static readonly int[] DocumentedExitCodes = [ExitCode.Usage, ExitCode.IoFailure, .. Enum.GetValues<OmniStoreError>().Select(ExitCode.Of)];
 
@@ -131,6 +131,8 @@ public sealed class EveryCommandTests : IDisposable
     [InlineData("put", "x", "-")]
     [InlineData("get", "x")]
     [InlineData("rm", "x")]
+    [InlineData("ls")]
+    [InlineData("wait", "x")]
     public async Task AStoreCommand_WhoseDefaultStoreCannotBeCreated_FailsInOneLineNamingTheDirectoryAndTheOption(params string[] args)
     {
         var environment = Environment(Home.UnderARegularFile);

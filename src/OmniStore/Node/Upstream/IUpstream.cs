@@ -61,6 +61,12 @@ internal interface ITreeDownstream
     /// <summary>Pushes <paramref name="binding"/> to every relay below and waits until each subtree applied it (or was cut off).</summary>
     Task PushUpdateAsync(BindingMessage binding);
 
+    /// <summary>
+    /// A binding took effect at this node (the root: durable and applied below; a relay: its UPDATE
+    /// applied here): wakes the requests waiting for the name (docs/watch.md, "WAIT").
+    /// </summary>
+    void NoteBindingApplied(BindingMessage binding);
+
     /// <summary>Pushes every chunk of <paramref name="manifest"/> from the store to every relay below.</summary>
     Task BroadcastAsync(Manifest manifest, CancellationToken cancellationToken);
 

@@ -88,7 +88,24 @@ internal sealed partial class ParentUpstream
         // before the update is acknowledged, so a Get that starts after the Put returned asks again.
         _misses.ForgetAll();
         var kept = await CacheBindingAsync(binding, cancellationToken).ConfigureAwait(false);
+
+        // Waiters here read from this relay, which has the binding now: they need not wait for the
+        // subtree below.
+        _downstream.NoteBindingApplied(kept);
         await _downstream.PushUpdateAsync(kept).ConfigureAwait(false);
+    }
+
+    /// <summary>A page of the root's listing (LIST forwarded as it came), checked as every answer is.</summary>
+    public async Task<Listing> ListAsync(ListRequest asked, ReadOnlyMemory<byte> request, CancellationToken cancellationToken)
+    {
+        var parent = _parent.Get();
+        if (parent.Version < ProtocolLimits.ListingVersion)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"Listing names needs protocol version {ProtocolLimits.ListingVersion}; this relay's parent {_parent.Address} speaks {parent.Version}.");
+        }
+
+        using var response = await parent.RequestAsync(FrameType.List, request, cancellationToken).ConfigureAwait(false);
+        return ListMessages.DecodeListing(response.Payload, asked);
     }
 
     public async Task AcceptPushAsync(Message request, ChunkId id, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)

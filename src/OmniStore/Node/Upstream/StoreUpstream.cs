@@ -132,6 +132,7 @@ internal sealed class StoreUpstream : IUpstream
         var binding = new BindingMessage(name, stored.Version, stored.ManifestId, stored.IsBound);
         NodeLog.Bound(_logger, name, stored.Version);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
+        _downstream.NoteBindingApplied(binding);
         if (broadcast)
         {
             await _downstream.BroadcastAsync(manifest, cancellationToken).ConfigureAwait(false);
@@ -150,6 +151,7 @@ internal sealed class StoreUpstream : IUpstream
         await _store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
         var binding = new BindingMessage(name, tombstone.Version, tombstone.ManifestId, tombstone.IsBound);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
+        _downstream.NoteBindingApplied(binding);
         return binding;
     }
 
