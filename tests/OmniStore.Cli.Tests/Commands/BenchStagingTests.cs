@@ -164,24 +164,6 @@ public sealed class BenchStagingTests : IDisposable
     }
 
     [Fact]
-    public async Task LabClean_LeavesALiveLabAlone_AndRemovesItWithAll()
-    {
-        LabRequirement.Ensure();
-        var ct = TestContext.Current.CancellationToken;
-        await using var lab = await OmniStore.Lab.Lab.StartAsync(OmniStore.Lab.LabTopology.Uniform(1, OmniStore.Lab.WanLinkSpec.Unlimited), ct);
-
-        var gentle = await CliRunner.RunAsync(_dir.Sub("data"), "lab", "clean");
-        Assert.True(gentle.ExitCode == 0, gentle.ToString());
-        Assert.Contains(lab.Prefix, gentle.Output, StringComparison.Ordinal); // named as live, left alone
-        Assert.All(lab.Namespaces, ns => Assert.Contains(ns, OmniStore.Lab.LabCleanup.ListNamespaces()));
-
-        var all = await CliRunner.RunAsync(_dir.Sub("data"), "lab", "clean", "--all");
-        Assert.True(all.ExitCode == 0, all.ToString());
-        Assert.Contains($"removed", all.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain(OmniStore.Lab.LabCleanup.ListNamespaces(), ns => ns.StartsWith(lab.Prefix, StringComparison.Ordinal));
-    }
-
-    [Fact]
     public async Task WithoutRoot_TheLabVariantExplainsWhatItNeeds_WithoutAStackTrace()
     {
         // As root, the same command runs as "nobody" (runuser), so this runs everywhere.
