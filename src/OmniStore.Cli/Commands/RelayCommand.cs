@@ -548,8 +548,8 @@ internal static class RelayCommand
         return null;
     }
 
-    /// <summary>A positive duration: a number with ms, s, m or h (seconds without a unit).</summary>
-    private static TimeSpan? ParseDuration(ArgumentResult result)
+    /// <summary>A positive duration: a number with ms, s, m or h (seconds without a unit), at most 7 days; any command's duration option.</summary>
+    internal static TimeSpan? ParseDuration(ArgumentResult result)
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[0].Value.Trim() : string.Empty;
         int digits = 0;

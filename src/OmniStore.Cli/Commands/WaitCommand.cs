@@ -17,7 +17,7 @@ internal static class WaitCommand
         {
             Description = "Give up after this long (500ms, 30s, 5m, 2h; seconds without a unit), exiting with NotFound's code [default: wait for ever]",
             HelpName = "DURATION",
-            CustomParser = ParseDuration,
+            CustomParser = RelayCommand.ParseDuration,
         };
         var store = new StoreConnectionOptions();
 
@@ -54,33 +54,5 @@ internal static class WaitCommand
         });
 
         return command;
-    }
-
-    /// <summary>A positive duration: a number with ms, s, m or h (seconds without a unit), at most 7 days.</summary>
-    private static TimeSpan? ParseDuration(ArgumentResult result)
-    {
-        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value.Trim() : string.Empty;
-        int digits = 0;
-        while (digits < text.Length && (char.IsAsciiDigit(text[digits]) || text[digits] == '.'))
-        {
-            digits++;
-        }
-
-        double scale = text[digits..].ToLowerInvariant() switch
-        {
-            "ms" => 0.001,
-            "" or "s" => 1,
-            "m" or "min" => 60,
-            "h" => 3600,
-            _ => 0,
-        };
-        if (scale > 0 && double.TryParse(text.AsSpan(0, digits), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value)
-            && value * scale is > 0 and <= 7 * 24 * 3600)
-        {
-            return TimeSpan.FromSeconds(value * scale);
-        }
-
-        result.AddError($"--timeout: '{text}' is not a duration between 1 ms and 7 days, such as 500ms, 10s, 5m or 1h.");
-        return null;
     }
 }
