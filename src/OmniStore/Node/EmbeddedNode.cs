@@ -199,6 +199,16 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
         return (int)manifest.Length;
     }
 
+    public async ValueTask<OpenedObject> OpenAsync(string name, CancellationToken cancellationToken)
+    {
+        var (manifest, binding) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
+        // Pinned while open: a rebinding of the name and a reclamation pass leave these chunks alone.
+        return new OpenedObject(ToInfo(name, manifest, binding), manifest, default, Store.Pin(manifest));
+    }
+
+    public async ValueTask ReadChunkAsync(OpenedObject opened, int index, Memory<byte> destination, CancellationToken cancellationToken) =>
+        _ = await ReadChunkAsync(opened.Name, opened.Manifest, index, destination, cancellationToken).ConfigureAwait(false);
+
     public async ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);

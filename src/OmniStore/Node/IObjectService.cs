@@ -18,6 +18,15 @@ internal interface IObjectService : IAsyncDisposable
 
     int Get(string name, Span<byte> destination);
 
+    /// <summary>Resolves <paramref name="name"/> once, for reads of its chunks one by one (<see cref="ReadChunkAsync"/>).</summary>
+    ValueTask<OpenedObject> OpenAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reads chunk <paramref name="index"/> of <paramref name="opened"/> into
+    /// <paramref name="destination"/> (exactly the chunk's length), checked against its id.
+    /// </summary>
+    ValueTask ReadChunkAsync(OpenedObject opened, int index, Memory<byte> destination, CancellationToken cancellationToken);
+
     ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken);
 
     ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken);

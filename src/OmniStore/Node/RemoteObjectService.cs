@@ -480,6 +480,40 @@ internal sealed class RemoteObjectService : IObjectService
         }
     }
 
+    public async ValueTask<OpenedObject> OpenAsync(string name, CancellationToken cancellationToken)
+    {
+        using var resolved = await ResolveAsync(name, ObjectMessages.MaxInlineChunk, cancellationToken).ConfigureAwait(false);
+        var (binding, manifest) = (resolved.Binding, resolved.Manifest);
+        var info = new ObjectInfo(name, manifest.Length, manifest.Layout.ChunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id);
+        return new OpenedObject(info, manifest, resolved.Answer is null ? default : resolved.Data.ToArray(), null);
+    }
+
+    /// <summary>
+    /// One GET_CHUNK by the chunk's id: content addressed, so it reads the opened version even after
+    /// the name moved on, for as long as a node on the way holds the chunk (the root holds what a
+    /// binding reaches; a chunk of a version since replaced and reclaimed is <see cref="OmniStoreError.NotFound"/>).
+    /// </summary>
+    public async ValueTask ReadChunkAsync(OpenedObject opened, int index, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var manifest = opened.Manifest;
+        int length = manifest.Layout.LengthOf(index);
+        if (index == 0 && opened.Inline.Length == length)
+        {
+            opened.Inline.CopyTo(destination);
+            return;
+        }
+
+        var id = manifest.Chunks[index];
+        using var message = await RequestAsync(FrameType.GetChunk, ChunkRequests.Encode(id, length), default, cancellationToken).ConfigureAwait(false);
+        var (received, data) = ChunkMessage.Read(message);
+        if (received != id || data.Length != length)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"Asked for chunk {index} ({id}) of '{opened.Name}', received {received} ({data.Length} bytes).");
+        }
+
+        data.CopyTo(destination);
+    }
+
     public async ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken)
     {
         try
