@@ -1,3 +1,5 @@
+using OmniStore.Storage;
+
 namespace OmniStore;
 
 /// <summary>

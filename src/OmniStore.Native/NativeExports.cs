@@ -474,7 +474,7 @@ internal static unsafe class NativeExports
     {
         if (uri is null)
         {
-            return OmniStoreClient.FromEnvironment();
+            return OmniStoreClient.FromEnvironmentAsync().GetAwaiter().GetResult(); // omst_init reports an unreachable node itself
         }
 
         uri = uri.Trim();

@@ -17,7 +17,7 @@ namespace OmniStore;
 /// A re-Put of a name atomically rebinds it to the new content; a Get reads one version, never a
 /// mix of two.
 /// </remarks>
-public sealed partial class OmniStoreClient : IAsyncDisposable, IDisposable
+public sealed partial class OmniStoreClient : IOmniStoreClient
 {
     private readonly IObjectService _service;
     private readonly OmniStoreOptions _options;
@@ -72,6 +72,52 @@ public sealed partial class OmniStoreClient : IAsyncDisposable, IDisposable
     /// </summary>
     internal static async Task<OmniStoreClient> ConnectAsync(IReadOnlyList<(string? Label, string? Text)> sources, OmniStoreOptions options, CancellationToken cancellationToken)
     {
+        var (dialable, ready) = Prepare(sources, options);
+        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], ready.SharedSecret, ready.Tls, ready.TransferWindow, ready.LoggerFactory.CreateLogger<OmniStoreClient>(), cancellationToken, ready.Rendezvous is null ? null : NodeAddress.Parse(ready.Rendezvous)).ConfigureAwait(false);
+        return new OmniStoreClient(service, ready);
+    }
+
+    /// <summary>
+    /// A client of the node at <paramref name="connectionString"/> (addresses and settings, as
+    /// <see cref="ConnectAsync(string, OmniStoreOptions?, CancellationToken)"/> takes them) that
+    /// connects on its first request: nothing here waits on the network, so it suits constructors
+    /// and dependency injection. What can be checked without a connection is checked now.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> for a bad address or setting (the message names it); the first request raises what <see cref="ConnectAsync(string, OmniStoreOptions?, CancellationToken)"/> would (<see cref="OmniStoreError.Unavailable"/>, <see cref="OmniStoreError.Unauthorized"/>).</exception>
+    public static OmniStoreClient Create(string connectionString, OmniStoreOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(connectionString);
+        return Create([(null, connectionString)], options ?? new OmniStoreOptions());
+    }
+
+    private static OmniStoreClient Create(IReadOnlyList<(string? Label, string? Text)> sources, OmniStoreOptions options)
+    {
+        var (dialable, ready) = Prepare(sources, options);
+        var service = RemoteObjectService.Create([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], ready.SharedSecret, ready.Tls, ready.TransferWindow, ready.LoggerFactory.CreateLogger<OmniStoreClient>(), ready.Rendezvous is null ? null : NodeAddress.Parse(ready.Rendezvous));
+        return new OmniStoreClient(service, ready);
+    }
+
+    /// <summary>What is wrong with <paramref name="connectionString"/> (its addresses or settings), or null if nothing is; nothing is opened or dialed.</summary>
+    internal static string? CheckConnectionString(string connectionString)
+    {
+        try
+        {
+            _ = Prepare([(null, connectionString)], new OmniStoreOptions());
+            return null;
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.InvalidArgument)
+        {
+            return ex.Message;
+        }
+    }
+
+    /// <summary>
+    /// The addresses of <paramref name="sources"/> (each source a comma-separated list, perhaps with
+    /// settings after a <c>;</c>, its label naming it in messages) and the fallbacks, and the options
+    /// with the sources' settings applied and validated.
+    /// </summary>
+    private static (List<(NodeAddress Endpoint, NodeId? Expected)> Dialable, OmniStoreOptions Options) Prepare(IReadOnlyList<(string? Label, string? Text)> sources, OmniStoreOptions options)
+    {
         // A source may carry settings after its addresses (a connection string: docs/tls.md, "Spellings").
         var addressLists = new List<(string? Label, string? Text)>(sources.Count);
         foreach (var (label, text) in sources)
@@ -87,17 +133,13 @@ public sealed partial class OmniStoreClient : IAsyncDisposable, IDisposable
             addressLists.Add((label, addressText));
         }
 
-        sources = addressLists;
         options.Validate(nameof(options));
-        if (AddressGrammar.TryParseList(sources.Concat(options.FallbackSources()), AddressSchemes.Default, out var addresses) is { } error)
+        if (AddressGrammar.TryParseList(addressLists.Concat(options.FallbackSources()), AddressSchemes.Default, out var addresses) is { } error)
         {
             throw AddressGrammar.InvalidArgument(error);
         }
 
-        var dialable = addresses.Select(Dialable).ToList();
-        var logger = options.LoggerFactory.CreateLogger<OmniStoreClient>();
-        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], options.SharedSecret, options.Tls, options.TransferWindow, logger, cancellationToken, options.Rendezvous is null ? null : NodeAddress.Parse(options.Rendezvous)).ConfigureAwait(false);
-        return new OmniStoreClient(service, options);
+        return ([.. addresses.Select(Dialable)], options);
     }
 
     /// <summary>
@@ -115,20 +157,42 @@ public sealed partial class OmniStoreClient : IAsyncDisposable, IDisposable
     };
 
     /// <summary>
-    /// The client the environment asks for: connected to <c>$OMNISTORE_RELAY</c> if it is set
+    /// The client the environment asks for: of the node at <c>$OMNISTORE_RELAY</c> if it is set
     /// (an address or a comma-separated list, with <c>$OMNISTORE_FALLBACK</c>, likewise, as
     /// fallbacks unless <see cref="OmniStoreOptions.FallbackUris"/> are set, and the tree's shared
     /// secret from the file <c>$OMNISTORE_SECRET_FILE</c> names), else the embedded default.
-    /// Options that are set win over the environment.
+    /// Options that are set win over the environment. A client of a node connects on its first
+    /// request (as <see cref="Create(string, OmniStoreOptions?)"/>), so this never waits on the
+    /// network; <see cref="FromEnvironmentAsync"/> connects before it returns.
     /// </summary>
-    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> if a variable holds a bad address (the message names the variable), and as <see cref="ConnectAsync(string, OmniStoreOptions?, CancellationToken)"/> and <see cref="OpenEmbedded"/>.</exception>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidArgument"/> if a variable holds a bad address (the message names the variable), and as <see cref="OpenEmbedded"/>.</exception>
     public static OmniStoreClient FromEnvironment(OmniStoreOptions? options = null)
+    {
+        var (sources, ready) = EnvironmentSources(options);
+        return sources is null ? OpenEmbedded(ready) : Create(sources, ready);
+    }
+
+    /// <summary>
+    /// As <see cref="FromEnvironment"/>, connecting to the node before it returns (so an
+    /// unreachable node or a refused secret is raised here); the embedded store is opened as there.
+    /// </summary>
+    /// <exception cref="OmniStoreException">As <see cref="FromEnvironment"/>, and as <see cref="ConnectAsync(string, OmniStoreOptions?, CancellationToken)"/>.</exception>
+    public static async Task<OmniStoreClient> FromEnvironmentAsync(OmniStoreOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var (sources, ready) = EnvironmentSources(options);
+        return sources is null
+            ? OpenEmbedded(ready)
+            : await ConnectAsync(sources, ready, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The address sources the environment names (null: none, the embedded store), and the options with its settings.</summary>
+    private static (List<(string? Label, string? Text)>? Sources, OmniStoreOptions Options) EnvironmentSources(OmniStoreOptions? options)
     {
         options ??= new OmniStoreOptions();
         string? relay = Environment.GetEnvironmentVariable(RelayVariable);
         if (string.IsNullOrWhiteSpace(relay))
         {
-            return OpenEmbedded(options);
+            return (null, options);
         }
 
         var sources = new List<(string?, string?)> { ("$" + RelayVariable, relay) };
@@ -146,7 +210,7 @@ public sealed partial class OmniStoreClient : IAsyncDisposable, IDisposable
             options = options with { SharedSecret = secret };
         }
 
-        return ConnectAsync(sources, options, CancellationToken.None).GetAwaiter().GetResult();
+        return (sources, options);
     }
 
     /// <summary>The variable <see cref="FromEnvironment"/> reads the relay's address from.</summary>

@@ -69,6 +69,26 @@ internal sealed class RemoteObjectService : IObjectService
     /// </summary>
     public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, CancellationToken cancellationToken, NodeAddress? rendezvous = null)
     {
+        var service = Create(addresses, expected, secret, tls, window, logger, rendezvous);
+        try
+        {
+            await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await service.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return service;
+    }
+
+    /// <summary>
+    /// As <see cref="ConnectAsync"/>, but connecting on the first request instead of now: nothing
+    /// here waits on the network (the TLS files, if any, are read).
+    /// </summary>
+    public static RemoteObjectService Create(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, NodeAddress? rendezvous = null)
+    {
         ArgumentOutOfRangeException.ThrowIfNotEqual(expected.Count, addresses.Count, nameof(expected));
         var credentials = tls?.Load();
         var identity = credentials is null
@@ -90,16 +110,6 @@ internal sealed class RemoteObjectService : IObjectService
             // rudp://NAME reaches a node behind NAT through the rendezvous (docs/nat.md).
             service._nat = new Nat.NatTraversal(new Nat.NatOptions { Rendezvous = rendezvous, Tls = credentials }, endpoint: null, identity, logger);
             service._transports = service._transports.With(new Nat.NatTransport(service._transports.Get("rudp"), service._nat));
-        }
-
-        try
-        {
-            await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await service.DisposeAsync().ConfigureAwait(false);
-            throw;
         }
 
         return service;

@@ -32,13 +32,14 @@ public sealed partial class ReadmeSnippetTests
     public void ACSharpBlock_Compiles(string document, int index)
     {
         var (line, code) = Blocks(document)[index];
-        var tree = CSharpSyntaxTree.ParseText(code, new CSharpParseOptions(LanguageVersion.Latest), path: $"{document}:{line}");
+        var ct = TestContext.Current.CancellationToken;
+        var tree = CSharpSyntaxTree.ParseText(code, new CSharpParseOptions(LanguageVersion.Latest), path: $"{document}:{line}", cancellationToken: ct);
         var compilation = CSharpCompilation.Create(
             $"Snippet{index}",
-            [tree, CSharpSyntaxTree.ParseText("global using System; global using System.IO; global using System.Linq; global using System.Threading; global using System.Threading.Tasks; global using System.Collections.Generic;")],
+            [tree, CSharpSyntaxTree.ParseText("global using System; global using System.IO; global using System.Linq; global using System.Threading; global using System.Threading.Tasks; global using System.Collections.Generic;", cancellationToken: ct)],
             References.Value,
             new CSharpCompilationOptions(OutputKind.ConsoleApplication, nullableContextOptions: NullableContextOptions.Enable));
-        var errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        var errors = compilation.GetDiagnostics(ct).Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
         Assert.True(errors.Count == 0, $"{document}, the C# block at line {line}:\n{string.Join("\n", errors)}");
     }
 
