@@ -3,7 +3,7 @@ using System.Text;
 namespace OmniStore;
 
 /// <summary>The rules object names follow: 1..1024 bytes of UTF-8, no control characters.</summary>
-public static class ObjectName
+internal static class ObjectName
 {
     /// <summary>The longest name, in UTF-8 bytes.</summary>
     public const int MaxByteLength = 1024;

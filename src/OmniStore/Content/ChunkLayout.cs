@@ -4,7 +4,7 @@ namespace OmniStore.Content;
 /// Fixed-size chunking: how an object of a given length splits into chunks. Every chunk has
 /// <see cref="ChunkSize"/> bytes except the last, which holds the rest; an empty object has no chunks.
 /// </summary>
-public readonly record struct ChunkLayout
+internal readonly record struct ChunkLayout
 {
     /// <summary>The smallest chunk size a store accepts: 64 KiB.</summary>
     public const int MinChunkSize = 64 * 1024;

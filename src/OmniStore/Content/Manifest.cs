@@ -7,7 +7,7 @@ namespace OmniStore.Content;
 /// its chunks in order. Its binary form is versioned (see docs/formats.md) and its id is the
 /// XXH3-128 of that form.
 /// </summary>
-public sealed class Manifest
+internal sealed class Manifest
 {
     /// <summary>The binary format version this code writes.</summary>
     public const byte FormatVersion = 1;

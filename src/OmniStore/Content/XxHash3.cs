@@ -19,7 +19,7 @@ namespace OmniStore.Content;
 /// For incremental input use <see cref="XxHash3Hasher"/>.
 /// </para>
 /// </remarks>
-public static class XxHash3
+internal static class XxHash3
 {
     /// <summary>
     /// The fastest kernel this process can run. A <c>static readonly</c> so the tiered JIT folds the

@@ -14,7 +14,7 @@ namespace OmniStore.Content;
 /// Instances are not thread-safe. Reading a hash does not change the state, so a caller can keep
 /// appending afterwards; <see cref="Reset"/> starts over with the same seed.
 /// </remarks>
-public sealed class XxHash3Hasher
+internal sealed class XxHash3Hasher
 {
     private readonly ulong _seed;
     private readonly XxHash3Path _path;

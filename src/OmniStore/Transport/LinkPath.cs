@@ -1,7 +1,7 @@
 namespace OmniStore.Transport;
 
 /// <summary>How a connection reaches its peer.</summary>
-public enum PathType
+internal enum PathType
 {
     /// <summary>Straight to the peer's address (TCP, an in-process pipe).</summary>
     Direct,
@@ -19,7 +19,7 @@ public enum PathType
 /// <summary>The transport a connection uses (its scheme) and the path it runs over.</summary>
 /// <param name="Transport">The scheme: <c>tcp</c>, <c>mem</c>, ...</param>
 /// <param name="Type">The kind of path.</param>
-public sealed record LinkPath(string Transport, PathType Type)
+internal sealed record LinkPath(string Transport, PathType Type)
 {
     /// <summary>The path type as shown in status and logs: <c>direct</c>, <c>mapped</c>, <c>punched</c>, <c>relayed</c>.</summary>
     public string TypeName => Type switch

@@ -20,7 +20,7 @@ namespace OmniStore.Transport;
 /// <param name="Scheme">The transport, in lower case: <c>tcp</c>.</param>
 /// <param name="Host">A host name, an IPv4 address, or an IPv6 address (without brackets).</param>
 /// <param name="Port">The port, 0..65535.</param>
-public sealed record NodeAddress(string Scheme, string Host, int Port)
+internal sealed record NodeAddress(string Scheme, string Host, int Port)
 {
     /// <summary>The schemes this build can connect to and listen on.</summary>
     public static IReadOnlyList<string> SupportedSchemes => TransportRegistry.Default.Schemes;

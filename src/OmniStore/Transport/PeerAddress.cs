@@ -13,7 +13,7 @@ namespace OmniStore.Transport;
 /// A node id is kept as an opaque token: <see cref="MinNodeIdLength"/> to <see cref="MaxNodeIdLength"/>
 /// hex digits, an even number of them, in lower case.
 /// </remarks>
-public sealed record PeerAddress
+internal sealed record PeerAddress
 {
     /// <summary>The fewest hex digits of a node id.</summary>
     public const int MinNodeIdLength = AddressGrammar.MinNodeIdDigits;

@@ -11,7 +11,7 @@ public static class TestData
     }
 }
 
-public static class TestManifests
+internal static class TestManifests
 {
     /// <summary>The manifest of <paramref name="data"/> cut in chunks of <paramref name="chunkSize"/> bytes.</summary>
     public static OmniStore.Content.Manifest Of(byte[] data, int chunkSize)
