@@ -5,7 +5,7 @@ using Microsoft.CodeAnalysis.CSharp;
 namespace OmniStore.Tests.Docs;
 
 /// <summary>
-/// Every C# block of README.md and docs/api.md compiles, as written, against this build of the
+/// Every C# block of README.md compiles, as written, against this build of the
 /// library (and its dependency-injection package): a snippet a reader copies does not start with a
 /// compile error. Each block is compiled on its own as a program of top-level statements.
 /// </summary>
@@ -25,7 +25,7 @@ public sealed partial class ReadmeSnippetTests
         return data;
     }
 
-    private static readonly string[] Documents = ["README.md", "docs/api.md"];
+    private static readonly string[] Documents = ["README.md"];
 
     [Theory]
     [MemberData(nameof(Snippets))]
