@@ -548,8 +548,7 @@ internal static unsafe class NativeExports
         }
     }
 
-    private static OmniStoreException NotFound(string name) =>
-        new(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+    private static OmniStoreException NotFound(string name) => OmniStore.Internal.ThrowHelper.NotFound(name);
 
     private static int Fail(Exception exception) => exception switch
     {

@@ -26,7 +26,7 @@ internal static class StatCommand
 
             await using var client = await store.OpenAsync(parseResult, cancellationToken);
             var info = await client.StatAsync(objectName, cancellationToken)
-                ?? throw new OmniStoreException(OmniStoreError.NotFound, $"'{objectName}' not found.");
+                ?? throw OmniStore.Internal.ThrowHelper.NotFound(objectName); // worded as get words it
 
             if (parseResult.GetValue(json))
             {

@@ -91,7 +91,7 @@ internal sealed partial class TreeNode
         var binding = await _upstream.ResolveAsync(name, child, cancellationToken).ConfigureAwait(false);
         if (!binding.IsBound)
         {
-            throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+            throw ThrowHelper.NotFound(name);
         }
 
         return binding;

@@ -81,7 +81,7 @@ internal sealed partial class ParentUpstream : IUpstream
         if (_misses.Names.Contains(name))
         {
             _misses.CountRemembered();
-            throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+            throw ThrowHelper.NotFound(name);
         }
 
         // Entered before the fallback below: a child over its miss allowance is refused, never
