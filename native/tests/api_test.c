@@ -176,6 +176,20 @@ static void test_round_trips(void)
     CHECK_CODE(omst_list("list/", NULL, names, 5), OMST_E_TOO_SMALL);
     CHECK_CODE(omst_list("bad\nprefix", NULL, names, sizeof names), OMST_E_INVALID_NAME);
 
+    /* Conditional and expiring puts: the version, a conflict, the kept version, bad arguments. */
+    CHECK_CODE(omst_put_with("cond/a", "1", 1, 0, 0, OMST_PUT_IF_NOT_EXISTS), 1);
+    CHECK_CODE(omst_put_with("cond/a", "2", 1, 0, 0, OMST_PUT_IF_NOT_EXISTS), OMST_E_CONFLICT);
+    CHECK_CODE(omst_put_with("cond/a", "3", 1, 1, 0, 0), 2);
+    CHECK_CODE(omst_put_with("cond/a", "4", 1, 1, 0, 0), OMST_E_CONFLICT);
+    CHECK_CODE(omst_put_with("cond/a", "3", 1, 0, 0, OMST_PUT_IF_CHANGED), 2);
+    CHECK_CODE(omst_put_with("cond/a", "5", 1, 0, 600000, 0), 3);
+    CHECK_CODE(omst_put_with("cond/a", "6", 1, 0, -1, 0), OMST_E_INVALID_ARGUMENT);
+    CHECK_CODE(omst_put_with("cond/a", "6", 1, -1, 0, 0), OMST_E_INVALID_ARGUMENT);
+    CHECK_CODE(omst_put_with("cond/a", "6", 1, 0, 0, 64), OMST_E_INVALID_ARGUMENT);
+    CHECK_CODE(omst_put_with(NULL, "6", 1, 0, 0, 0), OMST_E_INVALID_NAME);
+    CHECK_CODE(omst_get_data("cond/a", got, sizeof got), 1);
+    CHECK(got[0] == '5', "omst_put_with bound the wrong object");
+
     free(data);
     free(back);
 }
