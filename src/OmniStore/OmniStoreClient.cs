@@ -345,6 +345,7 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     /// </summary>
     internal async IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, bool cached, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(prefix);
         ThrowIfDisposed();
         ListMessages.ValidatePrefix(prefix);
         string after = string.Empty;

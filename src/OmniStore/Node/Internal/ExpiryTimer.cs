@@ -125,23 +125,29 @@ internal sealed class ExpiryTimer(Func<string, long, CancellationToken, Task> ex
             }
         }
 
-        foreach (var (name, version) in due)
+        try
         {
-            try
+            foreach (var (name, version) in due)
             {
-                await expire(name, version, _stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException or ObjectDisposedException)
-            {
-                // Stopping, or the store failed: the binding stays until the next start (which
-                // expires it at once), and the name reads as unbound meanwhile.
+                try
+                {
+                    await expire(name, version, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException or ObjectDisposedException)
+                {
+                    // Stopping, or the store failed: the binding stays until the next start (which
+                    // expires it at once), and the name reads as unbound meanwhile.
+                }
             }
         }
-
-        lock (_gate)
+        finally
         {
-            _running = false;
-            ArmLocked();
+            // Whatever happened to this round, the next one is set.
+            lock (_gate)
+            {
+                _running = false;
+                ArmLocked();
+            }
         }
     }
 
