@@ -23,13 +23,7 @@ internal sealed class EmbeddedNode : IObjectService
     {
         Store = store;
         _expiries = new ExpiryTimer(ExpireAsync, TimeProvider.System);
-        foreach (var (name, binding) in store.ListBindings())
-        {
-            if (binding is { IsBound: true, Expires: true })
-            {
-                _expiries.Note(name, binding.Version, binding.ExpiresUnixMs);
-            }
-        }
+        _expiries.NoteAll(store.ListBindings());
     }
 
     public ContentStore Store { get; }

@@ -77,6 +77,18 @@ internal sealed class ExpiryTimer(Func<string, long, CancellationToken, Task> ex
         }
     }
 
+    /// <summary>Notes every binding with an expiry of a store just opened (one that passed meanwhile is expired at once).</summary>
+    public void NoteAll(IEnumerable<(string Name, Storage.Binding Binding)> bindings)
+    {
+        foreach (var (name, binding) in bindings)
+        {
+            if (binding is { IsBound: true, Expires: true })
+            {
+                Note(name, binding.Version, binding.ExpiresUnixMs);
+            }
+        }
+    }
+
     /// <summary>Sets the one timer for the earliest expiry, unless a round is running (it sets it when done).</summary>
     private void ArmLocked()
     {

@@ -36,13 +36,7 @@ internal sealed class StoreUpstream : IUpstream, IAsyncDisposable
         _downstream = downstream;
         _logger = logger;
         _expiries = new ExpiryTimer(ExpireAsync, TimeProvider.System);
-        foreach (var (name, binding) in store.ListBindings())
-        {
-            if (binding is { IsBound: true, Expires: true })
-            {
-                _expiries.Note(name, binding.Version, binding.ExpiresUnixMs); // one past already is expired at once
-            }
-        }
+        _expiries.NoteAll(store.ListBindings());
     }
 
     /// <summary>Names with an expiry the root has yet to unbind.</summary>
