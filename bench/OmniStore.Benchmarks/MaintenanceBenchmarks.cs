@@ -95,13 +95,13 @@ public class MaintenanceBenchmarks
 
     [Benchmark(Baseline = true)]
     [BenchmarkCategory("Put 256 MiB, reclamation")]
-    public Task PutQuiet() => _node!.PutAsync("object", _data, ChunkSize, false, CancellationToken.None).AsTask();
+    public Task PutQuiet() => _node!.PutAsync("object", _data, ChunkSize, null, CancellationToken.None).AsTask();
 
     [Benchmark]
     [BenchmarkCategory("Put 256 MiB, reclamation")]
     public async Task PutWhileReclaiming()
     {
-        await _node!.PutAsync("object", _data, ChunkSize, false, CancellationToken.None);
+        await _node!.PutAsync("object", _data, ChunkSize, null, CancellationToken.None);
         NoteOverlap();
     }
 
@@ -144,11 +144,11 @@ public class MaintenanceBenchmarks
 
     [Benchmark(Baseline = true)]
     [BenchmarkCategory("Put 256 MiB, cache checkpoints")]
-    public Task CachePutNoCheckpoints() => _node!.PutAsync("object", _data, ChunkSize, false, CancellationToken.None).AsTask();
+    public Task CachePutNoCheckpoints() => _node!.PutAsync("object", _data, ChunkSize, null, CancellationToken.None).AsTask();
 
     [Benchmark]
     [BenchmarkCategory("Put 256 MiB, cache checkpoints")]
-    public Task CachePutCheckpointing() => _node!.PutAsync("object", _data, ChunkSize, false, CancellationToken.None).AsTask();
+    public Task CachePutCheckpointing() => _node!.PutAsync("object", _data, ChunkSize, null, CancellationToken.None).AsTask();
 
     [Benchmark(Baseline = true)]
     [BenchmarkCategory("Get 256 MiB, cache checkpoints")]
@@ -193,8 +193,8 @@ public class MaintenanceBenchmarks
         for (int i = 0; i < Garbage / _garbage.Length; i++)
         {
             random.NextBytes(_garbage);
-            _node.PutAsync($"gone/{i}", _garbage, ChunkSize, false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
-            _node.PutAsync($"small/{i}", _garbage.AsMemory(0, 4 << 20), ChunkSize, false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            _node.PutAsync($"gone/{i}", _garbage, ChunkSize, null, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            _node.PutAsync($"small/{i}", _garbage.AsMemory(0, 4 << 20), ChunkSize, null, CancellationToken.None).AsTask().GetAwaiter().GetResult();
             _node.DeleteAsync($"gone/{i}", CancellationToken.None).AsTask().GetAwaiter().GetResult();
         }
 
@@ -207,7 +207,7 @@ public class MaintenanceBenchmarks
             live[offset] ^= 0x5A;
         }
 
-        _node.PutAsync("live", live, ChunkSize, false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        _node.PutAsync("live", live, ChunkSize, null, CancellationToken.None).AsTask().GetAwaiter().GetResult();
         _node.Store.EvictChunkLogFromMemory();
     }
 
@@ -229,7 +229,7 @@ public class MaintenanceBenchmarks
         }));
         var live = (byte[])_data.Clone();
         live[0] ^= 0xFF;
-        _node.PutAsync("live", live, ChunkSize, false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        _node.PutAsync("live", live, ChunkSize, null, CancellationToken.None).AsTask().GetAwaiter().GetResult();
         _node.Store.CommitAsync(CancellationToken.None).GetAwaiter().GetResult();
         if (writer)
         {

@@ -61,7 +61,7 @@ extern "C" {
 #define OMST_VERSION_PATCH 0
 
 /*
- * Return codes. OMST_E_UNKNOWN .. OMST_E_DISPOSED are OmniStore's error codes (the C# enum
+ * Return codes. OMST_E_UNKNOWN .. OMST_E_CONFLICT are OmniStore's error codes (the C# enum
  * OmniStore.OmniStoreError, whose values are stable), negated. The codes from -101 on are
  * conditions of the C library only.
  */
@@ -78,6 +78,7 @@ extern "C" {
 #define OMST_E_INVALID_ARGUMENT (-10) /* an argument is out of range (a NULL buffer with a size, a bad URI) */
 #define OMST_E_CANCELLED (-11)        /* the operation was cancelled */
 #define OMST_E_DISPOSED (-12)         /* the client or store was closed */
+#define OMST_E_CONFLICT (-13)         /* a conditional put found the name moved on; nothing was bound */
 #define OMST_E_NOT_INITIALIZED (-101) /* omst_init has not succeeded yet */
 #define OMST_E_FINALIZED (-102)       /* omst_finalize was called: the library cannot be used again */
 #define OMST_E_ALREADY_INITIALIZED (-103) /* omst_init was called again after it succeeded */
@@ -115,6 +116,24 @@ OMST_API int omst_init(const char *uri);
  * OMST_E_INVALID_ARGUMENT, OMST_E_STORE_FULL, OMST_E_UNAVAILABLE, ...).
  */
 OMST_API int omst_put_data(const char *name, const void *data, size_t size);
+
+/* Flags of omst_put_with. */
+#define OMST_PUT_IF_NOT_EXISTS 1 /* bind only if no object is bound to the name now */
+#define OMST_PUT_IF_CHANGED 2    /* leave a name bound to identical content as it is (no new version) */
+#define OMST_PUT_BROADCAST 4     /* push the object down to every relay once bound */
+
+/*
+ * omst_put_data with conditions and a time to live (docs/api.md, "Publish"), checked at the root
+ * with the binding. `if_version`: bind only if the name is bound at this version now (0: any;
+ * negative is OMST_E_INVALID_ARGUMENT). `ttl_ms`: the root unbinds the name this many
+ * milliseconds after it binds it (0: never; negative, or over ten years, is
+ * OMST_E_INVALID_ARGUMENT). `flags`: OMST_PUT_* or'ed (others are OMST_E_INVALID_ARGUMENT).
+ * Returns the binding's version (>= 1; with OMST_PUT_IF_CHANGED, the version kept), or a negative
+ * code: OMST_E_CONFLICT when a condition does not hold (nothing was bound), OMST_E_PROTOCOL when
+ * the node is older than this library and cannot check them (nothing was bound), or those of
+ * omst_put_data.
+ */
+OMST_API long long omst_put_with(const char *name, const void *data, size_t size, long long if_version, long long ttl_ms, int flags);
 
 /*
  * Copies the object bound to `name` into `buf`, which holds `size` bytes, and returns the

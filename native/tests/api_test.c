@@ -14,7 +14,7 @@
 static const int all_codes[] = {
     OMST_OK, OMST_E_UNKNOWN, OMST_E_NOT_FOUND, OMST_E_INVALID_NAME, OMST_E_TOO_SMALL, OMST_E_STORE_FULL,
     OMST_E_CORRUPT, OMST_E_UNAVAILABLE, OMST_E_UNAUTHORIZED, OMST_E_PROTOCOL, OMST_E_INVALID_ARGUMENT,
-    OMST_E_CANCELLED, OMST_E_DISPOSED, OMST_E_NOT_INITIALIZED, OMST_E_FINALIZED, OMST_E_ALREADY_INITIALIZED,
+    OMST_E_CANCELLED, OMST_E_DISPOSED, OMST_E_CONFLICT, OMST_E_NOT_INITIALIZED, OMST_E_FINALIZED, OMST_E_ALREADY_INITIALIZED,
     OMST_E_RUNTIME,
 };
 #define CODE_COUNT (sizeof all_codes / sizeof all_codes[0])
@@ -43,7 +43,7 @@ static void test_strerror(void)
     const char *unknown = omst_strerror(12345);
     CHECK(unknown && *unknown, "omst_strerror(12345) is empty");
     CHECK(strcmp(omst_strerror(1), unknown) == 0, "a positive code is not an unknown one");
-    CHECK(strcmp(omst_strerror(-13), unknown) == 0, "-13 is not an unknown code");
+    CHECK(strcmp(omst_strerror(-14), unknown) == 0, "-14 is not an unknown code");
     for (size_t i = 0; i < CODE_COUNT; i++) {
         const char *text = omst_strerror(all_codes[i]);
         CHECK(text && *text, "omst_strerror(%d) is empty", all_codes[i]);
@@ -175,6 +175,20 @@ static void test_round_trips(void)
     CHECK_CODE(omst_list("list/", "list/c", names, sizeof names), 0);
     CHECK_CODE(omst_list("list/", NULL, names, 5), OMST_E_TOO_SMALL);
     CHECK_CODE(omst_list("bad\nprefix", NULL, names, sizeof names), OMST_E_INVALID_NAME);
+
+    /* Conditional and expiring puts: the version, a conflict, the kept version, bad arguments. */
+    CHECK_CODE(omst_put_with("cond/a", "1", 1, 0, 0, OMST_PUT_IF_NOT_EXISTS), 1);
+    CHECK_CODE(omst_put_with("cond/a", "2", 1, 0, 0, OMST_PUT_IF_NOT_EXISTS), OMST_E_CONFLICT);
+    CHECK_CODE(omst_put_with("cond/a", "3", 1, 1, 0, 0), 2);
+    CHECK_CODE(omst_put_with("cond/a", "4", 1, 1, 0, 0), OMST_E_CONFLICT);
+    CHECK_CODE(omst_put_with("cond/a", "3", 1, 0, 0, OMST_PUT_IF_CHANGED), 2);
+    CHECK_CODE(omst_put_with("cond/a", "5", 1, 0, 600000, 0), 3);
+    CHECK_CODE(omst_put_with("cond/a", "6", 1, 0, -1, 0), OMST_E_INVALID_ARGUMENT);
+    CHECK_CODE(omst_put_with("cond/a", "6", 1, -1, 0, 0), OMST_E_INVALID_ARGUMENT);
+    CHECK_CODE(omst_put_with("cond/a", "6", 1, 0, 0, 64), OMST_E_INVALID_ARGUMENT);
+    CHECK_CODE(omst_put_with(NULL, "6", 1, 0, 0, 0), OMST_E_INVALID_NAME);
+    CHECK_CODE(omst_get_data("cond/a", got, sizeof got), 1);
+    CHECK(got[0] == '5', "omst_put_with bound the wrong object");
 
     free(data);
     free(back);

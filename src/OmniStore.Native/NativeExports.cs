@@ -105,6 +105,60 @@ internal static unsafe class NativeExports
     [UnmanagedCallersOnly(EntryPoint = "omst_put_data")]
     public static int PutData(byte* name, byte* data, nuint size) => Put("omst_put_data", name, data, size, initialize: false);
 
+    /// <summary>
+    /// <c>long long omst_put_with(const char *name, const void *data, size_t size, long long if_version, long long ttl_ms, int flags)</c>:
+    /// a Put with <see cref="PutOptions"/>; the binding's version, or a negative code.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "omst_put_with")]
+    public static long PutWith(byte* name, byte* data, nuint size, long ifVersion, long ttlMilliseconds, int flags)
+    {
+        const string Function = "omst_put_with";
+        try
+        {
+            var options = PutOptionsFrom(Function, ifVersion, ttlMilliseconds, flags);
+            CheckName(Function, name);
+            CheckBuffer(Function, data, size);
+            if (size > int.MaxValue)
+            {
+                throw new OmniStoreException(OmniStoreError.InvalidArgument, $"{Function}: {size} bytes; it puts objects of up to {int.MaxValue} bytes (omst_put_data takes any size)");
+            }
+
+            var client = Enter(Function, initialize: false);
+            try
+            {
+                // The caller's memory, read in place, as omst_put_data reads it.
+                return client.Put(NativeText.DecodeName(name), new ReadOnlySpan<byte>(data, (int)size), options).Version;
+            }
+            finally
+            {
+                StateLock.ExitReadLock();
+            }
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>The options omst_put_with's arguments ask for; each checked, naming the bad one.</summary>
+    private static PutOptions PutOptionsFrom(string function, long ifVersion, long ttlMilliseconds, int flags)
+    {
+        const int Known = 1 | 2 | 4; // OMST_PUT_IF_NOT_EXISTS, OMST_PUT_IF_CHANGED, OMST_PUT_BROADCAST
+        if ((flags & ~Known) != 0 || ifVersion < 0 || ttlMilliseconds < 0 || ttlMilliseconds > (long)PutOptions.MaxTimeToLive.TotalMilliseconds)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, $"{function}: flags {flags}, if_version {ifVersion}, ttl_ms {ttlMilliseconds}: flags are OMST_PUT_* or'ed, if_version and ttl_ms 0 (none) or more, ttl_ms at most ten years");
+        }
+
+        return new PutOptions
+        {
+            IfVersion = ifVersion == 0 ? null : ifVersion,
+            IfNotExists = (flags & 1) != 0,
+            IfChanged = (flags & 2) != 0,
+            Broadcast = (flags & 4) != 0,
+            TimeToLive = ttlMilliseconds == 0 ? null : TimeSpan.FromMilliseconds(ttlMilliseconds),
+        };
+    }
+
     /// <summary><c>long long omst_get_data(const char *name, void *buf, size_t size)</c>.</summary>
     [UnmanagedCallersOnly(EntryPoint = "omst_get_data")]
     public static long GetData(byte* name, byte* buffer, nuint size) => Get("omst_get_data", name, buffer, size, initialize: false);
@@ -321,6 +375,7 @@ internal static unsafe class NativeExports
         -10 => "invalid argument\0"u8,
         -11 => "the operation was cancelled\0"u8,
         -12 => "the client or store was closed\0"u8,
+        -13 => "the name moved on: a condition of the put does not hold\0"u8,
         NativeStatus.NotInitialized => "the library is not initialized (omst_init)\0"u8,
         NativeStatus.Finalized => "the library was finalized (omst_finalize)\0"u8,
         NativeStatus.AlreadyInitialized => "the library is already initialized\0"u8,
@@ -548,8 +603,7 @@ internal static unsafe class NativeExports
         }
     }
 
-    private static OmniStoreException NotFound(string name) =>
-        new(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+    private static OmniStoreException NotFound(string name) => OmniStore.Internal.ThrowHelper.NotFound(name);
 
     private static int Fail(Exception exception) => exception switch
     {

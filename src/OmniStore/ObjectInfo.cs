@@ -17,4 +17,11 @@ public sealed record ObjectInfo(string Name, long Length, int ChunkSize, int Chu
     /// store has found whole. Every Get of a damaged object fails with <see cref="OmniStoreError.Corrupt"/>.
     /// </summary>
     public IReadOnlyList<int> DamagedChunks { get; init; } = [];
+
+    /// <summary>
+    /// When the binding expires (it was put with <see cref="PutOptions.TimeToLive"/>), by the
+    /// root's clock, to the millisecond; null for a binding that does not expire. From a node of a
+    /// protocol version before 8, always null.
+    /// </summary>
+    public DateTimeOffset? Expires { get; init; }
 }

@@ -15,7 +15,8 @@ namespace OmniStore;
 /// <remarks>
 /// A Put returns once the object is durable: its chunks, manifest and name binding survive a crash.
 /// A re-Put of a name atomically rebinds it to the new content; a Get reads one version, never a
-/// mix of two.
+/// mix of two. A <c>null</c> name raises <see cref="ArgumentNullException"/>, as any null argument
+/// does; a name that is not one raises <see cref="OmniStoreException"/> with <see cref="OmniStoreError.InvalidName"/>.
 /// </remarks>
 public sealed partial class OmniStoreClient : IOmniStoreClient
 {
@@ -219,65 +220,97 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     /// <summary>The variable <see cref="FromEnvironment"/> reads the fallback addresses from.</summary>
     internal const string FallbackVariable = "OMNISTORE_FALLBACK";
 
-    /// <summary>Stores <paramref name="data"/> under <paramref name="name"/>, replacing what the name was bound to.</summary>
+    /// <summary>Stores <paramref name="data"/> under <paramref name="name"/>, replacing what the name was bound to; returns the new binding.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
-    public void Put(string name, ReadOnlySpan<byte> data)
+    public ObjectInfo Put(string name, ReadOnlySpan<byte> data)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        _service.Put(name, data, _options.ChunkSize);
+        return _service.Put(name, data, _options.ChunkSize, options: null);
     }
 
-    /// <summary>Stores <paramref name="data"/> under <paramref name="name"/>, replacing what the name was bound to.</summary>
-    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
-    public async ValueTask PutAsync(string name, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Stores <paramref name="data"/> under <paramref name="name"/> as <paramref name="putOptions"/>
+    /// asks (conditions, a time to live, broadcast); returns the binding, new or (with
+    /// <see cref="PutOptions.IfChanged"/>) kept.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> or <paramref name="putOptions"/> is null.</exception>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Conflict"/> when a condition does not hold; <see cref="OmniStoreError.InvalidArgument"/> for an option out of range; <see cref="OmniStoreError.ProtocolError"/> for a condition a node of a version before 8 cannot check; as <see cref="Put(string, ReadOnlySpan{byte})"/>.</exception>
+    public ObjectInfo Put(string name, ReadOnlySpan<byte> data, PutOptions putOptions)
     {
-        ThrowIfDisposed();
-        await _service.PutAsync(name, data, _options.ChunkSize, broadcast: false, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Stores <paramref name="data"/> under <paramref name="name"/> as <paramref name="putOptions"/> asks (for example with broadcast).</summary>
-    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
-    public async ValueTask PutAsync(string name, ReadOnlyMemory<byte> data, PutOptions putOptions, CancellationToken cancellationToken = default)
-    {
+        ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(putOptions);
         ThrowIfDisposed();
-        await _service.PutAsync(name, data, _options.ChunkSize, putOptions.Broadcast, cancellationToken).ConfigureAwait(false);
+        return _service.Put(name, data, _options.ChunkSize, putOptions);
     }
 
-    /// <summary>Stores everything <paramref name="source"/> yields under <paramref name="name"/> as <paramref name="putOptions"/> asks.</summary>
+    /// <summary>Stores <paramref name="data"/> under <paramref name="name"/>, replacing what the name was bound to; returns the new binding (its version and manifest id).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
-    public async ValueTask PutAsync(string name, Stream source, PutOptions putOptions, CancellationToken cancellationToken = default)
+    public ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(name);
+        ThrowIfDisposed();
+        return _service.PutAsync(name, data, _options.ChunkSize, options: null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Stores <paramref name="data"/> under <paramref name="name"/> as <paramref name="putOptions"/>
+    /// asks (conditions, a time to live, broadcast); returns the binding, new or (with
+    /// <see cref="PutOptions.IfChanged"/>) kept.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> or <paramref name="putOptions"/> is null.</exception>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Conflict"/> when a condition does not hold; <see cref="OmniStoreError.InvalidArgument"/> for an option out of range; <see cref="OmniStoreError.ProtocolError"/> for a condition a node of a version before 8 cannot check; <see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
+    public ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, PutOptions putOptions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(putOptions);
         ThrowIfDisposed();
-        await _service.PutAsync(name, source, _options.ChunkSize, putOptions.Broadcast, cancellationToken).ConfigureAwait(false);
+        return _service.PutAsync(name, data, _options.ChunkSize, putOptions, cancellationToken);
+    }
+
+    /// <summary>Stores everything <paramref name="source"/> yields under <paramref name="name"/> as <paramref name="putOptions"/> asks; returns the binding.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/>, <paramref name="source"/> or <paramref name="putOptions"/> is null.</exception>
+    /// <exception cref="OmniStoreException">As <see cref="PutAsync(string, ReadOnlyMemory{byte}, PutOptions, CancellationToken)"/>.</exception>
+    public ValueTask<ObjectInfo> PutAsync(string name, Stream source, PutOptions putOptions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(putOptions);
+        ThrowIfDisposed();
+        return _service.PutAsync(name, source, _options.ChunkSize, putOptions, cancellationToken);
     }
 
     /// <summary>
     /// Asks the node this client talks to to hold every chunk of <paramref name="name"/> (a relay
     /// fetches what it lacks from its parent), so that later Gets at that site are local.
     /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     public Task PrefetchAsync(string name, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
         return _service.PrefetchAsync(name, cancellationToken);
     }
 
     /// <summary>
     /// Stores everything <paramref name="source"/> yields under <paramref name="name"/>, reading one
-    /// chunk at a time: memory stays bounded whatever the object's size.
+    /// chunk at a time: memory stays bounded whatever the object's size. Returns the new binding.
     /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> or <paramref name="source"/> is null.</exception>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.InvalidArgument"/> for an object larger than the chunk size allows.</exception>
-    public async ValueTask PutAsync(string name, Stream source, CancellationToken cancellationToken = default)
+    public ValueTask<ObjectInfo> PutAsync(string name, Stream source, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        await _service.PutAsync(name, source, _options.ChunkSize, broadcast: false, cancellationToken).ConfigureAwait(false);
+        return _service.PutAsync(name, source, _options.ChunkSize, options: null, cancellationToken);
     }
 
     /// <summary>Reads the whole object bound to <paramref name="name"/> into a new array.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.NotFound"/>, <see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.Corrupt"/>.</exception>
     public ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
         return _service.GetAsync(name, cancellationToken);
     }
@@ -286,6 +319,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.NotFound"/>, <see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.Corrupt"/>.</exception>
     public ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
         return _service.GetAsync(name, destination, cancellationToken);
     }
@@ -297,6 +331,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.TooSmall"/> if the destination is shorter than the object (nothing is copied); <see cref="OmniStoreError.NotFound"/>; <see cref="OmniStoreError.InvalidName"/>.</exception>
     public int Get(string name, Span<byte> destination)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
         return _service.Get(name, destination);
     }
@@ -304,6 +339,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     /// <summary>What the store knows of <paramref name="name"/>, or null if nothing is bound to it.</summary>
     public ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
         return _service.StatAsync(name, cancellationToken);
     }
@@ -352,6 +388,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     /// </summary>
     public ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
         return _service.DeleteAsync(name, cancellationToken);
     }
@@ -372,6 +409,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     /// </summary>
     internal async IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, bool cached, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(prefix);
         ThrowIfDisposed();
         ListMessages.ValidatePrefix(prefix);
         string after = string.Empty;
@@ -401,6 +439,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     public ValueTask<ObjectInfo> WaitForAsync(string name, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
         return _service.WaitForAsync(name, cancellationToken);
     }

@@ -41,4 +41,11 @@ public enum OmniStoreError
 
     /// <summary>The client or store was disposed.</summary>
     Disposed = 12,
+
+    /// <summary>
+    /// A conditional Put found the name moved on: bound at another version than
+    /// <see cref="PutOptions.IfVersion"/> asked, or bound at all under <see cref="PutOptions.IfNotExists"/>.
+    /// Nothing was bound; read the name again and decide.
+    /// </summary>
+    Conflict = 13,
 }

@@ -4,7 +4,10 @@ using OmniStore.Cli.Progress;
 
 namespace OmniStore.Cli.Commands;
 
-/// <summary><c>omnistore put NAME FILE|- [--broadcast]</c>: stores a file, or stdin, under a name.</summary>
+/// <summary>
+/// <c>omnistore put NAME FILE|- [--broadcast] [--if-version N | --if-not-exists] [--if-changed] [--ttl DURATION]</c>:
+/// stores a file, or stdin, under a name, if the conditions hold (docs/api.md, "Publish").
+/// </summary>
 internal static class PutCommand
 {
     public static Command Create()
@@ -16,6 +19,19 @@ internal static class PutCommand
         {
             Description = "Once bound, push the object's chunks down to every connected relay, so workers that ask later read it at their site (the embedded store ignores it)",
         };
+        var ifVersion = new Option<long?>("--if-version")
+        {
+            Description = "Bind only if the name is bound at this version now (compare-and-swap); otherwise fail with Conflict and bind nothing",
+            HelpName = "N",
+        };
+        var ifNotExists = new Option<bool>("--if-not-exists") { Description = "Bind only if no object is bound to the name now; otherwise fail with Conflict" };
+        var ifChanged = new Option<bool>("--if-changed") { Description = "Leave the name as it is (no new version) when it is bound to identical content already" };
+        var ttl = new Option<TimeSpan?>("--ttl")
+        {
+            Description = "Unbind the name this long after the root binds it (500ms, 30s, 10m, 2h; seconds without a unit; at most 7 days); stat shows when",
+            HelpName = "DURATION",
+            CustomParser = RelayCommand.ParseDuration,
+        };
         var quiet = ProgressOptions.Quiet();
         var store = new StoreConnectionOptions();
 
@@ -25,6 +41,10 @@ internal static class PutCommand
             source,
             chunkSize,
             broadcast,
+            ifVersion,
+            ifNotExists,
+            ifChanged,
+            ttl,
             quiet,
         };
         store.AddTo(command);
@@ -45,7 +65,15 @@ internal static class PutCommand
 
             await using var client = await store.OpenAsync(parseResult, parseResult.GetValue(chunkSize), cancellationToken);
             var counting = new CountingStream(input);
-            var putOptions = new PutOptions { Broadcast = parseResult.GetValue(broadcast) };
+            var putOptions = new PutOptions
+            {
+                Broadcast = parseResult.GetValue(broadcast),
+                IfVersion = parseResult.GetValue(ifVersion),
+                IfNotExists = parseResult.GetValue(ifNotExists),
+                IfChanged = parseResult.GetValue(ifChanged),
+                TimeToLive = parseResult.GetValue(ttl),
+            };
+            ObjectInfo? info = null;
             await TransferProgress.TrackAsync(
                 TransferProgress.Choose(parseResult.GetValue(quiet)),
                 ProgressOptions.Label("put", objectName),
@@ -58,22 +86,21 @@ internal static class PutCommand
                         // A small file is read whole and put in one request (PUT_OBJECT).
                         var whole = new byte[length];
                         await counting.ReadExactlyAsync(whole, cancellationToken);
-                        await client.PutAsync(objectName, whole, putOptions, cancellationToken);
+                        info = await client.PutAsync(objectName, whole, putOptions, cancellationToken);
                     }
                     else
                     {
-                        await client.PutAsync(objectName, counting, putOptions, cancellationToken);
+                        info = await client.PutAsync(objectName, counting, putOptions, cancellationToken);
                     }
 
                     return counting.Transferred;
                 });
 
-            var info = await client.StatAsync(objectName, cancellationToken);
             if (info is not null)
             {
                 Console.Out.WriteLine(string.Create(
                     CultureInfo.InvariantCulture,
-                    $"stored '{info.Name}': {ByteSize.Format(info.Length)} ({info.Length} bytes) in {info.ChunkCount} chunk{(info.ChunkCount == 1 ? "" : "s")}, version {info.Version}{(putOptions.Broadcast ? ", broadcast" : "")}"));
+                    $"stored '{info.Name}': {ByteSize.Format(info.Length)} ({info.Length} bytes) in {info.ChunkCount} chunk{(info.ChunkCount == 1 ? "" : "s")}, version {info.Version}{(putOptions.Broadcast ? ", broadcast" : "")}{(info.Expires is { } expires ? $", expires {StatCommand.FormatExpiry(expires)}" : "")}"));
             }
 
             return ExitCodes.Success;

@@ -24,7 +24,7 @@ internal static class RemoveCommand
             await using var client = await store.OpenAsync(parseResult, cancellationToken);
             if (!await client.DeleteAsync(objectName, cancellationToken))
             {
-                throw new OmniStoreException(OmniStoreError.NotFound, $"'{objectName}' not found.");
+                throw OmniStore.Internal.ThrowHelper.NotFound(objectName); // worded as get words it
             }
 
             return ExitCodes.Success;

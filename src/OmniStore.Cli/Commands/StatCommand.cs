@@ -9,7 +9,7 @@ internal static class StatCommand
     public static Command Create()
     {
         var name = new Argument<string>("NAME") { Description = "The object's name" };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object: name, length, chunkSize, chunkCount, version, manifestId" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object: name, length, chunkSize, chunkCount, version, manifestId, expires (an ISO 8601 time, or null)" };
         var store = new StoreConnectionOptions();
 
         var command = new Command("stat", "Show an object's length, chunking, version and manifest id")
@@ -26,7 +26,7 @@ internal static class StatCommand
 
             await using var client = await store.OpenAsync(parseResult, cancellationToken);
             var info = await client.StatAsync(objectName, cancellationToken)
-                ?? throw new OmniStoreException(OmniStoreError.NotFound, $"'{objectName}' not found.");
+                ?? throw OmniStore.Internal.ThrowHelper.NotFound(objectName); // worded as get words it
 
             if (parseResult.GetValue(json))
             {
@@ -53,6 +53,15 @@ internal static class StatCommand
             writer.WriteNumber("chunkCount", info.ChunkCount);
             writer.WriteNumber("version", info.Version);
             writer.WriteString("manifestId", info.ManifestId.ToString());
+            if (info.Expires is { } expires)
+            {
+                writer.WriteString("expires", expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                writer.WriteNull("expires");
+            }
+
             writer.WriteBoolean("damaged", info.DamagedChunks.Count > 0);
             writer.WriteStartArray("damagedChunks");
             foreach (int index in info.DamagedChunks)
@@ -64,6 +73,16 @@ internal static class StatCommand
         });
     }
 
+    /// <summary>An expiry as people read it: the UTC time and how far off it is (put and stat).</summary>
+    internal static string FormatExpiry(DateTimeOffset expires)
+    {
+        var left = expires - DateTimeOffset.UtcNow;
+        string when = expires.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff 'UTC'", CultureInfo.InvariantCulture);
+        return left <= TimeSpan.Zero
+            ? $"{when} (passed: the root unbinds it)"
+            : string.Create(CultureInfo.InvariantCulture, $"{when} (in {(left.TotalDays >= 1 ? $"{(int)left.TotalDays}d " : "")}{left.Hours:00}:{left.Minutes:00}:{left.Seconds:00})");
+    }
+
     private static void WriteText(ObjectInfo info)
     {
         var c = CultureInfo.InvariantCulture;
@@ -73,6 +92,11 @@ internal static class StatCommand
         Console.Out.WriteLine(string.Create(c, $"chunks:      {info.ChunkCount}"));
         Console.Out.WriteLine(string.Create(c, $"version:     {info.Version}"));
         Console.Out.WriteLine(string.Create(c, $"manifest id: {info.ManifestId}"));
+        if (info.Expires is { } expires)
+        {
+            Console.Out.WriteLine($"expires:     {FormatExpiry(expires)}");
+        }
+
         if (info.DamagedChunks.Count > 0)
         {
             const int Shown = 32;

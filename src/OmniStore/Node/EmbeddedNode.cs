@@ -11,16 +11,27 @@ namespace OmniStore.Node;
 /// The embedded default: objects kept in a <see cref="ContentStore"/> in this process, no network.
 /// It speaks no protocol, so it has no node identity and writes no <c>node.key</c> (docs/protocol.md, "Node identity").
 /// </summary>
-internal sealed class EmbeddedNode(ContentStore store) : IObjectService
+internal sealed class EmbeddedNode : IObjectService
 {
     // Only this process writes the store (its lock file), so its own Puts are every binding there is.
     private readonly NameWaiters _waiters = new();
 
-    public ContentStore Store { get; } = store;
+    /// <summary>This process unbinds what expires, as the root does (docs/api.md, "Publish").</summary>
+    private readonly ExpiryTimer _expiries;
 
-    public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, bool broadcast, CancellationToken cancellationToken)
+    public EmbeddedNode(ContentStore store)
+    {
+        Store = store;
+        _expiries = new ExpiryTimer(ExpireAsync, TimeProvider.System);
+        _expiries.NoteAll(store.ListBindings());
+    }
+
+    public ContentStore Store { get; }
+
+    public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, PutOptions? options, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
+        var conditions = PutConditions.From(options);
         ArgumentNullException.ThrowIfNull(source);
         var writer = new ObjectWriter(Store, chunkSize);
         var buffer = ArrayPool<byte>.Shared.Rent(chunkSize);
@@ -40,7 +51,7 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
                 }
             }
 
-            return await CommitAsync(name, writer, cancellationToken).ConfigureAwait(false);
+            return await CommitAsync(name, writer, conditions, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -49,9 +60,10 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
         }
     }
 
-    public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken)
+    public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, PutOptions? options, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
+        var conditions = PutConditions.From(options);
         using var writer = new ObjectWriter(Store, chunkSize);
         for (int offset = 0; offset < data.Length; offset += chunkSize)
         {
@@ -59,28 +71,45 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
             writer.Add(data.Span.Slice(offset, Math.Min(chunkSize, data.Length - offset)));
         }
 
-        return await CommitAsync(name, writer, cancellationToken).ConfigureAwait(false);
+        return await CommitAsync(name, writer, conditions, cancellationToken).ConfigureAwait(false);
     }
 
-    public ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize)
+    public ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize, PutOptions? options)
     {
         ObjectName.Validate(name);
+        var conditions = PutConditions.From(options);
         using var writer = new ObjectWriter(Store, chunkSize);
         for (int offset = 0; offset < data.Length; offset += chunkSize)
         {
             writer.Add(data.Slice(offset, Math.Min(chunkSize, data.Length - offset)));
         }
 
-        return CommitAsync(name, writer, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        return CommitAsync(name, writer, conditions, CancellationToken.None).AsTask().GetAwaiter().GetResult();
     }
 
-    private async ValueTask<ObjectInfo> CommitAsync(string name, ObjectWriter writer, CancellationToken cancellationToken)
+    /// <summary>Binds the name as the root does: the conditions checked with the write, the expiry by this process's clock.</summary>
+    private async ValueTask<ObjectInfo> CommitAsync(string name, ObjectWriter writer, PutConditions conditions, CancellationToken cancellationToken)
     {
         var manifest = writer.Complete();
-        var binding = await Store.BindAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
+        long now = _expiries.NowUnixMs;
+        var (binding, changed) = await Store.BindAsync(name, manifest.Id, Upstream.StoreUpstream.ToStore(conditions), conditions.TimeToLiveMs != 0 ? now + conditions.TimeToLiveMs : 0, now, cancellationToken).ConfigureAwait(false);
         await Store.MakeDurableAsync(name, binding, manifest, cancellationToken).ConfigureAwait(false);
-        _waiters.Notify(new BindingMessage(name, binding.Version, binding.ManifestId, binding.IsBound));
+        if (changed)
+        {
+            _expiries.Note(name, binding.Version, binding.ExpiresUnixMs);
+            _waiters.Notify(new BindingMessage(name, binding.Version, binding.ManifestId, binding.IsBound, binding.ExpiresUnixMs));
+        }
+
         return ToInfo(name, manifest, binding);
+    }
+
+    /// <summary>The timer's work: the name unbound if it is still bound at <paramref name="version"/> and expired.</summary>
+    private async Task ExpireAsync(string name, long version, CancellationToken cancellationToken)
+    {
+        if (await Store.ExpireAsync(name, version, _expiries.NowUnixMs, cancellationToken).ConfigureAwait(false) is { } tombstone)
+        {
+            await Store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>A page of the names bound under a prefix, with their sizes.</summary>
@@ -213,7 +242,7 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
     {
         ObjectName.Validate(name);
         var binding = await Store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
-        if (binding is not { IsBound: true } bound)
+        if (binding is not { } bound || !bound.IsLiveAt(_expiries.NowUnixMs))
         {
             return null;
         }
@@ -263,6 +292,7 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
             return false;
         }
 
+        _expiries.Note(name, tombstone.Version, 0);
         await Store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
         return true;
     }
@@ -271,13 +301,17 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
     public async Task PrefetchAsync(string name, CancellationToken cancellationToken) =>
         _ = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
 
-    public ValueTask DisposeAsync() => Store.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _expiries.DisposeAsync().ConfigureAwait(false);
+        await Store.DisposeAsync().ConfigureAwait(false);
+    }
 
     private async ValueTask<(Manifest Manifest, Binding Binding)> ResolveAsync(string name, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
         var binding = await Store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
-        if (binding is not { IsBound: true } bound)
+        if (binding is not { } bound || !bound.IsLiveAt(_expiries.NowUnixMs))
         {
             throw ThrowHelper.NotFound(name);
         }
@@ -315,6 +349,7 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
     private ObjectInfo ToInfo(string name, Manifest manifest, Binding binding) =>
         new(name, manifest.Length, manifest.Layout.ChunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id)
         {
+            Expires = binding.Expires ? DateTimeOffset.FromUnixTimeMilliseconds(binding.ExpiresUnixMs) : null,
             DamagedChunks = Store.DamagedChunks.Count == 0 ? [] : [.. Enumerable.Range(0, manifest.Layout.ChunkCount).Where(i => Store.IsDamaged(manifest.Chunks[i]))],
         };
 }

@@ -6,11 +6,12 @@ namespace OmniStore.Node;
 /// </summary>
 internal interface IObjectService : IAsyncDisposable
 {
-    ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, bool broadcast, CancellationToken cancellationToken);
+    /// <summary>Stores an object and binds the name as <paramref name="options"/> ask (null: unconditionally, no broadcast, no expiry).</summary>
+    ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, PutOptions? options, CancellationToken cancellationToken);
 
-    ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken);
+    ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, PutOptions? options, CancellationToken cancellationToken);
 
-    ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize);
+    ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize, PutOptions? options);
 
     ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken);
 

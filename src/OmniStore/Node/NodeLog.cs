@@ -39,6 +39,9 @@ internal static partial class NodeLog
     [LoggerMessage(3008, LogLevel.Debug, "Bound {Name} to version {Version}")]
     public static partial void Bound(ILogger logger, PeerText name, long version);
 
+    [LoggerMessage(3071, LogLevel.Debug, "Unbound {Name}: its version {Version} expired")]
+    public static partial void Expired(ILogger logger, PeerText name, long version);
+
     [LoggerMessage(3009, LogLevel.Warning, "Accepting a connection failed: {Problem}; the node refuses connections until accepting works again (next try in {DelayMs} ms)")]
     public static partial void AcceptFailed(ILogger logger, string problem, double delayMs);
 

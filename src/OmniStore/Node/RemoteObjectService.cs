@@ -529,7 +529,7 @@ internal sealed class RemoteObjectService : IObjectService
         try
         {
             var (binding, manifest) = await ResolveAsync(name, cancellationToken).ConfigureAwait(false);
-            return new ObjectInfo(name, manifest.Length, manifest.Layout.ChunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id);
+            return ToInfo(binding, manifest);
         }
         catch (OmniStoreException ex) when (ex.Error == OmniStoreError.NotFound)
         {
@@ -595,16 +595,22 @@ internal sealed class RemoteObjectService : IObjectService
 
     // ---- writes ----
 
-    public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, bool broadcast, CancellationToken cancellationToken)
+    /// <summary>What a binding and its manifest say of an object.</summary>
+    private static ObjectInfo ToInfo(BindingMessage binding, Manifest manifest) =>
+        new(binding.Name, manifest.Length, manifest.Layout.ChunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id) { Expires = binding.Expires };
+
+    public async ValueTask<ObjectInfo> PutAsync(string name, Stream source, int chunkSize, PutOptions? options, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
         ArgumentNullException.ThrowIfNull(source);
+        var conditions = PutConditions.From(options);
+        await RequireConditionsAsync(conditions, cancellationToken).ConfigureAwait(false);
         if (source.CanSeek && source.Length - source.Position is >= 0 and <= PutObjectMessage.MaxObject)
         {
             // A small file (its length known): read whole, it goes in one PUT_OBJECT.
             var whole = new byte[source.Length - source.Position];
             await source.ReadExactlyAsync(whole, cancellationToken).ConfigureAwait(false);
-            return await PutAsync(name, whole, chunkSize, broadcast, cancellationToken).ConfigureAwait(false);
+            return await PutAsync(name, whole, chunkSize, options, cancellationToken).ConfigureAwait(false);
         }
 
         var upload = new Upload(this, chunkSize, cancellationToken);
@@ -627,7 +633,7 @@ internal sealed class RemoteObjectService : IObjectService
                 }
             }
 
-            return await upload.CompleteAsync(name, broadcast).ConfigureAwait(false);
+            return await upload.CompleteAsync(name, options?.Broadcast == true, conditions).ConfigureAwait(false);
         }
         finally
         {
@@ -635,10 +641,13 @@ internal sealed class RemoteObjectService : IObjectService
         }
     }
 
-    public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken)
+    public async ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, PutOptions? options, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
-        if (data.Length <= PutObjectMessage.MaxObject && await PutObjectAsync(name, data, chunkSize, broadcast, cancellationToken).ConfigureAwait(false) is { } info)
+        var conditions = PutConditions.From(options);
+        await RequireConditionsAsync(conditions, cancellationToken).ConfigureAwait(false);
+        bool broadcast = options?.Broadcast == true;
+        if (data.Length <= PutObjectMessage.MaxObject && await PutObjectAsync(name, data, chunkSize, broadcast, conditions, cancellationToken).ConfigureAwait(false) is { } info)
         {
             return info;
         }
@@ -654,7 +663,7 @@ internal sealed class RemoteObjectService : IObjectService
                 await upload.AddAsync(buffer, length).ConfigureAwait(false);
             }
 
-            return await upload.CompleteAsync(name, broadcast).ConfigureAwait(false);
+            return await upload.CompleteAsync(name, broadcast, conditions).ConfigureAwait(false);
         }
         finally
         {
@@ -663,11 +672,24 @@ internal sealed class RemoteObjectService : IObjectService
     }
 
     /// <summary>
+    /// A conditional or expiring Put is refused at once by a node of a version before 8, before any
+    /// chunk is sent: it would refuse the request as malformed, or (older still) bind unconditionally.
+    /// </summary>
+    private async Task RequireConditionsAsync(PutConditions conditions, CancellationToken cancellationToken)
+    {
+        if (!conditions.IsEmpty)
+        {
+            var connection = await ConnectionAsync(cancellationToken).ConfigureAwait(false);
+            conditions.RequireVersion(connection.Version, $"the node {connection.Describe()}");
+        }
+    }
+
+    /// <summary>
     /// A small object in one PUT_OBJECT (protocol version 5): its manifest and bytes, answered once
     /// the root has it durable. Null when the node speaks an older version (the caller uploads it in
     /// pieces).
     /// </summary>
-    private async Task<ObjectInfo?> PutObjectAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, CancellationToken cancellationToken)
+    private async Task<ObjectInfo?> PutObjectAsync(string name, ReadOnlyMemory<byte> data, int chunkSize, bool broadcast, PutConditions conditions, CancellationToken cancellationToken)
     {
         var layout = new ChunkLayout(data.Length, chunkSize);
         var chunks = new ChunkId[layout.ChunkCount];
@@ -677,10 +699,11 @@ internal sealed class RemoteObjectService : IObjectService
         }
 
         var manifest = new Manifest(layout, chunks);
-        var head = PutObjectMessage.EncodeHead(name, manifest, broadcast);
+        var head = PutObjectMessage.EncodeHead(name, manifest, broadcast, conditions);
         var binding = await WithFailoverAsync<BindingMessage?>(
             async connection =>
             {
+                conditions.RequireVersion(connection.Version, $"the node {connection.Describe()}"); // a connection moved to another node
                 if (connection.Version < ProtocolLimits.PutObjectVersion)
                 {
                     return null;
@@ -690,15 +713,15 @@ internal sealed class RemoteObjectService : IObjectService
                 return BindingMessage.Decode(response.Payload);
             },
             cancellationToken).ConfigureAwait(false);
-        return binding is { } bound ? new ObjectInfo(name, manifest.Length, chunkSize, layout.ChunkCount, bound.Version, manifest.Id) : null;
+        return binding is { } bound ? ToInfo(bound, manifest) : null;
     }
 
-    public unsafe ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize)
+    public unsafe ObjectInfo Put(string name, ReadOnlySpan<byte> data, int chunkSize, PutOptions? options)
     {
         fixed (byte* start = data)
         {
             using var source = new PointerMemoryManager(start, data.Length);
-            return PutAsync(name, source.Memory, chunkSize, broadcast: false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            return PutAsync(name, source.Memory, chunkSize, options, CancellationToken.None).AsTask().GetAwaiter().GetResult();
         }
     }
 
@@ -740,7 +763,7 @@ internal sealed class RemoteObjectService : IObjectService
             }
         }
 
-        public async Task<ObjectInfo> CompleteAsync(string name, bool broadcast)
+        public async Task<ObjectInfo> CompleteAsync(string name, bool broadcast, PutConditions conditions)
         {
             while (_inFlight.TryDequeue(out var pending))
             {
@@ -749,9 +772,16 @@ internal sealed class RemoteObjectService : IObjectService
 
             var manifest = new Manifest(new ChunkLayout(_length, chunkSize), _chunks);
             (await owner.RequestAsync(FrameType.PutManifest, manifest.ToBytes(), default, cancellationToken).ConfigureAwait(false)).Dispose();
-            using var response = await owner.RequestAsync(FrameType.Bind, new BindMessage(name, manifest.Id, broadcast).Encode(), default, cancellationToken).ConfigureAwait(false);
-            var binding = BindingMessage.Decode(response.Payload);
-            return new ObjectInfo(name, manifest.Length, chunkSize, manifest.Layout.ChunkCount, binding.Version, manifest.Id);
+            var bind = new BindMessage(name, manifest.Id, broadcast, conditions).Encode();
+            var binding = await owner.WithFailoverAsync(
+                async connection =>
+                {
+                    conditions.RequireVersion(connection.Version, $"the node {connection.Describe()}"); // a connection moved to another node
+                    using var response = await connection.RequestAsync(FrameType.Bind, bind, cancellationToken).ConfigureAwait(false);
+                    return BindingMessage.Decode(response.Payload);
+                },
+                cancellationToken).ConfigureAwait(false);
+            return ToInfo(binding, manifest);
         }
 
         public async ValueTask DisposeAsync()

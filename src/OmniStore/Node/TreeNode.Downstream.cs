@@ -19,13 +19,15 @@ internal sealed partial class TreeNode : ITreeDownstream
     /// </summary>
     public Task PushUpdateAsync(BindingMessage binding)
     {
+        // A child of a version before 8 is sent the binding without its expiry, which it cannot read.
         var payload = binding.Encode();
+        var older = binding.Encode(ProtocolLimits.ConditionalPutVersion - 1);
         return ForEachRelayChildAsync(async child =>
         {
             using var timeout = new CancellationTokenSource(ChildUpdateTimeout);
             try
             {
-                using var _ = await child.RequestAsync(FrameType.Update, payload, timeout.Token).ConfigureAwait(false);
+                using var _ = await child.RequestAsync(FrameType.Update, child.Version >= ProtocolLimits.ConditionalPutVersion ? payload : older, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
             {

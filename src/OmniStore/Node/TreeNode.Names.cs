@@ -1,4 +1,5 @@
 using OmniStore.Node.Internal;
+using OmniStore.Node.Upstream;
 using OmniStore.Protocol;
 
 namespace OmniStore.Node;
@@ -13,6 +14,9 @@ internal sealed partial class TreeNode
 
     /// <summary>Requests waiting for a name to be bound here now.</summary>
     internal int Waiting => _waiters.Count;
+
+    /// <summary>At the root, the names with an expiry it has yet to unbind (0 at a relay).</summary>
+    internal int PendingExpiries => _upstream is StoreUpstream root ? root.PendingExpiries : 0;
 
     /// <inheritdoc/>
     public void NoteBindingApplied(BindingMessage binding) => _waiters.Notify(binding);

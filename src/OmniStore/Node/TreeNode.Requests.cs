@@ -79,7 +79,7 @@ internal sealed partial class TreeNode
         string name = Names.Decode(request.Payload);
         Authorize(connection, name, write: false);
         var binding = await ResolveAsync(name, connection, cancellationToken).ConfigureAwait(false);
-        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode(connection.Version)).ConfigureAwait(false);
     }
 
     /// <summary>The current binding of a bound name; <see cref="OmniStoreError.NotFound"/> otherwise.</summary>
@@ -91,7 +91,7 @@ internal sealed partial class TreeNode
         var binding = await _upstream.ResolveAsync(name, child, cancellationToken).ConfigureAwait(false);
         if (!binding.IsBound)
         {
-            throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+            throw ThrowHelper.NotFound(name);
         }
 
         return binding;
@@ -147,17 +147,17 @@ internal sealed partial class TreeNode
         var manifestBytes = manifest.ToBytes();
         if (manifestBytes.Length > ObjectMessages.MaxInlineManifest)
         {
-            await connection.RespondAsync(request.Stream, FrameType.Object, ObjectMessages.EncodeHead(binding, manifest: null, withChunk: false)).ConfigureAwait(false);
+            await connection.RespondAsync(request.Stream, FrameType.Object, ObjectMessages.EncodeHead(binding, manifest: null, withChunk: false, connection.Version)).ConfigureAwait(false);
             return;
         }
 
         if (manifest.Layout.ChunkCount != 1 || manifest.Length > inline)
         {
-            await connection.RespondAsync(request.Stream, FrameType.Object, ObjectMessages.EncodeHead(binding, manifestBytes, withChunk: false)).ConfigureAwait(false);
+            await connection.RespondAsync(request.Stream, FrameType.Object, ObjectMessages.EncodeHead(binding, manifestBytes, withChunk: false, connection.Version)).ConfigureAwait(false);
             return;
         }
 
-        var head = ObjectMessages.EncodeHead(binding, manifestBytes, withChunk: true);
+        var head = ObjectMessages.EncodeHead(binding, manifestBytes, withChunk: true, connection.Version);
         await AnswerWithChunkAsync(
             connection,
             manifest.Chunks[0],
@@ -275,7 +275,7 @@ internal sealed partial class TreeNode
         var bind = BindMessage.Decode(request.Payload);
         Authorize(connection, bind.Name, write: true);
         var binding = await _upstream.BindAsync(connection, request, bind, cancellationToken).ConfigureAwait(false);
-        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode(connection.Version)).ConfigureAwait(false);
     }
 
     private async Task ServePutObjectAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
@@ -283,7 +283,7 @@ internal sealed partial class TreeNode
         var put = PutObjectMessage.Decode(request.PayloadMemory);
         Authorize(connection, put.Name, write: true);
         var binding = await _upstream.PutObjectAsync(connection, request, put, cancellationToken).ConfigureAwait(false);
-        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode(connection.Version)).ConfigureAwait(false);
     }
 
     private async Task ServeDeleteAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
@@ -291,7 +291,7 @@ internal sealed partial class TreeNode
         string name = Names.Decode(request.Payload);
         Authorize(connection, name, write: true);
         var binding = await _upstream.DeleteAsync(request, name, cancellationToken).ConfigureAwait(false);
-        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
+        await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode(connection.Version)).ConfigureAwait(false);
     }
 
     /// <summary>A binding pushed down by the parent: applied here, then pushed further down before the ack.</summary>

@@ -283,6 +283,10 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _listener.DisposeAsync().ConfigureAwait(false);
+        if (_upstream is StoreUpstream root)
+        {
+            await root.DisposeAsync().ConfigureAwait(false); // no expiry starts once the node stops
+        }
 
         // GOAWAY: children send no new requests here (clients move to their next address), and
         // what is in flight finishes. Stop once nothing has been in flight for a moment, or at the

@@ -198,16 +198,34 @@ internal sealed record AuthMessage(byte[] Proof, byte[] RelayProof, byte[] Publi
     }
 }
 
-/// <summary>A name's binding as it travels (BINDING, UPDATE).</summary>
-internal readonly record struct BindingMessage(string Name, long Version, ManifestId ManifestId, bool IsBound)
+/// <summary>
+/// A name's binding as it travels (BINDING, UPDATE): version, manifest id, a flags byte (bit 0 bound;
+/// bit 1, version 8: an <c>i64</c> expiry follows, milliseconds since the Unix epoch by the root's
+/// clock), then the name. <c>ExpiresUnixMs</c> is 0 for a binding that never expires.
+/// </summary>
+internal readonly record struct BindingMessage(string Name, long Version, ManifestId ManifestId, bool IsBound, long ExpiresUnixMs = 0)
 {
-    public byte[] Encode()
+    private const byte BoundFlag = 1;
+    private const byte ExpiryFlag = 2;
+
+    /// <summary>The longest encoding (a name of at most <see cref="ObjectName.MaxByteLength"/> bytes, an expiry).</summary>
+    public const int MaxLength = 8 + ManifestId.Size + 1 + 8 + ObjectName.MaxByteLength;
+
+    /// <summary>The binding for a peer of <paramref name="version"/>: the expiry only from version 8 (an older one would refuse the flag).</summary>
+    public byte[] Encode(ushort version = ProtocolLimits.MaxVersion)
     {
-        var bytes = new byte[8 + ManifestId.Size + 1 + Encoding.UTF8.GetByteCount(Name)];
+        bool expiry = ExpiresUnixMs != 0 && IsBound && version >= ProtocolLimits.ConditionalPutVersion;
+        int head = 8 + ManifestId.Size + 1 + (expiry ? 8 : 0);
+        var bytes = new byte[head + Encoding.UTF8.GetByteCount(Name)];
         BinaryPrimitives.WriteInt64LittleEndian(bytes, Version);
         ManifestId.Write(bytes.AsSpan(8));
-        bytes[8 + ManifestId.Size] = IsBound ? (byte)1 : (byte)0;
-        Encoding.UTF8.GetBytes(Name, bytes.AsSpan(9 + ManifestId.Size));
+        bytes[8 + ManifestId.Size] = (byte)((IsBound ? BoundFlag : 0) | (expiry ? ExpiryFlag : 0));
+        if (expiry)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(9 + ManifestId.Size), ExpiresUnixMs);
+        }
+
+        Encoding.UTF8.GetBytes(Name, bytes.AsSpan(head));
         return bytes;
     }
 
@@ -216,26 +234,44 @@ internal readonly record struct BindingMessage(string Name, long Version, Manife
         var reader = new PayloadReader(payload);
         long version = reader.Int64();
         var id = ManifestId.Read(reader.Bytes(ManifestId.Size));
-        bool bound = reader.Byte() switch { 0 => false, 1 => true, var b => throw HelloMessage.Malformed($"bad bound flag {b}") };
+        byte flags = reader.Byte();
+        if (flags is not (0 or BoundFlag or (BoundFlag | ExpiryFlag)))
+        {
+            throw HelloMessage.Malformed($"bad binding flags {flags}");
+        }
+
+        long expires = (flags & ExpiryFlag) != 0 ? reader.Int64() : 0;
+        if ((flags & ExpiryFlag) != 0 && expires <= 0)
+        {
+            throw HelloMessage.Malformed($"a binding that expires at {expires}");
+        }
+
         var name = Names.Decode(reader.Rest());
         if (version < 0)
         {
             throw HelloMessage.Malformed("negative version");
         }
 
-        return new BindingMessage(name, version, id, bound);
+        return new BindingMessage(name, version, id, (flags & BoundFlag) != 0, expires);
     }
+
+    /// <summary>The expiry as the public API shows it.</summary>
+    public DateTimeOffset? Expires => ExpiresUnixMs != 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ExpiresUnixMs) : null;
 }
 
-/// <summary>BIND: bind a name to a manifest the receiver already holds.</summary>
-internal readonly record struct BindMessage(string Name, ManifestId ManifestId, bool Broadcast)
+/// <summary>
+/// BIND: bind a name to a manifest the receiver already holds. Manifest id, flags (bit 0 broadcast;
+/// bits 1-4 the conditions of version 8, <see cref="PutConditions"/>), their fields, the name.
+/// </summary>
+internal readonly record struct BindMessage(string Name, ManifestId ManifestId, bool Broadcast, PutConditions Conditions = default)
 {
     public byte[] Encode()
     {
-        var bytes = new byte[ManifestId.Size + 1 + Encoding.UTF8.GetByteCount(Name)];
+        var bytes = new byte[ManifestId.Size + 1 + Conditions.FieldsLength + Encoding.UTF8.GetByteCount(Name)];
         ManifestId.Write(bytes);
-        bytes[ManifestId.Size] = Broadcast ? (byte)1 : (byte)0;
-        Encoding.UTF8.GetBytes(Name, bytes.AsSpan(ManifestId.Size + 1));
+        bytes[ManifestId.Size] = (byte)((Broadcast ? 1 : 0) | Conditions.Flags);
+        int at = ManifestId.Size + 1 + Conditions.WriteFields(bytes.AsSpan(ManifestId.Size + 1));
+        Encoding.UTF8.GetBytes(Name, bytes.AsSpan(at));
         return bytes;
     }
 
@@ -244,12 +280,8 @@ internal readonly record struct BindMessage(string Name, ManifestId ManifestId, 
         var reader = new PayloadReader(payload);
         var id = ManifestId.Read(reader.Bytes(ManifestId.Size));
         byte flags = reader.Byte();
-        if ((flags & ~1) != 0)
-        {
-            throw HelloMessage.Malformed($"unknown bind flags {flags}");
-        }
-
-        return new BindMessage(Names.Decode(reader.Rest()), id, (flags & 1) != 0);
+        var conditions = PutConditions.Read(flags, "BIND", ref reader);
+        return new BindMessage(Names.Decode(reader.Rest()), id, (flags & 1) != 0, conditions);
     }
 }
 

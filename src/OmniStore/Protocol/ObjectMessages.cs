@@ -18,8 +18,8 @@ internal static class ObjectMessages
     /// <summary>The longest manifest an OBJECT carries (a one-chunk manifest is well under 100 bytes).</summary>
     public const int MaxInlineManifest = 4 * 1024;
 
-    /// <summary>The longest binding (a name of at most <see cref="ObjectName.MaxByteLength"/> bytes).</summary>
-    private const int MaxBinding = 8 + ManifestId.Size + 1 + ObjectName.MaxByteLength;
+    /// <summary>The longest binding (a name of at most <see cref="ObjectName.MaxByteLength"/> bytes, an expiry).</summary>
+    private const int MaxBinding = BindingMessage.MaxLength;
 
     private const byte HasManifest = 1;
     private const byte HasChunk = 2;
@@ -59,14 +59,14 @@ internal static class ObjectMessages
     /// The head of an OBJECT: the binding, flags, and the manifest's bytes when given; the chunk's
     /// bytes, when <paramref name="withChunk"/>, follow as the message's body.
     /// </summary>
-    public static byte[] EncodeHead(BindingMessage binding, byte[]? manifest, bool withChunk)
+    public static byte[] EncodeHead(BindingMessage binding, byte[]? manifest, bool withChunk, ushort version = ProtocolLimits.MaxVersion)
     {
         if (withChunk && manifest is null)
         {
             throw new ArgumentException("An OBJECT carries its chunk only with its manifest.", nameof(withChunk));
         }
 
-        var encoded = binding.Encode();
+        var encoded = binding.Encode(version);
         var head = new byte[2 + encoded.Length + 1 + (manifest is null ? 0 : 4 + manifest.Length)];
         BinaryPrimitives.WriteUInt16LittleEndian(head, (ushort)encoded.Length);
         encoded.CopyTo(head, 2);

@@ -77,22 +77,30 @@ internal sealed partial class PeerConnection
             refusal = $"the peer's HELLO of version {answer.MinVersion} holds a shared-secret proof, which that version sends in READY";
         }
 
+        // Said to the user as what they did: they gave this end a secret the tree does not use.
+        const string SecretNotUsed = "the peer has no shared secret, but this node requires one";
+        string? told = null;
         if (refusal is null && local.Secret is { } secret && tls is null && !acceptorProvesLast)
         {
             refusal = answer.Proof.Length == 0
-                ? "the peer has no shared secret, but this node requires one"
+                ? SecretNotUsed
                 : Handshake.Verify(Handshake.AcceptorProof(secret, context), answer.Proof) ? null : "the peer's shared secret does not match this node's";
         }
 
         if (refusal is null && local.Secret is not null && tls is null && acceptorProvesLast && !answer.SecretRequired)
         {
-            refusal = "the peer has no shared secret, but this node requires one";
+            refusal = SecretNotUsed;
+        }
+
+        if (refusal == SecretNotUsed)
+        {
+            told = "you gave a shared secret, and this tree has none (the node there holds no secret): connect without one, or give that node the tree's secret";
         }
 
         if (refusal is not null)
         {
             await WriteFrameAsync(pipe.Output, FrameType.Error, ErrorMessage.Encode(refusalError, $"Refused: {refusal}."), cancellationToken).ConfigureAwait(false);
-            throw new OmniStoreException(refusalError, $"Refused the connection: {refusal}.");
+            throw new OmniStoreException(refusalError, $"Refused the connection: {told ?? refusal}.");
         }
 
         // A relay proves the relay secret after the shared one (docs/protocol.md, "AUTH"): whether

@@ -7,10 +7,11 @@ namespace OmniStore.Protocol;
 /// <summary>
 /// PUT_OBJECT (protocol version 5): a small object's name, manifest and bytes in one request, which
 /// the root stores, binds and makes durable, answering BINDING as for BIND (docs/protocol.md,
-/// "PUT_OBJECT"). Layout: flags (1 byte: bit 0 broadcast), name length (2) and UTF-8 name, manifest
-/// length (4) and encoded manifest, then the object's bytes, exactly the manifest's length.
+/// "PUT_OBJECT"). Layout: flags (1 byte: bit 0 broadcast; bits 1-4 the conditions of version 8,
+/// <see cref="PutConditions"/>) and their fields, name length (2) and UTF-8 name, manifest length (4)
+/// and encoded manifest, then the object's bytes, exactly the manifest's length.
 /// </summary>
-internal sealed record PutObjectMessage(string Name, Manifest Manifest, bool Broadcast, ReadOnlyMemory<byte> Data)
+internal sealed record PutObjectMessage(string Name, Manifest Manifest, bool Broadcast, ReadOnlyMemory<byte> Data, PutConditions Conditions = default)
 {
     /// <summary>The largest object sent this way (a larger one takes PUT_CHUNK, PUT_MANIFEST and BIND).</summary>
     public const int MaxObject = 1 << 20;
@@ -19,16 +20,17 @@ internal sealed record PutObjectMessage(string Name, Manifest Manifest, bool Bro
     private const int MaxManifest = 64 << 10;
 
     /// <summary>The request's head (everything before the object's bytes), to send with the bytes as its body.</summary>
-    public static byte[] EncodeHead(string name, Manifest manifest, bool broadcast)
+    public static byte[] EncodeHead(string name, Manifest manifest, bool broadcast, PutConditions conditions = default)
     {
         var encoded = manifest.ToBytes();
         int nameLength = Encoding.UTF8.GetByteCount(name);
-        var head = new byte[1 + 2 + nameLength + 4 + encoded.Length];
-        head[0] = broadcast ? (byte)1 : (byte)0;
-        BinaryPrimitives.WriteUInt16LittleEndian(head.AsSpan(1), (ushort)nameLength);
-        Encoding.UTF8.GetBytes(name, head.AsSpan(3));
-        BinaryPrimitives.WriteInt32LittleEndian(head.AsSpan(3 + nameLength), encoded.Length);
-        encoded.CopyTo(head.AsSpan(7 + nameLength));
+        var head = new byte[1 + conditions.FieldsLength + 2 + nameLength + 4 + encoded.Length];
+        head[0] = (byte)((broadcast ? 1 : 0) | conditions.Flags);
+        int at = 1 + conditions.WriteFields(head.AsSpan(1));
+        BinaryPrimitives.WriteUInt16LittleEndian(head.AsSpan(at), (ushort)nameLength);
+        Encoding.UTF8.GetBytes(name, head.AsSpan(at + 2));
+        BinaryPrimitives.WriteInt32LittleEndian(head.AsSpan(at + 2 + nameLength), encoded.Length);
+        encoded.CopyTo(head.AsSpan(at + 6 + nameLength));
         return head;
     }
 
@@ -45,11 +47,7 @@ internal sealed record PutObjectMessage(string Name, Manifest Manifest, bool Bro
     {
         var reader = new PayloadReader(payload.Span);
         byte flags = reader.Byte();
-        if ((flags & ~1) != 0)
-        {
-            throw HelloMessage.Malformed($"unknown PUT_OBJECT flags {flags}");
-        }
-
+        var conditions = PutConditions.Read(flags, "PUT_OBJECT", ref reader);
         int nameLength = reader.UInt16();
         if (nameLength > ObjectName.MaxByteLength)
         {
@@ -84,7 +82,7 @@ internal sealed record PutObjectMessage(string Name, Manifest Manifest, bool Bro
             }
         }
 
-        return new PutObjectMessage(name, manifest, (flags & 1) != 0, data);
+        return new PutObjectMessage(name, manifest, (flags & 1) != 0, data, conditions);
     }
 
     /// <summary>The bytes of chunk <paramref name="index"/>.</summary>

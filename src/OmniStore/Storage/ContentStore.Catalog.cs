@@ -143,6 +143,48 @@ internal sealed partial class ContentStore
     public ValueTask<Binding> BindAsync(string name, ManifestId manifestId, CancellationToken cancellationToken = default) =>
         RebindAsync(name, previous => new Binding(manifestId, (previous?.Version ?? 0) + 1, IsBound: true), cancellationToken);
 
+    /// <summary>
+    /// Binds <paramref name="name"/> to <paramref name="manifestId"/> with the next version, expiring
+    /// at <paramref name="expiresUnixMs"/> (0: never), if <paramref name="conditions"/> hold for its
+    /// current binding (checked under the name's lock, with the write: of two binds that require the
+    /// same version, one wins). <c>Changed</c> is false when <see cref="BindConditions.IfChanged"/>
+    /// kept the current binding, which is returned.
+    /// </summary>
+    /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Conflict"/> when a condition does not hold; nothing is written.</exception>
+    public async ValueTask<(Binding Binding, bool Changed)> BindAsync(string name, ManifestId manifestId, BindConditions conditions, long expiresUnixMs, long nowUnixMs, CancellationToken cancellationToken = default)
+    {
+        bool changed = true;
+        var binding = await RebindAsync(
+            name,
+            previous =>
+            {
+                var next = conditions.Next(name, previous, manifestId, expiresUnixMs, nowUnixMs);
+                changed = next != previous;
+                return next;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return (binding, changed);
+    }
+
+    /// <summary>
+    /// Unbinds <paramref name="name"/> as <see cref="RemoveAsync"/> does, if it is still bound at
+    /// <paramref name="version"/> with an expiry at or before <paramref name="nowUnixMs"/>; returns the
+    /// tombstone, or null when it was rebound or removed meanwhile.
+    /// </summary>
+    public async ValueTask<Binding?> ExpireAsync(string name, long version, long nowUnixMs, CancellationToken cancellationToken = default)
+    {
+        bool expired = false;
+        var tombstone = await RebindAsync(
+            name,
+            previous =>
+            {
+                expired = previous is { IsBound: true, Expires: true } p && p.Version == version && p.ExpiresUnixMs <= nowUnixMs;
+                return expired ? new Binding(default, previous!.Value.Version + 1, IsBound: false) : previous ?? default;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return expired ? tombstone : null;
+    }
+
     /// <summary>Binds <paramref name="name"/> to the given binding if its version is newer than the current one (a relay caching its parent's bindings).</summary>
     public ValueTask<Binding> BindIfNewerAsync(string name, Binding binding, CancellationToken cancellationToken = default) =>
         RebindAsync(name, previous => previous is { } p && p.Version >= binding.Version ? p : binding, cancellationToken);
@@ -202,8 +244,7 @@ internal sealed partial class ContentStore
                     Interlocked.Increment(ref _unboundSinceReclaim);
                 }
 
-                var value = new byte[Binding.EncodedSize];
-                binding.Write(value);
+                var value = binding.ToBytes();
                 if (unbound is { } old && Mode == StoreMode.Pinned)
                 {
                     // Until a catalog checkpoint holds this write, a crash recovers the name bound to

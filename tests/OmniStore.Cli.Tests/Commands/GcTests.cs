@@ -46,10 +46,10 @@ public sealed partial class GcTests : IDisposable
         var keep = Unique(16 << 20, 1);
         await using (var node = OpenQuietly())
         {
-            await node.PutAsync("keep", keep, 1 << 20, false, ct);
+            await node.PutAsync("keep", keep, 1 << 20, null, ct);
             for (int i = 0; i < 4; i++)
             {
-                await node.PutAsync($"gone/{i}", Unique(Object, 10 + i), 1 << 20, false, ct);
+                await node.PutAsync($"gone/{i}", Unique(Object, 10 + i), 1 << 20, null, ct);
                 Assert.True(await node.DeleteAsync($"gone/{i}", ct));
             }
         }
@@ -82,11 +82,11 @@ public sealed partial class GcTests : IDisposable
             await using (var node = OpenQuietly())
             {
                 var data = Unique(8 << 20, 100 + round);
-                await node.PutAsync($"keep/{round}", data, 1 << 20, false, ct);
+                await node.PutAsync($"keep/{round}", data, 1 << 20, null, ct);
                 bound[$"keep/{round}"] = data;
                 for (int i = 0; i < 2; i++)
                 {
-                    await node.PutAsync($"gone/{round}/{i}", Unique(Object, (1000 * round) + i), 1 << 20, false, ct);
+                    await node.PutAsync($"gone/{round}/{i}", Unique(Object, (1000 * round) + i), 1 << 20, null, ct);
                     Assert.True(await node.DeleteAsync($"gone/{round}/{i}", ct));
                 }
             }

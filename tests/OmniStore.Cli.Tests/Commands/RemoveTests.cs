@@ -33,7 +33,7 @@ public sealed class RemoveTests : IDisposable
         Assert.Equal(ExitCode.Of(OmniStoreError.NotFound), rm.ExitCode);
         string line = Assert.Single(rm.ErrorLines);
         Assert.StartsWith("omnistore: error: ", line, StringComparison.Ordinal);
-        Assert.Contains("not found", line, StringComparison.Ordinal);
+        Assert.Contains("No object is bound to the name 'never-put'", line, StringComparison.Ordinal); // as get says it
     }
 
     [Fact]

@@ -65,6 +65,6 @@ public sealed class StatTests : IDisposable
 
         Assert.Equal(ExitCode.Of(OmniStoreError.NotFound), stat.ExitCode);
         Assert.Empty(stat.StandardOutput);
-        Assert.Contains("not found", Assert.Single(stat.ErrorLines), StringComparison.Ordinal);
+        Assert.Contains("No object is bound to the name 'nothing'", Assert.Single(stat.ErrorLines), StringComparison.Ordinal); // as get says it
     }
 }

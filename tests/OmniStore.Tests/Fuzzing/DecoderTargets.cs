@@ -151,7 +151,7 @@ internal static class DecoderTargets
         MaxInputLength = 4 * 1024,
         Weight = 5,
         DocumentedErrors = [OmniStoreError.ProtocolError, OmniStoreError.InvalidName],
-        Seeds = () => SeedNames.Select((name, i) => ($"binding-{i}", new BindingMessage(name, i == 1 ? long.MaxValue : i + 1, SomeManifest, i != 2).Encode())),
+        Seeds = () => SeedNames.Select((name, i) => ($"binding-{i}", new BindingMessage(name, i == 1 ? long.MaxValue : i + 1, SomeManifest, i != 2, i == 3 ? 1_800_000_000_000 : 0).Encode())),
         Run = static input =>
         {
             var binding = BindingMessage.Decode(input);
@@ -167,8 +167,8 @@ internal static class DecoderTargets
         Name = "bind-message",
         MaxInputLength = 4 * 1024,
         Weight = 4,
-        DocumentedErrors = [OmniStoreError.ProtocolError, OmniStoreError.InvalidName],
-        Seeds = () => SeedNames.Select((name, i) => ($"bind-{i}", new BindMessage(name, SomeManifest, i % 2 == 0).Encode())),
+        DocumentedErrors = [OmniStoreError.ProtocolError, OmniStoreError.InvalidName, OmniStoreError.InvalidArgument],
+        Seeds = () => SeedNames.Select((name, i) => ($"bind-{i}", new BindMessage(name, SomeManifest, i % 2 == 0, i == 1 ? new PutConditions(3, false, true, 60_000) : default).Encode())),
         Run = static input =>
         {
             var bind = BindMessage.Decode(input);
@@ -288,6 +288,7 @@ internal static class DecoderTargets
             [
                 ("small", [.. PutObjectMessage.EncodeHead("results/1", manifest, false), .. small]),
                 ("empty-broadcast", PutObjectMessage.EncodeHead("e", empty, true)),
+                ("conditional", [.. PutObjectMessage.EncodeHead("results/2", manifest, false, new PutConditions(0, true, false, 1000)), .. small]),
             ];
         },
         Run = static input =>
@@ -300,7 +301,7 @@ internal static class DecoderTargets
                 Check(put.Manifest.Chunks[i].Matches(put.Chunk(i).Span), "every chunk matches its id");
             }
 
-            Check(PutObjectMessage.EncodeHead(put.Name, put.Manifest, put.Broadcast).Concat(put.Data.ToArray()).SequenceEqual(input), "a decoded request re-encodes to its input");
+            Check(PutObjectMessage.EncodeHead(put.Name, put.Manifest, put.Broadcast, put.Conditions).Concat(put.Data.ToArray()).SequenceEqual(input), "a decoded request re-encodes to its input");
             return $"ok:{put.Manifest.Chunks.Count}:{put.Broadcast}";
         },
         Dictionary = NameTokens,
@@ -484,17 +485,12 @@ internal static class DecoderTargets
         MaxInputLength = 256,
         Weight = 3,
         DocumentedErrors = [OmniStoreError.Corrupt],
-        Seeds = () => new[] { new Binding(SomeManifest, 1, true), new Binding(default, 7, false), new Binding(SomeManifest, long.MaxValue, true) }.Select((b, i) =>
-        {
-            var bytes = new byte[Binding.EncodedSize];
-            b.Write(bytes);
-            return ($"binding-{i}", bytes);
-        }),
+        Seeds = () => new[] { new Binding(SomeManifest, 1, true), new Binding(default, 7, false), new Binding(SomeManifest, long.MaxValue, true), new Binding(SomeManifest, 2, true, 1_800_000_000_000) }.Select((b, i) =>
+            ($"binding-{i}", b.ToBytes())),
         Run = static input =>
         {
             var binding = Binding.Read(input);
-            var bytes = new byte[Binding.EncodedSize];
-            binding.Write(bytes);
+            var bytes = binding.ToBytes();
             Check(bytes.AsSpan().SequenceEqual(input), "a binding record re-encodes to its input");
             return $"ok:{binding.IsBound}:{binding.Version >= 0}";
         },

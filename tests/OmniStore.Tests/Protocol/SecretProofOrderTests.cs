@@ -90,7 +90,7 @@ public sealed class SecretProofOrderTests
     {
         var (opener, _) = await RefusedAsync(Identity(NodeRole.Client, Secret), Identity(NodeRole.Root, null));
         Assert.Equal(OmniStoreError.Unauthorized, opener.Error);
-        Assert.Contains("the peer has no shared secret, but this node requires one", opener.Message, StringComparison.Ordinal);
+        Assert.Contains("you gave a shared secret, and this tree has none", opener.Message, StringComparison.Ordinal); // what the user did
     }
 
     /// <summary>

@@ -30,10 +30,10 @@ public sealed class CatalogScanTests : IDisposable
             {
                 for (int i = 0; i < 3; i++)
                 {
-                    await node.PutAsync($"gone/{round}/{i}", TestData.Random(256 << 10, (round * 10) + i), 64 << 10, false, ct);
+                    await node.PutAsync($"gone/{round}/{i}", TestData.Random(256 << 10, (round * 10) + i), 64 << 10, null, ct);
                 }
 
-                await node.PutAsync($"keep/{round}", TestData.Random(256 << 10, 100 + round), 64 << 10, false, ct);
+                await node.PutAsync($"keep/{round}", TestData.Random(256 << 10, 100 + round), 64 << 10, null, ct);
                 expected[$"keep/{round}"] = true;
             }
 
@@ -63,10 +63,10 @@ public sealed class CatalogScanTests : IDisposable
         var keep = TestData.Random(1 << 20, 1);
         await using (var node = Open())
         {
-            await node.PutAsync("keep", keep, 64 << 10, false, ct);
+            await node.PutAsync("keep", keep, 64 << 10, null, ct);
             for (int i = 0; i < 4; i++)
             {
-                await node.PutAsync($"gone/{i}", TestData.Random(4 << 20, 10 + i), 64 << 10, false, ct);
+                await node.PutAsync($"gone/{i}", TestData.Random(4 << 20, 10 + i), 64 << 10, null, ct);
             }
         }
 

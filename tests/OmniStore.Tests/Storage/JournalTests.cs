@@ -36,11 +36,11 @@ public sealed class JournalTests : IDisposable
         var again = TestData.Random(4096, 2);
         await using (var node = Open(Live))
         {
-            await node.PutAsync("gone", TestData.Random(100, 3), Chunk, false, ct);
+            await node.PutAsync("gone", TestData.Random(100, 3), Chunk, null, ct);
             long commits = node.Store.LastCommit!.Value.Ticks;
-            await node.PutAsync("small", small, Chunk, false, ct);
-            await node.PutAsync("again", TestData.Random(4096, 4), Chunk, false, ct);
-            await node.PutAsync("again", again, Chunk, false, ct);
+            await node.PutAsync("small", small, Chunk, null, ct);
+            await node.PutAsync("again", TestData.Random(4096, 4), Chunk, null, ct);
+            await node.PutAsync("again", again, Chunk, null, ct);
             Assert.True(await node.DeleteAsync("gone", ct));
             Assert.Equal(5, node.Store.JournaledWrites);
             Assert.Equal(commits, node.Store.LastCommit!.Value.Ticks); // no commit: the journal made them durable
@@ -64,7 +64,7 @@ public sealed class JournalTests : IDisposable
         var large = TestData.Random((4 * Chunk) + 1, 5);
         await using (var node = Open(Live, journalLimit: 4 * Chunk))
         {
-            await node.PutAsync("large", large, Chunk, false, ct);
+            await node.PutAsync("large", large, Chunk, null, ct);
             Assert.Equal(0, node.Store.JournaledWrites);
             StoreCopy.AsAKillLeavesIt(Live, Crashed);
         }
@@ -78,7 +78,7 @@ public sealed class JournalTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         await using var node = Open(Live, journalLimit: 0);
-        await node.PutAsync("small", TestData.Random(10, 6), Chunk, false, ct);
+        await node.PutAsync("small", TestData.Random(10, 6), Chunk, null, ct);
         Assert.Equal(0, node.Store.JournaledWrites);
     }
 
@@ -87,7 +87,7 @@ public sealed class JournalTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         await using var node = Open(Live);
-        await Task.WhenAll(Enumerable.Range(0, 64).Select(i => node.PutAsync($"o/{i}", TestData.Random(4096, 100 + i), Chunk, false, ct).AsTask()));
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(i => node.PutAsync($"o/{i}", TestData.Random(4096, 100 + i), Chunk, null, ct).AsTask()));
         Assert.Equal(64, node.Store.JournaledWrites);
         Assert.True(node.Store.JournalSyncs < 64, $"{node.Store.JournalSyncs} fdatasync calls for 64 concurrent Puts: no group commit");
     }
@@ -105,8 +105,8 @@ public sealed class JournalTests : IDisposable
             {
                 for (int i = 0; i < 20; i++)
                 {
-                    await node.PutAsync($"async/{i}", TestData.Random(100, i), Chunk, false, ct).ConfigureAwait(false);
-                    node.Put($"sync/{i}", TestData.Random(100, 1000 + i), Chunk);
+                    await node.PutAsync($"async/{i}", TestData.Random(100, i), Chunk, null, ct).ConfigureAwait(false);
+                    node.Put($"sync/{i}", TestData.Random(100, 1000 + i), Chunk, null);
                 }
             },
             ct);
@@ -121,7 +121,7 @@ public sealed class JournalTests : IDisposable
         var data = TestData.Random(1000, 7);
         await using (var node = Open(Live))
         {
-            await node.PutAsync("kept", data, Chunk, false, ct);
+            await node.PutAsync("kept", data, Chunk, null, ct);
             StoreCopy.AsAKillLeavesIt(Live, Crashed);
         }
 
@@ -139,8 +139,8 @@ public sealed class JournalTests : IDisposable
         var ct = TestContext.Current.CancellationToken;
         await using (var node = Open(Live))
         {
-            await node.PutAsync("first", TestData.Random(1000, 8), Chunk, false, ct);
-            await node.PutAsync("second", TestData.Random(1000, 9), Chunk, false, ct);
+            await node.PutAsync("first", TestData.Random(1000, 8), Chunk, null, ct);
+            await node.PutAsync("second", TestData.Random(1000, 9), Chunk, null, ct);
             StoreCopy.AsAKillLeavesIt(Live, Crashed);
         }
 

@@ -114,7 +114,7 @@ public sealed class ReclamationTests : IDisposable
         for (int i = 0; i < 200 && !pass.IsCompleted; i++)
         {
             var small = TestData.Random(1 << 20, 100 + i);
-            await node.PutAsync($"small/{i}", small, ChunkLayout.DefaultChunkSize, false, ct);
+            await node.PutAsync($"small/{i}", small, ChunkLayout.DefaultChunkSize, null, ct);
             Assert.Equal(small, await node.GetAsync($"small/{i}", ct));
             Assert.Equal(keep, await node.GetAsync("keep", ct));
             if (!pass.IsCompleted)
@@ -146,19 +146,19 @@ public sealed class ReclamationTests : IDisposable
             // Filler enough that the garbage is well above the two pages a pass needs even when a
             // Put binds the object again before the pass reads the catalog (and the tail's page is
             // left for a later pass).
-            await node.PutAsync("filler", TestData.Random(2 * Object, 12), ChunkLayout.DefaultChunkSize, false, ct);
-            await node.PutAsync("object", data, ChunkLayout.DefaultChunkSize, false, ct);
+            await node.PutAsync("filler", TestData.Random(2 * Object, 12), ChunkLayout.DefaultChunkSize, null, ct);
+            await node.PutAsync("object", data, ChunkLayout.DefaultChunkSize, null, ct);
             Assert.True(await node.DeleteAsync("object", ct));
             Assert.True(await node.DeleteAsync("filler", ct));
             var pass = node.Store.CollectGarbageAsync(null, ct);
             for (; rounds < 50 && !pass.IsCompleted; rounds++)
             {
-                await node.PutAsync($"again/{rounds}", data, ChunkLayout.DefaultChunkSize, false, ct);
+                await node.PutAsync($"again/{rounds}", data, ChunkLayout.DefaultChunkSize, null, ct);
             }
 
             Assert.True((await pass).Compacted);
             Assert.True(rounds >= 1, "no Put ran while the pass did");
-            await node.PutAsync("after", data, ChunkLayout.DefaultChunkSize, false, ct);
+            await node.PutAsync("after", data, ChunkLayout.DefaultChunkSize, null, ct);
         }
 
         await using var reopened = OpenClient();
@@ -180,10 +180,10 @@ public sealed class ReclamationTests : IDisposable
         for (int i = 0; i < objects; i++)
         {
             Stamp(buffer, i);
-            await client.PutAsync($"big/{i}", buffer, ChunkLayout.DefaultChunkSize, false, ct);
+            await client.PutAsync($"big/{i}", buffer, ChunkLayout.DefaultChunkSize, null, ct);
         }
 
-        await client.PutAsync("keep", keep, ChunkLayout.DefaultChunkSize, false, ct);
+        await client.PutAsync("keep", keep, ChunkLayout.DefaultChunkSize, null, ct);
         long full = StoreDiskUsage.AllocatedBytes(_dir.Path);
         Assert.True(full >= (long)objects * Object, $"the store holds {full} bytes after {objects} objects of {Object} bytes were put");
         for (int i = 0; i < objects; i++)

@@ -31,12 +31,12 @@ public sealed class UnbindDuringPassTests : IDisposable
         var old = TestData.Random(4 * Chunk, 21);
         await using var node = Open();
         var store = node.Store;
-        await node.PutAsync("name", old, Chunk, false, ct);
+        await node.PutAsync("name", old, Chunk, null, ct);
 
         // Garbage for the pass, and enough after the object that its chunks are below the tail's page.
-        await node.PutAsync("filler", TestData.Random(3 << 20, 22), Chunk, false, ct);
+        await node.PutAsync("filler", TestData.Random(3 << 20, 22), Chunk, null, ct);
         Assert.True(await node.DeleteAsync("filler", ct));
-        await node.PutAsync("later", TestData.Random(3 << 20, 23), Chunk, false, ct);
+        await node.PutAsync("later", TestData.Random(3 << 20, 23), Chunk, null, ct);
         var manifest = (await store.ReadManifestAsync((await store.ResolveAsync("name", ct))!.Value.ManifestId, ct))!;
 
         // The change lands after the pass started and before it reads the bindings; it is not committed.

@@ -29,7 +29,11 @@ internal sealed partial class ParentUpstream
 
     public async Task<BindingMessage> BindAsync(PeerConnection from, Message request, BindMessage bind, CancellationToken cancellationToken)
     {
-        using var response = await _parent.Get().RequestAsync(FrameType.Bind, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
+        // Conditions are the root's to check, with the bind: forwarded as they came, never to a
+        // parent that would refuse them as malformed (or, older still, ignore them).
+        var parent = _parent.Get();
+        bind.Conditions.RequireVersion(parent.Version, $"this relay's parent {_parent.Address}");
+        using var response = await parent.RequestAsync(FrameType.Bind, request.PayloadMemory, cancellationToken).ConfigureAwait(false);
         return await CacheBindingAsync(BindingMessage.Decode(response.Payload), cancellationToken).ConfigureAwait(false);
     }
 
@@ -46,6 +50,7 @@ internal sealed partial class ParentUpstream
         });
 
         var parent = _parent.Get();
+        put.Conditions.RequireVersion(parent.Version, $"this relay's parent {_parent.Address}");
         Message response;
         if (parent.Version >= ProtocolLimits.PutObjectVersion)
         {

@@ -81,7 +81,7 @@ internal sealed partial class ParentUpstream : IUpstream
         if (_misses.Names.Contains(name))
         {
             _misses.CountRemembered();
-            throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+            throw ThrowHelper.NotFound(name);
         }
 
         // Entered before the fallback below: a child over its miss allowance is refused, never
@@ -112,7 +112,8 @@ internal sealed partial class ParentUpstream : IUpstream
                 throw;
             }
 
-            return new BindingMessage(name, k.Version, k.ManifestId, k.IsBound);
+            // One whose expiry passed (by this relay's clock: the root's UPDATE cannot come) is gone.
+            return new BindingMessage(name, k.Version, k.ManifestId, k.IsLiveAt(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), k.ExpiresUnixMs);
         }
     }
 
@@ -368,7 +369,7 @@ internal sealed partial class ParentUpstream : IUpstream
         var kept = _bindingCache.KeepNewest(binding);
         try
         {
-            await _store.BindIfNewerAsync(binding.Name, new Binding(binding.ManifestId, binding.Version, binding.IsBound), cancellationToken).ConfigureAwait(false);
+            await _store.BindIfNewerAsync(binding.Name, new Binding(binding.ManifestId, binding.Version, binding.IsBound, binding.ExpiresUnixMs), cancellationToken).ConfigureAwait(false);
         }
         catch (OmniStoreException ex) when (ex.Error == OmniStoreError.StoreFull)
         {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using OmniStore.Content;
+using OmniStore.Internal;
 using OmniStore.Node.Internal;
 using OmniStore.Protocol;
 using OmniStore.Storage;
@@ -12,12 +13,15 @@ namespace OmniStore.Node.Upstream;
 /// exist; a write is done once it is stored, a rebinding once it is committed and every relay below
 /// applied it.
 /// </summary>
-internal sealed class StoreUpstream : IUpstream
+internal sealed class StoreUpstream : IUpstream, IAsyncDisposable
 {
     private readonly ContentStore _store;
     private readonly ITreeDownstream _downstream;
     private readonly ILogger _logger;
     private readonly SingleFlight<(ChunkId Id, int Length), bool> _repairs;
+
+    /// <summary>The root unbinds what expires, as a DELETE would (docs/api.md, "Publish").</summary>
+    private readonly ExpiryTimer _expiries;
 
     /// <summary>
     /// Chunks uploaded on a connection stay pinned until a binding references them or the
@@ -31,12 +35,19 @@ internal sealed class StoreUpstream : IUpstream
         _store = store;
         _downstream = downstream;
         _logger = logger;
+        _expiries = new ExpiryTimer(ExpireAsync, TimeProvider.System);
+        _expiries.NoteAll(store.ListBindings());
     }
+
+    /// <summary>Names with an expiry the root has yet to unbind.</summary>
+    public int PendingExpiries => _expiries.Count;
 
     public async Task<BindingMessage> ResolveAsync(string name, PeerConnection? child, CancellationToken cancellationToken)
     {
         var stored = await _store.ResolveAsync(name, cancellationToken).ConfigureAwait(false);
-        return stored is { } b ? new BindingMessage(name, b.Version, b.ManifestId, b.IsBound) : default;
+
+        // Past its expiry a binding reads as unbound, even in the moment before the timer unbinds it.
+        return stored is { } b ? new BindingMessage(name, b.Version, b.ManifestId, b.IsLiveAt(_expiries.NowUnixMs), b.ExpiresUnixMs) : default;
     }
 
     public Task<Manifest> FetchManifestAsync(ManifestId id, PeerConnection? child, CancellationToken cancellationToken) =>
@@ -103,7 +114,7 @@ internal sealed class StoreUpstream : IUpstream
                 }
             }
 
-            var binding = await BindDurablyAsync(bind.Name, manifest, bind.Broadcast, chunk: null, cancellationToken).ConfigureAwait(false);
+            var binding = await BindDurablyAsync(bind.Name, manifest, bind.Broadcast, bind.Conditions, chunk: null, cancellationToken).ConfigureAwait(false);
             ReleaseUploads(from, manifest.Chunks);
             return binding;
         }
@@ -120,16 +131,27 @@ internal sealed class StoreUpstream : IUpstream
             }
 
             _store.WriteManifest(put.Manifest);
-            return await BindDurablyAsync(put.Name, put.Manifest, put.Broadcast, put.Chunk, cancellationToken).ConfigureAwait(false);
+            return await BindDurablyAsync(put.Name, put.Manifest, put.Broadcast, put.Conditions, put.Chunk, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Binds a name to a stored (and pinned) manifest, makes it durable, and tells the tree.</summary>
-    private async Task<BindingMessage> BindDurablyAsync(string name, Manifest manifest, bool broadcast, Func<int, ReadOnlyMemory<byte>>? chunk, CancellationToken cancellationToken)
+    /// <summary>
+    /// Binds a name to a stored (and pinned) manifest if <paramref name="conditions"/> hold, makes it
+    /// durable, and tells the tree. A binding <see cref="PutConditions.IfChanged"/> kept is answered
+    /// as it is, once durable, and nothing is pushed down.
+    /// </summary>
+    private async Task<BindingMessage> BindDurablyAsync(string name, Manifest manifest, bool broadcast, PutConditions conditions, Func<int, ReadOnlyMemory<byte>>? chunk, CancellationToken cancellationToken)
     {
-        var stored = await _store.BindAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
+        long now = _expiries.NowUnixMs;
+        var (stored, changed) = await _store.BindAsync(name, manifest.Id, ToStore(conditions), conditions.TimeToLiveMs != 0 ? now + conditions.TimeToLiveMs : 0, now, cancellationToken).ConfigureAwait(false);
         await _store.MakeDurableAsync(name, stored, manifest, chunk, cancellationToken).ConfigureAwait(false);
-        var binding = new BindingMessage(name, stored.Version, stored.ManifestId, stored.IsBound);
+        var binding = new BindingMessage(name, stored.Version, stored.ManifestId, stored.IsBound, stored.ExpiresUnixMs);
+        if (!changed)
+        {
+            return binding;
+        }
+
+        _expiries.Note(name, stored.Version, stored.ExpiresUnixMs);
         NodeLog.Bound(_logger, name, stored.Version);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
         _downstream.NoteBindingApplied(binding);
@@ -141,19 +163,42 @@ internal sealed class StoreUpstream : IUpstream
         return binding;
     }
 
+    /// <summary>The conditions the store checks with the write (the time to live is the root's to turn into an expiry).</summary>
+    internal static BindConditions ToStore(PutConditions conditions) => new(conditions.IfVersion, conditions.IfNotExists, conditions.IfChanged);
+
     public async Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken)
     {
         if (await _store.RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not { } tombstone)
         {
-            throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
+            throw ThrowHelper.NotFound(name);
         }
 
-        await _store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
+        _expiries.Note(name, tombstone.Version, 0);
+        return await UnboundDurablyAsync(name, tombstone).ConfigureAwait(false);
+    }
+
+    /// <summary>The timer's work: <paramref name="name"/> unbound if it is still bound at <paramref name="version"/> and expired, as a DELETE would.</summary>
+    private async Task ExpireAsync(string name, long version, CancellationToken cancellationToken)
+    {
+        if (await _store.ExpireAsync(name, version, _expiries.NowUnixMs, cancellationToken).ConfigureAwait(false) is { } tombstone)
+        {
+            NodeLog.Expired(_logger, name, version);
+            await UnboundDurablyAsync(name, tombstone).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Makes a tombstone durable and tells the tree.</summary>
+    private async Task<BindingMessage> UnboundDurablyAsync(string name, Binding tombstone)
+    {
+        await _store.MakeDurableAsync(name, tombstone, null, CancellationToken.None).ConfigureAwait(false);
         var binding = new BindingMessage(name, tombstone.Version, tombstone.ManifestId, tombstone.IsBound);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
         _downstream.NoteBindingApplied(binding);
         return binding;
     }
+
+    /// <summary>Stops the expiry timer (the node stops).</summary>
+    public ValueTask DisposeAsync() => _expiries.DisposeAsync();
 
     // The root has no parent: the request table lets only a parent send these, and the handshake
     // gives the root none.

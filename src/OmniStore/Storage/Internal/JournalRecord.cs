@@ -9,7 +9,8 @@ namespace OmniStore.Storage.Internal;
 /// and the bytes of each of its distinct chunks, so that replaying it needs nothing else.
 /// </summary>
 /// <remarks>
-/// Payload: kind (1 byte, 1), name length (2) and UTF-8 name, the binding (<see cref="Binding.EncodedSize"/>),
+/// Payload: kind (1 byte: 1, or 2 for a binding that expires), name length (2) and UTF-8 name, the
+/// binding (<see cref="Binding.EncodedSize"/> bytes, or <see cref="Binding.EncodedSizeWithExpiry"/> for kind 2),
 /// manifest length (4) and encoded manifest (0 bytes for an unbinding), chunk count (4) and, per
 /// chunk, its length (4) and bytes. Every length is checked against what follows it and against the
 /// store's limits before anything is allocated from it.
@@ -18,9 +19,12 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
 {
     private const byte Kind = 1;
 
+    /// <summary>The kind of a record whose binding expires: a store of a build before expiries never wrote one.</summary>
+    private const byte KindWithExpiry = 2;
+
     /// <summary>The payload's size for an object of <paramref name="objectBytes"/> in <paramref name="chunks"/> chunks with this manifest.</summary>
-    public static int SizeOf(string name, int manifestBytes, int chunks, long objectBytes) =>
-        checked(1 + 2 + Encoding.UTF8.GetByteCount(name) + Binding.EncodedSize + 4 + manifestBytes + 4 + (4 * chunks) + (int)objectBytes);
+    private static int SizeOf(string name, int bindingBytes, int manifestBytes, int chunks, long objectBytes) =>
+        checked(1 + 2 + Encoding.UTF8.GetByteCount(name) + bindingBytes + 4 + manifestBytes + 4 + (4 * chunks) + (int)objectBytes);
 
     public byte[] Encode()
     {
@@ -31,14 +35,14 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
             total += chunk.Length;
         }
 
-        var payload = new byte[SizeOf(Name, manifest.Length, Chunks.Count, total)];
+        var payload = new byte[SizeOf(Name, Binding.EncodedLength, manifest.Length, Chunks.Count, total)];
         var span = payload.AsSpan();
-        span[0] = Kind;
+        span[0] = Binding.Expires ? KindWithExpiry : Kind;
         int nameLength = Encoding.UTF8.GetBytes(Name, span[3..]);
         BinaryPrimitives.WriteUInt16LittleEndian(span[1..], (ushort)nameLength);
         int at = 3 + nameLength;
-        Binding.Write(span.Slice(at, Binding.EncodedSize));
-        at += Binding.EncodedSize;
+        Binding.Write(span.Slice(at, Binding.EncodedLength));
+        at += Binding.EncodedLength;
         BinaryPrimitives.WriteInt32LittleEndian(span[at..], manifest.Length);
         manifest.CopyTo(span[(at + 4)..]);
         at += 4 + manifest.Length;
@@ -59,13 +63,14 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
     public static JournalRecord Decode(ReadOnlyMemory<byte> payload, int maxChunkSize)
     {
         var span = payload.Span;
-        if (span.Length < 3 || span[0] != Kind)
+        if (span.Length < 3 || span[0] is not (Kind or KindWithExpiry))
         {
             throw Malformed("an unknown kind");
         }
 
+        int bindingLength = span[0] == KindWithExpiry ? Binding.EncodedSizeWithExpiry : Binding.EncodedSize;
         int nameLength = BinaryPrimitives.ReadUInt16LittleEndian(span[1..]);
-        if (nameLength > ObjectName.MaxByteLength || span.Length < 3 + nameLength + Binding.EncodedSize + 8)
+        if (nameLength > ObjectName.MaxByteLength || span.Length < 3 + nameLength + bindingLength + 8)
         {
             throw Malformed("a name too long for it");
         }
@@ -86,8 +91,8 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
         }
 
         int at = 3 + nameLength;
-        var binding = Binding.Read(span.Slice(at, Binding.EncodedSize));
-        at += Binding.EncodedSize;
+        var binding = Binding.Read(span.Slice(at, bindingLength));
+        at += bindingLength;
         int manifestLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]);
         at += 4;
         if (manifestLength < 0 || manifestLength > span.Length - at - 4 || (manifestLength == 0) == binding.IsBound)
