@@ -8,22 +8,25 @@ namespace OmniStore;
 public interface IOmniStoreClient : IAsyncDisposable, IDisposable
 {
     /// <inheritdoc cref="OmniStoreClient.Put(string, ReadOnlySpan{byte})"/>
-    void Put(string name, ReadOnlySpan<byte> data);
+    ObjectInfo Put(string name, ReadOnlySpan<byte> data);
+
+    /// <inheritdoc cref="OmniStoreClient.Put(string, ReadOnlySpan{byte}, PutOptions)"/>
+    ObjectInfo Put(string name, ReadOnlySpan<byte> data, PutOptions putOptions);
 
     /// <inheritdoc cref="OmniStoreClient.PutAsync(string, ReadOnlyMemory{byte}, CancellationToken)"/>
-    ValueTask PutAsync(string name, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
+    ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 
     /// <inheritdoc cref="OmniStoreClient.PutAsync(string, ReadOnlyMemory{byte}, PutOptions, CancellationToken)"/>
-    ValueTask PutAsync(string name, ReadOnlyMemory<byte> data, PutOptions putOptions, CancellationToken cancellationToken = default);
+    ValueTask<ObjectInfo> PutAsync(string name, ReadOnlyMemory<byte> data, PutOptions putOptions, CancellationToken cancellationToken = default);
 
     /// <inheritdoc cref="OmniStoreClient.PutAsync(string, Stream, CancellationToken)"/>
-    ValueTask PutAsync(string name, Stream source, CancellationToken cancellationToken = default);
+    ValueTask<ObjectInfo> PutAsync(string name, Stream source, CancellationToken cancellationToken = default);
 
     /// <inheritdoc cref="OmniStoreClient.PutAsync(string, Stream, PutOptions, CancellationToken)"/>
-    ValueTask PutAsync(string name, Stream source, PutOptions putOptions, CancellationToken cancellationToken = default);
+    ValueTask<ObjectInfo> PutAsync(string name, Stream source, PutOptions putOptions, CancellationToken cancellationToken = default);
 
     /// <inheritdoc cref="OmniStoreClient.PutAsync(string, Stream, PutOptions, IProgress{long}?, CancellationToken)"/>
-    ValueTask PutAsync(string name, Stream source, PutOptions putOptions, IProgress<long>? progress, CancellationToken cancellationToken = default);
+    ValueTask<ObjectInfo> PutAsync(string name, Stream source, PutOptions putOptions, IProgress<long>? progress, CancellationToken cancellationToken = default);
 
     /// <inheritdoc cref="OmniStoreClient.GetAsync(string, CancellationToken)"/>
     ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken = default);
@@ -67,6 +70,9 @@ public interface IOmniStoreClient : IAsyncDisposable, IDisposable
 
     /// <inheritdoc cref="OmniStoreClient.PrefetchAsync(string, CancellationToken)"/>
     Task PrefetchAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <inheritdoc cref="OmniStoreClient.VerifyAsync(IProgress{VerifyProgress}?, CancellationToken)"/>
+    Task<VerifyResult> VerifyAsync(IProgress<VerifyProgress>? progress = null, CancellationToken cancellationToken = default);
 
     /// <inheritdoc cref="OmniStoreClient.VerifyAsync(VerifyOptions?, IProgress{VerifyProgress}?, CancellationToken)"/>
     Task<VerifyResult> VerifyAsync(VerifyOptions? options, IProgress<VerifyProgress>? progress = null, CancellationToken cancellationToken = default);

@@ -99,7 +99,7 @@ public sealed partial class OmniStoreClient
     /// <paramref name="progress"/> (the Put is done, and durable, when the returned task completes).
     /// </summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.StoreFull"/>, <see cref="OmniStoreError.Unavailable"/>.</exception>
-    public ValueTask PutAsync(string name, Stream source, PutOptions putOptions, IProgress<long>? progress, CancellationToken cancellationToken = default)
+    public ValueTask<ObjectInfo> PutAsync(string name, Stream source, PutOptions putOptions, IProgress<long>? progress, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
         return PutAsync(name, progress is null ? source : new ProgressStream(source, progress), putOptions, cancellationToken);
