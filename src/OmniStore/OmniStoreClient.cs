@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using OmniStore.Diagnostics;
 using OmniStore.Node;
 using OmniStore.Protocol;
 using OmniStore.Storage;
@@ -27,7 +28,31 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     {
         _service = service;
         _options = options;
+        if (service is RemoteObjectService remote)
+        {
+            remote.Moved += (moved, restored) => (restored ? Restored : Failover)?.Invoke(this, moved);
+        }
     }
+
+    /// <summary>
+    /// The address of the node a connected client talks to now (<c>tcp://relay:7070</c>); null for
+    /// the embedded store. It changes on <see cref="Failover"/> and <see cref="Restored"/>.
+    /// </summary>
+    public string? CurrentEndpoint => _service is RemoteObjectService remote ? remote.CurrentAddress.ToString() : null;
+
+    /// <summary>
+    /// A connected client moved to the next of its addresses because the node it used failed (the
+    /// operation that found it failed carries on there). Raised on the thread of that operation, after
+    /// the move; keep handlers short. A handler that throws is logged, and the operation goes on.
+    /// </summary>
+    public event EventHandler<EndpointChangedEventArgs>? Failover;
+
+    /// <summary>
+    /// A connected client that had moved away from its first address moved back to an earlier one,
+    /// which answered again (tried every <see cref="OmniStoreOptions.FailbackInterval"/>). Raised on a
+    /// thread-pool thread; operations already running finish on the node they started with.
+    /// </summary>
+    public event EventHandler<EndpointChangedEventArgs>? Restored;
 
     /// <summary>The node behind this client (tests and the CLI reach the embedded store through it).</summary>
     internal IObjectService Service => _service;
@@ -96,7 +121,7 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
 
         var dialable = addresses.Select(Dialable).ToList();
         var logger = options.LoggerFactory.CreateLogger<OmniStoreClient>();
-        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], options.SharedSecret, options.Tls, options.TransferWindow, logger, cancellationToken, options.Rendezvous is null ? null : NodeAddress.Parse(options.Rendezvous)).ConfigureAwait(false);
+        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], options.SharedSecret, options.Tls, options.TransferWindow, logger, cancellationToken, options.Rendezvous is null ? null : NodeAddress.Parse(options.Rendezvous), options.FailbackInterval).ConfigureAwait(false);
         return new OmniStoreClient(service, options);
     }
 
@@ -160,7 +185,21 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     public void Put(string name, ReadOnlySpan<byte> data)
     {
         ThrowIfDisposed();
-        _service.Put(name, data, _options.ChunkSize);
+        var operation = ClientOperation.Start("put", name);
+        try
+        {
+            _service.Put(name, data, _options.ChunkSize);
+            operation.Moved(data.Length);
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <summary>Stores <paramref name="data"/> under <paramref name="name"/>, replacing what the name was bound to.</summary>
@@ -168,7 +207,7 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     public async ValueTask PutAsync(string name, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        await _service.PutAsync(name, data, _options.ChunkSize, broadcast: false, cancellationToken).ConfigureAwait(false);
+        await PutObservedAsync(name, data, broadcast: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stores <paramref name="data"/> under <paramref name="name"/> as <paramref name="putOptions"/> asks (for example with broadcast).</summary>
@@ -177,7 +216,7 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     {
         ArgumentNullException.ThrowIfNull(putOptions);
         ThrowIfDisposed();
-        await _service.PutAsync(name, data, _options.ChunkSize, putOptions.Broadcast, cancellationToken).ConfigureAwait(false);
+        await PutObservedAsync(name, data, putOptions.Broadcast, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stores everything <paramref name="source"/> yields under <paramref name="name"/> as <paramref name="putOptions"/> asks.</summary>
@@ -186,17 +225,30 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     {
         ArgumentNullException.ThrowIfNull(putOptions);
         ThrowIfDisposed();
-        await _service.PutAsync(name, source, _options.ChunkSize, putOptions.Broadcast, cancellationToken).ConfigureAwait(false);
+        await PutObservedAsync(name, source, putOptions.Broadcast, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Asks the node this client talks to to hold every chunk of <paramref name="name"/> (a relay
     /// fetches what it lacks from its parent), so that later Gets at that site are local.
     /// </summary>
-    public Task PrefetchAsync(string name, CancellationToken cancellationToken = default)
+    public async Task PrefetchAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return _service.PrefetchAsync(name, cancellationToken);
+        var operation = ClientOperation.Start("prefetch", name);
+        try
+        {
+            await _service.PrefetchAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <summary>
@@ -207,23 +259,53 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     public async ValueTask PutAsync(string name, Stream source, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        await _service.PutAsync(name, source, _options.ChunkSize, broadcast: false, cancellationToken).ConfigureAwait(false);
+        await PutObservedAsync(name, source, broadcast: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Reads the whole object bound to <paramref name="name"/> into a new array.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.NotFound"/>, <see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.Corrupt"/>.</exception>
-    public ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken = default)
+    public async ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return _service.GetAsync(name, cancellationToken);
+        var operation = ClientOperation.Start("get", name);
+        try
+        {
+            var data = await _service.GetAsync(name, cancellationToken).ConfigureAwait(false);
+            operation.Moved(data.Length);
+            return data;
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <summary>Writes the object bound to <paramref name="name"/> to <paramref name="destination"/>, one chunk at a time; returns its length.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.NotFound"/>, <see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.Corrupt"/>.</exception>
-    public ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken = default)
+    public async ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return _service.GetAsync(name, destination, cancellationToken);
+        var operation = ClientOperation.Start("get", name);
+        try
+        {
+            long length = await _service.GetAsync(name, destination, cancellationToken).ConfigureAwait(false);
+            operation.Moved(length);
+            return length;
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <summary>
@@ -234,14 +316,42 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     public int Get(string name, Span<byte> destination)
     {
         ThrowIfDisposed();
-        return _service.Get(name, destination);
+        var operation = ClientOperation.Start("get", name);
+        try
+        {
+            int length = _service.Get(name, destination);
+            operation.Moved(length);
+            return length;
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <summary>What the store knows of <paramref name="name"/>, or null if nothing is bound to it.</summary>
-    public ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken = default)
+    public async ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return _service.StatAsync(name, cancellationToken);
+        var operation = ClientOperation.Start("stat", name);
+        try
+        {
+            return await _service.StatAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <summary>
@@ -286,10 +396,23 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     /// a background pass of the store once removed and replaced objects reach a quarter of it
     /// (docs/storage.md, "Reclaiming space").
     /// </summary>
-    public ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return _service.DeleteAsync(name, cancellationToken);
+        var operation = ClientOperation.Start("delete", name);
+        try
+        {
+            return await _service.DeleteAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <summary>
@@ -365,6 +488,44 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
         }
 
         return deleted;
+    }
+
+    private async ValueTask PutObservedAsync(string name, ReadOnlyMemory<byte> data, bool broadcast, CancellationToken cancellationToken)
+    {
+        var operation = ClientOperation.Start("put", name);
+        try
+        {
+            await _service.PutAsync(name, data, _options.ChunkSize, broadcast, cancellationToken).ConfigureAwait(false);
+            operation.Moved(data.Length);
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
+    }
+
+    private async ValueTask PutObservedAsync(string name, Stream source, bool broadcast, CancellationToken cancellationToken)
+    {
+        var operation = ClientOperation.Start("put", name);
+        try
+        {
+            var info = await _service.PutAsync(name, source, _options.ChunkSize, broadcast, cancellationToken).ConfigureAwait(false);
+            operation.Moved(info.Length);
+        }
+        catch (Exception ex)
+        {
+            operation.Failed(ex);
+            throw;
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using OmniStore.Protocol;
+using OmniStore.Tests.Infrastructure;
+using OmniStore.Tests.Tree;
+using static OmniStore.Tests.Infrastructure.RawPeer;
+
+namespace OmniStore.Tests.Observability;
+
+/// <summary>TRACE (docs/protocol.md, "TRACE"): the context a request's span continues, and what a node does with a malformed one.</summary>
+public sealed class TraceFrameTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    public static TheoryData<string> BadTraces => new("short", "long", "repeated", "inside-a-request", "without-end", "on-a-stream-of-the-node", "too-many-waiting", "on-version-7");
+
+    [Theory]
+    [MemberData(nameof(BadTraces))]
+    public async Task AMalformedTrace_IsAProtocolError_ThatClosesOnlyItsConnection(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var peer = await ConnectAsync(cluster.Root.Address.Port, ct, maxVersion: kind == "on-version-7" ? (ushort)7 : ProtocolLimits.MaxVersion);
+        var trace = TraceMessage.Encode(new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded));
+        var resolve = Names.Encode("some/name");
+        byte[] bytes = kind switch
+        {
+            "short" => Frame(FrameType.Trace, 1, trace.AsSpan(0, TraceMessage.Size - 1)),
+            "long" => Frame(FrameType.Trace, 1, [.. trace, 0]),
+            "repeated" => [.. Frame(FrameType.Trace, 1, trace), .. Frame(FrameType.Trace, 1, trace), .. Frame(FrameType.Resolve, 1, resolve)],
+            "inside-a-request" => [.. Frame(FrameType.Resolve, 1, resolve.AsSpan(0, 4), end: false), .. Frame(FrameType.Trace, 1, trace), .. Frame(FrameType.Resolve, 1, resolve.AsSpan(4))],
+            "without-end" => Frame(FrameType.Trace, 1, trace, end: false),
+            "on-a-stream-of-the-node" => Frame(FrameType.Trace, 2, trace),
+            "too-many-waiting" => [.. Enumerable.Range(0, ProtocolLimits.MaxConcurrentRequests + 1).SelectMany(i => Frame(FrameType.Trace, (uint)(2 * i) + 1, trace))],
+            "on-version-7" => [.. Frame(FrameType.Trace, 1, trace), .. Frame(FrameType.Resolve, 1, resolve)],
+            _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+        };
+        await peer.SendAsync(bytes, ct);
+
+        var (type, stream, payload) = await peer.ReadMessageAsync(ct).WaitAsync(Timeout, ct);
+        Assert.Equal(FrameType.Error, type);
+        Assert.Equal(0u, stream);
+        Assert.Equal(OmniStoreError.ProtocolError, ErrorMessage.Decode(payload).Error);
+        Assert.True(await peer.ClosedWithinAsync(Timeout, ct), "the node kept the connection open");
+
+        // Everyone else is still served.
+        await using var client = await TreeCluster.ConnectAsync(cluster.Root);
+        await client.PutAsync("after", new byte[] { 7 }, ct);
+        Assert.Equal([7], await client.GetAsync("after", ct));
+    }
+
+    [Fact]
+    public async Task ATracedRequest_IsServedInASpanChildOfTheSendersSpan_AndAnOrphanOrInvalidTraceIsHarmless()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var traceId = ActivityTraceId.CreateRandom();
+        var parent = ActivitySpanId.CreateRandom();
+        var served = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == OmniStoreDiagnostics.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> options) => options.Parent.TraceId == traceId ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.None,
+            ActivityStopped = activity =>
+            {
+                if (activity.TraceId == traceId)
+                {
+                    lock (served)
+                    {
+                        served.Add(activity);
+                    }
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        await using var cluster = await TreeCluster.StartAsync(relays: 0);
+        await using var peer = await ConnectAsync(cluster.Root.Address.Port, ct);
+        var invalid = new byte[TraceMessage.Size]; // all-zero ids: W3C's invalid context, served untraced
+        var trace = TraceMessage.Encode(new ActivityContext(traceId, parent, ActivityTraceFlags.Recorded));
+        await peer.SendAsync(
+            [
+                .. Frame(FrameType.Trace, 1, trace), // never followed by its request
+                .. Frame(FrameType.Trace, 3, invalid),
+                .. Frame(FrameType.Resolve, 3, Names.Encode("missing/a")),
+                .. Frame(FrameType.Trace, 5, trace),
+                .. Frame(FrameType.Resolve, 5, Names.Encode("missing/b")),
+            ],
+            ct);
+
+        var answers = new[] { await peer.ReadMessageAsync(ct).WaitAsync(Timeout, ct), await peer.ReadMessageAsync(ct).WaitAsync(Timeout, ct) };
+        Assert.Equal([3u, 5u], answers.Select(a => a.Stream).Order());
+        Assert.All(answers, a => Assert.Equal(OmniStoreError.NotFound, ErrorMessage.Decode(a.Payload).Error));
+
+        // The span ends just after its answer went out.
+        for (var waited = Stopwatch.StartNew(); Count(served) == 0 && waited.Elapsed < Timeout;)
+        {
+            await Task.Delay(10, ct);
+        }
+
+        Activity span;
+        lock (served)
+        {
+            span = Assert.Single(served);
+        }
+
+        Assert.Equal("OmniStore.Serve Resolve", span.DisplayName);
+        Assert.Equal(ActivityKind.Server, span.Kind);
+        Assert.Equal(parent, span.ParentSpanId);
+        Assert.False(await peer.ClosedWithinAsync(TimeSpan.FromMilliseconds(200), ct));
+    }
+
+    private static int Count(List<Activity> spans)
+    {
+        lock (spans)
+        {
+            return spans.Count;
+        }
+    }
+}
