@@ -191,10 +191,9 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
             _service.Put(name, data, _options.ChunkSize);
             operation.Moved(data.Length);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (operation.Failed(ex))
         {
-            operation.Failed(ex);
-            throw;
+            throw; // not reached: the filter records the failure and declines
         }
         finally
         {
@@ -235,20 +234,11 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     public async Task PrefetchAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        var operation = ClientOperation.Start("prefetch", name);
-        try
+        await ObservedAsync("prefetch", name, async () =>
         {
             await _service.PrefetchAsync(name, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            operation.Failed(ex);
-            throw;
-        }
-        finally
-        {
-            operation.Dispose();
-        }
+            return 0L;
+        }).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -264,48 +254,18 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
 
     /// <summary>Reads the whole object bound to <paramref name="name"/> into a new array.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.NotFound"/>, <see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.Corrupt"/>.</exception>
-    public async ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken = default)
+    public ValueTask<byte[]> GetAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        var operation = ClientOperation.Start("get", name);
-        try
-        {
-            var data = await _service.GetAsync(name, cancellationToken).ConfigureAwait(false);
-            operation.Moved(data.Length);
-            return data;
-        }
-        catch (Exception ex)
-        {
-            operation.Failed(ex);
-            throw;
-        }
-        finally
-        {
-            operation.Dispose();
-        }
+        return ObservedAsync("get", name, () => _service.GetAsync(name, cancellationToken), data => data.Length);
     }
 
     /// <summary>Writes the object bound to <paramref name="name"/> to <paramref name="destination"/>, one chunk at a time; returns its length.</summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.NotFound"/>, <see cref="OmniStoreError.InvalidName"/>, <see cref="OmniStoreError.Corrupt"/>.</exception>
-    public async ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken = default)
+    public ValueTask<long> GetAsync(string name, Stream destination, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        var operation = ClientOperation.Start("get", name);
-        try
-        {
-            long length = await _service.GetAsync(name, destination, cancellationToken).ConfigureAwait(false);
-            operation.Moved(length);
-            return length;
-        }
-        catch (Exception ex)
-        {
-            operation.Failed(ex);
-            throw;
-        }
-        finally
-        {
-            operation.Dispose();
-        }
+        return ObservedAsync("get", name, () => _service.GetAsync(name, destination, cancellationToken), length => length);
     }
 
     /// <summary>
@@ -323,10 +283,9 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
             operation.Moved(length);
             return length;
         }
-        catch (Exception ex)
+        catch (Exception ex) when (operation.Failed(ex))
         {
-            operation.Failed(ex);
-            throw;
+            throw; // not reached: the filter records the failure and declines
         }
         finally
         {
@@ -335,23 +294,10 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>What the store knows of <paramref name="name"/>, or null if nothing is bound to it.</summary>
-    public async ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken = default)
+    public ValueTask<ObjectInfo?> StatAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        var operation = ClientOperation.Start("stat", name);
-        try
-        {
-            return await _service.StatAsync(name, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            operation.Failed(ex);
-            throw;
-        }
-        finally
-        {
-            operation.Dispose();
-        }
+        return ObservedAsync("stat", name, () => _service.StatAsync(name, cancellationToken));
     }
 
     /// <summary>
@@ -396,23 +342,10 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
     /// a background pass of the store once removed and replaced objects reach a quarter of it
     /// (docs/storage.md, "Reclaiming space").
     /// </summary>
-    public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    public ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        var operation = ClientOperation.Start("delete", name);
-        try
-        {
-            return await _service.DeleteAsync(name, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            operation.Failed(ex);
-            throw;
-        }
-        finally
-        {
-            operation.Dispose();
-        }
+        return ObservedAsync("delete", name, () => _service.DeleteAsync(name, cancellationToken));
     }
 
     /// <summary>
@@ -490,41 +423,33 @@ public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
         return deleted;
     }
 
-    private async ValueTask PutObservedAsync(string name, ReadOnlyMemory<byte> data, bool broadcast, CancellationToken cancellationToken)
-    {
-        var operation = ClientOperation.Start("put", name);
-        try
-        {
-            await _service.PutAsync(name, data, _options.ChunkSize, broadcast, cancellationToken).ConfigureAwait(false);
-            operation.Moved(data.Length);
-        }
-        catch (Exception ex)
-        {
-            operation.Failed(ex);
-            throw;
-        }
-        finally
-        {
-            operation.Dispose();
-        }
-    }
+    private ValueTask<ObjectInfo> PutObservedAsync(string name, ReadOnlyMemory<byte> data, bool broadcast, CancellationToken cancellationToken) =>
+        ObservedAsync("put", name, () => _service.PutAsync(name, data, _options.ChunkSize, broadcast, cancellationToken), info => info.Length);
 
-    private async ValueTask PutObservedAsync(string name, Stream source, bool broadcast, CancellationToken cancellationToken)
+    private ValueTask<ObjectInfo> PutObservedAsync(string name, Stream source, bool broadcast, CancellationToken cancellationToken) =>
+        ObservedAsync("put", name, () => _service.PutAsync(name, source, _options.ChunkSize, broadcast, cancellationToken), info => info.Length);
+
+    /// <summary>
+    /// Runs <paramref name="run"/> as the client operation <paramref name="operation"/> on
+    /// <paramref name="name"/>: in its span, counted, timed, and with the bytes <paramref name="moved"/>
+    /// reads from its result (docs/observability.md).
+    /// </summary>
+    private static async ValueTask<T> ObservedAsync<T>(string operation, string name, Func<ValueTask<T>> run, Func<T, long>? moved = null)
     {
-        var operation = ClientOperation.Start("put", name);
+        var observed = ClientOperation.Start(operation, name);
         try
         {
-            var info = await _service.PutAsync(name, source, _options.ChunkSize, broadcast, cancellationToken).ConfigureAwait(false);
-            operation.Moved(info.Length);
+            var result = await run().ConfigureAwait(false);
+            observed.Moved(moved?.Invoke(result) ?? 0);
+            return result;
         }
-        catch (Exception ex)
+        catch (Exception ex) when (observed.Failed(ex))
         {
-            operation.Failed(ex);
-            throw;
+            throw; // not reached: the filter records the failure and declines
         }
         finally
         {
-            operation.Dispose();
+            observed.Dispose();
         }
     }
 

@@ -33,8 +33,12 @@ internal struct ClientOperation : IDisposable
     /// <summary>The object's bytes the operation moved, counted once it ends.</summary>
     public void Moved(long bytes) => _bytes = bytes;
 
-    /// <summary>The operation failed with <paramref name="exception"/>: recorded on the span and in the counts.</summary>
-    public void Failed(Exception exception)
+    /// <summary>
+    /// The operation failed with <paramref name="exception"/>: recorded on the span and in the counts.
+    /// Returns false, for an exception filter (<c>catch (Exception ex) when (operation.Failed(ex))</c>)
+    /// that records without catching.
+    /// </summary>
+    public bool Failed(Exception exception)
     {
         _error = exception switch
         {
@@ -44,6 +48,7 @@ internal struct ClientOperation : IDisposable
         };
         _activity?.SetStatus(ActivityStatusCode.Error, exception.Message);
         _activity?.SetTag("error.type", _error);
+        return false;
     }
 
     public readonly void Dispose()
