@@ -43,15 +43,18 @@ public sealed class OtlpReceiver : IAsyncDisposable
         return new OtlpReceiver(port);
     }
 
-    /// <summary>Waits (at most <paramref name="timeout"/>) for a metrics export that arrived after <paramref name="since"/>.</summary>
-    public async Task<MetricsExport> NextMetricsAsync(DateTime since, TimeSpan timeout, CancellationToken ct)
+    /// <summary>
+    /// Waits (at most <paramref name="timeout"/>) for a metrics export that arrived after
+    /// <paramref name="since"/> and reports <paramref name="metric"/>.
+    /// </summary>
+    public async Task<MetricsExport> NextMetricsAsync(DateTime since, string metric, TimeSpan timeout, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
             lock (_metrics)
             {
-                if (_metrics.LastOrDefault(m => m.Received > since) is { } found)
+                if (_metrics.LastOrDefault(m => m.Received > since && m.Has(metric)) is { } found)
                 {
                     return found;
                 }
@@ -60,7 +63,13 @@ public sealed class OtlpReceiver : IAsyncDisposable
             await Task.Delay(50, ct);
         }
 
-        throw new TimeoutException($"no OTLP metrics export arrived at {Endpoint} within {timeout}");
+        string seen;
+        lock (_metrics)
+        {
+            seen = string.Join("; ", _metrics.Where(m => m.Received > since).Select(m => string.Join(",", m.Points.Select(p => p.Metric).Distinct())));
+        }
+
+        throw new TimeoutException($"no OTLP metrics export with {metric} arrived at {Endpoint} within {timeout}; exports seen: [{seen}]");
     }
 
     private async Task LoopAsync()
