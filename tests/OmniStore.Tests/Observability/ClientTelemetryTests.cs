@@ -12,6 +12,7 @@ namespace OmniStore.Tests.Observability;
 /// The client's spans and metrics, collected as docs/observability.md sets them up, and the trace
 /// of a Get through a relay: worker, then relay, then root, in one trace.
 /// </summary>
+[Collection(SharedActivityListeners.Name)]
 public sealed class ClientTelemetryTests
 {
     private static readonly ActivitySource TestSource = new("OmniStore.Tests.Observability");

@@ -7,6 +7,7 @@ using static OmniStore.Tests.Infrastructure.RawPeer;
 namespace OmniStore.Tests.Observability;
 
 /// <summary>TRACE (docs/protocol.md, "TRACE"): the context a request's span continues, and what a node does with a malformed one.</summary>
+[Collection(SharedActivityListeners.Name)]
 public sealed class TraceFrameTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
@@ -106,6 +107,64 @@ public sealed class TraceFrameTests
         Assert.Equal(ActivityKind.Server, span.Kind);
         Assert.Equal(parent, span.ParentSpanId);
         Assert.False(await peer.ClosedWithinAsync(TimeSpan.FromMilliseconds(200), ct));
+    }
+
+    [Fact]
+    public async Task ARelayThatRecordsNoSpan_PassesTheContextItReceivedOnToItsParent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var traceId = ActivityTraceId.CreateRandom();
+        var parent = ActivitySpanId.CreateRandom();
+        int asked = 0;
+        var recorded = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == OmniStoreDiagnostics.ActivitySourceName,
+
+            // The relay starts serving first and is asked first: it records nothing; the root, asked next, records.
+            Sample = (ref ActivityCreationOptions<ActivityContext> options) => options.Parent.TraceId != traceId ? ActivitySamplingResult.None
+                : Interlocked.Increment(ref asked) == 1 ? ActivitySamplingResult.None
+                : ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.TraceId == traceId)
+                {
+                    lock (recorded)
+                    {
+                        recorded.Add(activity);
+                    }
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        await using var cluster = await TreeCluster.StartAsync(relays: 1);
+        var data = TestData.Random(1000, 5);
+        await using (var master = await TreeCluster.ConnectAsync(cluster.Root))
+        {
+            await master.PutAsync("passed-on", data, ct);
+        }
+
+        await using var peer = await ConnectAsync(cluster.Relays[0].Address.Port, ct);
+        var trace = TraceMessage.Encode(new ActivityContext(traceId, parent, ActivityTraceFlags.Recorded));
+        await peer.SendAsync([.. Frame(FrameType.Trace, 1, trace), .. Frame(FrameType.GetChunk, 1, OmniStore.Node.Requests.ChunkRequests.Encode(OmniStore.Content.ChunkId.Compute(data), data.Length))], ct);
+        var answer = await peer.ReadMessageAsync(ct).WaitAsync(Timeout, ct);
+        Assert.Equal(FrameType.Chunk, answer.Type);
+
+        for (var waited = Stopwatch.StartNew(); Count(recorded) == 0 && waited.Elapsed < Timeout;)
+        {
+            await Task.Delay(10, ct);
+        }
+
+        Activity atRoot;
+        lock (recorded)
+        {
+            atRoot = Assert.Single(recorded);
+        }
+
+        Assert.Equal("OmniStore.Serve GetChunk", atRoot.DisplayName);
+        Assert.Equal("Relay", atRoot.GetTagItem("omnistore.peer.role"));
+        Assert.Equal(parent, atRoot.ParentSpanId); // the raw peer's span: the relay, recording none, passed it on unchanged
     }
 
     private static int Count(List<Activity> spans)
