@@ -12,9 +12,7 @@ public sealed class FailbackTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await TreeCluster.StartAsync(relays: 0);
-        string relayDir = cluster.DirectoryOf("relay-store");
-        var relay = await cluster.StartNodeAsync("site0", cluster.Root.Address, directory: relayDir);
-        int relayPort = relay.Address.Port;
+        var relay = await cluster.StartNodeAsync("site0", cluster.Root.Address, directory: cluster.DirectoryOf("relay-store"));
         string relayAddress = relay.Address.ToString();
         string rootAddress = cluster.Root.Address.ToString();
 
@@ -46,7 +44,7 @@ public sealed class FailbackTests
         Assert.False(restored.Task.IsCompleted);
         Assert.Equal(rootAddress, client.CurrentEndpoint);
 
-        await cluster.StartNodeAsync("site0", cluster.Root.Address, directory: relayDir, port: relayPort);
+        await RestartAsync(cluster, relay);
         var back = await restored.Task.WaitAsync(Timeout, ct);
         Assert.Equal(rootAddress, back.Previous);
         Assert.Equal(relayAddress, back.Current);
@@ -61,9 +59,7 @@ public sealed class FailbackTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await TreeCluster.StartAsync(relays: 0);
-        string relayDir = cluster.DirectoryOf("relay-store");
-        var relay = await cluster.StartNodeAsync("site0", cluster.Root.Address, directory: relayDir);
-        int relayPort = relay.Address.Port;
+        var relay = await cluster.StartNodeAsync("site0", cluster.Root.Address, directory: cluster.DirectoryOf("relay-store"));
         string rootAddress = cluster.Root.Address.ToString();
         await using var client = await OmniStoreClient.ConnectAsync(relay.Address.ToString(), new OmniStoreOptions { FallbackUris = [rootAddress], FailbackInterval = System.Threading.Timeout.InfiniteTimeSpan }, ct);
         int restores = 0;
@@ -72,11 +68,15 @@ public sealed class FailbackTests
 
         await cluster.StopAsync(relay);
         Assert.Equal([4], await client.GetAsync("kept", ct));
-        await cluster.StartNodeAsync("site0", cluster.Root.Address, directory: relayDir, port: relayPort);
+        await RestartAsync(cluster, relay);
         await Task.Delay(500, ct);
         Assert.Equal(0, Volatile.Read(ref restores));
         Assert.Equal(rootAddress, client.CurrentEndpoint);
     }
+
+    /// <summary>The relay again, on its store and its port, after it was stopped.</summary>
+    private static Task<OmniStore.Node.TreeNode> RestartAsync(TreeCluster cluster, OmniStore.Node.TreeNode stopped) =>
+        cluster.StartNodeAsync("site0", cluster.Root.Address, directory: cluster.DirectoryOf("relay-store"), port: stopped.Address.Port);
 
     [Fact]
     public void FailbackInterval_MustBePositiveOrInfinite()

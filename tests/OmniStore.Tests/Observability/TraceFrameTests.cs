@@ -55,23 +55,7 @@ public sealed class TraceFrameTests
         var ct = TestContext.Current.CancellationToken;
         var traceId = ActivityTraceId.CreateRandom();
         var parent = ActivitySpanId.CreateRandom();
-        var served = new List<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == OmniStoreDiagnostics.ActivitySourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> options) => options.Parent.TraceId == traceId ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.None,
-            ActivityStopped = activity =>
-            {
-                if (activity.TraceId == traceId)
-                {
-                    lock (served)
-                    {
-                        served.Add(activity);
-                    }
-                }
-            },
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var served = new TraceSpans(traceId, static (_, _) => true);
 
         await using var cluster = await TreeCluster.StartAsync(relays: 0);
         await using var peer = await ConnectAsync(cluster.Root.Address.Port, ct);
@@ -91,18 +75,7 @@ public sealed class TraceFrameTests
         Assert.Equal([3u, 5u], answers.Select(a => a.Stream).Order());
         Assert.All(answers, a => Assert.Equal(OmniStoreError.NotFound, ErrorMessage.Decode(a.Payload).Error));
 
-        // The span ends just after its answer went out.
-        for (var waited = Stopwatch.StartNew(); Count(served) == 0 && waited.Elapsed < Timeout;)
-        {
-            await Task.Delay(10, ct);
-        }
-
-        Activity span;
-        lock (served)
-        {
-            span = Assert.Single(served);
-        }
-
+        var span = await served.SingleAsync(Timeout, ct); // ends just after its answer went out
         Assert.Equal("OmniStore.Serve Resolve", span.DisplayName);
         Assert.Equal(ActivityKind.Server, span.Kind);
         Assert.Equal(parent, span.ParentSpanId);
@@ -115,28 +88,8 @@ public sealed class TraceFrameTests
         var ct = TestContext.Current.CancellationToken;
         var traceId = ActivityTraceId.CreateRandom();
         var parent = ActivitySpanId.CreateRandom();
-        int asked = 0;
-        var recorded = new List<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == OmniStoreDiagnostics.ActivitySourceName,
-
-            // The relay starts serving first and is asked first: it records nothing; the root, asked next, records.
-            Sample = (ref ActivityCreationOptions<ActivityContext> options) => options.Parent.TraceId != traceId ? ActivitySamplingResult.None
-                : Interlocked.Increment(ref asked) == 1 ? ActivitySamplingResult.None
-                : ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity =>
-            {
-                if (activity.TraceId == traceId)
-                {
-                    lock (recorded)
-                    {
-                        recorded.Add(activity);
-                    }
-                }
-            },
-        };
-        ActivitySource.AddActivityListener(listener);
+        // The relay starts serving first and is asked first: it records nothing; the root, asked next, records.
+        using var recorded = new TraceSpans(traceId, static (_, asked) => asked > 1);
 
         await using var cluster = await TreeCluster.StartAsync(relays: 1);
         var data = TestData.Random(1000, 5);
@@ -151,27 +104,61 @@ public sealed class TraceFrameTests
         var answer = await peer.ReadMessageAsync(ct).WaitAsync(Timeout, ct);
         Assert.Equal(FrameType.Chunk, answer.Type);
 
-        for (var waited = Stopwatch.StartNew(); Count(recorded) == 0 && waited.Elapsed < Timeout;)
-        {
-            await Task.Delay(10, ct);
-        }
-
-        Activity atRoot;
-        lock (recorded)
-        {
-            atRoot = Assert.Single(recorded);
-        }
-
+        var atRoot = await recorded.SingleAsync(Timeout, ct);
         Assert.Equal("OmniStore.Serve GetChunk", atRoot.DisplayName);
         Assert.Equal("Relay", atRoot.GetTagItem("omnistore.peer.role"));
         Assert.Equal(parent, atRoot.ParentSpanId); // the raw peer's span: the relay, recording none, passed it on unchanged
     }
 
-    private static int Count(List<Activity> spans)
+    /// <summary>
+    /// Listens to the OmniStore ActivitySource and keeps the ended spans of one trace; of that trace's
+    /// spans, records those <paramref name="record"/> accepts (given the span's name and how many the
+    /// trace has asked to record so far, this one included). Every other span stays unrecorded.
+    /// </summary>
+    private sealed class TraceSpans : IDisposable
     {
-        lock (spans)
+        private readonly ActivityListener _listener;
+        private readonly List<Activity> _ended = [];
+        private int _asked;
+
+        public TraceSpans(ActivityTraceId traceId, Func<string, int, bool> record)
         {
-            return spans.Count;
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name == OmniStoreDiagnostics.ActivitySourceName,
+                Sample = (ref ActivityCreationOptions<ActivityContext> options) =>
+                    options.Parent.TraceId == traceId && record(options.Name, Interlocked.Increment(ref _asked)) ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.None,
+                ActivityStopped = activity =>
+                {
+                    if (activity.TraceId == traceId)
+                    {
+                        lock (_ended)
+                        {
+                            _ended.Add(activity);
+                        }
+                    }
+                },
+            };
+            ActivitySource.AddActivityListener(_listener);
         }
+
+        /// <summary>The one span recorded, once it ended (waited for at most <paramref name="timeout"/>); fails if there are more.</summary>
+        public async Task<Activity> SingleAsync(TimeSpan timeout, CancellationToken ct)
+        {
+            for (var waited = Stopwatch.StartNew(); waited.Elapsed < timeout; await Task.Delay(10, ct))
+            {
+                lock (_ended)
+                {
+                    if (_ended.Count > 0)
+                    {
+                        return Assert.Single(_ended);
+                    }
+                }
+            }
+
+            throw new TimeoutException("no span of the trace ended");
+        }
+
+        public void Dispose() => _listener.Dispose();
     }
 }
