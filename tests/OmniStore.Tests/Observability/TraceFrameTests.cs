@@ -110,6 +110,26 @@ public sealed class TraceFrameTests
         Assert.Equal(parent, atRoot.ParentSpanId); // the raw peer's span: the relay, recording none, passed it on unchanged
     }
 
+    [Fact]
+    public async Task ANodeOfVersion7_IsSentNoTrace_AndServesTracedOperationsAsBefore()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var traceId = ActivityTraceId.CreateRandom();
+        using var spans = new TraceSpans(traceId, static (_, _) => true);
+        await using var cluster = await TreeCluster.StartWithAsync(relays: 0, o => o with { MaxProtocolVersion = 7 });
+        await using var client = await TreeCluster.ConnectAsync(cluster.Root);
+
+        using (var test = new Activity("test").SetParentId(traceId, ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded).Start())
+        {
+            await client.PutAsync("older", new byte[] { 1, 2 }, ct);
+            Assert.Equal([1, 2], await client.GetAsync("older", ct));
+        }
+
+        // The client's own spans, and none of the node's: a TRACE would have been a protocol error at version 7.
+        await Task.Delay(100, ct);
+        Assert.Equal(["OmniStore.Get", "OmniStore.Put"], spans.Names());
+    }
+
     /// <summary>
     /// Listens to the OmniStore ActivitySource and keeps the ended spans of one trace; of that trace's
     /// spans, records those <paramref name="record"/> accepts (given the span's name and how many the
@@ -157,6 +177,15 @@ public sealed class TraceFrameTests
             }
 
             throw new TimeoutException("no span of the trace ended");
+        }
+
+        /// <summary>The names of the spans that ended, sorted.</summary>
+        public string[] Names()
+        {
+            lock (_ended)
+            {
+                return [.. _ended.Select(a => a.DisplayName).Order(StringComparer.Ordinal)];
+            }
         }
 
         public void Dispose() => _listener.Dispose();
