@@ -7,6 +7,15 @@ namespace OmniStore;
 /// </summary>
 public interface IOmniStoreClient : IAsyncDisposable, IDisposable
 {
+    /// <inheritdoc cref="OmniStoreClient.CurrentEndpoint"/>
+    string? CurrentEndpoint { get; }
+
+    /// <inheritdoc cref="OmniStoreClient.Failover"/>
+    event EventHandler<EndpointChangedEventArgs>? Failover;
+
+    /// <inheritdoc cref="OmniStoreClient.Restored"/>
+    event EventHandler<EndpointChangedEventArgs>? Restored;
+
     /// <inheritdoc cref="OmniStoreClient.Put(string, ReadOnlySpan{byte})"/>
     ObjectInfo Put(string name, ReadOnlySpan<byte> data);
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using OmniStore.Diagnostics;
 using OmniStore.Node;
 using OmniStore.Protocol;
 using OmniStore.Storage;
@@ -28,7 +29,31 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         _service = service;
         _options = options;
+        if (service is RemoteObjectService remote)
+        {
+            remote.Moved += (moved, restored) => (restored ? Restored : Failover)?.Invoke(this, moved);
+        }
     }
+
+    /// <summary>
+    /// The address of the node a connected client talks to now (<c>tcp://relay:7070</c>); null for
+    /// the embedded store. It changes on <see cref="Failover"/> and <see cref="Restored"/>.
+    /// </summary>
+    public string? CurrentEndpoint => _service is RemoteObjectService remote ? remote.CurrentAddress.ToString() : null;
+
+    /// <summary>
+    /// A connected client moved to the next of its addresses because the node it used failed (the
+    /// operation that found it failed carries on there). Raised on the thread of that operation, after
+    /// the move; keep handlers short. A handler that throws is logged, and the operation goes on.
+    /// </summary>
+    public event EventHandler<EndpointChangedEventArgs>? Failover;
+
+    /// <summary>
+    /// A connected client that had moved away from its first address moved back to an earlier one,
+    /// which answered again (tried every <see cref="OmniStoreOptions.FailbackInterval"/>). Raised on a
+    /// thread-pool thread; operations already running finish on the node they started with.
+    /// </summary>
+    public event EventHandler<EndpointChangedEventArgs>? Restored;
 
     /// <summary>The node behind this client (tests and the CLI reach the embedded store through it).</summary>
     internal IObjectService Service => _service;
@@ -74,7 +99,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     internal static async Task<OmniStoreClient> ConnectAsync(IReadOnlyList<(string? Label, string? Text)> sources, OmniStoreOptions options, CancellationToken cancellationToken)
     {
         var (dialable, ready) = Prepare(sources, options);
-        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], ready.SharedSecret, ready.Tls, ready.TransferWindow, ready.LoggerFactory.CreateLogger<OmniStoreClient>(), cancellationToken, ready.Rendezvous is null ? null : NodeAddress.Parse(ready.Rendezvous)).ConfigureAwait(false);
+        var service = await RemoteObjectService.ConnectAsync([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], ready.SharedSecret, ready.Tls, ready.TransferWindow, ready.LoggerFactory.CreateLogger<OmniStoreClient>(), cancellationToken, ready.Rendezvous is null ? null : NodeAddress.Parse(ready.Rendezvous), ready.FailbackInterval).ConfigureAwait(false);
         return new OmniStoreClient(service, ready);
     }
 
@@ -94,7 +119,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     private static OmniStoreClient Create(IReadOnlyList<(string? Label, string? Text)> sources, OmniStoreOptions options)
     {
         var (dialable, ready) = Prepare(sources, options);
-        var service = RemoteObjectService.Create([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], ready.SharedSecret, ready.Tls, ready.TransferWindow, ready.LoggerFactory.CreateLogger<OmniStoreClient>(), ready.Rendezvous is null ? null : NodeAddress.Parse(ready.Rendezvous));
+        var service = RemoteObjectService.Create([.. dialable.Select(d => d.Endpoint)], [.. dialable.Select(d => d.Expected)], ready.SharedSecret, ready.Tls, ready.TransferWindow, ready.LoggerFactory.CreateLogger<OmniStoreClient>(), ready.Rendezvous is null ? null : NodeAddress.Parse(ready.Rendezvous), ready.FailbackInterval);
         return new OmniStoreClient(service, ready);
     }
 
@@ -227,7 +252,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.Put(name, data, _options.ChunkSize, options: null);
+        return PutObserved(name, data, options: null);
     }
 
     /// <summary>
@@ -242,7 +267,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(putOptions);
         ThrowIfDisposed();
-        return _service.Put(name, data, _options.ChunkSize, putOptions);
+        return PutObserved(name, data, putOptions);
     }
 
     /// <summary>Stores <paramref name="data"/> under <paramref name="name"/>, replacing what the name was bound to; returns the new binding (its version and manifest id).</summary>
@@ -252,7 +277,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.PutAsync(name, data, _options.ChunkSize, options: null, cancellationToken);
+        return PutObservedAsync(name, data, options: null, cancellationToken);
     }
 
     /// <summary>
@@ -267,7 +292,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(putOptions);
         ThrowIfDisposed();
-        return _service.PutAsync(name, data, _options.ChunkSize, putOptions, cancellationToken);
+        return PutObservedAsync(name, data, putOptions, cancellationToken);
     }
 
     /// <summary>Stores everything <paramref name="source"/> yields under <paramref name="name"/> as <paramref name="putOptions"/> asks; returns the binding.</summary>
@@ -278,7 +303,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(putOptions);
         ThrowIfDisposed();
-        return _service.PutAsync(name, source, _options.ChunkSize, putOptions, cancellationToken);
+        return PutObservedAsync(name, source, putOptions, cancellationToken);
     }
 
     /// <summary>
@@ -286,11 +311,15 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     /// fetches what it lacks from its parent), so that later Gets at that site are local.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
-    public Task PrefetchAsync(string name, CancellationToken cancellationToken = default)
+    public async Task PrefetchAsync(string name, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.PrefetchAsync(name, cancellationToken);
+        await ObservedAsync("prefetch", name, async () =>
+        {
+            await _service.PrefetchAsync(name, cancellationToken).ConfigureAwait(false);
+            return 0L;
+        }).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -303,7 +332,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.PutAsync(name, source, _options.ChunkSize, options: null, cancellationToken);
+        return PutObservedAsync(name, source, options: null, cancellationToken);
     }
 
     /// <summary>Reads the whole object bound to <paramref name="name"/> into a new array.</summary>
@@ -312,7 +341,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.GetAsync(name, cancellationToken);
+        return ObservedAsync("get", name, () => _service.GetAsync(name, cancellationToken), data => data.Length);
     }
 
     /// <summary>Writes the object bound to <paramref name="name"/> to <paramref name="destination"/>, one chunk at a time; returns its length.</summary>
@@ -321,7 +350,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.GetAsync(name, destination, cancellationToken);
+        return ObservedAsync("get", name, () => _service.GetAsync(name, destination, cancellationToken), length => length);
     }
 
     /// <summary>
@@ -333,7 +362,21 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.Get(name, destination);
+        var operation = ClientOperation.Start("get", name);
+        try
+        {
+            int length = _service.Get(name, destination);
+            operation.Moved(length);
+            return length;
+        }
+        catch (Exception ex) when (operation.Failed(ex))
+        {
+            throw; // not reached: the filter records the failure and declines
+        }
+        finally
+        {
+            operation.Dispose();
+        }
     }
 
     /// <summary>What the store knows of <paramref name="name"/>, or null if nothing is bound to it.</summary>
@@ -341,7 +384,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.StatAsync(name, cancellationToken);
+        return ObservedAsync("stat", name, () => _service.StatAsync(name, cancellationToken));
     }
 
     /// <summary>
@@ -390,7 +433,7 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfDisposed();
-        return _service.DeleteAsync(name, cancellationToken);
+        return ObservedAsync("delete", name, () => _service.DeleteAsync(name, cancellationToken));
     }
 
     /// <summary>
@@ -468,6 +511,55 @@ public sealed partial class OmniStoreClient : IOmniStoreClient
         }
 
         return deleted;
+    }
+
+    private ObjectInfo PutObserved(string name, ReadOnlySpan<byte> data, PutOptions? options)
+    {
+        var operation = ClientOperation.Start("put", name);
+        try
+        {
+            var info = _service.Put(name, data, _options.ChunkSize, options);
+            operation.Moved(data.Length);
+            return info;
+        }
+        catch (Exception ex) when (operation.Failed(ex))
+        {
+            throw; // not reached: the filter records the failure and declines
+        }
+        finally
+        {
+            operation.Dispose();
+        }
+    }
+
+    private ValueTask<ObjectInfo> PutObservedAsync(string name, ReadOnlyMemory<byte> data, PutOptions? options, CancellationToken cancellationToken) =>
+        ObservedAsync("put", name, () => _service.PutAsync(name, data, _options.ChunkSize, options, cancellationToken), info => info.Length);
+
+    private ValueTask<ObjectInfo> PutObservedAsync(string name, Stream source, PutOptions? options, CancellationToken cancellationToken) =>
+        ObservedAsync("put", name, () => _service.PutAsync(name, source, _options.ChunkSize, options, cancellationToken), info => info.Length);
+
+    /// <summary>
+    /// Runs <paramref name="run"/> as the client operation <paramref name="operation"/> on
+    /// <paramref name="name"/>: in its span, counted, timed, and with the bytes <paramref name="moved"/>
+    /// reads from its result (docs/observability.md).
+    /// </summary>
+    private static async ValueTask<T> ObservedAsync<T>(string operation, string name, Func<ValueTask<T>> run, Func<T, long>? moved = null)
+    {
+        var observed = ClientOperation.Start(operation, name);
+        try
+        {
+            var result = await run().ConfigureAwait(false);
+            observed.Moved(moved?.Invoke(result) ?? 0);
+            return result;
+        }
+        catch (Exception ex) when (observed.Failed(ex))
+        {
+            throw; // not reached: the filter records the failure and declines
+        }
+        finally
+        {
+            observed.Dispose();
+        }
     }
 
     /// <inheritdoc/>

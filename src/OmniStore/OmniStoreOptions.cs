@@ -73,8 +73,22 @@ public sealed record OmniStoreOptions
     public const int MaxTransferWindow = 128;
 
     /// <summary>
+    /// How often a connected client that moved away from the first of its addresses (after a failure)
+    /// tries the addresses before the one it uses, to move back to the first that answers (raising
+    /// <see cref="OmniStoreClient.Restored"/>): one handshake per address and interval, nothing while
+    /// the client is on its first address. <see cref="Timeout.InfiniteTimeSpan"/> keeps a client where it
+    /// moved. Defaults to 10 seconds.
+    /// </summary>
+    public TimeSpan FailbackInterval { get; init; } = DefaultFailbackInterval;
+
+    /// <summary>The default of <see cref="FailbackInterval"/>.</summary>
+    public static readonly TimeSpan DefaultFailbackInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// Where a connected client logs: each move to another address (which one failed, why, and which
-    /// is tried next; category <c>OmniStore.OmniStoreClient</c>, event ids 5000-5099). Defaults to none.
+    /// is tried next) and back (category <c>OmniStore.OmniStoreClient</c>, event ids 5000-5099).
+    /// Spans and metrics go through <c>System.Diagnostics</c> instead (<see cref="OmniStoreDiagnostics"/>;
+    /// docs/observability.md). Defaults to none.
     /// </summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
@@ -132,6 +146,11 @@ public sealed record OmniStoreOptions
         if (FallbackUris is null)
         {
             throw new ArgumentNullException(argumentName, $"{nameof(FallbackUris)} must not be null (an empty list means no fallback).");
+        }
+
+        if (FailbackInterval <= TimeSpan.Zero && FailbackInterval != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, FailbackInterval, $"{nameof(FailbackInterval)} must be positive, or Timeout.InfiniteTimeSpan to stay on the address moved to.");
         }
 
         if (LoggerFactory is null)

@@ -147,6 +147,12 @@ internal static class RelayCommand
             HelpName = "URL",
             CustomParser = ParseStatusListen,
         };
+        var otlp = new Option<Uri?>("--otlp")
+        {
+            Description = "Export the node's metrics and spans with OTLP to this collector (http://HOST:PORT; http/protobuf unless OTEL_EXPORTER_OTLP_PROTOCOL says grpc). Without it, OTEL_EXPORTER_OTLP_ENDPOINT turns the export on; neither: no export. See docs/observability.md",
+            HelpName = "URL",
+            CustomParser = ParseOtlp,
+        };
         var childUpstreamLimit = new Option<int>("--child-upstream-limit")
         {
             Description = "A relay: how many requests to its parent one child connection's requests may have in flight; more wait",
@@ -270,6 +276,7 @@ internal static class RelayCommand
             maxLateRelayCooldown,
             verifyInterval,
             statusListen,
+            otlp,
             childUpstreamLimit,
             childMissRate,
             childMissBurst,
@@ -377,6 +384,7 @@ internal static class RelayCommand
                 LogFormat = parseResult.GetValue(logFormat),
                 LogSummaryInterval = parseResult.GetValue(logSummaryInterval) ?? RelaySettings.DefaultLogSummaryInterval,
                 ConfigurationSources = RelayConfiguration.Of(parseResult)?.Summary,
+                Otlp = parseResult.GetValue(otlp),
             };
         }
     }
@@ -545,6 +553,18 @@ internal static class RelayCommand
         }
 
         result.AddError($"--status-listen: '{text}' {problem}.");
+        return null;
+    }
+
+    private static Uri? ParseOtlp(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+        if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Host.Length > 0 && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.Fragment))
+        {
+            return uri;
+        }
+
+        result.AddError($"--otlp: '{OmniStore.Internal.UntrustedText.Escape(text, 200)}' is not an OTLP collector's address, such as http://127.0.0.1:4318.");
         return null;
     }
 

@@ -34,4 +34,7 @@ internal static partial class DaemonLog
 
     [LoggerMessage(4009, LogLevel.Information, "Configuration: {Sources}")]
     public static partial void Configuration(ILogger logger, string sources);
+
+    [LoggerMessage(4010, LogLevel.Information, "Exporting metrics and spans with OTLP to {Destination}")]
+    public static partial void Exporting(ILogger logger, string destination);
 }

@@ -91,6 +91,7 @@ internal static class RelayDaemon
         identity.NodeId = node.NodeId.ToString();
         StatusListener? status = null;
         ActivitySummary? summary = null;
+        OtlpExport? otlp = null;
         await using var notifier = ServiceNotifier.FromEnvironment(logger);
         try
         {
@@ -98,6 +99,12 @@ internal static class RelayDaemon
             {
                 status = await StatusListener.StartAsync(statusListen, node.GetStatus, node.GetReadiness, ConfigureLogging, cancellationToken);
                 DaemonLog.StatusListening(logger, status.Address.GetLeftPart(UriPartial.Authority));
+            }
+
+            otlp = OtlpExport.Start(settings.Otlp, node.GetStatus, node.NodeId.ToString(), node.IsRoot ? "root" : "relay", settings.Site);
+            if (otlp is not null)
+            {
+                DaemonLog.Exporting(logger, otlp.Destination);
             }
 
             Console.Out.WriteLine($"{NodeIdPrefix}{node.NodeId}");
@@ -132,6 +139,7 @@ internal static class RelayDaemon
                 await status.DisposeAsync();
             }
 
+            otlp?.Dispose(); // its last export reads the node's status
             await node.DisposeAsync();
         }
 

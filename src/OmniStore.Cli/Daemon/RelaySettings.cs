@@ -26,6 +26,9 @@ internal sealed record RelaySettings(
     LogLevel LogLevel,
     TimeSpan ShutdownGrace)
 {
+    /// <summary>The OTLP collector to export metrics and spans to (<c>--otlp</c>); null: the one <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> names, if any (docs/observability.md).</summary>
+    public Uri? Otlp { get; init; }
+
     /// <summary>The node id the parent must prove (<c>--parent URI#NODEID</c>); null for whichever node answers there.</summary>
     public NodeId? ParentNodeId { get; init; }
 

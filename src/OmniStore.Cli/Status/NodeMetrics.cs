@@ -17,6 +17,13 @@ internal static class NodeMetrics
     public static string Format(NodeStatus status)
     {
         var text = new PrometheusText();
+        Write(status, text);
+        return text.ToString();
+    }
+
+    /// <summary>Writes the metrics of <paramref name="status"/> to <paramref name="text"/>: /metrics and the OpenTelemetry meter alike.</summary>
+    public static void Write(NodeStatus status, IMetricWriter text)
+    {
         text.Family("omnistore_node_info", "gauge", "The node: role (root or relay), site, id and store mode; always 1.")
             .Sample("omnistore_node_info", 1, ("role", status.Role), ("site", status.Site), ("node_id", status.NodeId), ("store_mode", status.Store.Mode), ("listen", status.Listen));
 
@@ -99,11 +106,9 @@ internal static class NodeMetrics
         {
             AddConnections(text, connections);
         }
-
-        return text.ToString();
     }
 
-    private static void AddConnections(PrometheusText text, ConnectionStatus connections)
+    private static void AddConnections(IMetricWriter text, ConnectionStatus connections)
     {
         text.Single("omnistore_connections", "gauge", "Connections from children now, handshakes in progress included.", connections.Open);
         text.Single("omnistore_connections_handshaking", "gauge", "Connections from children still in their handshake.", connections.Handshaking);
@@ -122,10 +127,10 @@ internal static class NodeMetrics
         text.Single("omnistore_refusing_connections_since_seconds", "gauge", "When the node began refusing connections, in seconds since 1970; 0 while it accepts them.", connections.Refusing?.Since.ToUnixTimeSeconds() ?? 0);
     }
 
-    private static void AddLink(PrometheusText text, LinkTraffic traffic, params (string Name, string Value)[] link) =>
+    private static void AddLink(IMetricWriter text, LinkTraffic traffic, params (string Name, string Value)[] link) =>
         AddLink(text, traffic, LinkBytes, link);
 
-    private static void AddLink(PrometheusText text, LinkTraffic traffic, string family, params (string Name, string Value)[] link)
+    private static void AddLink(IMetricWriter text, LinkTraffic traffic, string family, params (string Name, string Value)[] link)
     {
         text.Sample(family, traffic.PayloadIn, [.. link, ("direction", "in"), ("kind", "payload")]);
         text.Sample(family, traffic.PayloadOut, [.. link, ("direction", "out"), ("kind", "payload")]);
@@ -134,7 +139,7 @@ internal static class NodeMetrics
     }
 
     /// <summary>Per rudp link (docs/rudp.md, "Status and metrics"): the transport's RTT, window, pacing rate, bytes in flight, packets sent and lost, retransmitted bytes and path MTU.</summary>
-    private static void AddTransportState(PrometheusText text, NodeStatus status, IEnumerable<LinkStatus> children)
+    private static void AddTransportState(IMetricWriter text, NodeStatus status, IEnumerable<LinkStatus> children)
     {
         var links = new List<((string, string)[] Labels, OmniStore.Transport.TransportStatistics State)>();
         if (status.Parent is { Link.TransportState: { } parentState } parent)

@@ -8,23 +8,23 @@ namespace OmniStore.Cli.Status;
 /// Writes the Prometheus text exposition format (version 0.0.4): per metric family one
 /// <c># HELP</c> and one <c># TYPE</c> line, then its samples, <c>name{label="value",...} number</c>.
 /// </summary>
-internal sealed class PrometheusText
+internal sealed class PrometheusText : IMetricWriter
 {
     /// <summary>The content type scrapers expect for this format.</summary>
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
     private readonly StringBuilder _text = new();
 
-    /// <summary>Starts a metric family; <paramref name="type"/> is <c>counter</c> or <c>gauge</c>.</summary>
-    public PrometheusText Family(string name, string type, string help)
+    /// <inheritdoc/>
+    public IMetricWriter Family(string name, string type, string help)
     {
         _text.Append("# HELP ").Append(name).Append(' ').Append(EscapeHelp(help)).Append('\n');
         _text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
         return this;
     }
 
-    /// <summary>Adds a sample of the family just started.</summary>
-    public PrometheusText Sample(string name, long value, params (string Name, string Value)[] labels)
+    /// <inheritdoc/>
+    public IMetricWriter Sample(string name, long value, params (string Name, string Value)[] labels)
     {
         _text.Append(name);
         if (labels.Length > 0)
@@ -41,10 +41,6 @@ internal sealed class PrometheusText
         _text.Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         return this;
     }
-
-    /// <summary>A family with a single unlabelled sample.</summary>
-    public PrometheusText Single(string name, string type, string help, long value) =>
-        Family(name, type, help).Sample(name, value);
 
     public override string ToString() => _text.ToString();
 

@@ -23,4 +23,10 @@ internal static partial class ClientLog
 
     [LoggerMessage(5004, LogLevel.Information, "Moved from {Previous} to {Address} ({Peer}); failover {Count}")]
     public static partial void MovedTo(ILogger logger, string previous, string address, PeerText peer, int count);
+
+    [LoggerMessage(5005, LogLevel.Information, "Moved back from {Previous} to {Address} ({Peer}), which answers again")]
+    public static partial void Restored(ILogger logger, string previous, string address, PeerText peer);
+
+    [LoggerMessage(5006, LogLevel.Warning, "A handler of the client's {Event} event failed")]
+    public static partial void EventHandlerFailed(ILogger logger, Exception exception, string @event);
 }

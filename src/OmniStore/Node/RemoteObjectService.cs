@@ -26,6 +26,10 @@ internal sealed class RemoteObjectService : IObjectService
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
 
+    // Ends the return to a preferred address (FailbackLoopAsync) when the client is disposed.
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _failback;
+
     // Small objects read again skip GET_MANIFEST (docs/performance.md, "Small objects against Redis").
     private readonly ManifestCache _manifests = new(ManifestCacheCapacity, ManifestCacheMaxChunks);
     private PeerConnection? _connection;
@@ -59,17 +63,24 @@ internal sealed class RemoteObjectService : IObjectService
     /// <summary>The address of the node currently in use.</summary>
     public NodeAddress CurrentAddress => _addresses[Volatile.Read(ref _index)];
 
-    /// <summary>How many times the client moved to another address.</summary>
+    /// <summary>How many times the client moved to another address after a failure.</summary>
     public int Failovers { get; private set; }
+
+    /// <summary>
+    /// The client moved to another address: after a failure (the flag false), or back to an earlier
+    /// address that answered again (true). Raised after the move, outside the client's locks; a
+    /// handler that throws is logged and does not fail the request that moved.
+    /// </summary>
+    public event Action<EndpointChangedEventArgs, bool>? Moved;
 
     /// <summary>
     /// Connects to the first of <paramref name="addresses"/> that answers; <paramref name="expected"/>
     /// gives, per address, the node id the node there must prove (null: any). With
     /// <paramref name="tls"/> (for <c>tls+</c> addresses), the certificate's key is the client's node key.
     /// </summary>
-    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, CancellationToken cancellationToken, NodeAddress? rendezvous = null)
+    public static async Task<RemoteObjectService> ConnectAsync(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, CancellationToken cancellationToken, NodeAddress? rendezvous = null, TimeSpan? failbackInterval = null)
     {
-        var service = Create(addresses, expected, secret, tls, window, logger, rendezvous);
+        var service = Create(addresses, expected, secret, tls, window, logger, rendezvous, failbackInterval);
         try
         {
             await service.ReconnectAsync(failed: null, why: null, cancellationToken).ConfigureAwait(false);
@@ -87,7 +98,7 @@ internal sealed class RemoteObjectService : IObjectService
     /// As <see cref="ConnectAsync"/>, but connecting on the first request instead of now: nothing
     /// here waits on the network (the TLS files, if any, are read).
     /// </summary>
-    public static RemoteObjectService Create(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, NodeAddress? rendezvous = null)
+    public static RemoteObjectService Create(IReadOnlyList<NodeAddress> addresses, IReadOnlyList<NodeId?> expected, byte[]? secret, TlsOptions? tls, int window, ILogger logger, NodeAddress? rendezvous = null, TimeSpan? failbackInterval = null)
     {
         ArgumentOutOfRangeException.ThrowIfNotEqual(expected.Count, addresses.Count, nameof(expected));
         var credentials = tls?.Load();
@@ -112,6 +123,15 @@ internal sealed class RemoteObjectService : IObjectService
             service._transports = service._transports.With(new Nat.NatTransport(service._transports.Get("rudp"), service._nat));
         }
 
+        if (addresses.Count > 1 && (failbackInterval ?? OmniStoreOptions.DefaultFailbackInterval) is var interval && interval != Timeout.InfiniteTimeSpan)
+        {
+            // Not in the caller's execution context: the loop outlives whatever operation (and span) made the client.
+            using (ExecutionContext.SuppressFlow())
+            {
+                service._failback = Task.Run(() => service.FailbackLoopAsync(interval, service._stopping.Token), CancellationToken.None);
+            }
+        }
+
         return service;
     }
 
@@ -131,6 +151,7 @@ internal sealed class RemoteObjectService : IObjectService
     private async Task<PeerConnection> ReconnectAsync(PeerConnection? failed, string? why, CancellationToken cancellationToken)
     {
         await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        EndpointChangedEventArgs? moved = null;
         try
         {
             if (_connection is { IsOpen: true, GoingAway: false } current && current != failed)
@@ -159,6 +180,8 @@ internal sealed class RemoteObjectService : IObjectService
                     {
                         Failovers++;
                         ClientLog.MovedTo(_logger, _addresses[_index].ToString(), _addresses[index].ToString(), connection.Describe(), Failovers);
+                        Diagnostics.Telemetry.Failovers.Add(1, new KeyValuePair<string, object?>("server.address", _addresses[index].ToString()));
+                        moved = new EndpointChangedEventArgs(_addresses[_index].ToString(), _addresses[index].ToString(), why ?? "unknown");
                         _ = RetireAsync(previous);
                     }
                     else
@@ -195,6 +218,103 @@ internal sealed class RemoteObjectService : IObjectService
         finally
         {
             _connectLock.Release();
+            if (moved is not null)
+            {
+                RaiseMoved(moved, restored: false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// While the client is not on its first address, tries every <paramref name="interval"/> the
+    /// addresses before the one in use, in order, and moves to the first that answers: a client that
+    /// failed over to the root goes back to its site's relay once the relay is up again.
+    /// </summary>
+    private async Task FailbackLoopAsync(TimeSpan interval, CancellationToken stopping)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(interval);
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            {
+                int current = Volatile.Read(ref _index);
+                for (int index = 0; index < current; index++)
+                {
+                    if (await TryRestoreAsync(index, stopping).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>One handshake with the earlier address <paramref name="index"/>; if it answers, the client moves there.</summary>
+    private async Task<bool> TryRestoreAsync(int index, CancellationToken stopping)
+    {
+        PeerConnection connection;
+        using (var attempt = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+        {
+            attempt.CancelAfter(FailbackAttemptTimeout);
+            try
+            {
+                var transport = await _transports.ConnectAsync(_addresses[index], Counters, attempt.Token).ConfigureAwait(false);
+                connection = await PeerConnection.StartAsync(transport, isOpener: true, _identities[index], _revocations, ConnectionLimits.Default, logger: null, attempt.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (!stopping.IsCancellationRequested)
+            {
+                return false; // still down: tried again next interval
+            }
+        }
+
+        EndpointChangedEventArgs? moved = null;
+        await _connectLock.WaitAsync(stopping).ConfigureAwait(false);
+        try
+        {
+            if (Volatile.Read(ref _disposed) == 0 && index < _index)
+            {
+                moved = new EndpointChangedEventArgs(_addresses[_index].ToString(), _addresses[index].ToString(), reason: null);
+                ClientLog.Restored(_logger, moved.Previous, moved.Current, connection.Describe());
+                Diagnostics.Telemetry.Restores.Add(1, new KeyValuePair<string, object?>("server.address", moved.Current));
+                if (_connection is { } previous)
+                {
+                    _ = RetireAsync(previous);
+                }
+
+                _connection = connection;
+                Volatile.Write(ref _index, index);
+            }
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+
+        if (moved is null)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            return false;
+        }
+
+        RaiseMoved(moved, restored: true);
+        return true;
+    }
+
+    /// <summary>How long one try of an earlier address may take.</summary>
+    private static readonly TimeSpan FailbackAttemptTimeout = TimeSpan.FromSeconds(10);
+
+    private void RaiseMoved(EndpointChangedEventArgs moved, bool restored)
+    {
+        try
+        {
+            Moved?.Invoke(moved, restored);
+        }
+        catch (Exception ex)
+        {
+            ClientLog.EventHandlerFailed(_logger, ex, restored ? "Restored" : "Failover");
         }
     }
 
@@ -813,6 +933,13 @@ internal sealed class RemoteObjectService : IObjectService
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            if (_failback is not null)
+            {
+                await _failback.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            _stopping.Dispose();
             if (_connection is not null)
             {
                 await _connection.DisposeAsync().ConfigureAwait(false);

@@ -42,6 +42,9 @@ internal sealed class Message : IDisposable
     /// </summary>
     internal int Announced { get; init; }
 
+    /// <summary>The trace context a TRACE frame gave this request (docs/protocol.md, "TRACE"), if any.</summary>
+    internal System.Diagnostics.ActivityContext? Trace { get; set; }
+
     /// <summary>Bytes of the buffer held (0 once disposed).</summary>
     internal int Capacity => Volatile.Read(ref _buffer)?.Length ?? 0;
 

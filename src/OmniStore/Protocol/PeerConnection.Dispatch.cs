@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using OmniStore.Diagnostics;
+
 namespace OmniStore.Protocol;
 
 /// <summary>
@@ -26,6 +29,45 @@ internal sealed partial class PeerConnection
     // (for a chunk still arriving, say) stops waiting and gives up what it holds.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, CancellationTokenSource> _serving = new();
     private readonly TaskCompletionSource _handlersFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // The trace context of the traced request being served, when this process records no span of
+    // its own for it (nothing listens to the ActivitySource): passed on to the requests the handler
+    // sends (a relay's fetch from its parent), so the trace goes on through this node unbroken.
+    private static readonly AsyncLocal<ActivityContext?> ServedTrace = new();
+
+    /// <summary>
+    /// The trace context a request sent now carries in its TRACE frame: the current span, if it is
+    /// recorded, else that of the traced request being served; null for none (no TRACE is sent).
+    /// </summary>
+    private static ActivityContext? OutgoingTrace() =>
+        Activity.Current is { Recorded: true } current ? current.Context : ServedTrace.Value;
+
+    /// <summary>
+    /// Begins serving a traced request: a server span, child of the peer's, when something listens
+    /// to <see cref="Telemetry.Source"/>; in any case the context the handler's own requests carry on.
+    /// Runs in the handler's execution context, so both flow into what it awaits.
+    /// </summary>
+    private Activity? StartServing(FrameType type, ActivityContext trace)
+    {
+        var activity = Telemetry.Source.StartActivity(ServeSpanName(type), ActivityKind.Server, trace);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("omnistore.request", type.ToString());
+            activity.SetTag("omnistore.peer.role", Remote.Role.ToString());
+        }
+
+        ServedTrace.Value = activity is { Recorded: true } ? null : trace;
+        return activity;
+    }
+
+    /// <summary>Clears the ambient trace of the code that runs next in this execution context (an async method's own).</summary>
+    private static void ForgetAmbientTrace()
+    {
+        Activity.Current = null;
+        ServedTrace.Value = null;
+    }
+
+    private static string ServeSpanName(FrameType type) => "OmniStore.Serve " + type;
 
     /// <summary>Answers request <paramref name="stream"/>.</summary>
     public ValueTask RespondAsync(uint stream, FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body = default) =>
@@ -84,6 +126,7 @@ internal sealed partial class PeerConnection
     {
         uint stream = request.Stream;
         bool slot = false;
+        Activity? activity = null;
         using var serving = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token);
         _serving[stream] = serving;
         try
@@ -98,10 +141,16 @@ internal sealed partial class PeerConnection
                 return;
             }
 
+            if (request.Trace is { } trace)
+            {
+                activity = StartServing(request.Type, trace);
+            }
+
             await _handler.HandleAsync(this, request, serving.Token).ConfigureAwait(false);
         }
         catch (OmniStoreException ex) when (IsOpen)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Error.ToString());
             await TryRespondErrorAsync(stream, ex.Error, ex.Message).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (IsOpen)
@@ -121,6 +170,7 @@ internal sealed partial class PeerConnection
         }
         finally
         {
+            activity?.Dispose();
             _serving.TryRemove(new KeyValuePair<uint, CancellationTokenSource>(stream, serving));
             if (slot)
             {

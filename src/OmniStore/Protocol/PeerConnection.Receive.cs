@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using OmniStore.Transport;
 
@@ -21,8 +22,15 @@ internal sealed partial class PeerConnection
 
     private readonly Dictionary<uint, Message> _assembling = [];
 
+    // TRACE frames whose request has not begun to arrive yet (read loop only), at most
+    // MaxConcurrentRequests of them: a peer that sends TRACEs and no requests holds no more.
+    private readonly Dictionary<uint, ActivityContext?> _traces = [];
+
     private async Task ReadLoopAsync()
     {
+        // The loop (and every handler it starts) outlives the operation that opened the connection:
+        // that operation's span must not become the parent of everything the connection serves.
+        ForgetAmbientTrace();
         var input = _pipe.Input;
         StartLiveness();
         try
@@ -153,8 +161,16 @@ internal sealed partial class PeerConnection
             return;
         }
 
+        if (header.Type == FrameType.Trace)
+        {
+            OnTrace(header, payload);
+            return;
+        }
+
         if (header.Type == FrameType.Cancel)
         {
+            _traces.Remove(header.Stream);
+
             // A request still arriving is dropped; one being served sees its token cancelled and
             // finishes (its answer, if any, is discarded by the peer, which stopped waiting).
             if (IsRemoteInitiated(header.Stream) && _assembling.Remove(header.Stream, out var abandoned))
@@ -191,6 +207,31 @@ internal sealed partial class PeerConnection
         var message = BeginFrame(header, payload);
         message.Append(payload);
         EndFrame(header, message);
+    }
+
+    /// <summary>
+    /// A TRACE (docs/protocol.md, "TRACE"): the trace context of the request that follows on its
+    /// stream, kept until that request's first frame. It comes only from a version-8 peer, only
+    /// before a request of the peer's, as one whole frame of exactly 25 bytes, once per stream.
+    /// </summary>
+    private void OnTrace(FrameHeader header, ReadOnlySequence<byte> payload)
+    {
+        string? problem = Version < ProtocolLimits.TraceVersion ? $"a TRACE frame on a connection of protocol version {Version} (TRACE is version {ProtocolLimits.TraceVersion}'s)"
+            : !IsRemoteInitiated(header.Stream) ? $"a TRACE frame on stream {header.Stream}, which this end opened (TRACE precedes a request only)"
+            : payload.Length != TraceMessage.Size ? $"a TRACE of {payload.Length} bytes (TRACE carries {TraceMessage.Size})"
+            : (header.Flags & FrameFlags.End) == 0 ? "a TRACE without END (TRACE is one frame)"
+            : _assembling.ContainsKey(header.Stream) ? $"a TRACE frame inside the request on stream {header.Stream}"
+            : _traces.ContainsKey(header.Stream) ? $"a second TRACE frame on stream {header.Stream}"
+            : _traces.Count >= ProtocolLimits.MaxConcurrentRequests ? $"more than {ProtocolLimits.MaxConcurrentRequests} TRACE frames waiting for their requests"
+            : null;
+        if (problem is not null)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, problem);
+        }
+
+        Span<byte> bytes = stackalloc byte[TraceMessage.Size];
+        payload.CopyTo(bytes);
+        _traces[header.Stream] = TraceMessage.Decode(bytes);
     }
 
     /// <summary>
@@ -254,6 +295,10 @@ internal sealed partial class PeerConnection
             int announced = Math.Min(ExpectedLength(header, start), limit);
             int first = request ? Math.Min(announced, header.PayloadLength) : Math.Max(announced, header.PayloadLength);
             message = new Message(header.Type, header.Stream, ArrayPool<byte>.Shared.Rent(Math.Max(Math.Min(first, limit), 1)), 0, this) { Announced = announced };
+            if (request && _traces.Remove(header.Stream, out var trace))
+            {
+                message.Trace = trace;
+            }
             _assembling[header.Stream] = message;
         }
         else if (message.Type != header.Type)

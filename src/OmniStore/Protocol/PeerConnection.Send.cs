@@ -83,7 +83,7 @@ internal sealed partial class PeerConnection
                 ThrowIfClosed();
             }
 
-            await SendAsync(stream, type, head, body).ConfigureAwait(false);
+            await SendRequestFramesAsync(stream, type, head, body).ConfigureAwait(false);
             Message message;
             try
             {
@@ -132,6 +132,20 @@ internal sealed partial class PeerConnection
     /// waits for at most one frame. Once the first frame is out the message is always finished (the
     /// peer would otherwise hold a half message).
     /// </summary>
+    /// <summary>
+    /// A request's frames: its TRACE first, on its stream, when a version-8 peer is sent a request
+    /// of a traced operation (docs/protocol.md, "TRACE"), then the request itself.
+    /// </summary>
+    private async ValueTask SendRequestFramesAsync(uint stream, FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body)
+    {
+        if (Version >= ProtocolLimits.TraceVersion && OutgoingTrace() is { } trace)
+        {
+            await SendAsync(stream, FrameType.Trace, TraceMessage.Encode(trace), default).ConfigureAwait(false);
+        }
+
+        await SendAsync(stream, type, head, body).ConfigureAwait(false);
+    }
+
     private async ValueTask SendAsync(uint stream, FrameType type, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body)
     {
         int total = head.Length + body.Length;

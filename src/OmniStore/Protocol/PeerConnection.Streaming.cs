@@ -35,7 +35,7 @@ internal sealed partial class PeerConnection
         try
         {
             ThrowIfClosed();
-            await SendAsync(stream, type, payload, default).ConfigureAwait(false);
+            await SendRequestFramesAsync(stream, type, payload, default).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

@@ -32,7 +32,7 @@ public static class CliRunner
     /// <summary>
     /// How to start <c>omnistore</c> with <paramref name="args"/>: stdout and stderr redirected,
     /// OMNISTORE_DATA set to <paramref name="dataDirectory"/>, NO_COLOR set, and the variables that
-    /// would point the child at someone else's relay removed.
+    /// would point the child at someone else's relay (or collector) removed.
     /// </summary>
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null)
     {
@@ -55,6 +55,7 @@ public static class CliRunner
         start.Environment.Remove("OMNISTORE_FALLBACK");
         start.Environment.Remove("OMNISTORE_SECRET_FILE");
         start.Environment.Remove("OMNISTORE_RELAY_SECRET_FILE");
+        start.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT"); // a collector of the machine's: not for test nodes
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
             if (value is null)

@@ -52,6 +52,9 @@ public sealed partial class PrometheusText
 
     public bool Has(string name) => _samples.Any(s => s.Name == name);
 
+    /// <summary>Every sample read, in order.</summary>
+    public IReadOnlyList<(string Name, Dictionary<string, string> Labels, double Value)> Samples => _samples;
+
     /// <summary>The value of the one sample of <paramref name="name"/> that has <paramref name="labels"/> (and maybe others).</summary>
     public double Get(string name, params (string Name, string Value)[] labels)
     {

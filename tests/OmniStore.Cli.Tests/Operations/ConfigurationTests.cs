@@ -37,6 +37,7 @@ public sealed class ConfigurationTests : IDisposable
         ["max-late-relay-cooldown"] = ["20m"],
         ["verify-interval"] = ["24h"],
         ["status-listen"] = ["http://127.0.0.1:9100"],
+        ["otlp"] = ["http://127.0.0.1:4318"],
         ["child-upstream-limit"] = ["8"],
         ["child-miss-rate"] = ["50"],
         ["child-miss-burst"] = ["60"],

@@ -26,7 +26,7 @@ public sealed class ProtocolVersionTests : IAsyncDisposable
     [Theory]
     [InlineData(1, 1)]
     [InlineData(0, 1)]
-    [InlineData(9, 10)] // above this build's range
+    [InlineData((ushort)(ProtocolLimits.MaxVersion + 1), (ushort)(ProtocolLimits.MaxVersion + 3))] // above this build's range
     public async Task AnOpenerOfAnotherVersion_IsRefused_WithBothVersionRangesInTheError(ushort min, ushort max)
     {
         var ct = TestContext.Current.CancellationToken;

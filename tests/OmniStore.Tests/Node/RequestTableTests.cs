@@ -30,6 +30,7 @@ public sealed class RequestTableTests
     [InlineData((byte)FrameType.Ping)]
     [InlineData((byte)FrameType.Cancel)]
     [InlineData((byte)FrameType.GoAway)]
+    [InlineData((byte)FrameType.Trace)]
     public void FramesOfTheConnectionItself_CannotBeRegistered(byte type)
     {
         var ex = Assert.Throws<ArgumentException>(() => new RequestTable().Add((FrameType)type, TreeSide.Child, Nothing));

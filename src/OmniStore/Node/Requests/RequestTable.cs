@@ -34,7 +34,7 @@ internal sealed class RequestTable
             throw new InvalidOperationException($"The request table is fixed once the node has started; {type} comes too late.");
         }
 
-        if (type is FrameType.Hello or FrameType.Auth or FrameType.Ready or FrameType.Error or FrameType.Ping or FrameType.Pong or FrameType.Cancel or FrameType.GoAway)
+        if (type is FrameType.Hello or FrameType.Auth or FrameType.Ready or FrameType.Error or FrameType.Ping or FrameType.Pong or FrameType.Cancel or FrameType.GoAway or FrameType.Trace)
         {
             throw new ArgumentException($"{type} belongs to the connection itself, not to a request.", nameof(type));
         }
