@@ -42,6 +42,12 @@ internal sealed record TreeNodeOptions
     internal TimeSpan RevocationPollInterval { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
+    /// How often a relay sends its parent a TREE_REPORT (docs/tree.md): itself and a bounded summary
+    /// of its subtree. Between 100 ms and 1 min. Defaults to 1 s.
+    /// </summary>
+    internal TimeSpan TreeReportInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// The name this node registers at its rendezvous (<c>--node-id</c>), so that others reach it
     /// behind its NAT as <c>rudp://NAME</c> (docs/nat.md); it needs a rudp listener and a
     /// <see cref="Rendezvous"/> (a relay's defaults to its parent). Null (the default): none.
@@ -484,6 +490,10 @@ internal sealed record TreeNodeOptions
 
         Liveness.Validate(argumentName);
         StoreOptions.Validate(argumentName);
+        if (TreeReportInterval < TimeSpan.FromMilliseconds(100) || TreeReportInterval > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentOutOfRangeException(argumentName, TreeReportInterval, $"{nameof(TreeReportInterval)} must be between 100 ms and 1 min.");
+        }
     }
 
     private void ValidateListen(string argumentName)
