@@ -36,17 +36,28 @@ internal static class StatusCommand
             Description = $"Only say whether the node is ready to serve (its /readyz), in one line: exit {ExitCodes.Success} when it is, {ExitCodes.For(OmniStoreError.Unavailable)} (Unavailable) when it is not or does not answer. For scripts and monitors",
         };
 
-        var command = new Command("status", "Show a node's role, parent link, children, traffic, cache and requests in flight; or, with --check, whether it is ready")
+        var tree = new Option<bool>("--tree")
+        {
+            Description = "Show the tree below the node (docs/tree.md), as an indented text tree: node, site, role, link path and RTT, bytes each way, cache used/size, hit ratio, clients, transfers in progress; with --json, the tree's JSON",
+        };
+
+        var command = new Command("status", "Show a node's role, parent link, children, traffic, cache and requests in flight; with --tree, the tree below it; or, with --check, whether it is ready")
         {
             relay,
             json,
             check,
+            tree,
         };
         command.Validators.Add(result =>
         {
             if (result.GetValue(json) && result.GetValue(check))
             {
                 result.AddError("--json and --check exclude each other: --check prints one line and exits by the node's readiness.");
+            }
+
+            if (result.GetValue(tree) && result.GetValue(check))
+            {
+                result.AddError("--tree and --check exclude each other: --check prints one line and exits by the node's readiness.");
             }
         });
 
@@ -55,6 +66,32 @@ internal static class StatusCommand
             if (parseResult.GetValue(check))
             {
                 return await CheckAsync(new Uri(parseResult.GetRequiredValue(relay), "/readyz"), cancellationToken);
+            }
+
+            if (parseResult.GetValue(tree))
+            {
+                var treeUrl = new Uri(parseResult.GetRequiredValue(relay), "/tree");
+                string treeText = await FetchAsync(treeUrl, cancellationToken);
+                TreeView view;
+                try
+                {
+                    view = TreeJson.Deserialize(treeText);
+                }
+                catch (JsonException ex)
+                {
+                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"{treeUrl} did not answer with a tree: {ex.Message}", ex);
+                }
+
+                if (parseResult.GetValue(json))
+                {
+                    Console.Out.WriteLine(treeText.TrimEnd());
+                }
+                else
+                {
+                    TreeText.Write(Console.Out, view);
+                }
+
+                return ExitCodes.Success;
             }
 
             var url = new Uri(parseResult.GetRequiredValue(relay), "/status");
