@@ -59,7 +59,7 @@ internal static class TreeText
         foreach (var transfer in node.Transfers)
         {
             double percent = transfer.TotalBytes == 0 ? 100 : 100.0 * transfer.DoneBytes / transfer.TotalBytes;
-            output.WriteLine(string.Create(c, $"{inner}transfer '{Safe(transfer.Name)}' to {Safe(transfer.Peer)}: {ByteSize.Format(transfer.DoneBytes)} of {ByteSize.Format(transfer.TotalBytes)} ({percent:0}%)"));
+            output.WriteLine(string.Create(c, $"{inner}transfer '{Safe(transfer.Name)}' to {(transfer.Peer.Length == 0 ? "a client" : $"site {Safe(transfer.Peer)}")}: {ByteSize.Format(transfer.DoneBytes)} of {ByteSize.Format(transfer.TotalBytes)} ({percent:0}%)"));
         }
 
         foreach (var error in node.Errors)

@@ -15,7 +15,15 @@ internal sealed partial class TreeNode
     internal int Waiting => _waiters.Count;
 
     /// <inheritdoc/>
-    public void NoteBindingApplied(BindingMessage binding) => _waiters.Notify(binding);
+    public void NoteBindingApplied(BindingMessage binding)
+    {
+        if (binding.IsBound)
+        {
+            _transfers.Named(binding.Name, binding.ManifestId);
+        }
+
+        _waiters.Notify(binding);
+    }
 
     private async Task ServeListAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {

@@ -81,6 +81,7 @@ internal sealed partial class TreeNode
         Authorize(connection, name, write: false);
         var binding = await ResolveAsync(name, connection, cancellationToken).ConfigureAwait(false);
         _transfers.Resolved(connection, name, binding.ManifestId);
+        _transfers.Named(name, binding.ManifestId);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 
@@ -281,6 +282,7 @@ internal sealed partial class TreeNode
         var bind = BindMessage.Decode(request.Payload);
         Authorize(connection, bind.Name, write: true);
         var binding = await _upstream.BindAsync(connection, request, bind, cancellationToken).ConfigureAwait(false);
+        _transfers.Named(bind.Name, binding.ManifestId);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 
@@ -289,6 +291,7 @@ internal sealed partial class TreeNode
         var put = PutObjectMessage.Decode(request.PayloadMemory);
         Authorize(connection, put.Name, write: true);
         var binding = await _upstream.PutObjectAsync(connection, request, put, cancellationToken).ConfigureAwait(false);
+        _transfers.Named(put.Name, binding.ManifestId);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode()).ConfigureAwait(false);
     }
 

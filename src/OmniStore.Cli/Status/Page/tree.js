@@ -160,7 +160,7 @@
         const bar = el("progress");
         bar.max = Math.max(1, t.totalBytes);
         bar.value = t.doneBytes;
-        const tr = row([node.site, t.peer, t.name, bar, { text: bytes(t.doneBytes) + " / " + bytes(t.totalBytes), cls: "num" }]);
+        const tr = row([node.site, t.peer || "a client", t.name, bar, { text: bytes(t.doneBytes) + " / " + bytes(t.totalBytes), cls: "num" }]);
         tr.dataset.name = t.name;
         tr.dataset.done = t.doneBytes;
         tr.dataset.total = t.totalBytes;

@@ -25,8 +25,13 @@ internal sealed class TransferTracker
     /// <summary>Names a connection resolved, remembered for its next GET_MANIFEST.</summary>
     private const int ResolvedPerConnection = 4;
 
+    /// <summary>Names of manifests the node saw bound, node-wide, for a GET_MANIFEST no RESOLVE on its connection named.</summary>
+    private const int NamedManifests = 256;
+
     private readonly Lock _lock = new();
     private readonly Dictionary<PeerConnection, Served> _byConnection = [];
+    private readonly Dictionary<ManifestId, string> _names = [];
+    private readonly Queue<ManifestId> _namedOrder = new();
     private int _count;
 
     /// <summary>A child resolved <paramref name="name"/> to <paramref name="manifest"/>: a GET_MANIFEST of it that follows is a transfer of that name.</summary>
@@ -44,6 +49,22 @@ internal sealed class TransferTracker
         }
     }
 
+    /// <summary>The node saw <paramref name="name"/> bound to <paramref name="manifest"/> (a bind, an update, a resolve): a transfer of that manifest is shown by that name.</summary>
+    public void Named(string name, ManifestId manifest)
+    {
+        lock (_lock)
+        {
+            if (_names.TryAdd(manifest, name))
+            {
+                _namedOrder.Enqueue(manifest);
+                if (_namedOrder.Count > NamedManifests)
+                {
+                    _names.Remove(_namedOrder.Dequeue());
+                }
+            }
+        }
+    }
+
     /// <summary>A child was served <paramref name="manifest"/>: a transfer starts, named <paramref name="name"/> or as that child resolved it.</summary>
     public void Started(PeerConnection connection, Manifest manifest, string? name)
     {
@@ -55,7 +76,9 @@ internal sealed class TransferTracker
         lock (_lock)
         {
             var served = For(connection);
-            name ??= served.Resolved.FindLast(r => r.Manifest == manifest.Id).Name ?? $"manifest {manifest.Id.ToString()[..16]}";
+            name ??= served.Resolved.FindLast(r => r.Manifest == manifest.Id).Name
+                ?? _names.GetValueOrDefault(manifest.Id)
+                ?? $"manifest {manifest.Id.ToString()[..16]}";
             long now = Environment.TickCount64;
             if (served.Transfers.Find(t => t.Manifest == manifest && !t.IsDone) is { } running)
             {
