@@ -43,9 +43,16 @@ internal sealed record TreeNodeOptions
 
     /// <summary>
     /// How often a relay sends its parent a TREE_REPORT (docs/tree.md): itself and a bounded summary
-    /// of its subtree. Between 100 ms and 1 min. Defaults to 1 s.
+    /// of its subtree. Between 100 ms and 1 min. Defaults to <see cref="DefaultTreeReportInterval"/>.
     /// </summary>
-    internal TimeSpan TreeReportInterval { get; init; } = TimeSpan.FromSeconds(1);
+    internal TimeSpan TreeReportInterval { get; init; } = DefaultTreeReportInterval;
+
+    /// <summary>
+    /// The default of <see cref="TreeReportInterval"/>: 5 s. A report costs its parent a request
+    /// (about 0.5 ms of CPU on a busy machine, most of it the link's, not the report's); every 5 s,
+    /// 64 relays cost a root under 1% of a core (docs/performance.md, "The tree report").
+    /// </summary>
+    internal static readonly TimeSpan DefaultTreeReportInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// The name this node registers at its rendezvous (<c>--node-id</c>), so that others reach it

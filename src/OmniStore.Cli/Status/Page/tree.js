@@ -41,19 +41,26 @@
     return out;
   }
 
-  // Bytes a second over a node's parent link, from the counters of this event and the last.
+  // Bytes a second over a node's parent link, between the last two reports whose counters differ:
+  // a relay reports every few seconds while the page hears every second, so the time of a report is
+  // when its node measured it (the event's time less the report's age).
   function rates(all, now) {
     const result = new Map();
     for (const { node } of all) {
       if (!node.link) continue;
+      const at = now - (node.ageMs || 0);
       const last = previous.get(node.nodeId);
-      let r = null;
-      if (last && now > last.at) {
-        const seconds = (now - last.at) / 1000;
-        r = Math.max(0, (node.link.bytesIn - last.bytesIn) + (node.link.bytesOut - last.bytesOut)) / seconds;
+      if (!last) {
+        previous.set(node.nodeId, { at, bytesIn: node.link.bytesIn, bytesOut: node.link.bytesOut, rate: null });
+        result.set(node.nodeId, null);
+      } else if (last.bytesIn === node.link.bytesIn && last.bytesOut === node.link.bytesOut) {
+        result.set(node.nodeId, at - last.at > 3 * 5000 ? 0 : last.rate);
+      } else {
+        const seconds = Math.max(0.001, (at - last.at) / 1000);
+        const r = Math.max(0, (node.link.bytesIn - last.bytesIn) + (node.link.bytesOut - last.bytesOut)) / seconds;
+        previous.set(node.nodeId, { at, bytesIn: node.link.bytesIn, bytesOut: node.link.bytesOut, rate: r });
+        result.set(node.nodeId, r);
       }
-      result.set(node.nodeId, r);
-      previous.set(node.nodeId, { at: now, bytesIn: node.link.bytesIn, bytesOut: node.link.bytesOut });
     }
     return result;
   }
@@ -64,7 +71,7 @@
     const width = Math.max(graph.clientWidth || 900, 300);
     const levels = [];
     for (const item of all) (levels[item.depth] = levels[item.depth] || []).push(item);
-    const rowHeight = 110, boxW = 150, boxH = 44;
+    const rowHeight = 110, boxW = 190, boxH = 44;
     graph.setAttribute("viewBox", "0 0 " + width + " " + Math.max(320, levels.length * rowHeight + 20));
     graph.style.height = Math.max(320, levels.length * rowHeight + 20) + "px";
     const pos = new Map();
