@@ -68,57 +68,39 @@ internal static class StatusCommand
                 return await CheckAsync(new Uri(parseResult.GetRequiredValue(relay), "/readyz"), cancellationToken);
             }
 
-            if (parseResult.GetValue(tree))
-            {
-                var treeUrl = new Uri(parseResult.GetRequiredValue(relay), "/tree");
-                string treeText = await FetchAsync(treeUrl, cancellationToken);
-                TreeView view;
-                try
-                {
-                    view = TreeJson.Deserialize(treeText);
-                }
-                catch (JsonException ex)
-                {
-                    throw new OmniStoreException(OmniStoreError.ProtocolError, $"{treeUrl} did not answer with a tree: {ex.Message}", ex);
-                }
-
-                if (parseResult.GetValue(json))
-                {
-                    Console.Out.WriteLine(treeText.TrimEnd());
-                }
-                else
-                {
-                    TreeText.Write(Console.Out, view);
-                }
-
-                return ExitCodes.Success;
-            }
-
-            var url = new Uri(parseResult.GetRequiredValue(relay), "/status");
-            string text = await FetchAsync(url, cancellationToken);
-            NodeStatus status;
-            try
-            {
-                status = StatusJson.Deserialize(text);
-            }
-            catch (JsonException ex)
-            {
-                throw new OmniStoreException(OmniStoreError.ProtocolError, $"{url} did not answer with a node status: {ex.Message}", ex);
-            }
-
-            if (parseResult.GetValue(json))
-            {
-                Console.Out.WriteLine(text.TrimEnd());
-            }
-            else
-            {
-                Write(status);
-            }
-
-            return ExitCodes.Success;
+            var node = parseResult.GetRequiredValue(relay);
+            return parseResult.GetValue(tree)
+                ? await ShowAsync(new Uri(node, "/tree"), "a tree", TreeJson.Deserialize, view => TreeText.Write(Console.Out, view), parseResult.GetValue(json), cancellationToken)
+                : await ShowAsync(new Uri(node, "/status"), "a node status", StatusJson.Deserialize, Write, parseResult.GetValue(json), cancellationToken);
         });
 
         return command;
+    }
+
+    /// <summary>Reads <paramref name="url"/> and prints it: as served with <paramref name="json"/>, else as text.</summary>
+    private static async Task<int> ShowAsync<T>(Uri url, string what, Func<string, T> parse, Action<T> write, bool json, CancellationToken cancellationToken)
+    {
+        string text = await FetchAsync(url, cancellationToken);
+        T value;
+        try
+        {
+            value = parse(text);
+        }
+        catch (JsonException ex)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"{url} did not answer with {what}: {ex.Message}", ex);
+        }
+
+        if (json)
+        {
+            Console.Out.WriteLine(text.TrimEnd());
+        }
+        else
+        {
+            write(value);
+        }
+
+        return ExitCodes.Success;
     }
 
     private static Uri? ParseUrl(ArgumentResult result)

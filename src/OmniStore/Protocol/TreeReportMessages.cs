@@ -275,19 +275,7 @@ internal static class TreeReportMessages
         var names = new List<string>(count);
         for (int i = 0; i < count; i++)
         {
-            int length = reader.UInt16();
-            if (length is 0 or > ObjectName.MaxByteLength)
-            {
-                throw HelloMessage.Malformed($"a name of {length} bytes");
-            }
-
-            string name = Names.Decode(reader.Bytes(length));
-            if (!ObjectName.IsValid(name, out var problem))
-            {
-                throw HelloMessage.Malformed($"an invalid name ({problem})");
-            }
-
-            names.Add(name);
+            names.Add(DecodeName(ref reader, "name"));
         }
 
         return names;
@@ -330,18 +318,7 @@ internal static class TreeReportMessages
         var transfers = new List<TreeTransfer>(transferCount);
         for (int t = 0; t < transferCount; t++)
         {
-            int nameLength = reader.UInt16();
-            if (nameLength is 0 or > ObjectName.MaxByteLength)
-            {
-                throw HelloMessage.Malformed($"a transfer's name of {nameLength} bytes");
-            }
-
-            string name = Names.Decode(reader.Bytes(nameLength));
-            if (!ObjectName.IsValid(name, out var problem))
-            {
-                throw HelloMessage.Malformed($"a transfer of an invalid name ({problem})");
-            }
-
+            string name = DecodeName(ref reader, "transfer's name");
             string peer = Site(ref reader);
             long done = NotNegative(reader.Int64(), "transferred bytes");
             long total = NotNegative(reader.Int64(), "transfer length");
@@ -384,6 +361,19 @@ internal static class TreeReportMessages
 
         return new TreeReportEntry(parent, id, site, age, (linkFlags & LinkUpFlag) != 0, bytesIn, bytesOut, rtt == RttUnknown ? null : rtt, path,
             used, size, hits, misses, clients, relays, inFlight, holds, transfers, errors);
+    }
+
+    /// <summary>An object name with its u16 length, by <see cref="ObjectName"/>'s rules.</summary>
+    private static string DecodeName(ref PayloadReader reader, string what)
+    {
+        int length = reader.UInt16();
+        if (length is 0 or > ObjectName.MaxByteLength)
+        {
+            throw HelloMessage.Malformed($"a {what} of {length} bytes");
+        }
+
+        string name = Names.Decode(reader.Bytes(length));
+        return ObjectName.IsValid(name, out var problem) ? name : throw HelloMessage.Malformed($"an invalid {what} ({problem})");
     }
 
     private static string Site(ref PayloadReader reader)
