@@ -79,7 +79,7 @@ public sealed class TreeViewTests
 
             var tree = await GetTreeAsync(http, listener.Address, t =>
                 t.Root.Children.Count == 2
-                && t.Root.Children.All(r => r.Reported && r.Clients == 8 && r.Transfers.Count == 8 && r.AgeMs < 1000)
+                && t.Root.Children.All(r => r.Reported && r.Clients == 8 && r.Transfers.Count == 8 && r.Transfers.All(x => x.DoneBytes >= 1 << 20) && r.AgeMs < 1000)
                 && t.Root.Transfers.Count == 2);
 
             // Stalled, the counters stand still but for the reports: the tree must show what each node counts.
@@ -119,6 +119,20 @@ public sealed class TreeViewTests
             Assert.StartsWith("root ", lines[0], StringComparison.Ordinal);
             Assert.Equal(2, lines.Count(l => l.StartsWith("  - relay ", StringComparison.Ordinal)));
             Assert.True(16 + tree.Root.Transfers.Count == lines.Count(l => l.TrimStart().StartsWith("transfer 'data/in'", StringComparison.Ordinal)), text.ToString());
+
+            // The command itself, against the root's listener.
+            using var scratch = new TempDirectory("omnistore-status-tree");
+            var cli = await CliRunner.RunAsync(["status", "--relay", listener.Address.ToString(), "--tree"], scratch.Path);
+            Assert.True(cli.ExitCode == 0, cli.ToString());
+            foreach (var relay in cluster.Relays)
+            {
+                string line = Assert.Single(cli.Output.Split('\n'), l => l.Contains($"site {relay.Site};", StringComparison.Ordinal));
+                Assert.Contains($"in {ByteSize.Format(relay.Parent!.Counters.PayloadIn)}", line, StringComparison.Ordinal);
+                Assert.Contains($"cache {ByteSize.Format(relay.Store.UsedBytes)} of {ByteSize.Format(relay.Store.Capacity)}", line, StringComparison.Ordinal);
+                Assert.Contains("8 clients", line, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(16, cli.Output.Split('\n').Count(l => l.Contains("transfer 'data/in' to a client", StringComparison.Ordinal)));
         }
         finally
         {
