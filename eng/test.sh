@@ -17,7 +17,10 @@ set -euo pipefail
 # turnutils_stunclient): the STUN implementation the NAT code is checked against.
 # miniupnpd (with its nftables backend), miniupnpc (upnpc), natpmpc: the UPnP-IGD, NAT-PMP and PCP
 # gateway the lab's NatKind.Upnp sites run, and the clients the port mapping tests cross-check with.
-SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3 cmake make gcc gfortran pkg-config openssl coturn miniupnpd miniupnpc natpmpc)
+# chromium: the tree page's test (OmniStore.Cli.Tests, TreeViewTests) loads the page of a live root in a
+# real browser, headless, driven by PuppeteerSharp; Debian's build, as no browser can be downloaded here
+# (as root it runs with --no-sandbox).
+SYSTEM_PACKAGES=(xxhash libxxhash0 iproute2 nftables procps iperf3 cmake make gcc gfortran pkg-config openssl coturn miniupnpd miniupnpc natpmpc chromium)
 
 # A test that runs longer than this is treated as hung: its test host is killed (dotnet test --blame-hang).
 TEST_HANG_TIMEOUT=${TEST_HANG_TIMEOUT:-5m}

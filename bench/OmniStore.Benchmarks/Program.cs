@@ -14,6 +14,16 @@ public static class Program
             return TreeLoop.Run(args[1..]);
         }
 
+        if (args.Length > 1 && args[0] == TreeReportLoad.RootCommand)
+        {
+            return TreeReportLoad.RunRoot(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == TreeReportLoad.Command)
+        {
+            return TreeReportLoad.Run(args[1..]);
+        }
+
         BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

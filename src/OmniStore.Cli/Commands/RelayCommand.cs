@@ -143,7 +143,7 @@ internal static class RelayCommand
         };
         var statusListen = new Option<Uri?>("--status-listen")
         {
-            Description = "Serve GET /status (JSON) and GET /metrics (Prometheus) at http://HOST:PORT; port 0 picks a free port. No authentication: bind to loopback or a management network",
+            Description = "Serve GET /status (JSON), GET /metrics (Prometheus), GET /tree (the tree below the node) and its page at / at http://HOST:PORT; port 0 picks a free port. No authentication: bind to loopback or a management network",
             HelpName = "URL",
             CustomParser = ParseStatusListen,
         };

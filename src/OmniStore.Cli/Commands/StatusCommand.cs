@@ -36,17 +36,28 @@ internal static class StatusCommand
             Description = $"Only say whether the node is ready to serve (its /readyz), in one line: exit {ExitCodes.Success} when it is, {ExitCodes.For(OmniStoreError.Unavailable)} (Unavailable) when it is not or does not answer. For scripts and monitors",
         };
 
-        var command = new Command("status", "Show a node's role, parent link, children, traffic, cache and requests in flight; or, with --check, whether it is ready")
+        var tree = new Option<bool>("--tree")
+        {
+            Description = "Show the tree below the node (docs/tree.md), as an indented text tree: node, site, role, link path and RTT, bytes each way, cache used/size, hit ratio, clients, transfers in progress; with --json, the tree's JSON",
+        };
+
+        var command = new Command("status", "Show a node's role, parent link, children, traffic, cache and requests in flight; with --tree, the tree below it; or, with --check, whether it is ready")
         {
             relay,
             json,
             check,
+            tree,
         };
         command.Validators.Add(result =>
         {
             if (result.GetValue(json) && result.GetValue(check))
             {
                 result.AddError("--json and --check exclude each other: --check prints one line and exits by the node's readiness.");
+            }
+
+            if (result.GetValue(tree) && result.GetValue(check))
+            {
+                result.AddError("--tree and --check exclude each other: --check prints one line and exits by the node's readiness.");
             }
         });
 
@@ -57,31 +68,39 @@ internal static class StatusCommand
                 return await CheckAsync(new Uri(parseResult.GetRequiredValue(relay), "/readyz"), cancellationToken);
             }
 
-            var url = new Uri(parseResult.GetRequiredValue(relay), "/status");
-            string text = await FetchAsync(url, cancellationToken);
-            NodeStatus status;
-            try
-            {
-                status = StatusJson.Deserialize(text);
-            }
-            catch (JsonException ex)
-            {
-                throw new OmniStoreException(OmniStoreError.ProtocolError, $"{url} did not answer with a node status: {ex.Message}", ex);
-            }
-
-            if (parseResult.GetValue(json))
-            {
-                Console.Out.WriteLine(text.TrimEnd());
-            }
-            else
-            {
-                Write(status);
-            }
-
-            return ExitCodes.Success;
+            var node = parseResult.GetRequiredValue(relay);
+            return parseResult.GetValue(tree)
+                ? await ShowAsync(new Uri(node, "/tree"), "a tree", TreeJson.Deserialize, view => TreeText.Write(Console.Out, view), parseResult.GetValue(json), cancellationToken)
+                : await ShowAsync(new Uri(node, "/status"), "a node status", StatusJson.Deserialize, Write, parseResult.GetValue(json), cancellationToken);
         });
 
         return command;
+    }
+
+    /// <summary>Reads <paramref name="url"/> and prints it: as served with <paramref name="json"/>, else as text.</summary>
+    private static async Task<int> ShowAsync<T>(Uri url, string what, Func<string, T> parse, Action<T> write, bool json, CancellationToken cancellationToken)
+    {
+        string text = await FetchAsync(url, cancellationToken);
+        T value;
+        try
+        {
+            value = parse(text);
+        }
+        catch (JsonException ex)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"{url} did not answer with {what}: {ex.Message}", ex);
+        }
+
+        if (json)
+        {
+            Console.Out.WriteLine(text.TrimEnd());
+        }
+        else
+        {
+            write(value);
+        }
+
+        return ExitCodes.Success;
     }
 
     private static Uri? ParseUrl(ArgumentResult result)

@@ -97,7 +97,7 @@ internal static class RelayDaemon
         {
             if (settings.StatusListen is { } statusListen)
             {
-                status = await StatusListener.StartAsync(statusListen, node.GetStatus, node.GetReadiness, ConfigureLogging, cancellationToken);
+                status = await StatusListener.StartAsync(statusListen, node.GetStatus, node.GetReadiness, node.GetTreeAsync, ConfigureLogging, cancellationToken);
                 DaemonLog.StatusListening(logger, status.Address.GetLeftPart(UriPartial.Authority));
             }
 

@@ -41,7 +41,13 @@ internal sealed class StatusListener : IAsyncDisposable
     /// <summary>The first words of the <c>/readyz</c> body when the node is not ready.</summary>
     public const string NotReadyPrefix = "not ready: ";
 
-    public static async Task<StatusListener> StartAsync(Uri listen, Func<NodeStatus> status, Func<ReadinessStatus> readiness, Action<ILoggingBuilder> configureLogging, CancellationToken cancellationToken)
+    /// <summary>Event streams (<c>/tree/events</c>) served at once; more are answered 503.</summary>
+    public const int MaxEventStreams = 8;
+
+    /// <summary>How often an event stream sends the tree.</summary>
+    public static readonly TimeSpan EventInterval = TimeSpan.FromSeconds(1);
+
+    public static async Task<StatusListener> StartAsync(Uri listen, Func<NodeStatus> status, Func<ReadinessStatus> readiness, Func<string?, CancellationToken, Task<TreeView>> tree, Action<ILoggingBuilder> configureLogging, CancellationToken cancellationToken)
     {
         // The slim builder: Kestrel and routing, none of the rest of the web stack.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -105,10 +111,23 @@ internal sealed class StatusListener : IAsyncDisposable
 
             return context.Response.WriteAsync($"{(ready.Ready ? ReadyPrefix : NotReadyPrefix)}{ready.Reason}\n", context.RequestAborted);
         });
-        app.MapGet("/", context =>
+        app.MapGet("/tree", async context =>
+        {
+            if (await TreeAsync(context, tree) is { } view)
+            {
+                context.Response.ContentType = "application/json; charset=utf-8";
+                await context.Response.WriteAsync(TreeJson.Serialize(view) + "\n", context.RequestAborted);
+            }
+        });
+        var eventStreams = new int[1]; // this listener's streams open now
+        app.MapGet("/tree/events", context => StreamTreeAsync(context, tree, eventStreams, app.Lifetime.ApplicationStopping));
+        app.MapGet("/", context => PageAsync(context, "tree.html", "text/html; charset=utf-8"));
+        app.MapGet("/tree.js", context => PageAsync(context, "tree.js", "text/javascript; charset=utf-8"));
+        app.MapGet("/tree.css", context => PageAsync(context, "tree.css", "text/css; charset=utf-8"));
+        app.MapGet("/help", context =>
         {
             context.Response.ContentType = "text/plain; charset=utf-8";
-            return context.Response.WriteAsync("omnistore node: GET /status (JSON), GET /metrics (Prometheus), GET /healthz (200 while the process serves), GET /readyz (200 when ready to serve, else 503; the reason in the body)\n", context.RequestAborted);
+            return context.Response.WriteAsync("omnistore node: GET / (the tree page), GET /tree (JSON; ?name=NAME: who holds NAME), GET /tree/events (the same as Server-Sent Events), GET /status (JSON), GET /metrics (Prometheus), GET /healthz (200 while the process serves), GET /readyz (200 when ready to serve, else 503; the reason in the body)\n", context.RequestAborted);
         });
 
         try
@@ -128,6 +147,79 @@ internal sealed class StatusListener : IAsyncDisposable
         }
 
         return new StatusListener(app, new Uri(app.Urls.First()));
+    }
+
+    /// <summary>The tree for a request's <c>?name=</c>; null, with 400 and the reason written, for a name that is not one.</summary>
+    private static async Task<TreeView?> TreeAsync(HttpContext context, Func<string?, CancellationToken, Task<TreeView>> tree)
+    {
+        string? name = context.Request.Query["name"].FirstOrDefault();
+        name = string.IsNullOrEmpty(name) ? null : name;
+        if (name is not null && !ObjectName.IsValid(name, out string? problem))
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            await context.Response.WriteAsync($"?name=: {problem}\n", context.RequestAborted);
+            return null;
+        }
+
+        return await tree(name, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// <c>/tree/events</c>: the tree as Server-Sent Events, one event a second, until the client goes
+    /// or the listener stops; at most <see cref="MaxEventStreams"/> at once (each holds a connection).
+    /// </summary>
+    private static async Task StreamTreeAsync(HttpContext context, Func<string?, CancellationToken, Task<TreeView>> tree, int[] open, CancellationToken stopping)
+    {
+        if (Interlocked.Increment(ref open[0]) > MaxEventStreams)
+        {
+            Interlocked.Decrement(ref open[0]);
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            await context.Response.WriteAsync($"at most {MaxEventStreams} event streams at once\n", context.RequestAborted);
+            return;
+        }
+
+        try
+        {
+            using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+            using var timer = new PeriodicTimer(EventInterval);
+            do
+            {
+                if (await TreeAsync(context, tree) is not { } view)
+                {
+                    return;
+                }
+
+                if (!context.Response.HasStarted)
+                {
+                    context.Response.ContentType = "text/event-stream";
+                    context.Response.Headers.CacheControl = "no-cache";
+                }
+
+                await context.Response.WriteAsync($"data: {TreeJson.Serialize(view)}\n\n", ended.Token);
+                await context.Response.Body.FlushAsync(ended.Token);
+            }
+            while (await timer.WaitForNextTickAsync(ended.Token));
+        }
+        catch (OperationCanceledException)
+        {
+            // the client went, or the listener stops
+        }
+        finally
+        {
+            Interlocked.Decrement(ref open[0]);
+        }
+    }
+
+    /// <summary>A file of the page, from the assembly's resources.</summary>
+    private static async Task PageAsync(HttpContext context, string resource, string contentType)
+    {
+        await using var stream = typeof(StatusListener).Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"The page's {resource} is not in the assembly.");
+        context.Response.ContentType = contentType;
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'";
+        await stream.CopyToAsync(context.Response.Body, context.RequestAborted);
     }
 
     /// <summary>Why Kestrel could not bind, in words: the socket error under its exception.</summary>

@@ -42,6 +42,9 @@ internal sealed class ParentLink : IAsyncDisposable
     /// <summary>Raised (on a pool thread) each time the parent refuses this node (<see cref="OmniStoreError.Unauthorized"/>).</summary>
     public event Action<OmniStoreException>? Refused;
 
+    /// <summary>Raised each time the link goes down or an attempt to connect fails, with why (the tree view's recent errors).</summary>
+    public event Action<string>? Problem;
+
     public NodeAddress Address => _address;
 
     public LinkCounters Counters { get; } = new();
@@ -83,6 +86,7 @@ internal sealed class ParentLink : IAsyncDisposable
                 _firstAttempt.TrySetResult();
                 await connection.Completion.WaitAsync(_stop.Token).ConfigureAwait(false);
                 NodeLog.ParentLost(_logger, _address.ToString());
+                Problem?.Invoke($"the link to the parent {_address} was lost");
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
@@ -91,6 +95,7 @@ internal sealed class ParentLink : IAsyncDisposable
             catch (OmniStoreException ex)
             {
                 LastProblem = ex.Message;
+                Problem?.Invoke($"the parent {_address}: {ex.Message}");
                 _firstAttempt.TrySetResult();
                 if (ex.Error == OmniStoreError.Unauthorized)
                 {

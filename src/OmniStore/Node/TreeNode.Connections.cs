@@ -167,10 +167,14 @@ internal sealed partial class TreeNode
                 }
                 catch (Exception ex) when (ex is OmniStoreException or OperationCanceledException)
                 {
-                    if (!_stopping.IsCancellationRequested && ShouldLog(_handshakeFailureLog))
+                    string reason = ex is OperationCanceledException ? $"no handshake within {_options.HandshakeTimeout.TotalSeconds} s" : ex.Message;
+                    if (!_stopping.IsCancellationRequested)
                     {
-                        string reason = ex is OperationCanceledException ? $"no handshake within {_options.HandshakeTimeout.TotalSeconds} s" : ex.Message;
-                        NodeLog.ChildRefused(_logger, transport.RemoteEndPoint?.ToString(), reason);
+                        _recentErrors.Note($"a child from {transport.RemoteEndPoint} refused: {reason}");
+                        if (ShouldLog(_handshakeFailureLog))
+                        {
+                            NodeLog.ChildRefused(_logger, transport.RemoteEndPoint?.ToString(), reason);
+                        }
                     }
 
                     return;
@@ -198,6 +202,7 @@ internal sealed partial class TreeNode
             lock (_retiredChildCounters) // with ChildrenTotal: a child is counted once, connected or retired
             {
                 _children.TryRemove(connection, out _);
+                ForgetTreeState(connection);
                 _retiredChildCounters.AddPayloadIn(counters.PayloadIn);
                 _retiredChildCounters.AddPayloadOut(counters.PayloadOut);
                 _retiredChildCounters.AddWireIn(counters.WireIn);

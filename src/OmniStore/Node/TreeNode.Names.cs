@@ -19,7 +19,15 @@ internal sealed partial class TreeNode
     internal int PendingExpiries => _upstream is StoreUpstream root ? root.PendingExpiries : 0;
 
     /// <inheritdoc/>
-    public void NoteBindingApplied(BindingMessage binding) => _waiters.Notify(binding);
+    public void NoteBindingApplied(BindingMessage binding)
+    {
+        if (binding.IsBound)
+        {
+            _transfers.Named(binding.Name, binding.ManifestId);
+        }
+
+        _waiters.Notify(binding);
+    }
 
     private async Task ServeListAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {

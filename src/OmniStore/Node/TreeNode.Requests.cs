@@ -35,6 +35,7 @@ internal sealed partial class TreeNode
         table.Add(FrameType.Revocations, TreeSide.Parent, ApplyRevocationsAsync, since: ProtocolLimits.RevocationsVersion);
         table.Add(FrameType.List, TreeSide.Child, ServeListAsync, since: ProtocolLimits.ListingVersion);
         table.Add(FrameType.Wait, TreeSide.Child, ServeWaitAsync, since: ProtocolLimits.ListingVersion);
+        table.Add(FrameType.TreeReport, TreeSide.Child, ServeTreeReportAsync, since: ProtocolLimits.TreeReportVersion);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);
@@ -79,6 +80,8 @@ internal sealed partial class TreeNode
         string name = Names.Decode(request.Payload);
         Authorize(connection, name, write: false);
         var binding = await ResolveAsync(name, connection, cancellationToken).ConfigureAwait(false);
+        _transfers.Resolved(connection, name, binding.ManifestId);
+        _transfers.Named(name, binding.ManifestId);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode(connection.Version)).ConfigureAwait(false);
     }
 
@@ -106,6 +109,7 @@ internal sealed partial class TreeNode
 
         var manifest = await GetManifestAsync(ManifestId.Read(request.Payload), connection, cancellationToken).ConfigureAwait(false);
         await connection.RespondAsync(request.Stream, FrameType.Manifest, manifest.ToBytes()).ConfigureAwait(false);
+        _transfers.Started(connection, manifest, name: null);
     }
 
     internal Task<Manifest> GetManifestAsync(ManifestId id, CancellationToken cancellationToken) => GetManifestAsync(id, child: null, cancellationToken);
@@ -131,6 +135,7 @@ internal sealed partial class TreeNode
             data => connection.RespondAsync(request.Stream, FrameType.Chunk, ChunkMessage.Head(id, data.Length), data),
             stream,
             cancellationToken).ConfigureAwait(false);
+        _transfers.ChunkServed(connection, id, length);
     }
 
     /// <summary>
@@ -145,6 +150,7 @@ internal sealed partial class TreeNode
         var binding = await ResolveAsync(name, connection, cancellationToken).ConfigureAwait(false);
         var manifest = await GetManifestAsync(binding.ManifestId, connection, cancellationToken).ConfigureAwait(false);
         var manifestBytes = manifest.ToBytes();
+        _transfers.Started(connection, manifest, name);
         if (manifestBytes.Length > ObjectMessages.MaxInlineManifest)
         {
             await connection.RespondAsync(request.Stream, FrameType.Object, ObjectMessages.EncodeHead(binding, manifest: null, withChunk: false, connection.Version)).ConfigureAwait(false);
@@ -165,6 +171,7 @@ internal sealed partial class TreeNode
             data => connection.RespondAsync(request.Stream, FrameType.Object, head, data),
             stream: null,
             cancellationToken).ConfigureAwait(false);
+        _transfers.ChunkServed(connection, manifest.Chunks[0], (int)manifest.Length);
     }
 
     /// <summary>
@@ -275,6 +282,7 @@ internal sealed partial class TreeNode
         var bind = BindMessage.Decode(request.Payload);
         Authorize(connection, bind.Name, write: true);
         var binding = await _upstream.BindAsync(connection, request, bind, cancellationToken).ConfigureAwait(false);
+        _transfers.Named(bind.Name, binding.ManifestId);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode(connection.Version)).ConfigureAwait(false);
     }
 
@@ -283,6 +291,7 @@ internal sealed partial class TreeNode
         var put = PutObjectMessage.Decode(request.PayloadMemory);
         Authorize(connection, put.Name, write: true);
         var binding = await _upstream.PutObjectAsync(connection, request, put, cancellationToken).ConfigureAwait(false);
+        _transfers.Named(put.Name, binding.ManifestId);
         await connection.RespondAsync(request.Stream, FrameType.Binding, binding.Encode(connection.Version)).ConfigureAwait(false);
     }
 

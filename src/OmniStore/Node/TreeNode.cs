@@ -72,6 +72,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
 
             // After the relay's own handler, which forgets what it remembered before the outage.
             link.Connected += _ => Task.Run(RecheckWaitersAsync);
+            link.Problem += _recentErrors.Note;
         }
         else
         {
@@ -229,6 +230,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         node.StartRevocations();
         RuntimeWarmUp.EnsureTimersRun();
         node._acceptLoop = Task.Run(node.AcceptLoopAsync, CancellationToken.None);
+        if (node.Parent is not null)
+        {
+            node._treeReportLoop = Task.Run(node.TreeReportLoopAsync, CancellationToken.None);
+        }
+
         if (options.VerifyInterval is { } every)
         {
             node._verifyLoop = Task.Run(() => node.VerifyLoopAsync(every), CancellationToken.None);
@@ -262,6 +268,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
                 var entry = _requests.Route(request.Type, connection.PeerSide, connection.Version);
                 await entry.Handler(connection, request, cancellationToken).ConfigureAwait(false);
             }
+        }
+        catch (OmniStoreException ex) when (ex.Error is not (OmniStoreError.NotFound or OmniStoreError.Cancelled or OmniStoreError.Disposed))
+        {
+            _recentErrors.Note($"{connection.Describe()}: {ex.Message}");
+            throw;
         }
         finally
         {
@@ -337,6 +348,11 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         if (_verifyLoop is not null)
         {
             await _verifyLoop.ConfigureAwait(false);
+        }
+
+        if (_treeReportLoop is not null)
+        {
+            await _treeReportLoop.ConfigureAwait(false);
         }
 
         if (_revocationWatch is not null)
