@@ -17,7 +17,7 @@ namespace OmniStore;
 /// A re-Put of a name atomically rebinds it to the new content; a Get reads one version, never a
 /// mix of two.
 /// </remarks>
-public sealed class OmniStoreClient : IAsyncDisposable, IDisposable
+public sealed partial class OmniStoreClient : IAsyncDisposable, IDisposable
 {
     private readonly IObjectService _service;
     private readonly OmniStoreOptions _options;

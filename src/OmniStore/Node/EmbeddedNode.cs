@@ -15,6 +15,7 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
 {
     // Only this process writes the store (its lock file), so its own Puts are every binding there is.
     private readonly NameWaiters _waiters = new();
+    private ChangeFeed? _changes;
 
     public ContentStore Store { get; } = store;
 
@@ -77,11 +78,31 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
     private async ValueTask<ObjectInfo> CommitAsync(string name, ObjectWriter writer, CancellationToken cancellationToken)
     {
         var manifest = writer.Complete();
-        var binding = await Store.BindAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
-        await Store.MakeDurableAsync(name, binding, manifest, cancellationToken).ConfigureAwait(false);
+        var (binding, sequence) = await Store.BindChangeAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
+        await Store.MakeDurableAsync(name, binding, manifest, null, sequence, cancellationToken).ConfigureAwait(false);
         _waiters.Notify(new BindingMessage(name, binding.Version, binding.ManifestId, binding.IsBound));
+        await PublishAsync(sequence).ConfigureAwait(false);
         return ToInfo(name, manifest, binding);
     }
+
+    /// <summary>
+    /// One watch of the changes under a prefix (the store's own history, then its own Puts and
+    /// Deletes as they are made), until cancelled or ended as too slow.
+    /// </summary>
+    public IAsyncEnumerable<ChangeMessage> WatchAsync(WatchRequest asked, CancellationToken cancellationToken)
+    {
+        if (!Store.NumbersChanges)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, "This store keeps no change history: nothing can be watched.");
+        }
+
+        return Changes.WatchAsync(new ChangeWatcher(asked.Prefix, asked.From), asked.From, cancellationToken).Select(queued => queued.Change);
+    }
+
+    // Made at the first watch or change: a store never watched reads nothing for it.
+    private ChangeFeed Changes => LazyInitializer.EnsureInitialized(ref _changes, () => new ChangeFeed(Store));
+
+    private Task PublishAsync(long sequence) => sequence > 0 ? Changes.PublishAsync(sequence) : Task.CompletedTask;
 
     /// <summary>A page of the names bound under a prefix, with their sizes.</summary>
     public async Task<Listing> ListPageAsync(ListRequest asked, CancellationToken cancellationToken)
@@ -248,12 +269,13 @@ internal sealed class EmbeddedNode(ContentStore store) : IObjectService
     public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
-        if (await Store.RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not { } tombstone)
+        if (await Store.RemoveChangeAsync(name, cancellationToken).ConfigureAwait(false) is not var (tombstone, sequence))
         {
             return false;
         }
 
-        await Store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
+        await Store.MakeDurableAsync(name, tombstone, null, null, sequence, cancellationToken).ConfigureAwait(false);
+        await PublishAsync(sequence).ConfigureAwait(false);
         return true;
     }
 

@@ -14,8 +14,6 @@ internal sealed partial class TreeNode
     /// <summary>Requests waiting for a name to be bound here now.</summary>
     internal int Waiting => _waiters.Count;
 
-    /// <inheritdoc/>
-    public void NoteBindingApplied(BindingMessage binding) => _waiters.Notify(binding);
 
     private async Task ServeListAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {

@@ -35,6 +35,7 @@ internal sealed partial class TreeNode
         table.Add(FrameType.Revocations, TreeSide.Parent, ApplyRevocationsAsync, since: ProtocolLimits.RevocationsVersion);
         table.Add(FrameType.List, TreeSide.Child, ServeListAsync, since: ProtocolLimits.ListingVersion);
         table.Add(FrameType.Wait, TreeSide.Child, ServeWaitAsync, since: ProtocolLimits.ListingVersion);
+        table.Add(FrameType.Watch, TreeSide.Child, ServeWatchAsync, since: ProtocolLimits.WatchVersion);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);

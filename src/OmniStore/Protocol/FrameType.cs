@@ -1,6 +1,6 @@
 namespace OmniStore.Protocol;
 
-/// <summary>Frame types of protocol versions 2 (version 1's, then GET_COPY and the VERIFY exchange) and 3 (GET_OBJECT and OBJECT) (docs/protocol.md, "Messages"); 38-42 are the rendezvous's (docs/nat.md); 43-45 are version 7's listing and waiting (docs/watch.md).</summary>
+/// <summary>Frame types of protocol versions 2 (version 1's, then GET_COPY and the VERIFY exchange) and 3 (GET_OBJECT and OBJECT) (docs/protocol.md, "Messages"); 38-42 are the rendezvous's (docs/nat.md); 43-45 are version 7's listing and waiting, 46-47 version 8's watching (docs/watch.md).</summary>
 internal enum FrameType : byte
 {
     Hello = 1,
@@ -41,4 +41,6 @@ internal enum FrameType : byte
     List = 43,
     Listing = 44,
     Wait = 45,
+    Watch = 46,
+    Change = 47,
 }

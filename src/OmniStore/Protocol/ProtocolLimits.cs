@@ -15,9 +15,13 @@ internal static class ProtocolLimits
     /// The protocol versions this build speaks: 3 adds GET_OBJECT and OBJECT (a small object in one
     /// round trip), 4 abandoned answers (a relay streams a chunk it is still fetching), 5 PUT_OBJECT
     /// (a small object put in one round trip), 6 the opener proving the shared secret first and
-    /// REVOCATIONS (the tree CA's revocation list sent down the tree), 7 LIST and WAIT (docs/watch.md).
+    /// REVOCATIONS (the tree CA's revocation list sent down the tree), 7 LIST and WAIT (docs/watch.md),
+    /// 8 WATCH and CHANGE (docs/watch.md, "Watch").
     /// </summary>
-    public const ushort MaxVersion = 7;
+    public const ushort MaxVersion = 8;
+
+    /// <summary>The first version with WATCH and CHANGE (docs/watch.md, "Watch").</summary>
+    public const ushort WatchVersion = 8;
 
     /// <summary>The first version with LIST, LISTING and WAIT (docs/watch.md).</summary>
     public const ushort ListingVersion = 7;

@@ -127,12 +127,12 @@ internal sealed class StoreUpstream : IUpstream
     /// <summary>Binds a name to a stored (and pinned) manifest, makes it durable, and tells the tree.</summary>
     private async Task<BindingMessage> BindDurablyAsync(string name, Manifest manifest, bool broadcast, Func<int, ReadOnlyMemory<byte>>? chunk, CancellationToken cancellationToken)
     {
-        var stored = await _store.BindAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
-        await _store.MakeDurableAsync(name, stored, manifest, chunk, cancellationToken).ConfigureAwait(false);
+        var (stored, sequence) = await _store.BindChangeAsync(name, manifest.Id, cancellationToken).ConfigureAwait(false);
+        await _store.MakeDurableAsync(name, stored, manifest, chunk, sequence, cancellationToken).ConfigureAwait(false);
         var binding = new BindingMessage(name, stored.Version, stored.ManifestId, stored.IsBound);
         NodeLog.Bound(_logger, name, stored.Version);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
-        _downstream.NoteBindingApplied(binding);
+        _downstream.NoteBindingApplied(binding, sequence);
         if (broadcast)
         {
             await _downstream.BroadcastAsync(manifest, cancellationToken).ConfigureAwait(false);
@@ -143,15 +143,15 @@ internal sealed class StoreUpstream : IUpstream
 
     public async Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken)
     {
-        if (await _store.RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not { } tombstone)
+        if (await _store.RemoveChangeAsync(name, cancellationToken).ConfigureAwait(false) is not var (tombstone, sequence))
         {
             throw new OmniStoreException(OmniStoreError.NotFound, $"No object is bound to the name '{name}'.");
         }
 
-        await _store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
+        await _store.MakeDurableAsync(name, tombstone, null, null, sequence, cancellationToken).ConfigureAwait(false);
         var binding = new BindingMessage(name, tombstone.Version, tombstone.ManifestId, tombstone.IsBound);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
-        _downstream.NoteBindingApplied(binding);
+        _downstream.NoteBindingApplied(binding, sequence);
         return binding;
     }
 

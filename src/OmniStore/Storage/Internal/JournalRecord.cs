@@ -9,14 +9,17 @@ namespace OmniStore.Storage.Internal;
 /// and the bytes of each of its distinct chunks, so that replaying it needs nothing else.
 /// </summary>
 /// <remarks>
-/// Payload: kind (1 byte, 1), name length (2) and UTF-8 name, the binding (<see cref="Binding.EncodedSize"/>),
+/// Payload: kind (1 byte: 1, or 2 for a record that ends with its change's number, 8 bytes), name length (2) and UTF-8 name, the binding (<see cref="Binding.EncodedSize"/>),
 /// manifest length (4) and encoded manifest (0 bytes for an unbinding), chunk count (4) and, per
 /// chunk, its length (4) and bytes. Every length is checked against what follows it and against the
 /// store's limits before anything is allocated from it.
 /// </remarks>
-internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Manifest, IReadOnlyList<ReadOnlyMemory<byte>> Chunks)
+internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Manifest, IReadOnlyList<ReadOnlyMemory<byte>> Chunks, long Sequence = 0)
 {
     private const byte Kind = 1;
+
+    // Kind 1 and the change's number (docs/watch.md, "Sequence"); a store of a build before it reads no kind 2.
+    private const byte NumberedKind = 2;
 
     /// <summary>The payload's size for an object of <paramref name="objectBytes"/> in <paramref name="chunks"/> chunks with this manifest.</summary>
     public static int SizeOf(string name, int manifestBytes, int chunks, long objectBytes) =>
@@ -31,9 +34,10 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
             total += chunk.Length;
         }
 
-        var payload = new byte[SizeOf(Name, manifest.Length, Chunks.Count, total)];
+        bool numbered = Sequence > 0;
+        var payload = new byte[SizeOf(Name, manifest.Length, Chunks.Count, total) + (numbered ? 8 : 0)];
         var span = payload.AsSpan();
-        span[0] = Kind;
+        span[0] = numbered ? NumberedKind : Kind;
         int nameLength = Encoding.UTF8.GetBytes(Name, span[3..]);
         BinaryPrimitives.WriteUInt16LittleEndian(span[1..], (ushort)nameLength);
         int at = 3 + nameLength;
@@ -51,6 +55,11 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
             at += 4 + chunk.Length;
         }
 
+        if (numbered)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(span[at..], Sequence);
+        }
+
         return payload;
     }
 
@@ -59,9 +68,27 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
     public static JournalRecord Decode(ReadOnlyMemory<byte> payload, int maxChunkSize)
     {
         var span = payload.Span;
-        if (span.Length < 3 || span[0] != Kind)
+        if (span.Length < 3 || span[0] is not (Kind or NumberedKind))
         {
             throw Malformed("an unknown kind");
+        }
+
+        long sequence = 0;
+        if (span[0] == NumberedKind)
+        {
+            if (span.Length < 3 + 8)
+            {
+                throw Malformed("no room for its change's number");
+            }
+
+            sequence = BinaryPrimitives.ReadInt64LittleEndian(span[^8..]);
+            if (sequence <= 0)
+            {
+                throw Malformed($"change number {sequence}");
+            }
+
+            payload = payload[..^8];
+            span = payload.Span;
         }
 
         int nameLength = BinaryPrimitives.ReadUInt16LittleEndian(span[1..]);
@@ -140,7 +167,7 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
             throw Malformed("bytes after its last chunk");
         }
 
-        return new JournalRecord(name, binding, manifest, chunks);
+        return new JournalRecord(name, binding, manifest, chunks, sequence);
     }
 
     private static OmniStoreException Malformed(string what) =>
