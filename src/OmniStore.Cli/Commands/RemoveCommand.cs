@@ -25,16 +25,18 @@ internal static class RemoveCommand
             prefix,
         };
         store.AddTo(command);
+        command.Validators.Add(result =>
+        {
+            if ((result.GetValue(name) is null) == (result.GetValue(prefix) is null))
+            {
+                result.AddError("give a NAME or --prefix PREFIX, one of them");
+            }
+        });
 
         command.SetGuardedAction(async (parseResult, cancellationToken) =>
         {
             string? objectName = parseResult.GetValue(name);
             string? under = parseResult.GetValue(prefix);
-            if ((objectName is null) == (under is null))
-            {
-                throw new UsageException("rm wants either a NAME or --prefix PREFIX.");
-            }
-
             if (under is not null)
             {
                 if (under.Length == 0)

@@ -29,8 +29,12 @@ public sealed class WatchCommandTests : IDisposable
             async Task<JsonElement> NextAsync()
             {
                 string? line = await watch.StandardOutput.ReadLineAsync(ct).AsTask().WaitAsync(Timeout, ct);
-                Assert.True(line is not null, "watch ended: " + await watch.StandardError.ReadToEndAsync(ct));
-                var element = JsonDocument.Parse(line).RootElement;
+                if (line is null)
+                {
+                    Assert.Fail("watch ended: " + await watch.StandardError.ReadToEndAsync(ct).WaitAsync(Timeout, ct));
+                }
+
+                var element = JsonDocument.Parse(line!).RootElement; // not null: Assert.Fail threw
                 lines.Add(element);
                 return element;
             }
