@@ -189,7 +189,7 @@ public sealed class ListAndWaitTests
         Assert.False(worker.Service is OmniStore.Node.RemoteObjectService { Failovers: > 0 });
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken ct)
+    internal static async Task WaitUntilAsync(Func<bool> condition, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + Timeout;
         while (!condition() && DateTime.UtcNow < deadline)

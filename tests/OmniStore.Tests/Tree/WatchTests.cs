@@ -110,7 +110,7 @@ public sealed class WatchTests
         }
 
         // The last watcher of a prefix gone, the relay's WATCH to its parent is cancelled.
-        await WaitUntilAsync(() => relay.UpstreamWatches == 0 && cluster.Root.Watchers == 0, ct);
+        await ListAndWaitTests.WaitUntilAsync(() => relay.UpstreamWatches == 0 && cluster.Root.Watchers == 0, ct);
     }
 
     [Fact]
@@ -136,7 +136,7 @@ public sealed class WatchTests
         // The relay's link to its parent drops with the root; changes made before it is back
         // reach its watcher all the same, from the root's history.
         await cluster.StopAsync(root);
-        await WaitUntilAsync(() => relay.Parent!.Current is null, ct);
+        await ListAndWaitTests.WaitUntilAsync(() => relay.Parent!.Current is null, ct);
         root = await cluster.StartNodeAsync("root", parent: null, directory: rootDir, port: rootPort);
         await using (var master = await TreeCluster.ConnectAsync(root))
         {
@@ -226,7 +226,7 @@ public sealed class WatchTests
                 ListMessages.EncodeWatch(new WatchRequest(ListMessages.FromNow, $"w{i}/")),
                 new InterimAnswers(FrameType.Change, _ => Interlocked.Increment(ref positions)),
                 cancel.Token)).ToList();
-            await WaitUntilAsync(() => Volatile.Read(ref positions) == 16, ct);
+            await ListAndWaitTests.WaitUntilAsync(() => Volatile.Read(ref positions) == 16, ct);
             var seventeenth = await Assert.ThrowsAsync<OmniStoreException>(() => connection.RequestAsync(FrameType.Watch, ListMessages.EncodeWatch(new WatchRequest(ListMessages.FromNow, "x/")), ct).WaitAsync(Timeout, ct));
             Assert.Equal(OmniStoreError.InvalidArgument, seventeenth.Error);
             Assert.Contains("16", seventeenth.Message, StringComparison.Ordinal);
@@ -265,16 +265,5 @@ public sealed class WatchTests
 
     /// <summary>Waits until the watches are attached where they are served: a change made after this is reported.</summary>
     internal static Task WaitForWatchersAsync(OmniStore.Node.TreeNode root, int atRoot, OmniStore.Node.TreeNode relay, int atRelay) =>
-        WaitUntilAsync(() => root.Watchers == atRoot && relay.Watchers == atRelay, TestContext.Current.CancellationToken);
-
-    private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken ct)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition() && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10, ct);
-        }
-
-        Assert.True(condition());
-    }
+        ListAndWaitTests.WaitUntilAsync(() => root.Watchers == atRoot && relay.Watchers == atRelay, TestContext.Current.CancellationToken);
 }
