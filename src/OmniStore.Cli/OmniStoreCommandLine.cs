@@ -23,6 +23,7 @@ internal static class OmniStoreCommandLine
             StatCommand.Create(),
             ListCommand.Create(),
             WaitCommand.Create(),
+            WatchCommand.Create(),
             VerifyCommand.Create(),
             RemoveCommand.Create(),
             GcCommand.Create(),

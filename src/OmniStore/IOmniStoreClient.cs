@@ -74,6 +74,12 @@ public interface IOmniStoreClient : IAsyncDisposable, IDisposable
     /// <inheritdoc cref="OmniStoreClient.ListAsync(string, CancellationToken)"/>
     IAsyncEnumerable<ObjectInfo> ListAsync(string prefix = "", CancellationToken cancellationToken = default);
 
+    /// <inheritdoc cref="OmniStoreClient.WatchAsync(string, CancellationToken)"/>
+    IAsyncEnumerable<ObjectChange> WatchAsync(string prefix, CancellationToken cancellationToken = default);
+
+    /// <inheritdoc cref="OmniStoreClient.WatchAsync(string, long, CancellationToken)"/>
+    IAsyncEnumerable<ObjectChange> WatchAsync(string prefix, long afterSequence, CancellationToken cancellationToken = default);
+
     /// <inheritdoc cref="OmniStoreClient.WaitForAsync(string, CancellationToken)"/>
     ValueTask<ObjectInfo> WaitForAsync(string name, CancellationToken cancellationToken = default);
 

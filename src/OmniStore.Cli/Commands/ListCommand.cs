@@ -48,7 +48,7 @@ internal static class ListCommand
     }
 
     /// <summary>A name as a terminal shows it: the root's names are valid, but may still hold format characters.</summary>
-    private static string Shown(string name) => UntrustedText.Escape(name, 4 * ObjectName.MaxByteLength);
+    internal static string Shown(string name) => UntrustedText.Escape(name, 4 * ObjectName.MaxByteLength);
 
     private static string Long(ObjectInfo info) =>
         string.Create(CultureInfo.InvariantCulture, $"{info.Length,14} {ByteSize.Format(info.Length),10}  v{info.Version,-6} {info.ChunkCount,6} chunks  {Shown(info.Name)}");
@@ -60,14 +60,20 @@ internal static class ListCommand
         {
             json.WriteStartObject();
             json.WriteString("name", info.Name);
-            json.WriteNumber("length", info.Length);
-            json.WriteNumber("chunkSize", info.ChunkSize);
-            json.WriteNumber("chunkCount", info.ChunkCount);
-            json.WriteNumber("version", info.Version);
-            json.WriteString("manifestId", info.ManifestId.ToString());
+            WriteSizes(json, info);
             json.WriteEndObject();
         }
 
         return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>An object's sizes, version and manifest id as JSON properties (ls --json, watch --json).</summary>
+    internal static void WriteSizes(Utf8JsonWriter json, ObjectInfo info)
+    {
+        json.WriteNumber("length", info.Length);
+        json.WriteNumber("chunkSize", info.ChunkSize);
+        json.WriteNumber("chunkCount", info.ChunkCount);
+        json.WriteNumber("version", info.Version);
+        json.WriteString("manifestId", info.ManifestId.ToString());
     }
 }

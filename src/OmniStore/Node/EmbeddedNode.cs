@@ -15,6 +15,7 @@ internal sealed class EmbeddedNode : IObjectService
 {
     // Only this process writes the store (its lock file), so its own Puts are every binding there is.
     private readonly NameWaiters _waiters = new();
+    private ChangeFeed? _changes;
 
     /// <summary>This process unbinds what expires, as the root does (docs/api.md, "Publish").</summary>
     private readonly ExpiryTimer _expiries;
@@ -92,12 +93,13 @@ internal sealed class EmbeddedNode : IObjectService
     {
         var manifest = writer.Complete();
         long now = _expiries.NowUnixMs;
-        var (binding, changed) = await Store.BindAsync(name, manifest.Id, Upstream.StoreUpstream.ToStore(conditions), conditions.TimeToLiveMs != 0 ? now + conditions.TimeToLiveMs : 0, now, cancellationToken).ConfigureAwait(false);
-        await Store.MakeDurableAsync(name, binding, manifest, cancellationToken).ConfigureAwait(false);
+        var (binding, changed, sequence) = await Store.BindAsync(name, manifest.Id, Upstream.StoreUpstream.ToStore(conditions), conditions.TimeToLiveMs != 0 ? now + conditions.TimeToLiveMs : 0, now, cancellationToken).ConfigureAwait(false);
+        await Store.MakeDurableAsync(name, binding, manifest, null, sequence, cancellationToken).ConfigureAwait(false);
         if (changed)
         {
             _expiries.Note(name, binding.Version, binding.ExpiresUnixMs);
             _waiters.Notify(new BindingMessage(name, binding.Version, binding.ManifestId, binding.IsBound, binding.ExpiresUnixMs));
+            await PublishAsync(sequence).ConfigureAwait(false);
         }
 
         return ToInfo(name, manifest, binding);
@@ -106,11 +108,31 @@ internal sealed class EmbeddedNode : IObjectService
     /// <summary>The timer's work: the name unbound if it is still bound at <paramref name="version"/> and expired.</summary>
     private async Task ExpireAsync(string name, long version, CancellationToken cancellationToken)
     {
-        if (await Store.ExpireAsync(name, version, _expiries.NowUnixMs, cancellationToken).ConfigureAwait(false) is { } tombstone)
+        if (await Store.ExpireAsync(name, version, _expiries.NowUnixMs, cancellationToken).ConfigureAwait(false) is var (tombstone, sequence))
         {
-            await Store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
+            await Store.MakeDurableAsync(name, tombstone, null, null, sequence, cancellationToken).ConfigureAwait(false);
+            await PublishAsync(sequence).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// One watch of the changes under a prefix (the store's own history, then its own Puts and
+    /// Deletes as they are made), until cancelled or ended as too slow.
+    /// </summary>
+    public IAsyncEnumerable<ChangeMessage> WatchAsync(WatchRequest asked, CancellationToken cancellationToken)
+    {
+        if (!Store.NumbersChanges)
+        {
+            throw new OmniStoreException(OmniStoreError.InvalidArgument, "This store keeps no change history: nothing can be watched.");
+        }
+
+        return Changes.WatchAsync(new ChangeWatcher(asked.Prefix, asked.From), asked.From, cancellationToken).Select(queued => queued.Change);
+    }
+
+    // Made at the first watch or change: a store never watched reads nothing for it.
+    private ChangeFeed Changes => LazyInitializer.EnsureInitialized(ref _changes, () => new ChangeFeed(Store));
+
+    private Task PublishAsync(long sequence) => sequence > 0 ? Changes.PublishAsync(sequence) : Task.CompletedTask;
 
     /// <summary>A page of the names bound under a prefix, with their sizes.</summary>
     public async Task<Listing> ListPageAsync(ListRequest asked, CancellationToken cancellationToken)
@@ -287,13 +309,14 @@ internal sealed class EmbeddedNode : IObjectService
     public async ValueTask<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
         ObjectName.Validate(name);
-        if (await Store.RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not { } tombstone)
+        if (await Store.RemoveChangeAsync(name, cancellationToken).ConfigureAwait(false) is not var (tombstone, sequence))
         {
             return false;
         }
 
         _expiries.Note(name, tombstone.Version, 0);
-        await Store.MakeDurableAsync(name, tombstone, null, cancellationToken).ConfigureAwait(false);
+        await Store.MakeDurableAsync(name, tombstone, null, null, sequence, cancellationToken).ConfigureAwait(false);
+        await PublishAsync(sequence).ConfigureAwait(false);
         return true;
     }
 

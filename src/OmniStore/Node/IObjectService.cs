@@ -38,6 +38,13 @@ internal interface IObjectService : IAsyncDisposable
     /// <summary>Returns once the name is bound (WAIT, or the embedded store's own Puts).</summary>
     ValueTask<ObjectInfo> WaitForAsync(string name, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// One WATCH (or the embedded store's own): the changes under a prefix, positions and resets
+    /// included, until cancelled; ends with <see cref="OmniStoreError.Unavailable"/> when the watch
+    /// is lost (the caller resumes it from the last sequence it saw).
+    /// </summary>
+    IAsyncEnumerable<Protocol.ChangeMessage> WatchAsync(Protocol.WatchRequest asked, CancellationToken cancellationToken);
+
     /// <summary>Asks the node to hold every chunk of the object (a relay fetches what it lacks).</summary>
     Task PrefetchAsync(string name, CancellationToken cancellationToken);
 

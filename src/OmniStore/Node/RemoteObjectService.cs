@@ -697,12 +697,87 @@ internal sealed class RemoteObjectService : IObjectService
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A node of an older version cannot list or wait: said plainly before anything is sent.</summary>
-    private static void RequireListing(PeerConnection connection, string what)
+    /// <summary>
+    /// One WATCH on the current connection (connecting first, on the next address if need be): its
+    /// CHANGEs, checked as they arrive (a malformed one closes the connection), in order. Up to
+    /// <see cref="ListMessages.MaxQueuedChanges"/> wait for the caller; one more cancels the WATCH and
+    /// ends this with <see cref="OmniStoreError.Unavailable"/> once those are read, so the caller
+    /// resumes from the last it saw: a slow caller costs bounded memory, never a lost change.
+    /// </summary>
+    public async IAsyncEnumerable<ChangeMessage> WatchAsync(WatchRequest asked, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        if (connection.Version < ProtocolLimits.ListingVersion)
+        var connection = await ConnectionAsync(cancellationToken).ConfigureAwait(false);
+        RequireVersion(connection, ProtocolLimits.WatchVersion, "Watching names");
+        var queue = System.Threading.Channels.Channel.CreateBounded<ChangeMessage>(new System.Threading.Channels.BoundedChannelOptions(ListMessages.MaxQueuedChanges) { SingleReader = true, SingleWriter = true });
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var reader = new ListMessages.ChangeReader(asked);
+        int behind = 0;
+        var interim = new InterimAnswers(FrameType.Change, payload =>
         {
-            throw new OmniStoreException(OmniStoreError.ProtocolError, $"{what} needs protocol version {ProtocolLimits.ListingVersion}; the node {connection.Describe()} speaks {connection.Version}.");
+            var change = reader.Read(payload.Span); // malformed: a protocol error, which closes the connection
+            if (!queue.Writer.TryWrite(change) && Interlocked.Exchange(ref behind, 1) == 0)
+            {
+                // Off the receive loop: cancelling sends CANCEL.
+                ThreadPool.QueueUserWorkItem(static s => Cancel((CancellationTokenSource)s!), stop);
+            }
+        });
+        var request = connection.RequestAsync(FrameType.Watch, ListMessages.EncodeWatch(asked), interim, stop.Token);
+        _ = request.ContinueWith(
+            task =>
+            {
+                Exception end = Volatile.Read(ref behind) != 0
+                    ? new OmniStoreException(OmniStoreError.Unavailable, $"This client fell {ListMessages.MaxQueuedChanges} changes behind the watch; it resumes from the last one read.")
+                    : task.Exception?.InnerException is { } failed
+                        ? failed
+                        : task.IsCanceled
+                            ? new OperationCanceledException(cancellationToken)
+                            : new OmniStoreException(OmniStoreError.ProtocolError, $"{connection.Describe()} answered a WATCH with {task.Result.Type}.");
+                if (task.IsCompletedSuccessfully)
+                {
+                    task.Result.Dispose();
+                }
+
+                queue.Writer.TryComplete(end);
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        try
+        {
+            await foreach (var change in queue.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                yield return change;
+            }
+        }
+        finally
+        {
+            Cancel(stop);
+            await request.ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            stop.Dispose();
+        }
+    }
+
+    private static void Cancel(CancellationTokenSource source)
+    {
+        try
+        {
+            source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The watch ended meanwhile.
+        }
+    }
+
+    /// <summary>A node of an older version cannot list or wait: said plainly before anything is sent.</summary>
+    private static void RequireListing(PeerConnection connection, string what) =>
+        RequireVersion(connection, ProtocolLimits.ListingVersion, what);
+
+    private static void RequireVersion(PeerConnection connection, ushort version, string what)
+    {
+        if (connection.Version < version)
+        {
+            throw new OmniStoreException(OmniStoreError.ProtocolError, $"{what} needs protocol version {version}; the node {connection.Describe()} speaks {connection.Version}.");
         }
     }
 

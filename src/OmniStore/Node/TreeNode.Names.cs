@@ -18,17 +18,6 @@ internal sealed partial class TreeNode
     /// <summary>At the root, the names with an expiry it has yet to unbind (0 at a relay).</summary>
     internal int PendingExpiries => _upstream is StoreUpstream root ? root.PendingExpiries : 0;
 
-    /// <inheritdoc/>
-    public void NoteBindingApplied(BindingMessage binding)
-    {
-        if (binding.IsBound)
-        {
-            _transfers.Named(binding.Name, binding.ManifestId);
-        }
-
-        _waiters.Notify(binding);
-    }
-
     private async Task ServeListAsync(PeerConnection connection, Message request, CancellationToken cancellationToken)
     {
         var asked = ListMessages.DecodeRequest(request.Payload);

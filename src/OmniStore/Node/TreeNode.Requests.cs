@@ -36,6 +36,7 @@ internal sealed partial class TreeNode
         table.Add(FrameType.List, TreeSide.Child, ServeListAsync, since: ProtocolLimits.ListingVersion);
         table.Add(FrameType.Wait, TreeSide.Child, ServeWaitAsync, since: ProtocolLimits.ListingVersion);
         table.Add(FrameType.TreeReport, TreeSide.Child, ServeTreeReportAsync, since: ProtocolLimits.TreeReportVersion);
+        table.Add(FrameType.Watch, TreeSide.Child, ServeWatchAsync, since: ProtocolLimits.WatchVersion);
         foreach (var module in _options.Modules)
         {
             module.AddRequests(table);

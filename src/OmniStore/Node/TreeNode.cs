@@ -80,6 +80,7 @@ internal sealed partial class TreeNode : IRequestHandler, IAsyncDisposable
         }
 
         _requests = CreateRequestTable();
+        CreateWatches();
     }
 
     /// <summary>The options the node was started with.</summary>

@@ -124,6 +124,13 @@ internal sealed record TreeNodeOptions
     /// </summary>
     public long CheckpointBytes { get; init; } = ContentStoreOptions.DefaultCheckpointBytes;
 
+    /// <summary>
+    /// How many of its last changes the root keeps for watchers that resume (docs/watch.md,
+    /// "History"): one further behind is reset (it lists the names again). Unused at a relay.
+    /// Defaults to 65,536.
+    /// </summary>
+    public int ChangeHistory { get; init; } = ContentStoreOptions.DefaultChangeHistory;
+
     /// <summary>The shared secret peers must prove they know; null for none. Defaults to null.</summary>
     public byte[]? Secret { get; init; }
 
@@ -351,6 +358,7 @@ internal sealed record TreeNodeOptions
         LogMemory = IsRoot ? 0 : ContentStoreOptions.MinimalLogMemory,
         CheckpointInterval = CheckpointInterval,
         CheckpointBytes = CheckpointBytes,
+        ChangeHistory = ChangeHistory,
     };
 
     /// <summary>Throws if a setting is missing or out of range; the message names the setting.</summary>

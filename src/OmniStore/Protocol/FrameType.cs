@@ -1,6 +1,6 @@
 namespace OmniStore.Protocol;
 
-/// <summary>Frame types of protocol versions 2 (version 1's, then GET_COPY and the VERIFY exchange) and 3 (GET_OBJECT and OBJECT) (docs/protocol.md, "Messages"); 38-42 are the rendezvous's (docs/nat.md); 43-45 are version 7's listing and waiting (docs/watch.md); 48 is version 8's TREE_REPORT (docs/tree.md), 49 its trace context.</summary>
+/// <summary>Frame types of protocol versions 2 (version 1's, then GET_COPY and the VERIFY exchange) and 3 (GET_OBJECT and OBJECT) (docs/protocol.md, "Messages"); 38-42 are the rendezvous's (docs/nat.md); 43-45 are version 7's listing and waiting (docs/watch.md); 46-47 version 8's watching, 48 its TREE_REPORT (docs/tree.md), 49 its trace context.</summary>
 internal enum FrameType : byte
 {
     Hello = 1,
@@ -41,6 +41,8 @@ internal enum FrameType : byte
     List = 43,
     Listing = 44,
     Wait = 45,
+    Watch = 46,
+    Change = 47,
     TreeReport = 48,
     Trace = 49,
 }

@@ -21,7 +21,7 @@ internal sealed record Listing(IReadOnlyList<ObjectInfo> Entries, string Cursor,
 /// checked against the bytes received before anything is allocated, and every name against the
 /// prefix, the cursor and the one before it, so a listing cannot repeat or go backwards.
 /// </summary>
-internal static class ListMessages
+internal static partial class ListMessages
 {
     /// <summary>The most entries in one LISTING.</summary>
     public const int MaxPage = 1000;
@@ -118,6 +118,59 @@ internal static class ListMessages
         }
     }
 
+    /// <summary>Writes an entry (LISTING's, CHANGE's) of <paramref name="nameLength"/> UTF-8 name bytes into <paramref name="span"/>.</summary>
+    private static void WriteEntry(Span<byte> span, ObjectInfo info, int nameLength)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)nameLength);
+        Encoding.UTF8.GetBytes(info.Name, span[2..]);
+        var rest = span[(2 + nameLength)..];
+        BinaryPrimitives.WriteInt64LittleEndian(rest, info.Version);
+        info.ManifestId.Write(rest[8..]);
+        BinaryPrimitives.WriteInt64LittleEndian(rest[(8 + ManifestId.Size)..], info.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(rest[(16 + ManifestId.Size)..], info.ChunkSize);
+        BinaryPrimitives.WriteInt32LittleEndian(rest[(20 + ManifestId.Size)..], info.ChunkCount);
+    }
+
+    /// <summary>
+    /// Reads an entry of a <paramref name="message"/>: a valid name under <paramref name="prefix"/>,
+    /// a version above 0, sizes not below 0 (the caller checks what its message needs more).
+    /// </summary>
+    private static ObjectInfo ReadEntry(ref PayloadReader reader, string message, string prefix)
+    {
+        int nameLength = reader.UInt16();
+        if (nameLength is 0 or > ObjectName.MaxByteLength)
+        {
+            throw HelloMessage.Malformed($"a {message} entry with a name of {nameLength} bytes");
+        }
+
+        string name;
+        try
+        {
+            name = Names.Decode(reader.Bytes(nameLength));
+        }
+        catch (OmniStoreException ex) when (ex.Error == OmniStoreError.InvalidName)
+        {
+            throw HelloMessage.Malformed($"a {message} entry with an invalid name");
+        }
+
+        if (!name.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            throw HelloMessage.Malformed($"a {message} entry outside the prefix asked");
+        }
+
+        long version = reader.Int64();
+        var manifestId = ManifestId.Read(reader.Bytes(ManifestId.Size));
+        long length = reader.Int64();
+        int chunkSize = reader.Int32();
+        int chunkCount = reader.Int32();
+        if (version <= 0 || length < 0 || chunkSize < 0 || chunkSize > ChunkLayout.MaxChunkSize || chunkCount < 0)
+        {
+            throw HelloMessage.Malformed($"a {message} entry with version {version}, length {length}, chunk size {chunkSize}, {chunkCount} chunks");
+        }
+
+        return new ObjectInfo(name, length, chunkSize, chunkCount, version, manifestId);
+    }
+
     /// <summary>
     /// Builds a LISTING: entries are added while they fit in <see cref="MaxListingSize"/> and
     /// <see cref="MaxPage"/>; the cursor and flags go last.
@@ -145,15 +198,7 @@ internal static class ListMessages
                 return false;
             }
 
-            var span = _buffer.GetSpan(size);
-            BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)nameLength);
-            Encoding.UTF8.GetBytes(info.Name, span[2..]);
-            var rest = span[(2 + nameLength)..];
-            BinaryPrimitives.WriteInt64LittleEndian(rest, info.Version);
-            info.ManifestId.Write(rest[8..]);
-            BinaryPrimitives.WriteInt64LittleEndian(rest[(8 + ManifestId.Size)..], info.Length);
-            BinaryPrimitives.WriteInt32LittleEndian(rest[(16 + ManifestId.Size)..], info.ChunkSize);
-            BinaryPrimitives.WriteInt32LittleEndian(rest[(20 + ManifestId.Size)..], info.ChunkCount);
+            WriteEntry(_buffer.GetSpan(size), info, nameLength);
             _buffer.Advance(size);
             Count++;
             return true;
@@ -199,30 +244,19 @@ internal static class ListMessages
         string previous = asked.After;
         for (int i = 0; i < count; i++)
         {
-            int nameLength = reader.UInt16();
-            if (nameLength is 0 or > ObjectName.MaxByteLength)
-            {
-                throw HelloMessage.Malformed($"a LISTING entry with a name of {nameLength} bytes");
-            }
-
-            string name = Names.Decode(reader.Bytes(nameLength));
-            if (!name.StartsWith(asked.Prefix, StringComparison.Ordinal) || NameOrder.Instance.Compare(name, previous) <= 0)
+            var entry = ReadEntry(ref reader, "LISTING", asked.Prefix);
+            if (NameOrder.Instance.Compare(entry.Name, previous) <= 0)
             {
                 throw HelloMessage.Malformed("a LISTING entry out of order or outside the prefix asked");
             }
 
-            long version = reader.Int64();
-            var manifestId = ManifestId.Read(reader.Bytes(ManifestId.Size));
-            long length = reader.Int64();
-            int chunkSize = reader.Int32();
-            int chunkCount = reader.Int32();
-            if (version <= 0 || length < 0 || chunkSize <= 0 || chunkSize > ChunkLayout.MaxChunkSize || chunkCount < 0)
+            if (entry.ChunkSize <= 0)
             {
-                throw HelloMessage.Malformed($"a LISTING entry with version {version}, length {length}, chunk size {chunkSize}, {chunkCount} chunks");
+                throw HelloMessage.Malformed($"a LISTING entry with chunk size {entry.ChunkSize}");
             }
 
-            entries.Add(new ObjectInfo(name, length, chunkSize, chunkCount, version, manifestId));
-            previous = name;
+            entries.Add(entry);
+            previous = entry.Name;
         }
 
         string cursor = DecodePrefix(ref reader, "cursor");

@@ -16,7 +16,7 @@ internal static class ProtocolLimits
     /// round trip), 4 abandoned answers (a relay streams a chunk it is still fetching), 5 PUT_OBJECT
     /// (a small object put in one round trip), 6 the opener proving the shared secret first and
     /// REVOCATIONS (the tree CA's revocation list sent down the tree), 7 LIST and WAIT (docs/watch.md),
-    /// 8 conditional and expiring Puts (docs/api.md, "Publish") TRACE (a request's trace context) and TREE_REPORT (a relay's summary of its subtree; docs/tree.md).
+    /// 8 conditional and expiring Puts (docs/api.md, "Publish") TRACE (a request's trace context), WATCH and CHANGE (docs/watch.md), and TREE_REPORT (a relay's summary of its subtree; docs/tree.md).
     /// </summary>
     public const ushort MaxVersion = 8;
 
@@ -31,6 +31,9 @@ internal static class ProtocolLimits
 
     /// <summary>The first version with TREE_REPORT (docs/tree.md).</summary>
     public const ushort TreeReportVersion = 8;
+
+    /// <summary>The first version with WATCH and CHANGE (docs/watch.md, "Watch").</summary>
+    public const ushort WatchVersion = 8;
 
     /// <summary>The first version with LIST, LISTING and WAIT (docs/watch.md).</summary>
     public const ushort ListingVersion = 7;

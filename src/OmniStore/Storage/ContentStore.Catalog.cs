@@ -140,8 +140,12 @@ internal sealed partial class ContentStore
     }
 
     /// <summary>Binds <paramref name="name"/> to <paramref name="manifestId"/> with the next version.</summary>
-    public ValueTask<Binding> BindAsync(string name, ManifestId manifestId, CancellationToken cancellationToken = default) =>
-        RebindAsync(name, previous => new Binding(manifestId, (previous?.Version ?? 0) + 1, IsBound: true), cancellationToken);
+    public async ValueTask<Binding> BindAsync(string name, ManifestId manifestId, CancellationToken cancellationToken = default) =>
+        (await BindChangeAsync(name, manifestId, cancellationToken).ConfigureAwait(false)).Binding;
+
+    /// <summary>As <see cref="BindAsync(string, ManifestId, CancellationToken)"/>, with the change's number (0 in a store that numbers none).</summary>
+    public ValueTask<(Binding Binding, long Sequence)> BindChangeAsync(string name, ManifestId manifestId, CancellationToken cancellationToken = default) =>
+        RebindAsync(name, previous => new Binding(manifestId, (previous?.Version ?? 0) + 1, IsBound: true), restored: 0, cancellationToken);
 
     /// <summary>
     /// Binds <paramref name="name"/> to <paramref name="manifestId"/> with the next version, expiring
@@ -151,10 +155,10 @@ internal sealed partial class ContentStore
     /// kept the current binding, which is returned.
     /// </summary>
     /// <exception cref="OmniStoreException"><see cref="OmniStoreError.Conflict"/> when a condition does not hold; nothing is written.</exception>
-    public async ValueTask<(Binding Binding, bool Changed)> BindAsync(string name, ManifestId manifestId, BindConditions conditions, long expiresUnixMs, long nowUnixMs, CancellationToken cancellationToken = default)
+    public async ValueTask<(Binding Binding, bool Changed, long Sequence)> BindAsync(string name, ManifestId manifestId, BindConditions conditions, long expiresUnixMs, long nowUnixMs, CancellationToken cancellationToken = default)
     {
         bool changed = true;
-        var binding = await RebindAsync(
+        var (binding, sequence) = await RebindAsync(
             name,
             previous =>
             {
@@ -162,16 +166,17 @@ internal sealed partial class ContentStore
                 changed = next != previous;
                 return next;
             },
+            restored: 0,
             cancellationToken).ConfigureAwait(false);
-        return (binding, changed);
+        return (binding, changed, sequence);
     }
 
     /// <summary>
     /// Unbinds <paramref name="name"/> as <see cref="RemoveAsync"/> does, if it is still bound at
     /// <paramref name="version"/> with an expiry at or before <paramref name="nowUnixMs"/>; returns the
-    /// tombstone, or null when it was rebound or removed meanwhile.
+    /// tombstone and the change's number, or null when it was rebound or removed meanwhile.
     /// </summary>
-    public async ValueTask<Binding?> ExpireAsync(string name, long version, long nowUnixMs, CancellationToken cancellationToken = default)
+    public async ValueTask<(Binding Binding, long Sequence)?> ExpireAsync(string name, long version, long nowUnixMs, CancellationToken cancellationToken = default)
     {
         bool expired = false;
         var tombstone = await RebindAsync(
@@ -181,20 +186,25 @@ internal sealed partial class ContentStore
                 expired = previous is { IsBound: true, Expires: true } p && p.Version == version && p.ExpiresUnixMs <= nowUnixMs;
                 return expired ? new Binding(default, previous!.Value.Version + 1, IsBound: false) : previous ?? default;
             },
+            restored: 0,
             cancellationToken).ConfigureAwait(false);
         return expired ? tombstone : null;
     }
 
     /// <summary>Binds <paramref name="name"/> to the given binding if its version is newer than the current one (a relay caching its parent's bindings).</summary>
-    public ValueTask<Binding> BindIfNewerAsync(string name, Binding binding, CancellationToken cancellationToken = default) =>
-        RebindAsync(name, previous => previous is { } p && p.Version >= binding.Version ? p : binding, cancellationToken);
+    public async ValueTask<Binding> BindIfNewerAsync(string name, Binding binding, CancellationToken cancellationToken = default) =>
+        (await RebindAsync(name, previous => previous is { } p && p.Version >= binding.Version ? p : binding, restored: 0, cancellationToken).ConfigureAwait(false)).Binding;
 
     /// <summary>Unbinds <paramref name="name"/>, leaving a tombstone; returns whether it was bound.</summary>
     public async ValueTask<bool> UnbindAsync(string name, CancellationToken cancellationToken = default) =>
         await RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not null;
 
     /// <summary>Unbinds <paramref name="name"/>, leaving a tombstone; returns the tombstone, or null if the name was not bound.</summary>
-    public async ValueTask<Binding?> RemoveAsync(string name, CancellationToken cancellationToken = default)
+    public async ValueTask<Binding?> RemoveAsync(string name, CancellationToken cancellationToken = default) =>
+        (await RemoveChangeAsync(name, cancellationToken).ConfigureAwait(false))?.Binding;
+
+    /// <summary>As <see cref="RemoveAsync"/>, with the change's number (0 in a store that numbers none).</summary>
+    public async ValueTask<(Binding Binding, long Sequence)?> RemoveChangeAsync(string name, CancellationToken cancellationToken = default)
     {
         bool wasBound = false;
         var tombstone = await RebindAsync(
@@ -204,6 +214,7 @@ internal sealed partial class ContentStore
                 wasBound = previous is { IsBound: true };
                 return wasBound ? new Binding(default, previous!.Value.Version + 1, IsBound: false) : previous ?? default;
             },
+            restored: 0,
             cancellationToken).ConfigureAwait(false);
         return wasBound ? tombstone : null;
     }
@@ -220,12 +231,26 @@ internal sealed partial class ContentStore
         return result;
     }
 
-    private async ValueTask<Binding> RebindAsync(string name, Func<Binding?, Binding> next, CancellationToken cancellationToken)
+    /// <summary>
+    /// Journal replay: binds <paramref name="name"/> as <paramref name="binding"/> if newer, and
+    /// keeps the change under the number it had (<paramref name="sequence"/>; 0 for a record of a
+    /// build that numbered none, which is numbered now).
+    /// </summary>
+    private ValueTask<(Binding Binding, long Sequence)> RestoreBindingAsync(string name, Binding binding, long sequence) =>
+        RebindAsync(name, previous => previous is { } p && p.Version >= binding.Version ? p : binding, sequence, CancellationToken.None);
+
+    /// <summary>
+    /// Writes the binding <paramref name="next"/> makes of the current one, under the name's lock;
+    /// a pinned store numbers the change (<paramref name="restored"/>: the number it had, in a replay).
+    /// Returns the binding and the change's number (0 when nothing changed or nothing is numbered).
+    /// </summary>
+    private async ValueTask<(Binding Binding, long Sequence)> RebindAsync(string name, Func<Binding?, Binding> next, long restored, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         var gate = _nameLocks[(int)((uint)StringComparer.Ordinal.GetHashCode(name) % (uint)_nameLocks.Length)];
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         ManifestId? unbound = null;
+        long sequence = 0;
         try
         {
             var key = NameKey(name);
@@ -268,9 +293,18 @@ internal sealed partial class ContentStore
                 }
 
                 NoteBindingWritten(name, binding.IsBound);
+                if (NumbersChanges)
+                {
+                    sequence = NumberChange(name, previous, binding, restored);
+                }
+            }
+            else if (restored > 0 && NumbersChanges)
+            {
+                // Replayed over a binding as new or newer: the number stays used all the same.
+                RestoreSequence(restored);
             }
 
-            return binding;
+            return (binding, sequence);
         }
         finally
         {

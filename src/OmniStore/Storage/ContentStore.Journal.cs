@@ -29,19 +29,20 @@ internal sealed partial class ContentStore
     /// back for the record).
     /// </summary>
     public Task MakeDurableAsync(string name, Binding binding, Manifest? manifest, CancellationToken cancellationToken = default) =>
-        MakeDurableAsync(name, binding, manifest, null, cancellationToken);
+        MakeDurableAsync(name, binding, manifest, null, sequence: 0, cancellationToken);
 
     /// <summary>
     /// As <see cref="MakeDurableAsync(string, Binding, Manifest?, CancellationToken)"/>, with the
     /// object's bytes when the caller has them (<paramref name="chunk"/> gives chunk i's), so they
-    /// need not be read back from the store.
+    /// need not be read back from the store; <paramref name="sequence"/> is the change's number
+    /// (<see cref="BindChangeAsync"/>), kept in the journal record so a replay numbers it alike.
     /// </summary>
-    public async Task MakeDurableAsync(string name, Binding binding, Manifest? manifest, Func<int, ReadOnlyMemory<byte>>? chunk, CancellationToken cancellationToken = default)
+    public async Task MakeDurableAsync(string name, Binding binding, Manifest? manifest, Func<int, ReadOnlyMemory<byte>>? chunk, long sequence, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         if (_journal is not { } journal
             || (manifest is not null && manifest.Layout.Length > _options.JournalLimit)
-            || EncodeJournalRecord(name, binding, manifest, chunk) is not { } payload)
+            || EncodeJournalRecord(name, binding, manifest, chunk, sequence) is not { } payload)
         {
             await CommitAsync(cancellationToken).ConfigureAwait(false);
             return;
@@ -83,7 +84,7 @@ internal sealed partial class ContentStore
     }
 
     /// <summary>The record for a binding, with the object's distinct chunks read back; null if one cannot be read (then a commit does it).</summary>
-    private byte[]? EncodeJournalRecord(string name, Binding binding, Manifest? manifest, Func<int, ReadOnlyMemory<byte>>? chunk)
+    private byte[]? EncodeJournalRecord(string name, Binding binding, Manifest? manifest, Func<int, ReadOnlyMemory<byte>>? chunk, long sequence)
     {
         var chunks = new List<ReadOnlyMemory<byte>>();
         if (manifest is not null)
@@ -112,7 +113,7 @@ internal sealed partial class ContentStore
             }
         }
 
-        return new JournalRecord(name, binding, manifest, chunks).Encode();
+        return new JournalRecord(name, binding, manifest, chunks, sequence).Encode();
     }
 
     /// <summary>
@@ -145,7 +146,7 @@ internal sealed partial class ContentStore
                     WriteManifest(manifest);
                 }
 
-                BindIfNewerAsync(record.Name, record.Binding).AsTask().GetAwaiter().GetResult();
+                RestoreBindingAsync(record.Name, record.Binding, record.Sequence).AsTask().GetAwaiter().GetResult();
                 replayed++;
             }
         }

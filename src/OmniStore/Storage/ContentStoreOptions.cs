@@ -73,6 +73,16 @@ internal sealed record ContentStoreOptions
     /// </summary>
     public long JournalLimit { get; init; } = DefaultJournalLimit;
 
+    /// <summary>The default of <see cref="ChangeHistory"/>.</summary>
+    public const int DefaultChangeHistory = 65536;
+
+    /// <summary>
+    /// How many of its last changes a pinned store (the root's) keeps, numbered, for watchers that
+    /// resume (docs/watch.md, "History"); a watcher further behind is reset. 0 numbers no change
+    /// (nothing can be watched). About 60 bytes and the name per change. Defaults to 65,536.
+    /// </summary>
+    public int ChangeHistory { get; init; } = DefaultChangeHistory;
+
     internal int DataPageSizeBits => Math.Max(20, BitLength((2L * MaxChunkSize) - 1));
 
     public void Validate(string argumentName = "options")
@@ -98,6 +108,11 @@ internal sealed record ContentStoreOptions
         if (JournalLimit is < 0 or > ChunkLayout.MaxChunkSize)
         {
             throw new ArgumentOutOfRangeException(argumentName, JournalLimit, $"{nameof(JournalLimit)} must be between 0 and {ChunkLayout.MaxChunkSize} bytes.");
+        }
+
+        if (ChangeHistory is < 0 or > 1 << 24)
+        {
+            throw new ArgumentOutOfRangeException(argumentName, ChangeHistory, $"{nameof(ChangeHistory)} must be between 0 and {1 << 24}.");
         }
 
         if (ReclaimFraction is < 0 or > 1 || double.IsNaN(ReclaimFraction))

@@ -133,6 +133,8 @@ public sealed class EveryCommandTests : IDisposable
     [InlineData("rm", "x")]
     [InlineData("ls")]
     [InlineData("wait", "x")]
+    [InlineData("watch", "x")]
+    [InlineData("rm", "--prefix", "x/")]
     public async Task AStoreCommand_WhoseDefaultStoreCannotBeCreated_FailsInOneLineNamingTheDirectoryAndTheOption(params string[] args)
     {
         var environment = Environment(Home.UnderARegularFile);

@@ -63,9 +63,10 @@ internal interface ITreeDownstream
 
     /// <summary>
     /// A binding took effect at this node (the root: durable and applied below; a relay: its UPDATE
-    /// applied here): wakes the requests waiting for the name (docs/watch.md, "WAIT").
+    /// applied here): wakes the requests waiting for the name (docs/watch.md, "WAIT"); at the root,
+    /// publishes the change numbered <paramref name="sequence"/> to the watchers (0: none).
     /// </summary>
-    void NoteBindingApplied(BindingMessage binding);
+    void NoteBindingApplied(BindingMessage binding, long sequence);
 
     /// <summary>Pushes every chunk of <paramref name="manifest"/> from the store to every relay below.</summary>
     Task BroadcastAsync(Manifest manifest, CancellationToken cancellationToken);

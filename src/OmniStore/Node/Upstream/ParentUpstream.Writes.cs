@@ -96,7 +96,7 @@ internal sealed partial class ParentUpstream
 
         // Waiters here read from this relay, which has the binding now: they need not wait for the
         // subtree below.
-        _downstream.NoteBindingApplied(kept);
+        _downstream.NoteBindingApplied(kept, sequence: 0);
         await _downstream.PushUpdateAsync(kept).ConfigureAwait(false);
     }
 

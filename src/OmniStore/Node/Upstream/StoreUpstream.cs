@@ -143,8 +143,8 @@ internal sealed class StoreUpstream : IUpstream, IAsyncDisposable
     private async Task<BindingMessage> BindDurablyAsync(string name, Manifest manifest, bool broadcast, PutConditions conditions, Func<int, ReadOnlyMemory<byte>>? chunk, CancellationToken cancellationToken)
     {
         long now = _expiries.NowUnixMs;
-        var (stored, changed) = await _store.BindAsync(name, manifest.Id, ToStore(conditions), conditions.TimeToLiveMs != 0 ? now + conditions.TimeToLiveMs : 0, now, cancellationToken).ConfigureAwait(false);
-        await _store.MakeDurableAsync(name, stored, manifest, chunk, cancellationToken).ConfigureAwait(false);
+        var (stored, changed, sequence) = await _store.BindAsync(name, manifest.Id, ToStore(conditions), conditions.TimeToLiveMs != 0 ? now + conditions.TimeToLiveMs : 0, now, cancellationToken).ConfigureAwait(false);
+        await _store.MakeDurableAsync(name, stored, manifest, chunk, sequence, cancellationToken).ConfigureAwait(false);
         var binding = new BindingMessage(name, stored.Version, stored.ManifestId, stored.IsBound, stored.ExpiresUnixMs);
         if (!changed)
         {
@@ -154,7 +154,7 @@ internal sealed class StoreUpstream : IUpstream, IAsyncDisposable
         _expiries.Note(name, stored.Version, stored.ExpiresUnixMs);
         NodeLog.Bound(_logger, name, stored.Version);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
-        _downstream.NoteBindingApplied(binding);
+        _downstream.NoteBindingApplied(binding, sequence);
         if (broadcast)
         {
             await _downstream.BroadcastAsync(manifest, cancellationToken).ConfigureAwait(false);
@@ -168,32 +168,32 @@ internal sealed class StoreUpstream : IUpstream, IAsyncDisposable
 
     public async Task<BindingMessage> DeleteAsync(Message request, string name, CancellationToken cancellationToken)
     {
-        if (await _store.RemoveAsync(name, cancellationToken).ConfigureAwait(false) is not { } tombstone)
+        if (await _store.RemoveChangeAsync(name, cancellationToken).ConfigureAwait(false) is not var (tombstone, sequence))
         {
             throw ThrowHelper.NotFound(name);
         }
 
         _expiries.Note(name, tombstone.Version, 0);
-        return await UnboundDurablyAsync(name, tombstone).ConfigureAwait(false);
+        return await UnboundDurablyAsync(name, tombstone, sequence).ConfigureAwait(false);
     }
 
     /// <summary>The timer's work: <paramref name="name"/> unbound if it is still bound at <paramref name="version"/> and expired, as a DELETE would.</summary>
     private async Task ExpireAsync(string name, long version, CancellationToken cancellationToken)
     {
-        if (await _store.ExpireAsync(name, version, _expiries.NowUnixMs, cancellationToken).ConfigureAwait(false) is { } tombstone)
+        if (await _store.ExpireAsync(name, version, _expiries.NowUnixMs, cancellationToken).ConfigureAwait(false) is var (tombstone, sequence))
         {
             NodeLog.Expired(_logger, name, version);
-            await UnboundDurablyAsync(name, tombstone).ConfigureAwait(false);
+            await UnboundDurablyAsync(name, tombstone, sequence).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Makes a tombstone durable and tells the tree.</summary>
-    private async Task<BindingMessage> UnboundDurablyAsync(string name, Binding tombstone)
+    /// <summary>Makes a tombstone durable and tells the tree (and the watchers of its change, numbered <paramref name="sequence"/>).</summary>
+    private async Task<BindingMessage> UnboundDurablyAsync(string name, Binding tombstone, long sequence)
     {
-        await _store.MakeDurableAsync(name, tombstone, null, CancellationToken.None).ConfigureAwait(false);
+        await _store.MakeDurableAsync(name, tombstone, null, null, sequence, CancellationToken.None).ConfigureAwait(false);
         var binding = new BindingMessage(name, tombstone.Version, tombstone.ManifestId, tombstone.IsBound);
         await _downstream.PushUpdateAsync(binding).ConfigureAwait(false);
-        _downstream.NoteBindingApplied(binding);
+        _downstream.NoteBindingApplied(binding, sequence);
         return binding;
     }
 

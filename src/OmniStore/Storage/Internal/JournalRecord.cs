@@ -9,18 +9,25 @@ namespace OmniStore.Storage.Internal;
 /// and the bytes of each of its distinct chunks, so that replaying it needs nothing else.
 /// </summary>
 /// <remarks>
-/// Payload: kind (1 byte: 1, or 2 for a binding that expires), name length (2) and UTF-8 name, the
-/// binding (<see cref="Binding.EncodedSize"/> bytes, or <see cref="Binding.EncodedSizeWithExpiry"/> for kind 2),
+/// Payload: kind (1 byte: 1; 2 for a binding that expires; 3 for one that ends with its change's
+/// number, 8 bytes; 4 for both), name length (2) and UTF-8 name, the binding
+/// (<see cref="Binding.EncodedSize"/> bytes, or <see cref="Binding.EncodedSizeWithExpiry"/> when it expires),
 /// manifest length (4) and encoded manifest (0 bytes for an unbinding), chunk count (4) and, per
 /// chunk, its length (4) and bytes. Every length is checked against what follows it and against the
 /// store's limits before anything is allocated from it.
 /// </remarks>
-internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Manifest, IReadOnlyList<ReadOnlyMemory<byte>> Chunks)
+internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Manifest, IReadOnlyList<ReadOnlyMemory<byte>> Chunks, long Sequence = 0)
 {
     private const byte Kind = 1;
 
     /// <summary>The kind of a record whose binding expires: a store of a build before expiries never wrote one.</summary>
     private const byte KindWithExpiry = 2;
+
+    // Kind 1 and the change's number (docs/watch.md, "Sequence"); a store of a build before it wrote neither.
+    private const byte NumberedKind = 3;
+
+    // Kind 2 and the change's number.
+    private const byte NumberedKindWithExpiry = 4;
 
     /// <summary>The payload's size for an object of <paramref name="objectBytes"/> in <paramref name="chunks"/> chunks with this manifest.</summary>
     private static int SizeOf(string name, int bindingBytes, int manifestBytes, int chunks, long objectBytes) =>
@@ -35,9 +42,16 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
             total += chunk.Length;
         }
 
-        var payload = new byte[SizeOf(Name, Binding.EncodedLength, manifest.Length, Chunks.Count, total)];
+        bool numbered = Sequence > 0;
+        var payload = new byte[SizeOf(Name, Binding.EncodedLength, manifest.Length, Chunks.Count, total) + (numbered ? 8 : 0)];
         var span = payload.AsSpan();
-        span[0] = Binding.Expires ? KindWithExpiry : Kind;
+        span[0] = (Binding.Expires, numbered) switch
+        {
+            (false, false) => Kind,
+            (true, false) => KindWithExpiry,
+            (false, true) => NumberedKind,
+            (true, true) => NumberedKindWithExpiry,
+        };
         int nameLength = Encoding.UTF8.GetBytes(Name, span[3..]);
         BinaryPrimitives.WriteUInt16LittleEndian(span[1..], (ushort)nameLength);
         int at = 3 + nameLength;
@@ -55,6 +69,11 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
             at += 4 + chunk.Length;
         }
 
+        if (numbered)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(span[at..], Sequence);
+        }
+
         return payload;
     }
 
@@ -63,12 +82,30 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
     public static JournalRecord Decode(ReadOnlyMemory<byte> payload, int maxChunkSize)
     {
         var span = payload.Span;
-        if (span.Length < 3 || span[0] is not (Kind or KindWithExpiry))
+        if (span.Length < 3 || span[0] is not (Kind or KindWithExpiry or NumberedKind or NumberedKindWithExpiry))
         {
             throw Malformed("an unknown kind");
         }
 
-        int bindingLength = span[0] == KindWithExpiry ? Binding.EncodedSizeWithExpiry : Binding.EncodedSize;
+        int bindingLength = span[0] is KindWithExpiry or NumberedKindWithExpiry ? Binding.EncodedSizeWithExpiry : Binding.EncodedSize;
+        long sequence = 0;
+        if (span[0] is NumberedKind or NumberedKindWithExpiry)
+        {
+            if (span.Length < 3 + 8)
+            {
+                throw Malformed("no room for its change's number");
+            }
+
+            sequence = BinaryPrimitives.ReadInt64LittleEndian(span[^8..]);
+            if (sequence <= 0)
+            {
+                throw Malformed($"change number {sequence}");
+            }
+
+            payload = payload[..^8];
+            span = payload.Span;
+        }
+
         int nameLength = BinaryPrimitives.ReadUInt16LittleEndian(span[1..]);
         if (nameLength > ObjectName.MaxByteLength || span.Length < 3 + nameLength + bindingLength + 8)
         {
@@ -145,7 +182,7 @@ internal sealed record JournalRecord(string Name, Binding Binding, Manifest? Man
             throw Malformed("bytes after its last chunk");
         }
 
-        return new JournalRecord(name, binding, manifest, chunks);
+        return new JournalRecord(name, binding, manifest, chunks, sequence);
     }
 
     private static OmniStoreException Malformed(string what) =>
