@@ -127,22 +127,29 @@ internal sealed partial class ContentStore
         BinaryPrimitives.WriteInt64BigEndian(key[1..], sequence);
     }
 
+    // A change record: kind (1 byte; bit 7 set when the binding carries its expiry), the binding
+    // (Binding.EncodedSize bytes, or EncodedSizeWithExpiry with bit 7), then the UTF-8 name.
+    private const byte WithExpiry = 0x80;
+
     private static byte[] EncodeChange(ObjectChangeKind kind, string name, Binding binding)
     {
-        var value = new byte[1 + Binding.EncodedSize + Encoding.UTF8.GetByteCount(name)];
-        value[0] = (byte)kind;
-        binding.Write(value.AsSpan(1));
-        Encoding.UTF8.GetBytes(name, value.AsSpan(1 + Binding.EncodedSize));
+        int bindingLength = binding.EncodedLength;
+        var value = new byte[1 + bindingLength + Encoding.UTF8.GetByteCount(name)];
+        value[0] = (byte)((byte)kind | (binding.Expires ? WithExpiry : 0));
+        binding.Write(value.AsSpan(1, bindingLength));
+        Encoding.UTF8.GetBytes(name, value.AsSpan(1 + bindingLength));
         return value;
     }
 
     private static StoredChange? DecodeChange(long sequence, byte[]? value)
     {
-        if (value is null || value.Length <= 1 + Binding.EncodedSize || value[0] is < (byte)ObjectChangeKind.Bound or > (byte)ObjectChangeKind.Deleted)
+        int bindingLength = value is { Length: > 0 } && (value[0] & WithExpiry) != 0 ? Binding.EncodedSizeWithExpiry : Binding.EncodedSize;
+        int kind = value is { Length: > 0 } ? value[0] & ~WithExpiry : -1;
+        if (value is null || value.Length <= 1 + bindingLength || kind is < (byte)ObjectChangeKind.Bound or > (byte)ObjectChangeKind.Deleted)
         {
             throw new OmniStoreException(OmniStoreError.Corrupt, $"Malformed change record {sequence}.");
         }
 
-        return new StoredChange(sequence, (ObjectChangeKind)value[0], Encoding.UTF8.GetString(value.AsSpan(1 + Binding.EncodedSize)), Binding.Read(value.AsSpan(1, Binding.EncodedSize)));
+        return new StoredChange(sequence, (ObjectChangeKind)kind, Encoding.UTF8.GetString(value.AsSpan(1 + bindingLength)), Binding.Read(value.AsSpan(1, bindingLength)));
     }
 }

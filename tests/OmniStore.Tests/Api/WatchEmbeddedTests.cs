@@ -39,6 +39,23 @@ public sealed class WatchEmbeddedTests : IDisposable
     }
 
     [Fact]
+    public async Task AnExpiringPut_IsAChangeLikeAnyOther_AndItsExpiryIsKeptInTheHistory()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using (var client = Open())
+        {
+            await client.PutAsync("t/lease", new byte[] { 1 }, new PutOptions { TimeToLive = TimeSpan.FromHours(1) }, ct);
+            await client.PutAsync("t/other", new byte[] { 2 }, ct);
+        }
+
+        using var reopened = Open();
+        await using var replay = new ChangeCollector(reopened.WatchAsync("t/", 0, ct));
+        var seen = await replay.TakeAsync(2);
+        Assert.Equal(["t/lease", "t/other"], seen.Select(c => c.Name));
+        Assert.All(seen, c => Assert.Equal(ObjectChangeKind.Bound, c.Kind));
+    }
+
+    [Fact]
     public async Task AWatcherThatReadsSlowerThanChangesCome_IsResumed_AndMissesNothing()
     {
         var ct = TestContext.Current.CancellationToken;
