@@ -322,7 +322,11 @@ internal static class PeerConnectionTarget
             FrameType.GetManifest or FrameType.GetChunk => [OmniStoreError.ProtocolError],
             FrameType.PutChunk or FrameType.PushChunk => [OmniStoreError.ProtocolError, OmniStoreError.Corrupt],
             FrameType.PutManifest => [OmniStoreError.Corrupt],
-            FrameType.Bind or FrameType.Update => [OmniStoreError.ProtocolError, OmniStoreError.InvalidName],
+            // A BIND's conditions out of range (a time to live of 0 or past ten years, version 0) are
+            // the caller's mistake, InvalidArgument, as protocol.md's "Conditional Puts" says.
+            FrameType.Bind => [OmniStoreError.ProtocolError, OmniStoreError.InvalidName, OmniStoreError.InvalidArgument],
+            FrameType.Update => [OmniStoreError.ProtocolError, OmniStoreError.InvalidName],
+            FrameType.PutObject => [OmniStoreError.ProtocolError, OmniStoreError.InvalidArgument],
             _ => [OmniStoreError.ProtocolError],
         };
 
