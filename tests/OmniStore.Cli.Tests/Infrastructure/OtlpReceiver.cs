@@ -130,8 +130,17 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
-        _listener.Close();
+        // Close alone: after a Stop, Close removes the prefix again by binding its port anew, and the
+        // freed port may be another socket's by then ("Address already in use").
+        try
+        {
+            _listener.Close();
+        }
+        catch (HttpListenerException)
+        {
+            // Nothing of ours is left open on that port.
+        }
+
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 }

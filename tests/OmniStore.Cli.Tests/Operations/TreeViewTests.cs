@@ -95,8 +95,9 @@ public sealed class TreeViewTests
                 Assert.True(node.Link.BytesIn > 1 << 20, $"the relay received {node.Link.BytesIn} bytes");
                 Assert.Equal(relay.Store.UsedBytes, node.Cache.UsedBytes);
                 Assert.Equal(relay.Store.Capacity, node.Cache.SizeBytes);
-                Assert.Equal(relay.Store.Hits, node.Cache.Hits);
-                Assert.Equal(relay.Store.Misses, node.Cache.Misses);
+                // A read that was already under way when the workers stalled may count after the report.
+                Assert.InRange(relay.Store.Hits - node.Cache.Hits, 0, 16);
+                Assert.InRange(relay.Store.Misses - node.Cache.Misses, 0, 16);
                 Assert.Equal(8, node.Clients);
                 Assert.All(node.Transfers, t => Assert.Equal(8 << 20, t.TotalBytes));
                 Assert.All(node.Transfers, t => Assert.InRange(t.DoneBytes, 1, (8 << 20) - 1));
