@@ -142,17 +142,6 @@ public sealed class PublicApiTests
             : name.Replace('+', '.');
     }
 
-    private static string RepositoryRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "OmniStore.sln")))
-            {
-                dir = dir.Parent;
-            }
-
-            return dir?.FullName ?? throw new InvalidOperationException("The repository root is not above " + AppContext.BaseDirectory);
-        }
-    }
+    // The repository root, found once for the tests (the corpus finds it the same way).
+    private static string RepositoryRoot => Fuzzing.FuzzCorpus.RepositoryRoot;
 }

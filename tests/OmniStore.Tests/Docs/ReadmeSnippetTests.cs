@@ -78,19 +78,8 @@ public sealed partial class ReadmeSnippetTests
         return blocks;
     }
 
-    private static string RepositoryRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "OmniStore.sln")))
-            {
-                dir = dir.Parent;
-            }
-
-            return dir?.FullName ?? throw new InvalidOperationException("The repository root (OmniStore.sln) is not above " + AppContext.BaseDirectory);
-        }
-    }
+    // The repository root, found once for the tests (the corpus finds it the same way).
+    private static string RepositoryRoot => Fuzzing.FuzzCorpus.RepositoryRoot;
 
     /// <summary>What a program using the packages sees: the framework, and the library and its dependencies as this test runs them.</summary>
     private static readonly Lazy<List<MetadataReference>> References = new(() =>
